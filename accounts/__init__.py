@@ -1,0 +1,7 @@
+"""The identity domain of Sésame: the region's network inventory and its citizens' accounts.
+
+This package is the bottom of the dependency graph: it imports none of ``sesame``, ``radius``,
+``portal`` or ``federation``. It owns the SQLAlchemy models and the services (plain async
+functions over an ``AsyncSession``) that every front end — RADIUS, portal, admin API, CLI —
+calls. Services never commit: the caller owns the transaction.
+"""

@@ -1,0 +1,115 @@
+"""Rules for the names people and machines give us: usernames, realms, emails, MAC addresses,
+INSEE codes and NAS addresses. Each function returns the canonical form or raises
+:class:`~accounts.errors.InvalidInput` with a message that names the rule broken.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+
+from accounts.errors import InvalidInput
+
+_USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{1,62})[a-z0-9]$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
+_HEX12 = re.compile(r"^[0-9a-f]{12}$")
+
+
+def normalize_username(raw: str) -> str:
+    """Lower-case, NFKC-normalised username of 3–64 characters from ``a-z 0-9 . _ -``.
+
+    A username that reads as a MAC address is refused: MAC authentication sends the MAC as
+    User-Name, and the two must never be confused.
+    """
+    name = unicodedata.normalize("NFKC", raw).strip().lower()
+    if not _USERNAME.match(name) or ".." in name:
+        raise InvalidInput(
+            "a username has 3 to 64 characters: letters a-z, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit"
+        )
+    if _looks_like_mac(name):
+        raise InvalidInput("a username cannot look like a MAC address")
+    return name
+
+
+def normalize_realm(raw: str) -> str:
+    """A realm is a lower-case DNS name (``wifi.maregionsud.fr``)."""
+    realm = raw.strip().lower().rstrip(".")
+    labels = realm.split(".")
+    if len(realm) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidInput(f"{raw!r} is not a realm: use a DNS name such as wifi.example.fr")
+    return realm
+
+
+def split_identity(raw: str, *, home_realm: str) -> tuple[str, str]:
+    """Split ``username@realm`` (or a bare username, meaning the home realm) into its parts."""
+    user, sep, realm = raw.strip().rpartition("@")
+    if not sep:
+        return normalize_username(realm), home_realm
+    return normalize_username(user), normalize_realm(realm)
+
+
+def normalize_email(raw: str) -> str:
+    """Trim the address and lower-case its domain (the local part is the mail server's business)."""
+    email = raw.strip()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidInput(f"{raw!r} is not an email address")
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def normalize_mac(raw: str) -> str:
+    """Canonical ``aa:bb:cc:dd:ee:ff`` from any common MAC notation.
+
+    Access points write MACs as ``AA-BB-CC-DD-EE-FF`` (RFC 3580 §3.21), ``aa:bb:cc:dd:ee:ff``,
+    ``aabb.ccdd.eeff`` (Cisco) or ``aabbccddeeff``.
+    """
+    digits = re.sub(r"[\s:.\-]", "", raw).lower()
+    if not _HEX12.match(digits):
+        raise InvalidInput(f"{raw!r} is not a MAC address")
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def _looks_like_mac(value: str) -> bool:
+    try:
+        normalize_mac(value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def normalize_insee(raw: str) -> str:
+    """An INSEE commune code: five digits, or 2A/2B and three digits in Corsica."""
+    code = raw.strip().upper()
+    if not _INSEE.match(code):
+        raise InvalidInput(f"{raw!r} is not an INSEE commune code (five digits, or 2A/2B + three digits)")
+    return code
+
+
+def normalize_nas_address(raw: str) -> str:
+    """One IP address (``192.0.2.10``, ``2001:db8::1``) or a network (``10.1.0.0/24``).
+
+    A network written with host bits set (``10.1.0.5/24``) is refused rather than silently
+    widened; a /32 or /128 is stored as the plain address.
+    """
+    text = raw.strip()
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise InvalidInput(
+            f"{raw!r} is not an IP address or network (e.g. 192.0.2.10, 10.1.0.0/24, 2001:db8::/64)"
+        ) from None
+    if network.num_addresses == 1:
+        return str(network.network_address)
+    return str(network)
+
+
+def display_name(raw: str, *, what: str, max_length: int = 120) -> str:
+    """A human name (commune, site, access point): trimmed, non-empty, bounded."""
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name or len(name) > max_length or any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInput(f"a {what} name has 1 to {max_length} printable characters")
+    return name

@@ -1,0 +1,234 @@
+"""SQLAlchemy 2 typed models of the identity domain.
+
+Table and column names follow FreeRADIUS where an operator's existing tools read the table
+(``nas``: ``nasname``, ``shortname``, ``type``); everything else uses plain English names.
+Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as naive
+    UTC and made aware again on the way out. Naive datetimes are refused on the way in: they
+    are always a bug.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Region(Base):
+    """A region: the authority for one home realm (``username@realm``)."""
+
+    __tablename__ = "region"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm: Mapped[str] = mapped_column(String(253), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    communes: Mapped[list[Commune]] = relationship(back_populates="region")
+
+    def __repr__(self) -> str:
+        return f"Region(id={self.id!r}, realm={self.realm!r})"
+
+
+class Commune(Base):
+    """A commune of the region that runs public hotspots, identified by its INSEE code."""
+
+    __tablename__ = "commune"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    insee_code: Mapped[str] = mapped_column(String(5), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    region: Mapped[Region] = relationship(back_populates="communes")
+    sites: Mapped[list[Site]] = relationship(back_populates="commune")
+
+    def __repr__(self) -> str:
+        return f"Commune(id={self.id!r}, name={self.name!r}, insee_code={self.insee_code!r})"
+
+
+class Site(Base):
+    """A place with public Wi-Fi (a library, a square, a town hall) in one commune."""
+
+    __tablename__ = "site"
+    __table_args__ = (
+        UniqueConstraint("commune_id", "name"),
+        CheckConstraint("latitude IS NULL OR (latitude >= -90 AND latitude <= 90)", name="latitude"),
+        CheckConstraint("longitude IS NULL OR (longitude >= -180 AND longitude <= 180)", name="longitude"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int] = mapped_column(ForeignKey("commune.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str | None] = mapped_column(String(255))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    commune: Mapped[Commune] = relationship(back_populates="sites")
+    access_points: Mapped[list[Nas]] = relationship(back_populates="site")
+
+    def __repr__(self) -> str:
+        return f"Site(id={self.id!r}, name={self.name!r}, commune_id={self.commune_id!r})"
+
+
+class Nas(Base):
+    """An access point or hotspot controller allowed to talk RADIUS to us (a NAS client).
+
+    ``nasname`` holds one IP address or a CIDR network (IPv4 or IPv6), as in FreeRADIUS's
+    ``nas`` table. The shared secret is stored only encrypted (``secret_ciphertext``, see
+    :mod:`accounts.secretbox`) and is kept out of ``repr``.
+    """
+
+    __tablename__ = "nas"
+    __table_args__ = (CheckConstraint("coa_port >= 1 AND coa_port <= 65535", name="coa_port"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="RESTRICT"), index=True)
+    shortname: Mapped[str] = mapped_column(String(64), unique=True)
+    nasname: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(30), default="other")
+    handoff: Mapped[str] = mapped_column(String(30), default="none")
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    coa_port: Mapped[int] = mapped_column(Integer, default=3799)
+    require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+
+    site: Mapped[Site] = relationship(back_populates="access_points")
+
+    def __repr__(self) -> str:
+        return f"Nas(id={self.id!r}, shortname={self.shortname!r}, nasname={self.nasname!r})"
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    LOCKED = "locked"
+
+
+class Account(Base):
+    """A citizen's regional identity, ``username@realm``."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("region_id", "username"),
+        UniqueConstraint("region_id", "email"),
+        CheckConstraint("status IN ('active', 'disabled', 'locked')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id", ondelete="RESTRICT"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[AccountStatus] = mapped_column(
+        String(16), default=AccountStatus.ACTIVE, server_default=AccountStatus.ACTIVE.value
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+
+    region: Mapped[Region] = relationship()
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def identity(self) -> str:
+        return f"{self.username}@{self.region.realm}"
+
+    def __repr__(self) -> str:
+        return f"Account(id={self.id!r}, username={self.username!r}, status={self.status!r})"
+
+
+class Device(Base):
+    """A device (by MAC address) an account registered; it may be remembered for MAC authentication."""
+
+    __tablename__ = "device"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    mac: Mapped[str] = mapped_column(String(17), unique=True)
+    label: Mapped[str | None] = mapped_column(String(64))
+    remembered_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+
+    account: Mapped[Account] = relationship(back_populates="devices")
+
+    def __repr__(self) -> str:
+        return f"Device(id={self.id!r}, mac={self.mac!r}, account_id={self.account_id!r})"
+
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "Base",
+    "Commune",
+    "Device",
+    "Nas",
+    "Region",
+    "Site",
+    "UTCDateTime",
+    "utcnow",
+]

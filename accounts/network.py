@@ -1,0 +1,224 @@
+"""Services for the network inventory: the home region, communes, sites and NAS clients.
+
+Every function takes the caller's ``AsyncSession`` and keyword arguments, flushes so that
+uniqueness problems surface as :class:`~accounts.errors.Conflict`, and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from accounts.errors import Conflict, InvalidInput, NotFound
+from accounts.identity import display_name, normalize_insee, normalize_nas_address, normalize_realm
+from accounts.models import Commune, Nas, Region, Site
+from accounts.secretbox import SecretBox
+
+NAS_SECRET_PURPOSE = "nas-secret"  # noqa: S105 - a label, not a secret
+MIN_NAS_SECRET = 8
+MAX_NAS_SECRET = 128  # what RADIUS clients such as radclient and most controllers accept
+
+#: Portal hand-off styles an access point can use; the portal registers an integration for each.
+HANDOFFS = ("none", "coovachilli", "form-post", "opennds", "meraki", "unifi", "pfsense", "cisco-wlc")
+
+
+async def flush_or_conflict(session: AsyncSession, conflict: str) -> None:
+    """Flush pending changes; a uniqueness violation becomes :class:`Conflict` with this message."""
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent writer won the race; the caller rolls back
+        raise Conflict(conflict) from None
+
+
+# -- region ---------------------------------------------------------------------------------
+
+
+async def ensure_home_region(session: AsyncSession, *, realm: str, name: str | None = None) -> Region:
+    """The region for our home realm, created on first use."""
+    realm = normalize_realm(realm)
+    region = await session.scalar(select(Region).where(Region.realm == realm))
+    if region is None:
+        region = Region(realm=realm, name=name or realm)
+        session.add(region)
+        await flush_or_conflict(session, f"region {realm} already exists")
+    return region
+
+
+# -- communes -------------------------------------------------------------------------------
+
+
+async def add_commune(session: AsyncSession, *, region: Region, name: str, insee_code: str) -> Commune:
+    code = normalize_insee(insee_code)
+    if await session.scalar(select(Commune.id).where(Commune.insee_code == code)) is not None:
+        raise Conflict(f"a commune with INSEE code {code} already exists")
+    commune = Commune(region=region, name=display_name(name, what="commune"), insee_code=code)
+    session.add(commune)
+    await flush_or_conflict(session, f"a commune with INSEE code {code} already exists")
+    return commune
+
+
+async def find_commune(session: AsyncSession, ref: str) -> Commune:
+    """A commune by INSEE code or by name; a name shared by several communes must be disambiguated."""
+    ref = ref.strip()
+    try:
+        code = normalize_insee(ref)
+    except InvalidInput:
+        code = None
+    if code is not None:
+        commune = await session.scalar(select(Commune).where(Commune.insee_code == code))
+        if commune is not None:
+            return commune
+    matches = (await session.scalars(select(Commune).where(func.lower(Commune.name) == ref.lower()))).all()
+    if not matches:
+        raise NotFound(f"no commune named {ref!r}")
+    if len(matches) > 1:
+        codes = ", ".join(c.insee_code for c in matches)
+        raise InvalidInput(f"several communes are named {ref!r} ({codes}): give the INSEE code")
+    return matches[0]
+
+
+async def list_communes(session: AsyncSession) -> Sequence[Commune]:
+    return (await session.scalars(select(Commune).order_by(Commune.name, Commune.insee_code))).all()
+
+
+# -- sites ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coordinates:
+    latitude: float
+    longitude: float
+
+    def __post_init__(self) -> None:
+        if not (-90 <= self.latitude <= 90 and -180 <= self.longitude <= 180):
+            raise InvalidInput("coordinates are a latitude in [-90, 90] and a longitude in [-180, 180]")
+
+
+async def add_site(
+    session: AsyncSession,
+    *,
+    commune: Commune,
+    name: str,
+    address: str | None = None,
+    coordinates: Coordinates | None = None,
+) -> Site:
+    name = display_name(name, what="site")
+    exists = select(Site.id).where(Site.commune_id == commune.id, Site.name == name)
+    if await session.scalar(exists) is not None:
+        raise Conflict(f"{commune.name} already has a site named {name!r}")
+    site = Site(
+        commune=commune,
+        name=name,
+        address=display_name(address, what="address", max_length=255) if address else None,
+        latitude=coordinates.latitude if coordinates else None,
+        longitude=coordinates.longitude if coordinates else None,
+    )
+    session.add(site)
+    await flush_or_conflict(session, f"{commune.name} already has a site named {name!r}")
+    return site
+
+
+async def find_site(session: AsyncSession, name: str, *, commune: Commune | None = None) -> Site:
+    query = select(Site).where(func.lower(Site.name) == name.strip().lower())
+    if commune is not None:
+        query = query.where(Site.commune_id == commune.id)
+    matches = (await session.scalars(query.options(selectinload(Site.commune)))).all()
+    if not matches:
+        where = f" in {commune.name}" if commune else ""
+        raise NotFound(f"no site named {name!r}{where}")
+    if len(matches) > 1:
+        raise InvalidInput(f"several communes have a site named {name!r}: name the commune too")
+    return matches[0]
+
+
+async def list_sites(session: AsyncSession, *, commune: Commune | None = None) -> Sequence[Site]:
+    query = select(Site).options(selectinload(Site.commune)).order_by(Site.name)
+    if commune is not None:
+        query = query.where(Site.commune_id == commune.id)
+    return (await session.scalars(query)).all()
+
+
+# -- NAS clients ----------------------------------------------------------------------------
+
+
+def check_nas_secret(secret: str) -> bytes:
+    raw = secret.encode("utf-8")
+    if not MIN_NAS_SECRET <= len(raw) <= MAX_NAS_SECRET:
+        # RFC 2865 §3 asks for at least 16 octets; 8 is the floor we accept for legacy gear.
+        raise InvalidInput(
+            f"a shared secret has {MIN_NAS_SECRET} to {MAX_NAS_SECRET} bytes (16+ recommended)"
+        )
+    return raw
+
+
+async def add_nas(
+    session: AsyncSession,
+    *,
+    box: SecretBox,
+    site: Site,
+    name: str,
+    address: str,
+    secret: str,
+    vendor: str = "other",
+    handoff: str = "none",
+    coa_port: int = 3799,
+    require_message_authenticator: bool = True,
+    description: str | None = None,
+) -> Nas:
+    """Register an access point or controller; its secret is sealed before it reaches the session."""
+    shortname = display_name(name, what="access point", max_length=64)
+    nasname = normalize_nas_address(address)
+    if handoff not in HANDOFFS:
+        raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
+    if not 1 <= coa_port <= 65535:
+        raise InvalidInput("the CoA port is between 1 and 65535")
+    sealed = box.seal(check_nas_secret(secret), purpose=NAS_SECRET_PURPOSE)
+    if await session.scalar(select(Nas.id).where(Nas.shortname == shortname)) is not None:
+        raise Conflict(f"an access point named {shortname!r} already exists")
+    if await session.scalar(select(Nas.shortname).where(Nas.nasname == nasname)) is not None:
+        raise Conflict(f"another access point already uses {nasname}")
+    nas = Nas(
+        site=site,
+        shortname=shortname,
+        nasname=nasname,
+        type=display_name(vendor, what="vendor", max_length=30).lower(),
+        handoff=handoff,
+        secret_ciphertext=sealed,
+        coa_port=coa_port,
+        require_message_authenticator=require_message_authenticator,
+        description=description,
+    )
+    session.add(nas)
+    await flush_or_conflict(session, f"an access point named {shortname!r} or at {nasname} already exists")
+    return nas
+
+
+def nas_secret(box: SecretBox, nas: Nas) -> bytes:
+    """The shared secret of a NAS, for the RADIUS server only: never log or return it."""
+    return box.open(nas.secret_ciphertext, purpose=NAS_SECRET_PURPOSE)
+
+
+async def find_nas(session: AsyncSession, name: str) -> Nas:
+    nas = await session.scalar(
+        select(Nas)
+        .where(Nas.shortname == name.strip())
+        .options(selectinload(Nas.site).selectinload(Site.commune))
+    )
+    if nas is None:
+        raise NotFound(f"no access point named {name!r}")
+    return nas
+
+
+async def list_nas(session: AsyncSession) -> Sequence[Nas]:
+    query = select(Nas).options(selectinload(Nas.site).selectinload(Site.commune)).order_by(Nas.shortname)
+    return (await session.scalars(query)).all()
+
+
+async def remove_nas(session: AsyncSession, *, name: str) -> None:
+    await session.delete(await find_nas(session, name))
+    await session.flush()

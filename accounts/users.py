@@ -1,0 +1,111 @@
+"""Services for citizens' accounts and their devices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from accounts.errors import Conflict, NotFound
+from accounts.identity import normalize_email, normalize_mac, split_identity
+from accounts.models import Account, AccountStatus, Device, Region
+from accounts.network import flush_or_conflict
+from accounts.passwords import PasswordHasher, check_password_rules
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    hasher: PasswordHasher,
+    region: Region,
+    username: str,
+    email: str,
+    password: str | None,
+    verified: bool = False,
+) -> Account:
+    """A new active account; ``password=None`` leaves it without one (set later by a reset)."""
+    username, _ = split_identity(username, home_realm=region.realm)
+    email = normalize_email(email)
+    if password is not None:
+        check_password_rules(password)
+    taken = select(Account.id).where(Account.region_id == region.id, Account.username == username)
+    if await session.scalar(taken) is not None:
+        raise Conflict(f"the username {username}@{region.realm} is taken")
+    used = select(Account.id).where(Account.region_id == region.id, Account.email == email)
+    if await session.scalar(used) is not None:
+        raise Conflict("another account already uses this email address")
+    account = Account(
+        region=region,
+        username=username,
+        email=email,
+        email_verified=verified,
+        password_hash=hasher.hash(password) if password is not None else None,
+        status=AccountStatus.ACTIVE,
+    )
+    session.add(account)
+    await flush_or_conflict(session, f"the username {username}@{region.realm} or this email is taken")
+    return account
+
+
+async def find_account(session: AsyncSession, identity: str, *, region: Region) -> Account:
+    """An account of our region by ``username`` or ``username@realm``."""
+    username, realm = split_identity(identity, home_realm=region.realm)
+    if realm != region.realm:
+        raise NotFound(f"{username}@{realm} is not an account of this region ({region.realm})")
+    account = await session.scalar(
+        select(Account)
+        .where(Account.region_id == region.id, Account.username == username)
+        .options(selectinload(Account.region))
+    )
+    if account is None:
+        raise NotFound(f"no account {username}@{realm}")
+    return account
+
+
+async def list_accounts(
+    session: AsyncSession, *, region: Region, status: AccountStatus | None = None, limit: int = 1000
+) -> Sequence[Account]:
+    query = (
+        select(Account)
+        .where(Account.region_id == region.id)
+        .options(selectinload(Account.region))
+        .order_by(Account.username)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Account.status == status)
+    return (await session.scalars(query)).all()
+
+
+async def set_status(session: AsyncSession, *, account: Account, status: AccountStatus) -> Account:
+    account.status = status
+    await session.flush()
+    return account
+
+
+async def set_password(
+    session: AsyncSession, *, hasher: PasswordHasher, account: Account, password: str
+) -> None:
+    check_password_rules(password)
+    account.password_hash = hasher.hash(password)
+    await session.flush()
+
+
+async def remember_device(
+    session: AsyncSession, *, account: Account, mac: str, label: str | None, until: datetime | None
+) -> Device:
+    """Register (or re-register) a device of this account by MAC address."""
+    mac = normalize_mac(mac)
+    device = await session.scalar(select(Device).where(Device.mac == mac))
+    if device is not None and device.account_id != account.id:
+        raise Conflict("this device is registered to another account")
+    if device is None:
+        device = Device(account=account, mac=mac)
+        session.add(device)
+    device.label = label
+    device.remembered_until = until
+    await flush_or_conflict(session, "this device is registered to another account")
+    return device

@@ -1,0 +1,1 @@
+"""Federation with partner regions: realm routing and proxying over RADIUS and RadSec (to come)."""

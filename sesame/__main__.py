@@ -1,0 +1,3 @@
+from sesame.cli import entry_point
+
+entry_point()

@@ -1,0 +1,78 @@
+"""The ``sesame`` command line (typer).
+
+Every failure a person can cause — a bad argument, a bad setting, a refused change, an
+unreachable database — ends in one ``error: …`` line on stderr and a non-zero exit code:
+2 for usage and configuration, 1 for a refused or failed operation, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.exc import DBAPIError
+
+from accounts.errors import DomainError
+from sesame.cli import db, network, run, users
+from sesame.cli.context import safe_url, set_config_file
+from sesame.settings import SettingsError, get_settings
+from sesame.startup import StartupError
+
+app = typer.Typer(
+    name="sesame",
+    help="Sésame: one public Wi-Fi identity for a whole region — RADIUS server, captive portal, admin API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    config: str | None = typer.Option(
+        None, "--config", "-c", help="TOML configuration file (also SESAME_CONFIG).", metavar="PATH"
+    ),
+) -> None:
+    if config is not None:
+        set_config_file(config)
+
+
+run.register(app)
+app.add_typer(db.app, name="db")
+app.add_typer(network.communes, name="commune")
+app.add_typer(network.sites, name="site")
+app.add_typer(network.nas, name="nas")
+app.add_typer(users.app, name="user")
+
+
+def _fail(message: str, code: int) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="sesame", standalone_mode=False)
+    except typer.Abort:
+        return _fail("interrupted", 130)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument, bad value
+        if not exc.format_message():  # no arguments at all: the help was printed
+            return exc.exit_code
+        ctx = getattr(exc, "ctx", None)
+        where, hint = (f"{ctx.command_path}: ", f" (see '{ctx.command_path} --help')") if ctx else ("", "")
+        return _fail(f"{where}{exc.format_message()}{hint}", exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except (SettingsError, StartupError) as exc:
+        return _fail(str(exc), 2)
+    except DomainError as exc:
+        return _fail(str(exc), 1)
+    except (OSError, DBAPIError) as exc:
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
+        return _fail(f"database {safe_url(get_settings().database_url)}: {detail}", 1)
+    return result if isinstance(result, int) else 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

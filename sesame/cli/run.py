@@ -1,0 +1,66 @@
+"""``sesame serve`` and ``sesame demo``: run the service in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+import typer
+
+from sesame import startup
+from sesame.cli.context import Context, run_command
+from sesame.demo import seed_demo
+from sesame.logs import configure_logging
+from sesame.settings import Settings, get_settings
+
+
+def _run(settings: Settings) -> None:
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    startup.prepare_schema(settings)
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
+        asyncio.run(startup.serve(settings))
+
+
+def serve(
+    demo: bool = typer.Option(
+        False, "--demo", help="Seed demo data first (development mode), as `sesame demo`."
+    ),
+) -> None:
+    """Run every enabled service in the foreground until SIGTERM or Ctrl-C."""
+    if demo:
+        _demo()
+        return
+    _run(get_settings())
+
+
+def _demo() -> None:
+    os.environ.setdefault("SESAME_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    async def action(ctx: Context) -> str:
+        creds = await seed_demo(ctx.session, region=ctx.region, box=ctx.box, hasher=ctx.hasher)
+        web = f"http://{settings.web.bind}:{settings.web.port}"
+        return "\n".join(
+            [
+                "Sésame demo data is ready:",
+                "  commune Valence (26362), site Médiathèque François Mitterrand",
+                f"  access point demo-ap at {creds.nas_address}, shared secret {creds.nas_secret}",
+                f"  account {creds.identity}, password {creds.password}",
+                f"  health: {web}/healthz   readiness: {web}/readyz   API docs: {web}/api/docs",
+            ]
+        )
+
+    typer.echo(run_command(action))
+    _run(settings)
+
+
+def demo() -> None:
+    """Seed a demo commune, site, access point (127.0.0.1) and account, print them, and serve."""
+    _demo()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("demo")(demo)

@@ -1,0 +1,77 @@
+"""``sesame user``: citizens' accounts."""
+
+from __future__ import annotations
+
+import typer
+
+from accounts import users
+from accounts.models import AccountStatus
+from sesame.cli.context import Context, prompt_secret, run_command
+
+app = typer.Typer(help="Citizens' accounts (username@realm).", no_args_is_help=True)
+
+
+@app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="The username (the realm is the home realm)."),
+    email: str = typer.Option(..., "--email", help="Email address for recovery."),
+    password: str | None = typer.Option(None, "--password", help="Password; prompted when omitted."),
+    unverified: bool = typer.Option(False, "--unverified", help="Leave the email unverified."),
+) -> None:
+    """Create an account; created here, it is verified and active unless --unverified."""
+    if password is None:
+        password = prompt_secret("Password")
+
+    async def action(ctx: Context) -> str:
+        account = await users.create_account(
+            ctx.session,
+            hasher=ctx.hasher,
+            region=ctx.region,
+            username=username,
+            email=email,
+            password=password,
+            verified=not unverified,
+        )
+        state = "unverified" if unverified else "verified"
+        return f"account {account.username}@{ctx.region.realm} created ({state}, {account.status})"
+
+    typer.echo(run_command(action))
+
+
+@app.command("list")
+def user_list(
+    status: AccountStatus | None = typer.Option(None, "--status", help="Only accounts in this state."),
+    limit: int = typer.Option(1000, "--limit", min=1, max=100_000, help="At most this many."),
+) -> None:
+    """List accounts."""
+
+    async def action(ctx: Context) -> list[str]:
+        found = await users.list_accounts(ctx.session, region=ctx.region, status=status, limit=limit)
+        return [
+            f"{a.identity}  {a.email}  {a.status}{'' if a.email_verified else '  (unverified)'}"
+            for a in found
+        ]
+
+    for line in run_command(action):
+        typer.echo(line)
+
+
+def _set_status(identity: str, status: AccountStatus) -> None:
+    async def action(ctx: Context) -> str:
+        account = await users.find_account(ctx.session, identity, region=ctx.region)
+        await users.set_status(ctx.session, account=account, status=status)
+        return f"account {account.identity} is {status}"
+
+    typer.echo(run_command(action))
+
+
+@app.command("disable")
+def user_disable(identity: str = typer.Argument(..., help="username or username@realm")) -> None:
+    """Disable an account: it can no longer connect."""
+    _set_status(identity, AccountStatus.DISABLED)
+
+
+@app.command("enable")
+def user_enable(identity: str = typer.Argument(..., help="username or username@realm")) -> None:
+    """Re-enable a disabled or locked account."""
+    _set_status(identity, AccountStatus.ACTIVE)

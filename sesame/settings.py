@@ -1,0 +1,233 @@
+"""All configuration in one pydantic-settings class.
+
+Sources, strongest first: keyword arguments, environment variables (prefix ``SESAME_``; a
+nested section's fields are ``SESAME_<SECTION>_<FIELD>``, e.g. ``SESAME_RADIUS_AUTH_PORT``),
+then a TOML file named by ``--config`` or ``SESAME_CONFIG`` (sections ``[radius]``,
+``[web]``, ``[portal]``, ``[federation]``), then the defaults below. A bad value stops
+start-up with one line naming the setting (:func:`describe_error`).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from accounts.errors import InvalidInput
+from accounts.identity import normalize_realm
+
+ENV_PREFIX = "SESAME_"
+CONFIG_ENV = "SESAME_CONFIG"
+PLACEHOLDER_SECRET_KEY = "change-me"  # noqa: S105 - the value refused outside development
+MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./sesame.db"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the setting."""
+
+
+def _check_addresses(value: str) -> str:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("give at least one IP address")
+    for part in parts:
+        ipaddress.ip_address(part)  # ValueError names the bad part
+    return ",".join(parts)
+
+
+class RadiusSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Comma-separated addresses to listen on; ``0.0.0.0`` and ``::`` for every interface.
+    bind: str = "0.0.0.0"  # noqa: S104 - access points reach us from the network
+    auth_port: Port = 1812
+    acct_port: Port = 1813
+    workers: int = Field(default=1, ge=1, le=64)
+    enabled: bool = True
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        return _check_addresses(value)
+
+    @property
+    def addresses(self) -> list[str]:
+        return self.bind.split(",")
+
+
+class WebSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bind: str = "127.0.0.1"
+    port: Port = 8000
+    enabled: bool = True
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+
+class PortalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The URL citizens reach the portal at, behind the operator's reverse proxy.
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class FederationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    environment: Environment = Environment.PRODUCTION
+    database_url: str = DEFAULT_DATABASE_URL
+    realm: str = "wifi.example.org"
+    region_name: str = "Région"
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET_KEY)
+    log_level: str = "INFO"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    radius: RadiusSettings = RadiusSettings()
+    web: WebSettings = WebSettings()
+    portal: PortalSettings = PortalSettings()
+    federation: FederationSettings = FederationSettings()
+
+    @field_validator("realm")
+    @classmethod
+    def _realm(cls, value: str) -> str:
+        try:
+            return normalize_realm(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        key = value.get_secret_value()
+        if info.data.get("environment") is not Environment.DEVELOPMENT and (
+            key == PLACEHOLDER_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ValueError(
+                f"set a random value of at least {MIN_SECRET_KEY_LENGTH} characters outside development "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return value
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.DEVELOPMENT
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise SettingsError(f"{CONFIG_ENV}: no configuration file at {path}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def normalize_database_url(url: str) -> str:
+    """Use the async drivers whatever the operator wrote (``postgresql://`` → ``postgresql+asyncpg://``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("a database URL looks like postgresql://user@host/db or sqlite:///path.db")
+    base = scheme.split("+", 1)[0].lower()
+    if base in {"postgresql", "postgres"}:
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError(f"unsupported database {base!r}: use postgresql or sqlite")
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if isinstance(p, str)]
+    return ENV_PREFIX + "_".join(parts).upper() if parts else "settings"
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line per bad setting, naming it as an environment variable (secrets never echoed)."""
+    lines = []
+    for error in exc.errors():
+        name = _setting_name(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"invalid setting {name}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and config file, or :class:`SettingsError` naming the bad one."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise SettingsError(f"{CONFIG_ENV}: cannot read the configuration file: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,154 @@
+"""Shared fixtures: a migrated database per test on SQLite and on PostgreSQL.
+
+Each backend is migrated once per test session into a template (a SQLite file, a PostgreSQL
+template database); every test then gets its own copy, so tests may commit and still never see
+each other's data. PostgreSQL is at ``SESAME_TEST_POSTGRES_URL`` (default: the local server,
+trust auth). When it is unreachable its tests are skipped on a workstation but **fail** in CI
+(``CI=true``), where PostgreSQL must be there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from accounts.models import Region
+from accounts.network import ensure_home_region
+from accounts.passwords import Argon2Cost, PasswordHasher
+from accounts.secretbox import SecretBox
+from sesame import migrations
+from sesame.db import create_engine, create_sessionmaker
+
+POSTGRES_URL = os.environ.get("SESAME_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+TEST_REALM = "wifi.test.example"
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+_counter = itertools.count()
+
+
+def _pg_dsn(database: str) -> str:
+    return make_url(POSTGRES_URL).set(drivername="postgresql", database=database).render_as_string(False)
+
+
+async def _pg_admin(*statements: str) -> None:
+    connection = await asyncpg.connect(_pg_dsn(make_url(POSTGRES_URL).database or "postgres"), timeout=5)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def postgres_unavailable(reason: str) -> None:
+    message = f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string(True)} is needed: {reason}"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrations.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    name = f"sesame_tpl_{os.getpid()}"
+    try:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        postgres_unavailable(f"{type(exc).__name__}: {exc}")
+    migrations.upgrade(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+    yield name
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a freshly migrated database of its own for this test."""
+    if request.param == "sqlite":
+        path = tmp_path / "sesame.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"sesame_t_{os.getpid()}_{next(_counter)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction is rolled back at the end (services never commit)."""
+    async with create_sessionmaker(engine)() as session:
+        yield session
+        await session.rollback()
+
+
+@pytest.fixture
+async def region(session: AsyncSession) -> Region:
+    return await ensure_home_region(session, realm=TEST_REALM, name="Région de test")
+
+
+@pytest.fixture(scope="session")
+def hasher() -> PasswordHasher:
+    """A cheap argon2id cost for tests; the production cost is tested on its own."""
+    return PasswordHasher(Argon2Cost(memory_kib=1024, time_cost=1, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def box() -> SecretBox:
+    return SecretBox(TEST_SECRET_KEY)
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """A clean SESAME_* environment for settings tests, working directory in a temp folder."""
+    for key in list(os.environ):
+        if key.startswith("SESAME_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    from sesame.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[str]:
+    """The URL of an empty PostgreSQL database (no schema) of its own for this test."""
+    name = f"sesame_empty_{os.getpid()}_{next(_counter)}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        postgres_unavailable(f"{type(exc).__name__}: {exc}")
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database (no schema) of its own for this test, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    return str(request.getfixturevalue("empty_postgres"))

@@ -1,0 +1,156 @@
+"""The command line, through typer's runner and through ``main`` (which owns error reporting).
+
+Commands run against the per-test database (SQLite and PostgreSQL) and commit for real.
+"""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from sesame.cli import app, main
+from sesame.settings import get_settings
+from tests.conftest import TEST_SECRET_KEY
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(settings_env: None, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    monkeypatch.setenv("SESAME_DATABASE_URL", database_url)
+    monkeypatch.setenv("SESAME_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("SESAME_REALM", "wifi.sud.example")
+    get_settings.cache_clear()
+    return database_url
+
+
+def ok(*args: str, input: str | None = None) -> str:
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> str:
+    assert main(list(args)) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_inventory_round_trip(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "commune Valence (26362) added" in ok("commune", "add", "Valence", "--insee", "26362")
+    assert "site Médiathèque added to Valence" in ok("site", "add", "Médiathèque", "--commune", "26362")
+    assert "ap-1 (10.1.0.0/24) added" in ok(
+        "nas", "add", "ap-1", "--ip", "10.1.0.0/24", "--secret", "testing123", "--site", "médiathèque"
+    )
+    ok(
+        "nas",
+        "add",
+        "ap-2",
+        "--ip",
+        "192.0.2.7",
+        "--secret",
+        "-",
+        "--site",
+        "Médiathèque",
+        "--legacy-no-message-authenticator",
+        input="another-secret\n",
+    )
+    listing = ok("nas", "list")
+    assert "ap-1  10.1.0.0/24  Médiathèque (Valence)" in listing
+    assert "ap-2  192.0.2.7" in listing and "legacy: no Message-Authenticator" in listing
+    assert "testing123" not in listing and "another-secret" not in listing
+    assert "removed" in ok("nas", "remove", "ap-1")
+    assert "ap-1" not in ok("nas", "list")
+    assert "Valence" in ok("commune", "list") and "Médiathèque" in ok("site", "list", "--commune", "Valence")
+    assert "26362 already exists" in fails(capsys, "commune", "add", "Valence", "--insee", "26362")
+    assert "no access point" in fails(capsys, "nas", "remove", "ap-1")
+    assert "no commune" in fails(capsys, "site", "add", "Gare", "--commune", "Nowhere")
+    assert "not an IP address" in fails(
+        capsys, "nas", "add", "ap-3", "--ip", "10.1.0.5/24", "--secret", "testing123", "--site", "Médiathèque"
+    )
+
+
+def test_accounts_are_verified_and_active_unless_asked(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "alice@wifi.sud.example created (verified, active)" in ok(
+        "user", "add", "Alice", "--email", "alice@example.fr", "--password", "correct horse"
+    )
+    assert "(unverified, active)" in ok(
+        "user", "add", "bob", "--email", "bob@example.fr", "--password", "correct horse", "--unverified"
+    )
+    listing = ok("user", "list")
+    assert "alice@wifi.sud.example  alice@example.fr  active\n" in listing
+    assert "bob@wifi.sud.example  bob@example.fr  active  (unverified)" in listing
+    assert "is disabled" in ok("user", "disable", "alice@wifi.sud.example")
+    assert (
+        ok("user", "list", "--status", "disabled").strip()
+        == "alice@wifi.sud.example  alice@example.fr  disabled"
+    )
+    assert "is active" in ok("user", "enable", "alice")
+    assert "taken" in fails(
+        capsys, "user", "add", "alice", "--email", "a2@example.fr", "--password", "correct horse"
+    )
+    assert "at least 8" in fails(
+        capsys, "user", "add", "carol", "--email", "c@example.fr", "--password", "short"
+    )
+    assert "no account" in fails(capsys, "user", "disable", "nobody")
+
+
+def test_db_commands(cli_env: str) -> None:
+    assert "revision 0001 (up to date)" in ok("db", "current")
+    assert "is at revision 0001" in ok("db", "upgrade")
+
+
+def test_usage_errors_are_one_line(settings_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    err = fails(capsys, "nas", "add", "x", "--bogus", code=2)
+    assert "No such option: --bogus" in err and "sesame nas add --help" in err
+    assert "Invalid value for '--status'" in fails(capsys, "user", "list", "--status", "weird", code=2)
+    assert "Missing argument" in fails(capsys, "commune", "add", code=2)
+
+
+def test_configuration_errors_are_one_line(
+    settings_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "SESAME_SECRET_KEY" in fails(capsys, "nas", "list", code=2)
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    monkeypatch.setenv("SESAME_RADIUS_AUTH_PORT", "x")
+    assert "invalid setting SESAME_RADIUS_AUTH_PORT" in fails(capsys, "nas", "list", code=2)
+    monkeypatch.delenv("SESAME_RADIUS_AUTH_PORT")
+    assert "no configuration file" in fails(capsys, "--config", "/nonexistent.toml", "nas", "list", code=2)
+
+
+def test_an_unreachable_database_is_one_line(
+    settings_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    monkeypatch.setenv("SESAME_DATABASE_URL", "postgresql://sesame:hunter2@127.0.0.1:1/nowhere")
+    err = fails(capsys, "nas", "list")
+    assert "127.0.0.1:1" in err and "hunter2" not in err
+
+
+def test_a_missing_password_without_a_terminal_is_refused(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "no password given" in fails(capsys, "user", "add", "dave", "--email", "d@example.fr")
+
+
+def test_every_command_has_help() -> None:
+    for args in [
+        [],
+        ["serve"],
+        ["demo"],
+        ["db"],
+        ["db", "upgrade"],
+        ["commune", "add"],
+        ["site", "add"],
+        ["nas", "add"],
+        ["nas", "list"],
+        ["nas", "remove"],
+        ["user", "add"],
+        ["user", "disable"],
+    ]:
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, args

@@ -1,0 +1,170 @@
+"""`sesame serve` and `sesame demo` as real processes: started, probed over HTTP, stopped by signal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accounts.network import ensure_home_region, find_nas, nas_secret
+from accounts.passwords import PasswordHasher
+from accounts.secretbox import SecretBox
+from accounts.users import find_account
+from sesame import migrations
+from sesame.db import create_engine, create_sessionmaker
+from sesame.demo import seed_demo
+
+pytestmark = pytest.mark.slow
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
+        self.out = workdir / f"out-{time.monotonic_ns()}.log"
+        self.err = workdir / f"err-{time.monotonic_ns()}.log"
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sesame", *args], env=env, cwd=workdir, stdout=out, stderr=err
+            )
+
+    @property
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def wait_http(self, url: str) -> httpx.Response:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.stderr}"
+            try:
+                return httpx.get(url, timeout=1.0)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"no answer from {url} within {START_TIMEOUT}s: {self.stderr}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=START_TIMEOUT)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")}
+    return base | {
+        "SESAME_ENVIRONMENT": "development",
+        "SESAME_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "SESAME_WEB_BIND": "127.0.0.1",
+        "SESAME_WEB_PORT": str(free_port()),
+    }
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.kill()
+
+
+def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
+    env: dict[str, str], tmp_path: Path, processes: list[Process]
+) -> None:
+    server = Process(["serve"], env, tmp_path)
+    processes.append(server)
+    base = f"http://127.0.0.1:{env['SESAME_WEB_PORT']}"
+    assert server.wait_http(f"{base}/healthz").json() == {"status": "ok"}
+    assert server.wait_http(f"{base}/readyz").json() == {"status": "ready", "database": "ok"}
+    assert f"web: listening on http://127.0.0.1:{env['SESAME_WEB_PORT']}" in server.stderr
+    assert (
+        migrations.current_revision_sync(env["SESAME_DATABASE_URL"].replace("sqlite:", "sqlite+aiosqlite:"))
+        == migrations.head_revision()
+    )
+
+    second = Process(["serve"], env, tmp_path)
+    processes.append(second)
+    assert second.proc.wait(timeout=START_TIMEOUT) == 2
+    assert (
+        f"error: web: cannot listen on 127.0.0.1:{env['SESAME_WEB_PORT']}: Address already in use"
+        in second.stderr
+    )
+
+    assert server.stop(signal.SIGTERM) == 0
+    assert server.stderr.rstrip().endswith("sesame: stopped")
+
+
+def test_serve_stops_on_ctrl_c(env: dict[str, str], tmp_path: Path, processes: list[Process]) -> None:
+    server = Process(["serve"], env, tmp_path)
+    processes.append(server)
+    server.wait_http(f"http://127.0.0.1:{env['SESAME_WEB_PORT']}/healthz")
+    assert server.stop(signal.SIGINT) == 0
+
+
+@pytest.mark.postgres
+def test_serve_refuses_a_postgresql_schema_that_is_not_at_head(
+    env: dict[str, str], tmp_path: Path, empty_postgres: str, processes: list[Process]
+) -> None:
+    server = Process(["serve"], env | {"SESAME_DATABASE_URL": empty_postgres}, tmp_path)
+    processes.append(server)
+    assert server.proc.wait(timeout=START_TIMEOUT) == 2
+    assert "run `sesame db upgrade` first" in server.stderr
+    assert migrations.current_revision_sync(empty_postgres) is None  # left alone
+
+
+def test_demo_prints_working_credentials_and_serves(
+    env: dict[str, str], tmp_path: Path, processes: list[Process]
+) -> None:
+    demo = Process(["demo"], env, tmp_path)
+    processes.append(demo)
+    demo.wait_http(f"http://127.0.0.1:{env['SESAME_WEB_PORT']}/readyz")
+    match = re.search(r"account (\S+), password (\S+)", demo.stdout)
+    assert match, demo.stdout
+    identity, password = match.groups()
+    assert demo.stop() == 0
+
+    async def check() -> None:
+        engine = create_engine(env["SESAME_DATABASE_URL"].replace("sqlite:", "sqlite+aiosqlite:"))
+        async with create_sessionmaker(engine)() as session:
+            region = await ensure_home_region(session, realm=identity.split("@")[1])
+            account = await find_account(session, identity, region=region)
+            assert PasswordHasher().verify(password, account.password_hash)
+        await engine.dispose()
+
+    asyncio.run(check())
+
+
+async def test_seed_demo_is_idempotent_and_renews_the_password(session, hasher: PasswordHasher) -> None:
+    region = await ensure_home_region(session, realm="wifi.demo.example")
+    box = SecretBox("demo-key" * 5)
+    first = await seed_demo(session, region=region, box=box, hasher=hasher)
+    second = await seed_demo(session, region=region, box=box, hasher=hasher)
+    assert first.identity == second.identity == "demo@wifi.demo.example"
+    assert first.password != second.password
+    account = await find_account(session, "demo", region=region)
+    assert hasher.verify(second.password, account.password_hash)
+    assert not hasher.verify(first.password, account.password_hash)
+    nas = await find_nas(session, "demo-ap")
+    assert (nas.nasname, nas_secret(box, nas)) == ("127.0.0.1", b"testing123")

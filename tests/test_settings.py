@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from sesame.settings import DEFAULT_DATABASE_URL, Environment, SettingsError, load_settings
+
+KEY = "k" * 40
+
+
+def test_defaults_use_the_embedded_sqlite_database_and_standard_ports(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert (settings.radius.auth_port, settings.radius.acct_port, settings.web.port) == (1812, 1813, 8000)
+    assert settings.environment is Environment.PRODUCTION
+
+
+def test_environment_variables_reach_nested_sections(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    monkeypatch.setenv("SESAME_RADIUS_AUTH_PORT", "11812")
+    monkeypatch.setenv("SESAME_RADIUS_ACCT_PORT", "11813")
+    monkeypatch.setenv("SESAME_RADIUS_BIND", "127.0.0.1, ::1")
+    monkeypatch.setenv("SESAME_WEB_BIND", "::1")
+    monkeypatch.setenv("SESAME_WEB_PORT", "8080")
+    monkeypatch.setenv("SESAME_REALM", "WiFi.MaRegionSud.FR")
+    monkeypatch.setenv("SESAME_DATABASE_URL", "postgresql://sesame@db/sesame")
+    settings = load_settings()
+    assert (settings.radius.auth_port, settings.radius.acct_port) == (11812, 11813)
+    assert settings.radius.addresses == ["127.0.0.1", "::1"]
+    assert (settings.web.bind, settings.web.port) == ("::1", 8080)
+    assert settings.realm == "wifi.maregionsud.fr"
+    assert settings.database_url == "postgresql+asyncpg://sesame@db/sesame"
+
+
+def test_a_toml_file_is_read_and_the_environment_wins(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "sesame.toml"
+    config.write_text(
+        f'secret_key = "{KEY}"\nrealm = "sud.example.fr"\n[radius]\nauth_port = 2812\n[web]\nport = 9000\n'
+    )
+    monkeypatch.setenv("SESAME_CONFIG", str(config))
+    monkeypatch.setenv("SESAME_WEB_PORT", "9001")
+    settings = load_settings()
+    assert (settings.realm, settings.radius.auth_port, settings.web.port) == ("sud.example.fr", 2812, 9001)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("SESAME_RADIUS_AUTH_PORT", "eighteen", "SESAME_RADIUS_AUTH_PORT"),
+        ("SESAME_WEB_PORT", "70000", "SESAME_WEB_PORT"),
+        ("SESAME_RADIUS_BIND", "0.0.0.0,nowhere", "SESAME_RADIUS_BIND"),
+        ("SESAME_REALM", "localhost", "SESAME_REALM"),
+        ("SESAME_DATABASE_URL", "mysql://x/y", "SESAME_DATABASE_URL"),
+        ("SESAME_LOG_LEVEL", "chatty", "SESAME_LOG_LEVEL"),
+        ("SESAME_ENVIRONMENT", "staging", "SESAME_ENVIRONMENT"),
+    ],
+)
+def test_a_bad_setting_gives_one_line_naming_it(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    message = str(excinfo.value)
+    assert message.startswith(f"invalid setting {named}:")
+    assert "\n" not in message
+
+
+def test_the_placeholder_secret_key_is_refused_outside_development(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SettingsError, match="SESAME_SECRET_KEY"):
+        load_settings()
+    monkeypatch.setenv("SESAME_SECRET_KEY", "too-short")
+    with pytest.raises(SettingsError, match="SESAME_SECRET_KEY") as excinfo:
+        load_settings()
+    assert "too-short" not in str(excinfo.value)
+    monkeypatch.delenv("SESAME_SECRET_KEY")
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    assert load_settings().is_development
+
+
+def test_config_file_problems_are_named(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    monkeypatch.setenv("SESAME_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(SettingsError, match="SESAME_CONFIG: no configuration file"):
+        load_settings()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('realm = "unterminated\n')
+    monkeypatch.setenv("SESAME_CONFIG", str(bad))
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings()
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[radius]\nauth_prot = 1812\n")
+    monkeypatch.setenv("SESAME_CONFIG", str(typo))
+    with pytest.raises(SettingsError, match="SESAME_RADIUS_AUTH_PROT: unknown setting"):
+        load_settings()
