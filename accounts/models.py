@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -186,6 +187,7 @@ class Account(Base):
         String(16), default=AccountStatus.ACTIVE, server_default=AccountStatus.ACTIVE.value
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     last_seen_at: Mapped[datetime | None] = mapped_column()
 
     region: Mapped[Region] = relationship()
@@ -212,6 +214,7 @@ class Device(Base):
     label: Mapped[str | None] = mapped_column(String(64))
     remembered_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     last_seen_at: Mapped[datetime | None] = mapped_column()
 
     account: Mapped[Account] = relationship(back_populates="devices")
@@ -220,13 +223,91 @@ class Device(Base):
         return f"Device(id={self.id!r}, mac={self.mac!r}, account_id={self.account_id!r})"
 
 
+class RadiusToken(Base):
+    """A single-use credential the portal gives the browser to hand to the access point.
+
+    ``digest`` (keyed HMAC) finds a token sent over PAP in one indexed lookup; the token itself
+    is kept sealed for CHAP, whose response can only be checked against the clear value.
+    """
+
+    __tablename__ = "radius_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    token_ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class DeviceCredential(Base):
+    """A random per-device password for 802.1X / MS-CHAPv2, stored as a sealed NT hash."""
+
+    __tablename__ = "device_credential"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    nt_hash_ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class AccessPolicy(Base):
+    """Reply settings for a commune or a site; a field left empty falls back to the wider level
+    (site → commune → region defaults from the settings)."""
+
+    __tablename__ = "access_policy"
+    __table_args__ = (CheckConstraint("(commune_id IS NULL) <> (site_id IS NULL)", name="one_scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("commune.id", ondelete="CASCADE"), unique=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), unique=True)
+    session_timeout: Mapped[int | None] = mapped_column(Integer)
+    idle_timeout: Mapped[int | None] = mapped_column(Integer)
+    interim_interval: Mapped[int | None] = mapped_column(Integer)
+    bandwidth_up_kbps: Mapped[int | None] = mapped_column(Integer)
+    bandwidth_down_kbps: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuthRecord(Base):
+    """One authentication decision (FreeRADIUS ``radpostauth`` columns, plus where, how and why).
+
+    Never holds a password. Kept for the legal retention period, then purged.
+    """
+
+    __tablename__ = "radpostauth"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(253))
+    reply: Mapped[str] = mapped_column(String(32))
+    authdate: Mapped[datetime] = mapped_column(index=True)
+    calledstationid: Mapped[str | None] = mapped_column(String(64))
+    callingstationid: Mapped[str | None] = mapped_column(String(64))
+    nasipaddress: Mapped[str | None] = mapped_column(String(45))
+    class_: Mapped[str | None] = mapped_column("class", String(64))
+    nas_id: Mapped[int | None] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+
+
 __all__ = [
+    "AccessPolicy",
     "Account",
     "AccountStatus",
+    "AuthRecord",
     "Base",
     "Commune",
     "Device",
+    "DeviceCredential",
     "Nas",
+    "RadiusToken",
     "Region",
     "Site",
     "UTCDateTime",

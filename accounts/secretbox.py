@@ -10,6 +10,8 @@ rotation.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -33,10 +35,11 @@ def derive_key(secret_key: str, *, info: bytes) -> bytes:
 class SecretBox:
     """Seals and opens small secrets with a key derived from the application secret key."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_digest_key")
 
     def __init__(self, secret_key: str) -> None:
         self._aead = AESGCM(derive_key(secret_key, info=b"sesame secretbox v1"))
+        self._digest_key = derive_key(secret_key, info=b"sesame digest v1")
 
     def __repr__(self) -> str:
         return "SecretBox(<key hidden>)"
@@ -45,6 +48,10 @@ class SecretBox:
         nonce = os.urandom(_NONCE)
         sealed = self._aead.encrypt(nonce, plaintext, purpose.encode())
         return f"{_VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+    def digest(self, value: bytes, *, purpose: str) -> str:
+        """A keyed HMAC-SHA256 of a value: a lookup key that reveals nothing without the secret key."""
+        return hmac.new(self._digest_key, purpose.encode() + b"\0" + value, hashlib.sha256).hexdigest()
 
     def open(self, token: str, *, purpose: str) -> bytes:
         version, _, body = token.partition(".")

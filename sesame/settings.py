@@ -71,15 +71,49 @@ class RadiusSettings(BaseModel):
     acct_port: Port = 1813
     workers: int = Field(default=1, ge=1, le=64)
     enabled: bool = True
+    #: extra FreeRADIUS-format dictionary files, comma-separated, loaded after Sésame's own
+    dictionaries: str = ""
+    #: threads verifying argon2id passwords, and how many verifications may wait for one
+    password_threads: int = Field(default=2, ge=1, le=64)
+    max_pending_verifications: int = Field(default=64, ge=1)
+    #: RFC 5080 duplicate cache lifetime of an answered request, seconds
+    duplicate_lifetime: float = Field(default=10.0, ge=1.0, le=60.0)
+    #: concurrent requests in the policy, and how many may queue before new ones are dropped
+    concurrency: int = Field(default=64, ge=1, le=4096)
+    queue_size: int = Field(default=8192, ge=16)
 
     @field_validator("bind")
     @classmethod
     def _bind(cls, value: str) -> str:
         return _check_addresses(value)
 
+    @field_validator("dictionaries")
+    @classmethod
+    def _dictionaries(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            if not Path(part).is_file():
+                raise ValueError(f"no dictionary file at {part}")
+        return value
+
     @property
     def addresses(self) -> list[str]:
         return self.bind.split(",")
+
+    @property
+    def dictionary_files(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.dictionaries.split(",") if p.strip()]
+
+
+class PolicySettings(BaseModel):
+    """Region defaults for Access-Accept replies; communes and sites may override each field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_timeout: int | None = Field(default=3 * 3600, ge=0)
+    idle_timeout: int | None = Field(default=15 * 60, ge=0)
+    interim_interval: int | None = Field(default=5 * 60, ge=0)
+    bandwidth_up_kbps: int | None = Field(default=None, ge=0)
+    bandwidth_down_kbps: int | None = Field(default=None, ge=0)
 
 
 class WebSettings(BaseModel):
@@ -127,6 +161,7 @@ class Settings(BaseSettings):
     log_format: str = Field(default="text", pattern="^(text|json)$")
 
     radius: RadiusSettings = RadiusSettings()
+    policy: PolicySettings = PolicySettings()
     web: WebSettings = WebSettings()
     portal: PortalSettings = PortalSettings()
     federation: FederationSettings = FederationSettings()

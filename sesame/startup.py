@@ -16,7 +16,9 @@ from collections.abc import Generator
 import uvicorn
 
 from portal.app import create_app
+from radius.server import BindError, RadiusService
 from sesame import migrations
+from sesame.compose import build_radius, radius_listeners
 from sesame.db import create_engine, is_sqlite
 from sesame.settings import Settings
 
@@ -59,6 +61,11 @@ def bind_tcp(host: str, port: int, *, what: str) -> socket.socket:
     return sock
 
 
+async def _forever() -> None:
+    """Stands for a service whose work runs in its own tasks, until cancelled at shutdown."""
+    await asyncio.Event().wait()
+
+
 class _WebServer(uvicorn.Server):
     """uvicorn without its own signal handling: this process handles signals once, for every service."""
 
@@ -77,7 +84,14 @@ async def serve(settings: Settings) -> None:
 
     tasks: dict[str, asyncio.Task[None]] = {}
     web: _WebServer | None = None
+    radius: RadiusService | None = None
     try:
+        listeners = []
+        if settings.radius.enabled:
+            try:
+                listeners = radius_listeners(settings)
+            except BindError as exc:
+                raise StartupError(str(exc)) from None
         if settings.web.enabled:
             sock = bind_tcp(settings.web.bind, settings.web.port, what="web")
             config = uvicorn.Config(
@@ -95,6 +109,13 @@ async def serve(settings: Settings) -> None:
                 host,
                 settings.web.port,
             )
+        if listeners:
+            radius = build_radius(settings, engine)
+            await radius.start(listeners)
+            for listener in listeners:
+                host = f"[{listener.address}]" if ":" in listener.address else listener.address
+                log.info("radius: %s listening on udp %s:%d", listener.kind.value, host, listener.port)
+            tasks["radius"] = asyncio.create_task(_forever(), name="radius")
         if not tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
         log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
@@ -109,6 +130,10 @@ async def serve(settings: Settings) -> None:
         log.info("stopping")
         if web is not None:
             web.should_exit = True
+        if "radius" in tasks:
+            tasks["radius"].cancel()
+        if radius is not None:
+            await radius.stop()
         results = await asyncio.gather(*tasks.values(), return_exceptions=True)
         for name, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):

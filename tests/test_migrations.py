@@ -11,7 +11,18 @@ from accounts.models import Base
 from sesame import migrations
 from sesame.db import create_engine
 
-TABLES = {"region", "commune", "site", "nas", "account", "device"}
+TABLES = {
+    "region",
+    "commune",
+    "site",
+    "nas",
+    "account",
+    "device",
+    "radius_token",
+    "device_credential",
+    "access_policy",
+    "radpostauth",
+}
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -56,3 +67,42 @@ def test_nas_table_keeps_freeradius_column_names(empty_database: str) -> None:
     assert {"id", "nasname", "shortname", "type", "description"} <= asyncio.run(
         _inspect(empty_database, columns)
     )
+
+
+def test_0002_backfills_updated_at_on_existing_rows(empty_database: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    migrations.upgrade(empty_database, "0001")
+    # raw SQL, as rows written by 0001-era code: SQLite stores naive UTC text, PostgreSQL timestamptz
+    moment: object = "2026-01-01 10:00:00.000000"
+    if empty_database.startswith("postgresql"):
+        moment = datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+    async def seed_and_read() -> list[tuple[object, ...]]:
+        engine = create_engine(empty_database)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO region (id, realm, name, created_at) VALUES (1, 'r.example', 'R', :t)"),
+                    {"t": moment},
+                )
+                await connection.execute(
+                    text(
+                        "INSERT INTO account (region_id, username, email, email_verified, status, "
+                        "created_at) VALUES (1, 'alice', 'a@example.fr', true, 'active', :t)"
+                    ),
+                    {"t": moment},
+                )
+            await asyncio.to_thread(migrations.upgrade, empty_database)
+            async with engine.connect() as connection:
+                return list(
+                    (await connection.execute(text("SELECT created_at, updated_at FROM account"))).all()
+                )
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(seed_and_read())
+    assert len(rows) == 1
+    assert rows[0][0] == rows[0][1]

@@ -28,8 +28,8 @@ pytestmark = pytest.mark.slow
 START_TIMEOUT = 30.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -79,6 +79,9 @@ def env(tmp_path: Path) -> dict[str, str]:
         "SESAME_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "SESAME_WEB_BIND": "127.0.0.1",
         "SESAME_WEB_PORT": str(free_port()),
+        "SESAME_RADIUS_BIND": "127.0.0.1",
+        "SESAME_RADIUS_AUTH_PORT": str(free_port(socket.SOCK_DGRAM)),
+        "SESAME_RADIUS_ACCT_PORT": str(free_port(socket.SOCK_DGRAM)),
     }
 
 
@@ -99,6 +102,8 @@ def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
     assert server.wait_http(f"{base}/healthz").json() == {"status": "ok"}
     assert server.wait_http(f"{base}/readyz").json() == {"status": "ready", "database": "ok"}
     assert f"web: listening on http://127.0.0.1:{env['SESAME_WEB_PORT']}" in server.stderr
+    assert f"radius: auth listening on udp 127.0.0.1:{env['SESAME_RADIUS_AUTH_PORT']}" in server.stderr
+    assert f"radius: acct listening on udp 127.0.0.1:{env['SESAME_RADIUS_ACCT_PORT']}" in server.stderr
     assert (
         migrations.current_revision_sync(env["SESAME_DATABASE_URL"].replace("sqlite:", "sqlite+aiosqlite:"))
         == migrations.head_revision()
@@ -107,10 +112,14 @@ def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
     second = Process(["serve"], env, tmp_path)
     processes.append(second)
     assert second.proc.wait(timeout=START_TIMEOUT) == 2
-    assert (
-        f"error: web: cannot listen on 127.0.0.1:{env['SESAME_WEB_PORT']}: Address already in use"
-        in second.stderr
-    )
+    port = env["SESAME_RADIUS_AUTH_PORT"]
+    assert f"error: radius: cannot listen on udp 127.0.0.1:{port}: Address already in use" in second.stderr
+
+    web_only = Process(["serve"], env | {"SESAME_RADIUS_ENABLED": "false"}, tmp_path)
+    processes.append(web_only)
+    assert web_only.proc.wait(timeout=START_TIMEOUT) == 2
+    web_port = env["SESAME_WEB_PORT"]
+    assert f"error: web: cannot listen on 127.0.0.1:{web_port}: Address already in use" in web_only.stderr
 
     assert server.stop(signal.SIGTERM) == 0
     assert server.stderr.rstrip().endswith("sesame: stopped")

@@ -1,0 +1,786 @@
+"""radload: a RADIUS Access-Request load generator that is not the bottleneck.
+
+It pre-encodes PAP Access-Requests (Message-Authenticator first, RFC 2869 §5.14; User-Password hidden
+as in RFC 2865 §5.2), keeps them flowing over several connected non-blocking UDP sockets watched with
+epoll, drains replies until EAGAIN, matches them by (socket, Identifier), checks each Response
+Authenticator and reports counts, throughput, latency percentiles and its own CPU time.
+
+Two modes:
+
+* closed loop (default): keep ``--outstanding`` requests in flight for ``--duration`` seconds, which
+  measures the peak rate;
+* open loop (``--rate R``): send R requests per second whatever the replies, which measures latency
+  at a given load (the send schedule never waits for replies, so slow replies cannot hide).
+
+Every packet sent carries a fresh Request Authenticator, so no server can answer it from a duplicate
+cache. Each socket uses its 256 Identifiers in strict rotation: an Identifier comes back only 256
+requests after its last use on that socket (FreeRADIUS 3 drops a request that reuses the Identifier
+of one it has just answered as "conflicting").
+
+Traffic goes only to loopback addresses. The run is bounded by ``--duration`` (plus ``--warmup`` and
+one ``--timeout`` to drain) and by ``--max-requests``.
+
+Usage::
+
+    radload.py 127.0.0.1:18120 -s testing123 --users 10000 --password pw --duration 10
+    radload.py 127.0.0.1:18120 -s testing123 --macs 10000 --rate 5000 --json
+    radload.py 127.0.0.1:18120 -s testing123 --credentials creds.csv --single-use
+    radload.py --selftest
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import hashlib
+import hmac
+import ipaddress
+import json
+import math
+import os
+import resource
+import select
+import socket
+import struct
+import sys
+import time
+from array import array
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE = 1, 2, 3, 11
+USER_NAME, USER_PASSWORD, NAS_IP_ADDRESS = 1, 2, 4
+CALLED_STATION_ID, CALLING_STATION_ID, NAS_PORT_TYPE, MESSAGE_AUTHENTICATOR = 30, 31, 61, 80
+NAS_PORT_TYPE_WIRELESS_80211 = 19
+
+DEFAULT_PATTERN = "user{i}@bench.example"
+CHUNK = 256  # packets encoded at a time for one socket: one full turn of its Identifiers
+
+
+# --------------------------------------------------------------------------------------------------
+# Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    user: str
+    password: str
+    calling_station_id: str | None = None
+
+
+def bench_mac(i: int) -> str:
+    """The i-th benchmark MAC address, locally administered, as CoovaChilli writes it: 02-00-00-00-00-2A."""
+    return "02-00-%02X-%02X-%02X-%02X" % tuple(i.to_bytes(4, "big"))
+
+
+def bench_user(i: int, pattern: str = DEFAULT_PATTERN) -> str:
+    return pattern.format(i=i)
+
+
+def scatter(n: int) -> Iterator[int]:
+    """0..n-1 in a scattered order (a stride coprime with n), so a server's caches see no sequence."""
+    stride = max(1, int(n * 0.6180339887)) | 1
+    while math.gcd(stride, n) != 1:
+        stride += 2
+    for i in range(n):
+        yield (i * stride) % n
+
+
+def generated(
+    n: int, kind: str, pattern: str, password: str, *, once: bool, offset: int, order: str
+) -> Iterator[Credential]:
+    """Credentials made on the fly: ``user{i}@realm`` with one password, or MAC addresses."""
+    first = True
+    while first or not once:
+        indices = scatter(n) if order == "scattered" else iter(range(n))
+        for pos, i in enumerate(indices):
+            if first and pos < offset:
+                continue
+            if kind == "mac":
+                mac = bench_mac(i)
+                yield Credential(mac, mac, mac)
+            else:
+                yield Credential(bench_user(i, pattern), password)
+        first = False
+
+
+def from_file(path: Path, *, once: bool, offset: int) -> Iterator[Credential]:
+    """Credentials read lazily from a CSV file of ``user,password`` or ``mac`` lines (``#`` comments)."""
+    first = True
+    while first or not once:
+        yielded = 0
+        with path.open(newline="", encoding="utf-8") as f:
+            for pos, row in enumerate(r for r in csv.reader(f) if r and not r[0].startswith("#")):
+                if first and pos < offset:
+                    continue
+                yielded += 1
+                if len(row) == 1:
+                    mac = row[0].strip()
+                    yield Credential(mac, mac, mac)
+                else:
+                    yield Credential(row[0], row[1])
+        if not yielded and not first:
+            return
+        first = False
+
+
+def read_credentials(path: Path) -> list[Credential]:
+    return list(from_file(path, once=True, offset=0))
+
+
+def write_credentials(path: Path, creds: list[Credential]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        for c in creds:
+            w.writerow([c.user] if c.calling_station_id == c.user == c.password else [c.user, c.password])
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoding
+
+
+def _attr(code: int, value: bytes) -> bytes:
+    if len(value) > 253:
+        raise ValueError(f"attribute {code} too long ({len(value)} bytes)")
+    return bytes((code, len(value) + 2)) + value
+
+
+@functools.lru_cache(maxsize=16)
+def _hmac_pads(secret: bytes) -> tuple[Any, Any]:
+    key = hashlib.md5(secret).digest() if len(secret) > 64 else secret
+    key = key.ljust(64, b"\x00")
+    return hashlib.md5(bytes(b ^ 0x36 for b in key)), hashlib.md5(bytes(b ^ 0x5C for b in key))
+
+
+def hmac_md5(secret: bytes, msg: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104) from precomputed pad states: twice as fast as hmac.digest for short messages."""
+    inner, outer = _hmac_pads(secret)
+    h = inner.copy()
+    h.update(msg)
+    o = outer.copy()
+    o.update(h.digest())
+    return o.digest()
+
+
+@functools.lru_cache(maxsize=16)
+def _secret_md5(secret: bytes) -> Any:
+    return hashlib.md5(secret)
+
+
+def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes:
+    """RFC 2865 §5.2: pad to 16-byte blocks, XOR each with MD5(secret + previous cipher block)."""
+    if len(password) > 128:
+        raise ValueError("User-Password longer than 128 bytes")
+    padded = password.ljust(max(16, (len(password) + 15) // 16 * 16), b"\x00")
+    base = _secret_md5(secret)
+    out = b""
+    prev = authenticator
+    for k in range(0, len(padded), 16):
+        h = base.copy()
+        h.update(prev)
+        prev = (int.from_bytes(padded[k : k + 16], "big") ^ int.from_bytes(h.digest(), "big")).to_bytes(
+            16, "big"
+        )
+        out += prev
+    return out
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Attributes added to every request besides User-Name and User-Password."""
+
+    nas_ip: str | None = None
+    called_station_id: str | None = None
+    calling_station_id: bool = False  # for user credentials: a MAC derived from a counter
+    wireless: bool = False  # NAS-Port-Type = Wireless-802.11 (19)
+
+
+class Encoder:
+    """Builds Access-Requests. All hashing is done here, before the packet is queued for sending."""
+
+    def __init__(self, secret: bytes, options: RequestOptions) -> None:
+        self.secret = secret
+        fixed = b""
+        if options.nas_ip:
+            fixed += _attr(NAS_IP_ADDRESS, ipaddress.IPv4Address(options.nas_ip).packed)
+        if options.called_station_id:
+            fixed += _attr(CALLED_STATION_ID, options.called_station_id.encode())
+        if options.wireless:
+            fixed += _attr(NAS_PORT_TYPE, NAS_PORT_TYPE_WIRELESS_80211.to_bytes(4, "big"))
+        self.fixed = fixed
+        self.auto_calling = options.calling_station_id
+        self.counter = 0
+        self.random = b""
+        self.rpos = 0
+
+    def _authenticator(self) -> bytes:
+        if self.rpos >= len(self.random):
+            self.random, self.rpos = os.urandom(16 * 4096), 0
+        self.rpos += 16
+        return self.random[self.rpos - 16 : self.rpos]
+
+    def encode(self, ident: int, cred: Credential) -> tuple[bytes, bytes]:
+        """Return (packet, request authenticator)."""
+        secret = self.secret
+        auth = self._authenticator()
+        calling = cred.calling_station_id
+        if calling is None and self.auto_calling:
+            calling = bench_mac(self.counter)
+            self.counter += 1
+        attrs = (
+            _attr(USER_NAME, cred.user.encode())
+            + _attr(USER_PASSWORD, hide_password(cred.password.encode(), secret, auth))
+            + self.fixed
+            + (_attr(CALLING_STATION_ID, calling.encode()) if calling else b"")
+        )
+        head = struct.pack("!BBH", ACCESS_REQUEST, ident, 38 + len(attrs)) + auth
+        ma = hmac_md5(secret, head + b"\x50\x12" + bytes(16) + attrs)
+        return head + b"\x50\x12" + ma + attrs, auth
+
+
+def check_reply(data: bytes, req_auth: bytes, secret: bytes) -> int:
+    """Return the reply code if the Response Authenticator (and a leading Message-Authenticator) is
+    right, else -1 (bad authenticator) or -2 (bad Message-Authenticator)."""
+    if len(data) < 20:
+        return -1
+    length = (data[2] << 8) | data[3]
+    if length < 20 or length > len(data):
+        return -1
+    data = data[:length]
+    if hashlib.md5(data[:4] + req_auth + data[20:] + secret).digest() != data[4:20]:
+        return -1
+    if length >= 38 and data[20] == MESSAGE_AUTHENTICATOR and data[21] == 18:
+        expect = hmac_md5(secret, data[:4] + req_auth + data[20:22] + bytes(16) + data[38:])
+        if expect != data[22:38]:
+            return -2
+    return data[0]
+
+
+def status_server(host: str, port: int, secret: bytes, timeout: float = 1.0) -> bool:
+    """Send one Status-Server (RFC 5997, with Message-Authenticator); True if a valid reply came back."""
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    if not ipaddress.ip_address(addr[0]).is_loopback:
+        raise ValueError("benchmarks target loopback only")
+    auth = os.urandom(16)
+    head = struct.pack("!BBH", 12, auth[0], 38) + auth
+    pkt = head + b"\x50\x12" + hmac_md5(secret, head + b"\x50\x12" + bytes(16))
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(addr)
+            s.send(pkt)
+            data = s.recv(4096)
+        except OSError:
+            return False
+    return len(data) >= 20 and data[1] == auth[0] and check_reply(data, auth, secret) > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# The load loop
+
+
+class Conn:
+    """One connected UDP socket and the state of its 256 Identifiers."""
+
+    __slots__ = ("auth", "credit", "fd", "measured", "queue", "sent_at", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.sent_at = [0.0] * 256  # 0.0: Identifier free
+        self.auth: list[bytes] = [b""] * 256
+        self.measured = bytearray(256)
+        self.queue: deque[tuple[int, bytes, bytes]] = deque()  # (ident, packet, authenticator)
+        self.credit = 0  # closed loop: sends owed to this socket
+
+
+@dataclass
+class Report:
+    target: str
+    mode: str
+    duration_s: float = 0.0
+    offered_rps: float | None = None
+    outstanding: int = 0
+    sockets: int = 0
+    rcvbuf_bytes: int = 0
+    sent: int = 0
+    replies: int = 0
+    accepts: int = 0
+    rejects: int = 0
+    challenges: int = 0
+    other_codes: int = 0
+    lost: int = 0
+    bad_authenticator: int = 0
+    bad_message_authenticator: int = 0
+    unmatched: int = 0
+    icmp_errors: int = 0
+    send_stalls: int = 0
+    throughput_rps: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    loadgen_cpu_s: float = 0.0
+    loadgen_cpu_cores: float = 0.0
+    loadgen_cpu_us_per_reply: float = 0.0
+    prebuilt: int = 0
+    prebuild_cpu_s: float = 0.0
+    encoded_during_run: int = 0
+    udp_rcvbuf_errors: int = 0
+    exhausted: bool = False
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def udp_errors() -> int:
+    """RcvbufErrors of UDP and UDP6, machine-wide: datagrams the kernel dropped for a full buffer."""
+    total = 0
+    for path, tag in (("/proc/net/snmp", "Udp:"), ("/proc/net/snmp6", "Udp6RcvbufErrors")):
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        if tag == "Udp:":
+            rows = [line.split() for line in text.splitlines() if line.startswith("Udp:")]
+            if len(rows) >= 2 and "RcvbufErrors" in rows[0]:
+                total += int(rows[1][rows[0].index("RcvbufErrors")])
+        else:
+            for line in text.splitlines():
+                if line.startswith(tag):
+                    total += int(line.split()[1])
+    return total
+
+
+def percentiles(samples: array[float]) -> dict[str, float]:
+    if not samples:
+        return {}
+    s = sorted(samples)
+
+    def pick(q: float) -> float:
+        return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 3)
+
+    return {
+        "p50": pick(0.50),
+        "p90": pick(0.90),
+        "p99": pick(0.99),
+        "max": round(s[-1] * 1000, 3),
+        "mean": round(sum(s) / len(s) * 1000, 3),
+    }
+
+
+def open_sockets(host: str, port: int, n: int, rcvbuf: int) -> tuple[list[Conn], int]:
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    if not ipaddress.ip_address(addr[0]).is_loopback:
+        raise SystemExit(f"radload: refusing to send to {addr[0]}: benchmarks target loopback only")
+    conns = []
+    got = 0
+    for _ in range(n):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        try:  # root may exceed net.core.rmem_max
+            s.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)  # SO_RCVBUFFORCE
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        s.connect(addr)
+        s.setblocking(False)
+        got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        conns.append(Conn(s))
+    return conns, got
+
+
+class Load:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        secret: bytes,
+        creds: Iterator[Credential],
+        options: RequestOptions,
+        *,
+        sockets: int = 8,
+        outstanding: int = 128,
+        rcvbuf: int = 8 << 20,
+        timeout: float = 2.0,
+        max_requests: int = 5_000_000,
+        prebuild: int = 200_000,
+    ) -> None:
+        if not 1 <= outstanding <= sockets * 128:
+            raise ValueError("--outstanding must be between 1 and 128 per socket")
+        self.host, self.port, self.secret = host, port, secret
+        self.creds = creds
+        self.encoder = Encoder(secret, options)
+        self.conns, self.rcvbuf = open_sockets(host, port, sockets, rcvbuf)
+        self.by_fd = {c.fd: c for c in self.conns}
+        self.outstanding = outstanding
+        self.timeout = timeout
+        self.max_requests = max_requests
+        self.prebuild = prebuild
+        self.encoded = 0
+        self.exhausted = False
+        self.next_ident = [0] * sockets
+        self.sends = 0
+        self.icmp_errors = 0
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.sock.close()
+
+    def fill(self, k: int) -> bool:
+        """Encode one chunk for socket k. False when the credentials (single use) ran out."""
+        c = self.conns[k]
+        ident = self.next_ident[k]
+        encode = self.encoder.encode
+        n = 0
+        for cred in self.creds:
+            pkt, auth = encode(ident, cred)
+            c.queue.append((ident, pkt, auth))
+            ident = (ident + 1) & 0xFF
+            n += 1
+            if n == CHUNK:
+                break
+        self.next_ident[k] = ident
+        self.encoded += n
+        if n < CHUNK:
+            self.exhausted = True
+        return n > 0
+
+    def run(self, duration: float, warmup: float = 0.0, rate: float | None = None) -> Report:
+        report = Report(f"{self.host}:{self.port}", "open" if rate else "closed", offered_rps=rate)
+        report.sockets, report.rcvbuf_bytes = len(self.conns), self.rcvbuf
+        report.outstanding = 0 if rate else self.outstanding
+        cpu0 = _cpu()
+        budget = min(self.max_requests, self.prebuild)
+        if rate:
+            budget = min(budget, int(rate * (duration + warmup)) + len(self.conns) * CHUNK)
+        k = 0
+        while self.encoded < budget and not self.exhausted:
+            self.fill(k)
+            k = (k + 1) % len(self.conns)
+        report.prebuilt = self.encoded
+        report.prebuild_cpu_s = round(_cpu() - cpu0, 3)
+        try:
+            self._loop(report, duration, warmup, rate)
+        finally:
+            self.close()
+        report.encoded_during_run = self.encoded - report.prebuilt
+        report.exhausted = self.exhausted
+        return report
+
+    def _send(self, c: Conn, k: int, now: float, measured: bool) -> bool:
+        """Send the next queued packet of socket k unless its Identifier is still in flight."""
+        q = c.queue
+        if not q and (self.exhausted or not self.fill(k)):
+            return False
+        ident, pkt, auth = q[0]
+        if c.sent_at[ident]:
+            return False
+        try:
+            c.sock.send(pkt)
+        except BlockingIOError:
+            return False
+        except ConnectionRefusedError:  # an ICMP error from an earlier datagram; this one was not sent
+            self.icmp_errors += 1
+            return False
+        q.popleft()
+        c.sent_at[ident] = now
+        c.auth[ident] = auth
+        c.measured[ident] = measured
+        self.sends += 1
+        return True
+
+    def _drained(self) -> bool:
+        return self.exhausted and not any(c.queue for c in self.conns)
+
+    def _loop(self, rep: Report, duration: float, warmup: float, rate: float | None) -> None:
+        conns, by_fd, secret, timeout = self.conns, self.by_fd, self.secret, self.timeout
+        nconn = len(conns)
+        perf_counter = time.perf_counter
+        ep = select.epoll()
+        for c in conns:
+            ep.register(c.fd, select.EPOLLIN)
+        poll = ep.poll
+        lat: array[float] = array("d")
+        codes = [0] * 256
+        sent = in_window = inflight = stalls = rr = 0
+        start = perf_counter()
+        t0, t1 = start + warmup, start + warmup + duration
+        measuring = warmup <= 0
+        cpu0, udp0 = _cpu(), udp_errors()
+        cpu1 = 0.0
+        end = t1  # end of the measured window: t1, or the last reply when the requests ran out first
+        sending, early = True, False
+        next_scan = start + 0.1
+        if not rate:
+            for i in range(self.outstanding):
+                conns[i % nconn].credit += 1
+        try:
+            while True:
+                now = perf_counter()
+                if not measuring and now >= t0:
+                    measuring = True
+                    cpu0, udp0 = _cpu(), udp_errors()
+                if sending and now >= t1:
+                    sending, cpu1 = False, _cpu()
+                elif sending and (self.sends >= self.max_requests or (self.exhausted and self._drained())):
+                    sending, early = False, True
+                if not sending and (inflight == 0 or now > max(t1, end) + timeout + 0.2):
+                    break
+                wait = 0.05
+                if sending and rate:
+                    due = int((now - start) * rate) - self.sends
+                    tried = 0
+                    while due > 0 and tried < nconn:
+                        if self._send(conns[rr], rr, now, measuring):
+                            due -= 1
+                            inflight += 1
+                            sent += measuring
+                            tried = 0
+                        else:
+                            tried += 1
+                        rr = (rr + 1) % nconn
+                    if due > 0:
+                        stalls += 1
+                        wait = 0.001
+                    else:
+                        wait = min(0.05, max(0.0, start + (self.sends + 1) / rate - perf_counter()))
+                elif sending:
+                    for k, c in enumerate(conns):
+                        while (
+                            c.credit > 0
+                            and self.sends < self.max_requests
+                            and self._send(c, k, now, measuring)
+                        ):
+                            c.credit -= 1
+                            inflight += 1
+                            sent += measuring
+                        if c.credit > 0 and c.queue and c.sent_at[c.queue[0][0]]:
+                            stalls += 1
+                for fd, _ in poll(wait):
+                    c = by_fd[fd]
+                    recv, sent_at, auths, measured = c.sock.recv, c.sent_at, c.auth, c.measured
+                    while True:
+                        try:
+                            data = recv(4096)
+                        except BlockingIOError:
+                            break
+                        except ConnectionRefusedError:
+                            self.icmp_errors += 1
+                            continue
+                        t = perf_counter()
+                        ident = data[1] if len(data) >= 20 else 0
+                        at = sent_at[ident]
+                        if not at or len(data) < 20:
+                            rep.unmatched += 1
+                            continue
+                        code = check_reply(data, auths[ident], secret)
+                        if code < 0:
+                            if code == -1:
+                                rep.bad_authenticator += 1
+                            else:
+                                rep.bad_message_authenticator += 1
+                            continue
+                        sent_at[ident] = 0.0
+                        inflight -= 1
+                        c.credit += 1
+                        if measured[ident]:
+                            codes[code] += 1
+                            lat.append(t - at)
+                            if t < t1:
+                                in_window += 1
+                            end = t
+                if now >= next_scan:  # time out requests without a reply
+                    next_scan = now + 0.1
+                    limit = now - timeout
+                    for c in conns:
+                        sent_at = c.sent_at
+                        for ident in range(256):
+                            if sent_at[ident] and sent_at[ident] < limit:
+                                sent_at[ident] = 0.0
+                                inflight -= 1
+                                c.credit += 1
+                                rep.lost += c.measured[ident]
+        finally:
+            ep.close()
+        if early or not cpu1:
+            cpu1 = _cpu()
+            end = max(end, t0 + 1e-6) if early else perf_counter()
+        else:
+            end = t1
+        rep.lost += sum(c.measured[i] for c in conns for i in range(256) if c.sent_at[i])
+        rep.duration_s = round(end - t0, 3)
+        rep.sent, rep.replies, rep.send_stalls, rep.icmp_errors = sent, len(lat), stalls, self.icmp_errors
+        rep.accepts, rep.rejects, rep.challenges = codes[2], codes[3], codes[11]
+        rep.other_codes = rep.replies - rep.accepts - rep.rejects - rep.challenges
+        rep.throughput_rps = round(in_window / (end - t0), 1)
+        rep.latency_ms = percentiles(lat)
+        rep.loadgen_cpu_s = round(cpu1 - cpu0, 3)
+        rep.loadgen_cpu_cores = round((cpu1 - cpu0) / (end - t0), 3)
+        rep.loadgen_cpu_us_per_reply = round((cpu1 - cpu0) / max(1, in_window) * 1e6, 2)
+        rep.udp_rcvbuf_errors = udp_errors() - udp0
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-test and command line
+
+
+def selftest() -> None:
+    """Check the encoder and the reply check against pyrad, the project's RADIUS codec."""
+    from pyrad.dictionary import Dictionary
+    from pyrad.packet import AccessAccept, AccessReject, AuthPacket
+
+    dictionary = Dictionary(str(Path(__file__).resolve().parent.parent / "radius/dictionaries/dictionary"))
+    secret = b"testing123"
+    enc = Encoder(secret, RequestOptions("192.0.2.1", "AA-BB-CC-DD-EE-FF:Sesame", True, True))
+    for password in ("", "pw", "exactly16bytes!!", "a password longer than sixteen bytes, é"):
+        raw, auth = enc.encode(42, Credential("alice@bench.example", password))
+        req = AuthPacket(packet=raw, secret=secret, dict=dictionary)
+        assert next(iter(req.keys())) == "Message-Authenticator", "Message-Authenticator is not first"
+        assert req.verify_message_authenticator(), "bad Message-Authenticator"
+        assert req.PwDecrypt(req["User-Password"][0]) == password, "User-Password does not decode"
+        assert req["User-Name"] == ["alice@bench.example"] and req.id == 42 and req.authenticator == auth
+        assert req["NAS-Port-Type"] == ["Wireless-802.11"] and req["Calling-Station-Id"][0].startswith(
+            "02-00-"
+        )
+        for code in (AccessAccept, AccessReject):
+            for with_ma in (True, False):
+                reply = req.CreateReply(message_authenticator=with_ma)
+                reply.code = code
+                data = reply.ReplyPacket()
+                assert check_reply(data, auth, secret) == code, "a good reply was refused"
+                assert check_reply(data, bytes(16), secret) == -1, "a reply to another request was taken"
+                if with_ma:
+                    forged = bytearray(data)
+                    forged[30] ^= 1
+                    forged[4:20] = hashlib.md5(
+                        bytes(forged[:4]) + auth + bytes(forged[20:]) + secret
+                    ).digest()
+                    assert check_reply(bytes(forged), auth, secret) == -2, (
+                        "a bad Message-Authenticator passed"
+                    )
+    for key in (secret, b"k" * 100):
+        for msg in (b"", b"x" * 200):
+            assert hmac_md5(key, msg) == hmac.digest(key, msg, "md5"), "hmac_md5 is wrong"
+    mac = bench_mac(0x01020304)
+    assert mac == "02-00-01-02-03-04", mac
+    assert sorted(scatter(1000)) == list(range(1000))
+    print("radload self-test passed")
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port or 1812)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    p.add_argument("target", nargs="?", default="127.0.0.1:1812", help="HOST:PORT (loopback only)")
+    p.add_argument("-s", "--secret", default="testing123")
+    src = p.add_argument_group("credentials (one of)")
+    src.add_argument("--credentials", type=Path, help="CSV file of 'user,password' or 'mac' lines")
+    src.add_argument("--users", type=int, help="generate N users from --pattern with --password")
+    src.add_argument("--macs", type=int, help="generate N MAC addresses, each its own password (MAC auth)")
+    src.add_argument(
+        "--pattern", default=DEFAULT_PATTERN, help="user name pattern with {i} (default %(default)s)"
+    )
+    src.add_argument("--password", default="bench-password")
+    src.add_argument(
+        "--order", choices=("scattered", "sequential"), default="scattered", help="for generated ones"
+    )
+    src.add_argument(
+        "--single-use", action="store_true", help="send each credential once, stop when all are sent"
+    )
+    src.add_argument("--offset", type=int, default=0, help="skip the first N credentials (first pass only)")
+    attrs = p.add_argument_group("request attributes")
+    attrs.add_argument("--nas-ip", help="NAS-IP-Address")
+    attrs.add_argument("--called-station-id", help="e.g. AA-BB-CC-DD-EE-FF:Sesame")
+    attrs.add_argument(
+        "--calling-station-id", action="store_true", help="a MAC per request (always for --macs)"
+    )
+    attrs.add_argument("--wireless", action="store_true", help="NAS-Port-Type = Wireless-802.11 (19)")
+    lg = p.add_argument_group("load")
+    lg.add_argument(
+        "-d", "--duration", type=float, default=10.0, help="measured seconds (default %(default)s)"
+    )
+    lg.add_argument("-w", "--warmup", type=float, default=0.0, help="seconds of load before measuring")
+    lg.add_argument("-r", "--rate", type=float, help="open loop: requests per second (default: closed loop)")
+    lg.add_argument("-n", "--outstanding", type=int, default=128, help="closed loop: requests in flight")
+    lg.add_argument("--sockets", type=int, default=8, help="UDP sockets (source ports)")
+    lg.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as lost")
+    lg.add_argument("--max-requests", type=int, default=5_000_000, help="hard cap on requests sent")
+    lg.add_argument("--prebuild", type=int, default=200_000, help="packets encoded before the clock starts")
+    lg.add_argument("--rcvbuf", type=int, default=8 << 20, help="SO_RCVBUF bytes per socket")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--selftest", action="store_true", help="check the encoder against pyrad and exit")
+    a = p.parse_args(argv)
+
+    if a.selftest:
+        selftest()
+        return 0
+    if sum(x is not None for x in (a.credentials, a.users, a.macs)) != 1:
+        p.error("give exactly one of --credentials, --users, --macs")
+    creds: Iterator[Credential]
+    if a.credentials:
+        creds = from_file(a.credentials, once=a.single_use, offset=a.offset)
+    else:
+        kind, n = ("mac", a.macs) if a.macs else ("user", a.users)
+        creds = generated(n, kind, a.pattern, a.password, once=a.single_use, offset=a.offset, order=a.order)
+    host, port = parse_target(a.target)
+    options = RequestOptions(a.nas_ip, a.called_station_id, a.calling_station_id, a.wireless)
+    load = Load(
+        host,
+        port,
+        a.secret.encode(),
+        creds,
+        options,
+        sockets=a.sockets,
+        outstanding=a.outstanding,
+        rcvbuf=a.rcvbuf,
+        timeout=a.timeout,
+        max_requests=a.max_requests,
+        prebuild=a.prebuild,
+    )
+    report = load.run(a.duration, a.warmup, a.rate)
+    if a.json:
+        print(json.dumps(asdict(report)))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def format_report(r: Report) -> str:
+    lat = r.latency_ms
+    mode = f"open loop at {r.offered_rps:g}/s" if r.offered_rps else f"closed loop, {r.outstanding} in flight"
+    lines = [
+        f"{r.target}: {mode}, {r.sockets} sockets, {r.duration_s:.2f} s measured",
+        f"  sent {r.sent}  replies {r.replies}  accept {r.accepts}  reject {r.rejects}"
+        f"  challenge {r.challenges}  other {r.other_codes}  lost {r.lost}",
+        f"  throughput {r.throughput_rps:.0f} replies/s",
+        f"  latency ms  p50 {lat.get('p50', 0):.3f}  p90 {lat.get('p90', 0):.3f}  p99 {lat.get('p99', 0):.3f}"
+        f"  max {lat.get('max', 0):.3f}",
+        f"  load generator CPU {r.loadgen_cpu_s:.2f} s = {r.loadgen_cpu_cores:.2f} core"
+        f" ({r.loadgen_cpu_us_per_reply:.1f} µs/reply); prebuilt {r.prebuilt} in {r.prebuild_cpu_s:.2f} s,"
+        f" {r.encoded_during_run} encoded during the run",
+    ]
+    problems = {
+        "bad authenticator": r.bad_authenticator,
+        "bad Message-Authenticator": r.bad_message_authenticator,
+        "unmatched": r.unmatched,
+        "ICMP errors": r.icmp_errors,
+        "send stalls": r.send_stalls,
+        "UDP receive-buffer drops (machine-wide)": r.udp_rcvbuf_errors,
+    }
+    if any(problems.values()):
+        lines.append("  " + "  ".join(f"{k} {v}" for k, v in problems.items() if v))
+    if r.exhausted:
+        lines.append("  stopped early: every single-use credential was sent")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

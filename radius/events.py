@@ -1,0 +1,71 @@
+"""What the protocol core tells the I/O layer. Frozen, slotted, keyword-only, named for what happened."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from radius.clients import Client
+from radius.codec import Packet
+
+Address = tuple[str, int]
+
+
+class DropReason(enum.StrEnum):
+    """Why a datagram got no answer; each is a metric label."""
+
+    UNKNOWN_CLIENT = "unknown_client"
+    SHORT_PACKET = "short_packet"
+    BAD_LENGTH = "bad_length"
+    TRUNCATED_PACKET = "truncated_packet"
+    TRUNCATED_ATTRIBUTE = "truncated_attribute"
+    BAD_MESSAGE_AUTHENTICATOR_ATTRIBUTE = "bad_message_authenticator_attribute"
+    UNKNOWN_CODE = "unknown_code"
+    MISSING_MESSAGE_AUTHENTICATOR = "missing_message_authenticator"
+    BAD_MESSAGE_AUTHENTICATOR = "bad_message_authenticator"
+    BAD_REQUEST_AUTHENTICATOR = "bad_request_authenticator"
+    BAD_ATTRIBUTE = "bad_attribute"
+    DUPLICATE_IN_PROGRESS = "duplicate_in_progress"
+    OVERLOAD = "overload"
+    POLICY_FAILED = "policy_failed"
+    SUPERSEDED = "superseded"
+    NOT_SERVED = "not_served"  # a request this server has no handler for yet (accounting before issue 4)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RadiusRequest:
+    """An authenticated, new request from a known client, waiting for a policy decision."""
+
+    packet: Packet
+    client: Client
+    source: Address
+    local_port: int
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestReceived:
+    """Fired when an authenticated request that is not a duplicate needs a decision."""
+
+    request: RadiusRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyReady:
+    """Fired when bytes must be sent back: a decision, a cached duplicate reply, or a Status-Server answer."""
+
+    data: bytes
+    destination: Address
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PacketDropped:
+    """Fired when a datagram is discarded without an answer (RFC 2865 §3: silently)."""
+
+    reason: DropReason
+    source: Address
+    client: str | None = None
+
+
+Event = RequestReceived | ReplyReady | PacketDropped

@@ -1,0 +1,56 @@
+"""Authentication methods as pure functions over request values and a stored credential.
+
+No I/O: the pipeline fetches what is stored and calls these. RFC references: CHAP RFC 1994 §4.1
+and RFC 2865 §2.2 / §5.3 / §5.40; MS-CHAPv2 in :mod:`radius.mschap`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+
+from radius.mschap import MsChapV2Result, strip_nt_domain, verify_mschapv2
+
+_MAC = re.compile(
+    r"^[0-9a-fA-F]{2}([-:.]?)[0-9a-fA-F]{2}(?:\1?[0-9a-fA-F]{2}){4}$|^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$"
+)
+
+
+class Method(enum.StrEnum):
+    """The authentication method authorize picked (exactly one per request)."""
+
+    PAP = "pap"  # account password, argon2id
+    TOKEN = "token"  # noqa: S105 - single-use token over PAP
+    TOKEN_CHAP = "token-chap"  # noqa: S105 - single-use token over CHAP
+    MAC = "mac"  # remembered device, MAC authentication
+    MSCHAPV2 = "mschapv2"  # device credential
+    NONE = "none"  # nothing usable in the request
+
+
+def canonical_mac(value: str) -> str | None:
+    """``aa:bb:cc:dd:ee:ff`` from the MAC notations access points use, or None."""
+    text = value.strip()
+    if not _MAC.match(text):
+        return None
+    digits = re.sub(r"[-:.]", "", text).lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def chap_valid(chap_password: bytes, password: bytes, challenge: bytes) -> bool:
+    """CHAP-Password = ident(1) || MD5(ident || password || challenge)."""
+    if len(chap_password) != 17 or not challenge:
+        return False
+    expected = hashlib.md5(chap_password[:1] + password + challenge).digest()
+    return hmac.compare_digest(chap_password[1:], expected)
+
+
+def mschapv2(*, nt_hash: bytes, user_name: bytes, challenge: bytes, response: bytes) -> MsChapV2Result | None:
+    """Check an MS-CHAP2-Response for the User-Name as sent (a ``DOMAIN\\`` prefix is stripped)."""
+    return verify_mschapv2(
+        nt_hash=nt_hash,
+        username=strip_nt_domain(user_name),
+        authenticator_challenge=challenge,
+        response=response,
+    )

@@ -1,0 +1,306 @@
+"""The authentication policy: authorize → authenticate → post-auth, as small named steps.
+
+Like FreeRADIUS's ``sites-available/default``: **authorize** reads the request, finds whose it
+is and picks exactly one :class:`~radius.methods.Method`; **authenticate** runs that method;
+**post-auth** checks the account's state, builds the reply from the site's policy and records
+the decision. Each step returns an :class:`Outcome`; the first that is not ``OK`` decides.
+
+Messages never reveal whether an account exists: an unknown user and a wrong password get the
+same Reply-Message, and an unknown user still costs a (dummy) password verification. An
+account's state (disabled, locked, unverified) is only told to someone who proved the credential.
+"""
+
+from __future__ import annotations
+
+import enum
+import gettext
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from accounts.authlog import Decision as RecordedDecision
+from accounts.tokens import looks_like_token
+from radius import codec
+from radius.codec import Code
+from radius.core import Decision
+from radius.events import RadiusRequest
+from radius.methods import Method, canonical_mac, chap_valid, mschapv2
+from radius.ratelimit import FailureLimiter
+from radius.store import AccountView, Store
+from radius.verifycache import VerificationCache
+
+_ = gettext.translation("sesame", fallback=True).gettext
+
+MICROSOFT = 311
+MS_CHAP_ERROR = 2
+MS_CHAP_CHALLENGE = 11
+MS_CHAP2_RESPONSE = 25
+
+MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
+MSG_DISABLED = "This account is disabled"
+MSG_LOCKED = "This account is locked: contact support"
+MSG_UNVERIFIED = "Confirm your email address first"
+MSG_FOREIGN_REALM = "This network does not serve that realm"
+MSG_NO_CREDENTIALS = "No credentials in the request"
+MSG_TOO_MANY = "Too many failed attempts: try again in a few minutes"
+MSG_UNKNOWN_DEVICE = "This device is not remembered"
+MSG_EAP = "EAP is not available on this server yet"
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    REJECT = "reject"
+
+
+@dataclass(slots=True, kw_only=True)
+class Attempt:
+    """What the steps learn about one request as they go."""
+
+    request: RadiusRequest
+    now: datetime
+    user_name: str = ""
+    username: str = ""
+    realm: str = ""
+    method: Method = Method.NONE
+    password: bytes = b""
+    account: AccountView | None = None
+    reason: str = ""
+    message: str = ""
+    reply: list[tuple[str, Any]] = field(default_factory=list)
+    secret_reply: list[tuple[str, Any]] = field(default_factory=list)
+
+    def reject(self, reason: str, message: str) -> Outcome:
+        self.reason, self.message = reason, message
+        return Outcome.REJECT
+
+
+PasswordVerifier = Callable[[str, str | None], Awaitable[bool]]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        realm: str,
+        store: Store,
+        verify_password: PasswordVerifier,
+        limiter: FailureLimiter | None = None,
+        verification_cache: VerificationCache | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.realm = realm
+        self.store = store
+        self.verify_password = verify_password
+        self.limiter = limiter or FailureLimiter()
+        self.cache = verification_cache or VerificationCache()
+        self.clock = clock
+
+    async def decide(self, request: RadiusRequest, now: datetime | None = None) -> Decision:
+        attempt = Attempt(request=request, now=now or datetime.now(UTC))
+        outcome = self.authorize(attempt)
+        if outcome is Outcome.OK:
+            outcome = await self.authenticate(attempt)
+        if outcome is Outcome.OK:
+            outcome = self.post_auth(attempt)
+        self.record(attempt, outcome)
+        if outcome is Outcome.OK:
+            return Decision(
+                code=Code.ACCESS_ACCEPT,
+                attributes=tuple(attempt.reply),
+                secret_attributes=tuple(attempt.secret_reply),
+            )
+        reply: list[tuple[str, Any]] = [("Reply-Message", _(attempt.message))]
+        reply += attempt.reply
+        return Decision(code=Code.ACCESS_REJECT, attributes=tuple(reply))
+
+    # -- authorize ---------------------------------------------------------------------------
+
+    def authorize(self, attempt: Attempt) -> Outcome:
+        """Read the identity and pick exactly one method."""
+        packet = attempt.request.packet
+        raw_name = packet.first(codec.USER_NAME)
+        if raw_name is None:
+            return attempt.reject("no_user_name", MSG_NO_CREDENTIALS)
+        attempt.user_name = raw_name.decode("utf-8", "replace")
+        if packet.first(codec.EAP_MESSAGE) is not None:
+            return attempt.reject("eap_unsupported", MSG_EAP)
+
+        mac = canonical_mac(attempt.user_name)
+        hidden = packet.first(codec.USER_PASSWORD)
+        if mac is not None and hidden is not None:
+            attempt.method, attempt.username = Method.MAC, mac
+            return Outcome.OK
+
+        user, _sep, realm = attempt.user_name.strip().rpartition("@")
+        attempt.username = (user if _sep else realm).lower()
+        attempt.realm = (realm if _sep else self.realm).lower()
+        if attempt.realm != self.realm:
+            return attempt.reject("foreign_realm", MSG_FOREIGN_REALM)
+
+        if packet.vendor_attribute(MICROSOFT, MS_CHAP2_RESPONSE) is not None:
+            attempt.method = Method.MSCHAPV2
+        elif packet.first(codec.CHAP_PASSWORD) is not None:
+            attempt.method = Method.TOKEN_CHAP
+        elif hidden is not None:
+            clear = codec.decrypt_user_password(hidden, attempt.request.client.secret, packet.authenticator)
+            if clear is None:
+                return attempt.reject("bad_user_password", MSG_BAD_CREDENTIALS)
+            attempt.password = clear
+            text = clear.decode("utf-8", "replace")
+            attempt.method = Method.TOKEN if looks_like_token(text) else Method.PAP
+        else:
+            return attempt.reject("no_credentials", MSG_NO_CREDENTIALS)
+        return Outcome.OK
+
+    # -- authenticate ------------------------------------------------------------------------
+
+    async def authenticate(self, attempt: Attempt) -> Outcome:
+        if attempt.method is Method.MAC:
+            return await self.authenticate_mac(attempt)
+        key = f"{attempt.username}@{attempt.realm}"
+        if self.limiter.blocked(key, attempt.request.client.name, self.clock()):
+            return attempt.reject("rate_limited", MSG_TOO_MANY)
+        attempt.account = await self.store.account(attempt.username)
+        handler = {
+            Method.PAP: self.authenticate_pap,
+            Method.TOKEN: self.authenticate_token,
+            Method.TOKEN_CHAP: self.authenticate_token_chap,
+            Method.MSCHAPV2: self.authenticate_mschapv2,
+        }[attempt.method]
+        outcome = await handler(attempt)
+        if outcome is not Outcome.OK:
+            self.limiter.failed(key, attempt.request.client.name, self.clock())
+        return outcome
+
+    async def authenticate_pap(self, attempt: Attempt) -> Outcome:
+        account = attempt.account
+        password = attempt.password.decode("utf-8", "replace")
+        identity = f"{attempt.username}@{attempt.realm}"
+        if account is not None and self.cache.hit(identity, password, account.password_hash, self.clock()):
+            return Outcome.OK
+        ok = await self.verify_password(password, account.password_hash if account else None)
+        if not ok or account is None:
+            return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)
+        self.cache.remember(identity, password, account.password_hash, self.clock())
+        return Outcome.OK
+
+    async def authenticate_token(self, attempt: Attempt) -> Outcome:
+        account = attempt.account
+        token = attempt.password.decode("utf-8", "replace")
+        if account is not None and await self.store.consume_token(
+            account_id=account.id, token=token, now=attempt.now
+        ):
+            return Outcome.OK
+        # not a live token of this account: it may be a password that happens to look like one
+        attempt.method = Method.PAP
+        return await self.authenticate_pap(attempt)
+
+    async def authenticate_token_chap(self, attempt: Attempt) -> Outcome:
+        packet, account = attempt.request.packet, attempt.account
+        chap = packet.first(codec.CHAP_PASSWORD) or b""
+        challenge = packet.first(codec.CHAP_CHALLENGE) or packet.authenticator
+        if account is None or len(chap) != 17:
+            return attempt.reject("unknown_user" if account is None else "bad_chap", MSG_BAD_CREDENTIALS)
+        used = await self.store.consume_token_matching(
+            account_id=account.id, matches=lambda token: chap_valid(chap, token, challenge), now=attempt.now
+        )
+        return Outcome.OK if used else attempt.reject("bad_token", MSG_BAD_CREDENTIALS)
+
+    async def authenticate_mschapv2(self, attempt: Attempt) -> Outcome:
+        packet, account = attempt.request.packet, attempt.account
+        challenge = packet.vendor_attribute(MICROSOFT, MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(MICROSOFT, MS_CHAP2_RESPONSE) or b""
+        user_name = packet.first(codec.USER_NAME) or b""
+        hashes = await self.store.nt_hashes(account_id=account.id) if account else []
+        for _credential_id, nt_hash in hashes:
+            result = mschapv2(nt_hash=nt_hash, user_name=user_name, challenge=challenge, response=response)
+            if result is not None:
+                attempt.reply.append(("MS-CHAP2-Success", result.success))
+                attempt.secret_reply += [
+                    ("MS-MPPE-Send-Key", result.mppe_send_key),
+                    ("MS-MPPE-Recv-Key", result.mppe_recv_key),
+                ]
+                attempt.reply += [("MS-MPPE-Encryption-Policy", 1), ("MS-MPPE-Encryption-Types", 6)]
+                return Outcome.OK
+        ident = response[:1] or b"\x00"
+        # RFC 2759 §6: E=691 authentication failure, R=0 no retry
+        attempt.reply.append(("MS-CHAP-Error", ident + b"E=691 R=0 V=3"))
+        return attempt.reject("bad_mschapv2" if account else "unknown_user", MSG_BAD_CREDENTIALS)
+
+    async def authenticate_mac(self, attempt: Attempt) -> Outcome:
+        packet = attempt.request.packet
+        calling = packet.first(codec.CALLING_STATION_ID)
+        if calling is not None and canonical_mac(calling.decode("ascii", "replace")) != attempt.username:
+            return attempt.reject("mac_mismatch", MSG_UNKNOWN_DEVICE)
+        device = await self.store.device(attempt.username)
+        if device is None or device.remembered_until is None or device.remembered_until <= attempt.now:
+            return attempt.reject("unknown_device", MSG_UNKNOWN_DEVICE)
+        attempt.account = device.account
+        attempt.realm = self.realm
+        return Outcome.OK
+
+    # -- post-auth ---------------------------------------------------------------------------
+
+    def post_auth(self, attempt: Attempt) -> Outcome:
+        account = attempt.account
+        assert account is not None
+        if account.status == "disabled":
+            return attempt.reject("account_disabled", MSG_DISABLED)
+        if account.status == "locked":
+            return attempt.reject("account_locked", MSG_LOCKED)
+        if not account.email_verified:
+            return attempt.reject("account_unverified", MSG_UNVERIFIED)
+        client = attempt.request.client
+        policy = self.store.policy(commune_id=client.commune_id, site_id=client.site_id)
+        reply = attempt.reply
+        if policy.session_timeout:
+            reply.append(("Session-Timeout", policy.session_timeout))
+        if policy.idle_timeout:
+            reply.append(("Idle-Timeout", policy.idle_timeout))
+        if policy.interim_interval:
+            reply.append(("Acct-Interim-Interval", policy.interim_interval))
+        if policy.bandwidth_up_kbps:
+            reply += [
+                ("WISPr-Bandwidth-Max-Up", policy.bandwidth_up_kbps * 1000),
+                ("ChilliSpot-Bandwidth-Max-Up", policy.bandwidth_up_kbps),
+            ]
+        if policy.bandwidth_down_kbps:
+            reply += [
+                ("WISPr-Bandwidth-Max-Down", policy.bandwidth_down_kbps * 1000),
+                ("ChilliSpot-Bandwidth-Max-Down", policy.bandwidth_down_kbps),
+            ]
+        attempt.reply.append(("Class", new_class()))
+        attempt.reason = "accepted"
+        return Outcome.OK
+
+    def record(self, attempt: Attempt, outcome: Outcome) -> None:
+        packet, client = attempt.request.packet, attempt.request.client
+        klass = next((v for name, v in attempt.reply if name == "Class"), None)
+        self.store.record(
+            RecordedDecision(
+                authdate=attempt.now,
+                username=attempt.user_name[:253],
+                reply="Access-Accept" if outcome is Outcome.OK else "Access-Reject",
+                method=attempt.method.value,
+                reason=attempt.reason,
+                nasipaddress=attempt.request.source[0],
+                nas_id=client.id,
+                site_id=client.site_id,
+                account_id=attempt.account.id if attempt.account else None,
+                calledstationid=_text(packet.first(codec.CALLED_STATION_ID)),
+                callingstationid=_text(packet.first(codec.CALLING_STATION_ID)),
+                class_=klass.decode() if isinstance(klass, bytes) else None,
+            )
+        )
+
+
+def new_class() -> bytes:
+    """An opaque Class (RFC 2865 §5.25) the NAS repeats in accounting, tying sessions to this decision."""
+    return b"sesame:" + os.urandom(12).hex().encode()
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode("utf-8", "replace")[:64] if raw is not None else None

@@ -1,0 +1,250 @@
+"""The thin asyncio layer of the RADIUS server: sockets in, sockets out, the core in between.
+
+``datagram_received`` hands each datagram to the :class:`~radius.core.ServerCore` of its port;
+a new request goes on a bounded queue (full: dropped and counted — the NAS retransmits), and
+worker tasks run the policy and send the reply. Periodic tasks expire the duplicate cache,
+reload NAS clients and policies when the database changes, and write decision records.
+Password verifications run in a thread pool with a bound on pending work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from accounts.passwords import PasswordHasher
+from radius.core import Decision, PortKind, ServerCore
+from radius.events import DropReason, PacketDropped, RadiusRequest, ReplyReady, RequestReceived
+from radius.sqlstore import SqlStore
+
+#: a port's request handler: the authentication pipeline, later accounting
+Handler = Callable[[RadiusRequest, datetime], Awaitable[Decision]]
+
+log = logging.getLogger("sesame.radius")
+
+RECEIVE_BUFFER = 4 * 1024 * 1024  # past ~128 outstanding requests the default buffer overflows
+
+
+class Overloaded(Exception):
+    """Too much work pending: the request is dropped unanswered and the NAS will retry."""
+
+
+class BindError(Exception):
+    """A RADIUS socket could not be opened; the message names the address and port."""
+
+
+class BoundedVerifier:
+    """argon2id verification off the event loop, with at most ``max_pending`` waiting."""
+
+    def __init__(self, hasher: PasswordHasher, *, threads: int, max_pending: int) -> None:
+        self.hasher = hasher
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self.max_pending = max_pending
+        self.pending = 0
+
+    async def __call__(self, password: str, password_hash: str | None) -> bool:
+        if self.pending >= self.max_pending:
+            raise Overloaded("password verification queue is full")
+        self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, self.hasher.verify, password, password_hash)
+        finally:
+            self.pending -= 1
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def open_udp_socket(address: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # '::' and '0.0.0.0' side by side
+        if reuse_port:
+            # Several worker processes of *this* server share the port; the kernel spreads NASes by
+            # 4-tuple. Never SO_REUSEADDR on UDP: it lets a second instance silently steal traffic.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        host = f"[{address}]" if ":" in address else address
+        raise BindError(f"radius: cannot listen on udp {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _same(endpoint: _Endpoint) -> _Endpoint:
+    return endpoint
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, service: RadiusService, core: ServerCore, local_port: int) -> None:
+        self.service = service
+        self.core = core
+        self.local_port = local_port
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        event = self.core.receive_datagram(
+            data, (addr[0], addr[1]), self.local_port, self.service.loop_time()
+        )
+        if type(event) is RequestReceived:
+            if self.core.kind not in self.service.handlers:
+                self.service.dropped(self.core.abandon(event.request, DropReason.NOT_SERVED))
+                return
+            try:
+                self.service.queue.put_nowait((event.request, self))
+            except asyncio.QueueFull:
+                self.service.dropped(self.core.abandon(event.request, DropReason.OVERLOAD))
+        elif type(event) is ReplyReady:
+            assert self.transport is not None
+            self.transport.sendto(event.data, addr)
+        else:
+            self.service.dropped(event)  # type: ignore[arg-type]
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable from a NAS: not ours
+        log.debug("udp error on port %d: %s", self.local_port, exc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listener:
+    kind: PortKind
+    address: str
+    port: int
+    sock: socket.socket
+
+
+class RadiusService:
+    def __init__(
+        self,
+        *,
+        auth: ServerCore,
+        acct: ServerCore,
+        handlers: dict[PortKind, Handler],
+        store: SqlStore,
+        verifier: BoundedVerifier | None = None,
+        workers: int = 64,
+        queue_size: int = 8192,
+        refresh_interval: float = 2.0,
+        flush_interval: float = 0.25,
+    ) -> None:
+        self.cores = {PortKind.AUTH: auth, PortKind.ACCT: acct}
+        self.handlers = handlers
+        self.store = store
+        self.verifier = verifier
+        self.workers = workers
+        self.queue: asyncio.Queue[tuple[RadiusRequest, _Endpoint]] = asyncio.Queue(maxsize=queue_size)
+        self.refresh_interval = refresh_interval
+        self.flush_interval = flush_interval
+        self.loop_time: Callable[[], float] = asyncio.get_running_loop().time
+        self._transports: list[asyncio.DatagramTransport] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._warned: set[DropReason] = set()
+
+    def dropped(self, event: PacketDropped) -> None:
+        if event.reason not in self._warned and event.reason is not DropReason.DUPLICATE_IN_PROGRESS:
+            self._warned.add(event.reason)  # once per reason; the counters say how many
+            log.warning(
+                "dropped a packet: %s",
+                event.reason.value,
+                extra={"nas_address": event.source[0], "nas": event.client or "-"},
+            )
+
+    async def start(self, listeners: list[Listener]) -> None:
+        await self.store.start()
+        await self.reload_clients()
+        loop = asyncio.get_running_loop()
+        for listener in listeners:
+            endpoint = _Endpoint(self, self.cores[listener.kind], listener.port)
+            transport, _ = await loop.create_datagram_endpoint(partial(_same, endpoint), sock=listener.sock)
+            self._transports.append(transport)
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"radius-worker-{i}") for i in range(self.workers)
+        ]
+        self._tasks += [
+            asyncio.create_task(self._every(1.0, self._expire), name="radius-expire"),
+            asyncio.create_task(self._every(self.refresh_interval, self._refresh), name="radius-refresh"),
+            asyncio.create_task(self._every(self.flush_interval, self._flush), name="radius-records"),
+        ]
+
+    async def stop(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            written = await self.store.flush_records()
+            log.debug("wrote %d decision records at shutdown", written)
+        if self.verifier is not None:
+            self.verifier.close()
+
+    async def reload_clients(self) -> None:
+        if await self.store.clients_changed():
+            table = await self.store.load_clients()
+            for core in self.cores.values():
+                core.replace_clients(table)
+            legacy = [c.name for c in table.clients if not c.require_message_authenticator]
+            log.info("radius: %d access points loaded", len(table))
+            if legacy:
+                log.warning(
+                    "radius: accepting Access-Requests without Message-Authenticator from %s "
+                    "(legacy opt-out; vulnerable to BlastRADIUS, CVE-2024-3596)",
+                    ", ".join(sorted(legacy)),
+                )
+
+    async def _worker(self) -> None:
+        while True:
+            request, endpoint = await self.queue.get()
+            core = endpoint.core
+            try:
+                decision = await self.handlers[core.kind](request, datetime.now(UTC))
+            except Overloaded:
+                self.dropped(core.abandon(request, DropReason.OVERLOAD))
+                continue
+            except Exception:
+                log.exception(
+                    "policy failed",
+                    extra={"nas": request.client.name, "packet_id": request.packet.identifier},
+                )
+                self.dropped(core.abandon(request, DropReason.POLICY_FAILED))
+                continue
+            ready = core.finish(request, decision, self.loop_time())
+            if type(ready) is ReplyReady and endpoint.transport is not None:
+                endpoint.transport.sendto(ready.data, request.source)
+            elif type(ready) is PacketDropped:
+                self.dropped(ready)
+
+    async def _every(self, interval: float, action: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await action()
+            except Exception as exc:  # the database may be away for a while: keep serving
+                log.warning("radius: periodic %s failed: %r", getattr(action, "__name__", "task"), exc)
+
+    async def _expire(self) -> None:
+        now = self.loop_time()
+        for core in self.cores.values():
+            core.handle_timer(now)
+
+    async def _refresh(self) -> None:
+        await self.reload_clients()
+        await self.store.refresh()
+
+    async def _flush(self) -> None:
+        await self.store.flush_records()

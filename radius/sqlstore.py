@@ -1,0 +1,250 @@
+"""The pipeline's :class:`~radius.store.Store` over the ``accounts`` services and SQL.
+
+Hot lookups are cached in memory: accounts by username and devices by MAC, misses included.
+The cache stays correct because :meth:`SqlStore.refresh` (run every couple of seconds) reads
+the rows whose ``updated_at`` moved and forgets them; tokens are never cached (single use must
+hold across worker processes, so it is decided by the database). Decisions are buffered and
+written in one transaction per flush, off the request path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from accounts import authlog, credentials, policies, tokens
+from accounts.authlog import Decision as RecordedDecision
+from accounts.errors import SecretUnreadable
+from accounts.models import AccessPolicy, Account, Device, Nas, Site
+from accounts.network import ensure_home_region, nas_secret
+from accounts.policies import Policy
+from accounts.secretbox import SecretBox
+from radius.clients import Client, ClientTable
+from radius.store import AccountView, DeviceView
+
+log = logging.getLogger(__name__)
+
+#: rows changed this long before the last poll are read again (transactions commit late)
+POLL_OVERLAP = timedelta(seconds=5)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        if len(self.items) > self.limit:
+            self.items.popitem(last=False)
+
+    def forget(self, key: K) -> None:
+        self.items.pop(key, None)
+
+
+class SqlStore:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        realm: str,
+        region_name: str,
+        defaults: Policy,
+        cache_size: int = 500_000,
+        max_buffered_records: int = 100_000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessions = sessions
+        self.box = box
+        self.realm = realm
+        self.region_name = region_name
+        self.defaults = defaults
+        self.clock = clock
+        self.region_id = 0
+        self._accounts: _Lru[str, tuple[AccountView | None]] = _Lru(cache_size)
+        self._devices: _Lru[str, tuple[str | None, datetime | None]] = _Lru(cache_size)
+        self._by_commune: dict[int, AccessPolicy] = {}
+        self._by_site: dict[int, AccessPolicy] = {}
+        self._records: list[RecordedDecision] = []
+        self.max_buffered_records = max_buffered_records
+        self.records_dropped = 0
+        self._since = self.clock()
+        self._clients_version: tuple[int, datetime | None] | None = None
+
+    async def start(self) -> None:
+        async with self.sessions() as session, session.begin():
+            region = await ensure_home_region(session, realm=self.realm, name=self.region_name)
+            self.region_id = region.id
+            self._by_commune, self._by_site = await policies.load_policies(session)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    async def account(self, username: str) -> AccountView | None:
+        cached = self._accounts.get(username)
+        if cached is not None:
+            return cached[0]
+        async with self.sessions() as session:
+            row = await session.scalar(
+                select(Account).where(Account.region_id == self.region_id, Account.username == username)
+            )
+        view = _account_view(row) if row is not None else None
+        self._accounts.put(username, (view,))
+        return view
+
+    async def device(self, mac: str) -> DeviceView | None:
+        cached = self._devices.get(mac)
+        if cached is None:
+            async with self.sessions() as session:
+                row = (
+                    await session.execute(
+                        select(Account.username, Device.remembered_until)
+                        .join(Account, Account.id == Device.account_id)
+                        .where(Device.mac == mac, Account.region_id == self.region_id)
+                    )
+                ).first()
+            cached = (row[0], row[1]) if row is not None else (None, None)
+            self._devices.put(mac, cached)
+        username, remembered_until = cached
+        if username is None:
+            return None
+        account = await self.account(username)
+        if account is None:
+            return None
+        return DeviceView(mac=mac, account=account, remembered_until=remembered_until)
+
+    async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool:
+        async with self.sessions() as session, session.begin():
+            return await tokens.consume_token(
+                session, box=self.box, account_id=account_id, token=token, now=now
+            )
+
+    async def consume_token_matching(
+        self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
+    ) -> bool:
+        async with self.sessions() as session, session.begin():
+            return await tokens.consume_token_matching(
+                session, box=self.box, account_id=account_id, matches=matches, now=now
+            )
+
+    async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
+        async with self.sessions() as session:
+            return await credentials.active_nt_hashes(session, box=self.box, account_id=account_id)
+
+    def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
+        return policies.resolve(
+            self.defaults,
+            commune_id=commune_id,
+            site_id=site_id,
+            by_commune=self._by_commune,
+            by_site=self._by_site,
+        )
+
+    # -- records ------------------------------------------------------------------------------
+
+    def record(self, decision: RecordedDecision) -> None:
+        if len(self._records) >= self.max_buffered_records:
+            self.records_dropped += 1  # the database is away: keep answering, count what is lost
+            return
+        self._records.append(decision)
+
+    @property
+    def buffered_records(self) -> int:
+        return len(self._records)
+
+    async def flush_records(self) -> int:
+        batch, self._records = self._records, []
+        if not batch:
+            return 0
+        try:
+            async with self.sessions() as session, session.begin():
+                await authlog.record_decisions(session, batch)
+        except Exception:
+            self._records[:0] = batch[: self.max_buffered_records - len(self._records)]
+            raise
+        return len(batch)
+
+    # -- change polling -------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Forget cached accounts and devices changed since the last poll; reload policies."""
+        now = self.clock()
+        since = self._since - POLL_OVERLAP
+        async with self.sessions() as session:
+            changed_accounts = (
+                await session.scalars(select(Account.username).where(Account.updated_at >= since))
+            ).all()
+            changed_devices = (
+                await session.scalars(select(Device.mac).where(Device.updated_at >= since))
+            ).all()
+            self._by_commune, self._by_site = await policies.load_policies(session)
+        for username in changed_accounts:
+            self._accounts.forget(username)
+        for mac in changed_devices:
+            self._devices.forget(mac)
+        self._since = now
+
+    async def clients_changed(self) -> bool:
+        async with self.sessions() as session:
+            version = tuple(
+                (await session.execute(select(func.count(Nas.id), func.max(Nas.updated_at)))).one()
+            )
+        changed = version != self._clients_version
+        self._clients_version = version  # type: ignore[assignment]
+        return changed
+
+    async def load_clients(self) -> ClientTable:
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(select(Nas, Site.commune_id).join(Site, Site.id == Nas.site_id))
+            ).all()
+        clients = []
+        for nas, commune_id in rows:
+            try:
+                secret = nas_secret(self.box, nas)
+            except SecretUnreadable:
+                log.error(
+                    "access point %s: its shared secret cannot be decrypted; it is ignored", nas.shortname
+                )
+                continue
+            clients.append(
+                Client(
+                    id=nas.id,
+                    name=nas.shortname,
+                    network=ipaddress.ip_network(nas.nasname),
+                    secret=secret,
+                    require_message_authenticator=nas.require_message_authenticator,
+                    site_id=nas.site_id,
+                    commune_id=commune_id,
+                    vendor=nas.type,
+                )
+            )
+        return ClientTable(clients)
+
+
+def _account_view(row: Account) -> AccountView:
+    return AccountView(
+        id=row.id,
+        username=row.username,
+        status=str(row.status),
+        email_verified=row.email_verified,
+        password_hash=row.password_hash,
+    )

@@ -1,0 +1,49 @@
+"""What the policy pipeline needs from storage, as a protocol, and the views it gets back.
+
+:class:`radius.sqlstore.SqlStore` implements it over the ``accounts`` services; tests use an
+in-memory fake. Views are plain frozen dataclasses: nothing ORM-bound crosses into the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from accounts.authlog import Decision as RecordedDecision
+from accounts.policies import Policy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountView:
+    id: int
+    username: str
+    status: str  # active / disabled / locked
+    email_verified: bool
+    password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceView:
+    mac: str
+    account: AccountView
+    remembered_until: datetime | None
+
+
+class Store(Protocol):
+    async def account(self, username: str) -> AccountView | None: ...
+
+    async def device(self, mac: str) -> DeviceView | None: ...
+
+    async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool: ...
+
+    async def consume_token_matching(
+        self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
+    ) -> bool: ...
+
+    async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]: ...
+
+    def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy: ...
+
+    def record(self, decision: RecordedDecision) -> None: ...

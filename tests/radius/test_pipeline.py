@@ -1,0 +1,342 @@
+"""The policy pipeline over an in-memory store, with requests built by pyrad as a NAS would."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pyrad import packet as pp
+
+from accounts.authlog import Decision as Recorded
+from accounts.credentials import nt_hash
+from accounts.policies import Policy
+from radius.codec import Code
+from radius.core import Decision, PortKind, ServerCore
+from radius.events import RequestReceived
+from radius.mschap import generate_authenticator_response, generate_nt_response
+from radius.pipeline import (
+    MSG_BAD_CREDENTIALS,
+    MSG_DISABLED,
+    MSG_FOREIGN_REALM,
+    MSG_TOO_MANY,
+    MSG_UNKNOWN_DEVICE,
+    MSG_UNVERIFIED,
+    Pipeline,
+)
+from radius.ratelimit import FailureLimiter
+from radius.store import AccountView, DeviceView
+from tests.radius.conftest import AccessPoint
+
+REALM = "wifi.sud.example"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+TOKEN = "A" * 12 + "b" * 12
+
+
+@dataclass
+class FakeStore:
+    accounts: dict[str, AccountView] = field(default_factory=dict)
+    devices: dict[str, DeviceView] = field(default_factory=dict)
+    tokens: dict[str, tuple[int, bool]] = field(default_factory=dict)  # token -> (account id, used)
+    hashes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
+    records: list[Recorded] = field(default_factory=list)
+    policy_value: Policy = field(default_factory=Policy)
+
+    async def account(self, username: str) -> AccountView | None:
+        return self.accounts.get(username)
+
+    async def device(self, mac: str) -> DeviceView | None:
+        return self.devices.get(mac)
+
+    async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool:
+        owner = self.tokens.get(token)
+        if owner is None or owner[0] != account_id or owner[1]:
+            return False
+        self.tokens[token] = (account_id, True)
+        return True
+
+    async def consume_token_matching(
+        self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
+    ) -> bool:
+        for token, (owner, used) in self.tokens.items():
+            if owner == account_id and not used and matches(token.encode()):
+                self.tokens[token] = (owner, True)
+                return True
+        return False
+
+    async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
+        return self.hashes.get(account_id, [])
+
+    def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
+        return self.policy_value
+
+    def record(self, decision: Recorded) -> None:
+        self.records.append(decision)
+
+
+class Verifier:
+    """Stands in for argon2id: ``hash:<password>``; counts calls to show the cache works."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, password: str, password_hash: str | None) -> bool:
+        self.calls += 1
+        return password_hash == f"hash:{password}"
+
+
+def account(id: int = 1, username: str = "alice", **kw: object) -> AccountView:
+    values = {"status": "active", "email_verified": True, "password_hash": "hash:correct horse"} | kw
+    return AccountView(id=id, username=username, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore(accounts={"alice": account()})
+
+
+@pytest.fixture
+def verifier() -> Verifier:
+    return Verifier()
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    return [100.0]
+
+
+@pytest.fixture
+def pipeline(store: FakeStore, verifier: Verifier, clock: list[float]) -> Pipeline:
+    return Pipeline(
+        realm=REALM,
+        store=store,
+        verify_password=verifier,
+        clock=lambda: clock[0],
+        limiter=FailureLimiter(per_identity=3, per_nas=100, window=60),
+    )
+
+
+@pytest.fixture
+def core(clients, codec) -> ServerCore:
+    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=codec)
+
+
+async def decide(core: ServerCore, pipeline: Pipeline, request: pp.Packet) -> tuple[Decision, pp.Packet]:
+    event = core.receive_datagram(request.RequestPacket(), ("192.0.2.10", 40000), 1812, 0.0)
+    assert isinstance(event, RequestReceived), event
+    decision = await pipeline.decide(event.request, NOW)
+    ready = core.finish(event.request, decision, 0.0)
+    return decision, AccessPoint(request.dict).verify(request, ready.data)
+
+
+def message(reply: pp.Packet) -> str:
+    return reply["Reply-Message"][0]
+
+
+async def test_pap_accepts_the_password_and_sends_the_site_policy(
+    core, pipeline, ap, store, verifier
+) -> None:
+    store.policy_value = Policy(
+        session_timeout=3600,
+        idle_timeout=600,
+        interim_interval=300,
+        bandwidth_up_kbps=2000,
+        bandwidth_down_kbps=8000,
+    )
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice@wifi.sud.example", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept
+    assert reply["Session-Timeout"] == [3600] and reply["Idle-Timeout"] == [600]
+    assert reply["Acct-Interim-Interval"] == [300]
+    assert reply["WISPr-Bandwidth-Max-Down"] == [8_000_000] and reply["ChilliSpot-Bandwidth-Max-Up"] == [2000]
+    assert reply["Class"][0].startswith(b"sesame:")
+    assert store.records[-1].reply == "Access-Accept" and store.records[-1].method == "pap"
+    assert store.records[-1].class_ == reply["Class"][0].decode()
+
+
+async def test_the_realm_may_be_omitted_at_home(core, pipeline, ap) -> None:
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="Alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(core, pipeline, ap, store, verifier) -> None:
+    _, wrong = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="wrong"))
+    _, unknown = await decide(core, pipeline, ap.access_request(User_Name="nobody", User_Password="wrong"))
+    assert wrong.code == unknown.code == pp.AccessReject
+    assert message(wrong) == message(unknown) == MSG_BAD_CREDENTIALS
+    assert verifier.calls == 2  # the unknown user still costs a verification
+    assert [r.reason for r in store.records] == ["bad_password", "unknown_user"]
+
+
+async def test_a_successful_verification_is_cached_until_the_password_changes(
+    core, pipeline, ap, store, verifier
+) -> None:
+    for _ in range(3):
+        _, reply = await decide(
+            core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+        )
+        assert reply.code == pp.AccessAccept
+    assert verifier.calls == 1
+    store.accounts["alice"] = account(password_hash="hash:new password")
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessReject
+    assert verifier.calls == 2
+
+
+async def test_failures_are_rate_limited_per_identity(core, pipeline, ap, verifier, clock) -> None:
+    for _ in range(3):
+        await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="guess"))
+    calls = verifier.calls
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessReject and message(reply) == MSG_TOO_MANY
+    assert verifier.calls == calls  # refused without hashing
+    clock[0] += 61
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept
+
+
+async def test_account_state_is_told_only_after_the_credential_is_proved(core, pipeline, ap, store) -> None:
+    store.accounts["alice"] = account(status="disabled")
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="wrong"))
+    assert message(reply) == MSG_BAD_CREDENTIALS
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessReject and message(reply) == MSG_DISABLED
+    store.accounts["alice"] = account(email_verified=False)
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert message(reply) == MSG_UNVERIFIED
+
+
+async def test_a_foreign_realm_is_rejected(core, pipeline, ap) -> None:
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="marco@liguria.example", User_Password="x")
+    )
+    assert reply.code == pp.AccessReject and message(reply) == MSG_FOREIGN_REALM
+
+
+async def test_a_token_is_accepted_once(core, pipeline, ap, store, verifier) -> None:
+    store.tokens[TOKEN] = (1, False)
+    _, first = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
+    _, second = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
+    assert (first.code, second.code) == (pp.AccessAccept, pp.AccessReject)
+    assert store.records[0].method == "token"
+    assert verifier.calls == 1  # only the second, failed attempt fell back to a password check
+
+
+async def test_a_token_of_another_account_is_refused(core, pipeline, ap, store) -> None:
+    store.accounts["bob"] = account(id=2, username="bob")
+    store.tokens[TOKEN] = (1, False)
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="bob", User_Password=TOKEN))
+    assert reply.code == pp.AccessReject
+    assert store.tokens[TOKEN] == (1, False)
+
+
+async def test_a_token_over_chap_is_accepted_once(core, pipeline, ap, store) -> None:
+    store.tokens[TOKEN] = (1, False)
+
+    def chap_request() -> pp.Packet:
+        challenge = os.urandom(16)
+        response = hashlib.md5(b"\x07" + TOKEN.encode() + challenge).digest()
+        return ap.access_request(
+            User_Name="alice", CHAP_Password=b"\x07" + response, CHAP_Challenge=challenge
+        )
+
+    _, first = await decide(core, pipeline, chap_request())
+    _, second = await decide(core, pipeline, chap_request())
+    assert (first.code, second.code) == (pp.AccessAccept, pp.AccessReject)
+
+
+@pytest.mark.parametrize("notation", ["AA-BB-CC-DD-EE-FF", "aabbccddeeff", "aa:bb:cc:dd:ee:ff"])
+async def test_mac_authentication_of_a_remembered_device(core, pipeline, ap, store, notation) -> None:
+    store.devices["aa:bb:cc:dd:ee:ff"] = DeviceView(
+        mac="aa:bb:cc:dd:ee:ff", account=account(), remembered_until=NOW + timedelta(days=1)
+    )
+    _, reply = await decide(
+        core,
+        pipeline,
+        ap.access_request(User_Name=notation, User_Password=notation, Calling_Station_Id="AA-BB-CC-DD-EE-FF"),
+    )
+    assert reply.code == pp.AccessAccept
+    assert store.records[-1].method == "mac" and store.records[-1].account_id == 1
+
+
+async def test_mac_authentication_refuses_expired_unknown_and_spoofed(core, pipeline, ap, store) -> None:
+    store.devices["aa:bb:cc:dd:ee:ff"] = DeviceView(
+        mac="aa:bb:cc:dd:ee:ff", account=account(), remembered_until=NOW - timedelta(seconds=1)
+    )
+    for user, calling in [
+        ("AA-BB-CC-DD-EE-FF", "AA-BB-CC-DD-EE-FF"),
+        ("11-22-33-44-55-66", "11-22-33-44-55-66"),
+    ]:
+        _, reply = await decide(
+            core, pipeline, ap.access_request(User_Name=user, User_Password=user, Calling_Station_Id=calling)
+        )
+        assert reply.code == pp.AccessReject and message(reply) == MSG_UNKNOWN_DEVICE
+    store.devices["aa:bb:cc:dd:ee:ff"] = DeviceView(
+        mac="aa:bb:cc:dd:ee:ff", account=account(), remembered_until=NOW + timedelta(days=1)
+    )
+    _, reply = await decide(
+        core,
+        pipeline,
+        ap.access_request(
+            User_Name="AA-BB-CC-DD-EE-FF", User_Password="x", Calling_Station_Id="11-22-33-44-55-66"
+        ),
+    )
+    assert reply.code == pp.AccessReject  # User-Name and the MAC the AP saw disagree
+
+
+async def test_mschapv2_with_a_device_credential(core, pipeline, ap, store) -> None:
+    device_password = "k7m2q9xw4r8t3vz6p5nh"
+    store.hashes[1] = [(10, nt_hash("another one")), (11, nt_hash(device_password))]
+    challenge, peer = os.urandom(16), os.urandom(16)
+    nt_response = generate_nt_response(challenge, peer, b"alice", nt_hash(device_password))
+    response = b"\x05\x00" + peer + bytes(8) + nt_response
+    request = ap.access_request(User_Name="alice", MS_CHAP_Challenge=challenge, MS_CHAP2_Response=response)
+    _, reply = await decide(core, pipeline, request)
+    assert reply.code == pp.AccessAccept
+    expected = generate_authenticator_response(
+        nt_hash(device_password), nt_response, peer, challenge, b"alice"
+    )
+    assert reply["MS-CHAP2-Success"] == [b"\x05" + expected.encode()]
+    reply.secret = request.secret
+    reply.request_authenticator = request.authenticator
+    assert len(reply["MS-MPPE-Send-Key"][0]) == 16 and len(reply["MS-MPPE-Recv-Key"][0]) == 16
+
+    wrong = ap.access_request(
+        User_Name="alice",
+        MS_CHAP_Challenge=challenge,
+        MS_CHAP2_Response=b"\x05\x00" + peer + bytes(8) + bytes(24),
+    )
+    _, reply = await decide(core, pipeline, wrong)
+    assert reply.code == pp.AccessReject
+    assert reply["MS-CHAP-Error"][0].startswith("\x05E=691")
+
+
+async def test_eap_is_refused_clearly_for_now(core, pipeline, ap) -> None:
+    _, reply = await decide(
+        core,
+        pipeline,
+        ap.access_request(User_Name="anonymous@wifi.sud.example", EAP_Message=b"\x02\x01\x00\x06\x01a"),
+    )
+    assert reply.code == pp.AccessReject and "EAP" in message(reply)
+
+
+async def test_no_password_at_all_is_rejected(core, pipeline, ap, store) -> None:
+    decision, _ = await decide(core, pipeline, ap.access_request(User_Name="alice"))
+    assert decision.code is Code.ACCESS_REJECT
+    assert store.records[-1].reason == "no_credentials"
