@@ -6,6 +6,7 @@ site's value if set, else the commune's, else the region default from the settin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 from sqlalchemy import select
@@ -63,12 +64,19 @@ def resolve(
 
 
 async def set_policy(
-    session: AsyncSession, *, commune: Commune | None = None, site: Site | None = None, **values: int | None
+    session: AsyncSession,
+    *,
+    values: Mapping[str, int | None],
+    commune: Commune | None = None,
+    site: Site | None = None,
 ) -> AccessPolicy:
     """Set fields of a commune's or a site's policy (a None value clears it: fall back)."""
     if (commune is None) == (site is None):
         raise InvalidInput("a policy applies to one commune or one site")
-    Policy(**{k: v for k, v in values.items() if v is not None})  # validates ranges and names
+    unknown = set(values) - {f.name for f in fields(Policy)}
+    if unknown:
+        raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
+    Policy(**{k: v for k, v in values.items() if v is not None})  # validates the ranges
     if commune is not None:
         row = await session.scalar(select(AccessPolicy).where(AccessPolicy.commune_id == commune.id))
     else:

@@ -109,3 +109,20 @@ async def remember_device(
     device.remembered_until = until
     await flush_or_conflict(session, "this device is registered to another account")
     return device
+
+
+async def list_devices(session: AsyncSession, *, account: Account) -> Sequence[Device]:
+    return (
+        await session.scalars(select(Device).where(Device.account_id == account.id).order_by(Device.mac))
+    ).all()
+
+
+async def forget_device(session: AsyncSession, *, account: Account, mac: str) -> None:
+    """Forget a device of this account: MAC authentication stops at once."""
+    device = await session.scalar(
+        select(Device).where(Device.mac == normalize_mac(mac), Device.account_id == account.id)
+    )
+    if device is None:
+        raise NotFound(f"{account.username} has no device {normalize_mac(mac)}")
+    await session.delete(device)
+    await session.flush()

@@ -74,7 +74,7 @@ class Credential:
 
 def bench_mac(i: int) -> str:
     """The i-th benchmark MAC address, locally administered, as CoovaChilli writes it: 02-00-00-00-00-2A."""
-    return "02-00-%02X-%02X-%02X-%02X" % tuple(i.to_bytes(4, "big"))
+    return "02-00-{:02X}-{:02X}-{:02X}-{:02X}".format(*i.to_bytes(4, "big"))
 
 
 def bench_user(i: int, pattern: str = DEFAULT_PATTERN) -> str:
@@ -163,7 +163,8 @@ def hmac_md5(secret: bytes, msg: bytes) -> bytes:
     h.update(msg)
     o = outer.copy()
     o.update(h.digest())
-    return o.digest()
+    digest: bytes = o.digest()
+    return digest
 
 
 @functools.lru_cache(maxsize=16)
@@ -325,6 +326,7 @@ class Report:
     loadgen_cpu_cores: float = 0.0
     loadgen_cpu_us_per_reply: float = 0.0
     prebuilt: int = 0
+    encoded_total: int = 0
     prebuild_cpu_s: float = 0.0
     encoded_during_run: int = 0
     udp_rcvbuf_errors: int = 0
@@ -406,7 +408,7 @@ class Load:
         rcvbuf: int = 8 << 20,
         timeout: float = 2.0,
         max_requests: int = 5_000_000,
-        prebuild: int = 200_000,
+        prebuild: int = 400_000,
     ) -> None:
         if not 1 <= outstanding <= sockets * 128:
             raise ValueError("--outstanding must be between 1 and 128 per socket")
@@ -467,6 +469,7 @@ class Load:
         finally:
             self.close()
         report.encoded_during_run = self.encoded - report.prebuilt
+        report.encoded_total = self.encoded
         report.exhausted = self.exhausted
         return report
 
@@ -511,7 +514,8 @@ class Load:
         measuring = warmup <= 0
         cpu0, udp0 = _cpu(), udp_errors()
         cpu1 = 0.0
-        end = t1  # end of the measured window: t1, or the last reply when the requests ran out first
+        end = t0  # end of the measured window: t1, or the last reply when the requests ran out first
+        stopped = t1  # when sending stopped
         sending, early = True, False
         next_scan = start + 0.1
         if not rate:
@@ -526,8 +530,8 @@ class Load:
                 if sending and now >= t1:
                     sending, cpu1 = False, _cpu()
                 elif sending and (self.sends >= self.max_requests or (self.exhausted and self._drained())):
-                    sending, early = False, True
-                if not sending and (inflight == 0 or now > max(t1, end) + timeout + 0.2):
+                    sending, early, stopped = False, True, now
+                if not sending and (inflight == 0 or now > stopped + timeout + 0.2):
                     break
                 wait = 0.05
                 if sending and rate:
@@ -605,11 +609,13 @@ class Load:
                                 rep.lost += c.measured[ident]
         finally:
             ep.close()
-        if early or not cpu1:
+        if not cpu1:  # the requests ran out (or the loop was cut short) before t1
             cpu1 = _cpu()
             end = max(end, t0 + 1e-6) if early else perf_counter()
         else:
             end = t1
+        if not measuring:  # everything happened during the warm-up
+            cpu0 = cpu1
         rep.lost += sum(c.measured[i] for c in conns for i in range(256) if c.sent_at[i])
         rep.duration_s = round(end - t0, 3)
         rep.sent, rep.replies, rep.send_stalls, rep.icmp_errors = sent, len(lat), stalls, self.icmp_errors
@@ -618,7 +624,7 @@ class Load:
         rep.throughput_rps = round(in_window / (end - t0), 1)
         rep.latency_ms = percentiles(lat)
         rep.loadgen_cpu_s = round(cpu1 - cpu0, 3)
-        rep.loadgen_cpu_cores = round((cpu1 - cpu0) / (end - t0), 3)
+        rep.loadgen_cpu_cores = round((cpu1 - cpu0) / (end - t0), 3) if end - t0 > 1e-3 else 0.0
         rep.loadgen_cpu_us_per_reply = round((cpu1 - cpu0) / max(1, in_window) * 1e6, 2)
         rep.udp_rcvbuf_errors = udp_errors() - udp0
 
@@ -713,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     lg.add_argument("--sockets", type=int, default=8, help="UDP sockets (source ports)")
     lg.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as lost")
     lg.add_argument("--max-requests", type=int, default=5_000_000, help="hard cap on requests sent")
-    lg.add_argument("--prebuild", type=int, default=200_000, help="packets encoded before the clock starts")
+    lg.add_argument("--prebuild", type=int, default=400_000, help="packets encoded before the clock starts")
     lg.add_argument("--rcvbuf", type=int, default=8 << 20, help="SO_RCVBUF bytes per socket")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--selftest", action="store_true", help="check the encoder against pyrad and exit")

@@ -298,7 +298,11 @@ class AttributeSpec:
     code: int
     vendor: int  # 0 for standard attributes
     type: str
-    encrypted: bool
+    encrypt: int  # 0 none, 1 User-Password style, 2 salt (RFC 2868 §3.5)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encrypt != 0
 
 
 class UnknownAttribute(KeyError):
@@ -322,7 +326,7 @@ class Codec:
             raise UnknownAttribute(name) from None
         vendor = self.dictionary.vendors.GetForward(attr.vendor) if attr.vendor else 0
         return AttributeSpec(
-            name=name, code=attr.code, vendor=vendor, type=attr.type, encrypted=attr.encrypt != 0
+            name=name, code=attr.code, vendor=vendor, type=attr.type, encrypt=int(attr.encrypt)
         )
 
     def _packet(self, secret: bytes, authenticator: bytes) -> Any:
@@ -345,6 +349,10 @@ class Codec:
         """Wire bytes of attributes, encrypting those flagged so with the secret and authenticator."""
         packet = self._packet(secret, request_authenticator)
         for name, value in attributes:
+            if self.spec(name.partition(":")[0]).encrypt == 1:
+                # User-Password style hiding (RFC 2548 §2.4.1 for MS-CHAP-MPPE-Keys): pyrad only
+                # applies salt encryption (encrypt=2) by itself
+                value = hide_user_password(value, secret, request_authenticator)
             try:
                 packet.AddAttribute(name, value)
             except KeyError:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 
-from radius.mschap import MsChapV2Result, strip_nt_domain, verify_mschapv2
+from radius.mschap import MsChapV1Result, MsChapV2Result, strip_nt_domain, verify_mschapv1, verify_mschapv2
 
 _MAC = re.compile(
     r"^[0-9a-fA-F]{2}([-:.]?)[0-9a-fA-F]{2}(?:\1?[0-9a-fA-F]{2}){4}$|^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$"
@@ -26,6 +26,7 @@ class Method(enum.StrEnum):
     TOKEN_CHAP = "token-chap"  # noqa: S105 - single-use token over CHAP
     MAC = "mac"  # remembered device, MAC authentication
     MSCHAPV2 = "mschapv2"  # device credential
+    MSCHAPV1 = "mschap"  # device credential, MS-CHAP version 1 (RFC 2433)
     NONE = "none"  # nothing usable in the request
 
 
@@ -54,3 +55,8 @@ def mschapv2(*, nt_hash: bytes, user_name: bytes, challenge: bytes, response: by
         authenticator_challenge=challenge,
         response=response,
     )
+
+
+def mschapv1(*, nt_hash: bytes, challenge: bytes, response: bytes) -> MsChapV1Result | None:
+    """Check an MS-CHAP-Response (version 1; no user name enters the computation)."""
+    return verify_mschapv1(nt_hash=nt_hash, challenge=challenge, response=response)

@@ -250,3 +250,35 @@ def verify_mschapv2(
         mppe_send_key=send_key,
         mppe_recv_key=recv_key,
     )
+
+
+# -- MS-CHAP version 1 (RFC 2433), which FreeRADIUS's radtest -t mschap speaks ------------------
+
+MSCHAPV1_CHALLENGE_LENGTH = 8
+MSCHAPV1_RESPONSE_LENGTH = 50  # RFC 2548 §2.1.3: Ident, Flags, LM-Response(24), NT-Response(24)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MsChapV1Result:
+    ident: int
+    #: RFC 2548 §2.4.1 MS-CHAP-MPPE-Keys before encryption: LM-Key(8, zero: we keep no LM hash)
+    #: || NT-Key (first 16 octets of MD4(NT hash)) || 8 octets of padding
+    mppe_keys: bytes = field(repr=False)
+
+
+def verify_mschapv1(*, nt_hash: bytes, challenge: bytes, response: bytes) -> MsChapV1Result | None:
+    """Check an MS-CHAP-Response (RFC 2433 §A.5) against the NT hash; None if it does not match.
+
+    Only the NT-Response is accepted (Flags bit 0 set); LM responses are refused, as the LM hash
+    is never stored.
+    """
+    _require("nt_hash", nt_hash, 16)
+    if len(challenge) != MSCHAPV1_CHALLENGE_LENGTH or len(response) != MSCHAPV1_RESPONSE_LENGTH:
+        return None
+    if not response[1] & 0x01:
+        return None
+    expected = challenge_response(challenge, nt_hash)
+    if not hmac.compare_digest(expected, response[26:50]):
+        return None
+    keys = bytes(8) + hash_nt_password_hash(nt_hash)[:16] + bytes(8)
+    return MsChapV1Result(ident=response[0], mppe_keys=keys)

@@ -27,7 +27,7 @@ from radius import codec
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import RadiusRequest
-from radius.methods import Method, canonical_mac, chap_valid, mschapv2
+from radius.methods import Method, canonical_mac, chap_valid, mschapv1, mschapv2
 from radius.ratelimit import FailureLimiter
 from radius.store import AccountView, Store
 from radius.verifycache import VerificationCache
@@ -35,6 +35,7 @@ from radius.verifycache import VerificationCache
 _ = gettext.translation("sesame", fallback=True).gettext
 
 MICROSOFT = 311
+MS_CHAP_RESPONSE = 1
 MS_CHAP_ERROR = 2
 MS_CHAP_CHALLENGE = 11
 MS_CHAP2_RESPONSE = 25
@@ -142,6 +143,8 @@ class Pipeline:
 
         if packet.vendor_attribute(MICROSOFT, MS_CHAP2_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV2
+        elif packet.vendor_attribute(MICROSOFT, MS_CHAP_RESPONSE) is not None:
+            attempt.method = Method.MSCHAPV1
         elif packet.first(codec.CHAP_PASSWORD) is not None:
             attempt.method = Method.TOKEN_CHAP
         elif hidden is not None:
@@ -161,7 +164,7 @@ class Pipeline:
         if attempt.method is Method.MAC:
             return await self.authenticate_mac(attempt)
         key = f"{attempt.username}@{attempt.realm}"
-        if self.limiter.blocked(key, attempt.request.client.name, self.clock()):
+        if self.limiter.identity_blocked(key, self.clock()):
             return attempt.reject("rate_limited", MSG_TOO_MANY)
         attempt.account = await self.store.account(attempt.username)
         handler = {
@@ -169,6 +172,7 @@ class Pipeline:
             Method.TOKEN: self.authenticate_token,
             Method.TOKEN_CHAP: self.authenticate_token_chap,
             Method.MSCHAPV2: self.authenticate_mschapv2,
+            Method.MSCHAPV1: self.authenticate_mschapv1,
         }[attempt.method]
         outcome = await handler(attempt)
         if outcome is not Outcome.OK:
@@ -181,6 +185,8 @@ class Pipeline:
         identity = f"{attempt.username}@{attempt.realm}"
         if account is not None and self.cache.hit(identity, password, account.password_hash, self.clock()):
             return Outcome.OK
+        if self.limiter.nas_blocked(attempt.request.client.name, self.clock()):
+            return attempt.reject("nas_rate_limited", MSG_TOO_MANY)
         ok = await self.verify_password(password, account.password_hash if account else None)
         if not ok or account is None:
             return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)
@@ -229,6 +235,21 @@ class Pipeline:
         # RFC 2759 §6: E=691 authentication failure, R=0 no retry
         attempt.reply.append(("MS-CHAP-Error", ident + b"E=691 R=0 V=3"))
         return attempt.reject("bad_mschapv2" if account else "unknown_user", MSG_BAD_CREDENTIALS)
+
+    async def authenticate_mschapv1(self, attempt: Attempt) -> Outcome:
+        packet, account = attempt.request.packet, attempt.account
+        challenge = packet.vendor_attribute(MICROSOFT, MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(MICROSOFT, MS_CHAP_RESPONSE) or b""
+        hashes = await self.store.nt_hashes(account_id=account.id) if account else []
+        for _credential_id, nt_hash in hashes:
+            result = mschapv1(nt_hash=nt_hash, challenge=challenge, response=response)
+            if result is not None:
+                attempt.secret_reply.append(("MS-CHAP-MPPE-Keys", result.mppe_keys))
+                attempt.reply += [("MS-MPPE-Encryption-Policy", 1), ("MS-MPPE-Encryption-Types", 6)]
+                return Outcome.OK
+        ident = response[:1] or b"\x00"
+        attempt.reply.append(("MS-CHAP-Error", ident + b"E=691 R=0"))  # RFC 2433 §A.2: authentication failure
+        return attempt.reject("bad_mschap" if account else "unknown_user", MSG_BAD_CREDENTIALS)
 
     async def authenticate_mac(self, attempt: Attempt) -> Outcome:
         packet = attempt.request.packet

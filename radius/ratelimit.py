@@ -1,7 +1,8 @@
 """Failed-attempt limits per identity and per NAS, in memory, with the clock as a parameter.
 
-A sliding window of failure times: past ``max_failures`` within ``window`` seconds, an identity
-is refused without even checking its password, so a guessing flood cannot keep the hashing
+A sliding window of failure times: past ``per_identity`` failures within ``window`` seconds, an
+identity is refused without even checking its password; past ``per_nas`` failures behind one
+NAS, new password hashes are refused there, so a guessing flood cannot keep the hashing
 threads busy. A NAS gets a larger budget (many people behind one controller).
 """
 
@@ -33,11 +34,14 @@ class FailureLimiter:
             return 0
         return len(times)
 
-    def blocked(self, identity: str, nas: str, now: float) -> bool:
-        return (
-            self._count("u:" + identity, now) >= self.per_identity
-            or self._count("n:" + nas, now) >= self.per_nas
-        )
+    def identity_blocked(self, identity: str, now: float) -> bool:
+        """Too many recent failures for this identity: refuse without checking anything."""
+        return self._count("u:" + identity, now) >= self.per_identity
+
+    def nas_blocked(self, nas: str, now: float) -> bool:
+        """Too many recent failures behind this NAS: refuse new *expensive* checks (argon2id) only,
+        so one guesser cannot lock a whole hotspot out of cached, token and MAC authentication."""
+        return self._count("n:" + nas, now) >= self.per_nas
 
     def failed(self, identity: str, nas: str, now: float) -> None:
         if len(self._failures) >= self.max_entries:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: rows changed this long before the last poll are read again (transactions commit late)
 POLL_OVERLAP = timedelta(seconds=5)
+#: an unknown username is remembered this long (a flood of made-up names costs no queries);
+#: unknown MACs are not cached at all: "remember this device" must work on the next attempt
+NEGATIVE_TTL = 2.0
 
 
 K = TypeVar("K")
@@ -72,7 +76,9 @@ class SqlStore:
         cache_size: int = 500_000,
         max_buffered_records: int = 100_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.monotonic = monotonic
         self.sessions = sessions
         self.box = box
         self.realm = realm
@@ -80,8 +86,8 @@ class SqlStore:
         self.defaults = defaults
         self.clock = clock
         self.region_id = 0
-        self._accounts: _Lru[str, tuple[AccountView | None]] = _Lru(cache_size)
-        self._devices: _Lru[str, tuple[str | None, datetime | None]] = _Lru(cache_size)
+        self._accounts: _Lru[str, tuple[AccountView | None, float]] = _Lru(cache_size)
+        self._devices: _Lru[str, tuple[str, datetime | None]] = _Lru(cache_size)
         self._by_commune: dict[int, AccessPolicy] = {}
         self._by_site: dict[int, AccessPolicy] = {}
         self._records: list[RecordedDecision] = []
@@ -100,14 +106,14 @@ class SqlStore:
 
     async def account(self, username: str) -> AccountView | None:
         cached = self._accounts.get(username)
-        if cached is not None:
+        if cached is not None and (cached[0] is not None or cached[1] > self.monotonic()):
             return cached[0]
         async with self.sessions() as session:
             row = await session.scalar(
                 select(Account).where(Account.region_id == self.region_id, Account.username == username)
             )
         view = _account_view(row) if row is not None else None
-        self._accounts.put(username, (view,))
+        self._accounts.put(username, (view, self.monotonic() + NEGATIVE_TTL))
         return view
 
     async def device(self, mac: str) -> DeviceView | None:
@@ -121,11 +127,11 @@ class SqlStore:
                         .where(Device.mac == mac, Account.region_id == self.region_id)
                     )
                 ).first()
-            cached = (row[0], row[1]) if row is not None else (None, None)
+            if row is None:
+                return None
+            cached = (row[0], row[1])
             self._devices.put(mac, cached)
         username, remembered_until = cached
-        if username is None:
-            return None
         account = await self.account(username)
         if account is None:
             return None

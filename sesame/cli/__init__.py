@@ -13,7 +13,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from accounts.errors import DomainError
-from sesame.cli import db, network, run, users
+from sesame.cli import credentials, db, network, policy, run, users
 from sesame.cli.context import safe_url, set_config_file
 from sesame.settings import SettingsError, get_settings
 from sesame.startup import StartupError
@@ -43,6 +43,10 @@ app.add_typer(network.communes, name="commune")
 app.add_typer(network.sites, name="site")
 app.add_typer(network.nas, name="nas")
 app.add_typer(users.app, name="user")
+app.add_typer(credentials.device_app, name="device")
+app.add_typer(credentials.credential_app, name="credential")
+app.add_typer(credentials.token_app, name="token")
+app.add_typer(policy.app, name="policy")
 
 
 def _fail(message: str, code: int) -> int:

@@ -22,13 +22,13 @@ AP_IP = "192.0.2.10"
 
 
 @pytest.fixture(scope="session")
-def codec() -> Codec:
+def radius_codec() -> Codec:
     return Codec([DICTIONARY])
 
 
 @pytest.fixture(scope="session")
-def dictionary(codec: Codec) -> Dictionary:
-    return codec.dictionary
+def dictionary(radius_codec: Codec) -> Dictionary:
+    return radius_codec.dictionary
 
 
 @pytest.fixture

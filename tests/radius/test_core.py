@@ -17,13 +17,13 @@ PORT = 1812
 
 
 @pytest.fixture
-def auth(clients: ClientTable, codec: codec.Codec) -> ServerCore:
-    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=codec)
+def auth(clients: ClientTable, radius_codec: codec.Codec) -> ServerCore:
+    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
 
 
 @pytest.fixture
-def acct(clients: ClientTable, codec: codec.Codec) -> ServerCore:
-    return ServerCore(kind=PortKind.ACCT, clients=clients, codec_=codec)
+def acct(clients: ClientTable, radius_codec: codec.Codec) -> ServerCore:
+    return ServerCore(kind=PortKind.ACCT, clients=clients, codec_=radius_codec)
 
 
 def receive(core: ServerCore, data: bytes, source=("192.0.2.10", 40000), now: float = NOW):
@@ -169,9 +169,9 @@ def test_an_abandoned_request_is_processed_again_when_retransmitted(
     ("kind", "reply_code"), [(PortKind.AUTH, pp.AccessAccept), (PortKind.ACCT, pp.AccountingResponse)]
 )
 def test_status_server_is_answered_on_both_ports(
-    clients: ClientTable, codec: codec.Codec, ap: AccessPoint, kind: PortKind, reply_code: int
+    clients: ClientTable, radius_codec: codec.Codec, ap: AccessPoint, kind: PortKind, reply_code: int
 ) -> None:
-    core = ServerCore(kind=kind, clients=clients, codec_=codec)
+    core = ServerCore(kind=kind, clients=clients, codec_=radius_codec)
     request = ap.status_server()
     request["Proxy-State"] = b"ps"
     event = receive(core, request.RequestPacket())

@@ -14,6 +14,7 @@ from pyrad import packet as pp
 from accounts.authlog import Decision as Recorded
 from accounts.credentials import nt_hash
 from accounts.policies import Policy
+from radius import codec
 from radius.codec import Code
 from radius.core import Decision, PortKind, ServerCore
 from radius.events import RequestReceived
@@ -120,8 +121,8 @@ def pipeline(store: FakeStore, verifier: Verifier, clock: list[float]) -> Pipeli
 
 
 @pytest.fixture
-def core(clients, codec) -> ServerCore:
-    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=codec)
+def core(clients, radius_codec) -> ServerCore:
+    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
 
 
 async def decide(core: ServerCore, pipeline: Pipeline, request: pp.Packet) -> tuple[Decision, pp.Packet]:
@@ -340,3 +341,50 @@ async def test_no_password_at_all_is_rejected(core, pipeline, ap, store) -> None
     decision, _ = await decide(core, pipeline, ap.access_request(User_Name="alice"))
     assert decision.code is Code.ACCESS_REJECT
     assert store.records[-1].reason == "no_credentials"
+
+
+async def test_mschap_v1_with_a_device_credential(core, pipeline, ap, store) -> None:
+    from radius.mschap import challenge_response, hash_nt_password_hash
+
+    device_password = "k7m2q9xw4r8t3vz6p5nh"
+    store.hashes[1] = [(11, nt_hash(device_password))]
+    challenge = os.urandom(8)
+    response = b"\x09\x01" + bytes(24) + challenge_response(challenge, nt_hash(device_password))
+    request = ap.access_request(User_Name="alice", MS_CHAP_Challenge=challenge, MS_CHAP_Response=response)
+    _, reply = await decide(core, pipeline, request)
+    assert reply.code == pp.AccessAccept
+    hidden = reply["MS-CHAP-MPPE-Keys"][0]
+    keys = codec.decrypt_user_password(hidden, request.secret, request.authenticator)
+    assert keys is not None
+    assert keys[8:24] == hash_nt_password_hash(nt_hash(device_password))[:16]
+
+    lm_only = b"\x09\x00" + bytes(24) + challenge_response(challenge, nt_hash(device_password))
+    request = ap.access_request(User_Name="alice", MS_CHAP_Challenge=challenge, MS_CHAP_Response=lm_only)
+    _, reply = await decide(core, pipeline, request)
+    assert reply.code == pp.AccessReject
+
+
+async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier, clock, ap) -> None:
+    pipeline = Pipeline(
+        realm=REALM,
+        store=store,
+        verify_password=verifier,
+        clock=lambda: clock[0],
+        limiter=FailureLimiter(per_identity=100, per_nas=2, window=60),
+    )
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept  # now cached
+    for name in ("x1", "x2"):
+        await decide(core, pipeline, ap.access_request(User_Name=name, User_Password="guess"))
+    calls = verifier.calls
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="x3", User_Password="guess"))
+    assert message(reply) == MSG_TOO_MANY and verifier.calls == calls
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept  # a cached verification still works behind that NAS
+    store.tokens[TOKEN] = (1, False)
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
+    assert reply.code == pp.AccessAccept

@@ -1,0 +1,503 @@
+"""Side-by-side RADIUS authentication benchmark: Sésame against FreeRADIUS 3.2 on the same machine.
+
+For each scenario and each number of accounts, every target is prepared, started, warmed up, driven by
+``radload.py`` at its maximum rate (closed loop) and then at half of that rate (open loop, for
+latency), and stopped. The server's CPU time is read from /proc before and after each measurement,
+and so is that of the PostgreSQL processes serving its database, so the cost per request can be
+compared, not just the rate.
+
+Scenarios:
+
+* ``pap``: PAP with a password that the server verifies cheaply (FreeRADIUS: Cleartext-Password;
+  Sésame: its cached verifier);
+* ``mac``: MAC authentication as CoovaChilli sends it (User-Name = password = the MAC);
+* ``token``: PAP with a single-use token as password (Sésame consumes each token; FreeRADIUS has no
+  such thing, so it runs plain PAP against radcheck rows holding the tokens, its nearest equivalent).
+
+Usage::
+
+    auth_bench.py --only freeradius                 # 10k accounts, every scenario
+    auth_bench.py --sizes 10k,1M --duration 20 --json-out results.json
+    auth_bench.py --only freeradius-sql --scenarios mac --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import freeradius as fr
+from radload import write_credentials
+
+HERE = Path(__file__).resolve().parent
+RADLOAD = HERE / "radload.py"
+SCENARIO_TITLES = {
+    "pap": "cached-password PAP",
+    "mac": "MAC authentication (CoovaChilli style)",
+    "token": "single-use-token PAP",
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the load generator presents: generated users or MACs, or a CSV file (tokens)."""
+
+    users: int = 0  # user{i}@bench.example with ``password``
+    macs: int = 0  # generated MACs, each its own password
+    file: Path | None = None  # CSV of ``user,password`` lines
+    password: str = fr.PASSWORD
+    single_use: bool = False  # each sent once; the runner gives every phase fresh ones
+
+    def radload_args(self, offset: int = 0) -> list[str]:
+        if self.file:
+            args = ["--credentials", str(self.file)]
+        elif self.macs:
+            args = ["--macs", str(self.macs)]
+        else:
+            args = ["--users", str(self.users), "--password", self.password]
+        if self.single_use:
+            args += ["--single-use", "--offset", str(offset)]
+        return args
+
+
+class Target(Protocol):
+    name: str
+
+    def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials: ...
+    def start(self) -> tuple[str, int, str]: ...
+    def stop(self) -> None: ...
+    def server_cpu_seconds(self) -> float: ...
+    def database_cpu_seconds(self) -> float: ...
+    def close(self) -> None: ...
+    def describe(self) -> str: ...
+
+
+def database_cpu_seconds(database: str) -> float:
+    """CPU time of the PostgreSQL processes now serving connections to ``database``."""
+    return float(sum(fr.pid_cpu_seconds(pid) for pid in asyncio.run(fr.backend_pids(database))))
+
+
+class FreeRadiusTarget:
+    """Debian's FreeRADIUS 3.2 with the ``sql`` (PostgreSQL) or ``files`` back-end."""
+
+    def __init__(self, backend: str, workdir: Path, threads: int = 0) -> None:
+        self.name = f"FreeRADIUS-{backend}"
+        self.backend = backend
+        self.workdir = workdir
+        self.server = fr.FreeRadius(backend, threads=threads, workdir=workdir / f"fr-{backend}")
+
+    def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials:
+        self.server.load_users(fr.scenario_credentials(scenario, n_users))
+        if scenario == "pap":
+            return Credentials(users=n_users)
+        if scenario == "mac":
+            return Credentials(macs=n_users)
+        # FreeRADIUS cannot consume a token: each account keeps its token and radload cycles over them.
+        path = self.workdir / f"fr-tokens-{n_users}.csv"
+        write_credentials(path, list(fr.scenario_credentials(scenario, n_users)))
+        return Credentials(file=path)
+
+    def start(self) -> tuple[str, int, str]:
+        return self.server.start(timeout=600)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def server_cpu_seconds(self) -> float:
+        return self.server.cpu_seconds()
+
+    def database_cpu_seconds(self) -> float:
+        return database_cpu_seconds(self.server.database) if self.backend == "sql" else 0.0
+
+    def close(self) -> None:
+        self.server.close()
+
+    def describe(self) -> str:
+        return f"{self.server.threads} worker threads"
+
+
+class SesameTarget:
+    """Sésame's RADIUS server. ---- THE PLUGGABLE PIECE: fill in prepare() and start(). ----
+
+    prepare(scenario, n_users, tokens=…) must give Sésame's database exactly ``n_users`` accounts for
+    the scenario and return the credentials radload will send:
+
+    * ``pap``: accounts ``user{i}@bench.example`` (``fr.bench_user(i)``) with password
+      ``fr.PASSWORD``, with the verifier Sésame keeps for fast PAP already cached/derived, as in
+      production → ``Credentials(users=n_users)``;
+    * ``mac``: devices ``fr.bench_mac(i)`` (``02-00-…``, CoovaChilli's format) allowed to log in by
+      MAC, password = MAC → ``Credentials(macs=n_users)``;
+    * ``token``: ``n_users`` accounts, and at least ``tokens`` single-use RADIUS tokens minted for them,
+      written as ``user,token`` CSV lines to a file under ``self.workdir`` →
+      ``Credentials(file=path, single_use=True)`` (the runner then never sends a token twice).
+
+    start() must run Sésame's RADIUS server as a child process (``self.proc``) on 127.0.0.1 with a
+    free port, a NAS entry for 127.0.0.1 with ``require_message_authenticator``, the same PostgreSQL
+    server (database ``self.database``), and return (host, port, secret) once it answers
+    (``radload.status_server`` or one Access-Request). Size its workers for the machine as FreeRADIUS's
+    are. stop(), the CPU probes and close() below already work from ``self.proc``.
+    """
+
+    name = "Sésame"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.database = "sesame_bench"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials:
+        # TODO(sesame-radius): create the accounts / MAC devices / tokens described above.
+        raise NotImplementedError("SesameTarget.prepare: Sésame's RADIUS server is not wired in yet")
+
+    def start(self) -> tuple[str, int, str]:
+        # TODO(sesame-radius): start the server as self.proc and wait until it answers.
+        raise NotImplementedError("SesameTarget.start: Sésame's RADIUS server is not wired in yet")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def server_cpu_seconds(self) -> float:
+        """The server and all its worker processes (a pre-fork or SO_REUSEPORT design is covered)."""
+        return fr.tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def database_cpu_seconds(self) -> float:
+        return database_cpu_seconds(self.database)
+
+    def close(self) -> None:
+        self.stop()
+
+    def describe(self) -> str:
+        return ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Measurements
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by the whole machine (all cores, all processes) since boot."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measurement:
+    phase: str  # "peak" or "half"
+    report: dict[str, Any]
+    server_cpu_s: float
+    db_cpu_s: float
+    machine_cpu_s: float
+
+    @property
+    def replies(self) -> int:
+        return int(self.report["replies"])
+
+    def per_request_us(self, cpu: float) -> float:
+        return cpu / self.replies * 1e6 if self.replies else 0.0
+
+    @property
+    def other_cores(self) -> float:
+        """Cores used by everything else on the machine during the run: noise in the figures."""
+        loadgen, duration = float(self.report["loadgen_cpu_s"]), float(self.report["duration_s"])
+        rest = self.machine_cpu_s - self.server_cpu_s - self.db_cpu_s - loadgen
+        return max(0.0, rest / max(1e-9, duration))
+
+
+@dataclass
+class Result:
+    scenario: str
+    n_users: int
+    target: str
+    setup: str = ""
+    error: str | None = None
+    note: str = ""
+    peak: Measurement | None = None
+    half: Measurement | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def radload(
+    host: str, port: int, secret: str, creds: Credentials, extra: list[str], *, offset: int = 0
+) -> dict[str, Any]:
+    cmd = [sys.executable, str(RADLOAD), f"{host}:{port}", "-s", secret, "--json"]
+    cmd += creds.radload_args(offset) + extra
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+    if out.returncode:
+        raise RuntimeError(f"radload failed ({out.returncode}): {out.stderr.strip()}")
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (up to max_wait s) until the machine uses under ``threshold`` cores; return that load."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = machine_busy_seconds()
+        time.sleep(1.0)
+        load = machine_busy_seconds() - b0
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
+@dataclass
+class Session:
+    """A started target and what radload needs to reach it."""
+
+    target: Target
+    host: str
+    port: int
+    secret: str
+    creds: Credentials
+    offset: int = 0  # single-use credentials: the first one not yet handed to radload
+
+    def radload(self, extra: list[str]) -> dict[str, Any]:
+        report = radload(self.host, self.port, self.secret, self.creds, extra, offset=self.offset)
+        self.offset += report["encoded_total"]
+        return report
+
+    def measure(self, extra: list[str], phase: str) -> Measurement:
+        t = self.target
+        s0, d0, m0 = t.server_cpu_seconds(), t.database_cpu_seconds(), machine_busy_seconds()
+        report = self.radload(extra)
+        s1, d1, m1 = t.server_cpu_seconds(), t.database_cpu_seconds(), machine_busy_seconds()
+        # the machine counter also covers radload's encoding before its clock starts: take it out
+        return Measurement(phase, report, s1 - s0, d1 - d0, m1 - m0 - report["prebuild_cpu_s"])
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.a = args
+
+    def run_one(self, target: Target, scenario: str, n_users: int) -> Result:
+        result = Result(scenario, n_users, target.name)
+        try:
+            t = time.monotonic()
+            creds = target.prepare(scenario, n_users, tokens=int(self.a.token_budget))
+            result.timings["prepare_s"] = round(time.monotonic() - t, 2)
+            t = time.monotonic()
+            host, port, secret = target.start()
+            result.timings["start_s"] = round(time.monotonic() - t, 2)
+        except NotImplementedError as e:
+            result.error = str(e)
+            return result
+        try:
+            result.setup = target.describe()
+            self.measure(Session(target, host, port, secret, creds), result)
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+            result.error = str(e)
+        finally:
+            target.stop()
+        if scenario == "token" and target.name.startswith("FreeRADIUS"):
+            where = "radcheck" if target.name.endswith("sql") else "the users file"
+            result.note = result.note or f"plain PAP against {where} (FreeRADIUS has no single-use tokens)"
+        return result
+
+    def measure(self, session: Session, result: Result) -> None:
+        """Warm up; peak (closed loop, best of --repeat); then half of that peak (open loop)."""
+        a = self.a
+        load = ["--outstanding", str(a.outstanding), "--sockets", str(a.sockets), "--timeout", str(a.timeout)]
+        duration = ["-d", str(a.duration)]
+        warm = session.radload([*load, "-d", str(a.warmup), "--prebuild", "50000"])
+        guess = max(warm["throughput_rps"], 1000.0)
+        prebuild = min(3_000_000, int(guess * a.duration * 1.3) + 20_000)
+        if session.creds.single_use:
+            prebuild = min(prebuild, int(a.token_budget))
+        for _ in range(a.repeat):
+            wait_for_quiet(a.quiet_wait)
+            peak = session.measure([*load, *duration, "--prebuild", str(prebuild)], "peak")
+            if not result.peak or peak.report["throughput_rps"] > result.peak.report["throughput_rps"]:
+                result.peak = peak
+        assert result.peak
+        rate = max(1.0, result.peak.report["throughput_rps"] / 2)
+        wait_for_quiet(a.quiet_wait)
+        result.half = session.measure([*load, *duration, "--rate", f"{rate:.0f}"], "half")
+        if any(m.report["exhausted"] for m in (result.peak, result.half)):
+            result.note = f"ran out of single-use tokens ({int(a.token_budget)}): raise --token-budget"
+
+
+# --------------------------------------------------------------------------------------------------
+# Output
+
+
+def _fmt(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+COLUMNS = (  # header, unit, width
+    ("target", "", 18),
+    ("auth/s", "peak", 9),
+    ("p50 ms", "@½ peak", 9),
+    ("p99 ms", "@½ peak", 9),
+    ("server", "µs/req", 9),
+    ("+db", "µs/req", 8),
+    ("accept", "%", 8),
+    ("loadgen", "cores", 9),
+    ("other", "cores", 7),
+)
+
+
+def _row(cells: list[str]) -> str:
+    first, *rest = cells
+    widths = [w for _, _, w in COLUMNS]
+    return f"{first:<{widths[0]}}" + "".join(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=False))
+
+
+def table(results: list[Result]) -> str:
+    r0 = results[0]
+    head = f"{SCENARIO_TITLES[r0.scenario]}, {r0.n_users:,} accounts"
+    lines = ["", head, "=" * len(head)]
+    lines.append(_row([h for h, _, _ in COLUMNS]) + "  notes")
+    lines.append(_row([u for _, u, _ in COLUMNS]))
+    by_name: dict[str, Result] = {}
+    for r in results:
+        by_name[r.target] = r
+        if r.error or not r.peak or not r.half:
+            lines.append(_row([r.target, "—"]) + f"  {r.error or 'no result'}")
+            continue
+        p, h = r.peak, r.half
+        notes = "; ".join(x for x in (r.setup, r.note) if x)
+        if p.report["lost"] or h.report["lost"]:
+            notes += f"; lost {p.report['lost']} at peak, {h.report['lost']} at ½"
+        cells = [
+            r.target,
+            _fmt(p.report["throughput_rps"]),
+            _fmt(h.report["latency_ms"].get("p50"), 2),
+            _fmt(h.report["latency_ms"].get("p99"), 2),
+            _fmt(p.per_request_us(p.server_cpu_s)),
+            _fmt(p.per_request_us(p.db_cpu_s)),
+            _fmt(100.0 * p.report["accepts"] / max(1, p.replies), 1),
+            _fmt(p.report["loadgen_cpu_cores"], 2),
+            _fmt(p.other_cores, 2),
+        ]
+        lines.append(_row(cells) + f"  {notes}")
+    ses, ref = by_name.get("Sésame"), by_name.get("FreeRADIUS-sql")
+    if ses and ref and ses.peak and ses.half and ref.peak and ref.half:
+
+        def ratio(x: float, y: float) -> str:
+            return f"{x / y:.2f}×" if y else "-"
+
+        lines.append(
+            "Sésame / FreeRADIUS-sql: auth/s "
+            + ratio(ses.peak.report["throughput_rps"], ref.peak.report["throughput_rps"])
+            + ", p50 "
+            + ratio(ses.half.report["latency_ms"]["p50"], ref.half.report["latency_ms"]["p50"])
+            + ", p99 "
+            + ratio(ses.half.report["latency_ms"]["p99"], ref.half.report["latency_ms"]["p99"])
+            + ", server CPU/req "
+            + ratio(
+                ses.peak.per_request_us(ses.peak.server_cpu_s), ref.peak.per_request_us(ref.peak.server_cpu_s)
+            )
+            + ", server+db CPU/req "
+            + ratio(
+                ses.peak.per_request_us(ses.peak.server_cpu_s + ses.peak.db_cpu_s),
+                ref.peak.per_request_us(ref.peak.server_cpu_s + ref.peak.db_cpu_s),
+            )
+        )
+    else:
+        lines.append("Sésame / FreeRADIUS-sql: - (both must have run)")
+    return "\n".join(lines)
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    mult = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * mult)
+
+
+TARGETS = ("freeradius-sql", "freeradius-files", "sesame")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Sésame vs FreeRADIUS 3.2 authentication benchmark.")
+    p.add_argument("--scenarios", default="pap,mac,token", help="comma-separated: pap, mac, token")
+    p.add_argument("--sizes", default="10k", help="numbers of accounts, e.g. 10k,1M (default %(default)s)")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=("freeradius", *TARGETS),
+        help="targets to run (repeatable; 'freeradius' = both FreeRADIUS back-ends); default all",
+    )
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per measurement (default %(default)s)"
+    )
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load (default %(default)s)")
+    p.add_argument("--outstanding", type=int, default=128, help="requests in flight at peak")
+    p.add_argument("--sockets", type=int, default=8)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument("--threads", type=int, default=0, help="FreeRADIUS workers (default: tuned per back-end)")
+    p.add_argument("--repeat", type=int, default=1, help="peak runs per target, the best is kept")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20.0,
+        help="before each measurement, wait up to this long for other load on the machine to stop",
+    )
+    p.add_argument("--token-budget", type=float, default=600_000, help="single-use tokens minted per run")
+    p.add_argument("--workdir", type=Path, help="keep configurations and credentials here")
+    p.add_argument("--json-out", type=Path, help="write every measurement as JSON")
+    a = p.parse_args(argv)
+
+    only = set(a.only or TARGETS)
+    if "freeradius" in only:
+        only |= {"freeradius-sql", "freeradius-files"}
+    scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    for s in scenarios:
+        if s not in SCENARIO_TITLES:
+            p.error(f"unknown scenario {s}")
+    sizes = [parse_size(s) for s in a.sizes.split(",")]
+
+    tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="sesame-bench-")
+    workdir = a.workdir or Path(tmp.name if tmp else ".")
+    workdir.mkdir(parents=True, exist_ok=True)
+    targets: list[Target] = []
+    if "freeradius-sql" in only:
+        targets.append(FreeRadiusTarget("sql", workdir, a.threads))
+    if "freeradius-files" in only:
+        targets.append(FreeRadiusTarget("files", workdir, a.threads))
+    if "sesame" in only:
+        targets.append(SesameTarget(workdir))
+
+    runner = Runner(a)
+    print(
+        f"{os.cpu_count()} cores; {a.duration:g} s per measurement after {a.warmup:g} s of warm-up",
+        flush=True,
+    )
+    results: list[Result] = []
+    try:
+        for n in sizes:
+            for scenario in scenarios:
+                batch = []
+                for target in targets:
+                    print(f"… {scenario} / {n:,} / {target.name}", file=sys.stderr, flush=True)
+                    batch.append(runner.run_one(target, scenario, n))
+                print(table(batch), flush=True)
+                results += batch
+    finally:
+        for target in targets:
+            target.close()
+        if tmp:
+            tmp.cleanup()
+    if a.json_out:
+        a.json_out.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""A real ``sesame serve`` process for interop tests with FreeRADIUS's radclient and radtest.
+
+The tools come from Debian's ``freeradius-utils`` (installed by ``.ci/run``). Without them the
+tests are skipped on a workstation and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+
+SECRET = "interop-secret-123"
+REALM = "wifi.interop.example"
+PASSWORD = "correct horse battery"
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} (Debian freeradius-utils) is needed for interop tests"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    env: dict[str, str]
+    workdir: Path
+    auth_port: int
+    acct_port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "sesame", *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def radclient(
+        self,
+        attributes: str,
+        *,
+        command: str = "auth",
+        port: int | None = None,
+        secret: str = SECRET,
+        retries: int = 1,
+        timeout: float = 2.0,
+    ) -> str:
+        """radclient's verbose output for one request; its exit code is not asserted (no reply = 1)."""
+        done = subprocess.run(
+            [
+                need_tool("radclient"),
+                "-x",
+                "-r",
+                str(retries),
+                "-t",
+                str(timeout),
+                f"127.0.0.1:{port or self.auth_port}",
+                command,
+                secret,
+            ],
+            input=attributes,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return done.stdout + done.stderr
+
+    def radtest(self, user: str, password: str, *, method: str = "pap", secret: str = SECRET) -> str:
+        done = subprocess.run(
+            [
+                need_tool("radtest"),
+                "-x",
+                "-t",
+                method,
+                user,
+                password,
+                f"127.0.0.1:{self.auth_port}",
+                "0",
+                secret,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    need_tool("radclient")
+    workdir = tmp_path_factory.mktemp("interop")
+    auth_port, acct_port = free_udp_port(), free_udp_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")} | {
+        "SESAME_ENVIRONMENT": "development",
+        "SESAME_DATABASE_URL": f"sqlite:///{workdir / 'interop.db'}",
+        "SESAME_REALM": REALM,
+        "SESAME_RADIUS_BIND": "127.0.0.1",
+        "SESAME_RADIUS_AUTH_PORT": str(auth_port),
+        "SESAME_RADIUS_ACCT_PORT": str(acct_port),
+        "SESAME_WEB_ENABLED": "false",
+    }
+    log = workdir / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sesame", "serve"],
+            env=env,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    srv = Server(env=env, workdir=workdir, auth_port=auth_port, acct_port=acct_port, proc=proc, log=log)
+    try:
+        deadline = time.monotonic() + 30
+        while "radius: acct listening" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        srv.cli("commune", "add", "Valence", "--insee", "26362")
+        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
+        srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
+        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
+        wait_until_served(srv)
+        yield srv
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_until_served(srv: Server, *, served: bool = True) -> None:
+    """Access points are reloaded within a couple of seconds of a change."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        out = srv.radclient("Message-Authenticator = 0x00\n", command="status", timeout=0.5, retries=1)
+        if ("Received Access-Accept" in out) == served:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the server did not {'start' if served else 'stop'} answering 127.0.0.1")

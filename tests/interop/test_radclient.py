@@ -1,0 +1,135 @@
+"""Interop with FreeRADIUS's own clients: radtest and radclient against a real ``sesame serve``."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+
+import pytest
+
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, wait_until_served
+
+pytestmark = pytest.mark.slow
+
+
+def received(output: str) -> str | None:
+    match = re.search(r"Received (Access-\w+|Accounting-Response)", output)
+    return match.group(1) if match else None
+
+
+def test_pap_accept_carries_the_policy_and_a_message_authenticator(server: Server) -> None:
+    out = server.radtest(f"alice@{REALM}", PASSWORD)
+    assert received(out) == "Access-Accept", out
+    reply = out.split("Received Access-Accept", 1)[1]
+    assert "Message-Authenticator = 0x" in reply
+    assert "Session-Timeout = 10800" in reply and "Acct-Interim-Interval = 300" in reply
+    assert re.search(r"Class = 0x736573616d653a", reply)  # "sesame:"
+
+
+def test_pap_wrong_password_is_rejected_with_a_reason(server: Server) -> None:
+    out = server.radtest("alice", "not the password")
+    assert received(out) == "Access-Reject", out
+    assert 'Reply-Message = "Unknown user or wrong password"' in out
+
+
+def test_a_token_is_accepted_once_over_pap(server: Server) -> None:
+    token = server.cli("token", "issue", "alice").strip().splitlines()[-1]
+    assert received(server.radtest("alice", token)) == "Access-Accept"
+    assert received(server.radtest("alice", token)) == "Access-Reject"
+
+
+def test_a_token_is_accepted_once_over_chap(server: Server) -> None:
+    token = server.cli("token", "issue", "alice").strip().splitlines()[-1]
+    request = f'User-Name = "alice@{REALM}"\nCHAP-Password = "{token}"\nMessage-Authenticator = 0x00\n'
+    first = server.radclient(request)
+    assert "CHAP-Password = 0x" in first  # radclient computed a real CHAP response
+    assert received(first) == "Access-Accept", first
+    assert received(server.radclient(request)) == "Access-Reject"
+
+
+def test_mschap_with_a_device_credential(server: Server) -> None:
+    """radtest -t mschap speaks MS-CHAP version 1 (8-octet challenge, MS-CHAP-Response)."""
+    password = server.cli("credential", "add", "alice", "--label", "laptop").strip().splitlines()[-1]
+    out = server.radtest(f"alice@{REALM}", password, method="mschap")
+    assert "MS-CHAP-Response = 0x" in out
+    assert received(out) == "Access-Accept", out
+    reply = out.split("Received Access-Accept", 1)[1]
+    assert "MS-CHAP-MPPE-Keys = 0x" in reply
+    out = server.radtest(f"alice@{REALM}", "wrong-password", method="mschap")
+    assert received(out) == "Access-Reject"
+    assert "E=691" in out
+
+
+def test_mac_authentication_of_a_remembered_device(server: Server) -> None:
+    request = (
+        'User-Name = "02-00-5E-10-00-01"\nUser-Password = "02-00-5E-10-00-01"\n'
+        'Calling-Station-Id = "02-00-5E-10-00-01"\nMessage-Authenticator = 0x00\n'
+    )
+    assert received(server.radclient(request)) == "Access-Reject"
+    server.cli("device", "remember", "alice", "--mac", "02:00:5e:10:00:01")
+    assert received(server.radclient(request)) == "Access-Accept"
+
+
+def test_status_server_on_both_ports(server: Server) -> None:
+    out = server.radclient("Message-Authenticator = 0x00\n", command="status")
+    assert received(out) == "Access-Accept", out
+    out = server.radclient("Message-Authenticator = 0x00\n", command="status", port=server.acct_port)
+    assert received(out) == "Accounting-Response", out
+
+
+def test_no_message_authenticator_no_answer(server: Server) -> None:
+    out = server.radclient(f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\n', retries=1, timeout=1)
+    assert received(out) is None and "No reply" in out
+
+
+def test_wrong_secret_no_answer(server: Server) -> None:
+    out = server.radtest("alice", PASSWORD, secret="not-the-secret")
+    assert received(out) is None and "No reply" in out
+
+
+def test_unknown_client_no_answer(server: Server) -> None:
+    request = f'Packet-Src-IP-Address = 127.0.0.77\nUser-Name = "alice"\nUser-Password = "{PASSWORD}"\n'
+    out = server.radclient(request + "Message-Authenticator = 0x00\n", retries=1, timeout=1)
+    assert received(out) is None and "No reply" in out
+
+
+def test_retransmissions_get_the_same_answer_once_decided(server: Server) -> None:
+    out = server.radclient(
+        f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
+        'Acct-Session-Id = "retransmit-check"\n',
+        command="auth",
+    )
+    assert received(out) == "Access-Accept"
+    # radclient -c sends the same packet again: the duplicate cache must answer identically
+    done = server.radclient(
+        f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n',
+    )
+    assert received(done) == "Access-Accept"
+
+
+def test_access_points_are_reloaded_without_restart(server: Server) -> None:
+    server.cli("nas", "remove", "local-ap")
+    wait_until_served(server, served=False)
+    server.cli("nas", "add", "local-ap", "--ip", "127.0.0.0/8", "--secret", SECRET, "--site", "Médiathèque")
+    wait_until_served(server)
+    assert received(server.radtest("alice", PASSWORD)) == "Access-Accept"
+
+
+def test_decisions_are_recorded_without_passwords(server: Server) -> None:
+    assert received(server.radtest("alice", "record-me-not")) == "Access-Reject"
+    db = server.workdir / "interop.db"
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(db) as connection:
+            rows = connection.execute(
+                "SELECT username, reply, method, reason, nasipaddress FROM radpostauth ORDER BY id"
+            ).fetchall()
+            dump = "\n".join(connection.iterdump())
+        if any(r[3] == "bad_password" for r in rows) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert ("alice", "Access-Reject", "pap", "bad_password", "127.0.0.1") in rows
+    assert any(r[1] == "Access-Accept" and r[2] == "token" for r in rows)
+    assert any(r[2] == "mschap" for r in rows) and any(r[2] == "mac" for r in rows)
+    assert "record-me-not" not in dump and PASSWORD not in dump
