@@ -340,6 +340,12 @@ def _fmt(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+LEGEND = """\
+auth/s: replies per second at peak (closed loop); p50/p99: latency at half that rate (open loop);
+server: CPU µs per request of the server process(es) at peak; +db: of the PostgreSQL processes serving
+its database; loadgen: cores used by radload at peak; other: cores used by anything else on the machine
+(noise) during the peak and the half-load runs."""
+
 COLUMNS = (  # header, unit, width
     ("target", "", 18),
     ("auth/s", "peak", 9),
@@ -348,8 +354,8 @@ COLUMNS = (  # header, unit, width
     ("server", "µs/req", 9),
     ("+db", "µs/req", 8),
     ("accept", "%", 8),
-    ("loadgen", "cores", 9),
-    ("other", "cores", 7),
+    ("loadgen", "cores", 9),  # at peak
+    ("other", "cores pk/½", 11),
 )
 
 
@@ -384,7 +390,7 @@ def table(results: list[Result]) -> str:
             _fmt(p.per_request_us(p.db_cpu_s)),
             _fmt(100.0 * p.report["accepts"] / max(1, p.replies), 1),
             _fmt(p.report["loadgen_cpu_cores"], 2),
-            _fmt(p.other_cores, 2),
+            f"{p.other_cores:.2f}/{h.other_cores:.2f}",
         ]
         lines.append(_row(cells) + f"  {notes}")
     ses, ref = by_name.get("Sésame"), by_name.get("FreeRADIUS-sql")
@@ -438,8 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         "--duration", type=float, default=10.0, help="seconds per measurement (default %(default)s)"
     )
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load (default %(default)s)")
-    p.add_argument("--outstanding", type=int, default=128, help="requests in flight at peak")
-    p.add_argument("--sockets", type=int, default=8)
+    p.add_argument("--outstanding", type=int, default=512, help="requests in flight at peak")
+    p.add_argument("--sockets", type=int, default=16)
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=0, help="FreeRADIUS workers (default: tuned per back-end)")
     p.add_argument("--repeat", type=int, default=1, help="peak runs per target, the best is kept")
@@ -479,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores; {a.duration:g} s per measurement after {a.warmup:g} s of warm-up",
         flush=True,
     )
+    print(LEGEND, flush=True)
     results: list[Result] = []
     try:
         for n in sizes:

@@ -403,8 +403,8 @@ class Load:
         creds: Iterator[Credential],
         options: RequestOptions,
         *,
-        sockets: int = 8,
-        outstanding: int = 128,
+        sockets: int = 16,
+        outstanding: int = 512,
         rcvbuf: int = 8 << 20,
         timeout: float = 2.0,
         max_requests: int = 5_000_000,
@@ -715,8 +715,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     lg.add_argument("-w", "--warmup", type=float, default=0.0, help="seconds of load before measuring")
     lg.add_argument("-r", "--rate", type=float, help="open loop: requests per second (default: closed loop)")
-    lg.add_argument("-n", "--outstanding", type=int, default=128, help="closed loop: requests in flight")
-    lg.add_argument("--sockets", type=int, default=8, help="UDP sockets (source ports)")
+    lg.add_argument("-n", "--outstanding", type=int, default=512, help="closed loop: requests in flight")
+    lg.add_argument("--sockets", type=int, default=16, help="UDP sockets (source ports)")
     lg.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as lost")
     lg.add_argument("--max-requests", type=int, default=5_000_000, help="hard cap on requests sent")
     lg.add_argument("--prebuild", type=int, default=400_000, help="packets encoded before the clock starts")

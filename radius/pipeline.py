@@ -23,7 +23,7 @@ from typing import Any
 
 from accounts.authlog import Decision as RecordedDecision
 from accounts.tokens import looks_like_token
-from radius import codec
+from radius import codec, metrics
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import RadiusRequest
@@ -107,6 +107,8 @@ class Pipeline:
         if outcome is Outcome.OK:
             outcome = self.post_auth(attempt)
         self.record(attempt, outcome)
+        result = "accept" if outcome is Outcome.OK else attempt.reason
+        metrics.DECISIONS.labels(attempt.method.value, result).inc()
         if outcome is Outcome.OK:
             return Decision(
                 code=Code.ACCESS_ACCEPT,

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from accounts.passwords import PasswordHasher
+from radius import metrics
 from radius.core import Decision, PortKind, ServerCore
 from radius.events import DropReason, PacketDropped, RadiusRequest, ReplyReady, RequestReceived
 from radius.sqlstore import SqlStore
@@ -103,6 +104,7 @@ class _Endpoint(asyncio.DatagramProtocol):
             data, (addr[0], addr[1]), self.local_port, self.service.loop_time()
         )
         if type(event) is RequestReceived:
+            metrics.REQUESTS.labels(self.core.kind.value, event.request.packet.code).inc()
             if self.core.kind not in self.service.handlers:
                 self.service.dropped(self.core.abandon(event.request, DropReason.NOT_SERVED))
                 return
@@ -113,6 +115,10 @@ class _Endpoint(asyncio.DatagramProtocol):
         elif type(event) is ReplyReady:
             assert self.transport is not None
             self.transport.sendto(event.data, addr)
+            if event.duplicate:
+                metrics.DUPLICATES.inc()
+            else:  # Status-Server, answered by the core itself
+                metrics.REQUESTS.labels(self.core.kind.value, 12).inc()
         else:
             self.service.dropped(event)  # type: ignore[arg-type]
 
@@ -156,6 +162,7 @@ class RadiusService:
         self._warned: set[DropReason] = set()
 
     def dropped(self, event: PacketDropped) -> None:
+        metrics.DROPS.labels(event.reason.value).inc()
         if event.reason not in self._warned and event.reason is not DropReason.DUPLICATE_IN_PROGRESS:
             self._warned.add(event.reason)  # once per reason; the counters say how many
             log.warning(
@@ -200,6 +207,7 @@ class RadiusService:
                 core.replace_clients(table)
             legacy = [c.name for c in table.clients if not c.require_message_authenticator]
             log.info("radius: %d access points loaded", len(table))
+            metrics.CLIENTS.set(len(table))
             if legacy:
                 log.warning(
                     "radius: accepting Access-Requests without Message-Authenticator from %s "
@@ -226,6 +234,7 @@ class RadiusService:
             ready = core.finish(request, decision, self.loop_time())
             if type(ready) is ReplyReady and endpoint.transport is not None:
                 endpoint.transport.sendto(ready.data, request.source)
+                metrics.LATENCY.observe(self.loop_time() - request.received_at)
             elif type(ready) is PacketDropped:
                 self.dropped(ready)
 
@@ -247,4 +256,8 @@ class RadiusService:
         await self.store.refresh()
 
     async def _flush(self) -> None:
+        lost, self.store.records_dropped = self.store.records_dropped, 0
+        if lost:
+            metrics.RECORDS_DROPPED.inc(lost)
+            log.warning("radius: %d decision records lost while the database was unreachable", lost)
         await self.store.flush_records()

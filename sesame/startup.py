@@ -9,11 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
-from collections.abc import Generator
+import tempfile
+from collections.abc import Awaitable, Callable, Generator
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
 
 from portal.app import create_app
 from radius.server import BindError, RadiusService
@@ -21,6 +26,7 @@ from sesame import migrations
 from sesame.compose import build_radius, radius_listeners
 from sesame.db import create_engine, is_sqlite
 from sesame.settings import Settings
+from sesame.workers import Supervisor
 
 log = logging.getLogger("sesame")
 
@@ -74,8 +80,38 @@ class _WebServer(uvicorn.Server):
         yield
 
 
+def lock_radius_ports(settings: Settings) -> list[socket.socket]:
+    """Hold a per-port lock (a Linux abstract socket) so a second sesame is refused.
+
+    Worker processes share the RADIUS ports through SO_REUSEPORT, which would just as happily
+    let a second, unrelated ``sesame serve`` take half of the traffic; this lock stops that.
+    """
+    locks: list[socket.socket] = []
+    for port in sorted({settings.radius.auth_port, settings.radius.acct_port}):
+        lock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            lock.bind(f"\0sesame-radius-udp-{port}")
+        except OSError:
+            lock.close()
+            for held in locks:
+                held.close()
+            raise StartupError(
+                f"radius: udp port {port} is already served by another sesame process"
+            ) from None
+        locks.append(lock)
+    return locks
+
+
+def _where(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 async def serve(settings: Settings) -> None:
-    """Run every enabled service in this process until a stop signal arrives."""
+    """Run every enabled service until a stop signal arrives.
+
+    RADIUS runs in this process, or in ``settings.radius.workers`` worker processes sharing the
+    ports (:mod:`sesame.workers`); the web app always runs here.
+    """
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,36 +121,56 @@ async def serve(settings: Settings) -> None:
     tasks: dict[str, asyncio.Task[None]] = {}
     web: _WebServer | None = None
     radius: RadiusService | None = None
+    supervisor: Supervisor | None = None
+    locks: list[socket.socket] = []
+    metrics_dir: str | None = None
     try:
         listeners = []
+        workers = settings.radius.workers
         if settings.radius.enabled:
+            locks = lock_radius_ports(settings)
             try:
-                listeners = radius_listeners(settings)
+                # bound here even with workers: a port in use stops start-up now, with one line
+                listeners = radius_listeners(settings, reuse_port=workers > 1)
             except BindError as exc:
                 raise StartupError(str(exc)) from None
+            if workers > 1:
+                for listener in listeners:  # the workers bind their own sockets
+                    listener.sock.close()
+                if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+                    metrics_dir = tempfile.mkdtemp(prefix="sesame-metrics-")
+                    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if settings.web.enabled:
             sock = bind_tcp(settings.web.bind, settings.web.port, what="web")
-            config = uvicorn.Config(
-                create_app(engine=engine),
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                proxy_headers=True,
-            )
+            app = create_app(engine=engine)
+            app.add_route("/metrics", metrics_endpoint(), include_in_schema=False)
+            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
             web = _WebServer(config)
             tasks["web"] = asyncio.create_task(web.serve(sockets=[sock]), name="web")
-            host = f"[{settings.web.bind}]" if ":" in settings.web.bind else settings.web.bind
             log.info(
-                "web: listening on http://%s:%d (health: /healthz, readiness: /readyz)",
-                host,
-                settings.web.port,
+                "web: listening on http://%s (health: /healthz, readiness: /readyz, metrics: /metrics)",
+                _where(settings.web.bind, settings.web.port),
             )
-        if listeners:
+        if listeners and workers > 1:
+            supervisor = Supervisor(workers)
+            supervisor.start()
+            tasks["radius"] = asyncio.create_task(supervisor.watch(), name="radius")
+            for listener in listeners:
+                log.info(
+                    "radius: %s on udp %s, %d worker processes",
+                    listener.kind.value,
+                    _where(listener.address, listener.port),
+                    workers,
+                )
+        elif listeners:
             radius = build_radius(settings, engine)
             await radius.start(listeners)
             for listener in listeners:
-                host = f"[{listener.address}]" if ":" in listener.address else listener.address
-                log.info("radius: %s listening on udp %s:%d", listener.kind.value, host, listener.port)
+                log.info(
+                    "radius: %s listening on udp %s",
+                    listener.kind.value,
+                    _where(listener.address, listener.port),
+                )
             tasks["radius"] = asyncio.create_task(_forever(), name="radius")
         if not tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
@@ -134,11 +190,40 @@ async def serve(settings: Settings) -> None:
             tasks["radius"].cancel()
         if radius is not None:
             await radius.stop()
+        if supervisor is not None:
+            await supervisor.stop()
         results = await asyncio.gather(*tasks.values(), return_exceptions=True)
         for name, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("%s failed: %r", name, result)
         await engine.dispose()
+        for lock in locks:
+            lock.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         log.info("stopped")
+
+
+def metrics_endpoint() -> Callable[[Request], Awaitable[Response]]:
+    """Prometheus exposition; with worker processes, the sum over their shared files."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+        multiprocess,
+    )
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = REGISTRY
+    if path:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 
@@ -13,21 +12,32 @@ from sesame.cli.context import Context, run_command
 from sesame.demo import seed_demo
 from sesame.logs import configure_logging
 from sesame.settings import Settings, get_settings
+from sesame.workers import run_event_loop
 
 
 def _run(settings: Settings) -> None:
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     startup.prepare_schema(settings)
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
-        asyncio.run(startup.serve(settings))
+        run_event_loop(startup.serve(settings))
 
 
 def serve(
     demo: bool = typer.Option(
         False, "--demo", help="Seed demo data first (development mode), as `sesame demo`."
     ),
+    radius_workers: int | None = typer.Option(
+        None,
+        "--radius-workers",
+        min=1,
+        max=64,
+        help="RADIUS worker processes sharing the ports (SO_REUSEPORT).",
+    ),
 ) -> None:
     """Run every enabled service in the foreground until SIGTERM or Ctrl-C."""
+    if radius_workers is not None:
+        os.environ["SESAME_RADIUS_WORKERS"] = str(radius_workers)
+        get_settings.cache_clear()
     if demo:
         _demo()
         return

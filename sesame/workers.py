@@ -1,0 +1,108 @@
+"""Several RADIUS worker processes sharing the RADIUS ports (``--radius-workers N``).
+
+Each worker is a fresh process (``spawn``) that binds its own sockets with SO_REUSEPORT; the
+kernel spreads datagrams by 4-tuple, so one NAS port always reaches the same worker and RFC 5080
+duplicate detection stays per-process. The parent serves the web app, holds the port lock (so a
+second ``sesame serve`` is refused), restarts a worker that dies, and stops them all on SIGTERM.
+Metrics of all workers are summed through prometheus_client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from multiprocessing.process import BaseProcess
+
+from sesame.compose import build_radius, radius_listeners
+from sesame.db import create_engine
+from sesame.logs import configure_logging
+from sesame.settings import get_settings
+
+log = logging.getLogger("sesame")
+
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+def run_event_loop(main: object) -> None:
+    """Run a coroutine on uvloop when it is installed, else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(main)  # type: ignore[arg-type]
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)  # type: ignore[arg-type]
+
+
+def _worker_main(index: int) -> None:
+    settings = get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
+    run_event_loop(_worker(index))
+
+
+async def _worker(index: int) -> None:
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    service = build_radius(settings, engine)
+    await service.start(radius_listeners(settings, reuse_port=True))
+    log.info("radius worker %d ready (pid %d)", index, os.getpid())
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+        await engine.dispose()
+
+
+class Supervisor:
+    """Starts, watches and stops the worker processes."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: dict[int, BaseProcess] = {}
+        self.restarts: list[float] = []
+        self.stopping = False
+
+    def _spawn(self, index: int) -> None:
+        process = self.context.Process(target=_worker_main, args=(index,), name=f"sesame-radius-{index}")
+        process.start()
+        self.processes[index] = process
+
+    def start(self) -> None:
+        for index in range(self.count):
+            self._spawn(index)
+
+    async def watch(self) -> None:
+        """Restart workers that die; give up (and return) if they keep dying."""
+        while not self.stopping:
+            await asyncio.sleep(0.5)
+            for index, process in list(self.processes.items()):
+                if process.is_alive() or self.stopping:
+                    continue
+                now = time.monotonic()
+                self.restarts = [t for t in self.restarts if t > now - 60] + [now]
+                if len(self.restarts) > MAX_RESTARTS_PER_MINUTE:
+                    log.error("radius workers keep dying (last exit code %s); stopping", process.exitcode)
+                    return
+                log.error("radius worker %d exited with code %s; restarting it", index, process.exitcode)
+                self._spawn(index)
+
+    async def stop(self, grace: float = 15.0) -> None:
+        self.stopping = True
+        for process in self.processes.values():
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            await asyncio.to_thread(process.join, max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("radius worker %s did not stop in time; killing it", process.name)
+                process.kill()
+                process.join()
