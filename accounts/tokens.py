@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, RadiusToken
@@ -58,18 +59,38 @@ async def consume_token(
     session: AsyncSession, *, box: SecretBox, account_id: int, token: str, now: datetime
 ) -> bool:
     """Mark a token sent in clear (PAP) as used; True only for the first use, in time, by its account."""
+    return (account_id, token) in await consume_tokens(
+        session, box=box, attempts=[(account_id, token)], now=now
+    )
+
+
+async def consume_tokens(
+    session: AsyncSession, *, box: SecretBox, attempts: Sequence[tuple[int, str]], now: datetime
+) -> set[tuple[int, str]]:
+    """Use many PAP tokens in one statement (group commit under load).
+
+    Returns the (account id, token) attempts that found a live token of that account, each once:
+    the ``used_at IS NULL`` condition makes every token win at most one attempt, across
+    statements and processes. Repeated attempts in the same call are the caller's to refuse.
+    """
+    keys = {
+        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), account_id): (account_id, token)
+        for account_id, token in attempts
+    }
+    if not keys:
+        return set()
+    table = cast(Table, RadiusToken.__table__)  # a Core statement: the ORM's bulk UPDATE path costs 2x
     result = await session.execute(
-        update(RadiusToken)
+        update(table)
         .where(
-            RadiusToken.digest == box.digest(token.encode(), purpose=TOKEN_PURPOSE),
-            RadiusToken.account_id == account_id,
-            RadiusToken.used_at.is_(None),
-            RadiusToken.expires_at > now,
+            tuple_(table.c.digest, table.c.account_id).in_(list(keys)),
+            table.c.used_at.is_(None),
+            table.c.expires_at > now,
         )
         .values(used_at=now)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.digest, table.c.account_id)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return {keys[(digest, account_id)] for digest, account_id in result.all()}
 
 
 async def consume_token_matching(

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import freeradius as fr
-from radload import write_credentials
+from radload import status_server, write_credentials
+from sesame_seed import BENCH_SECRET, SESAME_KEY, recreate_database, seed_sesame
 
 HERE = Path(__file__).resolve().parent
 RADLOAD = HERE / "radload.py"
@@ -149,18 +150,103 @@ class SesameTarget:
 
     name = "Sésame"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
         self.workdir = workdir
         self.database = "sesame_bench"
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}
+        self.scenario = ""
+        self.n_users = 0
 
     def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials:
-        # TODO(sesame-radius): create the accounts / MAC devices / tokens described above.
-        raise NotImplementedError("SesameTarget.prepare: Sésame's RADIUS server is not wired in yet")
+        """A fresh database ``sesame_bench`` at the schema head, filled by COPY."""
+        self.scenario, self.n_users = scenario, n_users
+        asyncio.run(recreate_database(self.database))
+        url = f"postgresql://postgres@127.0.0.1/{self.database}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))} | {
+            "SESAME_ENVIRONMENT": "production",
+            "SESAME_SECRET_KEY": SESAME_KEY,
+            "SESAME_DATABASE_URL": url,
+            "SESAME_REALM": "bench.example",
+            "SESAME_LOG_LEVEL": "WARNING",
+            "SESAME_WEB_ENABLED": "false",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "sesame", "db", "upgrade"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            cwd=self.workdir,
+        )
+        token_file = self.workdir / "sesame-tokens.csv" if scenario == "token" else None
+        asyncio.run(seed_sesame(self.database, scenario, n_users, tokens, token_file))
+        if scenario == "pap":
+            return Credentials(users=n_users)
+        if scenario == "mac":
+            return Credentials(macs=n_users)
+        assert token_file is not None
+        return Credentials(file=token_file, single_use=True)
 
     def start(self) -> tuple[str, int, str]:
-        # TODO(sesame-radius): start the server as self.proc and wait until it answers.
-        raise NotImplementedError("SesameTarget.start: Sésame's RADIUS server is not wired in yet")
+        auth, acct = fr.free_port(), fr.free_port()
+        env = self.env | {
+            "SESAME_RADIUS_BIND": "127.0.0.1",
+            "SESAME_RADIUS_AUTH_PORT": str(auth),
+            "SESAME_RADIUS_ACCT_PORT": str(acct),
+            "SESAME_RADIUS_WORKERS": str(self.workers),
+        }
+        log = (self.workdir / "sesame.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sesame", "serve"],
+            env=env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not status_server("127.0.0.1", auth, BENCH_SECRET.encode(), timeout=0.5):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Sésame did not start; see {self.workdir / 'sesame.log'}")
+            time.sleep(0.2)
+        if self.scenario in ("pap", "mac"):
+            self.warm_up(auth)
+        return "127.0.0.1", auth, BENCH_SECRET
+
+    def warm_up(self, port: int) -> None:
+        """As in production, people logged in before: every account (or device) authenticates once
+        on every worker, filling each process's verification and device caches. The kernel sends a
+        source port to one worker, so passes from one socket each, 4 per worker, reach them all
+        (a worker missed by all its passes: 2**-8 for 2 workers). Tokens are single use: no warm-up."""
+        kind = "--users" if self.scenario == "pap" else "--macs"
+        for _ in range(4 * self.workers):
+            warm = subprocess.run(
+                [
+                    sys.executable,
+                    str(RADLOAD),
+                    f"127.0.0.1:{port}",
+                    "-s",
+                    BENCH_SECRET,
+                    kind,
+                    str(self.n_users),
+                    "--password",
+                    fr.PASSWORD,
+                    "--single-use",
+                    "--sockets",
+                    "1",
+                    "--outstanding",
+                    "32",
+                    "-d",
+                    "600",
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            report = json.loads(warm.stdout)
+            if report["accepts"] < 0.99 * self.n_users:
+                raise RuntimeError(f"warm-up: {report['accepts']} of {self.n_users} accepted")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -183,7 +269,7 @@ class SesameTarget:
         self.stop()
 
     def describe(self) -> str:
-        return ""
+        return f"{self.workers} worker processes (SO_REUSEPORT), uvloop, PostgreSQL"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ CALLED_STATION_ID = 30
 CALLING_STATION_ID = 31
 NAS_IDENTIFIER = 32
 PROXY_STATE = 33
+CLASS = 25
 ACCT_STATUS_TYPE = 40
 CHAP_CHALLENGE = 60
 EAP_MESSAGE = 79
@@ -227,7 +228,8 @@ def hide_user_password(password: bytes, secret: bytes, authenticator: bytes) -> 
     return bytes(out)
 
 
-def _tlv(attr: int, value: bytes) -> bytes:
+def tlv(attr: int, value: bytes) -> bytes:
+    """One standard attribute on the wire (type, length, value)."""
     return bytes((attr, len(value) + 2)) + value
 
 
@@ -245,9 +247,9 @@ def encode_reply(
     """A reply with Message-Authenticator first (BlastRADIUS mitigation) and Proxy-State echoed
     in order at the end (RFC 2865 §5.33). ``sign_with`` overrides the authenticator used for
     the Message-Authenticator (16 zero octets for replies to accounting, RFC 5176 §3.3)."""
-    body = attributes + b"".join(_tlv(PROXY_STATE, state) for state in proxy_states)
+    body = attributes + b"".join(tlv(PROXY_STATE, state) for state in proxy_states)
     if sign:
-        body = _tlv(MESSAGE_AUTHENTICATOR, _ZERO16) + body
+        body = tlv(MESSAGE_AUTHENTICATOR, _ZERO16) + body
     length = MIN_LENGTH + len(body)
     if length > MAX_LENGTH:
         raise ValueError(f"reply of {length} octets exceeds the RADIUS maximum")
@@ -277,7 +279,7 @@ def encode_request(
 
     computed = code in (Code.ACCOUNTING_REQUEST, Code.COA_REQUEST, Code.DISCONNECT_REQUEST)
     request_auth = _ZERO16 if computed else (authenticator or os.urandom(16))
-    body = (_tlv(MESSAGE_AUTHENTICATOR, _ZERO16) if sign else b"") + attributes
+    body = (tlv(MESSAGE_AUTHENTICATOR, _ZERO16) if sign else b"") + attributes
     header = struct.pack("!BBH", code, identifier, MIN_LENGTH + len(body))
     if sign:
         mac = hmac.new(secret, header + request_auth + body, hashlib.md5).digest()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,16 +62,15 @@ REPLY_CODES = {
 class Decision:
     """The policy's answer: a reply code and its attributes.
 
-    ``attributes`` are (name, value) pairs encoded through the dictionary (cached when they
-    need no secret); ``secret_attributes`` are encrypted with the client's secret (MPPE keys).
+    ``attributes`` are (name, value) pairs encoded through the dictionary and cached: they
+    repeat (a site's policy); ``secret_attributes`` are encrypted with the client's secret (MPPE
+    keys); ``class_`` (RFC 2865 §5.25) differs for every reply, so it is framed directly.
     """
 
     code: Code
     attributes: tuple[tuple[str, Any], ...] = ()
     secret_attributes: tuple[tuple[str, Any], ...] = ()
-
-
-Clock = Callable[[], float]
+    class_: bytes | None = None
 
 
 class ServerCore:
@@ -154,6 +153,8 @@ class ServerCore:
             raise ValueError(f"{decision.code!r} is not a reply on the {self.kind} port")
         packet, client = request.packet, request.client
         attributes = self.codec.encode(decision.attributes) if decision.attributes else b""
+        if decision.class_ is not None:
+            attributes += codec.tlv(codec.CLASS, decision.class_)
         if decision.secret_attributes:
             attributes += self.codec.encode_secret(
                 decision.secret_attributes, secret=client.secret, request_authenticator=packet.authenticator

@@ -21,3 +21,24 @@ CLIENTS = Gauge("sesame_radius_clients", "Access points loaded", multiprocess_mo
 RECORDS_DROPPED = Counter(
     "sesame_radius_records_dropped", "Decision records lost while the database was away"
 )
+
+
+_decisions: dict[tuple[str, str], Counter] = {}
+
+
+def decision(method: str, result: str) -> None:
+    """Count a decision; the labelled child is looked up once (``labels()`` takes a lock)."""
+    child = _decisions.get((method, result))
+    if child is None:
+        child = _decisions[(method, result)] = DECISIONS.labels(method, result)
+    child.inc()
+
+
+_requests: dict[tuple[str, int], Counter] = {}
+
+
+def request(port: str, code: int) -> None:
+    child = _requests.get((port, code))
+    if child is None:
+        child = _requests[(port, code)] = REQUESTS.labels(port, code)
+    child.inc()

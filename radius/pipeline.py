@@ -71,6 +71,7 @@ class Attempt:
     reason: str = ""
     message: str = ""
     reply: list[tuple[str, Any]] = field(default_factory=list)
+    class_: bytes | None = None
     secret_reply: list[tuple[str, Any]] = field(default_factory=list)
 
     def reject(self, reason: str, message: str) -> Outcome:
@@ -107,10 +108,10 @@ class Pipeline:
         if outcome is Outcome.OK:
             outcome = self.post_auth(attempt)
         self.record(attempt, outcome)
-        result = "accept" if outcome is Outcome.OK else attempt.reason
-        metrics.DECISIONS.labels(attempt.method.value, result).inc()
+        metrics.decision(attempt.method.value, "accept" if outcome is Outcome.OK else attempt.reason)
         if outcome is Outcome.OK:
             return Decision(
+                class_=attempt.class_,
                 code=Code.ACCESS_ACCEPT,
                 attributes=tuple(attempt.reply),
                 secret_attributes=tuple(attempt.secret_reply),
@@ -295,13 +296,12 @@ class Pipeline:
                 ("WISPr-Bandwidth-Max-Down", policy.bandwidth_down_kbps * 1000),
                 ("ChilliSpot-Bandwidth-Max-Down", policy.bandwidth_down_kbps),
             ]
-        attempt.reply.append(("Class", new_class()))
+        attempt.class_ = new_class()
         attempt.reason = "accepted"
         return Outcome.OK
 
     def record(self, attempt: Attempt, outcome: Outcome) -> None:
         packet, client = attempt.request.packet, attempt.request.client
-        klass = next((v for name, v in attempt.reply if name == "Class"), None)
         self.store.record(
             RecordedDecision(
                 authdate=attempt.now,
@@ -315,7 +315,7 @@ class Pipeline:
                 account_id=attempt.account.id if attempt.account else None,
                 calledstationid=_text(packet.first(codec.CALLED_STATION_ID)),
                 callingstationid=_text(packet.first(codec.CALLING_STATION_ID)),
-                class_=klass.decode() if isinstance(klass, bytes) else None,
+                class_=attempt.class_.decode() if attempt.class_ else None,
             )
         )
 

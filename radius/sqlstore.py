@@ -9,6 +9,7 @@ written in one transaction per flush, off the request path.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
@@ -37,6 +38,8 @@ POLL_OVERLAP = timedelta(seconds=5)
 #: an unknown username is remembered this long (a flood of made-up names costs no queries);
 #: unknown MACs are not cached at all: "remember this device" must work on the next attempt
 NEGATIVE_TTL = 2.0
+#: most token uses in one UPDATE
+TOKEN_BATCH = 500
 
 
 K = TypeVar("K")
@@ -95,6 +98,8 @@ class SqlStore:
         self.records_dropped = 0
         self._since = self.clock()
         self._clients_version: tuple[int, datetime | None] | None = None
+        self._token_attempts: list[tuple[int, str, datetime, asyncio.Future[bool]]] = []
+        self._token_drain: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -109,10 +114,20 @@ class SqlStore:
         if cached is not None and (cached[0] is not None or cached[1] > self.monotonic()):
             return cached[0]
         async with self.sessions() as session:
-            row = await session.scalar(
-                select(Account).where(Account.region_id == self.region_id, Account.username == username)
+            row = (
+                await session.execute(
+                    select(Account.id, Account.status, Account.email_verified, Account.password_hash).where(
+                        Account.region_id == self.region_id, Account.username == username
+                    )
+                )
+            ).first()
+        view = (
+            AccountView(
+                id=row[0], username=username, status=str(row[1]), email_verified=row[2], password_hash=row[3]
             )
-        view = _account_view(row) if row is not None else None
+            if row is not None
+            else None
+        )
         self._accounts.put(username, (view, self.monotonic() + NEGATIVE_TTL))
         return view
 
@@ -138,10 +153,39 @@ class SqlStore:
         return DeviceView(mac=mac, account=account, remembered_until=remembered_until)
 
     async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool:
-        async with self.sessions() as session, session.begin():
-            return await tokens.consume_token(
-                session, box=self.box, account_id=account_id, token=token, now=now
-            )
+        """Group commit: attempts that arrive while a batch is in flight go together in the next one."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._token_attempts.append((account_id, token, now, future))
+        if self._token_drain is None:
+            self._token_drain = asyncio.create_task(self._drain_tokens())
+        return await future
+
+    async def _drain_tokens(self) -> None:
+        try:
+            while self._token_attempts:
+                batch = self._token_attempts[:TOKEN_BATCH]
+                del self._token_attempts[:TOKEN_BATCH]
+                try:
+                    async with self.sessions() as session, session.begin():
+                        won = await tokens.consume_tokens(
+                            session,
+                            box=self.box,
+                            attempts=[(a, t) for a, t, _, _ in batch],
+                            now=max(now for _, _, now, _ in batch),
+                        )
+                except Exception as exc:
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for account_id, token, _, future in batch:
+                    # the same token twice in one batch (a client retrying fast): only the first wins
+                    key = (account_id, token)
+                    if not future.done():
+                        future.set_result(key in won)
+                    won.discard(key)
+        finally:
+            self._token_drain = None
 
     async def consume_token_matching(
         self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
@@ -244,13 +288,3 @@ class SqlStore:
                 )
             )
         return ClientTable(clients)
-
-
-def _account_view(row: Account) -> AccountView:
-    return AccountView(
-        id=row.id,
-        username=row.username,
-        status=str(row.status),
-        email_verified=row.email_verified,
-        password_hash=row.password_hash,
-    )

@@ -39,11 +39,21 @@ def test_dependencies_point_one_way(package: str) -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_pyrad_is_imported_in_one_place_only() -> None:
+def test_pyrad_is_imported_in_the_codec_only() -> None:
     importers = [
         str(path.relative_to(ROOT))
         for package in PACKAGES
         for path in (ROOT / package).rglob("*.py")
         if "pyrad" in imports_of(path)
     ]
-    assert len(importers) <= 1, importers
+    assert importers == ["radius/codec.py"]
+
+
+CORE = ["codec", "core", "clients", "duplicates", "events", "methods", "mschap", "ratelimit", "verifycache"]
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_radius_core_does_no_io(module: str) -> None:
+    assert (
+        imports_of(ROOT / "radius" / f"{module}.py") & {"asyncio", "sqlalchemy", "fastapi", "socket"} == set()
+    )

@@ -72,6 +72,7 @@ class Server:
         secret: str = SECRET,
         retries: int = 1,
         timeout: float = 2.0,
+        host: str = "127.0.0.1",
     ) -> str:
         """radclient's verbose output for one request; its exit code is not asserted (no reply = 1)."""
         done = subprocess.run(
@@ -82,7 +83,8 @@ class Server:
                 str(retries),
                 "-t",
                 str(timeout),
-                f"127.0.0.1:{port or self.auth_port}",
+                *(["-6"] if ":" in host else []),
+                f"{host}:{port or self.auth_port}",
                 command,
                 secret,
             ],
@@ -122,7 +124,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "SESAME_ENVIRONMENT": "development",
         "SESAME_DATABASE_URL": f"sqlite:///{workdir / 'interop.db'}",
         "SESAME_REALM": REALM,
-        "SESAME_RADIUS_BIND": "127.0.0.1",
+        "SESAME_RADIUS_BIND": "127.0.0.1,::1",
         "SESAME_RADIUS_AUTH_PORT": str(auth_port),
         "SESAME_RADIUS_ACCT_PORT": str(acct_port),
         "SESAME_WEB_ENABLED": "false",
@@ -146,6 +148,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.cli("commune", "add", "Valence", "--insee", "26362")
         srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
         srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
+        srv.cli("nas", "add", "local-ap6", "--ip", "::1", "--secret", SECRET + "-v6", "--site", "Médiathèque")
         srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
         wait_until_served(srv)
         yield srv

@@ -133,3 +133,10 @@ def test_decisions_are_recorded_without_passwords(server: Server) -> None:
     assert any(r[1] == "Access-Accept" and r[2] == "token" for r in rows)
     assert any(r[2] == "mschap" for r in rows) and any(r[2] == "mac" for r in rows)
     assert "record-me-not" not in dump and PASSWORD not in dump
+
+
+def test_ipv6_with_its_own_access_point_and_secret(server: Server) -> None:
+    request = f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
+    out = server.radclient(request, host="[::1]", secret=SECRET + "-v6")
+    assert received(out) == "Access-Accept", out
+    assert received(server.radclient(request, host="[::1]", secret=SECRET, timeout=1)) is None

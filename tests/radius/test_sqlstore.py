@@ -1,0 +1,125 @@
+"""The SQL store of the RADIUS pipeline, on SQLite and PostgreSQL: caches, invalidation, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts import tokens, users
+from accounts.authlog import Decision as Recorded
+from accounts.models import AccountStatus, AuthRecord
+from accounts.network import ensure_home_region
+from accounts.passwords import PasswordHasher
+from accounts.policies import Policy
+from accounts.secretbox import SecretBox
+from radius import sqlstore
+from radius.sqlstore import SqlStore
+from sesame.db import create_sessionmaker, unit_of_work
+
+REALM = "wifi.store.example"
+
+
+async def _store(engine: AsyncEngine, box: SecretBox) -> SqlStore:
+    store = SqlStore(
+        sessions=create_sessionmaker(engine), box=box, realm=REALM, region_name="R", defaults=Policy()
+    )
+    await store.start()
+    return store
+
+
+async def test_concurrent_uses_of_one_token_win_once(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    store = await _store(engine, box)
+    now = datetime.now(UTC)
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        alice = await users.create_account(
+            session, hasher=hasher, region=region, username="alice", email="a@example.fr", password=None
+        )
+        issued = [await tokens.issue_token(session, box=box, account=alice, now=now) for _ in range(20)]
+    attempts = [store.consume_token(account_id=alice.id, token=issued[0], now=now) for _ in range(5)]
+    attempts += [store.consume_token(account_id=alice.id, token=t, now=now) for t in issued[1:]]
+    results = await asyncio.gather(*attempts)
+    assert results[:5].count(True) == 1
+    assert all(results[5:])
+
+
+async def test_cached_accounts_are_forgotten_when_they_change(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher, monkeypatch
+) -> None:
+    store = await _store(engine, box)
+    sessions = create_sessionmaker(engine)
+    assert await store.account("alice") is None  # a miss, remembered briefly
+    async with unit_of_work(sessions) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        await users.create_account(
+            session,
+            hasher=hasher,
+            region=region,
+            username="alice",
+            email="a@example.fr",
+            password=None,
+            verified=True,
+        )
+    monkeypatch.setattr(sqlstore, "NEGATIVE_TTL", 0.0)
+    await store.refresh()
+    cached = await store.account("alice")
+    assert cached is not None and cached.status == "active"
+    async with unit_of_work(sessions) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        account = await users.find_account(session, "alice", region=region)
+        await users.set_status(session, account=account, status=AccountStatus.DISABLED)
+    assert (await store.account("alice")).status == "active"  # type: ignore[union-attr]  # still cached
+    await store.refresh()
+    assert (await store.account("alice")).status == "disabled"  # type: ignore[union-attr]
+
+
+async def test_devices_are_found_at_once_after_being_remembered(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    store = await _store(engine, box)
+    assert await store.device("02:00:5e:10:00:01") is None
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        alice = await users.create_account(
+            session,
+            hasher=hasher,
+            region=region,
+            username="alice",
+            email="a@example.fr",
+            password=None,
+            verified=True,
+        )
+        await users.remember_device(
+            session,
+            account=alice,
+            mac="02-00-5E-10-00-01",
+            label=None,
+            until=datetime.now(UTC) + timedelta(days=1),
+        )
+    device = await store.device("02:00:5e:10:00:01")
+    assert device is not None and device.account.username == "alice"
+
+
+async def test_decision_records_are_written_in_batches(engine: AsyncEngine, box: SecretBox) -> None:
+    store = await _store(engine, box)
+    now = datetime.now(UTC)
+    for i in range(250):
+        store.record(
+            Recorded(
+                authdate=now,
+                username=f"u{i}",
+                reply="Access-Reject",
+                method="pap",
+                reason="bad_password",
+                class_=None if i % 2 else f"sesame:{i}",
+            )
+        )
+    assert await store.flush_records() == 250
+    async with create_sessionmaker(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(AuthRecord)) == 250
+        assert await session.scalar(select(func.count()).where(AuthRecord.class_.is_not(None))) == 125
