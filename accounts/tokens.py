@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -67,11 +68,11 @@ async def consume_token(
 async def consume_tokens(
     session: AsyncSession, *, box: SecretBox, attempts: Sequence[tuple[int, str]], now: datetime
 ) -> set[tuple[int, str]]:
-    """Use many PAP tokens in one statement (group commit under load).
+    """Use many PAP tokens of known accounts in one statement.
 
-    Returns the (account id, token) attempts that found a live token of that account, each once:
-    the ``used_at IS NULL`` condition makes every token win at most one attempt, across
-    statements and processes. Repeated attempts in the same call are the caller's to refuse.
+    Returns the (account id, token) attempts that found a live token of that account; the
+    ``used_at IS NULL`` condition makes every token win at most one attempt, across statements
+    and processes. Repeated attempts in the same call are the caller's to refuse.
     """
     keys = {
         (box.digest(token.encode(), purpose=TOKEN_PURPOSE), account_id): (account_id, token)
@@ -79,7 +80,7 @@ async def consume_tokens(
     }
     if not keys:
         return set()
-    table = cast(Table, RadiusToken.__table__)  # a Core statement: the ORM's bulk UPDATE path costs 2x
+    table = _tokens()
     result = await session.execute(
         update(table)
         .where(
@@ -91,6 +92,78 @@ async def consume_tokens(
         .returning(table.c.digest, table.c.account_id)
     )
     return {keys[(digest, account_id)] for digest, account_id in result.all()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenOwner:
+    """The account a token was used for, as the RADIUS policy needs it."""
+
+    account_id: int
+    status: str
+    email_verified: bool
+    password_hash: str | None
+
+
+async def consume_tokens_of_users(
+    session: AsyncSession,
+    *,
+    box: SecretBox,
+    region_id: int,
+    attempts: Sequence[tuple[str, str]],
+    now: datetime,
+) -> dict[tuple[str, str], TokenOwner]:
+    """Use many PAP tokens given with usernames (the RADIUS path: one round trip for the token *and*
+    its account, which a fresh portal login has not yet put in any cache).
+
+    ``UPDATE radius_token … FROM account`` consumes each live token whose account has that
+    username in the region; the owners' state is read in the same transaction (SQLite's
+    RETURNING cannot name the joined table). Returns the winning attempts with their owners.
+    """
+    keys = {
+        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), username): (username, token)
+        for username, token in attempts
+    }
+    if not keys:
+        return {}
+    table, account = _tokens(), cast(Table, Account.__table__)
+    used = await session.execute(
+        update(table)
+        .where(
+            table.c.account_id == account.c.id,
+            account.c.region_id == region_id,
+            tuple_(table.c.digest, account.c.username).in_(list(keys)),
+            table.c.used_at.is_(None),
+            table.c.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(table.c.digest, table.c.account_id)
+    )
+    won: dict[int, list[str]] = {}
+    for digest, account_id in used.all():
+        won.setdefault(account_id, []).append(digest)
+    if not won:
+        return {}
+    owners = await session.execute(
+        select(
+            account.c.id,
+            account.c.username,
+            account.c.status,
+            account.c.email_verified,
+            account.c.password_hash,
+        ).where(account.c.id.in_(list(won)))
+    )
+    result = {}
+    for account_id, username, status, verified, password_hash in owners.all():
+        owner = TokenOwner(
+            account_id=account_id, status=str(status), email_verified=verified, password_hash=password_hash
+        )
+        for digest in won[account_id]:
+            result[keys[(digest, username)]] = owner
+    return result
+
+
+def _tokens() -> Table:
+    return cast(Table, RadiusToken.__table__)  # Core statements: the ORM's bulk UPDATE path costs 2x
 
 
 async def consume_token_matching(

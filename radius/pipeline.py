@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import gettext
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from radius.store import AccountView, Store
 from radius.verifycache import VerificationCache
 
 _ = gettext.translation("sesame", fallback=True).gettext
+log = logging.getLogger("sesame.radius.auth")
 
 MICROSOFT = 311
 MS_CHAP_RESPONSE = 1
@@ -109,6 +111,19 @@ class Pipeline:
             outcome = self.post_auth(attempt)
         self.record(attempt, outcome)
         metrics.decision(attempt.method.value, "accept" if outcome is Outcome.OK else attempt.reason)
+        if log.isEnabledFor(logging.DEBUG):  # per-request logging only when asked for: it costs
+            log.debug(
+                "%s %s",
+                "accept" if outcome is Outcome.OK else "reject",
+                attempt.reason,
+                extra={
+                    "nas": request.client.name,
+                    "nas_address": request.source[0],
+                    "packet_id": request.packet.identifier,
+                    "user": attempt.user_name[:64],
+                    "method": attempt.method.value,
+                },
+            )
         if outcome is Outcome.OK:
             return Decision(
                 class_=attempt.class_,
@@ -169,7 +184,8 @@ class Pipeline:
         key = f"{attempt.username}@{attempt.realm}"
         if self.limiter.identity_blocked(key, self.clock()):
             return attempt.reject("rate_limited", MSG_TOO_MANY)
-        attempt.account = await self.store.account(attempt.username)
+        if attempt.method is not Method.TOKEN:  # a token brings its account along
+            attempt.account = await self.store.account(attempt.username)
         handler = {
             Method.PAP: self.authenticate_pap,
             Method.TOKEN: self.authenticate_token,
@@ -197,14 +213,14 @@ class Pipeline:
         return Outcome.OK
 
     async def authenticate_token(self, attempt: Attempt) -> Outcome:
-        account = attempt.account
         token = attempt.password.decode("utf-8", "replace")
-        if account is not None and await self.store.consume_token(
-            account_id=account.id, token=token, now=attempt.now
-        ):
+        owner = await self.store.consume_token(username=attempt.username, token=token, now=attempt.now)
+        if owner is not None:
+            attempt.account = owner
             return Outcome.OK
-        # not a live token of this account: it may be a password that happens to look like one
+        # not a live token of this user: it may be a password that happens to look like one
         attempt.method = Method.PAP
+        attempt.account = await self.store.account(attempt.username)
         return await self.authenticate_pap(attempt)
 
     async def authenticate_token_chap(self, attempt: Attempt) -> Outcome:

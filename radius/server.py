@@ -160,7 +160,7 @@ class RadiusService:
         workers: int = 64,
         queue_size: int = 8192,
         refresh_interval: float = 2.0,
-        flush_interval: float = 0.25,
+        flush_interval: float = 0.1,
     ) -> None:
         self.cores = {PortKind.AUTH: auth, PortKind.ACCT: acct}
         self.handlers = handlers

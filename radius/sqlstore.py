@@ -98,7 +98,7 @@ class SqlStore:
         self.records_dropped = 0
         self._since = self.clock()
         self._clients_version: tuple[int, datetime | None] | None = None
-        self._token_attempts: list[tuple[int, str, datetime, asyncio.Future[bool]]] = []
+        self._token_attempts: list[tuple[str, str, datetime, asyncio.Future[AccountView | None]]] = []
         self._token_drain: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -152,10 +152,10 @@ class SqlStore:
             return None
         return DeviceView(mac=mac, account=account, remembered_until=remembered_until)
 
-    async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool:
+    async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
         """Group commit: attempts that arrive while a batch is in flight go together in the next one."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._token_attempts.append((account_id, token, now, future))
+        future: asyncio.Future[AccountView | None] = asyncio.get_running_loop().create_future()
+        self._token_attempts.append((username, token, now, future))
         if self._token_drain is None:
             self._token_drain = asyncio.create_task(self._drain_tokens())
         return await future
@@ -167,10 +167,11 @@ class SqlStore:
                 del self._token_attempts[:TOKEN_BATCH]
                 try:
                     async with self.sessions() as session, session.begin():
-                        won = await tokens.consume_tokens(
+                        won = await tokens.consume_tokens_of_users(
                             session,
                             box=self.box,
-                            attempts=[(a, t) for a, t, _, _ in batch],
+                            region_id=self.region_id,
+                            attempts=[(u, t) for u, t, _, _ in batch],
                             now=max(now for _, _, now, _ in batch),
                         )
                 except Exception as exc:
@@ -178,12 +179,11 @@ class SqlStore:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for account_id, token, _, future in batch:
+                for username, token, _, future in batch:
                     # the same token twice in one batch (a client retrying fast): only the first wins
-                    key = (account_id, token)
+                    owner = won.pop((username, token), None)
                     if not future.done():
-                        future.set_result(key in won)
-                    won.discard(key)
+                        future.set_result(_owner_view(username, owner) if owner else None)
         finally:
             self._token_drain = None
 
@@ -288,3 +288,13 @@ class SqlStore:
                 )
             )
         return ClientTable(clients)
+
+
+def _owner_view(username: str, owner: tokens.TokenOwner) -> AccountView:
+    return AccountView(
+        id=owner.account_id,
+        username=username,
+        status=owner.status,
+        email_verified=owner.email_verified,
+        password_hash=owner.password_hash,
+    )

@@ -36,7 +36,9 @@ class Store(Protocol):
 
     async def device(self, mac: str) -> DeviceView | None: ...
 
-    async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool: ...
+    async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
+        """Use a live single-use token of this user: its account, or None (then it was no token)."""
+        ...
 
     async def consume_token_matching(
         self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime

@@ -76,3 +76,26 @@ async def test_device_credentials_store_only_a_sealed_nt_hash(
     ]
     await credentials.revoke_device_credential(session, account=alice, credential_id=credential.id, now=NOW)
     assert await credentials.active_nt_hashes(session, box=box, account_id=alice.id) == []
+
+
+async def test_tokens_used_with_usernames_bring_their_owner(session, region, hasher, box: SecretBox) -> None:
+    alice, bob = await _account(session, region, hasher), await _account(session, region, hasher, "bob")
+    a1 = await tokens.issue_token(session, box=box, account=alice, now=NOW)
+    a2 = await tokens.issue_token(session, box=box, account=alice, now=NOW)
+    b1 = await tokens.issue_token(session, box=box, account=bob, now=NOW)
+    from accounts.network import ensure_home_region
+
+    other = await ensure_home_region(session, realm="wifi.other.example")
+    alice_elsewhere = await _account(session, other, hasher, "alice")
+    x1 = await tokens.issue_token(session, box=box, account=alice_elsewhere, now=NOW)
+    attempts = [("alice", a1), ("alice", a2), ("alice", b1), ("bob", b1), ("alice", x1), ("carol", a1)]
+    won = await tokens.consume_tokens_of_users(
+        session, box=box, region_id=region.id, attempts=attempts, now=NOW
+    )
+    assert set(won) == {("alice", a1), ("alice", a2), ("bob", b1)}
+    assert won[("alice", a1)].account_id == won[("alice", a2)].account_id == alice.id
+    assert won[("bob", b1)].account_id == bob.id and won[("bob", b1)].status == "active"
+    again = await tokens.consume_tokens_of_users(
+        session, box=box, region_id=region.id, attempts=attempts, now=NOW
+    )
+    assert again == {}

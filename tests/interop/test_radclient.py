@@ -140,3 +140,30 @@ def test_ipv6_with_its_own_access_point_and_secret(server: Server) -> None:
     out = server.radclient(request, host="[::1]", secret=SECRET + "-v6")
     assert received(out) == "Access-Accept", out
     assert received(server.radclient(request, host="[::1]", secret=SECRET, timeout=1)) is None
+
+
+def test_garbage_is_dropped_and_the_server_keeps_answering(server: Server) -> None:
+    """Random and mutated datagrams at the live server: no crash, no answer, then radtest still works."""
+    import random
+    import socket
+
+    rng = random.Random(2865)
+    valid = bytes.fromhex("01070040") + bytes(16) + b"\x01\x07alice" + b"\x50\x12" + bytes(16)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        for i in range(3000):
+            if i % 2:
+                data = bytearray(valid)
+                for _ in range(rng.randint(1, 6)):
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+                datagram = bytes(data[: rng.randint(0, len(data))])
+            else:
+                datagram = rng.randbytes(rng.randint(0, 300))
+            sock.sendto(datagram, ("127.0.0.1", server.auth_port if i % 3 else server.acct_port))
+        try:
+            answer = sock.recv(4096)
+        except TimeoutError:
+            answer = b""
+    assert answer == b""
+    assert server.proc.poll() is None
+    assert received(server.radtest("alice", PASSWORD)) == "Access-Accept"

@@ -42,22 +42,25 @@ class FakeStore:
     accounts: dict[str, AccountView] = field(default_factory=dict)
     devices: dict[str, DeviceView] = field(default_factory=dict)
     tokens: dict[str, tuple[int, bool]] = field(default_factory=dict)  # token -> (account id, used)
+    lookups: int = 0
     hashes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
     records: list[Recorded] = field(default_factory=list)
     policy_value: Policy = field(default_factory=Policy)
 
     async def account(self, username: str) -> AccountView | None:
+        self.lookups += 1
         return self.accounts.get(username)
 
     async def device(self, mac: str) -> DeviceView | None:
         return self.devices.get(mac)
 
-    async def consume_token(self, *, account_id: int, token: str, now: datetime) -> bool:
+    async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
+        account = self.accounts.get(username)
         owner = self.tokens.get(token)
-        if owner is None or owner[0] != account_id or owner[1]:
-            return False
-        self.tokens[token] = (account_id, True)
-        return True
+        if account is None or owner is None or owner[0] != account.id or owner[1]:
+            return None
+        self.tokens[token] = (account.id, True)
+        return account
 
     async def consume_token_matching(
         self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
@@ -237,6 +240,7 @@ async def test_a_token_is_accepted_once(core, pipeline, ap, store, verifier) -> 
     assert (first.code, second.code) == (pp.AccessAccept, pp.AccessReject)
     assert store.records[0].method == "token"
     assert verifier.calls == 1  # only the second, failed attempt fell back to a password check
+    assert store.lookups == 1  # and only it needed a separate account lookup
 
 
 async def test_a_token_of_another_account_is_refused(core, pipeline, ap, store) -> None:

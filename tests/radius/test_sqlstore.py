@@ -41,11 +41,18 @@ async def test_concurrent_uses_of_one_token_win_once(
             session, hasher=hasher, region=region, username="alice", email="a@example.fr", password=None
         )
         issued = [await tokens.issue_token(session, box=box, account=alice, now=now) for _ in range(20)]
-    attempts = [store.consume_token(account_id=alice.id, token=issued[0], now=now) for _ in range(5)]
-    attempts += [store.consume_token(account_id=alice.id, token=t, now=now) for t in issued[1:]]
+        bob = await users.create_account(
+            session, hasher=hasher, region=region, username="bob", email="b@example.fr", password=None
+        )
+        bobs = await tokens.issue_token(session, box=box, account=bob, now=now)
+    attempts = [store.consume_token(username="alice", token=issued[0], now=now) for _ in range(5)]
+    attempts += [store.consume_token(username="alice", token=t, now=now) for t in issued[1:]]
+    attempts += [store.consume_token(username="alice", token=bobs, now=now)]
     results = await asyncio.gather(*attempts)
-    assert results[:5].count(True) == 1
-    assert all(results[5:])
+    assert sum(r is not None for r in results[:5]) == 1
+    assert all(r is not None and r.id == alice.id and r.username == "alice" for r in results[5:-1])
+    assert results[-1] is None  # bob's token is not alice's
+    assert await store.consume_token(username="bob", token=bobs, now=now) is not None
 
 
 async def test_cached_accounts_are_forgotten_when_they_change(
