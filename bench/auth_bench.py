@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import freeradius as fr
-from radload import status_server, write_credentials
+from radpackets import status_server, write_credentials
 from sesame_seed import BENCH_SECRET, SESAME_KEY, recreate_database, seed_sesame
 
 HERE = Path(__file__).resolve().parent

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-import asyncpg
-from radload import Credential, bench_mac, bench_user, status_server
+import asyncpg  # type: ignore[import-untyped]
+from radpackets import Credential, bench_mac, bench_user, status_server
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "freeradius"
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         n = fr.load_users(scenario_credentials(a.scenario, a.users))
         print(f"loaded {n} {a.scenario} accounts into {a.backend} in {time.monotonic() - t:.1f} s")
         if a.credentials_out:
-            from radload import write_credentials
+            from radpackets import write_credentials
 
             write_credentials(a.credentials_out, list(scenario_credentials(a.scenario, a.users)))
         host, port, secret = fr.start()

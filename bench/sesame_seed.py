@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from freeradius import PASSWORD, PG_URL
-from radload import Credential, bench_mac, write_credentials
+from radpackets import Credential, bench_mac, write_credentials
 
 from accounts.network import NAS_SECRET_PURPOSE
 from accounts.passwords import Argon2Cost, PasswordHasher
