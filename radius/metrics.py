@@ -23,22 +23,20 @@ RECORDS_DROPPED = Counter(
 )
 
 
-_decisions: dict[tuple[str, str], Counter] = {}
+_children: dict[tuple[Counter, tuple[str | int, ...]], Counter] = {}
+
+
+def _inc(metric: Counter, *labels: str | int) -> None:
+    """Count with labels; each labelled child is looked up once (``labels()`` takes a lock)."""
+    child = _children.get((metric, labels))
+    if child is None:
+        child = _children[(metric, labels)] = metric.labels(*labels)
+    child.inc()
 
 
 def decision(method: str, result: str) -> None:
-    """Count a decision; the labelled child is looked up once (``labels()`` takes a lock)."""
-    child = _decisions.get((method, result))
-    if child is None:
-        child = _decisions[(method, result)] = DECISIONS.labels(method, result)
-    child.inc()
-
-
-_requests: dict[tuple[str, int], Counter] = {}
+    _inc(DECISIONS, method, result)
 
 
 def request(port: str, code: int) -> None:
-    child = _requests.get((port, code))
-    if child is None:
-        child = _requests[(port, code)] = REQUESTS.labels(port, code)
-    child.inc()
+    _inc(REQUESTS, port, code)
