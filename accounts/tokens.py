@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, RadiusToken
@@ -126,18 +126,31 @@ async def consume_tokens_of_users(
     if not keys:
         return {}
     table, account = _tokens(), cast(Table, Account.__table__)
-    used = await session.execute(
-        update(table)
-        .where(
-            table.c.account_id == account.c.id,
-            account.c.region_id == region_id,
-            tuple_(table.c.digest, account.c.username).in_(list(keys)),
-            table.c.used_at.is_(None),
-            table.c.expires_at > now,
+    if (await session.connection()).dialect.name == "postgresql":
+        # one statement text whatever the batch size, so asyncpg prepares it once (an IN list
+        # renders a new text per size, each parsed and planned again by PostgreSQL)
+        used = await session.execute(
+            _PG_CONSUME,
+            {
+                "digests": [d for d, _ in keys],
+                "usernames": [u for _, u in keys],
+                "region": region_id,
+                "now": now,
+            },
         )
-        .values(used_at=now)
-        .returning(table.c.digest, table.c.account_id)
-    )
+    else:
+        used = await session.execute(
+            update(table)
+            .where(
+                table.c.account_id == account.c.id,
+                account.c.region_id == region_id,
+                tuple_(table.c.digest, account.c.username).in_(list(keys)),
+                table.c.used_at.is_(None),
+                table.c.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(table.c.digest, table.c.account_id)
+        )
     won: dict[int, list[str]] = {}
     for digest, account_id in used.all():
         won.setdefault(account_id, []).append(digest)
@@ -160,6 +173,16 @@ async def consume_tokens_of_users(
         for digest in won[account_id]:
             result[keys[(digest, username)]] = owner
     return result
+
+
+_PG_CONSUME = text(
+    "UPDATE radius_token AS t SET used_at = :now "
+    "FROM account AS a, "
+    "unnest(CAST(:digests AS varchar[]), CAST(:usernames AS varchar[])) AS x(digest, username) "
+    "WHERE t.account_id = a.id AND a.region_id = :region AND t.digest = x.digest AND a.username = x.username "
+    "AND t.used_at IS NULL AND t.expires_at > :now "
+    "RETURNING t.digest, t.account_id"
+)
 
 
 def _tokens() -> Table:
