@@ -15,6 +15,7 @@ from radius.duplicates import DuplicateCache
 from radius.pipeline import Pipeline
 from radius.server import BoundedVerifier, Listener, RadiusService, open_udp_socket
 from radius.sqlstore import SqlStore
+from radius.verifycache import VerificationCache
 from sesame.db import create_sessionmaker
 from sesame.settings import Settings
 
@@ -46,11 +47,19 @@ def build_radius(settings: Settings, engine: AsyncEngine) -> RadiusService:
         realm=settings.realm,
         region_name=settings.region_name,
         defaults=Policy(**settings.policy.model_dump()),
+        cache_size=radius.cache_size,
     )
     verifier = BoundedVerifier(
         PasswordHasher(), threads=radius.password_threads, max_pending=radius.max_pending_verifications
     )
-    pipeline = Pipeline(realm=settings.realm, store=store, verify_password=verifier)
+    pipeline = Pipeline(
+        realm=settings.realm,
+        store=store,
+        verify_password=verifier,
+        verification_cache=VerificationCache(
+            ttl=radius.verification_ttl, max_entries=radius.verification_cache_size
+        ),
+    )
     cores = {
         kind: ServerCore(
             kind=kind,

@@ -80,6 +80,11 @@ class RadiusSettings(BaseModel):
     duplicate_lifetime: float = Field(default=10.0, ge=1.0, le=60.0)
     #: concurrent requests in the policy, and how many may queue before new ones are dropped
     concurrency: int = Field(default=64, ge=1, le=4096)
+    #: entries per process: accounts and devices looked up, successful password verifications
+    #: (size them for the people who return within verification_ttl seconds)
+    cache_size: int = Field(default=500_000, ge=1_000)
+    verification_cache_size: int = Field(default=200_000, ge=1_000)
+    verification_ttl: float = Field(default=600.0, ge=0.0, le=86_400.0)
     queue_size: int = Field(default=8192, ge=16)
 
     @field_validator("bind")
