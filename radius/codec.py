@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import os
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -275,8 +276,6 @@ def encode_request(
     Access-Request and Status-Server get a random authenticator unless one is given; accounting,
     CoA and Disconnect requests get the computed one (RFC 2866 §3, RFC 5176 §2.3).
     """
-    import os
-
     computed = code in (Code.ACCOUNTING_REQUEST, Code.COA_REQUEST, Code.DISCONNECT_REQUEST)
     request_auth = _ZERO16 if computed else (authenticator or os.urandom(16))
     body = (tlv(MESSAGE_AUTHENTICATOR, _ZERO16) if sign else b"") + attributes
@@ -287,11 +286,6 @@ def encode_request(
     if computed:
         request_auth = hashlib.md5(header + _ZERO16 + body + secret).digest()
     return header + request_auth + body
-
-
-def response_authenticator_valid(reply: bytes, request_authenticator: bytes, secret: bytes) -> bool:
-    expected = hashlib.md5(reply[:4] + request_authenticator + reply[20:] + secret).digest()
-    return hmac.compare_digest(expected, reply[4:20])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -361,26 +355,3 @@ class Codec:
                 raise UnknownAttribute(name) from None
         encoded: bytes = packet._PktEncodeAttributes()
         return encoded
-
-    def decode(
-        self, packet: Packet, *, secret: bytes = b"", request_authenticator: bytes | None = None
-    ) -> dict[str, list[Any]]:
-        """Every attribute by name with typed values (logs, tests, debugging; not the hot path)."""
-        decoded = pyrad_packet.Packet(secret=secret, dict=self.dictionary, packet=packet.raw)
-        if request_authenticator is not None:
-            decoded.request_authenticator = request_authenticator
-        result: dict[str, list[Any]] = {}
-        for key in decoded.keys():  # noqa: SIM118 - pyrad packets override keys()
-            name = key if isinstance(key, str) else str(key)
-            result[name] = list(decoded[key])
-        return result
-
-    def value_name(self, name: str, raw: bytes) -> str | int | None:
-        """The enumerated name of an integer value (``Acct-Status-Type`` 3 → ``Interim-Update``)."""
-        attr = self.dictionary.attributes[name]
-        number = int.from_bytes(raw, "big") if len(raw) == 4 else None
-        if number is None:
-            return None
-        if attr.values.HasBackward(number):
-            return str(attr.values.GetBackward(number))
-        return number

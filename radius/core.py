@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,12 +182,5 @@ class ServerCore:
     def handle_timer(self, now: float) -> None:
         self.duplicates.expire(now)
 
-    def get_timer(self) -> float | None:
-        return self.duplicates.next_deadline()
-
     def replace_clients(self, clients: ClientTable) -> None:
         self.clients = clients
-
-
-def reply_codes(kind: PortKind) -> Sequence[Code]:
-    return sorted(REPLY_CODES[kind])

@@ -93,6 +93,7 @@ class SqlStore:
         self._devices: _Lru[str, tuple[str, datetime | None]] = _Lru(cache_size)
         self._by_commune: dict[int, AccessPolicy] = {}
         self._by_site: dict[int, AccessPolicy] = {}
+        self._resolved: dict[tuple[int | None, int | None], Policy] = {}
         self._records: list[RecordedDecision] = []
         self.max_buffered_records = max_buffered_records
         self.records_dropped = 0
@@ -106,6 +107,7 @@ class SqlStore:
             region = await ensure_home_region(session, realm=self.realm, name=self.region_name)
             self.region_id = region.id
             self._by_commune, self._by_site = await policies.load_policies(session)
+        self._resolved = {}
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -200,6 +202,14 @@ class SqlStore:
             return await credentials.active_nt_hashes(session, box=self.box, account_id=account_id)
 
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
+        """The site's policy, resolved once per (commune, site) until policies are reloaded."""
+        key = (commune_id, site_id)
+        policy = self._resolved.get(key)
+        if policy is None:
+            policy = self._resolved[key] = self._resolve(commune_id=commune_id, site_id=site_id)
+        return policy
+
+    def _resolve(self, *, commune_id: int | None, site_id: int | None) -> Policy:
         return policies.resolve(
             self.defaults,
             commune_id=commune_id,
@@ -246,6 +256,7 @@ class SqlStore:
                 await session.scalars(select(Device.mac).where(Device.updated_at >= since))
             ).all()
             self._by_commune, self._by_site = await policies.load_policies(session)
+        self._resolved = {}
         for username in changed_accounts:
             self._accounts.forget(username)
         for mac in changed_devices:

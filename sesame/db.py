@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -46,9 +46,3 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     """One transaction: committed when the block ends normally, rolled back if it raises."""
     async with sessions() as session, session.begin():
         yield session
-
-
-async def ping(engine: AsyncEngine) -> None:
-    """Raise if the database cannot answer a trivial query."""
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))

@@ -10,12 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts import tokens, users
 from accounts.authlog import Decision as Recorded
-from accounts.models import AccountStatus, AuthRecord
+from accounts.models import Account, AccountStatus, AuthRecord
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
-from radius import sqlstore
 from radius.sqlstore import SqlStore
 from sesame.db import create_sessionmaker, unit_of_work
 
@@ -28,6 +27,20 @@ async def _store(engine: AsyncEngine, box: SecretBox) -> SqlStore:
     )
     await store.start()
     return store
+
+
+async def _create_alice(engine: AsyncEngine, hasher: PasswordHasher) -> Account:
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        return await users.create_account(
+            session,
+            hasher=hasher,
+            region=region,
+            username="alice",
+            email="a@example.fr",
+            password=None,
+            verified=True,
+        )
 
 
 async def test_concurrent_uses_of_one_token_win_once(
@@ -56,23 +69,12 @@ async def test_concurrent_uses_of_one_token_win_once(
 
 
 async def test_cached_accounts_are_forgotten_when_they_change(
-    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher, monkeypatch
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
 ) -> None:
     store = await _store(engine, box)
     sessions = create_sessionmaker(engine)
     assert await store.account("alice") is None  # a miss, remembered briefly
-    async with unit_of_work(sessions) as session:
-        region = await ensure_home_region(session, realm=REALM)
-        await users.create_account(
-            session,
-            hasher=hasher,
-            region=region,
-            username="alice",
-            email="a@example.fr",
-            password=None,
-            verified=True,
-        )
-    monkeypatch.setattr(sqlstore, "NEGATIVE_TTL", 0.0)
+    await _create_alice(engine, hasher)
     await store.refresh()
     cached = await store.account("alice")
     assert cached is not None and cached.status == "active"
@@ -90,17 +92,8 @@ async def test_devices_are_found_at_once_after_being_remembered(
 ) -> None:
     store = await _store(engine, box)
     assert await store.device("02:00:5e:10:00:01") is None
+    alice = await _create_alice(engine, hasher)
     async with unit_of_work(create_sessionmaker(engine)) as session:
-        region = await ensure_home_region(session, realm=REALM)
-        alice = await users.create_account(
-            session,
-            hasher=hasher,
-            region=region,
-            username="alice",
-            email="a@example.fr",
-            password=None,
-            verified=True,
-        )
         await users.remember_device(
             session,
             account=alice,
