@@ -19,12 +19,14 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -271,6 +273,9 @@ class AccessPolicy(Base):
     interim_interval: Mapped[int | None] = mapped_column(Integer)
     bandwidth_up_kbps: Mapped[int | None] = mapped_column(Integer)
     bandwidth_down_kbps: Mapped[int | None] = mapped_column(Integer)
+    simultaneous_use: Mapped[int | None] = mapped_column(Integer)
+    daily_time_limit: Mapped[int | None] = mapped_column(Integer)
+    daily_octets_limit: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -297,12 +302,88 @@ class AuthRecord(Base):
     reason: Mapped[str] = mapped_column(String(64))
 
 
+_OPEN = text("acctstoptime IS NULL")
+
+
+class AccountingSession(Base):
+    """One connection of a device at an access point, from accounting (RFC 2866).
+
+    Column names are FreeRADIUS's ``radacct`` (its PostgreSQL schema, lower case), so operators'
+    reports and dashboards written for FreeRADIUS read this table as they are; addresses are text
+    rather than ``inet`` so the same table works on SQLite. Sésame adds the links a report needs
+    (account, access point, site, commune) and when a disconnection was asked for. Counters are
+    64-bit totals (Gigawords folded in). Kept for the legal retention period, then purged.
+    """
+
+    __tablename__ = "radacct"
+    __table_args__ = (
+        Index("ix_radacct_open_account", "account_id", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_radacct_open_nas", "nas_id", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_radacct_open_update", "acctupdatetime", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_radacct_account_start", "account_id", "acctstarttime"),
+    )
+
+    radacctid: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    acctsessionid: Mapped[str] = mapped_column(String(64))
+    acctuniqueid: Mapped[str] = mapped_column(String(32), unique=True)
+    username: Mapped[str | None] = mapped_column(String(253))
+    realm: Mapped[str | None] = mapped_column(String(253))
+    nasipaddress: Mapped[str] = mapped_column(String(45))
+    nasportid: Mapped[str | None] = mapped_column(String(64))
+    nasporttype: Mapped[str | None] = mapped_column(String(32))
+    acctstarttime: Mapped[datetime | None] = mapped_column(index=True)
+    acctupdatetime: Mapped[datetime | None] = mapped_column()
+    acctstoptime: Mapped[datetime | None] = mapped_column()
+    acctinterval: Mapped[int | None] = mapped_column(BigInteger)
+    acctsessiontime: Mapped[int | None] = mapped_column(BigInteger)
+    acctauthentic: Mapped[str | None] = mapped_column(String(32))
+    connectinfo_start: Mapped[str | None] = mapped_column(String(128))
+    connectinfo_stop: Mapped[str | None] = mapped_column(String(128))
+    acctinputoctets: Mapped[int | None] = mapped_column(BigInteger)
+    acctoutputoctets: Mapped[int | None] = mapped_column(BigInteger)
+    calledstationid: Mapped[str | None] = mapped_column(String(64))
+    callingstationid: Mapped[str | None] = mapped_column(String(64))
+    acctterminatecause: Mapped[str | None] = mapped_column(String(32))
+    servicetype: Mapped[str | None] = mapped_column(String(32))
+    framedprotocol: Mapped[str | None] = mapped_column(String(32))
+    framedipaddress: Mapped[str | None] = mapped_column(String(45))
+    framedipv6address: Mapped[str | None] = mapped_column(String(45))
+    framedipv6prefix: Mapped[str | None] = mapped_column(String(64))
+    framedinterfaceid: Mapped[str | None] = mapped_column(String(64))
+    delegatedipv6prefix: Mapped[str | None] = mapped_column(String(64))
+    class_: Mapped[str | None] = mapped_column("class", String(64), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    nas_id: Mapped[int | None] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    commune_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    device_mac: Mapped[str | None] = mapped_column(String(17))
+    disconnect_requested_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"AccountingSession(radacctid={self.radacctid!r}, acctuniqueid={self.acctuniqueid!r})"
+
+
+class ClosedAccount(Base):
+    """What the law keeps of a deleted account: the pseudonym its records now carry and, sealed,
+    the sign-up data (the email), for one year after the account closed (décret 2021-1361)."""
+
+    __tablename__ = "closed_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id", ondelete="RESTRICT"), index=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    email_ciphertext: Mapped[str] = mapped_column(Text)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 __all__ = [
     "AccessPolicy",
     "Account",
     "AccountStatus",
+    "AccountingSession",
     "AuthRecord",
     "Base",
+    "ClosedAccount",
     "Commune",
     "Device",
     "DeviceCredential",

@@ -25,12 +25,18 @@ class Policy:
     interim_interval: int | None = 5 * 60
     bandwidth_up_kbps: int | None = None
     bandwidth_down_kbps: int | None = None
+    #: open sessions an account may have at once (a device reconnecting is not counted twice)
+    simultaneous_use: int | None = None
+    #: seconds of connection and bytes (both directions) per account per day in this commune
+    daily_time_limit: int | None = None
+    daily_octets_limit: int | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None and not 0 <= value <= 2**31 - 1:
-                raise InvalidInput(f"{f.name.replace('_', ' ')} must be between 0 and 2147483647")
+            top = 2**63 - 1 if f.name == "daily_octets_limit" else 2**31 - 1
+            if value is not None and not 0 <= value <= top:
+                raise InvalidInput(f"{f.name.replace('_', ' ')} must be between 0 and {top}")
 
     def overlay(self, row: AccessPolicy | None) -> Policy:
         if row is None:

@@ -198,6 +198,13 @@ def request_authenticator_valid(packet: Packet, secret: bytes) -> bool:
     return hmac.compare_digest(expected, packet.authenticator)
 
 
+def response_authenticator_valid(packet: Packet, secret: bytes, *, request_authenticator: bytes) -> bool:
+    """A reply's Response Authenticator, for clients (RFC 2865 §3, RFC 2866 §4, RFC 5176 §2.3)."""
+    raw = packet.raw
+    expected = hashlib.md5(raw[:4] + request_authenticator + raw[20:] + secret).digest()
+    return hmac.compare_digest(expected, packet.authenticator)
+
+
 def decrypt_user_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
     """Reverse the User-Password hiding of RFC 2865 §5.2; None if the length is not 16..128 x16.
 
@@ -324,6 +331,17 @@ class Codec:
         return AttributeSpec(
             name=name, code=attr.code, vendor=vendor, type=attr.type, encrypt=int(attr.encrypt)
         )
+
+    def value_names(self, name: str) -> dict[int, str]:
+        """The named values of an integer attribute (``VALUE`` lines), number to name."""
+        try:
+            values = self.dictionary.attributes[name].values
+        except KeyError:
+            raise UnknownAttribute(name) from None
+        return {
+            int.from_bytes(number, "big") if isinstance(number, bytes) else int(number): str(value_name)
+            for value_name, number in values.forward.items()
+        }
 
     def _packet(self, secret: bytes, authenticator: bytes) -> Any:
         packet = pyrad_packet.Packet(

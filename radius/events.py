@@ -29,7 +29,9 @@ class DropReason(enum.StrEnum):
     OVERLOAD = "overload"
     POLICY_FAILED = "policy_failed"
     SUPERSEDED = "superseded"
-    NOT_SERVED = "not_served"  # a request this server has no handler for yet (accounting before issue 4)
+    NOT_SERVED = "not_served"  # a port this server runs no handler for
+    BAD_ACCOUNTING = "bad_accounting"  # an Accounting-Request without Acct-Status-Type or Acct-Session-Id
+    NOT_RECORDED = "not_recorded"  # accounting that could not be committed: unanswered, the NAS retries
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,3 +71,11 @@ class PacketDropped:
 
 
 Event = RequestReceived | ReplyReady | PacketDropped
+
+
+class Discard(Exception):
+    """Raised by a handler: leave the request unanswered (the NAS retries) and count why."""
+
+    def __init__(self, reason: DropReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason

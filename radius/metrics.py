@@ -21,6 +21,33 @@ CLIENTS = Gauge("sesame_radius_clients", "Access points loaded", multiprocess_mo
 RECORDS_DROPPED = Counter(
     "sesame_radius_records_dropped", "Decision records lost while the database was away"
 )
+COA_REQUESTS = Counter(
+    "sesame_coa_requests",
+    "CoA- and Disconnect-Requests sent to access points (RFC 5176), by kind and outcome",
+    ["kind", "outcome"],
+)
+COA_IGNORED = Counter(
+    "sesame_coa_responses_ignored",
+    "Datagrams ignored while waiting for a CoA or Disconnect answer, by reason",
+    ["reason"],
+)
+
+ACCOUNTING = Counter(
+    "sesame_radius_accounting", "Accounting-Requests received, by Acct-Status-Type", ["status"]
+)
+ACCOUNTING_BATCH = Histogram(
+    "sesame_radius_accounting_batch_records",
+    "Accounting records committed per transaction (group commit)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+SESSIONS_CLOSED = Counter(
+    "sesame_sessions_closed", "Sessions closed by the server, not by an Accounting Stop", ["reason"]
+)
+LIMIT_DISCONNECTS = Counter(
+    "sesame_sessions_limit_disconnects",
+    "Disconnect-Requests sent for sessions over a daily limit",
+    ["outcome"],
+)
 
 
 _children: dict[tuple[Counter, tuple[str | int, ...]], Counter] = {}
@@ -40,3 +67,15 @@ def decision(method: str, result: str) -> None:
 
 def request(port: str, code: int) -> None:
     _inc(REQUESTS, port, code)
+
+
+def accounting(status: str) -> None:
+    _inc(ACCOUNTING, status)
+
+
+def coa_request(kind: str, outcome: str) -> None:
+    _inc(COA_REQUESTS, kind, outcome)
+
+
+def coa_ignored(reason: str) -> None:
+    _inc(COA_IGNORED, reason)

@@ -23,8 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accounts.authlog import Decision as RecordedDecision
+from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
 from radius import codec, metrics
+from radius.accounting import SessionClass
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import RadiusRequest
@@ -51,6 +53,9 @@ MSG_NO_CREDENTIALS = "No credentials in the request"
 MSG_TOO_MANY = "Too many failed attempts: try again in a few minutes"
 MSG_UNKNOWN_DEVICE = "This device is not remembered"
 MSG_EAP = "EAP is not available on this server yet"
+MSG_TOO_MANY_DEVICES = "Too many devices connected with this account: disconnect one first"
+MSG_DAILY_TIME = "Daily connection time used up here: come back tomorrow"
+MSG_DAILY_VOLUME = "Daily data allowance used up here: come back tomorrow"
 
 
 class Outcome(enum.StrEnum):
@@ -93,6 +98,7 @@ class Pipeline:
         verify_password: PasswordVerifier,
         limiter: FailureLimiter | None = None,
         verification_cache: VerificationCache | None = None,
+        classes: SessionClass | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.realm = realm
@@ -100,6 +106,7 @@ class Pipeline:
         self.verify_password = verify_password
         self.limiter = limiter or FailureLimiter()
         self.cache = verification_cache or VerificationCache()
+        self.classes = classes or SessionClass(os.urandom(32))
         self.clock = clock
 
     async def decide(self, request: RadiusRequest, now: datetime | None = None) -> Decision:
@@ -108,7 +115,7 @@ class Pipeline:
         if outcome is Outcome.OK:
             outcome = await self.authenticate(attempt)
         if outcome is Outcome.OK:
-            outcome = self.post_auth(attempt)
+            outcome = await self.post_auth(attempt)
         self.record(attempt, outcome)
         metrics.decision(attempt.method.value, "accept" if outcome is Outcome.OK else attempt.reason)
         if log.isEnabledFor(logging.DEBUG):  # per-request logging only when asked for: it costs
@@ -284,7 +291,7 @@ class Pipeline:
 
     # -- post-auth ---------------------------------------------------------------------------
 
-    def post_auth(self, attempt: Attempt) -> Outcome:
+    async def post_auth(self, attempt: Attempt) -> Outcome:
         account = attempt.account
         assert account is not None
         if account.status == "disabled":
@@ -295,9 +302,32 @@ class Pipeline:
             return attempt.reject("account_unverified", MSG_UNVERIFIED)
         client = attempt.request.client
         policy = self.store.policy(commune_id=client.commune_id, site_id=client.site_id)
+        session_timeout = policy.session_timeout or None
         reply = attempt.reply
-        if policy.session_timeout:
-            reply.append(("Session-Timeout", policy.session_timeout))
+        if policy.simultaneous_use:
+            calling = attempt.request.packet.first(codec.CALLING_STATION_ID)
+            this_device = canonical_mac(calling.decode("ascii", "replace")) if calling else None
+            others = devices_in_use(await self.store.open_devices(account.id), this_device=this_device)
+            if others >= policy.simultaneous_use:
+                return attempt.reject("simultaneous_use", MSG_TOO_MANY_DEVICES)
+        if policy.daily_time_limit or policy.daily_octets_limit:
+            used = await self.store.usage_today(
+                account_id=account.id, commune_id=client.commune_id, now=attempt.now
+            )
+            if policy.daily_time_limit:
+                left = policy.daily_time_limit - used.seconds
+                if left <= 0:
+                    return attempt.reject("daily_time_limit", MSG_DAILY_TIME)
+                session_timeout = min(session_timeout or left, left)
+            if policy.daily_octets_limit:
+                left = policy.daily_octets_limit - used.octets
+                if left <= 0:
+                    return attempt.reject("daily_octets_limit", MSG_DAILY_VOLUME)
+                reply.append(("ChilliSpot-Max-Total-Octets", left & 0xFFFFFFFF))
+                if left >> 32:
+                    reply.append(("ChilliSpot-Max-Total-Gigawords", left >> 32))
+        if session_timeout:
+            reply.append(("Session-Timeout", session_timeout))
         if policy.idle_timeout:
             reply.append(("Idle-Timeout", policy.idle_timeout))
         if policy.interim_interval:
@@ -312,7 +342,7 @@ class Pipeline:
                 ("WISPr-Bandwidth-Max-Down", policy.bandwidth_down_kbps * 1000),
                 ("ChilliSpot-Bandwidth-Max-Down", policy.bandwidth_down_kbps),
             ]
-        attempt.class_ = new_class()
+        attempt.class_ = self.classes.make(account.id)
         attempt.reason = "accepted"
         return Outcome.OK
 
@@ -334,11 +364,6 @@ class Pipeline:
                 class_=attempt.class_.decode() if attempt.class_ else None,
             )
         )
-
-
-def new_class() -> bytes:
-    """An opaque Class (RFC 2865 §5.25) the NAS repeats in accounting, tying sessions to this decision."""
-    return b"sesame:" + os.urandom(12).hex().encode()
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -17,17 +17,18 @@ import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from accounts.passwords import PasswordHasher
+from accounts.sessions import CoaResult
 from radius import metrics
 from radius.core import Decision, PortKind, ServerCore
-from radius.events import DropReason, PacketDropped, RadiusRequest, ReplyReady, RequestReceived
+from radius.events import Discard, DropReason, PacketDropped, RadiusRequest, ReplyReady, RequestReceived
 from radius.sqlstore import SqlStore
 
-#: a port's request handler: the authentication pipeline, later accounting
+#: a port's request handler: the authentication pipeline, accounting
 Handler = Callable[[RadiusRequest, datetime], Awaitable[Decision]]
 
 log = logging.getLogger("sesame.radius")
@@ -141,6 +142,17 @@ class _Endpoint(asyncio.DatagramProtocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Housekeeping:
+    """Periodic session upkeep, run by one process only (the first worker)."""
+
+    #: an open session silent this long is closed as stale
+    stale_after: timedelta
+    #: ends a session by its id (Disconnect-Request to its NAS); None: limits are not enforced
+    disconnect: Callable[[int], Awaitable[CoaResult]] | None = None
+    interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Listener:
     kind: PortKind
     address: str
@@ -161,6 +173,7 @@ class RadiusService:
         queue_size: int = 8192,
         refresh_interval: float = 2.0,
         flush_interval: float = 0.1,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self.cores = {PortKind.AUTH: auth, PortKind.ACCT: acct}
         self.handlers = handlers
@@ -170,6 +183,7 @@ class RadiusService:
         self.queue: asyncio.Queue[tuple[RadiusRequest, _Endpoint]] = asyncio.Queue(maxsize=queue_size)
         self.refresh_interval = refresh_interval
         self.flush_interval = flush_interval
+        self.housekeeping = housekeeping
         self.loop_time: Callable[[], float] = asyncio.get_running_loop().time
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -202,6 +216,12 @@ class RadiusService:
             asyncio.create_task(self._every(self.refresh_interval, self._refresh), name="radius-refresh"),
             asyncio.create_task(self._every(self.flush_interval, self._flush), name="radius-records"),
         ]
+        if self.housekeeping is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._every(self.housekeeping.interval, self.housekeep), name="radius-housekeeping"
+                )
+            )
 
     async def stop(self) -> None:
         for transport in self._transports:
@@ -239,6 +259,16 @@ class RadiusService:
             except Overloaded:
                 self.dropped(core.abandon(request, DropReason.OVERLOAD))
                 continue
+            except Discard as exc:
+                if exc.__cause__ is not None and exc.reason not in self._warned:
+                    log.warning(
+                        "radius: request left unanswered (%s): %r",
+                        exc.reason.value,
+                        exc.__cause__,
+                        extra={"nas": request.client.name, "packet_id": request.packet.identifier},
+                    )
+                self.dropped(core.abandon(request, exc.reason))
+                continue
             except Exception:
                 log.exception(
                     "policy failed",
@@ -269,6 +299,21 @@ class RadiusService:
     async def _refresh(self) -> None:
         await self.reload_clients()
         await self.store.refresh()
+
+    async def housekeep(self) -> None:
+        """Close stale sessions; ask the NAS to end sessions that went over a daily limit."""
+        assert self.housekeeping is not None
+        now = datetime.now(UTC)
+        closed = await self.store.close_stale_sessions(now=now, silent_for=self.housekeeping.stale_after)
+        if closed:
+            metrics.SESSIONS_CLOSED.labels("stale").inc(closed)
+            log.info("radius: closed %d stale sessions", closed)
+        if self.housekeeping.disconnect is None:
+            return
+        for session_id in await self.store.sessions_over_limits(now=now):
+            result = await self.housekeeping.disconnect(session_id)
+            metrics.LIMIT_DISCONNECTS.labels(result.outcome.value).inc()
+            log.info("radius: session %d is over its daily limit: disconnect %s", session_id, result.detail)
 
     async def _flush(self) -> None:
         lost, self.store.records_dropped = self.store.records_dropped, 0

@@ -17,17 +17,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import authlog, credentials, policies, tokens
+from accounts import authlog, credentials, policies, sessions, tokens
 from accounts.authlog import Decision as RecordedDecision
 from accounts.errors import SecretUnreadable
 from accounts.models import AccessPolicy, Account, Device, Nas, Site
 from accounts.network import ensure_home_region, nas_secret
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
+from radius import metrics
+from radius.batching import Batcher
 from radius.clients import Client, ClientTable
 from radius.store import AccountView, DeviceView
 
@@ -78,6 +81,8 @@ class SqlStore:
         defaults: Policy,
         cache_size: int = 500_000,
         max_buffered_records: int = 100_000,
+        accounting_batch: int = 1000,
+        timezone: str = "Europe/Paris",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -101,6 +106,9 @@ class SqlStore:
         self._clients_version: tuple[int, datetime | None] | None = None
         self._token_attempts: list[tuple[str, str, datetime, asyncio.Future[AccountView | None]]] = []
         self._token_drain: asyncio.Task[None] | None = None
+        self._usage = Batcher(self._write_usage, limit=accounting_batch)
+        self._open_devices = Batcher(self._read_open_devices, limit=500)
+        self.timezone = ZoneInfo(timezone)
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -241,6 +249,56 @@ class SqlStore:
             self._records[:0] = batch[: self.max_buffered_records - len(self._records)]
             raise
         return len(batch)
+
+    # -- accounting and limits ------------------------------------------------------------------
+
+    async def record_usage(self, usage: sessions.Usage) -> None:
+        """Return once the record is committed (with the others that arrived meanwhile)."""
+        await self._usage(usage)
+
+    async def _write_usage(self, batch: list[sessions.Usage]) -> list[None]:
+        async with self.sessions() as session, session.begin():
+            await sessions.apply_usage(session, batch)
+        metrics.ACCOUNTING_BATCH.observe(len(batch))
+        return [None] * len(batch)
+
+    async def open_devices(self, account_id: int) -> list[str | None]:
+        """The device MACs of the account's open sessions (looked up in batches under load)."""
+        return await self._open_devices(account_id)
+
+    async def _read_open_devices(self, batch: list[int]) -> list[list[str | None]]:
+        async with self.sessions() as session:
+            found = await sessions.open_devices(session, account_ids=batch)
+        return [found[account_id] for account_id in batch]
+
+    def day_start(self, now: datetime) -> datetime:
+        """Midnight of ``now``'s day where the region is (daily limits count from it)."""
+        local = now.astimezone(self.timezone)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+    async def usage_today(
+        self, *, account_id: int, commune_id: int | None, now: datetime
+    ) -> sessions.DailyUsage:
+        async with self.sessions() as session:
+            return await sessions.usage_since(
+                session, account_id=account_id, commune_id=commune_id, since=self.day_start(now)
+            )
+
+    async def close_stale_sessions(self, *, now: datetime, silent_for: timedelta) -> int:
+        async with self.sessions() as session, session.begin():
+            return await sessions.close_stale_sessions(session, silent_since=now - silent_for)
+
+    async def sessions_over_limits(self, *, now: datetime) -> list[int]:
+        """Open sessions past the daily limit of their site's policy, not yet asked to end."""
+        async with self.sessions() as session:
+            limits: dict[tuple[int | None, int | None], tuple[int | None, int | None]] = {}
+            for commune_id, site_id in await sessions.open_places(session):
+                policy = self.policy(commune_id=commune_id, site_id=site_id)
+                if policy.daily_time_limit or policy.daily_octets_limit:
+                    limits[(commune_id, site_id)] = (policy.daily_time_limit, policy.daily_octets_limit)
+            if not limits:
+                return []
+            return await sessions.sessions_over_limits(session, since=self.day_start(now), limits=limits)
 
     # -- change polling -------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from accounts.authlog import Decision as RecordedDecision
 from accounts.policies import Policy
+from accounts.sessions import DailyUsage
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,5 +48,13 @@ class Store(Protocol):
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]: ...
 
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy: ...
+
+    async def open_devices(self, account_id: int) -> list[str | None]:
+        """The device MACs (None if unknown) of the account's open sessions."""
+        ...
+
+    async def usage_today(self, *, account_id: int, commune_id: int | None, now: datetime) -> DailyUsage:
+        """What the account used today in that commune (sessions started since local midnight)."""
+        ...
 
     def record(self, decision: RecordedDecision) -> None: ...

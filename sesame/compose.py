@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
 from radius import DICTIONARY
+from radius.accounting import Accounting, SessionClass
 from radius.clients import ClientTable
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.duplicates import DuplicateCache
 from radius.pipeline import Pipeline
-from radius.server import BoundedVerifier, Listener, RadiusService, open_udp_socket
+from radius.server import BoundedVerifier, Housekeeping, Listener, RadiusService, open_udp_socket
 from radius.sqlstore import SqlStore
 from radius.verifycache import VerificationCache
 from sesame.db import create_sessionmaker
@@ -38,17 +41,24 @@ def radius_listeners(settings: Settings, *, reuse_port: bool = False) -> list[Li
     return listeners
 
 
-def build_radius(settings: Settings, engine: AsyncEngine) -> RadiusService:
+def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool = True) -> RadiusService:
+    """The RADIUS service; ``housekeeping``: this process also runs the periodic session upkeep
+    (exactly one process should: the first worker)."""
     radius = settings.radius
     codec = Codec([DICTIONARY, *radius.dictionary_files])
+    box = SecretBox(settings.secret_key.get_secret_value())
+    sessions = create_sessionmaker(engine)
     store = SqlStore(
-        sessions=create_sessionmaker(engine),
-        box=SecretBox(settings.secret_key.get_secret_value()),
+        sessions=sessions,
+        box=box,
         realm=settings.realm,
         region_name=settings.region_name,
         defaults=Policy(**settings.policy.model_dump()),
         cache_size=radius.cache_size,
+        accounting_batch=settings.accounting.batch_size,
+        timezone=settings.accounting.timezone,
     )
+    classes = SessionClass(box.digest(b"class", purpose="radius-class").encode())
     verifier = BoundedVerifier(
         PasswordHasher(), threads=radius.password_threads, max_pending=radius.max_pending_verifications
     )
@@ -59,7 +69,9 @@ def build_radius(settings: Settings, engine: AsyncEngine) -> RadiusService:
         verification_cache=VerificationCache(
             ttl=radius.verification_ttl, max_entries=radius.verification_cache_size
         ),
+        classes=classes,
     )
+    accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     cores = {
         kind: ServerCore(
             kind=kind,
@@ -72,9 +84,12 @@ def build_radius(settings: Settings, engine: AsyncEngine) -> RadiusService:
     return RadiusService(
         auth=cores[PortKind.AUTH],
         acct=cores[PortKind.ACCT],
-        handlers={PortKind.AUTH: pipeline.decide},
+        handlers={PortKind.AUTH: pipeline.decide, PortKind.ACCT: accounting},
         store=store,
         verifier=verifier,
         workers=radius.concurrency,
         queue_size=radius.queue_size,
+        housekeeping=Housekeeping(stale_after=timedelta(seconds=settings.accounting.stale_after))
+        if housekeeping
+        else None,
     )

@@ -119,6 +119,52 @@ class PolicySettings(BaseModel):
     interim_interval: int | None = Field(default=5 * 60, ge=0)
     bandwidth_up_kbps: int | None = Field(default=None, ge=0)
     bandwidth_down_kbps: int | None = Field(default=None, ge=0)
+    #: open sessions per account at once; 0 or empty: no limit
+    simultaneous_use: int | None = Field(default=3, ge=0)
+    #: per account per day in a commune: seconds connected, bytes in and out; empty: no limit
+    daily_time_limit: int | None = Field(default=None, ge=0)
+    daily_octets_limit: int | None = Field(default=None, ge=0)
+
+
+class AccountingSettings(BaseModel):
+    """Accounting (RFC 2866) and the housekeeping of sessions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: an open session with no record for this many seconds is closed as stale
+    #: (a few interim intervals: the default interim interval is 300 s)
+    stale_after: int = Field(default=3 * 300 + 60, ge=60)
+    #: the day that daily limits count, in this time zone
+    timezone: str = "Europe/Paris"
+    #: most accounting records committed in one transaction
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    #: Change-of-Authorization / Disconnect requests: seconds to wait for an answer, and retries
+    coa_timeout: float = Field(default=2.0, gt=0.0, le=30.0)
+    coa_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (French law: CPCE L34-1, décret 2021-1361; see docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: connection data (sessions) and authentication records, days after the connection
+    connection_days: int = Field(default=365, ge=1, le=3650)
+    #: sign-up data of a deleted account (its email), days after the account closed
+    closed_account_days: int = Field(default=365, ge=1, le=3650)
+    #: rows deleted per transaction by ``sesame retention purge``
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
 
 
 class WebSettings(BaseModel):
@@ -167,6 +213,8 @@ class Settings(BaseSettings):
 
     radius: RadiusSettings = RadiusSettings()
     policy: PolicySettings = PolicySettings()
+    accounting: AccountingSettings = AccountingSettings()
+    retention: RetentionSettings = RetentionSettings()
     web: WebSettings = WebSettings()
     portal: PortalSettings = PortalSettings()
     federation: FederationSettings = FederationSettings()

@@ -50,7 +50,7 @@ async def _worker(index: int) -> None:
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    service = build_radius(settings, engine)
+    service = build_radius(settings, engine, housekeeping=index == 0)
     await service.start(radius_listeners(settings, reuse_port=True))
     log.info("radius worker %d ready (pid %d)", index, os.getpid())
     try:

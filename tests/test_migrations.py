@@ -20,6 +20,8 @@ TABLES = {
     "device",
     "radius_token",
     "device_credential",
+    "radacct",
+    "closed_account",
     "access_policy",
     "radpostauth",
 }

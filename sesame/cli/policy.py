@@ -25,6 +25,15 @@ def policy_set(
     ),
     bandwidth_up_kbps: int | None = typer.Option(None, "--bandwidth-up", help="Upload limit, kbit/s."),
     bandwidth_down_kbps: int | None = typer.Option(None, "--bandwidth-down", help="Download limit, kbit/s."),
+    simultaneous_use: int | None = typer.Option(
+        None, "--simultaneous-use", help="Open sessions per account; 0: no limit."
+    ),
+    daily_time_limit: int | None = typer.Option(
+        None, "--daily-time", help="Seconds per account per day in the commune; 0: no limit."
+    ),
+    daily_octets_limit: int | None = typer.Option(
+        None, "--daily-octets", help="Bytes in and out per account per day in the commune; 0: no limit."
+    ),
 ) -> None:
     """Set a commune's or a site's policy; fields not given keep their value."""
     if commune is None and site is None:
@@ -35,6 +44,9 @@ def policy_set(
         "interim_interval": interim_interval,
         "bandwidth_up_kbps": bandwidth_up_kbps,
         "bandwidth_down_kbps": bandwidth_down_kbps,
+        "simultaneous_use": simultaneous_use,
+        "daily_time_limit": daily_time_limit,
+        "daily_octets_limit": daily_octets_limit,
     }
     changes = {k: v for k, v in given.items() if v is not None}
 

@@ -1,0 +1,504 @@
+"""Connection sessions from accounting (RFC 2866): recording, closing, limits, listing, disconnecting.
+
+Records are applied in batches (:func:`apply_usage`), one transaction per batch, so the RADIUS
+server can answer many Accounting-Requests with one commit. Applying is **idempotent**: counters
+in accounting are running totals, so a session row keeps the largest value seen; a retransmitted
+or late record (Acct-Delay-Time) changes nothing it should not; a Stop closes the row and
+anything after it (an Interim, a duplicate Start) is ignored; a Stop or an Interim without a
+Start creates the row, its start estimated from Acct-Session-Time (the first start time known
+is kept: the NAS's session time makes the estimate as good as the Start's own time).
+
+The same merge rule runs twice: in Python, to fold the records of one batch that concern the
+same session into one row (:func:`merge`), and in SQL, to fold that row into the stored one
+(``INSERT … ON CONFLICT (acctuniqueid) DO UPDATE … WHERE acctstoptime IS NULL``).
+
+Disconnecting goes through a :class:`CoaSender` given by the caller (the RADIUS package
+implements it, RFC 5176): this package knows what to send and where, not how.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from accounts.errors import InvalidInput, NotFound, SecretUnreadable
+from accounts.models import AccountingSession, Nas, utcnow
+from accounts.network import nas_secret
+from accounts.secretbox import SecretBox
+
+
+class StatusType(enum.IntEnum):
+    """Acct-Status-Type values this service records (RFC 2866 §5.1)."""
+
+    START = 1
+    STOP = 2
+    INTERIM_UPDATE = 3
+    ACCOUNTING_ON = 7
+    ACCOUNTING_OFF = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    """One accounting record, as a session row would hold it (radacct column names)."""
+
+    status: StatusType
+    acctuniqueid: str
+    acctsessionid: str
+    nasipaddress: str
+    event_time: datetime  # when it happened: received minus Acct-Delay-Time
+    username: str | None = None
+    realm: str | None = None
+    nasportid: str | None = None
+    nasporttype: str | None = None
+    acctsessiontime: int = 0
+    acctinputoctets: int = 0
+    acctoutputoctets: int = 0
+    acctinterval: int | None = None
+    acctauthentic: str | None = None
+    connectinfo: str | None = None
+    calledstationid: str | None = None
+    callingstationid: str | None = None
+    acctterminatecause: str | None = None
+    servicetype: str | None = None
+    framedprotocol: str | None = None
+    framedipaddress: str | None = None
+    framedipv6address: str | None = None
+    framedipv6prefix: str | None = None
+    framedinterfaceid: str | None = None
+    delegatedipv6prefix: str | None = None
+    class_: str | None = None
+    account_id: int | None = None
+    nas_id: int | None = None
+    site_id: int | None = None
+    commune_id: int | None = None
+    device_mac: str | None = None
+
+
+#: columns copied as they are from a record into a new row
+_PLAIN = tuple(
+    f.name
+    for f in fields(Usage)
+    if f.name not in {"status", "event_time", "connectinfo", "acctterminatecause", "acctinterval"}
+)
+
+
+def row_of(usage: Usage) -> dict[str, Any]:
+    """The session row one record alone describes."""
+    row = {name: getattr(usage, name) for name in _PLAIN}
+    stop = usage.status is StatusType.STOP
+    row["acctstarttime"] = (
+        usage.event_time
+        if usage.status is StatusType.START
+        else usage.event_time - timedelta(seconds=usage.acctsessiontime)
+    )
+    row["acctupdatetime"] = usage.event_time
+    row["acctstoptime"] = usage.event_time if stop else None
+    row["acctterminatecause"] = usage.acctterminatecause if stop else None
+    row["connectinfo_start"] = usage.connectinfo if usage.status is StatusType.START else None
+    row["connectinfo_stop"] = usage.connectinfo if stop else None
+    row["acctinterval"] = usage.acctinterval
+    return row
+
+
+_COUNTERS = ("acctsessiontime", "acctinputoctets", "acctoutputoctets")
+_FIRST_KNOWN = ("connectinfo_start", "class_", "account_id", "device_mac", "username")
+_LATEST_KNOWN = ("framedipaddress", "framedipv6address", "acctinterval")
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Fold a later record's row into a session's row (the rule the SQL upsert applies too)."""
+    if old["acctstoptime"] is not None:
+        return old  # closed: nothing after a Stop counts
+    merged = dict(old)
+    if merged["acctstarttime"] is None:
+        merged["acctstarttime"] = new["acctstarttime"]
+    merged["acctupdatetime"] = max(old["acctupdatetime"], new["acctupdatetime"])
+    for name in _COUNTERS:
+        merged[name] = max(old[name] or 0, new[name] or 0)
+    for name in _FIRST_KNOWN:
+        merged[name] = old[name] if old[name] is not None else new[name]
+    for name in _LATEST_KNOWN:
+        merged[name] = new[name] if new[name] is not None else old[name]
+    merged["acctstoptime"] = new["acctstoptime"]
+    merged["acctterminatecause"] = new["acctterminatecause"]
+    merged["connectinfo_stop"] = new["connectinfo_stop"]
+    return merged
+
+
+def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    table = AccountingSession.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(rows)  # type: ignore[arg-type]
+    ex = statement.excluded
+    c = table.c
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    counters = {name: greatest(func.coalesce(c[name], 0), func.coalesce(ex[name], 0)) for name in _COUNTERS}
+    return statement.on_conflict_do_update(
+        index_elements=[c.acctuniqueid],
+        set_={
+            "acctstarttime": func.coalesce(c.acctstarttime, ex.acctstarttime),
+            "acctupdatetime": greatest(func.coalesce(c.acctupdatetime, ex.acctupdatetime), ex.acctupdatetime),
+            "acctstoptime": ex.acctstoptime,
+            "acctterminatecause": ex.acctterminatecause,
+            "connectinfo_stop": ex.connectinfo_stop,
+            **counters,
+            **{
+                name: func.coalesce(c[name], ex[name])
+                for name in ("connectinfo_start", "class", "account_id", "device_mac", "username")
+            },
+            **{
+                name: func.coalesce(ex[name], c[name])
+                for name in ("framedipaddress", "framedipv6address", "acctinterval")
+            },
+        },
+        where=c.acctstoptime.is_(None),
+    )
+
+
+async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
+    """Apply records in order: one upsert per run of session records, bulk closes in between."""
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    chunk = 200 if dialect == "sqlite" else 1000  # bound parameters per statement (SQLite: 32766)
+    pending: dict[str, dict[str, Any]] = {}
+
+    async def write() -> None:
+        if pending:
+            rows = [
+                {("class" if k == "class_" else k): v for k, v in row.items()} for row in pending.values()
+            ]
+            for start in range(0, len(rows), chunk):
+                await session.execute(_upsert(dialect, rows[start : start + chunk]))
+            pending.clear()
+
+    for usage in records:
+        if usage.status in (StatusType.ACCOUNTING_ON, StatusType.ACCOUNTING_OFF):
+            await write()
+            await close_nas_sessions(
+                session, nas_id=usage.nas_id, nasipaddress=usage.nasipaddress, at=usage.event_time
+            )
+            continue
+        row = row_of(usage)
+        known = pending.get(usage.acctuniqueid)
+        pending[usage.acctuniqueid] = merge(known, row) if known is not None else row
+    await write()
+
+
+async def close_nas_sessions(
+    session: AsyncSession, *, nas_id: int | None, nasipaddress: str, at: datetime
+) -> int:
+    """Accounting-On/Off: every session of that NAS that started before ``at`` has ended."""
+    result = await session.execute(
+        update(AccountingSession)
+        .where(
+            AccountingSession.nas_id == nas_id,
+            AccountingSession.nasipaddress == nasipaddress,
+            AccountingSession.acctstoptime.is_(None),
+            AccountingSession.acctstarttime <= at,
+        )
+        .values(acctstoptime=at, acctupdatetime=at, acctterminatecause="NAS-Reboot")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def close_stale_sessions(session: AsyncSession, *, silent_since: datetime) -> int:
+    """Close open sessions with no record since ``silent_since``: they end at their last record."""
+    last = func.coalesce(AccountingSession.acctupdatetime, AccountingSession.acctstarttime)
+    result = await session.execute(
+        update(AccountingSession)
+        .where(AccountingSession.acctstoptime.is_(None), last < silent_since)
+        .values(acctstoptime=last, acctterminatecause="Stale-Session")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- limits ---------------------------------------------------------------------------------------
+
+
+async def open_devices(session: AsyncSession, *, account_ids: Iterable[int]) -> dict[int, list[str | None]]:
+    """The device MACs (None when unknown) of each account's open sessions."""
+    ids = sorted(set(account_ids))
+    found: dict[int, list[str | None]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = await session.execute(
+        select(AccountingSession.account_id, AccountingSession.device_mac).where(
+            AccountingSession.account_id.in_(ids), AccountingSession.acctstoptime.is_(None)
+        )
+    )
+    for account_id, mac in rows:
+        if account_id is not None:
+            found[account_id].append(mac)
+    return found
+
+
+def devices_in_use(macs: Sequence[str | None], *, this_device: str | None) -> int:
+    """How many other devices an account has connected: a device reconnecting is not counted."""
+    known = {m for m in macs if m is not None and m != this_device}
+    return len(known) + sum(1 for m in macs if m is None)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    seconds: int
+    octets: int
+
+
+async def usage_since(
+    session: AsyncSession, *, account_id: int, commune_id: int | None, since: datetime
+) -> DailyUsage:
+    """Connection time and bytes of an account's sessions started since ``since`` in a commune."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(AccountingSession.acctsessiontime), 0),
+                func.coalesce(
+                    func.sum(AccountingSession.acctinputoctets + AccountingSession.acctoutputoctets), 0
+                ),
+            ).where(
+                AccountingSession.account_id == account_id,
+                AccountingSession.commune_id == commune_id,
+                AccountingSession.acctstarttime >= since,
+            )
+        )
+    ).one()
+    return DailyUsage(seconds=int(row[0] or 0), octets=int(row[1] or 0))
+
+
+# -- listing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionFilter:
+    open_only: bool = False
+    account_id: int | None = None
+    site_id: int | None = None
+    commune_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(query: Select[Any], where: SessionFilter) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.open_only:
+        conditions.append(AccountingSession.acctstoptime.is_(None))
+    if where.account_id is not None:
+        conditions.append(AccountingSession.account_id == where.account_id)
+    if where.site_id is not None:
+        conditions.append(AccountingSession.site_id == where.site_id)
+    if where.commune_id is not None:
+        conditions.append(AccountingSession.commune_id == where.commune_id)
+    if where.since is not None:
+        conditions.append(
+            or_(AccountingSession.acctstoptime.is_(None), AccountingSession.acctstoptime >= where.since)
+        )
+    if where.until is not None:
+        conditions.append(AccountingSession.acctstarttime < where.until)
+    return query.where(and_(*conditions)) if conditions else query
+
+
+async def list_sessions(
+    session: AsyncSession, where: SessionFilter, *, limit: int = 100, offset: int = 0
+) -> Sequence[AccountingSession]:
+    """Sessions matching ``where``, most recent first."""
+    if not 1 <= limit <= 10_000 or offset < 0:
+        raise InvalidInput("limit must be between 1 and 10000 and offset not negative")
+    query = _filtered(select(AccountingSession), where)
+    query = query.order_by(AccountingSession.acctstarttime.desc(), AccountingSession.radacctid.desc())
+    return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def get_session(session: AsyncSession, radacctid: int) -> AccountingSession:
+    row = await session.get(AccountingSession, radacctid)
+    if row is None:
+        raise NotFound(f"no session {radacctid}")
+    return row
+
+
+# -- Change-of-Authorization / Disconnect (RFC 5176) ----------------------------------------------
+
+
+class CoaOutcome(enum.StrEnum):
+    ACK = "ack"
+    NAK = "nak"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoaResult:
+    outcome: CoaOutcome
+    error_cause: int | None = None  # RFC 5176 §3.5 Error-Cause of a NAK
+    detail: str = ""  # one line for a person: "ACK", "NAK: Session-Context-Not-Found (503)", …
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoaTarget:
+    """Where a Disconnect- or CoA-Request goes and what identifies the session in it."""
+
+    address: str
+    port: int
+    secret: bytes
+    attributes: tuple[tuple[str, str | int], ...]
+
+    def __repr__(self) -> str:  # never the secret
+        return f"CoaTarget(address={self.address!r}, port={self.port!r}, attributes={self.attributes!r})"
+
+
+CoaKind = Literal["disconnect", "coa"]
+
+
+class CoaSender(Protocol):
+    async def __call__(
+        self, target: CoaTarget, *, kind: CoaKind, extra: Sequence[tuple[str, str | int]] = ()
+    ) -> CoaResult: ...
+
+
+async def coa_target(session: AsyncSession, box: SecretBox, radacctid: int) -> CoaTarget:
+    """The NAS of an open session and the attributes that name the session to it (RFC 5176 §3)."""
+    row = await get_session(session, radacctid)
+    if row.acctstoptime is not None:
+        raise InvalidInput(f"session {radacctid} has already ended")
+    nas = await session.get(Nas, row.nas_id) if row.nas_id is not None else None
+    if nas is None:
+        raise NotFound(f"the access point of session {radacctid} is no longer known")
+    try:
+        secret = nas_secret(box, nas)
+    except SecretUnreadable as exc:
+        raise InvalidInput(f"session {radacctid}: {exc}") from None
+    # A NAS entry may be a network (a controller's subnet): then the session's NAS address.
+    address = nas.nasname if "/" not in nas.nasname else row.nasipaddress
+    attributes: list[tuple[str, str | int]] = [("Acct-Session-Id", row.acctsessionid)]
+    if row.username:
+        attributes.append(("User-Name", row.username))
+    if row.callingstationid:
+        attributes.append(("Calling-Station-Id", row.callingstationid))
+    if row.framedipaddress:
+        attributes.append(("Framed-IP-Address", row.framedipaddress))
+    if ":" in row.nasipaddress:
+        attributes.append(("NAS-IPv6-Address", row.nasipaddress))
+    else:
+        attributes.append(("NAS-IP-Address", row.nasipaddress))
+    return CoaTarget(address=address, port=nas.coa_port, secret=secret, attributes=tuple(attributes))
+
+
+async def disconnect_session(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    box: SecretBox,
+    radacctid: int,
+    send: CoaSender,
+    now: datetime | None = None,
+) -> CoaResult:
+    """Ask the session's NAS to end it (Disconnect-Request); remember that it was asked.
+
+    No transaction is held while waiting for the NAS. The session row is closed by the NAS's
+    Accounting Stop, not here: only the NAS knows the final counters.
+    """
+    async with sessions() as session:
+        target = await coa_target(session, box, radacctid)
+    result = await send(target, kind="disconnect")
+    if result.outcome is CoaOutcome.ACK:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(AccountingSession)
+                .where(AccountingSession.radacctid == radacctid)
+                .values(disconnect_requested_at=now or utcnow())
+            )
+    return result
+
+
+async def open_places(session: AsyncSession) -> list[tuple[int | None, int | None]]:
+    """The (commune, site) pairs that have open sessions."""
+    rows = await session.execute(
+        select(AccountingSession.commune_id, AccountingSession.site_id)
+        .where(AccountingSession.acctstoptime.is_(None))
+        .distinct()
+    )
+    return [(commune_id, site_id) for commune_id, site_id in rows]
+
+
+async def sessions_over_limits(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    limits: dict[tuple[int | None, int | None], tuple[int | None, int | None]],
+) -> list[int]:
+    """Open sessions, not yet asked to end, of accounts past their daily limits.
+
+    ``limits`` maps a (commune id, site id) to the daily (seconds, bytes) in force there; usage
+    counts every session the account started in that commune since ``since``.
+    """
+    over: list[int] = []
+    for (commune_id, site_id), (seconds, octets) in limits.items():
+        if not seconds and not octets:
+            continue
+        used = (
+            select(
+                AccountingSession.account_id.label("account_id"),
+                func.sum(AccountingSession.acctsessiontime).label("seconds"),
+                func.sum(AccountingSession.acctinputoctets + AccountingSession.acctoutputoctets).label(
+                    "octets"
+                ),
+            )
+            .where(
+                AccountingSession.commune_id == commune_id,
+                AccountingSession.acctstarttime >= since,
+                AccountingSession.account_id.is_not(None),
+            )
+            .group_by(AccountingSession.account_id)
+            .subquery()
+        )
+        past = []
+        if seconds:
+            past.append(used.c.seconds >= seconds)
+        if octets:
+            past.append(used.c.octets >= octets)
+        query = (
+            select(AccountingSession.radacctid)
+            .join(used, used.c.account_id == AccountingSession.account_id)
+            .where(
+                AccountingSession.commune_id == commune_id,
+                AccountingSession.site_id == site_id,
+                AccountingSession.acctstoptime.is_(None),
+                AccountingSession.disconnect_requested_at.is_(None),
+                or_(*past),
+            )
+        )
+        over += list((await session.scalars(query)).all())
+    return over
+
+
+__all__ = [
+    "CoaKind",
+    "CoaOutcome",
+    "CoaResult",
+    "CoaSender",
+    "CoaTarget",
+    "DailyUsage",
+    "SessionFilter",
+    "StatusType",
+    "Usage",
+    "apply_usage",
+    "close_nas_sessions",
+    "close_stale_sessions",
+    "coa_target",
+    "devices_in_use",
+    "disconnect_session",
+    "get_session",
+    "list_sessions",
+    "merge",
+    "open_devices",
+    "open_places",
+    "row_of",
+    "sessions_over_limits",
+    "usage_since",
+]
