@@ -162,11 +162,13 @@ def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Any:
     )
 
 
+_MAX_PARAMETERS = 32_000
+
+
 async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
     """Apply records in order: one upsert per run of session records, bulk closes in between."""
     connection = await session.connection()
     dialect = connection.dialect.name
-    chunk = 200 if dialect == "sqlite" else 1000  # bound parameters per statement (SQLite: 32766)
     pending: dict[str, dict[str, Any]] = {}
 
     async def write() -> None:
@@ -174,6 +176,9 @@ async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
             rows = [
                 {("class" if k == "class_" else k): v for k, v in row.items()} for row in pending.values()
             ]
+            # bound parameters per statement: asyncpg takes at most 32767, SQLite 32766; the
+            # ON CONFLICT clause adds a few of its own
+            chunk = _MAX_PARAMETERS // len(rows[0])
             for start in range(0, len(rows), chunk):
                 await session.execute(_upsert(dialect, rows[start : start + chunk]))
             pending.clear()

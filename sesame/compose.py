@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
+from accounts.sessions import CoaResult, disconnect_session
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
 from radius.clients import ClientTable
+from radius.coa import CoaClient
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.duplicates import DuplicateCache
@@ -39,6 +42,21 @@ def radius_listeners(settings: Settings, *, reuse_port: bool = False) -> list[Li
             listener.sock.close()
         raise
     return listeners
+
+
+def build_coa_client(settings: Settings, codec: Codec | None = None) -> CoaClient:
+    """Sends Disconnect- and CoA-Requests to access points (RFC 5176)."""
+    return CoaClient(
+        codec or Codec([DICTIONARY, *settings.radius.dictionary_files]),
+        timeout=settings.accounting.coa_timeout,
+        retries=settings.accounting.coa_retries,
+    )
+
+
+async def _disconnect(
+    sessions: async_sessionmaker[AsyncSession], box: SecretBox, send: CoaClient, radacctid: int
+) -> CoaResult:
+    return await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
 
 
 def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool = True) -> RadiusService:
@@ -89,7 +107,10 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
         verifier=verifier,
         workers=radius.concurrency,
         queue_size=radius.queue_size,
-        housekeeping=Housekeeping(stale_after=timedelta(seconds=settings.accounting.stale_after))
+        housekeeping=Housekeeping(
+            stale_after=timedelta(seconds=settings.accounting.stale_after),
+            disconnect=partial(_disconnect, sessions, box, build_coa_client(settings, codec)),
+        )
         if housekeeping
         else None,
     )

@@ -100,8 +100,8 @@ def test_accounts_are_verified_and_active_unless_asked(
 
 
 def test_db_commands(cli_env: str) -> None:
-    assert "revision 0002 (up to date)" in ok("db", "current")
-    assert "is at revision 0002" in ok("db", "upgrade")
+    assert "revision 0003 (up to date)" in ok("db", "current")
+    assert "is at revision 0003" in ok("db", "upgrade")
 
 
 def test_usage_errors_are_one_line(settings_env: None, capsys: pytest.CaptureFixture[str]) -> None:

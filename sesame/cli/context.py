@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.errors import InvalidInput
 from accounts.models import Region
@@ -67,6 +67,22 @@ def run_command(action: Callable[[Context], Awaitable[T]]) -> T:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 region = await ensure_home_region(session, realm=settings.realm, name=settings.region_name)
                 return await action(Context(settings=settings, session=session, region=region))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def run_with_sessions(action: Callable[[Settings, async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run ``action`` with a session factory, for commands that must not hold a transaction open
+    while they wait on the network (a Disconnect-Request to an access point)."""
+    settings = get_settings()
+    prepare_schema(settings)
+
+    async def go() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            return await action(settings, create_sessionmaker(engine))
         finally:
             await engine.dispose()
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import typer
 
 from accounts import users
-from accounts.models import AccountStatus
+from accounts.errors import InvalidInput
+from accounts.identity import split_identity
+from accounts.models import AccountStatus, utcnow
+from accounts.secretbox import SecretBox
 from sesame.cli.context import Context, prompt_secret, run_command
+from sesame.settings import get_settings
 
 app = typer.Typer(help="Citizens' accounts (username@realm).", no_args_is_help=True)
 
@@ -75,3 +79,39 @@ def user_disable(identity: str = typer.Argument(..., help="username or username@
 def user_enable(identity: str = typer.Argument(..., help="username or username@realm")) -> None:
     """Re-enable a disabled or locked account."""
     _set_status(identity, AccountStatus.ACTIVE)
+
+
+@app.command("delete")
+def user_delete(
+    identity: str = typer.Argument(..., help="username or username@realm"),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: the deletion cannot be undone."),
+) -> None:
+    """Delete an account (GDPR erasure): devices, tokens and device credentials go with it.
+
+    The connection and authentication records the law requires are kept under a pseudonym, and
+    the email sealed in closed_account, until `sesame retention purge` deletes them (docs/privacy.md).
+    """
+    if not yes:
+        raise InvalidInput(f"deleting {identity} cannot be undone: add --yes to confirm")
+
+    async def action(ctx: Context) -> tuple[str, str]:
+        account = await users.find_account(ctx.session, identity, region=ctx.region)
+        who = account.identity
+        return who, await users.delete_account(ctx.session, box=ctx.box, account=account, now=utcnow())
+
+    who, pseudonym = run_command(action)
+    typer.echo(f"account {who} deleted; its kept records now carry the pseudonym:", err=True)
+    typer.echo(pseudonym)
+
+
+@app.command("pseudonym")
+def user_pseudonym(identity: str = typer.Argument(..., help="username or username@realm")) -> None:
+    """Print the pseudonym the records of an identity carry once its account is deleted.
+
+    For a judicial requisition about a deleted account: its kept records have this username
+    (radacct, radpostauth) and closed_account this pseudonym. Needs the same SESAME_SECRET_KEY.
+    """
+    settings = get_settings()
+    username, realm = split_identity(identity, home_realm=settings.realm)
+    box = SecretBox(settings.secret_key.get_secret_value())
+    typer.echo(users.pseudonym_of(box, f"{username}@{realm}"))

@@ -115,19 +115,18 @@ class Server:
         return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    need_tool("radclient")
-    workdir = tmp_path_factory.mktemp("interop")
+def launch(workdir: Path, database_url: str, **settings: str) -> Server:
+    """Start ``sesame serve`` on free ports and wait until both RADIUS ports listen."""
     auth_port, acct_port = free_udp_port(), free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")} | {
         "SESAME_ENVIRONMENT": "development",
-        "SESAME_DATABASE_URL": f"sqlite:///{workdir / 'interop.db'}",
+        "SESAME_DATABASE_URL": database_url,
         "SESAME_REALM": REALM,
         "SESAME_RADIUS_BIND": "127.0.0.1,::1",
         "SESAME_RADIUS_AUTH_PORT": str(auth_port),
         "SESAME_RADIUS_ACCT_PORT": str(acct_port),
         "SESAME_WEB_ENABLED": "false",
+        **settings,
     }
     log = workdir / "serve.log"
     with log.open("wb") as out:
@@ -139,12 +138,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     srv = Server(env=env, workdir=workdir, auth_port=auth_port, acct_port=acct_port, proc=proc, log=log)
+    deadline = time.monotonic() + 30
+    while "radius: acct listening" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(log.read_text())
+        time.sleep(0.1)
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    need_tool("radclient")
+    workdir = tmp_path_factory.mktemp("interop")
+    srv = launch(workdir, f"sqlite:///{workdir / 'interop.db'}")
     try:
-        deadline = time.monotonic() + 30
-        while "radius: acct listening" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
         srv.cli("commune", "add", "Valence", "--insee", "26362")
         srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
         srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
@@ -153,8 +161,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         wait_until_served(srv)
         yield srv
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        srv.proc.terminate()
+        srv.proc.wait(timeout=30)
 
 
 def wait_until_served(srv: Server, *, served: bool = True) -> None:

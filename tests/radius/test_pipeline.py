@@ -14,16 +14,21 @@ from pyrad import packet as pp
 from accounts.authlog import Decision as Recorded
 from accounts.credentials import nt_hash
 from accounts.policies import Policy
+from accounts.sessions import DailyUsage
 from radius import codec
+from radius.accounting import SessionClass
 from radius.codec import Code
 from radius.core import Decision, PortKind, ServerCore
 from radius.events import RequestReceived
 from radius.mschap import generate_authenticator_response, generate_nt_response
 from radius.pipeline import (
     MSG_BAD_CREDENTIALS,
+    MSG_DAILY_TIME,
+    MSG_DAILY_VOLUME,
     MSG_DISABLED,
     MSG_FOREIGN_REALM,
     MSG_TOO_MANY,
+    MSG_TOO_MANY_DEVICES,
     MSG_UNKNOWN_DEVICE,
     MSG_UNVERIFIED,
     Pipeline,
@@ -46,6 +51,8 @@ class FakeStore:
     hashes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
     records: list[Recorded] = field(default_factory=list)
     policy_value: Policy = field(default_factory=Policy)
+    open_macs: dict[int, list[str | None]] = field(default_factory=dict)
+    used_today: dict[int, DailyUsage] = field(default_factory=dict)
 
     async def account(self, username: str) -> AccountView | None:
         self.lookups += 1
@@ -53,6 +60,12 @@ class FakeStore:
 
     async def device(self, mac: str) -> DeviceView | None:
         return self.devices.get(mac)
+
+    async def open_devices(self, account_id: int) -> list[str | None]:
+        return self.open_macs.get(account_id, [])
+
+    async def usage_today(self, *, account_id: int, commune_id: int | None, now: datetime) -> DailyUsage:
+        return self.used_today.get(account_id, DailyUsage(0, 0))
 
     async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
         account = self.accounts.get(username)
@@ -392,3 +405,69 @@ async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier,
     store.tokens[TOKEN] = (1, False)
     _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
     assert reply.code == pp.AccessAccept
+
+
+async def test_the_class_names_the_account_signed(core, store, verifier, ap) -> None:
+    classes = SessionClass(b"k" * 32)
+    pipeline = Pipeline(realm=REALM, store=store, verify_password=verifier, classes=classes)
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    value = reply["Class"][0]
+    assert classes.account_id(value) == 1
+    assert SessionClass(b"other key" * 4).account_id(value) is None  # nobody else can make one
+    forged = value.replace(b"sesame:1.", b"sesame:2.")
+    assert classes.account_id(forged) is None
+    _, again = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert again["Class"][0] != value  # one per Access-Accept
+
+
+async def test_simultaneous_use_counts_other_devices_only(core, pipeline, ap, store) -> None:
+    store.policy_value = Policy(simultaneous_use=2)
+    store.open_macs[1] = ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02"]
+
+    def request(mac: str) -> pp.Packet:
+        return ap.access_request(User_Name="alice", User_Password="correct horse", Calling_Station_Id=mac)
+
+    decision, reply = await decide(core, pipeline, request("AA-BB-CC-00-00-03"))
+    assert decision.code == Code.ACCESS_REJECT and message(reply) == MSG_TOO_MANY_DEVICES
+    assert store.records[-1].reason == "simultaneous_use"
+    # one of the two devices reconnecting (another access point, another MAC notation) is let in
+    decision, _ = await decide(core, pipeline, request("aabb.cc00.0002"))
+    assert decision.code == Code.ACCESS_ACCEPT
+    store.open_macs[1] = ["aa:bb:cc:00:00:01"]
+    decision, _ = await decide(core, pipeline, request("AA-BB-CC-00-00-03"))
+    assert decision.code == Code.ACCESS_ACCEPT
+
+
+async def test_daily_time_limit_shortens_the_session_then_refuses(core, pipeline, ap, store) -> None:
+    store.policy_value = Policy(session_timeout=3600, daily_time_limit=5400)
+    alice = ap.access_request(User_Name="alice", User_Password="correct horse")
+    _, reply = await decide(core, pipeline, alice)
+    assert reply["Session-Timeout"] == [3600]  # the session timeout is the tighter one
+    store.used_today[1] = DailyUsage(seconds=5000, octets=0)
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept and reply["Session-Timeout"] == [400]
+    store.used_today[1] = DailyUsage(seconds=5400, octets=0)
+    decision, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert decision.code == Code.ACCESS_REJECT and message(reply) == MSG_DAILY_TIME
+
+
+async def test_daily_volume_limit_sends_what_is_left_in_64_bits(core, pipeline, ap, store) -> None:
+    store.policy_value = Policy(daily_octets_limit=10 * 2**32 + 500)
+    store.used_today[1] = DailyUsage(seconds=0, octets=2**32)
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply["ChilliSpot-Max-Total-Gigawords"] == [9] and reply["ChilliSpot-Max-Total-Octets"] == [500]
+    store.used_today[1] = DailyUsage(seconds=0, octets=10 * 2**32 + 500)
+    decision, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert decision.code == Code.ACCESS_REJECT and message(reply) == MSG_DAILY_VOLUME

@@ -1,0 +1,57 @@
+"""``sesame retention``: deleting connection data past its legal retention period (docs/privacy.md)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from accounts.models import utcnow
+from accounts.retention import PurgeReport, purge
+from sesame.db import create_engine, create_sessionmaker
+from sesame.settings import get_settings
+from sesame.startup import prepare_schema
+
+app = typer.Typer(
+    help="Legal retention of connection data (CPCE L34-1, décret 2021-1361).", no_args_is_help=True
+)
+
+
+@app.command("purge")
+def retention_purge(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
+) -> None:
+    """Delete sessions, authentication records, closed accounts and tokens past their retention.
+
+    Periods come from the retention settings (SESAME_RETENTION_*). Rows go in committed batches:
+    an interrupted purge resumes where it stopped at the next run. Run it daily
+    (deploy/sesame-retention.timer).
+    """
+    settings = get_settings()
+    prepare_schema(settings)
+    retention = settings.retention
+
+    async def go() -> PurgeReport:
+        # Not run_command: a purge commits batch by batch rather than in one transaction.
+        engine = create_engine(settings.database_url)
+        try:
+            return await purge(
+                create_sessionmaker(engine),
+                now=utcnow(),
+                connection_days=retention.connection_days,
+                closed_account_days=retention.closed_account_days,
+                batch_size=retention.batch_size,
+                dry_run=dry_run,
+            )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(go())
+    verb, cut = ("would delete" if report.dry_run else "deleted"), report.cutoffs
+    for table, count, what, before in [
+        ("radacct", report.radacct, "sessions ended before", cut.connections),
+        ("radpostauth", report.radpostauth, "authentications before", cut.connections),
+        ("closed_account", report.closed_account, "accounts closed before", cut.closed_accounts),
+        ("radius_token", report.radius_token, "tokens expired before", cut.tokens),
+    ]:
+        typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")

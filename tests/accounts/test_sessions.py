@@ -1,0 +1,936 @@
+"""Accounting sessions (radacct): recording, closing, limits, listing and disconnecting.
+
+The database tests run on SQLite and on PostgreSQL. Records are written as :class:`Usage` values
+directly: decoding Accounting-Requests is the RADIUS package's business, not this one's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from accounts import network, users
+from accounts.errors import InvalidInput, NotFound
+from accounts.models import AccountingSession, Commune, Nas, Region, Site
+from accounts.passwords import PasswordHasher
+from accounts.secretbox import SecretBox
+from accounts.sessions import (
+    CoaKind,
+    CoaOutcome,
+    CoaResult,
+    CoaTarget,
+    DailyUsage,
+    SessionFilter,
+    StatusType,
+    Usage,
+    apply_usage,
+    close_nas_sessions,
+    close_stale_sessions,
+    coa_target,
+    devices_in_use,
+    disconnect_session,
+    get_session,
+    list_sessions,
+    merge,
+    open_devices,
+    open_places,
+    row_of,
+    sessions_over_limits,
+    usage_since,
+)
+from sesame.db import create_sessionmaker, unit_of_work
+
+START = StatusType.START
+INTERIM = StatusType.INTERIM_UPDATE
+STOP = StatusType.STOP
+T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+NAS_IP = "192.0.2.1"
+SECRET = "s3cret-for-the-ap-1"
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def rec(status: StatusType, uid: str = "u1", when: datetime = T0, **values: Any) -> Usage:
+    """One accounting record of session ``uid`` (its Acct-Session-Id is derived from it)."""
+    values.setdefault("acctsessionid", f"sess-{uid}")
+    values.setdefault("nasipaddress", NAS_IP)
+    return Usage(status=status, acctuniqueid=uid, event_time=when, **values)
+
+
+def nas_event(status: StatusType, *, nas_id: int | None, nasipaddress: str, when: datetime) -> Usage:
+    return Usage(
+        status=status,
+        acctuniqueid=f"{status.name}-{nasipaddress}-{when.isoformat()}",
+        acctsessionid="",
+        nasipaddress=nasipaddress,
+        nas_id=nas_id,
+        event_time=when,
+    )
+
+
+async def _row(session: AsyncSession, uid: str) -> AccountingSession:
+    row = await session.scalar(
+        select(AccountingSession)
+        .where(AccountingSession.acctuniqueid == uid)
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None, f"no session {uid}"
+    return row
+
+
+async def _rows(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    """Every stored session, column by column, by acctuniqueid."""
+    result = await session.execute(select(AccountingSession.__table__))
+    return {r["acctuniqueid"]: dict(r) for r in result.mappings()}
+
+
+async def _count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(AccountingSession)) or 0)
+
+
+def _comparable(row: dict[str, Any]) -> dict[str, Any]:
+    """A row without what names it, to compare two sessions fed the same records."""
+    return {k: v for k, v in row.items() if k not in {"radacctid", "acctuniqueid", "acctsessionid"}}
+
+
+async def _apply_each(session: AsyncSession, records: Sequence[Usage]) -> None:
+    for record in records:
+        await apply_usage(session, [record])
+
+
+def _as(uid: str, records: Sequence[Usage]) -> list[Usage]:
+    return [replace(r, acctuniqueid=uid, acctsessionid=f"sess-{uid}") for r in records]
+
+
+# -- row_of / merge / devices_in_use (no database) ------------------------------------------------
+
+
+def test_row_of_a_start() -> None:
+    row = row_of(
+        rec(
+            START,
+            when=at(0),
+            acctsessiontime=5,
+            connectinfo="802.11ax",
+            acctterminatecause="User-Request",
+            class_="sesame:1",
+            acctinterval=300,
+        )
+    )
+    assert row["acctstarttime"] == at(0)  # a Start's own time, not minus Acct-Session-Time
+    assert row["acctupdatetime"] == at(0)
+    assert row["acctstoptime"] is None
+    assert row["acctterminatecause"] is None  # a cause means nothing before a Stop
+    assert (row["connectinfo_start"], row["connectinfo_stop"]) == ("802.11ax", None)
+    assert (row["class_"], row["acctinterval"], row["acctsessionid"]) == ("sesame:1", 300, "sess-u1")
+    assert "status" not in row and "event_time" not in row and "connectinfo" not in row
+
+
+def test_row_of_an_interim_estimates_its_start() -> None:
+    row = row_of(rec(INTERIM, when=at(10), acctsessiontime=600, connectinfo="x", acctinputoctets=7))
+    assert (row["acctstarttime"], row["acctupdatetime"], row["acctstoptime"]) == (at(0), at(10), None)
+    assert (row["connectinfo_start"], row["connectinfo_stop"], row["acctinputoctets"]) == (None, None, 7)
+
+
+def test_row_of_a_stop() -> None:
+    row = row_of(
+        rec(STOP, when=at(30), acctsessiontime=1200, acctterminatecause="Idle-Timeout", connectinfo="ax")
+    )
+    assert (row["acctstarttime"], row["acctupdatetime"], row["acctstoptime"]) == (at(10), at(30), at(30))
+    assert (row["acctterminatecause"], row["connectinfo_start"], row["connectinfo_stop"]) == (
+        "Idle-Timeout",
+        None,
+        "ax",
+    )
+
+
+def test_merge_keeps_the_first_start_the_largest_counters_and_the_latest_addresses() -> None:
+    start = row_of(
+        rec(START, when=at(0), username="alice", connectinfo="ax", framedipaddress="10.0.0.5", account_id=1)
+    )
+    interim = row_of(
+        rec(
+            INTERIM,
+            when=at(10),
+            username="other",
+            acctsessiontime=590,  # the estimate (at(0) + 10 s) must not replace the Start's time
+            acctinputoctets=100,
+            acctoutputoctets=900,
+            framedipaddress="10.0.0.6",
+            framedipv6address="2001:db8::6",
+            account_id=2,
+        )
+    )
+    late = row_of(rec(INTERIM, when=at(5), acctsessiontime=300, acctinputoctets=50, acctoutputoctets=400))
+    merged = merge(merge(start, interim), late)
+    assert merged["acctstarttime"] == at(0)
+    assert merged["acctupdatetime"] == at(10)  # a late record does not move it back
+    assert (merged["acctsessiontime"], merged["acctinputoctets"], merged["acctoutputoctets"]) == (
+        590,
+        100,
+        900,
+    )
+    assert (merged["username"], merged["account_id"], merged["connectinfo_start"]) == ("alice", 1, "ax")
+    assert (merged["framedipaddress"], merged["framedipv6address"]) == ("10.0.0.6", "2001:db8::6")
+    assert merged["acctstoptime"] is None
+    assert start["acctinputoctets"] == 0  # merge does not change its arguments
+
+
+def test_merge_closes_with_a_stop_and_then_ignores_everything() -> None:
+    start = row_of(rec(START, when=at(0), connectinfo="ax"))
+    stop = row_of(
+        rec(STOP, when=at(20), acctsessiontime=1200, acctterminatecause="User-Request", connectinfo="ax2")
+    )
+    closed = merge(start, stop)
+    assert (closed["acctstarttime"], closed["acctstoptime"], closed["acctsessiontime"]) == (
+        at(0),
+        at(20),
+        1200,
+    )
+    assert (closed["acctterminatecause"], closed["connectinfo_start"], closed["connectinfo_stop"]) == (
+        "User-Request",
+        "ax",
+        "ax2",
+    )
+    after = row_of(rec(INTERIM, when=at(30), acctsessiontime=1800, acctinputoctets=10**9))
+    assert merge(closed, after) == closed
+    assert merge(closed, row_of(rec(START, when=at(40)))) == closed
+
+
+def test_devices_in_use_counts_other_devices_once_and_every_unknown_one() -> None:
+    a, b = "02:00:5e:00:00:0a", "02:00:5e:00:00:0b"
+    assert devices_in_use([], this_device=a) == 0
+    assert devices_in_use([a], this_device=a) == 0  # the same device reconnecting
+    assert devices_in_use([a, a, b], this_device=a) == 1
+    assert devices_in_use([b, b], this_device=a) == 1  # one device at two access points
+    assert devices_in_use([None, None, b], this_device=a) == 3  # unknown MACs each count
+    assert devices_in_use([a, b, None], this_device=None) == 3
+
+
+# -- recording ------------------------------------------------------------------------------------
+
+_SESSION = {"username": "alice", "callingstationid": "02-00-5E-10-00-01", "class_": "sesame:1"}
+_LIFE = [
+    rec(START, when=at(0), connectinfo="802.11ax", framedipaddress="10.0.0.5", acctinterval=300, **_SESSION),
+    # the NAS counts from the end of authentication: its estimates come a few seconds after the Start
+    rec(INTERIM, when=at(5), acctsessiontime=290, acctinputoctets=1000, acctoutputoctets=5000, **_SESSION),
+    rec(
+        STOP,
+        when=at(10),
+        acctsessiontime=590,
+        acctinputoctets=2000,
+        acctoutputoctets=9000,
+        acctterminatecause="User-Request",
+        connectinfo="802.11ax 600Mbps",
+        **_SESSION,
+    ),
+]
+
+
+@pytest.mark.parametrize("batches", [[[0], [1], [2]], [[0, 1, 2]], [[0, 1], [2]]], ids=["each", "one", "two"])
+async def test_start_interim_stop_make_one_closed_session(
+    session: AsyncSession, batches: list[list[int]]
+) -> None:
+    for batch in batches:
+        await apply_usage(session, [_LIFE[i] for i in batch])
+    assert await _count(session) == 1
+    row = await _row(session, "u1")
+    assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(0), at(10), at(10))
+    assert (row.acctsessiontime, row.acctinputoctets, row.acctoutputoctets) == (590, 2000, 9000)
+    assert row.acctterminatecause == "User-Request"
+    assert (row.connectinfo_start, row.connectinfo_stop) == ("802.11ax", "802.11ax 600Mbps")
+    assert (row.username, row.callingstationid, row.class_) == ("alice", "02-00-5E-10-00-01", "sesame:1")
+    assert (row.acctsessionid, row.nasipaddress, row.framedipaddress, row.acctinterval) == (
+        "sess-u1",
+        NAS_IP,
+        "10.0.0.5",
+        300,
+    )
+    assert row.acctstarttime is not None and row.acctstarttime.tzinfo is not None
+
+
+@pytest.mark.parametrize("k", [0, 1, 2], ids=["start", "interim", "stop"])
+async def test_a_retransmitted_record_changes_nothing(session: AsyncSession, k: int) -> None:
+    life = _LIFE[: k + 1]
+    await apply_usage(session, life)
+    before = await _rows(session)
+    await apply_usage(session, [_LIFE[k]])  # in a later batch
+    await apply_usage(session, [_LIFE[k], _LIFE[k]])  # twice in one batch
+    assert await _rows(session) == before
+    await apply_usage(session, _as("u2", [*life, _LIFE[k]]))  # repeated inside the first batch
+    await _apply_each(session, _as("u3", [*life, _LIFE[k]]))  # repeated, one record per batch
+    after = await _rows(session)
+    assert _comparable(after["u2"]) == _comparable(after["u3"]) == _comparable(before["u1"])
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one-batch", "two-batches"])
+async def test_a_late_interim_lowers_nothing(session: AsyncSession, together: bool) -> None:
+    records = [
+        rec(START, when=at(0)),
+        rec(INTERIM, when=at(10), acctsessiontime=600, acctinputoctets=6000, acctoutputoctets=60000),
+    ]
+    late = rec(
+        INTERIM,
+        when=at(5),
+        acctsessiontime=300,
+        acctinputoctets=3000,
+        acctoutputoctets=30000,
+        framedipaddress=None,
+    )
+    if together:
+        await apply_usage(session, [*records, late])
+    else:
+        await apply_usage(session, records)
+        await apply_usage(session, [late])
+    row = await _row(session, "u1")
+    assert (row.acctsessiontime, row.acctinputoctets, row.acctoutputoctets) == (600, 6000, 60000)
+    assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(0), at(10), None)
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one-batch", "two-batches"])
+async def test_nothing_after_a_stop_counts(session: AsyncSession, together: bool) -> None:
+    closed = [rec(START, when=at(0), connectinfo="ax"), _LIFE[2]]
+    after = [
+        rec(INTERIM, when=at(15), acctsessiontime=900, acctinputoctets=10**9, acctoutputoctets=10**9),
+        rec(START, when=at(20), connectinfo="another start"),
+        rec(STOP, when=at(25), acctsessiontime=1500, acctterminatecause="Lost-Carrier"),
+    ]
+    await apply_usage(session, closed)
+    before = await _rows(session)
+    if together:
+        await apply_usage(session, _as("u2", [*closed, *after]))
+    else:
+        await _apply_each(session, after)
+        await _apply_each(session, _as("u2", [*closed, *after]))
+    rows = await _rows(session)
+    assert rows["u1"] == before["u1"]
+    assert _comparable(rows["u2"]) == _comparable(before["u1"])
+    assert rows["u1"]["acctstoptime"] == at(10) and rows["u1"]["acctterminatecause"] == "User-Request"
+
+
+async def test_a_stop_without_start_makes_a_closed_session(session: AsyncSession) -> None:
+    await apply_usage(
+        session,
+        [
+            rec(
+                STOP,
+                when=at(60),
+                acctsessiontime=1800,
+                acctinputoctets=5,
+                acctterminatecause="Session-Timeout",
+            )
+        ],
+    )
+    row = await _row(session, "u1")
+    assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(30), at(60), at(60))
+    assert (row.acctsessiontime, row.acctinputoctets, row.acctterminatecause) == (1800, 5, "Session-Timeout")
+
+
+async def test_an_interim_without_start_makes_an_open_session(session: AsyncSession) -> None:
+    await apply_usage(session, [rec(INTERIM, when=at(60), acctsessiontime=600, acctoutputoctets=9)])
+    row = await _row(session, "u1")
+    assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(50), at(60), None)
+    assert (row.acctoutputoctets, row.acctterminatecause, row.connectinfo_start) == (9, None, None)
+    # the Start, late, fills what only it knows; the start time already known is kept
+    await apply_usage(session, [rec(START, when=at(50), connectinfo="802.11ac")])
+    row = await _row(session, "u1")
+    assert (row.acctstarttime, row.acctupdatetime, row.connectinfo_start) == (at(50), at(60), "802.11ac")
+    assert row.acctoutputoctets == 9
+
+
+async def test_times_in_another_zone_are_stored_in_utc(session: AsyncSession) -> None:
+    paris = timezone(timedelta(hours=1))
+    await apply_usage(session, [rec(START, when=datetime(2025, 3, 14, 10, 0, tzinfo=paris))])
+    row = await _row(session, "u1")
+    assert (
+        row.acctstarttime == T0
+        and row.acctstarttime is not None
+        and row.acctstarttime.utcoffset() == timedelta(0)
+    )
+
+
+async def test_64_bit_counters_are_kept_and_summed(
+    session: AsyncSession, region: Region, hasher: PasswordHasher
+) -> None:
+    (alice,) = await _accounts(session, region, hasher, "alice")
+    big = 2**32
+    who: dict[str, Any] = {"account_id": alice, "commune_id": None}
+    await apply_usage(session, [rec(START, when=at(0), **who)])
+    await apply_usage(
+        session,
+        [
+            rec(
+                INTERIM,
+                when=at(5),
+                acctsessiontime=300,
+                acctinputoctets=big + 5,
+                acctoutputoctets=3 * big,
+                **who,
+            )
+        ],
+    )
+    await apply_usage(
+        session,
+        [
+            rec(
+                INTERIM,
+                when=at(10),
+                acctsessiontime=600,
+                acctinputoctets=5 * big + 1,
+                acctoutputoctets=2**40,
+                **who,
+            )
+        ],
+    )
+    # a late one, still above 2**32 but below what is stored: compared as 64-bit integers
+    await apply_usage(
+        session,
+        [
+            rec(
+                INTERIM,
+                when=at(7),
+                acctsessiontime=420,
+                acctinputoctets=4 * big,
+                acctoutputoctets=2**39,
+                **who,
+            )
+        ],
+    )
+    row = await _row(session, "u1")
+    assert (row.acctinputoctets, row.acctoutputoctets) == (5 * big + 1, 2**40)
+    await apply_usage(session, [rec(START, "u2", when=at(20), acctinputoctets=2**62, **who)])
+    used = await usage_since(session, account_id=alice, commune_id=None, since=T0)
+    assert used == DailyUsage(seconds=600, octets=5 * big + 1 + 2**40 + 2**62)
+
+
+async def test_large_batches_are_written_in_chunks(session: AsyncSession) -> None:
+    n = 1234
+    await apply_usage(session, [rec(START, f"s{i}", when=at(0), username=f"user{i}") for i in range(n)])
+    assert await _count(session) == n
+    await apply_usage(
+        session, [rec(INTERIM, f"s{i}", when=at(5), acctsessiontime=300, acctinputoctets=i) for i in range(n)]
+    )
+    total = await session.scalar(select(func.sum(AccountingSession.acctinputoctets)))
+    assert int(total or 0) == n * (n - 1) // 2
+    assert (await _row(session, f"s{n - 1}")).username == f"user{n - 1}"
+
+
+# -- Accounting-On / Accounting-Off, stale sessions -------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [StatusType.ACCOUNTING_ON, StatusType.ACCOUNTING_OFF])
+async def test_a_nas_rebooting_closes_its_sessions_started_before(
+    session: AsyncSession, status: StatusType
+) -> None:
+    here = {"nas_id": 1, "nasipaddress": NAS_IP}
+    await apply_usage(
+        session,
+        [
+            rec(START, "old", when=at(0), **here),
+            rec(INTERIM, "old", when=at(5), acctsessiontime=300, acctinputoctets=77, **here),
+            rec(START, "recent", when=at(9), **here),
+            rec(START, "done", when=at(1), **here),
+            rec(STOP, "done", when=at(2), acctsessiontime=60, acctterminatecause="User-Request", **here),
+            rec(START, "later", when=at(12), **here),  # its Start came before the (delayed) On
+            rec(START, "other-nas", when=at(0), nas_id=2, nasipaddress="192.0.2.2"),
+            # the same NAS entry (a controller's subnet) but another address: another device
+            rec(START, "other-address", when=at(0), nas_id=1, nasipaddress="10.1.0.8"),
+            rec(START, "unknown-nas", when=at(0), nas_id=None, nasipaddress=NAS_IP),
+        ],
+    )
+    before = await _rows(session)
+    await apply_usage(session, [nas_event(status, nas_id=1, nasipaddress=NAS_IP, when=at(10))])
+    rows = await _rows(session)
+    for uid in ("old", "recent"):
+        assert (rows[uid]["acctstoptime"], rows[uid]["acctupdatetime"], rows[uid]["acctterminatecause"]) == (
+            at(10),
+            at(10),
+            "NAS-Reboot",
+        )
+    assert rows["old"]["acctinputoctets"] == 77 and rows["old"]["acctstarttime"] == at(0)
+    for uid in ("done", "later", "other-nas", "other-address", "unknown-nas"):
+        assert rows[uid] == before[uid], uid
+    assert await _count(session) == len(before)  # the event itself is no session
+
+
+async def test_close_nas_sessions_reports_how_many(session: AsyncSession) -> None:
+    await apply_usage(session, [rec(START, f"s{i}", when=at(i), nas_id=3) for i in range(4)])
+    assert (
+        await close_nas_sessions(session, nas_id=3, nasipaddress=NAS_IP, at=at(2)) == 3
+    )  # started at or before
+    assert await close_nas_sessions(session, nas_id=3, nasipaddress=NAS_IP, at=at(2)) == 0
+    assert (await _row(session, "s3")).acctstoptime is None
+
+
+async def test_a_reboot_inside_a_batch_is_applied_in_order(session: AsyncSession) -> None:
+    here = {"nas_id": 1, "nasipaddress": NAS_IP}
+    await apply_usage(
+        session,
+        [
+            rec(START, "before", when=at(0), **here),
+            rec(INTERIM, "before", when=at(5), acctsessiontime=300, acctinputoctets=50, **here),
+            nas_event(StatusType.ACCOUNTING_ON, nas_id=1, nasipaddress=NAS_IP, when=at(6)),
+            rec(START, "after", when=at(7), **here),
+            rec(INTERIM, "before", when=at(8), acctsessiontime=480, acctinputoctets=80, **here),  # too late
+            rec(INTERIM, "after", when=at(8), acctsessiontime=60, acctinputoctets=8, **here),
+        ],
+    )
+    before, after = await _row(session, "before"), await _row(session, "after")
+    assert (before.acctstoptime, before.acctterminatecause, before.acctinputoctets) == (
+        at(6),
+        "NAS-Reboot",
+        50,
+    )
+    assert (after.acctstoptime, after.acctstarttime, after.acctupdatetime, after.acctinputoctets) == (
+        None,
+        at(7),
+        at(8),
+        8,
+    )
+
+
+async def test_stale_sessions_end_at_their_last_record(session: AsyncSession) -> None:
+    await apply_usage(
+        session,
+        [
+            rec(START, "silent", when=at(0)),
+            rec(INTERIM, "silent", when=at(10), acctsessiontime=600),
+            rec(START, "alive", when=at(0)),
+            rec(INTERIM, "alive", when=at(30), acctsessiontime=1800),
+            rec(START, "closed", when=at(0)),
+            rec(STOP, "closed", when=at(5), acctsessiontime=300, acctterminatecause="User-Request"),
+            rec(START, "just-started", when=at(19)),
+        ],
+    )
+    before = await _rows(session)
+    assert await close_stale_sessions(session, silent_since=at(20)) == 2
+    rows = await _rows(session)
+    for uid, last in (("silent", at(10)), ("just-started", at(19))):
+        assert (rows[uid]["acctstoptime"], rows[uid]["acctterminatecause"]) == (last, "Stale-Session"), uid
+        assert rows[uid]["acctupdatetime"] == last
+    assert rows["alive"] == before["alive"] and rows["closed"] == before["closed"]
+    assert await close_stale_sessions(session, silent_since=at(20)) == 0
+
+
+# -- devices, usage, listing -------------------------------------------------------------------------
+
+
+async def _accounts(session: AsyncSession, region: Region, hasher: PasswordHasher, *names: str) -> list[int]:
+    ids = []
+    for name in names:
+        account = await users.create_account(
+            session, hasher=hasher, region=region, username=name, email=f"{name}@example.fr", password=None
+        )
+        ids.append(account.id)
+    return ids
+
+
+async def _places(session: AsyncSession, region: Region) -> tuple[Commune, Site, Site, Commune, Site]:
+    """Valence (Médiathèque, Mairie) and Die (Place)."""
+    valence = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+    library = await network.add_site(session, commune=valence, name="Médiathèque")
+    town_hall = await network.add_site(session, commune=valence, name="Mairie")
+    die = await network.add_commune(session, region=region, name="Die", insee_code="26113")
+    square = await network.add_site(session, commune=die, name="Place")
+    return valence, library, town_hall, die, square
+
+
+async def test_open_devices_of_accounts(
+    session: AsyncSession, region: Region, hasher: PasswordHasher
+) -> None:
+    alice, bob, carol = await _accounts(session, region, hasher, "alice", "bob", "carol")
+    phone, laptop = "02:00:5e:00:00:01", "02:00:5e:00:00:02"
+    await apply_usage(
+        session,
+        [
+            rec(START, "a1", account_id=alice, device_mac=phone),
+            rec(START, "a2", account_id=alice, device_mac=laptop),
+            rec(START, "a3", account_id=alice, device_mac=None),
+            rec(START, "a4", account_id=alice, device_mac=phone, nasipaddress="192.0.2.2"),  # roaming
+            rec(START, "a5", account_id=alice, device_mac="02:00:5e:00:00:03"),
+            rec(STOP, "a5", when=at(1), acctsessiontime=60, account_id=alice, device_mac="02:00:5e:00:00:03"),
+            rec(START, "c1", account_id=carol, device_mac="02:00:5e:00:00:04"),
+            rec(START, "anonymous", account_id=None, device_mac="02:00:5e:00:00:05"),
+        ],
+    )
+    found = await open_devices(session, account_ids=[bob, alice, alice])
+    assert set(found) == {alice, bob}
+    assert sorted(found[alice], key=str) == sorted([phone, laptop, None, phone], key=str)
+    assert found[bob] == []
+    assert await open_devices(session, account_ids=[]) == {}
+    assert devices_in_use(found[alice], this_device=phone) == 2  # the laptop and the unknown one
+    assert devices_in_use(found[alice], this_device="02:00:5e:00:00:09") == 3
+
+
+async def test_usage_since_sums_one_commune(
+    session: AsyncSession, region: Region, hasher: PasswordHasher
+) -> None:
+    valence, library, _, die, square = await _places(session, region)
+    alice, bob = await _accounts(session, region, hasher, "alice", "bob")
+    in_valence = {"account_id": alice, "commune_id": valence.id, "site_id": library.id}
+    await apply_usage(
+        session,
+        [
+            rec(STOP, "yesterday", when=at(-600), acctsessiontime=3600, acctinputoctets=10**6, **in_valence),
+            rec(
+                STOP,
+                "morning",
+                when=at(30),
+                acctsessiontime=1800,
+                acctinputoctets=100,
+                acctoutputoctets=200,
+                **in_valence,
+            ),
+            rec(
+                INTERIM,
+                "now",
+                when=at(60),
+                acctsessiontime=600,
+                acctinputoctets=1,
+                acctoutputoctets=2,
+                **in_valence,
+            ),
+            rec(
+                STOP,
+                "in-die",
+                when=at(30),
+                acctsessiontime=999,
+                acctinputoctets=999,
+                account_id=alice,
+                commune_id=die.id,
+            ),
+            rec(STOP, "bobs", when=at(30), acctsessiontime=999, account_id=bob, commune_id=valence.id),
+            rec(STOP, "nowhere", when=at(30), acctsessiontime=7, acctoutputoctets=3, account_id=alice),
+        ],
+    )
+    assert await usage_since(session, account_id=alice, commune_id=valence.id, since=T0) == DailyUsage(
+        seconds=2400, octets=303
+    )
+    assert await usage_since(session, account_id=alice, commune_id=die.id, since=T0) == DailyUsage(999, 999)
+    assert await usage_since(session, account_id=alice, commune_id=None, since=T0) == DailyUsage(7, 3)
+    assert await usage_since(session, account_id=alice, commune_id=square.id, since=T0) == DailyUsage(0, 0)
+    assert (
+        await usage_since(session, account_id=alice, commune_id=valence.id, since=at(-24 * 60))
+    ).seconds == 6000
+
+
+async def test_list_sessions_filters_and_pages(
+    session: AsyncSession, region: Region, hasher: PasswordHasher
+) -> None:
+    valence, library, town_hall, die, square = await _places(session, region)
+    alice, bob = await _accounts(session, region, hasher, "alice", "bob")
+    lib = {"commune_id": valence.id, "site_id": library.id}
+    await apply_usage(
+        session,
+        [
+            rec(START, "a-open", when=at(50), account_id=alice, **lib),
+            rec(STOP, "a-closed", when=at(20), acctsessiontime=600, account_id=alice, **lib),  # 10 → 20
+            rec(START, "b-hall", when=at(40), account_id=bob, commune_id=valence.id, site_id=town_hall.id),
+            rec(
+                STOP,
+                "b-die",
+                when=at(5),
+                acctsessiontime=300,
+                account_id=bob,
+                commune_id=die.id,
+                site_id=square.id,
+            ),
+            rec(START, "anonymous", when=at(30), **lib),
+        ],
+    )
+
+    async def ids(where: SessionFilter = SessionFilter(), **paging: int) -> list[str]:
+        return [s.acctuniqueid for s in await list_sessions(session, where, **paging)]
+
+    assert await ids() == ["a-open", "b-hall", "anonymous", "a-closed", "b-die"]  # most recent first
+    assert await ids(SessionFilter(open_only=True)) == ["a-open", "b-hall", "anonymous"]
+    assert await ids(SessionFilter(account_id=alice)) == ["a-open", "a-closed"]
+    assert await ids(SessionFilter(site_id=library.id)) == ["a-open", "anonymous", "a-closed"]
+    assert await ids(SessionFilter(commune_id=valence.id)) == ["a-open", "b-hall", "anonymous", "a-closed"]
+    assert await ids(SessionFilter(commune_id=die.id)) == ["b-die"]
+    assert await ids(SessionFilter(account_id=bob, open_only=True)) == ["b-hall"]
+    # since/until select the sessions that overlap [since, until)
+    assert await ids(SessionFilter(since=at(15))) == ["a-open", "b-hall", "anonymous", "a-closed"]
+    assert await ids(SessionFilter(since=at(21))) == ["a-open", "b-hall", "anonymous"]
+    assert await ids(SessionFilter(until=at(30))) == ["a-closed", "b-die"]
+    assert await ids(SessionFilter(since=at(3), until=at(10))) == ["b-die"]
+    assert await ids(SessionFilter(since=at(15), until=at(45), site_id=library.id)) == [
+        "anonymous",
+        "a-closed",
+    ]
+    assert await ids(limit=2) == ["a-open", "b-hall"]
+    assert await ids(limit=2, offset=2) == ["anonymous", "a-closed"]
+    assert await ids(limit=2, offset=4) == ["b-die"]
+    assert await ids(offset=5) == []
+    assert len(await ids(limit=10_000)) == 5
+    for limit, offset in ((0, 0), (10_001, 0), (100, -1), (-5, 0)):
+        with pytest.raises(InvalidInput):
+            await ids(limit=limit, offset=offset)
+
+
+async def test_get_session(session: AsyncSession) -> None:
+    await apply_usage(session, [rec(START, "u1", username="alice")])
+    stored = await _row(session, "u1")
+    assert (await get_session(session, stored.radacctid)).username == "alice"
+    with pytest.raises(NotFound):
+        await get_session(session, stored.radacctid + 1000)
+
+
+# -- daily limits ---------------------------------------------------------------------------------
+
+
+async def test_sessions_over_limits_and_open_places(
+    session: AsyncSession, region: Region, hasher: PasswordHasher
+) -> None:
+    valence, library, town_hall, die, square = await _places(session, region)
+    alice, bob, carol, dave, eve, frank = await _accounts(
+        session, region, hasher, "alice", "bob", "carol", "dave", "eve", "frank"
+    )
+    lib = {"commune_id": valence.id, "site_id": library.id}
+    hall = {"commune_id": valence.id, "site_id": town_hall.id}
+    gib = 2**30
+    await apply_usage(
+        session,
+        [
+            # alice: 3000 s earlier today at the hall, 700 s now at the library → past one hour in Valence
+            rec(STOP, "alice-earlier", when=at(50), acctsessiontime=3000, account_id=alice, **hall),
+            rec(INTERIM, "alice-now", when=at(70), acctsessiontime=700, account_id=alice, **lib),
+            rec(INTERIM, "alice-hall", when=at(70), acctsessiontime=10, account_id=alice, **hall),
+            # bob: few seconds but 6 GiB (past the hall's byte limit; the library has none)
+            rec(
+                INTERIM,
+                "bob-hall",
+                when=at(70),
+                acctsessiontime=60,
+                acctinputoctets=6 * gib,
+                account_id=bob,
+                **hall,
+            ),
+            rec(INTERIM, "bob-lib", when=at(70), acctsessiontime=60, account_id=bob, **lib),
+            # carol: past the limit but already asked to leave
+            rec(INTERIM, "carol", when=at(70), acctsessiontime=4000, account_id=carol, **lib),
+            # dave: under every limit
+            rec(
+                INTERIM, "dave", when=at(70), acctsessiontime=100, acctinputoctets=gib, account_id=dave, **lib
+            ),
+            # eve: much used, but in Die, which has no limit
+            rec(
+                INTERIM,
+                "eve",
+                when=at(70),
+                acctsessiontime=10**5,
+                acctinputoctets=10**12,
+                account_id=eve,
+                commune_id=die.id,
+                site_id=square.id,
+            ),
+            # frank: a long session yesterday does not count today
+            rec(STOP, "frank-yesterday", when=at(-60), acctsessiontime=10**4, account_id=frank, **lib),
+            rec(INTERIM, "frank", when=at(70), acctsessiontime=10, account_id=frank, **lib),
+            rec(INTERIM, "anonymous", when=at(70), acctsessiontime=10**5, **lib),
+        ],
+    )
+    carols = (await _row(session, "carol")).radacctid
+    await session.execute(
+        update(AccountingSession)
+        .where(AccountingSession.radacctid == carols)
+        .values(disconnect_requested_at=at(71))
+    )
+    places = await open_places(session)
+    assert sorted(places, key=str) == sorted(
+        [(valence.id, library.id), (valence.id, town_hall.id), (die.id, square.id)], key=str
+    )
+    limits: dict[tuple[int | None, int | None], tuple[int | None, int | None]] = {
+        (valence.id, library.id): (3600, None),
+        (valence.id, town_hall.id): (3600, 5 * gib),
+        (die.id, square.id): (None, None),
+    }
+    over = await sessions_over_limits(session, since=T0, limits=limits)
+    by_id = {s.radacctid: s.acctuniqueid for s in await list_sessions(session, SessionFilter())}
+    assert sorted(by_id[i] for i in over) == ["alice-hall", "alice-now", "bob-hall"]
+    assert await sessions_over_limits(session, since=T0, limits={(valence.id, library.id): (0, 0)}) == []
+    assert await sessions_over_limits(session, since=T0, limits={}) == []
+    # a session known only by its commune (no site): limits keyed (commune, None) find it
+    await apply_usage(
+        session, [rec(START, "alice-nowhere", when=at(71), account_id=alice, commune_id=valence.id)]
+    )
+    assert (valence.id, None) in await open_places(session)
+    over = await sessions_over_limits(session, since=T0, limits={(valence.id, None): (3600, None)})
+    assert over == [(await _row(session, "alice-nowhere")).radacctid]
+
+
+# -- Change-of-Authorization / Disconnect ----------------------------------------------------------
+
+
+async def _ap(session: AsyncSession, region: Region, box: SecretBox) -> tuple[Site, Nas]:
+    commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+    site = await network.add_site(session, commune=commune, name="Médiathèque")
+    nas = await network.add_nas(
+        session, box=box, site=site, name="ap-1", address=NAS_IP, secret=SECRET, coa_port=1700
+    )
+    return site, nas
+
+
+async def test_coa_target_names_the_session_to_its_nas(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    site, nas = await _ap(session, region, box)
+    await apply_usage(
+        session,
+        [
+            rec(
+                START,
+                "u1",
+                nas_id=nas.id,
+                site_id=site.id,
+                username="alice@wifi.test.example",
+                callingstationid="02-00-5E-10-00-01",
+                framedipaddress="10.0.0.5",
+            )
+        ],
+    )
+    target = await coa_target(session, box, (await _row(session, "u1")).radacctid)
+    assert (target.address, target.port, target.secret) == (NAS_IP, 1700, SECRET.encode())
+    assert target.attributes == (
+        ("Acct-Session-Id", "sess-u1"),
+        ("User-Name", "alice@wifi.test.example"),
+        ("Calling-Station-Id", "02-00-5E-10-00-01"),
+        ("Framed-IP-Address", "10.0.0.5"),
+        ("NAS-IP-Address", NAS_IP),
+    )
+    assert SECRET not in repr(target)
+
+
+async def test_coa_target_of_a_controller_network_and_ipv6(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    site, _ = await _ap(session, region, box)
+    subnet = await network.add_nas(
+        session, box=box, site=site, name="ctl", address="10.1.0.0/24", secret=SECRET
+    )
+    v6 = await network.add_nas(session, box=box, site=site, name="ap-6", address="2001:db8::1", secret=SECRET)
+    await apply_usage(
+        session,
+        [
+            rec(START, "behind-controller", nas_id=subnet.id, nasipaddress="10.1.0.7"),
+            rec(START, "v6", nas_id=v6.id, nasipaddress="2001:db8::1"),
+        ],
+    )
+    behind = await coa_target(session, box, (await _row(session, "behind-controller")).radacctid)
+    assert (behind.address, behind.port) == ("10.1.0.7", 3799)  # the session's NAS, not the network
+    assert behind.attributes == (
+        ("Acct-Session-Id", "sess-behind-controller"),
+        ("NAS-IP-Address", "10.1.0.7"),
+    )
+    on_v6 = await coa_target(session, box, (await _row(session, "v6")).radacctid)
+    assert on_v6.address == "2001:db8::1"
+    assert on_v6.attributes == (("Acct-Session-Id", "sess-v6"), ("NAS-IPv6-Address", "2001:db8::1"))
+
+
+async def test_coa_target_refusals(session: AsyncSession, region: Region, box: SecretBox) -> None:
+    _, nas = await _ap(session, region, box)
+    await apply_usage(
+        session,
+        [
+            rec(START, "ended", nas_id=nas.id),
+            rec(STOP, "ended", when=at(1), acctsessiontime=60, nas_id=nas.id),
+            rec(START, "open", nas_id=nas.id),
+            rec(START, "no-nas", nas_id=None),
+            rec(START, "gone-nas", nas_id=nas.id + 1000),
+        ],
+    )
+    with pytest.raises(InvalidInput, match="ended"):
+        await coa_target(session, box, (await _row(session, "ended")).radacctid)
+    for uid in ("no-nas", "gone-nas"):
+        with pytest.raises(NotFound):
+            await coa_target(session, box, (await _row(session, uid)).radacctid)
+    with pytest.raises(NotFound):
+        await coa_target(session, box, 10**9)
+    with pytest.raises(InvalidInput):  # the secret key changed: the NAS secret cannot be read
+        await coa_target(
+            session, SecretBox("another key entirely, long enough"), (await _row(session, "open")).radacctid
+        )
+    await network.remove_nas(session, name="ap-1")
+    with pytest.raises(NotFound):
+        await coa_target(session, box, (await _row(session, "open")).radacctid)
+
+
+class FakeSender:
+    """A :class:`CoaSender` that answers with a set outcome and remembers what it was asked."""
+
+    def __init__(self, engine: AsyncEngine, outcome: CoaOutcome) -> None:
+        self.engine = engine
+        self.outcome = outcome
+        self.calls: list[tuple[CoaTarget, CoaKind, tuple[tuple[str, str | int], ...]]] = []
+        self.connections_held: list[int] = []
+
+    async def __call__(
+        self, target: CoaTarget, *, kind: CoaKind, extra: Sequence[tuple[str, str | int]] = ()
+    ) -> CoaResult:
+        self.calls.append((target, kind, tuple(extra)))
+        self.connections_held.append(self.engine.pool.checkedout())  # type: ignore[attr-defined]
+        return CoaResult(outcome=self.outcome, detail=self.outcome.value.upper())
+
+
+async def _open_session_committed(engine: AsyncEngine, box: SecretBox) -> int:
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        region = await network.ensure_home_region(session, realm="wifi.coa.example")
+        site, nas = await _ap(session, region, box)
+        await apply_usage(session, [rec(START, "u1", nas_id=nas.id, site_id=site.id, username="alice")])
+        return (await _row(session, "u1")).radacctid
+
+
+@pytest.mark.parametrize("outcome", list(CoaOutcome))
+async def test_disconnect_session_remembers_only_an_ack(
+    engine: AsyncEngine, box: SecretBox, outcome: CoaOutcome
+) -> None:
+    radacctid = await _open_session_committed(engine, box)
+    sessions = create_sessionmaker(engine)
+    send = FakeSender(engine, outcome)
+    result = await disconnect_session(sessions, box=box, radacctid=radacctid, send=send, now=at(90))
+    assert result.outcome is outcome
+    [(target, kind, extra)] = send.calls
+    assert (kind, extra, target.address, target.port, target.secret) == (
+        "disconnect",
+        (),
+        NAS_IP,
+        1700,
+        SECRET.encode(),
+    )
+    assert ("User-Name", "alice") in target.attributes
+    assert send.connections_held == [0]  # no transaction is held while the NAS is asked
+    async with sessions() as session:
+        row = await get_session(session, radacctid)
+        assert row.disconnect_requested_at == (at(90) if outcome is CoaOutcome.ACK else None)
+        assert row.acctstoptime is None  # only the NAS's Stop closes it
+
+
+async def test_disconnect_session_without_now_uses_the_clock(engine: AsyncEngine, box: SecretBox) -> None:
+    radacctid = await _open_session_committed(engine, box)
+    sessions = create_sessionmaker(engine)
+    before = datetime.now(UTC)
+    await disconnect_session(sessions, box=box, radacctid=radacctid, send=FakeSender(engine, CoaOutcome.ACK))
+    async with sessions() as session:
+        asked = (await get_session(session, radacctid)).disconnect_requested_at
+    assert asked is not None and before <= asked <= datetime.now(UTC)
+
+
+async def test_disconnect_session_refuses_an_ended_session_without_sending(
+    engine: AsyncEngine, box: SecretBox
+) -> None:
+    radacctid = await _open_session_committed(engine, box)
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as session:
+        await apply_usage(session, [rec(STOP, "u1", when=at(5), acctsessiontime=300)])
+    send = FakeSender(engine, CoaOutcome.ACK)
+    with pytest.raises(InvalidInput):
+        await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
+    assert send.calls == []

@@ -1,0 +1,239 @@
+"""Accounting streams from the real radclient, and Disconnect-Requests to a real UDP listener."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from pyrad import packet as pp
+from pyrad.dictionary import Dictionary
+
+from radius import DICTIONARY
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server
+
+USER_NAME, MESSAGE_AUTHENTICATOR, ACCT_SESSION_ID, ERROR_CAUSE = 1, 80, 44, 101
+
+
+def rows(server: Server, where: str = "1=1", *args: object) -> list[sqlite3.Row]:
+    with sqlite3.connect(server.workdir / "interop.db") as db:
+        db.row_factory = sqlite3.Row
+        return list(db.execute(f"SELECT * FROM radacct WHERE {where} ORDER BY radacctid", args))
+
+
+def accounting(server: Server, attributes: str) -> str:
+    return server.radclient(attributes, command="acct", port=server.acct_port)
+
+
+def test_a_stream_start_interim_stop_is_one_session_tied_to_the_account(server: Server) -> None:
+    out = server.radclient(
+        f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
+    )
+    assert "Received Access-Accept" in out
+    klass = re.search(r"Class = (0x[0-9a-f]+)", out)
+    assert klass is not None, out
+    common = (
+        f'User-Name = "alice"\nAcct-Session-Id = "stream-1"\nClass = {klass.group(1)}\n'
+        'Calling-Station-Id = "02-00-00-00-00-01"\nNAS-IP-Address = 127.0.0.1\n'
+        "NAS-Port-Type = Wireless-802.11\n"
+    )
+    assert "Received Accounting-Response" in accounting(
+        server, common + "Acct-Status-Type = Start\nFramed-IP-Address = 10.9.0.7\n"
+    )
+    assert "Received Accounting-Response" in accounting(
+        server,
+        common + "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 300\nAcct-Input-Octets = 1000\n"
+        "Acct-Output-Octets = 50000\n",
+    )
+    (row,) = rows(server, "acctsessionid = 'stream-1'")
+    assert row["acctstoptime"] is None and row["acctinputoctets"] == 1000 and row["account_id"] is not None
+    assert row["framedipaddress"] == "10.9.0.7" and row["device_mac"] == "02:00:00:00:00:01"
+    assert row["nasporttype"] == "Wireless-802.11"
+    listed = server.cli("session", "list", "--open", "--user", f"alice@{REALM}")
+    assert f"{row['radacctid']}  alice  02:00:00:00:00:01" in listed and "open" in listed
+
+    assert "Received Accounting-Response" in accounting(
+        server,
+        common + "Acct-Status-Type = Stop\nAcct-Session-Time = 900\nAcct-Input-Octets = 7\n"
+        "Acct-Input-Gigawords = 1\nAcct-Output-Octets = 90000\nAcct-Terminate-Cause = User-Request\n"
+        "Acct-Delay-Time = 2\n",
+    )
+    # late and repeated records after the Stop change nothing
+    assert "Received Accounting-Response" in accounting(
+        server, common + "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 600\nAcct-Input-Octets = 5\n"
+    )
+    (row,) = rows(server, "acctsessionid = 'stream-1'")
+    assert row["acctstoptime"] is not None and row["acctterminatecause"] == "User-Request"
+    assert row["acctsessiontime"] == 900 and row["acctinputoctets"] == 2**32 + 7
+    assert row["acctoutputoctets"] == 90000
+    assert "User-Request" in server.cli("session", "list", "--user", "alice")
+
+
+def test_a_stop_without_start_makes_a_closed_session(server: Server) -> None:
+    out = accounting(
+        server,
+        'User-Name = "bob"\nAcct-Session-Id = "lonely-stop"\n'
+        "Acct-Status-Type = Stop\nAcct-Session-Time = 60\n",
+    )
+    assert "Received Accounting-Response" in out
+    (row,) = rows(server, "acctsessionid = 'lonely-stop'")
+    assert row["acctstoptime"] is not None and row["account_id"] is None
+
+
+def test_a_retransmission_is_answered_again_and_counted_once(server: Server) -> None:
+    dictionary = Dictionary(str(DICTIONARY))
+    request = pp.AcctPacket(id=77, secret=SECRET.encode(), dict=dictionary)
+    request["User-Name"] = "alice"
+    request["Acct-Status-Type"] = "Start"
+    request["Acct-Session-Id"] = "retransmitted"
+    data = request.RequestPacket()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", server.acct_port))
+        replies = []
+        for _ in range(3):
+            sock.send(data)
+            replies.append(sock.recv(4096))
+    assert replies[0][0] == pp.AccountingResponse and len(set(replies)) == 1
+    assert len(rows(server, "acctsessionid = 'retransmitted'")) == 1
+
+
+def test_accounting_on_closes_the_sessions_of_that_access_point(server: Server) -> None:
+    for name in ("reboot-1", "reboot-2"):
+        out = accounting(
+            server, f'User-Name = "alice"\nAcct-Session-Id = "{name}"\nAcct-Status-Type = Start\n'
+        )
+        assert "Received Accounting-Response" in out
+    assert "Received Accounting-Response" in accounting(
+        server, "Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\n"
+    )
+    closed = rows(server, "acctsessionid IN ('reboot-1', 'reboot-2')")
+    assert len(closed) == 2
+    assert all(r["acctstoptime"] is not None and r["acctterminatecause"] == "NAS-Reboot" for r in closed)
+
+
+def test_an_incomplete_record_is_not_answered(server: Server) -> None:
+    out = server.radclient(
+        'User-Name = "alice"\nAcct-Status-Type = Start\n', command="acct", port=server.acct_port, timeout=0.5
+    )
+    assert "Received Accounting-Response" not in out  # no Acct-Session-Id: dropped and counted
+
+
+# -- Disconnect-Request (RFC 5176) to a NAS played by a UDP listener of the test --------------------
+
+
+@dataclass
+class CoaReceiver:
+    """A NAS's CoA port: checks each request's authenticators and answers as told."""
+
+    secret: bytes
+    answer: str = "ack"  # ack / nak
+    sock: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    received: list[dict[int, list[bytes]]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            code, ident, length = struct.unpack("!BBH", data[:4])
+            attrs: dict[int, list[bytes]] = {}
+            i = 20
+            while i < length:
+                attrs.setdefault(data[i], []).append(data[i + 2 : i + data[i + 1]])
+                i += data[i + 1]
+            expected = hashlib.md5(data[:4] + bytes(16) + data[20:length] + self.secret).digest()
+            if data[4:20] != expected:
+                self.problems.append("bad request authenticator")
+            if data[20] != MESSAGE_AUTHENTICATOR:
+                self.problems.append("Message-Authenticator is not first")
+            zeroed = data[:4] + bytes(16) + data[20:22] + bytes(16) + data[38:length]
+            if hmac.new(self.secret, zeroed, hashlib.md5).digest() != data[22:38]:
+                self.problems.append("bad Message-Authenticator")
+            self.received.append(attrs | {0: [bytes([code])]})
+            body = b"" if self.answer == "ack" else bytes([ERROR_CAUSE, 6]) + (503).to_bytes(4, "big")
+            reply_code = code + 1 if self.answer == "ack" else code + 2
+            header = struct.pack("!BBH", reply_code, ident, 20 + len(body))
+            authenticator = hashlib.md5(header + data[4:20] + body + self.secret).digest()
+            self.sock.sendto(header + authenticator + body, peer)
+
+
+@pytest.fixture
+def coa_nas(server: Server) -> Iterator[CoaReceiver]:
+    receiver = CoaReceiver(secret=b"coa-nas-secret-42")
+    receiver.sock.bind(("127.0.0.2", 0))  # the access point's own address: CoA goes to the NAS
+    port = receiver.sock.getsockname()[1]
+    name = f"coa-ap-{port}"
+    secret = receiver.secret.decode()
+    server.cli(
+        "nas", "add", name, "--ip", "127.0.0.2", "--secret", secret, "--site", "Médiathèque",
+        "--coa-port", str(port),
+    )  # fmt: skip
+    thread = threading.Thread(target=receiver.serve, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.sock.close()
+    server.cli("nas", "remove", name)
+
+
+def start_from(address: str, port: int, secret: bytes, session_id: str) -> None:
+    """An Accounting Start sent from ``address`` (another access point on the loopback)."""
+    dictionary = Dictionary(str(DICTIONARY))
+    request = pp.AcctPacket(id=5, secret=secret, dict=dictionary)
+    request["User-Name"] = "alice"
+    request["Acct-Status-Type"] = "Start"
+    request["Acct-Session-Id"] = session_id
+    request["Calling-Station-Id"] = "02-00-00-00-00-09"
+    request["Framed-IP-Address"] = "10.9.0.9"
+    request["NAS-IP-Address"] = address
+    data = request.RequestPacket()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        sock.bind((address, 0))
+        for _ in range(30):  # retransmitted as a NAS would, while the new access point is loaded
+            sock.sendto(data, ("127.0.0.1", port))
+            try:
+                assert sock.recv(4096)[0] == pp.AccountingResponse
+                return
+            except TimeoutError:
+                continue
+    raise AssertionError(f"no Accounting-Response to {address}")
+
+
+def test_disconnect_reaches_the_access_point_and_says_what_it_answered(
+    server: Server, coa_nas: CoaReceiver
+) -> None:
+    start_from("127.0.0.2", server.acct_port, coa_nas.secret, "to-cut")
+    (row,) = rows(server, "acctsessionid = 'to-cut'")
+    out = server.cli("session", "disconnect", str(row["radacctid"]))
+    assert "disconnected" in out
+    (request,) = coa_nas.received
+    assert coa_nas.problems == []
+    assert request[0] == [bytes([40])]  # Disconnect-Request
+    assert request[ACCT_SESSION_ID] == [b"to-cut"] and request[USER_NAME] == [b"alice"]
+    assert rows(server, "acctsessionid = 'to-cut'")[0]["disconnect_requested_at"] is not None
+
+    coa_nas.answer = "nak"
+    start_from("127.0.0.2", server.acct_port, coa_nas.secret, "not-there")
+    (row,) = rows(server, "acctsessionid = 'not-there'")
+    done = subprocess.run(
+        [sys.executable, "-m", "sesame", "session", "disconnect", str(row["radacctid"])],
+        env=server.env,
+        cwd=server.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Session-Context-Not-Found" in done.stderr, done.stderr
+    assert rows(server, "acctsessionid = 'not-there'")[0]["disconnect_requested_at"] is None

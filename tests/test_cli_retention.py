@@ -1,0 +1,146 @@
+"""``sesame retention purge``, ``sesame user delete`` and ``sesame user pseudonym``, through typer's
+runner and through ``main`` (which owns error reporting), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from click.testing import Result
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from accounts import users
+from accounts.models import AccountingSession, AuthRecord, ClosedAccount, utcnow
+from accounts.secretbox import SecretBox
+from sesame.cli import app, main
+from sesame.db import create_engine, create_sessionmaker, unit_of_work
+from sesame.settings import get_settings
+from tests.conftest import TEST_SECRET_KEY
+
+runner = CliRunner()
+REALM = "wifi.sud.example"
+
+
+@pytest.fixture
+def cli_env(settings_env: None, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    monkeypatch.setenv("SESAME_DATABASE_URL", database_url)
+    monkeypatch.setenv("SESAME_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("SESAME_REALM", REALM)
+    get_settings.cache_clear()
+    return database_url
+
+
+def ok(*args: str) -> Result:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> str:
+    assert main(list(args)) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def _seed_auth_records(url: str, *usernames_and_ages: tuple[str, timedelta]) -> None:
+    async def go() -> None:
+        engine = create_engine(url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                now = utcnow()
+                session.add_all(
+                    AuthRecord(
+                        username=name, reply="Access-Accept", authdate=now - age, method="pap", reason="ok"
+                    )
+                    for name, age in usernames_and_ages
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def _count(url: str, column: Any, *where: Any) -> int:
+    async def go() -> int:
+        engine = create_engine(url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                query = select(func.count(column)).where(*where)
+                return int(await session.scalar(query) or 0)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    day = timedelta(days=1)
+    _seed_auth_records(cli_env, ("old-1", 400 * day), ("old-2", 366 * day), ("recent", day))
+
+    counted = ok("retention", "purge", "--dry-run").stdout.splitlines()
+    assert [line.split(" (")[0] for line in counted] == [
+        "radacct: would delete 0",
+        "radpostauth: would delete 2",
+        "closed_account: would delete 0",
+        "radius_token: would delete 0",
+    ]
+    assert counted[1].startswith("radpostauth: would delete 2 (authentications before ")
+    assert counted[1].endswith(" UTC)")
+    assert _count(cli_env, AuthRecord.id) == 3
+
+    monkeypatch.setenv("SESAME_RETENTION_CONNECTION_DAYS", "500")
+    get_settings.cache_clear()
+    assert "radpostauth: deleted 0 " in ok("retention", "purge").stdout
+    assert _count(cli_env, AuthRecord.id) == 3
+
+    monkeypatch.setenv("SESAME_RETENTION_CONNECTION_DAYS", "365")
+    monkeypatch.setenv("SESAME_RETENTION_BATCH_SIZE", "1")
+    get_settings.cache_clear()
+    assert "radpostauth: deleted 2 " in ok("retention", "purge").stdout
+    assert _count(cli_env, AuthRecord.id) == 1
+    assert "radpostauth: deleted 0 " in ok("retention", "purge").stdout
+
+
+def test_retention_settings_are_checked(
+    settings_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    monkeypatch.setenv("SESAME_RETENTION_BATCH_SIZE", "0")
+    assert "invalid setting SESAME_RETENTION_BATCH_SIZE" in fails(capsys, "retention", "purge", code=2)
+
+
+def test_deleting_a_user_needs_yes_and_prints_the_pseudonym(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok("user", "add", "alice", "--email", "alice@example.fr", "--password", "correct horse")
+    _seed_auth_records(cli_env, ("alice", timedelta(hours=1)), (f"ALICE@{REALM}", timedelta(hours=2)))
+
+    err = fails(capsys, "user", "delete", "alice")
+    assert "cannot be undone" in err and "--yes" in err
+    assert "alice@example.fr" in ok("user", "list").stdout
+
+    deleted = ok("user", "delete", "alice@wifi.sud.example", "--yes")
+    pseudonym = deleted.stdout.strip()
+    assert f"account alice@{REALM} deleted" in deleted.output
+    assert pseudonym == users.pseudonym_of(SecretBox(TEST_SECRET_KEY), f"alice@{REALM}")
+    assert ok("user", "pseudonym", "Alice").stdout.strip() == pseudonym
+    assert ok("user", "pseudonym", f"alice@{REALM}").stdout.strip() == pseudonym
+    assert ok("user", "pseudonym", "alice@wifi.nord.example").stdout.strip() != pseudonym
+
+    assert "alice" not in ok("user", "list").stdout
+    assert _count(cli_env, AuthRecord.id, AuthRecord.username == pseudonym) == 2
+    assert _count(cli_env, ClosedAccount.id, ClosedAccount.pseudonym == pseudonym) == 1
+    assert _count(cli_env, AccountingSession.radacctid) == 0
+    assert "no account" in fails(capsys, "user", "delete", "alice", "--yes")
+    assert "username" in fails(capsys, "user", "pseudonym", "x")
+
+
+def test_new_commands_have_help() -> None:
+    for args in [["retention"], ["retention", "purge"], ["user", "delete"], ["user", "pseudonym"]]:
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, args
