@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import AuthRecord
+from accounts.models import Account, AuthRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +42,15 @@ async def record_decisions(session: AsyncSession, decisions: Sequence[Decision])
     """
     if not decisions:
         return
+    # an account deleted since its decision was buffered: keep the record, drop the dangling link
+    # (a dangling id would fail the whole batch on the foreign key, again at every retry)
+    named = {d.account_id for d in decisions if d.account_id is not None}
+    if named:
+        existing = set((await session.scalars(select(Account.id).where(Account.id.in_(sorted(named))))).all())
+        decisions = [
+            d if d.account_id is None or d.account_id in existing else replace(d, account_id=None)
+            for d in decisions
+        ]
     columns = [("class" if c == "class_" else c) for c in _COLUMNS]
     connection = await session.connection()
     if connection.dialect.name == "postgresql":

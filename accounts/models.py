@@ -376,6 +376,18 @@ class ClosedAccount(Base):
     closed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class Tombstone(Base):
+    """A deleted account or device, so caches that hold it (the RADIUS servers') forget it within
+    seconds; a deletion leaves no row whose ``updated_at`` could say so. Purged after a day."""
+
+    __tablename__ = "tombstone"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "account" (key: username) or "device" (key: MAC)
+    key: Mapped[str] = mapped_column(String(253))
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 __all__ = [
     "AccessPolicy",
     "Account",
@@ -391,6 +403,7 @@ __all__ = [
     "RadiusToken",
     "Region",
     "Site",
+    "Tombstone",
     "UTCDateTime",
     "utcnow",
 ]

@@ -13,6 +13,7 @@ deletes what has passed those periods:
 ``radpostauth``    authentication decisions older than ``connection_days``
 ``closed_account`` what is kept of deleted accounts, ``closed_account_days`` after closing
 ``radius_token``   single-use tokens expired more than a day ago (hygiene: no legal value)
+``tombstone``      deleted accounts and devices, a day after (the RADIUS caches forgot them)
 =================  ==========================================================================
 
 A row exactly at a cutoff is kept. Rows go in batches, one transaction each, through
@@ -35,7 +36,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts.models import AccountingSession, AuthRecord, Base, ClosedAccount, RadiusToken
+from accounts.models import AccountingSession, AuthRecord, Base, ClosedAccount, RadiusToken, Tombstone
 
 #: how long after expiring a single-use token is kept (enough to read why a login just failed)
 TOKEN_GRACE = timedelta(days=1)
@@ -67,6 +68,7 @@ class PurgeReport:
     radpostauth: int
     closed_account: int
     radius_token: int
+    tombstone: int = 0
     dry_run: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -76,6 +78,7 @@ class PurgeReport:
             "radpostauth": self.radpostauth,
             "closed_account": self.closed_account,
             "radius_token": self.radius_token,
+            "tombstone": self.tombstone,
         }
 
     @property
@@ -99,7 +102,7 @@ def _table(model: type[Base]) -> Table:
 
 def _rules() -> tuple[_Rule, ...]:
     radacct, radpostauth = _table(AccountingSession), _table(AuthRecord)
-    closed, tokens = _table(ClosedAccount), _table(RadiusToken)
+    closed, tokens, tombstones = _table(ClosedAccount), _table(RadiusToken), _table(Tombstone)
     acct = radacct.c
     start = acct.acctstarttime
     return (
@@ -132,6 +135,12 @@ def _rules() -> tuple[_Rule, ...]:
         ),
         _Rule(closed, closed.c.id, closed.c.closed_at, lambda cut: closed.c.closed_at < cut.closed_accounts),
         _Rule(tokens, tokens.c.id, tokens.c.expires_at, lambda cut: tokens.c.expires_at < cut.tokens),
+        _Rule(
+            tombstones,
+            tombstones.c.id,
+            tombstones.c.deleted_at,
+            lambda cut: tombstones.c.deleted_at < cut.tokens,
+        ),
     )
 
 
@@ -166,6 +175,7 @@ async def purge(
         radpostauth=counts["radpostauth"],
         closed_account=counts["closed_account"],
         radius_token=counts["radius_token"],
+        tombstone=counts["tombstone"],
         dry_run=dry_run,
     )
 

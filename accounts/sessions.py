@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.errors import InvalidInput, NotFound, SecretUnreadable
-from accounts.models import AccountingSession, Nas, utcnow
+from accounts.models import Account, AccountingSession, Nas, utcnow
 from accounts.network import nas_secret
 from accounts.secretbox import SecretBox
 
@@ -170,6 +170,10 @@ async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
     connection = await session.connection()
     dialect = connection.dialect.name
     pending: dict[str, dict[str, Any]] = {}
+    # An account deleted since it authenticated (its Class still names it) is no longer linked:
+    # a dangling id would fail the whole batch on the foreign key, again at every retry.
+    named = {u.account_id for u in records if u.account_id is not None}
+    existing = set(await existing_accounts(session, named)) if named else set()
 
     async def write() -> None:
         if pending:
@@ -191,9 +195,16 @@ async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
             )
             continue
         row = row_of(usage)
+        if row["account_id"] not in existing:
+            row["account_id"] = None
         known = pending.get(usage.acctuniqueid)
         pending[usage.acctuniqueid] = merge(known, row) if known is not None else row
     await write()
+
+
+async def existing_accounts(session: AsyncSession, account_ids: Iterable[int]) -> Sequence[int]:
+    """Those of ``account_ids`` that still exist."""
+    return (await session.scalars(select(Account.id).where(Account.id.in_(sorted(account_ids))))).all()
 
 
 async def close_nas_sessions(

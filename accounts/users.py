@@ -25,6 +25,7 @@ from accounts.models import (
     ClosedAccount,
     Device,
     Region,
+    Tombstone,
 )
 from accounts.network import flush_or_conflict
 from accounts.passwords import PasswordHasher, check_password_rules
@@ -143,6 +144,7 @@ async def forget_device(session: AsyncSession, *, account: Account, mac: str) ->
     )
     if device is None:
         raise NotFound(f"{account.username} has no device {normalize_mac(mac)}")
+    session.add(Tombstone(kind="device", key=device.mac))
     await session.delete(device)
     await session.flush()
 
@@ -201,6 +203,9 @@ async def delete_account(session: AsyncSession, *, box: SecretBox, account: Acco
         emails += [] if account.email in emails else [account.email]
     closed.email_ciphertext = box.seal("\n".join(emails).encode(), purpose=CLOSED_EMAIL_PURPOSE)
     closed.closed_at = now
+    macs = (await session.scalars(select(Device.mac).where(Device.account_id == account.id))).all()
+    session.add(Tombstone(kind="account", key=account.username, deleted_at=now))
+    session.add_all(Tombstone(kind="device", key=mac, deleted_at=now) for mac in macs)
     await session.delete(account)
     await session.flush()
     return pseudonym

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from accounts import authlog, credentials, policies, sessions, tokens
 from accounts.authlog import Decision as RecordedDecision
 from accounts.errors import SecretUnreadable
-from accounts.models import AccessPolicy, Account, Device, Nas, Site
+from accounts.models import AccessPolicy, Account, Device, Nas, Site, Tombstone
 from accounts.network import ensure_home_region, nas_secret
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
@@ -313,12 +313,19 @@ class SqlStore:
             changed_devices = (
                 await session.scalars(select(Device.mac).where(Device.updated_at >= since))
             ).all()
+            deleted = (
+                await session.execute(
+                    select(Tombstone.kind, Tombstone.key).where(Tombstone.deleted_at >= since)
+                )
+            ).all()
             self._by_commune, self._by_site = await policies.load_policies(session)
         self._resolved = {}
         for username in changed_accounts:
             self._accounts.forget(username)
         for mac in changed_devices:
             self._devices.forget(mac)
+        for kind, key in deleted:  # deleted rows leave no updated_at behind: their tombstones say
+            (self._accounts if kind == "account" else self._devices).forget(key)
         self._since = now
 
     async def clients_changed(self) -> bool:

@@ -22,6 +22,7 @@ TABLES = {
     "device_credential",
     "radacct",
     "closed_account",
+    "tombstone",
     "access_policy",
     "radpostauth",
 }

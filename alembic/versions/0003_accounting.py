@@ -1,5 +1,6 @@
-"""Accounting sessions (FreeRADIUS radacct columns), closed accounts kept for the law, and
-simultaneous-use and daily limits in access policies.
+"""Accounting sessions (FreeRADIUS radacct columns), closed accounts kept for the law, tombstones
+of deleted accounts and devices for the RADIUS caches, and simultaneous-use and daily limits in
+access policies.
 
 Revision ID: 0003
 Revises: 0002
@@ -82,6 +83,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_radacct_open_update', ['acctupdatetime'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.create_index(batch_op.f('ix_radacct_site_id'), ['site_id'], unique=False)
 
+    op.create_table('tombstone',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('key', sa.String(length=253), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tombstone'))
+    )
+    with op.batch_alter_table('tombstone', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tombstone_deleted_at'), ['deleted_at'], unique=False)
+
     with op.batch_alter_table('access_policy', schema=None) as batch_op:
         batch_op.add_column(sa.Column('simultaneous_use', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('daily_time_limit', sa.Integer(), nullable=True))
@@ -105,6 +116,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_radacct_acctstarttime'))
         batch_op.drop_index('ix_radacct_account_start')
 
+    with op.batch_alter_table('tombstone', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tombstone_deleted_at'))
+
+    op.drop_table('tombstone')
     op.drop_table('radacct')
     with op.batch_alter_table('closed_account', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_closed_account_region_id'))

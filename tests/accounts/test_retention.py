@@ -27,6 +27,7 @@ from accounts.models import (
     DeviceCredential,
     RadiusToken,
     Region,
+    Tombstone,
 )
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
@@ -153,6 +154,8 @@ async def _seed_every_table(sessions: async_sessionmaker[AsyncSession], hasher: 
             session.add(
                 RadiusToken(account_id=alice.id, digest=digest, token_ciphertext="x", expires_at=expires)
             )
+        for key, deleted_at in [("old", TOKEN_CUT - SECOND), ("boundary", TOKEN_CUT), ("recent", NOW)]:
+            session.add(Tombstone(kind="device", key=key, deleted_at=deleted_at))
 
 
 async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
@@ -167,12 +170,13 @@ async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
         "radpostauth": 1,
         "closed_account": 1,
         "radius_token": 1,
+        "tombstone": 1,
     }
     assert len(await _names(sessions, AccountingSession.acctuniqueid)) == 9  # a dry run deletes nothing
     assert len(await _names(sessions, AuthRecord.username)) == 3
 
     report = await _purge(sessions, batch_size=2)
-    assert not report.dry_run and report.counts() == counted.counts() and report.total == 7
+    assert not report.dry_run and report.counts() == counted.counts() and report.total == 8
     assert report.cutoffs == retention.Cutoffs(connections=CUT, closed_accounts=CLOSED_CUT, tokens=TOKEN_CUT)
     assert await _names(sessions, AccountingSession.acctuniqueid) == {
         "boundary",
@@ -185,6 +189,7 @@ async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
     assert await _names(sessions, ClosedAccount.pseudonym) == {"deleted-boundary", "deleted-recent"}
     assert await _names(sessions, RadiusToken.digest) == {"boundary", "just-expired", "live"}
     assert await _names(sessions, Account.username) == {"alice"}
+    assert await _names(sessions, Tombstone.key) == {"boundary", "recent"}
 
     again = await _purge(sessions)
     assert again.total == 0

@@ -123,3 +123,63 @@ async def test_decision_records_are_written_in_batches(engine: AsyncEngine, box:
     async with create_sessionmaker(engine)() as session:
         assert await session.scalar(select(func.count()).select_from(AuthRecord)) == 250
         assert await session.scalar(select(func.count()).where(AuthRecord.class_.is_not(None))) == 125
+
+
+async def test_deleted_accounts_and_forgotten_devices_leave_the_cache(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    store = await _store(engine, box)
+    sessions = create_sessionmaker(engine)
+    alice = await _create_alice(engine, hasher)
+    far = datetime.now(UTC) + timedelta(days=30)
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, alice.id)
+        await users.remember_device(session, account=owner, mac="02:00:00:00:00:0a", label=None, until=far)
+        await users.remember_device(session, account=owner, mac="02:00:00:00:00:0b", label=None, until=far)
+    assert await store.device("02:00:00:00:00:0a") is not None
+    assert await store.device("02:00:00:00:00:0b") is not None
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, alice.id)
+        await users.forget_device(session, account=owner, mac="02:00:00:00:00:0a")
+    await store.refresh()
+    assert await store.device("02:00:00:00:00:0a") is None  # "forget" means at once, not at eviction
+    assert await store.device("02:00:00:00:00:0b") is not None
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, alice.id)
+        await users.delete_account(session, box=box, account=owner, now=datetime.now(UTC))
+    await store.refresh()
+    assert await store.account("alice") is None
+    assert await store.device("02:00:00:00:00:0b") is None
+
+
+async def test_records_of_an_account_deleted_meanwhile_are_kept_unlinked(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    """A Class or a buffered decision naming a deleted account must not fail its whole batch."""
+    from accounts.models import AccountingSession
+    from accounts.sessions import StatusType, Usage
+
+    store = await _store(engine, box)
+    sessions = create_sessionmaker(engine)
+    alice = await _create_alice(engine, hasher)
+    now = datetime.now(UTC)
+    accepted = {"reply": "Access-Accept", "method": "pap", "reason": "accepted"}
+    store.record(Recorded(authdate=now, username="alice", account_id=alice.id, **accepted))
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, alice.id)
+        await users.delete_account(session, box=box, account=owner, now=now)
+    assert await store.flush_records() == 1
+    usage = [
+        Usage(status=StatusType.START, acctuniqueid=f"u{i}", acctsessionid=f"s{i}", nasipaddress="192.0.2.1",
+              event_time=now, username="alice", account_id=alice.id if i == 0 else None)
+        for i in range(3)
+    ]  # fmt: skip
+    await asyncio.gather(*(store.record_usage(u) for u in usage))
+    async with sessions() as session:
+        links = (
+            await session.execute(select(AccountingSession.acctuniqueid, AccountingSession.account_id))
+        ).all()
+        assert sorted(links) == [("u0", None), ("u1", None), ("u2", None)]
+        assert (
+            await session.scalar(select(AuthRecord.account_id).where(AuthRecord.username == "alice")) is None
+        )
