@@ -183,3 +183,64 @@ async def test_records_of_an_account_deleted_meanwhile_are_kept_unlinked(
         assert (
             await session.scalar(select(AuthRecord.account_id).where(AuthRecord.username == "alice")) is None
         )
+
+
+async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the_daily_limit(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher, radius_codec
+) -> None:
+    from accounts.models import AccountingSession
+    from accounts.sessions import CoaOutcome, CoaResult, StatusType, Usage
+    from radius.clients import ClientTable
+    from radius.core import PortKind, ServerCore
+    from radius.server import Housekeeping, RadiusService
+
+    store = SqlStore(
+        sessions=create_sessionmaker(engine),
+        box=box,
+        realm=REALM,
+        region_name="R",
+        defaults=Policy(daily_time_limit=3600),
+    )
+    await store.start()
+    alice = await _create_alice(engine, hasher)
+    now = datetime.now(UTC)
+
+    def usage(uid: str, *, seconds: int, when: datetime, account_id: int | None) -> Usage:
+        return Usage(
+            status=StatusType.INTERIM_UPDATE,
+            acctuniqueid=uid,
+            acctsessionid=uid,
+            nasipaddress="192.0.2.1",
+            event_time=when,
+            account_id=account_id,
+            acctsessiontime=seconds,
+            commune_id=1,
+            site_id=1,
+        )
+
+    for record in [
+        usage("over", seconds=3700, when=now, account_id=alice.id),  # 1 h 01 min today: over
+        usage("silent", seconds=60, when=now - timedelta(hours=2), account_id=None),  # no news for 2 h
+        usage("fine", seconds=600, when=now, account_id=None),
+    ]:
+        await store.record_usage(record)
+    asked: list[int] = []
+
+    async def disconnect(radacctid: int) -> CoaResult:
+        asked.append(radacctid)
+        return CoaResult(outcome=CoaOutcome.ACK, detail="ACK")
+
+    cores = {kind: ServerCore(kind=kind, clients=ClientTable(), codec_=radius_codec) for kind in PortKind}
+    service = RadiusService(
+        auth=cores[PortKind.AUTH],
+        acct=cores[PortKind.ACCT],
+        handlers={},
+        store=store,
+        housekeeping=Housekeeping(stale_after=timedelta(minutes=16), disconnect=disconnect),
+    )
+    await service.housekeep()
+    async with create_sessionmaker(engine)() as session:
+        rows = {r.acctuniqueid: r for r in (await session.scalars(select(AccountingSession))).all()}
+    assert asked == [rows["over"].radacctid]
+    assert rows["silent"].acctterminatecause == "Stale-Session" and rows["silent"].acctstoptime is not None
+    assert rows["fine"].acctstoptime is None and rows["over"].acctstoptime is None  # the NAS's Stop closes it
