@@ -53,5 +53,6 @@ def retention_purge(
         ("radpostauth", report.radpostauth, "authentications before", cut.connections),
         ("closed_account", report.closed_account, "accounts closed before", cut.closed_accounts),
         ("radius_token", report.radius_token, "tokens expired before", cut.tokens),
+        ("tombstone", report.tombstone, "deletions before", cut.tokens),
     ]:
         typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")
