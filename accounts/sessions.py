@@ -432,6 +432,52 @@ async def disconnect_session(
     return result
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionChange:
+    """What a CoA-Request may change in a running session (None: unchanged)."""
+
+    session_timeout: int | None = None
+    bandwidth_up_kbps: int | None = None
+    bandwidth_down_kbps: int | None = None
+
+    def attributes(self) -> list[tuple[str, str | int]]:
+        """The same attributes an Access-Accept carries for these settings (see radius.pipeline)."""
+        found: list[tuple[str, str | int]] = []
+        if self.session_timeout is not None:
+            found.append(("Session-Timeout", self.session_timeout))
+        if self.bandwidth_up_kbps is not None:
+            found += [
+                ("WISPr-Bandwidth-Max-Up", self.bandwidth_up_kbps * 1000),
+                ("ChilliSpot-Bandwidth-Max-Up", self.bandwidth_up_kbps),
+            ]
+        if self.bandwidth_down_kbps is not None:
+            found += [
+                ("WISPr-Bandwidth-Max-Down", self.bandwidth_down_kbps * 1000),
+                ("ChilliSpot-Bandwidth-Max-Down", self.bandwidth_down_kbps),
+            ]
+        for name, value in found:
+            if not 0 <= int(value) <= 2**32 - 1:
+                raise InvalidInput(f"{name} must be between 0 and 4294967295")
+        if not found:
+            raise InvalidInput("nothing to change: give a session timeout or a bandwidth")
+        return found
+
+
+async def change_session(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    box: SecretBox,
+    radacctid: int,
+    change: SessionChange,
+    send: CoaSender,
+) -> CoaResult:
+    """Ask the session's NAS to apply new limits to it (CoA-Request, RFC 5176)."""
+    extra = change.attributes()
+    async with sessions() as session:
+        target = await coa_target(session, box, radacctid)
+    return await send(target, kind="coa", extra=extra)
+
+
 async def open_places(session: AsyncSession) -> list[tuple[int | None, int | None]]:
     """The (commune, site) pairs that have open sessions."""
     rows = await session.execute(
@@ -500,10 +546,12 @@ __all__ = [
     "CoaSender",
     "CoaTarget",
     "DailyUsage",
+    "SessionChange",
     "SessionFilter",
     "StatusType",
     "Usage",
     "apply_usage",
+    "change_session",
     "close_nas_sessions",
     "close_stale_sessions",
     "coa_target",

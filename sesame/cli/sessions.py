@@ -11,7 +11,7 @@ from accounts import network, sessions, users
 from accounts.errors import DomainError
 from accounts.models import AccountingSession
 from accounts.secretbox import SecretBox
-from accounts.sessions import CoaOutcome, SessionFilter
+from accounts.sessions import CoaOutcome, SessionChange, SessionFilter
 from sesame.cli.context import Context, run_command, run_with_sessions
 from sesame.compose import build_coa_client
 from sesame.settings import Settings
@@ -97,5 +97,34 @@ def session_disconnect(
         if result.outcome is not CoaOutcome.ACK:
             raise DomainError(f"session {session_id} not disconnected: {result.detail}")
         return f"session {session_id} disconnected ({result.detail})"
+
+    typer.echo(run_with_sessions(action))
+
+
+@app.command("change")
+def session_change(
+    session_id: int = typer.Argument(..., help="The session id (see 'sesame session list')."),
+    session_timeout: int | None = typer.Option(None, "--session-timeout", help="Seconds from now."),
+    bandwidth_up_kbps: int | None = typer.Option(None, "--bandwidth-up", help="Upload limit, kbit/s."),
+    bandwidth_down_kbps: int | None = typer.Option(None, "--bandwidth-down", help="Download limit, kbit/s."),
+) -> None:
+    """Change a running session's limits at its access point (CoA-Request, RFC 5176)."""
+    change = SessionChange(
+        session_timeout=session_timeout,
+        bandwidth_up_kbps=bandwidth_up_kbps,
+        bandwidth_down_kbps=bandwidth_down_kbps,
+    )
+
+    async def action(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
+        result = await sessions.change_session(
+            factory,
+            box=SecretBox(settings.secret_key.get_secret_value()),
+            radacctid=session_id,
+            change=change,
+            send=build_coa_client(settings),
+        )
+        if result.outcome is not CoaOutcome.ACK:
+            raise DomainError(f"session {session_id} not changed: {result.detail}")
+        return f"session {session_id} changed ({result.detail})"
 
     typer.echo(run_with_sessions(action))

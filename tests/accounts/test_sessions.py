@@ -934,3 +934,17 @@ async def test_disconnect_session_refuses_an_ended_session_without_sending(
     with pytest.raises(InvalidInput):
         await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
     assert send.calls == []
+
+
+def test_a_session_change_is_the_attributes_an_accept_would_carry() -> None:
+    from accounts.sessions import SessionChange
+
+    assert SessionChange(session_timeout=600, bandwidth_down_kbps=512).attributes() == [
+        ("Session-Timeout", 600),
+        ("WISPr-Bandwidth-Max-Down", 512_000),
+        ("ChilliSpot-Bandwidth-Max-Down", 512),
+    ]
+    with pytest.raises(InvalidInput, match="nothing to change"):
+        SessionChange().attributes()
+    with pytest.raises(InvalidInput, match="WISPr-Bandwidth-Max-Up"):
+        SessionChange(bandwidth_up_kbps=5_000_000).attributes()

@@ -21,7 +21,7 @@ from pyrad.dictionary import Dictionary
 from radius import DICTIONARY
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server
 
-USER_NAME, MESSAGE_AUTHENTICATOR, ACCT_SESSION_ID, ERROR_CAUSE = 1, 80, 44, 101
+USER_NAME, SESSION_TIMEOUT, MESSAGE_AUTHENTICATOR, ACCT_SESSION_ID, ERROR_CAUSE = 1, 27, 80, 44, 101
 
 
 def rows(server: Server, where: str = "1=1", *args: object) -> list[sqlite3.Row]:
@@ -237,3 +237,18 @@ def test_disconnect_reaches_the_access_point_and_says_what_it_answered(
     )
     assert done.returncode == 1 and "Session-Context-Not-Found" in done.stderr, done.stderr
     assert rows(server, "acctsessionid = 'not-there'")[0]["disconnect_requested_at"] is None
+
+
+def test_a_running_session_gets_new_limits_by_coa_request(server: Server, coa_nas: CoaReceiver) -> None:
+    start_from("127.0.0.2", server.acct_port, coa_nas.secret, "to-slow-down")
+    (row,) = rows(server, "acctsessionid = 'to-slow-down'")
+    out = server.cli(
+        "session", "change", str(row["radacctid"]), "--session-timeout", "600", "--bandwidth-down", "512"
+    )
+    assert "changed" in out
+    (request,) = coa_nas.received
+    assert coa_nas.problems == []
+    assert request[0] == [bytes([43])]  # CoA-Request
+    assert request[ACCT_SESSION_ID] == [b"to-slow-down"]
+    assert request[SESSION_TIMEOUT] == [(600).to_bytes(4, "big")]
+    assert rows(server, "acctsessionid = 'to-slow-down'")[0]["acctstoptime"] is None
