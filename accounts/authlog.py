@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import cast
@@ -34,7 +34,9 @@ class Decision:
 _COLUMNS = tuple(f.name for f in fields(Decision))
 
 
-async def record_decisions(session: AsyncSession, decisions: Sequence[Decision]) -> None:
+async def record_decisions(
+    session: AsyncSession, decisions: Sequence[Decision], *, existing: Collection[int] | None = None
+) -> None:
     """Insert many decisions at once: COPY on PostgreSQL, one executemany elsewhere.
 
     Measured under RADIUS load: executemany through SQLAlchemy costs ~38 µs of CPU per row
@@ -44,9 +46,12 @@ async def record_decisions(session: AsyncSession, decisions: Sequence[Decision])
         return
     # an account deleted since its decision was buffered: keep the record, drop the dangling link
     # (a dangling id would fail the whole batch on the foreign key, again at every retry)
+    # (``existing``: the accounts that exist among them, read beforehand in another transaction)
     named = {d.account_id for d in decisions if d.account_id is not None}
     if named:
-        existing = set((await session.scalars(select(Account.id).where(Account.id.in_(sorted(named))))).all())
+        if existing is None:
+            query = select(Account.id).where(Account.id.in_(sorted(named)))
+            existing = set((await session.scalars(query)).all())
         decisions = [
             d if d.account_id is None or d.account_id in existing else replace(d, account_id=None)
             for d in decisions

@@ -19,7 +19,7 @@ implements it, RFC 5176): this package knows what to send and where, not how.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -165,15 +165,22 @@ def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Any:
 _MAX_PARAMETERS = 32_000
 
 
-async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
-    """Apply records in order: one upsert per run of session records, bulk closes in between."""
+async def apply_usage(
+    session: AsyncSession, records: Sequence[Usage], *, existing: Collection[int] | None = None
+) -> None:
+    """Apply records in order: one upsert per run of session records, bulk closes in between.
+
+    An account deleted since it authenticated (its Class still names it) is no longer linked: a
+    dangling id would fail the whole batch on the foreign key, and again at every retry. Give
+    ``existing`` (the accounts among the records that exist, read beforehand in another
+    transaction) to keep this transaction write-only: on SQLite a transaction that reads before
+    it writes fails at once when another writer committed in between.
+    """
     connection = await session.connection()
     dialect = connection.dialect.name
     pending: dict[str, dict[str, Any]] = {}
-    # An account deleted since it authenticated (its Class still names it) is no longer linked:
-    # a dangling id would fail the whole batch on the foreign key, again at every retry.
-    named = {u.account_id for u in records if u.account_id is not None}
-    existing = set(await existing_accounts(session, named)) if named else set()
+    if existing is None:
+        existing = await existing_accounts(session, linked_accounts(records))
 
     async def write() -> None:
         if pending:
@@ -202,9 +209,15 @@ async def apply_usage(session: AsyncSession, records: Sequence[Usage]) -> None:
     await write()
 
 
-async def existing_accounts(session: AsyncSession, account_ids: Iterable[int]) -> Sequence[int]:
+def linked_accounts(records: Iterable[Usage]) -> set[int]:
+    return {u.account_id for u in records if u.account_id is not None}
+
+
+async def existing_accounts(session: AsyncSession, account_ids: Collection[int]) -> set[int]:
     """Those of ``account_ids`` that still exist."""
-    return (await session.scalars(select(Account.id).where(Account.id.in_(sorted(account_ids))))).all()
+    if not account_ids:
+        return set()
+    return set((await session.scalars(select(Account.id).where(Account.id.in_(sorted(account_ids))))).all())
 
 
 async def close_nas_sessions(
@@ -557,7 +570,9 @@ __all__ = [
     "coa_target",
     "devices_in_use",
     "disconnect_session",
+    "existing_accounts",
     "get_session",
+    "linked_accounts",
     "list_sessions",
     "merge",
     "open_devices",

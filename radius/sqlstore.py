@@ -243,8 +243,11 @@ class SqlStore:
         if not batch:
             return 0
         try:
+            async with self.sessions() as session:  # read apart: the write transaction only writes
+                named = {d.account_id for d in batch if d.account_id is not None}
+                existing = await sessions.existing_accounts(session, named)
             async with self.sessions() as session, session.begin():
-                await authlog.record_decisions(session, batch)
+                await authlog.record_decisions(session, batch, existing=existing)
         except Exception:
             self._records[:0] = batch[: self.max_buffered_records - len(self._records)]
             raise
@@ -257,8 +260,10 @@ class SqlStore:
         await self._usage(usage)
 
     async def _write_usage(self, batch: list[sessions.Usage]) -> list[None]:
+        async with self.sessions() as session:  # read apart: the write transaction only writes
+            existing = await sessions.existing_accounts(session, sessions.linked_accounts(batch))
         async with self.sessions() as session, session.begin():
-            await sessions.apply_usage(session, batch)
+            await sessions.apply_usage(session, batch, existing=existing)
         metrics.ACCOUNTING_BATCH.observe(len(batch))
         return [None] * len(batch)
 
