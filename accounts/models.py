@@ -313,13 +313,15 @@ class AccountingSession(Base):
     rather than ``inet`` so the same table works on SQLite. Sésame adds the links a report needs
     (account, access point, site, commune) and when a disconnection was asked for. Counters are
     64-bit totals (Gigawords folded in). Kept for the legal retention period, then purged.
+
+    No index covers the columns an Interim-Update changes (``acctupdatetime``, counters), so
+    PostgreSQL can update those rows in place (HOT) without touching any index.
     """
 
     __tablename__ = "radacct"
     __table_args__ = (
         Index("ix_radacct_open_account", "account_id", postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_radacct_open_nas", "nas_id", postgresql_where=_OPEN, sqlite_where=_OPEN),
-        Index("ix_radacct_open_update", "acctupdatetime", postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_radacct_account_start", "account_id", "acctstarttime"),
     )
 

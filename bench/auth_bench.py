@@ -150,37 +150,27 @@ class SesameTarget:
 
     name = "Sésame"
 
-    def __init__(self, workdir: Path, workers: int = 2) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        workers: int = 2,
+        *,
+        database: str = "sesame_bench",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
-        self.database = "sesame_bench"
+        self.database = database
         self.workers = workers
+        self.extra_env = env or {}  # SESAME_* settings added to the benchmark's
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
         self.scenario = ""
         self.n_users = 0
+        self.auth_port = self.acct_port = 0
 
     def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials:
-        """A fresh database ``sesame_bench`` at the schema head, filled by COPY."""
-        self.scenario, self.n_users = scenario, n_users
-        asyncio.run(recreate_database(self.database))
-        url = f"postgresql://postgres@127.0.0.1/{self.database}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))} | {
-            "SESAME_ENVIRONMENT": "production",
-            "SESAME_SECRET_KEY": SESAME_KEY,
-            "SESAME_DATABASE_URL": url,
-            "SESAME_REALM": "bench.example",
-            "SESAME_LOG_LEVEL": "WARNING",
-            "SESAME_WEB_ENABLED": "false",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "sesame", "db", "upgrade"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            cwd=self.workdir,
-        )
         token_file = self.workdir / "sesame-tokens.csv" if scenario == "token" else None
-        asyncio.run(seed_sesame(self.database, scenario, n_users, tokens, token_file))
+        self.make_database(scenario, n_users, tokens=tokens, token_file=token_file)
         if scenario == "pap":
             return Credentials(users=n_users)
         if scenario == "mac":
@@ -188,8 +178,38 @@ class SesameTarget:
         assert token_file is not None
         return Credentials(file=token_file, single_use=True)
 
+    def make_database(
+        self, scenario: str, n_users: int, *, tokens: int = 0, token_file: Path | None = None
+    ) -> None:
+        """A fresh database ``self.database`` at the schema head, filled by COPY: one NAS (127.0.0.1),
+        ``n_users`` accounts, and what the scenario needs (devices, tokens)."""
+        self.scenario, self.n_users = scenario, n_users
+        asyncio.run(recreate_database(self.database))
+        url = f"postgresql://postgres@127.0.0.1/{self.database}"
+        self.env = (
+            {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))}
+            | {
+                "SESAME_ENVIRONMENT": "production",
+                "SESAME_SECRET_KEY": SESAME_KEY,
+                "SESAME_DATABASE_URL": url,
+                "SESAME_REALM": "bench.example",
+                "SESAME_LOG_LEVEL": "WARNING",
+                "SESAME_WEB_ENABLED": "false",
+            }
+            | self.extra_env
+        )
+        subprocess.run(
+            [sys.executable, "-m", "sesame", "db", "upgrade"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            cwd=self.workdir,
+        )
+        asyncio.run(seed_sesame(self.database, scenario, n_users, tokens, token_file))
+
     def start(self) -> tuple[str, int, str]:
         auth, acct = fr.free_port(), fr.free_port()
+        self.auth_port, self.acct_port = auth, acct
         env = self.env | {
             "SESAME_RADIUS_BIND": "127.0.0.1",
             "SESAME_RADIUS_AUTH_PORT": str(auth),

@@ -196,7 +196,11 @@ class FreeRadius:
         database: str = DEFAULT_DB,
         max_requests: int = 1 << 20,
         workdir: Path | None = None,
+        site: str = "site-bench",
+        policies: tuple[str, ...] = (),
     ) -> None:
+        """``site``: the virtual server template in bench/freeradius/; ``policies``: files of the stock
+        policy.d/ to load (the accounting site needs ``accounting``, for ``acct_unique``)."""
         if backend not in ("files", "sql"):
             raise ValueError("backend is 'files' or 'sql'")
         ensure_installed()
@@ -214,6 +218,8 @@ class FreeRadius:
         self.threads = threads or (cores if backend == "files" else cores * 2)
         self.database = database
         self.max_requests = max_requests
+        self.site = site
+        self.policies = policies
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sesame-bench-fr-")
         self.dir = workdir or Path(self._tmp.name if self._tmp else ".") / "raddb"
         self.log = self.dir / "log" / "radius.log"
@@ -237,6 +243,7 @@ class FreeRadius:
             "PG_PORT": "5432",
             "PG_USER": "postgres",
             "PG_DB": self.database,
+            "POLICIES": "\n".join(f"\t$INCLUDE ${{confdir}}/policy.d/{name}" for name in self.policies),
             **extra,
         }
         for key, value in values.items():
@@ -254,7 +261,7 @@ class FreeRadius:
             (self.dir / sub).mkdir(exist_ok=True)
         (self.dir / "radiusd.conf").write_text(self._render("radiusd.conf"))
         (self.dir / "clients.conf").write_text(self._render("clients.conf"))
-        (self.dir / "sites-enabled" / "bench").write_text(self._render("site-bench"))
+        (self.dir / "sites-enabled" / "bench").write_text(self._render(self.site))
         (self.dir / "mods-enabled" / "pap").write_text(self._render("mod-pap"))
         # "ok", "reject"… are instances of rlm_always, not keywords: without it "ok" fails to parse;
         # rlm_expr provides %{tolower:…}, which the stock SQL queries.conf needs to load

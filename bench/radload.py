@@ -1,4 +1,4 @@
-"""radload: a RADIUS Access-Request load generator that is not the bottleneck.
+"""radload: a RADIUS Access-Request (or Accounting-Request) load generator that is not the bottleneck.
 
 It pre-encodes PAP Access-Requests (Message-Authenticator first, RFC 2869 §5.14; User-Password hidden
 as in RFC 2865 §5.2), keeps them flowing over several connected non-blocking UDP sockets watched with
@@ -17,6 +17,11 @@ cache. Each socket uses its 256 Identifiers in strict rotation: an Identifier co
 requests after its last use on that socket (FreeRADIUS 3 drops a request that reuses the Identifier
 of one it has just answered as "conflicting").
 
+With ``--accounting`` it sends Accounting-Requests instead (RFC 2866): streams of sessions, each a
+Start, ``--interims`` Interim-Updates and a Stop with a unique Acct-Session-Id, ``--window`` sessions
+interleaved; ``--acked-out`` lists every record answered, so that a benchmark can check each one is
+in the database.
+
 Traffic goes only to loopback addresses. The run is bounded by ``--duration`` (plus ``--warmup`` and
 one ``--timeout`` to drain) and by ``--max-requests``.
 
@@ -25,6 +30,7 @@ Usage::
     radload.py 127.0.0.1:18120 -s testing123 --users 10000 --password pw --duration 10
     radload.py 127.0.0.1:18120 -s testing123 --macs 10000 --rate 5000 --json
     radload.py 127.0.0.1:18120 -s testing123 --credentials creds.csv --single-use
+    radload.py 127.0.0.1:18130 -s testing123 --accounting --users 10000 --interims 3 --acked-out acked.bin
     radload.py --selftest
 """
 
@@ -35,6 +41,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import resource
 import select
 import socket
@@ -45,13 +52,18 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from radpackets import (
     CHUNK,
     DEFAULT_PATTERN,
+    AcctEncoder,
     Credential,
     Encoder,
     RequestOptions,
+    acct_stream,
+    acct_tag,
+    acct_values,
     bench_mac,
     check_reply,
     from_file,
@@ -67,7 +79,7 @@ from radpackets import (
 class Conn:
     """One connected UDP socket and the state of its 256 Identifiers."""
 
-    __slots__ = ("auth", "credit", "fd", "measured", "queue", "sent_at", "sock")
+    __slots__ = ("auth", "credit", "fd", "measured", "queue", "sent_at", "sock", "tags")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -75,7 +87,8 @@ class Conn:
         self.sent_at = [0.0] * 256  # 0.0: Identifier free
         self.auth: list[bytes] = [b""] * 256
         self.measured = bytearray(256)
-        self.queue: deque[tuple[int, bytes, bytes]] = deque()  # (ident, packet, authenticator)
+        self.tags: list[Any] = [None] * 256  # what each Identifier in flight carries (its credential)
+        self.queue: deque[tuple[int, bytes, bytes, Any]] = deque()  # (ident, packet, authenticator, item)
         self.credit = 0  # closed loop: sends owed to this socket
 
 
@@ -93,6 +106,7 @@ class Report:
     accepts: int = 0
     rejects: int = 0
     challenges: int = 0
+    accounting_responses: int = 0
     other_codes: int = 0
     lost: int = 0
     bad_authenticator: int = 0
@@ -180,9 +194,11 @@ class Load:
         host: str,
         port: int,
         secret: bytes,
-        creds: Iterator[Credential],
-        options: RequestOptions,
+        creds: Iterator[Any] | list[Iterator[Any]],
+        options: RequestOptions | None = None,
         *,
+        encoder: Any = None,
+        track: list[Any] | None = None,
         sockets: int = 16,
         outstanding: int = 512,
         rcvbuf: int = 8 << 20,
@@ -193,8 +209,11 @@ class Load:
         if not 1 <= outstanding <= sockets * 128:
             raise ValueError("--outstanding must be between 1 and 128 per socket")
         self.host, self.port, self.secret = host, port, secret
+        # what encoder.encode(ident, item) turns into (packet, authenticator): one iterator shared
+        # by the sockets (each takes CHUNK items at a time), or a list of one per socket
         self.creds = creds
-        self.encoder = Encoder(secret, options)
+        self.encoder = encoder or Encoder(secret, options or RequestOptions())
+        self.track = track  # when a list: every item answered (warm-up included) is appended to it
         self.conns, self.rcvbuf = open_sockets(host, port, sockets, rcvbuf)
         self.by_fd = {c.fd: c for c in self.conns}
         self.outstanding = outstanding
@@ -217,9 +236,9 @@ class Load:
         ident = self.next_ident[k]
         encode = self.encoder.encode
         n = 0
-        for cred in self.creds:
+        for cred in self.creds[k] if isinstance(self.creds, list) else self.creds:
             pkt, auth = encode(ident, cred)
-            c.queue.append((ident, pkt, auth))
+            c.queue.append((ident, pkt, auth, cred))
             ident = (ident + 1) & 0xFF
             n += 1
             if n == CHUNK:
@@ -258,7 +277,7 @@ class Load:
         q = c.queue
         if not q and (self.exhausted or not self.fill(k)):
             return False
-        ident, pkt, auth = q[0]
+        ident, pkt, auth, tag = q[0]
         if c.sent_at[ident]:
             return False
         try:
@@ -271,6 +290,7 @@ class Load:
         q.popleft()
         c.sent_at[ident] = now
         c.auth[ident] = auth
+        c.tags[ident] = tag
         c.measured[ident] = measured
         self.sends += 1
         return True
@@ -286,6 +306,7 @@ class Load:
         for c in conns:
             ep.register(c.fd, select.EPOLLIN)
         poll = ep.poll
+        track = self.track
         lat: array[float] = array("d")
         codes = [0] * 256
         sent = in_window = inflight = stalls = rr = 0
@@ -370,6 +391,8 @@ class Load:
                         sent_at[ident] = 0.0
                         inflight -= 1
                         c.credit += 1
+                        if track is not None:
+                            track.append(c.tags[ident])
                         if measured[ident]:
                             codes[code] += 1
                             lat.append(t - at)
@@ -400,7 +423,8 @@ class Load:
         rep.duration_s = round(end - t0, 3)
         rep.sent, rep.replies, rep.send_stalls, rep.icmp_errors = sent, len(lat), stalls, self.icmp_errors
         rep.accepts, rep.rejects, rep.challenges = codes[2], codes[3], codes[11]
-        rep.other_codes = rep.replies - rep.accepts - rep.rejects - rep.challenges
+        rep.accounting_responses = codes[5]
+        rep.other_codes = rep.replies - rep.accepts - rep.rejects - rep.challenges - codes[5]
         rep.throughput_rps = round(in_window / (end - t0), 1)
         rep.latency_ms = percentiles(lat)
         rep.loadgen_cpu_s = round(cpu1 - cpu0, 3)
@@ -416,7 +440,7 @@ class Load:
 def selftest() -> None:
     """Check the encoder and the reply check against pyrad, the project's RADIUS codec."""
     from pyrad.dictionary import Dictionary
-    from pyrad.packet import AccessAccept, AccessReject, AuthPacket
+    from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, AcctPacket, AuthPacket
 
     dictionary = Dictionary(str(Path(__file__).resolve().parent.parent / "radius/dictionaries/dictionary"))
     secret = b"testing123"
@@ -450,6 +474,26 @@ def selftest() -> None:
     for key in (secret, b"k" * 100):
         for msg in (b"", b"x" * 200):
             assert hmac_md5(key, msg) == hmac.digest(key, msg, "md5"), "hmac_md5 is wrong"
+    acct = AcctEncoder(secret, prefix="T-", interims=2, users=10)
+    for step, status in ((0, "Start"), (1, "Interim-Update"), (3, "Stop")):
+        raw, auth = acct.encode(7, acct_tag(123, step))
+        req = AcctPacket(packet=raw, secret=secret, dict=dictionary)
+        assert req.VerifyAcctRequest(), "bad accounting Request Authenticator"
+        assert req["Acct-Status-Type"] == [status] and req["Acct-Session-Id"] == ["T-0000007B"]
+        assert req["User-Name"] == ["user3@bench.example"] and req.id == 7 and req.authenticator == auth
+        seconds, _, octets_out = acct_values(123, step)
+        if step:
+            assert req["Acct-Session-Time"] == [seconds]
+            assert (req["Acct-Output-Gigawords"][0] << 32) + req["Acct-Output-Octets"][0] == octets_out
+        reply = req.CreateReply()
+        reply.code = AccountingResponse
+        assert check_reply(reply.ReplyPacket(), auth, secret) == AccountingResponse, "good reply refused"
+    tags = acct_stream(2, 3)
+    first = [next(tags) for _ in range(13)]
+    assert first[:4] == [acct_tag(0, 0), acct_tag(1, 0), acct_tag(2, 0), acct_tag(0, 1)], first
+    assert first[12] == acct_tag(3, 0), first
+    dealt = [acct_stream(2, 3, start=k, stride=4) for k in range(4)]
+    assert [next(dealt[i % 4]) for i in range(13)] == first, "dealing over sockets changed the order"
     mac = bench_mac(0x01020304)
     assert mac == "02-00-01-02-03-04", mac
     assert sorted(scatter(1000)) == list(range(1000))
@@ -482,6 +526,21 @@ def main(argv: list[str] | None = None) -> int:
         "--single-use", action="store_true", help="send each credential once, stop when all are sent"
     )
     src.add_argument("--offset", type=int, default=0, help="skip the first N credentials (first pass only)")
+    acct = p.add_argument_group(
+        "accounting (RFC 2866): sessions of Start, --interims Interim-Updates and Stop, instead of PAP"
+    )
+    acct.add_argument("--accounting", action="store_true", help="send Accounting-Requests")
+    acct.add_argument("--session-prefix", help="Acct-Session-Id prefix, unique per run (default: random)")
+    acct.add_argument("--interims", type=int, default=3, help="Interim-Updates per session (default 3)")
+    acct.add_argument(
+        "--window",
+        type=int,
+        default=1024,
+        help="sessions interleaved at a time: keep it above --outstanding (default %(default)s)",
+    )
+    acct.add_argument(
+        "--acked-out", type=Path, help="write the tag (session << 4 | step) of every answered record, int64"
+    )
     attrs = p.add_argument_group("request attributes")
     attrs.add_argument("--nas-ip", help="NAS-IP-Address")
     attrs.add_argument("--called-station-id", help="e.g. AA-BB-CC-DD-EE-FF:Sesame")
@@ -508,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.selftest:
         selftest()
         return 0
+    if a.accounting:
+        return accounting_main(a)
     if sum(x is not None for x in (a.credentials, a.users, a.macs)) != 1:
         p.error("give exactly one of --credentials, --users, --macs")
     creds: Iterator[Credential]
@@ -539,13 +600,60 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def accounting_main(a: argparse.Namespace) -> int:
+    """Streams of sessions (user{i % --users}@…, one MAC per session); records answered go to --acked-out."""
+    if a.window <= a.outstanding and not a.rate:
+        print(
+            f"radload: --window {a.window} <= --outstanding {a.outstanding}: records of one session may be "
+            "in flight together",
+            file=sys.stderr,
+        )
+    prefix = a.session_prefix or os.urandom(4).hex().upper() + "-"
+    encoder = AcctEncoder(
+        a.secret.encode(),
+        prefix=prefix,
+        interims=a.interims,
+        users=a.users or 10_000,
+        pattern=a.pattern,
+        nas_ip=a.nas_ip or "127.0.0.1",
+    )
+    track: list[int] | None = [] if a.acked_out else None
+    host, port = parse_target(a.target)
+    load = Load(
+        host,
+        port,
+        a.secret.encode(),
+        # dealt one record at a time over the sockets, so that sending round robin keeps the order
+        [acct_stream(a.interims, a.window, start=k, stride=a.sockets) for k in range(a.sockets)],
+        encoder=encoder,
+        track=track,
+        sockets=a.sockets,
+        outstanding=a.outstanding,
+        rcvbuf=a.rcvbuf,
+        timeout=a.timeout,
+        max_requests=a.max_requests,
+        prebuild=a.prebuild,
+    )
+    report = load.run(a.duration, a.warmup, a.rate)
+    if a.acked_out and track is not None:
+        with a.acked_out.open("wb") as f:
+            array("q", track).tofile(f)
+    if a.json:
+        print(json.dumps(asdict(report) | {"session_prefix": prefix}))
+    else:
+        print(format_report(report))
+        print(f"  Acct-Session-Id prefix {prefix}")
+    return 0
+
+
 def format_report(r: Report) -> str:
     lat = r.latency_ms
     mode = f"open loop at {r.offered_rps:g}/s" if r.offered_rps else f"closed loop, {r.outstanding} in flight"
     lines = [
         f"{r.target}: {mode}, {r.sockets} sockets, {r.duration_s:.2f} s measured",
         f"  sent {r.sent}  replies {r.replies}  accept {r.accepts}  reject {r.rejects}"
-        f"  challenge {r.challenges}  other {r.other_codes}  lost {r.lost}",
+        f"  challenge {r.challenges}  accounting-response {r.accounting_responses}  other {r.other_codes}"
+        f"  lost {r.lost}",
         f"  throughput {r.throughput_rps:.0f} replies/s",
         f"  latency ms  p50 {lat.get('p50', 0):.3f}  p90 {lat.get('p90', 0):.3f}  p99 {lat.get('p99', 0):.3f}"
         f"  max {lat.get('max', 0):.3f}",

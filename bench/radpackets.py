@@ -243,3 +243,123 @@ def status_server(host: str, port: int, secret: bytes, timeout: float = 1.0) -> 
         except OSError:
             return False
     return len(data) >= 20 and data[1] == auth[0] and check_reply(data, auth, secret) > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Accounting (RFC 2866): realistic session streams
+
+
+ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE = 4, 5
+NAS_PORT, FRAMED_IP_ADDRESS, NAS_IDENTIFIER = 5, 8, 32
+ACCT_STATUS_TYPE, ACCT_DELAY_TIME, ACCT_INPUT_OCTETS, ACCT_OUTPUT_OCTETS = 40, 41, 42, 43
+ACCT_SESSION_ID, ACCT_AUTHENTIC, ACCT_SESSION_TIME = 44, 45, 46
+ACCT_INPUT_PACKETS, ACCT_OUTPUT_PACKETS, ACCT_TERMINATE_CAUSE = 47, 48, 49
+ACCT_INPUT_GIGAWORDS, ACCT_OUTPUT_GIGAWORDS, ACCT_INTERIM_INTERVAL = 52, 53, 85
+START, STOP, INTERIM_UPDATE = 1, 2, 3
+STEP_BITS = 4  # a record's tag: session << STEP_BITS | step
+INTERIM_SECONDS = 300  # simulated time between two records of a session
+
+
+def acct_tag(session: int, step: int) -> int:
+    return session << STEP_BITS | step
+
+
+def acct_status(step: int, interims: int) -> int:
+    """Step 0 is the Start, steps 1..interims the Interim-Updates, then the Stop."""
+    return START if step == 0 else STOP if step == interims + 1 else INTERIM_UPDATE
+
+
+def acct_values(session: int, step: int) -> tuple[int, int, int]:
+    """(Acct-Session-Time, input octets, output octets) of a record: running totals that grow with
+    each step; a session's output passes 2**32 at its third step (Gigawords then carry the rest)."""
+    return step * INTERIM_SECONDS, step * (3_000_000 + session % 1009), step * (1_500_000_000 + session % 997)
+
+
+def acct_session_id(prefix: str, session: int) -> str:
+    return f"{prefix}{session:08X}"
+
+
+def acct_record(position: int, interims: int, window: int) -> int:
+    """The tag of the record at ``position`` in the stream: ``window`` sessions at a time, their
+    Starts, then their first Interim-Updates, …, then their Stops, then the next ``window`` sessions.
+    Two records of one session are ``window`` positions apart, as a NAS's many sessions interleave."""
+    per_wave = window * (interims + 2)
+    wave, rest = divmod(position, per_wave)
+    step, slot = divmod(rest, window)
+    return (wave * window + slot) << STEP_BITS | step
+
+
+def acct_stream(interims: int, window: int, *, start: int = 0, stride: int = 1) -> Iterator[int]:
+    """Record tags at positions start, start + stride, … of the stream (one socket's share of it
+    when the stream is dealt over ``stride`` sockets, so that sending round robin keeps its order)."""
+    position = start
+    while True:
+        yield acct_record(position, interims, window)
+        position += stride
+
+
+class AcctEncoder:
+    """Builds Accounting-Requests (CoovaChilli-like attributes) from record tags.
+
+    Request Authenticator = MD5(Code + Identifier + Length + 16 zero octets + attributes + secret)
+    (RFC 2866 §3): a record is fixed by its tag, so each is sent once (never a retransmission)."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        prefix: str,
+        interims: int,
+        users: int,
+        pattern: str = DEFAULT_PATTERN,
+        nas_ip: str = "127.0.0.1",
+        nas_id: str = "bench-ap",
+        called_station_id: str = "AA-BB-CC-00-00-01:Sesame",
+    ) -> None:
+        if not 0 <= interims < (1 << STEP_BITS) - 1:
+            raise ValueError("interims must be between 0 and 14")
+        self.secret = secret
+        self.prefix = prefix
+        self.interims = interims
+        self.users = max(1, users)
+        self.pattern = pattern
+        self.fixed = (
+            _attr(NAS_IP_ADDRESS, ipaddress.IPv4Address(nas_ip).packed)
+            + _attr(NAS_IDENTIFIER, nas_id.encode())
+            + _attr(NAS_PORT_TYPE, NAS_PORT_TYPE_WIRELESS_80211.to_bytes(4, "big"))
+            + _attr(CALLED_STATION_ID, called_station_id.encode())
+            + _attr(ACCT_AUTHENTIC, (1).to_bytes(4, "big"))  # RADIUS
+            + _attr(ACCT_DELAY_TIME, bytes(4))
+            + _attr(ACCT_INTERIM_INTERVAL, INTERIM_SECONDS.to_bytes(4, "big"))
+        )
+
+    def encode(self, ident: int, tag: int) -> tuple[bytes, bytes]:
+        """Return (packet, request authenticator)."""
+        session, step = tag >> STEP_BITS, tag & ((1 << STEP_BITS) - 1)
+        status = acct_status(step, self.interims)
+        seconds, octets_in, octets_out = acct_values(session, step)
+        u32 = 0xFFFFFFFF
+        attrs = (
+            _attr(ACCT_STATUS_TYPE, status.to_bytes(4, "big"))
+            + _attr(ACCT_SESSION_ID, acct_session_id(self.prefix, session).encode())
+            + _attr(USER_NAME, bench_user(session % self.users, self.pattern).encode())
+            + _attr(NAS_PORT, (session & u32).to_bytes(4, "big"))
+            + _attr(CALLING_STATION_ID, bench_mac(session).encode())
+            + _attr(FRAMED_IP_ADDRESS, (0x0A000000 | (session & 0xFFFFFF)).to_bytes(4, "big"))
+            + self.fixed
+        )
+        if status != START:
+            attrs += (
+                _attr(ACCT_SESSION_TIME, seconds.to_bytes(4, "big"))
+                + _attr(ACCT_INPUT_OCTETS, (octets_in & u32).to_bytes(4, "big"))
+                + _attr(ACCT_OUTPUT_OCTETS, (octets_out & u32).to_bytes(4, "big"))
+                + _attr(ACCT_INPUT_GIGAWORDS, (octets_in >> 32).to_bytes(4, "big"))
+                + _attr(ACCT_OUTPUT_GIGAWORDS, (octets_out >> 32).to_bytes(4, "big"))
+                + _attr(ACCT_INPUT_PACKETS, (octets_in // 1000 & u32).to_bytes(4, "big"))
+                + _attr(ACCT_OUTPUT_PACKETS, (octets_out // 1000 & u32).to_bytes(4, "big"))
+            )
+        if status == STOP:
+            attrs += _attr(ACCT_TERMINATE_CAUSE, (1).to_bytes(4, "big"))  # User-Request
+        head = struct.pack("!BBH", ACCOUNTING_REQUEST, ident, 20 + len(attrs))
+        auth = hashlib.md5(head + bytes(16) + attrs + self.secret).digest()
+        return head + auth + attrs, auth

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import socket
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -96,28 +97,31 @@ class UsageStore(Protocol):
     async def account(self, username: str) -> AccountView | None: ...
 
 
-def _integer(packet: codec.Packet, code: int) -> int | None:
-    value = packet.first(code)
+Attributes = dict[int, bytes]  # the first value of each attribute of a packet
+
+
+def _integer(attrs: Attributes, code: int) -> int | None:
+    value = attrs.get(code)
     return int.from_bytes(value, "big") if value is not None and len(value) == 4 else None
 
 
-def _text(packet: codec.Packet, code: int, limit: int = 64) -> str | None:
-    value = packet.first(code)
+def _text(attrs: Attributes, code: int, limit: int = 64) -> str | None:
+    value = attrs.get(code)
     return value.decode("utf-8", "replace")[:limit] if value is not None else None
 
 
-def _ipv4(packet: codec.Packet, code: int) -> str | None:
-    value = packet.first(code)
-    return str(ipaddress.IPv4Address(value)) if value is not None and len(value) == 4 else None
+def _ipv4(attrs: Attributes, code: int) -> str | None:
+    value = attrs.get(code)
+    return socket.inet_ntop(socket.AF_INET, value) if value is not None and len(value) == 4 else None
 
 
-def _ipv6(packet: codec.Packet, code: int) -> str | None:
-    value = packet.first(code)
-    return str(ipaddress.IPv6Address(value)) if value is not None and len(value) == 16 else None
+def _ipv6(attrs: Attributes, code: int) -> str | None:
+    value = attrs.get(code)
+    return socket.inet_ntop(socket.AF_INET6, value) if value is not None and len(value) == 16 else None
 
 
-def _ipv6_prefix(packet: codec.Packet, code: int) -> str | None:
-    value = packet.first(code)  # RFC 3162 §2.3: reserved, prefix length, prefix (0-16 octets)
+def _ipv6_prefix(attrs: Attributes, code: int) -> str | None:
+    value = attrs.get(code)  # RFC 3162 §2.3: reserved, prefix length, prefix (0-16 octets)
     if value is None or len(value) < 2 or value[1] > 128 or len(value) - 2 > 16:
         return None
     address = ipaddress.IPv6Address(value[2:].ljust(16, b"\0"))
@@ -152,8 +156,8 @@ class Accounting:
             )
         }
 
-    def _named(self, packet: codec.Packet, code: int) -> str | None:
-        number = _integer(packet, code)
+    def _named(self, attrs: Attributes, code: int) -> str | None:
+        number = _integer(attrs, code)
         if number is None:
             return None
         return self._names[code].get(number, str(number))
@@ -170,7 +174,10 @@ class Accounting:
     async def usage(self, request: RadiusRequest, now: datetime) -> Usage | None:
         """The record an Accounting-Request carries; None for a kind this server does not keep."""
         packet, client = request.packet, request.client
-        status_number = _integer(packet, ACCT_STATUS_TYPE)
+        attrs: Attributes = {}
+        for code, value in packet.attributes:  # one pass; most attributes come once
+            attrs.setdefault(code, value)
+        status_number = _integer(attrs, ACCT_STATUS_TYPE)
         if status_number is None:
             raise Discard(DropReason.BAD_ACCOUNTING)
         try:
@@ -179,10 +186,10 @@ class Accounting:
             metrics.accounting(str(status_number))
             return None  # tunnel accounting, Failed…: acknowledged, not kept
         metrics.accounting(status.name.lower())
-        delay = timedelta(seconds=_integer(packet, ACCT_DELAY_TIME) or 0)
+        delay = timedelta(seconds=_integer(attrs, ACCT_DELAY_TIME) or 0)
         event_time = now - min(delay, MAX_DELAY)
         nas_address = (
-            _ipv4(packet, codec.NAS_IP_ADDRESS) or _ipv6(packet, codec.NAS_IPV6_ADDRESS) or request.source[0]
+            _ipv4(attrs, codec.NAS_IP_ADDRESS) or _ipv6(attrs, codec.NAS_IPV6_ADDRESS) or request.source[0]
         )
         if status in (StatusType.ACCOUNTING_ON, StatusType.ACCOUNTING_OFF):
             return Usage(
@@ -193,13 +200,13 @@ class Accounting:
                 event_time=event_time,
                 nas_id=client.id,
             )
-        session_id = packet.first(ACCT_SESSION_ID)
+        session_id = attrs.get(ACCT_SESSION_ID)
         if not session_id:
             raise Discard(DropReason.BAD_ACCOUNTING)
-        user_name = _text(packet, codec.USER_NAME, 253)
-        nas_identifier = _text(packet, NAS_IDENTIFIER, 253) or ""
-        port = _integer(packet, NAS_PORT)
-        port_id = _text(packet, NAS_PORT_ID)
+        user_name = _text(attrs, codec.USER_NAME, 253)
+        nas_identifier = _text(attrs, NAS_IDENTIFIER, 253) or ""
+        port = _integer(attrs, NAS_PORT)
+        port_id = _text(attrs, NAS_PORT_ID)
         unique = hashlib.md5(  # noqa: S324 - an identifier, not a security function
             "\0".join(
                 (str(client.id), nas_address, nas_identifier, user_name or "", str(port), port_id or "")
@@ -208,7 +215,7 @@ class Accounting:
             + session_id
         ).hexdigest()
 
-        account_id = self.classes.account_id(packet.first(codec.CLASS))
+        account_id = self.classes.account_id(attrs.get(codec.CLASS))
         username, realm = None, None
         if user_name is not None:
             mac = canonical_mac(user_name)
@@ -217,9 +224,9 @@ class Accounting:
             if account_id is None and mac is None and realm == self.realm:
                 account = await self.store.account((user if at else domain).lower())
                 account_id = account.id if account is not None else None
-        calling = _text(packet, codec.CALLING_STATION_ID)
-        gigawords_in = _integer(packet, ACCT_INPUT_GIGAWORDS) or 0
-        gigawords_out = _integer(packet, ACCT_OUTPUT_GIGAWORDS) or 0
+        calling = _text(attrs, codec.CALLING_STATION_ID)
+        gigawords_in = _integer(attrs, ACCT_INPUT_GIGAWORDS) or 0
+        gigawords_out = _integer(attrs, ACCT_OUTPUT_GIGAWORDS) or 0
         return Usage(
             status=status,
             acctuniqueid=unique,
@@ -229,24 +236,24 @@ class Accounting:
             username=username,
             realm=realm,
             nasportid=port_id if port_id is not None else (str(port) if port is not None else None),
-            nasporttype=self._named(packet, NAS_PORT_TYPE),
-            acctsessiontime=_integer(packet, ACCT_SESSION_TIME) or 0,
-            acctinputoctets=(gigawords_in << 32) + (_integer(packet, ACCT_INPUT_OCTETS) or 0),
-            acctoutputoctets=(gigawords_out << 32) + (_integer(packet, ACCT_OUTPUT_OCTETS) or 0),
-            acctinterval=_integer(packet, ACCT_INTERIM_INTERVAL),
-            acctauthentic=self._named(packet, ACCT_AUTHENTIC),
-            connectinfo=_text(packet, CONNECT_INFO, 128),
-            calledstationid=_text(packet, CALLED_STATION_ID),
+            nasporttype=self._named(attrs, NAS_PORT_TYPE),
+            acctsessiontime=_integer(attrs, ACCT_SESSION_TIME) or 0,
+            acctinputoctets=(gigawords_in << 32) + (_integer(attrs, ACCT_INPUT_OCTETS) or 0),
+            acctoutputoctets=(gigawords_out << 32) + (_integer(attrs, ACCT_OUTPUT_OCTETS) or 0),
+            acctinterval=_integer(attrs, ACCT_INTERIM_INTERVAL),
+            acctauthentic=self._named(attrs, ACCT_AUTHENTIC),
+            connectinfo=_text(attrs, CONNECT_INFO, 128),
+            calledstationid=_text(attrs, CALLED_STATION_ID),
             callingstationid=calling,
-            acctterminatecause=self._named(packet, ACCT_TERMINATE_CAUSE),
-            servicetype=self._named(packet, SERVICE_TYPE),
-            framedprotocol=self._named(packet, FRAMED_PROTOCOL),
-            framedipaddress=_ipv4(packet, FRAMED_IP_ADDRESS),
-            framedipv6address=_ipv6(packet, FRAMED_IPV6_ADDRESS),
-            framedipv6prefix=_ipv6_prefix(packet, FRAMED_IPV6_PREFIX),
-            framedinterfaceid=(packet.first(FRAMED_INTERFACE_ID) or b"").hex() or None,
-            delegatedipv6prefix=_ipv6_prefix(packet, DELEGATED_IPV6_PREFIX),
-            class_=_text(packet, codec.CLASS),
+            acctterminatecause=self._named(attrs, ACCT_TERMINATE_CAUSE),
+            servicetype=self._named(attrs, SERVICE_TYPE),
+            framedprotocol=self._named(attrs, FRAMED_PROTOCOL),
+            framedipaddress=_ipv4(attrs, FRAMED_IP_ADDRESS),
+            framedipv6address=_ipv6(attrs, FRAMED_IPV6_ADDRESS),
+            framedipv6prefix=_ipv6_prefix(attrs, FRAMED_IPV6_PREFIX),
+            framedinterfaceid=(attrs.get(FRAMED_INTERFACE_ID) or b"").hex() or None,
+            delegatedipv6prefix=_ipv6_prefix(attrs, DELEGATED_IPV6_PREFIX),
+            class_=_text(attrs, codec.CLASS),
             account_id=account_id,
             nas_id=client.id,
             site_id=client.site_id,

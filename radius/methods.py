@@ -10,6 +10,7 @@ import enum
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 from radius.mschap import MsChapV1Result, MsChapV2Result, strip_nt_domain, verify_mschapv1, verify_mschapv2
 
@@ -30,6 +31,7 @@ class Method(enum.StrEnum):
     NONE = "none"  # nothing usable in the request
 
 
+@lru_cache(maxsize=65_536)  # the same devices come back again and again (every accounting record)
 def canonical_mac(value: str) -> str | None:
     """``aa:bb:cc:dd:ee:ff`` from the MAC notations access points use, or None."""
     text = value.strip()

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import authlog, credentials, policies, sessions, tokens
@@ -41,6 +42,8 @@ POLL_OVERLAP = timedelta(seconds=5)
 #: an unknown username is remembered this long (a flood of made-up names costs no queries);
 #: unknown MACs are not cached at all: "remember this device" must work on the next attempt
 NEGATIVE_TTL = 2.0
+#: deadlock detected, serialization failure: the transaction can simply run again
+RETRYABLE = {"40P01", "40001"}
 #: most token uses in one UPDATE
 TOKEN_BATCH = 500
 
@@ -262,8 +265,15 @@ class SqlStore:
     async def _write_usage(self, batch: list[sessions.Usage]) -> list[None]:
         async with self.sessions() as session:  # read apart: the write transaction only writes
             existing = await sessions.existing_accounts(session, sessions.linked_accounts(batch))
-        async with self.sessions() as session, session.begin():
-            await sessions.apply_usage(session, batch, existing=existing)
+        for attempt in (1, 2):
+            try:
+                async with self.sessions() as session, session.begin():
+                    await sessions.apply_usage(session, batch, existing=existing)
+                break
+            except DBAPIError as exc:  # another worker's batch held rows this one needed: once more
+                if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
+                    raise
+                log.info("accounting batch retried after %s", getattr(exc.orig, "sqlstate", "?"))
         metrics.ACCOUNTING_BATCH.observe(len(batch))
         return [None] * len(batch)
 

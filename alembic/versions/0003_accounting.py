@@ -80,7 +80,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_radacct_commune_id'), ['commune_id'], unique=False)
         batch_op.create_index('ix_radacct_open_account', ['account_id'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.create_index('ix_radacct_open_nas', ['nas_id'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
-        batch_op.create_index('ix_radacct_open_update', ['acctupdatetime'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.create_index(batch_op.f('ix_radacct_site_id'), ['site_id'], unique=False)
 
     op.create_table('tombstone',
@@ -108,7 +107,6 @@ def downgrade() -> None:
 
     with op.batch_alter_table('radacct', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_radacct_site_id'))
-        batch_op.drop_index('ix_radacct_open_update', postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.drop_index('ix_radacct_open_nas', postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.drop_index('ix_radacct_open_account', postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.drop_index(batch_op.f('ix_radacct_commune_id'))
