@@ -320,7 +320,10 @@ class AccountingSession(Base):
 
     __tablename__ = "radacct"
     __table_args__ = (
-        Index("ix_radacct_open_account", "account_id", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        # every open session's account and device, read by index alone (simultaneous use)
+        Index(
+            "ix_radacct_open_account", "account_id", "device_mac", postgresql_where=_OPEN, sqlite_where=_OPEN
+        ),
         Index("ix_radacct_open_nas", "nas_id", postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_radacct_account_start", "account_id", "acctstarttime"),
     )

@@ -291,20 +291,25 @@ async def close_stale_sessions(session: AsyncSession, *, silent_since: datetime)
 # -- limits ---------------------------------------------------------------------------------------
 
 
-async def open_devices(session: AsyncSession, *, account_ids: Iterable[int]) -> dict[int, list[str | None]]:
-    """The device MACs (None when unknown) of each account's open sessions."""
-    ids = sorted(set(account_ids))
-    found: dict[int, list[str | None]] = {i: [] for i in ids}
-    if not ids:
-        return found
-    rows = await session.execute(
-        select(AccountingSession.account_id, AccountingSession.device_mac).where(
-            AccountingSession.account_id.in_(ids), AccountingSession.acctstoptime.is_(None)
-        )
+async def open_devices(
+    session: AsyncSession, *, account_ids: Iterable[int] | None = None
+) -> dict[int, list[str | None]]:
+    """The device MACs (None when unknown) of each account's open sessions; of every account
+    with an open session when ``account_ids`` is None (an index-only scan of
+    ``ix_radacct_open_account``)."""
+    query = select(AccountingSession.account_id, AccountingSession.device_mac).where(
+        AccountingSession.acctstoptime.is_(None), AccountingSession.account_id.is_not(None)
     )
-    for account_id, mac in rows:
+    found: dict[int, list[str | None]] = {}
+    if account_ids is not None:
+        ids = sorted(set(account_ids))
+        found = {i: [] for i in ids}
+        if not ids:
+            return found
+        query = query.where(AccountingSession.account_id.in_(ids))
+    for account_id, mac in await session.execute(query):
         if account_id is not None:
-            found[account_id].append(mac)
+            found.setdefault(account_id, []).append(mac)
     return found
 
 

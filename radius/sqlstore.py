@@ -110,7 +110,7 @@ class SqlStore:
         self._token_attempts: list[tuple[str, str, datetime, asyncio.Future[AccountView | None]]] = []
         self._token_drain: asyncio.Task[None] | None = None
         self._usage = Batcher(self._write_usage, limit=accounting_batch)
-        self._open_devices = Batcher(self._read_open_devices, limit=500)
+        self._open_sessions: dict[int, list[str | None]] = {}
         self.timezone = ZoneInfo(timezone)
 
     async def start(self) -> None:
@@ -118,6 +118,7 @@ class SqlStore:
             region = await ensure_home_region(session, realm=self.realm, name=self.region_name)
             self.region_id = region.id
             self._by_commune, self._by_site = await policies.load_policies(session)
+            self._open_sessions = await sessions.open_devices(session)
         self._resolved = {}
 
     # -- lookups ------------------------------------------------------------------------------
@@ -278,13 +279,13 @@ class SqlStore:
         return [None] * len(batch)
 
     async def open_devices(self, account_id: int) -> list[str | None]:
-        """The device MACs of the account's open sessions (looked up in batches under load)."""
-        return await self._open_devices(account_id)
+        """The device MACs of the account's open sessions, as of the last poll.
 
-    async def _read_open_devices(self, batch: list[int]) -> list[list[str | None]]:
-        async with self.sessions() as session:
-            found = await sessions.open_devices(session, account_ids=batch)
-        return [found[account_id] for account_id in batch]
+        Read from memory: every open session is re-read by :meth:`refresh` (every couple of
+        seconds), so an accept costs no query. The few seconds of lag are in the protocol anyway:
+        a session exists only once the NAS's Accounting Start arrived, seconds after its accept.
+        """
+        return self._open_sessions.get(account_id, [])
 
     def day_start(self, now: datetime) -> datetime:
         """Midnight of ``now``'s day where the region is (daily limits count from it)."""
@@ -334,7 +335,9 @@ class SqlStore:
                 )
             ).all()
             self._by_commune, self._by_site = await policies.load_policies(session)
+            open_sessions = await sessions.open_devices(session)
         self._resolved = {}
+        self._open_sessions = open_sessions
         for username in changed_accounts:
             self._accounts.forget(username)
         for mac in changed_devices:

@@ -79,7 +79,7 @@ class RadiusSettings(BaseModel):
     #: RFC 5080 duplicate cache lifetime of an answered request, seconds
     duplicate_lifetime: float = Field(default=10.0, ge=1.0, le=60.0)
     #: concurrent requests in the policy, and how many may queue before new ones are dropped
-    concurrency: int = Field(default=64, ge=1, le=4096)
+    concurrency: int = Field(default=256, ge=1, le=4096)
     #: entries per process: accounts and devices looked up, successful password verifications
     #: (size them for the people who return within verification_ttl seconds)
     cache_size: int = Field(default=500_000, ge=1_000)

@@ -78,7 +78,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_radacct_acctstarttime'), ['acctstarttime'], unique=False)
         batch_op.create_index(batch_op.f('ix_radacct_class'), ['class'], unique=False)
         batch_op.create_index(batch_op.f('ix_radacct_commune_id'), ['commune_id'], unique=False)
-        batch_op.create_index('ix_radacct_open_account', ['account_id'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
+        batch_op.create_index('ix_radacct_open_account', ['account_id', 'device_mac'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.create_index('ix_radacct_open_nas', ['nas_id'], unique=False, postgresql_where=sa.text('acctstoptime IS NULL'), sqlite_where=sa.text('acctstoptime IS NULL'))
         batch_op.create_index(batch_op.f('ix_radacct_site_id'), ['site_id'], unique=False)
 

@@ -244,3 +244,27 @@ async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the
     assert asked == [rows["over"].radacctid]
     assert rows["silent"].acctterminatecause == "Stale-Session" and rows["silent"].acctstoptime is not None
     assert rows["fine"].acctstoptime is None and rows["over"].acctstoptime is None  # the NAS's Stop closes it
+
+
+async def test_open_devices_for_simultaneous_use_come_from_the_last_poll(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    from accounts.sessions import StatusType, Usage
+
+    store = await _store(engine, box)
+    alice = await _create_alice(engine, hasher)
+    now = datetime.now(UTC)
+
+    def record(uid: str, status: StatusType, mac: str | None) -> Usage:
+        return Usage(status=status, acctuniqueid=uid, acctsessionid=uid, nasipaddress="192.0.2.1",
+                     event_time=now, account_id=alice.id, device_mac=mac)  # fmt: skip
+
+    await store.record_usage(record("a", StatusType.START, "02:00:00:00:00:01"))
+    await store.record_usage(record("b", StatusType.START, None))
+    assert await store.open_devices(alice.id) == []  # not polled yet: no query on the accept path
+    await store.refresh()
+    assert sorted(await store.open_devices(alice.id), key=str) == ["02:00:00:00:00:01", None]
+    await store.record_usage(record("a", StatusType.STOP, "02:00:00:00:00:01"))
+    await store.refresh()
+    assert await store.open_devices(alice.id) == [None]
+    assert await store.open_devices(alice.id + 1) == []
