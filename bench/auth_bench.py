@@ -554,6 +554,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sockets", type=int, default=16)
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=0, help="FreeRADIUS workers (default: tuned per back-end)")
+    p.add_argument(
+        "--sesame-env",
+        action="append",
+        default=[],
+        metavar="SESAME_X=V",
+        help="extra setting for Sésame (repeatable), e.g. SESAME_RADIUS_CONCURRENCY=64",
+    )
     p.add_argument("--repeat", type=int, default=1, help="peak runs per target, the best is kept")
     p.add_argument(
         "--quiet-wait",
@@ -584,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     if "freeradius-files" in only:
         targets.append(FreeRadiusTarget("files", workdir, a.threads))
     if "sesame" in only:
-        targets.append(SesameTarget(workdir))
+        targets.append(SesameTarget(workdir, env=dict(kv.split("=", 1) for kv in a.sesame_env)))
 
     runner = Runner(a)
     print(

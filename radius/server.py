@@ -1,8 +1,8 @@
 """The thin asyncio layer of the RADIUS server: sockets in, sockets out, the core in between.
 
 ``datagram_received`` hands each datagram to the :class:`~radius.core.ServerCore` of its port;
-a new request goes on a bounded queue (full: dropped and counted — the NAS retransmits), and
-worker tasks run the policy and send the reply. Periodic tasks expire the duplicate cache,
+a new request goes on its port's bounded queue (full: dropped and counted — the NAS retransmits),
+and that port's worker tasks run the policy and send the reply. Periodic tasks expire the duplicate cache,
 reload NAS clients and policies when the database changes, and write decision records.
 Password verifications run in a thread pool with a bound on pending work.
 """
@@ -124,7 +124,7 @@ class _Endpoint(asyncio.DatagramProtocol):
                 self.service.dropped(self.core.abandon(event.request, DropReason.NOT_SERVED))
                 return
             try:
-                self.service.queue.put_nowait((event.request, self))
+                self.service.queues[self.core.kind].put_nowait((event.request, self))
             except asyncio.QueueFull:
                 self.service.dropped(self.core.abandon(event.request, DropReason.OVERLOAD))
         elif type(event) is ReplyReady:
@@ -170,6 +170,7 @@ class RadiusService:
         store: SqlStore,
         verifier: BoundedVerifier | None = None,
         workers: int = 64,
+        accounting_workers: int = 256,
         queue_size: int = 8192,
         refresh_interval: float = 2.0,
         flush_interval: float = 0.1,
@@ -179,8 +180,13 @@ class RadiusService:
         self.handlers = handlers
         self.store = store
         self.verifier = verifier
-        self.workers = workers
-        self.queue: asyncio.Queue[tuple[RadiusRequest, _Endpoint]] = asyncio.Queue(maxsize=queue_size)
+        # Each port has its own queue and worker tasks. Authentication wants few (latency: a request
+        # is not interleaved with hundreds of others); accounting wants many (every worker waiting
+        # on the group commit adds a record to the next batch).
+        self.workers = {PortKind.AUTH: workers, PortKind.ACCT: accounting_workers}
+        self.queues: dict[PortKind, asyncio.Queue[tuple[RadiusRequest, _Endpoint]]] = {
+            kind: asyncio.Queue(maxsize=queue_size) for kind in PortKind
+        }
         self.refresh_interval = refresh_interval
         self.flush_interval = flush_interval
         self.housekeeping = housekeeping
@@ -208,7 +214,10 @@ class RadiusService:
             transport, _ = await loop.create_datagram_endpoint(partial(_same, endpoint), sock=listener.sock)
             self._transports.append(transport)
         self._tasks = [
-            asyncio.create_task(self._worker(), name=f"radius-worker-{i}") for i in range(self.workers)
+            asyncio.create_task(self._worker(self.queues[kind]), name=f"radius-{kind}-worker-{i}")
+            for kind in PortKind
+            if kind in self.handlers
+            for i in range(self.workers[kind])
         ]
         tune_gc()
         self._tasks += [
@@ -250,9 +259,9 @@ class RadiusService:
                     ", ".join(sorted(legacy)),
                 )
 
-    async def _worker(self) -> None:
+    async def _worker(self, queue: asyncio.Queue[tuple[RadiusRequest, _Endpoint]]) -> None:
         while True:
-            request, endpoint = await self.queue.get()
+            request, endpoint = await queue.get()
             core = endpoint.core
             try:
                 decision = await self.handlers[core.kind](request, datetime.now(UTC))

@@ -106,6 +106,7 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
         store=store,
         verifier=verifier,
         workers=radius.concurrency,
+        accounting_workers=settings.accounting.concurrency,
         queue_size=radius.queue_size,
         housekeeping=Housekeeping(
             stale_after=timedelta(seconds=settings.accounting.stale_after),

@@ -79,7 +79,7 @@ class RadiusSettings(BaseModel):
     #: RFC 5080 duplicate cache lifetime of an answered request, seconds
     duplicate_lifetime: float = Field(default=10.0, ge=1.0, le=60.0)
     #: concurrent requests in the policy, and how many may queue before new ones are dropped
-    concurrency: int = Field(default=256, ge=1, le=4096)
+    concurrency: int = Field(default=64, ge=1, le=4096)
     #: entries per process: accounts and devices looked up, successful password verifications
     #: (size them for the people who return within verification_ttl seconds)
     cache_size: int = Field(default=500_000, ge=1_000)
@@ -138,6 +138,8 @@ class AccountingSettings(BaseModel):
     timezone: str = "Europe/Paris"
     #: most accounting records committed in one transaction
     batch_size: int = Field(default=1000, ge=1, le=10_000)
+    #: Accounting-Requests in progress at once, per process: the largest batch a process can gather
+    concurrency: int = Field(default=256, ge=1, le=4096)
     #: Change-of-Authorization / Disconnect requests: seconds to wait for an answer, and retries
     coa_timeout: float = Field(default=2.0, gt=0.0, le=30.0)
     coa_retries: int = Field(default=2, ge=0, le=10)
