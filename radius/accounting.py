@@ -53,6 +53,8 @@ FRAMED_IPV6_PREFIX = 97
 DELEGATED_IPV6_PREFIX = 123
 FRAMED_IPV6_ADDRESS = 168
 
+#: counters are BIGINT columns: a NAS claiming more than 2^63 bytes is not believed further
+MAX_COUNTER = 2**63 - 1
 #: a NAS claiming a record is older than this is not believed further
 MAX_DELAY = timedelta(days=7)
 
@@ -131,6 +133,11 @@ def _ipv6_prefix(attrs: Attributes, code: int) -> str | None:
         return None
 
 
+def _interface_id(attrs: Attributes) -> str | None:
+    value = attrs.get(FRAMED_INTERFACE_ID)  # RFC 3162 §2.2: eight octets
+    return value.hex() if value is not None and len(value) == 8 else None
+
+
 class Accounting:
     """The accounting port's handler."""
 
@@ -160,7 +167,7 @@ class Accounting:
         number = _integer(attrs, code)
         if number is None:
             return None
-        return self._names[code].get(number, str(number))
+        return self._names[code].get(number, str(number))[:32]  # an operator's dictionary may be verbose
 
     async def __call__(self, request: RadiusRequest, now: datetime) -> Decision:
         usage = await self.usage(request, now)
@@ -238,8 +245,12 @@ class Accounting:
             nasportid=port_id if port_id is not None else (str(port) if port is not None else None),
             nasporttype=self._named(attrs, NAS_PORT_TYPE),
             acctsessiontime=_integer(attrs, ACCT_SESSION_TIME) or 0,
-            acctinputoctets=(gigawords_in << 32) + (_integer(attrs, ACCT_INPUT_OCTETS) or 0),
-            acctoutputoctets=(gigawords_out << 32) + (_integer(attrs, ACCT_OUTPUT_OCTETS) or 0),
+            acctinputoctets=min(
+                (gigawords_in << 32) + (_integer(attrs, ACCT_INPUT_OCTETS) or 0), MAX_COUNTER
+            ),
+            acctoutputoctets=min(
+                (gigawords_out << 32) + (_integer(attrs, ACCT_OUTPUT_OCTETS) or 0), MAX_COUNTER
+            ),
             acctinterval=_integer(attrs, ACCT_INTERIM_INTERVAL),
             acctauthentic=self._named(attrs, ACCT_AUTHENTIC),
             connectinfo=_text(attrs, CONNECT_INFO, 128),
@@ -251,7 +262,7 @@ class Accounting:
             framedipaddress=_ipv4(attrs, FRAMED_IP_ADDRESS),
             framedipv6address=_ipv6(attrs, FRAMED_IPV6_ADDRESS),
             framedipv6prefix=_ipv6_prefix(attrs, FRAMED_IPV6_PREFIX),
-            framedinterfaceid=(attrs.get(FRAMED_INTERFACE_ID) or b"").hex() or None,
+            framedinterfaceid=_interface_id(attrs),
             delegatedipv6prefix=_ipv6_prefix(attrs, DELEGATED_IPV6_PREFIX),
             class_=_text(attrs, codec.CLASS),
             account_id=account_id,

@@ -15,9 +15,11 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R]]], *, limit: int) -> None:
-        """``run`` gets a batch and returns one result per item, in order; if it raises, every
-        caller of that batch gets the exception."""
+    def __init__(
+        self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *, limit: int
+    ) -> None:
+        """``run`` gets a batch and returns one result per item, in order: a value, or an exception
+        for that item's caller alone; if ``run`` raises, every caller of the batch gets it."""
         self.run = run
         self.limit = limit
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
@@ -47,7 +49,11 @@ class Batcher(Generic[T, R]):
                             future.set_exception(exc)
                     continue
                 for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
                         future.set_result(result)
         finally:
             self._drain = None

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import authlog, credentials, policies, sessions, tokens
@@ -263,20 +263,38 @@ class SqlStore:
         """Return once the record is committed (with the others that arrived meanwhile)."""
         await self._usage(usage)
 
-    async def _write_usage(self, batch: list[sessions.Usage]) -> list[None]:
+    async def _write_usage(self, batch: list[sessions.Usage]) -> list[BaseException | None]:
         async with self.sessions() as session:  # read apart: the write transaction only writes
             existing = await sessions.existing_accounts(session, sessions.linked_accounts(batch))
+        try:
+            await self._commit_usage(batch, existing)
+        except (DataError, IntegrityError) as exc:
+            if len(batch) == 1:
+                return [exc]
+            # One record the database refuses must not take the others down with it (they would
+            # all be retransmitted, and refused again, forever): write them one by one.
+            log.warning("radius: an accounting batch was refused (%s); writing it record by record", exc.orig)
+            results: list[BaseException | None] = []
+            for usage in batch:
+                try:
+                    await self._commit_usage([usage], existing)
+                    results.append(None)
+                except (DataError, IntegrityError) as refused:
+                    results.append(refused)
+            return results
+        metrics.ACCOUNTING_BATCH.observe(len(batch))
+        return [None] * len(batch)
+
+    async def _commit_usage(self, batch: list[sessions.Usage], existing: set[int]) -> None:
         for attempt in (1, 2):
             try:
                 async with self.sessions() as session, session.begin():
                     await sessions.apply_usage(session, batch, existing=existing)
-                break
+                return
             except DBAPIError as exc:  # another worker's batch held rows this one needed: once more
                 if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
                     raise
                 log.info("accounting batch retried after %s", getattr(exc.orig, "sqlstate", "?"))
-        metrics.ACCOUNTING_BATCH.observe(len(batch))
-        return [None] * len(batch)
 
     async def open_devices(self, account_id: int) -> list[str | None]:
         """The device MACs of the account's open sessions, as of the last poll.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyrad import packet as pp
 
 from accounts.sessions import StatusType, Usage
@@ -211,3 +214,58 @@ def test_a_class_that_is_not_ours_names_no_account() -> None:
     assert CLASSES.account_id(b"sesame:") is None
     assert CLASSES.account_id(CLASSES.make(5)[:-1] + b"x") is None
     assert pp.AccountingResponse == Code.ACCOUNTING_RESPONSE
+
+
+ATTRIBUTE_CODES = [1, 4, 5, 6, 7, 8, 25, 30, 31, 32, 41, 42, 43, 44, 45, 46, 49, 52, 53, 61, 77, 85, 87, 95]
+ATTRIBUTE_CODES += [96, 97, 123, 168]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    status=st.sampled_from([1, 2, 3, 7, 8, 15, 0, 2**32 - 1]),
+    attributes=st.lists(
+        st.tuples(
+            st.sampled_from(ATTRIBUTE_CODES),
+            st.one_of(st.binary(max_size=20), st.binary(min_size=60, max_size=253)),
+        ),
+        max_size=12,
+    ),
+)
+def test_any_attribute_values_give_a_record_that_fits_its_columns_or_a_clean_drop(
+    clients, radius_codec: Codec, handler: Accounting, status: int, attributes: list[tuple[int, bytes]]
+) -> None:
+    """Whatever a NAS puts in its attributes, the record fits radacct's columns (one record that the
+    database refuses would otherwise fail its whole batch) or is dropped as bad_accounting."""
+    from sqlalchemy import String
+
+    from accounts.models import AccountingSession
+    from radius.codec import encode_request, tlv
+
+    body = tlv(40, status.to_bytes(4, "big")) + b"".join(tlv(code, value) for code, value in attributes)
+    body += tlv(44, b"session-1")  # a session id (unless one of the attributes above came first)
+    data = encode_request(
+        code=Code.ACCOUNTING_REQUEST, identifier=1, secret=b"testing123-secret", attributes=body
+    )
+    acct = ServerCore(
+        kind=PortKind.ACCT, clients=clients, codec_=radius_codec
+    )  # no duplicates between examples
+    event = acct.receive_datagram(data, ("192.0.2.10", 40000), 1813, 0.0)
+    if not isinstance(event, RequestReceived):
+        return  # too long for one packet: dropped by the core
+    try:
+        usage = asyncio.run(handler.usage(event.request, NOW))
+    except Discard as exc:
+        reason = exc.reason
+        assert reason is DropReason.BAD_ACCOUNTING
+        return
+    if usage is None:
+        return
+    from accounts.sessions import row_of
+
+    columns = AccountingSession.__table__.c
+    for name, value in row_of(usage).items():
+        column = columns["class" if name == "class_" else name]
+        if isinstance(value, str) and isinstance(column.type, String) and column.type.length:
+            assert len(value) <= column.type.length, (name, value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            assert 0 <= value < 2**63, (name, value)

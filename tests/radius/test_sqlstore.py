@@ -268,3 +268,31 @@ async def test_open_devices_for_simultaneous_use_come_from_the_last_poll(
     await store.refresh()
     assert await store.open_devices(alice.id) == [None]
     assert await store.open_devices(alice.id + 1) == []
+
+
+async def test_a_record_the_database_refuses_does_not_take_its_batch_down(
+    engine: AsyncEngine, box: SecretBox
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from accounts.models import AccountingSession
+    from accounts.sessions import StatusType, Usage
+
+    store = await _store(engine, box)
+    now = datetime.now(UTC)
+
+    def record(uid: str, nas: str | None) -> Usage:
+        return Usage(status=StatusType.START, acctuniqueid=uid, acctsessionid=uid,
+                     nasipaddress=nas, event_time=now)  # type: ignore[arg-type]  # fmt: skip
+
+    results = await asyncio.gather(
+        store.record_usage(record("good-1", "192.0.2.1")),
+        store.record_usage(record("poison", None)),  # NOT NULL: refused on every backend
+        store.record_usage(record("good-2", "192.0.2.1")),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], IntegrityError)
+    async with create_sessionmaker(engine)() as session:
+        stored = set((await session.scalars(select(AccountingSession.acctuniqueid))).all())
+    assert stored == {"good-1", "good-2"}
