@@ -255,6 +255,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: RetentionSettings, info: ValidationInfo) -> RetentionSettings:
+        if info.data.get("environment") is not Environment.DEVELOPMENT and value.connection_days < 365:
+            raise ValueError(
+                "connection_days: connection data must be kept a year (décret 2021-1361); "
+                "less is accepted only in development"
+            )
+        return value
+
     @property
     def is_development(self) -> bool:
         return self.environment is Environment.DEVELOPMENT

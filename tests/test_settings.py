@@ -87,6 +87,17 @@ def test_the_placeholder_secret_key_is_refused_outside_development(
     assert load_settings().is_development
 
 
+def test_connection_data_is_kept_the_legal_year_outside_development(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    monkeypatch.setenv("SESAME_RETENTION_CONNECTION_DAYS", "30")
+    with pytest.raises(SettingsError, match=r"SESAME_RETENTION.*décret 2021-1361"):
+        load_settings()
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    assert load_settings().retention.connection_days == 30
+
+
 def test_config_file_problems_are_named(
     settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
