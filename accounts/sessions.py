@@ -488,6 +488,34 @@ async def disconnect_session(
     return result
 
 
+async def disconnect_account(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    box: SecretBox,
+    account_id: int,
+    send: CoaSender,
+    now: datetime | None = None,
+) -> list[tuple[int, CoaResult]]:
+    """Ask the NAS of every open session of an account to end it (before deleting the account:
+    afterwards its records carry a pseudonym the NAS does not know)."""
+    async with sessions() as session:
+        open_ids = (
+            await session.scalars(
+                select(AccountingSession.radacctid).where(
+                    AccountingSession.account_id == account_id, AccountingSession.acctstoptime.is_(None)
+                )
+            )
+        ).all()
+    results = []
+    for radacctid in open_ids:
+        try:
+            result = await disconnect_session(sessions, box=box, radacctid=radacctid, send=send, now=now)
+        except (NotFound, InvalidInput) as exc:  # its NAS is gone, its secret unreadable
+            result = CoaResult(outcome=CoaOutcome.NAK, detail=str(exc))
+        results.append((radacctid, result))
+    return results
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionChange:
     """What a CoA-Request may change in a running session (None: unchanged)."""
@@ -612,6 +640,7 @@ __all__ = [
     "close_stale_sessions",
     "coa_target",
     "devices_in_use",
+    "disconnect_account",
     "disconnect_session",
     "existing_accounts",
     "get_session",

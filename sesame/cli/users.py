@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import users
+from accounts import sessions, users
 from accounts.errors import InvalidInput
 from accounts.identity import split_identity
 from accounts.models import AccountStatus, utcnow
+from accounts.network import ensure_home_region
 from accounts.secretbox import SecretBox
-from sesame.cli.context import Context, prompt_secret, run_command
-from sesame.settings import get_settings
+from accounts.sessions import CoaOutcome
+from sesame.cli.context import Context, prompt_secret, run_command, run_with_sessions
+from sesame.compose import build_coa_client
+from sesame.settings import Settings, get_settings
 
 app = typer.Typer(help="Citizens' accounts (username@realm).", no_args_is_help=True)
 
@@ -94,11 +98,27 @@ def user_delete(
     if not yes:
         raise InvalidInput(f"deleting {identity} cannot be undone: add --yes to confirm")
 
+    async def disconnect(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
+        async with factory() as session:
+            region = await ensure_home_region(session, realm=settings.realm, name=settings.region_name)
+            account = await users.find_account(session, identity, region=region)
+        results = await sessions.disconnect_account(
+            factory,
+            box=SecretBox(settings.secret_key.get_secret_value()),
+            account_id=account.id,
+            send=build_coa_client(settings),
+        )
+        ended = sum(1 for _, result in results if result.outcome is CoaOutcome.ACK)
+        return f"{ended} of {len(results)} open sessions disconnected" if results else ""
+
     async def action(ctx: Context) -> tuple[str, str]:
         account = await users.find_account(ctx.session, identity, region=ctx.region)
         who = account.identity
         return who, await users.delete_account(ctx.session, box=ctx.box, account=account, now=utcnow())
 
+    ended = run_with_sessions(disconnect)  # first: afterwards the NAS would get a pseudonym
+    if ended:
+        typer.echo(ended, err=True)
     who, pseudonym = run_command(action)
     typer.echo(f"account {who} deleted; its kept records now carry the pseudonym:", err=True)
     typer.echo(pseudonym)

@@ -187,11 +187,11 @@ def coa_nas(server: Server) -> Iterator[CoaReceiver]:
     server.cli("nas", "remove", name)
 
 
-def start_from(address: str, port: int, secret: bytes, session_id: str) -> None:
+def start_from(address: str, port: int, secret: bytes, session_id: str, user: str = "alice") -> None:
     """An Accounting Start sent from ``address`` (another access point on the loopback)."""
     dictionary = Dictionary(str(DICTIONARY))
     request = pp.AcctPacket(id=5, secret=secret, dict=dictionary)
-    request["User-Name"] = "alice"
+    request["User-Name"] = user
     request["Acct-Status-Type"] = "Start"
     request["Acct-Session-Id"] = session_id
     request["Calling-Station-Id"] = "02-00-00-00-00-09"
@@ -252,3 +252,24 @@ def test_a_running_session_gets_new_limits_by_coa_request(server: Server, coa_na
     assert request[ACCT_SESSION_ID] == [b"to-slow-down"]
     assert request[SESSION_TIMEOUT] == [(600).to_bytes(4, "big")]
     assert rows(server, "acctsessionid = 'to-slow-down'")[0]["acctstoptime"] is None
+
+
+def test_deleting_an_account_first_disconnects_its_sessions(server: Server, coa_nas: CoaReceiver) -> None:
+    server.cli("user", "add", "carol", "--email", "carol@example.fr", "--password", PASSWORD)
+    start_from("127.0.0.2", server.acct_port, coa_nas.secret, "carol-online", user="carol")
+    (row,) = rows(server, "acctsessionid = 'carol-online'")
+    assert row["account_id"] is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "sesame", "user", "delete", "carol", "--yes"],
+        env=server.env,
+        cwd=server.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 of 1 open sessions disconnected" in done.stderr
+    (request,) = coa_nas.received
+    assert request[0] == [bytes([40])] and request[USER_NAME] == [b"carol"]  # before the pseudonym
+    (row,) = rows(server, "acctsessionid = 'carol-online'")
+    assert row["username"] == done.stdout.strip() and row["account_id"] is None
