@@ -7,10 +7,11 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import Account, AuthRecord
+from accounts.models import AuthRecord
+from accounts.sessions import existing_accounts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,8 +51,7 @@ async def record_decisions(
     named = {d.account_id for d in decisions if d.account_id is not None}
     if named:
         if existing is None:
-            query = select(Account.id).where(Account.id.in_(sorted(named)))
-            existing = set((await session.scalars(query)).all())
+            existing = await existing_accounts(session, named)
         decisions = [
             d if d.account_id is None or d.account_id in existing else replace(d, account_id=None)
             for d in decisions

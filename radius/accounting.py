@@ -28,13 +28,11 @@ from radius.events import Discard, DropReason, RadiusRequest
 from radius.methods import canonical_mac
 from radius.store import AccountView
 
+# attribute numbers the codec does not name (it names those the core itself reads)
 NAS_PORT = 5
 SERVICE_TYPE = 6
 FRAMED_PROTOCOL = 7
 FRAMED_IP_ADDRESS = 8
-CALLED_STATION_ID = 30
-NAS_IDENTIFIER = 32
-ACCT_STATUS_TYPE = 40
 ACCT_DELAY_TIME = 41
 ACCT_INPUT_OCTETS = 42
 ACCT_OUTPUT_OCTETS = 43
@@ -184,7 +182,7 @@ class Accounting:
         attrs: Attributes = {}
         for code, value in packet.attributes:  # one pass; most attributes come once
             attrs.setdefault(code, value)
-        status_number = _integer(attrs, ACCT_STATUS_TYPE)
+        status_number = _integer(attrs, codec.ACCT_STATUS_TYPE)
         if status_number is None:
             raise Discard(DropReason.BAD_ACCOUNTING)
         try:
@@ -211,7 +209,7 @@ class Accounting:
         if not session_id:
             raise Discard(DropReason.BAD_ACCOUNTING)
         user_name = _text(attrs, codec.USER_NAME, 253)
-        nas_identifier = _text(attrs, NAS_IDENTIFIER, 253) or ""
+        nas_identifier = _text(attrs, codec.NAS_IDENTIFIER, 253) or ""
         port = _integer(attrs, NAS_PORT)
         port_id = _text(attrs, NAS_PORT_ID)
         unique = hashlib.md5(  # noqa: S324 - an identifier, not a security function
@@ -254,7 +252,7 @@ class Accounting:
             acctinterval=_integer(attrs, ACCT_INTERIM_INTERVAL),
             acctauthentic=self._named(attrs, ACCT_AUTHENTIC),
             connectinfo=_text(attrs, CONNECT_INFO, 128),
-            calledstationid=_text(attrs, CALLED_STATION_ID),
+            calledstationid=_text(attrs, codec.CALLED_STATION_ID),
             callingstationid=calling,
             acctterminatecause=self._named(attrs, ACCT_TERMINATE_CAUSE),
             servicetype=self._named(attrs, SERVICE_TYPE),

@@ -14,7 +14,7 @@ Theory of operation. The protocol part is two pure functions:
   Message-Authenticator are right; anything else is :class:`ResponseIgnored` with a reason,
   counted and never trusted.
 
-:class:`CoaClient` is the thin asyncio part and implements :class:`accounts.sessions.CoaSender`.
+:class:`CoaClient` is the thin asyncio part and implements :class:`accounts.disconnect.CoaSender`.
 Each request gets its own connected UDP socket (IPv4 or IPv6 by the target's address), so the
 kernel delivers only datagrams from the target's address and port and identifiers of concurrent
 requests never collide; the identifier is random. The same bytes are sent again after ``timeout``
@@ -35,12 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from accounts.sessions import CoaKind, CoaOutcome, CoaResult, CoaTarget
+from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
 from radius import codec, metrics
 from radius.codec import Code, Malformed
 
 if TYPE_CHECKING:
-    from accounts.sessions import CoaSender
+    from accounts.disconnect import CoaSender
 
 log = logging.getLogger("sesame.radius.coa")
 
@@ -192,7 +192,7 @@ class _Exchange(asyncio.DatagramProtocol):
 
 
 class CoaClient:
-    """Sends Disconnect- and CoA-Requests and waits for the answer (an ``accounts.sessions.CoaSender``)."""
+    """Sends Disconnect- and CoA-Requests and waits for the answer (an ``accounts.disconnect.CoaSender``)."""
 
     def __init__(self, codec_: codec.Codec, *, timeout: float = 2.0, retries: int = 2) -> None:
         if timeout <= 0 or retries < 0:
@@ -255,4 +255,4 @@ class CoaClient:
 if TYPE_CHECKING:
 
     def _implements_the_protocol(client: CoaClient) -> CoaSender:
-        return client  # mypy checks CoaClient against accounts.sessions.CoaSender
+        return client  # mypy checks CoaClient against accounts.disconnect.CoaSender

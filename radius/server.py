@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from accounts.disconnect import CoaResult
 from accounts.passwords import PasswordHasher
-from accounts.sessions import CoaResult
 from radius import metrics
 from radius.core import Decision, PortKind, ServerCore
 from radius.events import Discard, DropReason, PacketDropped, RadiusRequest, ReplyReady, RequestReceived

@@ -9,7 +9,6 @@ written in one transaction per flush, off the request path.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import time
@@ -107,8 +106,7 @@ class SqlStore:
         self.records_dropped = 0
         self._since = self.clock()
         self._clients_version: tuple[int, datetime | None] | None = None
-        self._token_attempts: list[tuple[str, str, datetime, asyncio.Future[AccountView | None]]] = []
-        self._token_drain: asyncio.Task[None] | None = None
+        self._tokens = Batcher(self._consume_tokens, limit=TOKEN_BATCH)
         self._usage = Batcher(self._write_usage, limit=accounting_batch)
         self._open_sessions: dict[int, list[str | None]] = {}
         self.timezone = ZoneInfo(timezone)
@@ -168,38 +166,20 @@ class SqlStore:
 
     async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
         """Group commit: attempts that arrive while a batch is in flight go together in the next one."""
-        future: asyncio.Future[AccountView | None] = asyncio.get_running_loop().create_future()
-        self._token_attempts.append((username, token, now, future))
-        if self._token_drain is None:
-            self._token_drain = asyncio.create_task(self._drain_tokens())
-        return await future
+        return await self._tokens((username, token, now))
 
-    async def _drain_tokens(self) -> None:
-        try:
-            while self._token_attempts:
-                batch = self._token_attempts[:TOKEN_BATCH]
-                del self._token_attempts[:TOKEN_BATCH]
-                try:
-                    async with self.sessions() as session, session.begin():
-                        won = await tokens.consume_tokens_of_users(
-                            session,
-                            box=self.box,
-                            region_id=self.region_id,
-                            attempts=[(u, t) for u, t, _, _ in batch],
-                            now=max(now for _, _, now, _ in batch),
-                        )
-                except Exception as exc:
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for username, token, _, future in batch:
-                    # the same token twice in one batch (a client retrying fast): only the first wins
-                    owner = won.pop((username, token), None)
-                    if not future.done():
-                        future.set_result(_owner_view(username, owner) if owner else None)
-        finally:
-            self._token_drain = None
+    async def _consume_tokens(self, batch: list[tuple[str, str, datetime]]) -> list[AccountView | None]:
+        async with self.sessions() as session, session.begin():
+            won = await tokens.consume_tokens_of_users(
+                session,
+                box=self.box,
+                region_id=self.region_id,
+                attempts=[(username, token) for username, token, _ in batch],
+                now=max(now for _, _, now in batch),
+            )
+        # the same token twice in one batch (a client retrying fast): only the first wins
+        owners = [(username, won.pop((username, token), None)) for username, token, _ in batch]
+        return [_owner_view(username, owner) if owner else None for username, owner in owners]
 
     async def consume_token_matching(
         self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
@@ -247,9 +227,9 @@ class SqlStore:
         if not batch:
             return 0
         try:
-            async with self.sessions() as session:  # read apart: the write transaction only writes
-                named = {d.account_id for d in batch if d.account_id is not None}
-                existing = await sessions.existing_accounts(session, named)
+            existing = await self._existing_accounts(
+                {d.account_id for d in batch if d.account_id is not None}
+            )
             async with self.sessions() as session, session.begin():
                 await authlog.record_decisions(session, batch, existing=existing)
         except Exception:
@@ -263,9 +243,18 @@ class SqlStore:
         """Return once the record is committed (with the others that arrived meanwhile)."""
         await self._usage(usage)
 
+    async def _existing_accounts(self, account_ids: set[int]) -> set[int]:
+        """Which of these accounts still exist, read before (not inside) a write transaction:
+        on SQLite a transaction that reads before it writes fails at once when another writer
+        committed in between. An account deleted meanwhile is then not linked (see
+        :func:`accounts.sessions.apply_usage`)."""
+        if not account_ids:
+            return set()
+        async with self.sessions() as session:
+            return await sessions.existing_accounts(session, account_ids)
+
     async def _write_usage(self, batch: list[sessions.Usage]) -> list[BaseException | None]:
-        async with self.sessions() as session:  # read apart: the write transaction only writes
-            existing = await sessions.existing_accounts(session, sessions.linked_accounts(batch))
+        existing = await self._existing_accounts(sessions.linked_accounts(batch))
         try:
             await self._commit_usage(batch, existing)
         except (DataError, IntegrityError) as exc:

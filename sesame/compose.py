@@ -7,10 +7,10 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from accounts.disconnect import CoaResult, disconnect_session
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
-from accounts.sessions import CoaResult, disconnect_session
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
 from radius.clients import ClientTable

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import network, sessions, users
+from accounts import disconnect, network, sessions, users
+from accounts.disconnect import CoaOutcome, SessionChange
 from accounts.errors import DomainError
 from accounts.models import AccountingSession
 from accounts.secretbox import SecretBox
-from accounts.sessions import CoaOutcome, SessionChange, SessionFilter
+from accounts.sessions import SessionFilter
 from sesame.cli.context import Context, run_command, run_with_sessions
 from sesame.compose import build_coa_client
 from sesame.settings import Settings
@@ -88,7 +89,7 @@ def session_disconnect(
     """Ask the session's access point to end it (Disconnect-Request, RFC 5176)."""
 
     async def action(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
-        result = await sessions.disconnect_session(
+        result = await disconnect.disconnect_session(
             factory,
             box=SecretBox(settings.secret_key.get_secret_value()),
             radacctid=session_id,
@@ -116,7 +117,7 @@ def session_change(
     )
 
     async def action(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
-        result = await sessions.change_session(
+        result = await disconnect.change_session(
             factory,
             box=SecretBox(settings.secret_key.get_secret_value()),
             radacctid=session_id,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import sessions, users
+from accounts import disconnect, users
+from accounts.disconnect import CoaOutcome
 from accounts.errors import InvalidInput
 from accounts.identity import split_identity
 from accounts.models import AccountStatus, utcnow
 from accounts.network import ensure_home_region
 from accounts.secretbox import SecretBox
-from accounts.sessions import CoaOutcome
 from sesame.cli.context import Context, prompt_secret, run_command, run_with_sessions
 from sesame.compose import build_coa_client
 from sesame.settings import Settings, get_settings
@@ -98,11 +98,11 @@ def user_delete(
     if not yes:
         raise InvalidInput(f"deleting {identity} cannot be undone: add --yes to confirm")
 
-    async def disconnect(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
+    async def end_sessions(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
         async with factory() as session:
             region = await ensure_home_region(session, realm=settings.realm, name=settings.region_name)
             account = await users.find_account(session, identity, region=region)
-        results = await sessions.disconnect_account(
+        results = await disconnect.disconnect_account(
             factory,
             box=SecretBox(settings.secret_key.get_secret_value()),
             account_id=account.id,
@@ -116,7 +116,7 @@ def user_delete(
         who = account.identity
         return who, await users.delete_account(ctx.session, box=ctx.box, account=account, now=utcnow())
 
-    ended = run_with_sessions(disconnect)  # first: afterwards the NAS would get a pseudonym
+    ended = run_with_sessions(end_sessions)  # first: afterwards the NAS would get a pseudonym
     if ended:
         typer.echo(ended, err=True)
     who, pseudonym = run_command(action)

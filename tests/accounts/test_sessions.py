@@ -16,15 +16,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts import network, users
+from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget, coa_target, disconnect_session
 from accounts.errors import InvalidInput, NotFound
 from accounts.models import AccountingSession, Commune, Nas, Region, Site
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from accounts.sessions import (
-    CoaKind,
-    CoaOutcome,
-    CoaResult,
-    CoaTarget,
     DailyUsage,
     SessionFilter,
     StatusType,
@@ -32,9 +29,7 @@ from accounts.sessions import (
     apply_usage,
     close_nas_sessions,
     close_stale_sessions,
-    coa_target,
     devices_in_use,
-    disconnect_session,
     get_session,
     list_sessions,
     merge,
@@ -937,7 +932,7 @@ async def test_disconnect_session_refuses_an_ended_session_without_sending(
 
 
 def test_a_session_change_is_the_attributes_an_accept_would_carry() -> None:
-    from accounts.sessions import SessionChange
+    from accounts.disconnect import SessionChange
 
     assert SessionChange(session_timeout=600, bandwidth_down_kbps=512).attributes() == [
         ("Session-Timeout", 600),

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from accounts.sessions import CoaKind, CoaOutcome, CoaResult, CoaTarget
+from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
 from radius import codec
 from radius.coa import CoaClient, IgnoreReason, ResponseIgnored, build_request, read_response
 

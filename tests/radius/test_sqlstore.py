@@ -188,8 +188,9 @@ async def test_records_of_an_account_deleted_meanwhile_are_kept_unlinked(
 async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the_daily_limit(
     engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher, radius_codec
 ) -> None:
+    from accounts.disconnect import CoaOutcome, CoaResult
     from accounts.models import AccountingSession
-    from accounts.sessions import CoaOutcome, CoaResult, StatusType, Usage
+    from accounts.sessions import StatusType, Usage
     from radius.clients import ClientTable
     from radius.core import PortKind, ServerCore
     from radius.server import Housekeeping, RadiusService
