@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from accounts.errors import InvalidInput, NotFound, SecretUnreadable
 from accounts.models import AccountingSession, Nas, utcnow
 from accounts.network import nas_secret
+from accounts.policies import bandwidth_attributes
 from accounts.secretbox import SecretBox
 from accounts.sessions import get_session
 
@@ -153,16 +154,7 @@ class SessionChange:
         found: list[tuple[str, str | int]] = []
         if self.session_timeout is not None:
             found.append(("Session-Timeout", self.session_timeout))
-        if self.bandwidth_up_kbps is not None:
-            found += [
-                ("WISPr-Bandwidth-Max-Up", self.bandwidth_up_kbps * 1000),
-                ("ChilliSpot-Bandwidth-Max-Up", self.bandwidth_up_kbps),
-            ]
-        if self.bandwidth_down_kbps is not None:
-            found += [
-                ("WISPr-Bandwidth-Max-Down", self.bandwidth_down_kbps * 1000),
-                ("ChilliSpot-Bandwidth-Max-Down", self.bandwidth_down_kbps),
-            ]
+        found += bandwidth_attributes(up_kbps=self.bandwidth_up_kbps, down_kbps=self.bandwidth_down_kbps)
         for name, value in found:
             if not 0 <= int(value) <= 2**32 - 1:
                 raise InvalidInput(f"{name} must be between 0 and 4294967295")

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accounts.authlog import Decision as RecordedDecision
+from accounts.policies import bandwidth_attributes
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
 from radius import codec, metrics
@@ -332,16 +333,9 @@ class Pipeline:
             reply.append(("Idle-Timeout", policy.idle_timeout))
         if policy.interim_interval:
             reply.append(("Acct-Interim-Interval", policy.interim_interval))
-        if policy.bandwidth_up_kbps:
-            reply += [
-                ("WISPr-Bandwidth-Max-Up", policy.bandwidth_up_kbps * 1000),
-                ("ChilliSpot-Bandwidth-Max-Up", policy.bandwidth_up_kbps),
-            ]
-        if policy.bandwidth_down_kbps:
-            reply += [
-                ("WISPr-Bandwidth-Max-Down", policy.bandwidth_down_kbps * 1000),
-                ("ChilliSpot-Bandwidth-Max-Down", policy.bandwidth_down_kbps),
-            ]
+        reply += bandwidth_attributes(  # 0: no limit sent
+            up_kbps=policy.bandwidth_up_kbps or None, down_kbps=policy.bandwidth_down_kbps or None
+        )
         attempt.class_ = self.classes.make(account.id)
         attempt.reason = "accepted"
         return Outcome.OK
