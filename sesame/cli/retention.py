@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.models import utcnow
 from accounts.retention import PurgeReport, purge
-from sesame.db import create_engine, create_sessionmaker
-from sesame.settings import get_settings
-from sesame.startup import prepare_schema
+from sesame.cli.context import run_with_sessions
+from sesame.settings import Settings
 
 app = typer.Typer(
     help="Legal retention of connection data (CPCE L34-1, décret 2021-1361).", no_args_is_help=True
@@ -27,26 +25,20 @@ def retention_purge(
     an interrupted purge resumes where it stopped at the next run. Run it daily
     (deploy/sesame-retention.timer).
     """
-    settings = get_settings()
-    prepare_schema(settings)
-    retention = settings.retention
 
-    async def go() -> PurgeReport:
-        # Not run_command: a purge commits batch by batch rather than in one transaction.
-        engine = create_engine(settings.database_url)
-        try:
-            return await purge(
-                create_sessionmaker(engine),
-                now=utcnow(),
-                connection_days=retention.connection_days,
-                closed_account_days=retention.closed_account_days,
-                batch_size=retention.batch_size,
-                dry_run=dry_run,
-            )
-        finally:
-            await engine.dispose()
+    async def go(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> PurgeReport:
+        # committed batch by batch, not in one transaction
+        retention = settings.retention
+        return await purge(
+            sessions,
+            now=utcnow(),
+            connection_days=retention.connection_days,
+            closed_account_days=retention.closed_account_days,
+            batch_size=retention.batch_size,
+            dry_run=dry_run,
+        )
 
-    report = asyncio.run(go())
+    report = run_with_sessions(go)
     verb, cut = ("would delete" if report.dry_run else "deleted"), report.cutoffs
     for table, count, what, before in [
         ("radacct", report.radacct, "sessions ended before", cut.connections),
