@@ -572,13 +572,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", choices=("freeradius", "sesame"), help="targets (repeatable)")
     p.add_argument("--sesame-workers", default="1,2", help="Sésame RADIUS worker processes to run, e.g. 1,2")
     p.add_argument(
-        "--sesame-env",
-        action="append",
-        default=[],
-        metavar="SESAME_X=V",
-        help="extra setting for Sésame (repeatable), e.g. SESAME_RADIUS_CONCURRENCY=512",
-    )
-    p.add_argument(
         "--fr-threads",
         type=int,
         default=8,
@@ -596,22 +589,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1024,
         help="sessions interleaved: a session's records are this many apart (default %(default)s)",
     )
-    p.add_argument(
-        "--duration", type=float, default=10.0, help="seconds per measurement (default %(default)s)"
-    )
-    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load (default %(default)s)")
-    p.add_argument("--outstanding", type=int, default=512, help="requests in flight at peak")
-    p.add_argument("--sockets", type=int, default=16)
-    p.add_argument("--timeout", type=float, default=3.0)
-    p.add_argument("--repeat", type=int, default=1, help="peak runs per target, the best is kept")
-    p.add_argument("--quiet-wait", type=float, default=20.0, help="wait up to this long for a quiet machine")
     p.add_argument("--no-wal", dest="wal", action="store_false", help="skip the pg_waldump analysis")
-    p.add_argument("--workdir", type=Path, help="keep configurations, logs and acknowledgement lists here")
-    p.add_argument("--json-out", type=Path, help="write every measurement as JSON")
+    ab.add_run_arguments(p, timeout=3.0)
     a = p.parse_args(argv)
 
     only = set(a.only or ("freeradius", "sesame"))
-    env = dict(kv.split("=", 1) for kv in a.sesame_env)
+    env = ab.sesame_env(a)
     tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="sesame-acct-bench-")
     workdir = a.workdir or Path(tmp.name if tmp else ".")
     workdir.mkdir(parents=True, exist_ok=True)

@@ -36,12 +36,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import auth_bench as ab
-from sqlalchemy import func, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from accounts import sessions
-from accounts.models import AccountingSession
 from accounts.sessions import StatusType, Usage
 
 DATABASE = "sesame_bench_upsert"
@@ -90,71 +88,18 @@ def _rows(batch: Sequence[Usage]) -> list[dict[str, Any]]:
     return [{("class" if k == "class_" else k): v for k, v in row.items()} for row in pending.values()]
 
 
-def _set_clause(c: Any, ex: Any) -> dict[str, Any]:
-    """The SET of accounts.sessions._upsert (PostgreSQL), over any ``excluded``."""
-    greatest = func.greatest
-    counters = {
-        name: greatest(func.coalesce(c[name], 0), func.coalesce(ex[name], 0))
-        for name in ("acctsessiontime", "acctinputoctets", "acctoutputoctets")
-    }
-    return {
-        "acctstarttime": func.coalesce(c.acctstarttime, ex.acctstarttime),
-        "acctupdatetime": greatest(func.coalesce(c.acctupdatetime, ex.acctupdatetime), ex.acctupdatetime),
-        "acctstoptime": ex.acctstoptime,
-        "acctterminatecause": ex.acctterminatecause,
-        "connectinfo_stop": ex.connectinfo_stop,
-        **counters,
-        **{
-            name: func.coalesce(c[name], ex[name])
-            for name in ("connectinfo_start", "class", "account_id", "device_mac", "username")
-        },
-        **{
-            name: func.coalesce(ex[name], c[name])
-            for name in ("framedipaddress", "framedipv6address", "acctinterval")
-        },
-    }
-
-
-_TABLE = AccountingSession.__table__
-_EXECUTEMANY = postgresql.insert(_TABLE).on_conflict_do_update(
-    index_elements=[_TABLE.c.acctuniqueid],
-    set_=_set_clause(_TABLE.c, postgresql.insert(_TABLE).excluded),
-    where=_TABLE.c.acctstoptime.is_(None),
-)
-
-
 async def as_is(session: AsyncSession, batch: Sequence[Usage]) -> None:
     await sessions.apply_usage(session, batch)
 
 
 async def executemany(session: AsyncSession, batch: Sequence[Usage]) -> None:
-    await session.execute(_EXECUTEMANY, _rows(batch))
-
-
-def _unnest_statement() -> tuple[str, list[str]]:
-    """INSERT … SELECT FROM unnest(one typed array per column) ON CONFLICT … with the same SET/WHERE."""
-    columns = [c.name for c in _TABLE.c if c.name not in ("radacctid", "disconnect_requested_at")]
-    types = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in _TABLE.c}
-    arrays = ", ".join(f"CAST(:{name} AS {types[name].split('(')[0]}[])" for name in columns)
-    upsert = postgresql.insert(_TABLE).on_conflict_do_update(
-        index_elements=[_TABLE.c.acctuniqueid],
-        set_=_set_clause(_TABLE.c, postgresql.insert(_TABLE).excluded),
-        where=_TABLE.c.acctstoptime.is_(None),
-    )
-    compiled = str(upsert.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-    conflict = compiled[compiled.index(" ON CONFLICT") :]
-    quoted = ", ".join(f'"{name}"' if name == "class" else name for name in columns)
-    return f"INSERT INTO radacct ({quoted}) SELECT * FROM unnest({arrays}){conflict}", columns
-
-
-_UNNEST_SQL, _UNNEST_COLUMNS = _unnest_statement()
-_UNNEST = text(_UNNEST_SQL)
+    await session.execute(sessions.upsert_statement("postgresql"), _rows(batch))
 
 
 async def unnest(session: AsyncSession, batch: Sequence[Usage]) -> None:
+    statement, columns = sessions.unnest_statement()
     rows = _rows(batch)
-    params = {name: [row[name] for row in rows] for name in _UNNEST_COLUMNS}
-    await session.execute(_UNNEST, params)
+    await session.execute(statement, {name: [row[name] for row in rows] for name in columns})
 
 
 VARIANTS: dict[str, Callable[[AsyncSession, Sequence[Usage]], Awaitable[None]]] = {

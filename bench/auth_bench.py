@@ -536,6 +536,37 @@ def parse_size(text: str) -> int:
 TARGETS = ("freeradius-sql", "freeradius-files", "sesame")
 
 
+def add_run_arguments(p: argparse.ArgumentParser, *, timeout: float) -> None:
+    """The options every side-by-side benchmark takes (load, repetition, Sésame settings, output)."""
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per measurement (default %(default)s)"
+    )
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load (default %(default)s)")
+    p.add_argument("--outstanding", type=int, default=512, help="requests in flight at peak")
+    p.add_argument("--sockets", type=int, default=16)
+    p.add_argument("--timeout", type=float, default=timeout)
+    p.add_argument("--repeat", type=int, default=1, help="peak runs per target, the best is kept")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20.0,
+        help="before each measurement, wait up to this long for other load on the machine to stop",
+    )
+    p.add_argument(
+        "--sesame-env",
+        action="append",
+        default=[],
+        metavar="SESAME_X=V",
+        help="extra setting for Sésame (repeatable), e.g. SESAME_RADIUS_CONCURRENCY=64",
+    )
+    p.add_argument("--workdir", type=Path, help="keep configurations, logs and credentials here")
+    p.add_argument("--json-out", type=Path, help="write every measurement as JSON")
+
+
+def sesame_env(a: argparse.Namespace) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in a.sesame_env)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Sésame vs FreeRADIUS 3.2 authentication benchmark.")
     p.add_argument("--scenarios", default="pap,mac,token", help="comma-separated: pap, mac, token")
@@ -546,31 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("freeradius", *TARGETS),
         help="targets to run (repeatable; 'freeradius' = both FreeRADIUS back-ends); default all",
     )
-    p.add_argument(
-        "--duration", type=float, default=10.0, help="seconds per measurement (default %(default)s)"
-    )
-    p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load (default %(default)s)")
-    p.add_argument("--outstanding", type=int, default=512, help="requests in flight at peak")
-    p.add_argument("--sockets", type=int, default=16)
-    p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=0, help="FreeRADIUS workers (default: tuned per back-end)")
-    p.add_argument(
-        "--sesame-env",
-        action="append",
-        default=[],
-        metavar="SESAME_X=V",
-        help="extra setting for Sésame (repeatable), e.g. SESAME_RADIUS_CONCURRENCY=64",
-    )
-    p.add_argument("--repeat", type=int, default=1, help="peak runs per target, the best is kept")
-    p.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=20.0,
-        help="before each measurement, wait up to this long for other load on the machine to stop",
-    )
     p.add_argument("--token-budget", type=float, default=600_000, help="single-use tokens minted per run")
-    p.add_argument("--workdir", type=Path, help="keep configurations and credentials here")
-    p.add_argument("--json-out", type=Path, help="write every measurement as JSON")
+    add_run_arguments(p, timeout=2.0)
     a = p.parse_args(argv)
 
     only = set(a.only or TARGETS)
@@ -591,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     if "freeradius-files" in only:
         targets.append(FreeRadiusTarget("files", workdir, a.threads))
     if "sesame" in only:
-        targets.append(SesameTarget(workdir, env=dict(kv.split("=", 1) for kv in a.sesame_env)))
+        targets.append(SesameTarget(workdir, env=sesame_env(a)))
 
     runner = Runner(a)
     print(

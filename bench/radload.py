@@ -585,12 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         a.secret.encode(),
         creds,
         options,
-        sockets=a.sockets,
-        outstanding=a.outstanding,
-        rcvbuf=a.rcvbuf,
-        timeout=a.timeout,
-        max_requests=a.max_requests,
-        prebuild=a.prebuild,
+        **_load_settings(a),
     )
     report = load.run(a.duration, a.warmup, a.rate)
     if a.json:
@@ -598,6 +593,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_report(report))
     return 0
+
+
+def _load_settings(a: argparse.Namespace) -> dict[str, Any]:
+    """The command-line settings of a :class:`Load`, whatever it sends."""
+    keys = ("sockets", "outstanding", "rcvbuf", "timeout", "max_requests", "prebuild")
+    return {key: getattr(a, key) for key in keys}
 
 
 def accounting_main(a: argparse.Namespace) -> int:
@@ -627,12 +628,7 @@ def accounting_main(a: argparse.Namespace) -> int:
         [acct_stream(a.interims, a.window, start=k, stride=a.sockets) for k in range(a.sockets)],
         encoder=encoder,
         track=track,
-        sockets=a.sockets,
-        outstanding=a.outstanding,
-        rcvbuf=a.rcvbuf,
-        timeout=a.timeout,
-        max_requests=a.max_requests,
-        prebuild=a.prebuild,
+        **_load_settings(a),
     )
     report = load.run(a.duration, a.warmup, a.rate)
     if a.acked_out and track is not None:
