@@ -32,10 +32,6 @@ class Batcher(Generic[T, R]):
             self._drain = asyncio.create_task(self._run_batches())
         return await future
 
-    @property
-    def waiting(self) -> int:
-        return len(self._pending)
-
     async def _run_batches(self) -> None:
         try:
             while self._pending:

@@ -102,7 +102,3 @@ class DuplicateCache:
                 self._drop(*queue.popleft())
                 if len(self._entries) < before:
                     return
-
-    def next_deadline(self) -> float | None:
-        heads = [queue[0][0] for queue in (self._pending, self._answered) if queue]
-        return min(heads) if heads else None

@@ -218,10 +218,6 @@ class SqlStore:
             return
         self._records.append(decision)
 
-    @property
-    def buffered_records(self) -> int:
-        return len(self._records)
-
     async def flush_records(self) -> int:
         batch, self._records = self._records, []
         if not batch:
