@@ -124,6 +124,8 @@ class Site(Base):
     address: Mapped[str | None] = mapped_column(String(255))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    #: the network identifier the WiFi4EU portal gave this site's network (its monitoring snippet)
+    wifi4eu_network_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     commune: Mapped[Commune] = relationship(back_populates="sites")
@@ -150,6 +152,10 @@ class Nas(Base):
     nasname: Mapped[str] = mapped_column(String(64), unique=True)
     type: Mapped[str] = mapped_column(String(30), default="other")
     handoff: Mapped[str] = mapped_column(String(30), default="none")
+    #: the captive-portal integration's settings (JSON object of strings: login URL, field names…)
+    handoff_options: Mapped[str | None] = mapped_column(Text)
+    #: the controller's UAM secret (CoovaChilli ``uamsecret``), sealed like the shared secret
+    uam_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
     secret_ciphertext: Mapped[str] = mapped_column(Text)
     coa_port: Mapped[int] = mapped_column(Integer, default=3799)
     require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -188,6 +194,13 @@ class Account(Base):
     status: Mapped[AccountStatus] = mapped_column(
         String(16), default=AccountStatus.ACTIVE, server_default=AccountStatus.ACTIVE.value
     )
+    #: until then an unverified account may connect (to read the verification email)
+    grace_until: Mapped[datetime | None] = mapped_column()
+    #: the terms of use and privacy notice accepted at sign-up: which version, when
+    terms_version: Mapped[str | None] = mapped_column(String(64))
+    terms_accepted_at: Mapped[datetime | None] = mapped_column()
+    #: the language the person uses the portal in (for the emails we send)
+    locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     last_seen_at: Mapped[datetime | None] = mapped_column()
@@ -302,6 +315,53 @@ class AuthRecord(Base):
     reason: Mapped[str] = mapped_column(String(64))
 
 
+class CodePurpose(enum.StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose, not a password
+
+
+class AccountCode(Base):
+    """A short code sent by email (verify the address, reset the password): only a keyed digest is
+    kept; it expires, allows a few wrong guesses, and works once."""
+
+    __tablename__ = "account_code"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),
+        Index("ix_account_code_account_purpose", "account_id", "purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    purpose: Mapped[CodePurpose] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class Branding(Base):
+    """How the captive portal looks at a commune or a site (a site's fields override its commune's):
+    the name shown, a logo, a colour, a welcome text, and the commune's own terms of use."""
+
+    __tablename__ = "portal_branding"
+    __table_args__ = (
+        CheckConstraint("(commune_id IS NULL) <> (site_id IS NULL)", name="one_scope"),
+        CheckConstraint("color IS NULL OR length(color) = 7", name="color"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("commune.id", ondelete="CASCADE"), unique=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), unique=True)
+    title: Mapped[str | None] = mapped_column(String(120))
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    color: Mapped[str | None] = mapped_column(String(7))
+    welcome_text: Mapped[str | None] = mapped_column(Text)
+    terms_text: Mapped[str | None] = mapped_column(Text)
+    terms_version: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 _OPEN = text("acctstoptime IS NULL")
 
 
@@ -396,11 +456,14 @@ class Tombstone(Base):
 __all__ = [
     "AccessPolicy",
     "Account",
+    "AccountCode",
     "AccountStatus",
     "AccountingSession",
     "AuthRecord",
     "Base",
+    "Branding",
     "ClosedAccount",
+    "CodePurpose",
     "Commune",
     "Device",
     "DeviceCredential",

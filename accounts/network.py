@@ -6,7 +6,9 @@ uniqueness problems surface as :class:`~accounts.errors.Conflict`, and never com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -16,15 +18,18 @@ from sqlalchemy.orm import selectinload
 
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.identity import display_name, normalize_insee, normalize_nas_address, normalize_realm
-from accounts.models import Commune, Nas, Region, Site
+from accounts.models import Branding, Commune, Nas, Region, Site
 from accounts.secretbox import SecretBox
 
 NAS_SECRET_PURPOSE = "nas-secret"  # noqa: S105 - a label, not a secret
 MIN_NAS_SECRET = 8
 MAX_NAS_SECRET = 128  # what RADIUS clients such as radclient and most controllers accept
 
-#: Portal hand-off styles an access point can use; the portal registers an integration for each.
-HANDOFFS = ("none", "coovachilli", "form-post", "opennds", "meraki", "unifi", "pfsense", "cisco-wlc")
+UAM_SECRET_PURPOSE = "uam-secret"  # noqa: S105 - a label, not a secret
+
+#: Portal hand-off styles an access point can use; the portal registers an integration for each
+#: (checked at start-up).
+HANDOFFS = ("none", "coovachilli", "form_post")
 
 
 async def flush_or_conflict(session: AsyncSession, conflict: str) -> None:
@@ -222,3 +227,83 @@ async def list_nas(session: AsyncSession) -> Sequence[Nas]:
 async def remove_nas(session: AsyncSession, *, name: str) -> None:
     await session.delete(await find_nas(session, name))
     await session.flush()
+
+
+async def set_handoff(
+    session: AsyncSession,
+    *,
+    box: SecretBox,
+    nas: Nas,
+    handoff: str,
+    uam_secret: str | None = None,
+    options: Mapping[str, str] | None = None,
+) -> Nas:
+    """How the captive portal hands people back to this access point: the integration, its UAM
+    secret (sealed; ``""`` removes it, ``None`` keeps it) and its options (replaced when given)."""
+    if handoff not in HANDOFFS:
+        raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
+    nas.handoff = handoff
+    if uam_secret is not None:
+        if uam_secret and not 1 <= len(uam_secret.encode()) <= 128:
+            raise InvalidInput("a UAM secret has 1 to 128 bytes")
+        nas.uam_secret_ciphertext = (
+            box.seal(uam_secret.encode(), purpose=UAM_SECRET_PURPOSE) if uam_secret else None
+        )
+    if options is not None:
+        for key, value in options.items():
+            if not re.fullmatch(r"[a-z_]{1,40}", key) or len(value) > 500:
+                raise InvalidInput(
+                    f"hand-off option {key!r}: a lower-case name and a value of at most 500 characters"
+                )
+        nas.handoff_options = json.dumps(dict(options), sort_keys=True) if options else None
+    await session.flush()
+    return nas
+
+
+async def set_wifi4eu(session: AsyncSession, *, site: Site, network_id: str | None) -> Site:
+    """The WiFi4EU network identifier of a site (its portal then embeds the Commission's snippet)."""
+    if network_id is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", network_id.strip()):
+        raise InvalidInput("a WiFi4EU network identifier has 1 to 64 letters, digits or '-'")
+    site.wifi4eu_network_id = network_id.strip() if network_id else None
+    await session.flush()
+    return site
+
+
+BRANDING_FIELDS = ("title", "logo_url", "color", "welcome_text", "terms_text", "terms_version")
+
+
+async def set_branding(
+    session: AsyncSession,
+    *,
+    commune: Commune | None = None,
+    site: Site | None = None,
+    values: Mapping[str, str | None],
+) -> Branding:
+    """Set fields of a commune's or a site's portal branding (``None`` or ``""`` clears a field)."""
+    if (commune is None) == (site is None):
+        raise InvalidInput("brand either a commune or a site")
+    unknown = set(values) - set(BRANDING_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown branding fields: {', '.join(sorted(unknown))}")
+    color = values.get("color")
+    if color and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        raise InvalidInput("a colour is written #rrggbb")
+    logo = values.get("logo_url")
+    if logo and not re.fullmatch(r"(https://|/static/)[^\s\"'<>]{1,480}", logo):
+        raise InvalidInput("a logo is an https:// address (in the walled garden) or a /static/ path")
+    if commune is not None:
+        branding = await session.scalar(select(Branding).where(Branding.commune_id == commune.id))
+    else:
+        assert site is not None
+        branding = await session.scalar(select(Branding).where(Branding.site_id == site.id))
+    if branding is None:
+        branding = Branding(commune_id=commune.id if commune else None, site_id=site.id if site else None)
+        session.add(branding)
+    limits = {"title": 120, "terms_version": 32, "welcome_text": 2000, "terms_text": 50_000}
+    for name, value in values.items():
+        value = (value or "").strip() or None
+        if value is not None and len(value) > limits.get(name, 500):
+            raise InvalidInput(f"{name}: at most {limits.get(name, 500)} characters")
+        setattr(branding, name, value.lower() if name == "color" and value else value)
+    await session.flush()
+    return branding

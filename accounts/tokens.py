@@ -102,6 +102,7 @@ class TokenOwner:
     status: str
     email_verified: bool
     password_hash: str | None
+    grace_until: datetime | None = None
 
 
 async def consume_tokens_of_users(
@@ -163,12 +164,17 @@ async def consume_tokens_of_users(
             account.c.status,
             account.c.email_verified,
             account.c.password_hash,
+            account.c.grace_until,
         ).where(account.c.id.in_(list(won)))
     )
     result = {}
-    for account_id, username, status, verified, password_hash in owners.all():
+    for account_id, username, status, verified, password_hash, grace_until in owners.all():
         owner = TokenOwner(
-            account_id=account_id, status=str(status), email_verified=verified, password_hash=password_hash
+            account_id=account_id,
+            status=str(status),
+            email_verified=verified,
+            password_hash=password_hash,
+            grace_until=grace_until,
         )
         for digest in won[account_id]:
             result[keys[(digest, username)]] = owner

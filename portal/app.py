@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import health
+from portal import captive, health, hotspot, pages
+from portal.context import Portal
+from portal.security import security_headers
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(*, engine: AsyncEngine, title: str = "Sésame") -> FastAPI:
-    """The web app; routers per feature are collected here."""
+def create_app(*, engine: AsyncEngine, portal: Portal | None = None, title: str = "Sésame") -> FastAPI:
+    """The web app: health probes always; the captive portal's pages and API when ``portal`` is given."""
     app = FastAPI(title=title, docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.engine = engine
     app.include_router(health.router)
+    if portal is not None:
+        app.state.portal = portal
+        app.include_router(pages.router)
+        app.include_router(hotspot.router)
+        app.include_router(captive.router)
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.middleware("http")(security_headers)
     return app

@@ -299,11 +299,16 @@ class Pipeline:
             return attempt.reject("account_disabled", MSG_DISABLED)
         if account.status == "locked":
             return attempt.reject("account_locked", MSG_LOCKED)
-        if not account.email_verified:
-            return attempt.reject("account_unverified", MSG_UNVERIFIED)
         client = attempt.request.client
         policy = self.store.policy(commune_id=client.commune_id, site_id=client.site_id)
         session_timeout = policy.session_timeout or None
+        if not account.email_verified:
+            # the grace connection of a new account: long enough to read the verification email
+            grace = account.grace_until
+            if grace is None or grace <= attempt.now:
+                return attempt.reject("account_unverified", MSG_UNVERIFIED)
+            left = max(1, int((grace - attempt.now).total_seconds()))
+            session_timeout = min(session_timeout or left, left)
         reply = attempt.reply
         if policy.simultaneous_use:
             calling = attempt.request.packet.first(codec.CALLING_STATION_ID)

@@ -128,14 +128,23 @@ class SqlStore:
         async with self.sessions() as session:
             row = (
                 await session.execute(
-                    select(Account.id, Account.status, Account.email_verified, Account.password_hash).where(
-                        Account.region_id == self.region_id, Account.username == username
-                    )
+                    select(
+                        Account.id,
+                        Account.status,
+                        Account.email_verified,
+                        Account.password_hash,
+                        Account.grace_until,
+                    ).where(Account.region_id == self.region_id, Account.username == username)
                 )
             ).first()
         view = (
             AccountView(
-                id=row[0], username=username, status=str(row[1]), email_verified=row[2], password_hash=row[3]
+                id=row[0],
+                username=username,
+                status=str(row[1]),
+                email_verified=row[2],
+                password_hash=row[3],
+                grace_until=row[4],
             )
             if row is not None
             else None
@@ -394,4 +403,5 @@ def _owner_view(username: str, owner: tokens.TokenOwner) -> AccountView:
         status=owner.status,
         email_verified=owner.email_verified,
         password_hash=owner.password_hash,
+        grace_until=owner.grace_until,
     )

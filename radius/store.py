@@ -23,6 +23,8 @@ class AccountView:
     status: str  # active / disabled / locked
     email_verified: bool
     password_hash: str | None
+    #: an unverified account may connect until then (to read its verification email)
+    grace_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts.disconnect import CoaResult, disconnect_session
+from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
+from portal.context import Portal, PortalConfig
+from portal.handoff import integration
+from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
 from radius.clients import ClientTable
@@ -114,4 +120,44 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
         )
         if housekeeping
         else None,
+    )
+
+
+def build_portal(settings: Settings, engine: AsyncEngine) -> Portal:
+    """The captive portal's services: sessions, secrets, mail, languages."""
+    for name in HANDOFFS:
+        integration(name)  # an unknown hand-off is a bug found at start-up, not at a citizen's login
+    portal, mail = settings.portal, settings.mail
+    mailer: Mailer
+    if mail.smtp_host:
+        mailer = SmtpMailer(
+            host=mail.smtp_host,
+            port=mail.smtp_port,
+            security=mail.smtp_security,
+            username=mail.smtp_username,
+            password=mail.smtp_password.get_secret_value(),
+        )
+    else:
+        mailer = OutboxMailer(Path(mail.outbox))
+        if settings.environment.value == "production":
+            logging.getLogger(__name__).warning(
+                "mail: no SMTP host set (SESAME_MAIL_SMTP_HOST): emails go to the folder %s", mail.outbox
+            )
+    return Portal(
+        config=PortalConfig(
+            realm=settings.realm,
+            region_name=settings.region_name,
+            public_url=portal.public_url,
+            grace=timedelta(minutes=portal.grace_minutes),
+            remember=timedelta(days=portal.remember_days),
+            terms_version=portal.terms_version,
+            languages=tuple(portal.languages.split(",")),
+            login_max_age=portal.login_hours * 3600.0,
+            wifi4eu_self_test=portal.wifi4eu_self_test,
+        ),
+        sessions=create_sessionmaker(engine),
+        box=SecretBox(settings.secret_key.get_secret_value()),
+        hasher=PasswordHasher(),
+        postman=Postman(mailer, sender=mail.sender),
+        coa=build_coa_client(settings) if settings.radius.enabled else None,
     )

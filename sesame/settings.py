@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -188,6 +189,51 @@ class PortalSettings(BaseModel):
 
     #: The URL citizens reach the portal at, behind the operator's reverse proxy.
     public_url: str = "http://127.0.0.1:8000"
+    enabled: bool = True
+    #: minutes an unverified new account may connect, to read its verification email (0: none)
+    grace_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    #: days a device the person chose to remember reconnects by MAC authentication
+    remember_days: int = Field(default=90, ge=1, le=400)
+    #: the version of the region's terms of use and privacy notice (recorded with each consent)
+    terms_version: str = Field(default="2026-11", min_length=1, max_length=32)
+    #: languages offered, the first is the default
+    languages: str = "fr,it,en"
+    #: hours a portal login lasts in the browser
+    login_hours: int = Field(default=12, ge=1, le=24 * 30)
+    #: WiFi4EU: load the monitoring snippet in self-test mode (while the Commission validates the site)
+    wifi4eu_self_test: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", value):
+            raise ValueError("give the portal's public URL, e.g. https://wifi.example.fr")
+        return value.rstrip("/")
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: str) -> str:
+        offered = [code.strip() for code in value.split(",") if code.strip()]
+        unknown = [code for code in offered if code not in ("fr", "it", "en")]
+        if not offered or unknown:
+            raise ValueError("choose among fr, it, en (comma-separated, the default first)")
+        return ",".join(offered)
+
+
+class MailSettings(BaseModel):
+    """Email to citizens (verification and reset codes). Without an SMTP host, messages are
+    written to the outbox folder instead (development, tests)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    smtp_host: str = ""
+    smtp_port: Port = 587
+    #: "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a local relay)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    sender: str = "Wi-Fi <no-reply@wifi.example.org>"
+    outbox: str = "./outbox"
 
 
 class FederationSettings(BaseModel):
@@ -219,6 +265,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     web: WebSettings = WebSettings()
     portal: PortalSettings = PortalSettings()
+    mail: MailSettings = MailSettings()
     federation: FederationSettings = FederationSettings()
 
     @field_validator("realm")

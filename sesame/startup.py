@@ -23,7 +23,7 @@ from starlette.responses import Response
 from portal.app import create_app
 from radius.server import BindError, RadiusService
 from sesame import migrations
-from sesame.compose import build_radius, radius_listeners
+from sesame.compose import build_portal, build_radius, radius_listeners
 from sesame.db import create_engine, is_sqlite
 from sesame.settings import Settings
 from sesame.workers import Supervisor
@@ -142,7 +142,9 @@ async def serve(settings: Settings) -> None:
                     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if settings.web.enabled:
             sock = bind_tcp(settings.web.bind, settings.web.port, what="web")
-            app = create_app(engine=engine)
+            app = create_app(
+                engine=engine, portal=build_portal(settings, engine) if settings.portal.enabled else None
+            )
             app.add_route("/metrics", metrics_endpoint(), include_in_schema=False)
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
             web = _WebServer(config)

@@ -24,6 +24,8 @@ TABLES = {
     "closed_account",
     "tombstone",
     "access_policy",
+    "account_code",
+    "portal_branding",
     "radpostauth",
 }
 

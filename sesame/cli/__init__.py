@@ -13,7 +13,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from accounts.errors import DomainError
-from sesame.cli import credentials, db, network, policy, retention, run, sessions, users
+from sesame.cli import credentials, db, network, policy, portal, retention, run, sessions, users
 from sesame.cli.context import safe_url, set_config_file
 from sesame.settings import SettingsError, get_settings
 from sesame.startup import StartupError
@@ -42,6 +42,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(network.communes, name="commune")
 app.add_typer(network.sites, name="site")
 app.add_typer(network.nas, name="nas")
+network.nas.command("handoff")(portal.nas_handoff)
+network.sites.command("wifi4eu")(portal.site_wifi4eu)
+app.add_typer(portal.brand, name="brand")
 app.add_typer(users.app, name="user")
 app.add_typer(credentials.device_app, name="device")
 app.add_typer(credentials.credential_app, name="credential")

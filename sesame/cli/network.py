@@ -80,7 +80,7 @@ def site_list(
         typer.echo(line)
 
 
-def _read_secret(secret: str | None) -> str:
+def read_secret(secret: str | None) -> str:
     if secret is None:
         return prompt_secret("Shared secret")
     if secret == "-":  # noqa: S105 - the stdin marker
@@ -112,7 +112,7 @@ def nas_add(
     ),
 ) -> None:
     """Allow an access point or controller to send RADIUS requests."""
-    shared_secret = _read_secret(secret)
+    shared_secret = read_secret(secret)
 
     async def action(ctx: Context) -> str:
         where = await network.find_commune(ctx.session, commune) if commune else None

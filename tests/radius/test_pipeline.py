@@ -471,3 +471,18 @@ async def test_daily_volume_limit_sends_what_is_left_in_64_bits(core, pipeline, 
         core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
     )
     assert decision.code == Code.ACCESS_REJECT and message(reply) == MSG_DAILY_VOLUME
+
+
+async def test_an_unverified_account_connects_during_its_grace_period_only(core, pipeline, ap, store) -> None:
+    grace_until = NOW + timedelta(minutes=10)
+    store.accounts["alice"] = account(email_verified=False, grace_until=grace_until)
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessAccept
+    assert reply["Session-Timeout"] == [600]  # the grace left, shorter than the policy's
+    store.accounts["alice"] = account(email_verified=False, grace_until=NOW - timedelta(seconds=1))
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessReject and message(reply) == MSG_UNVERIFIED

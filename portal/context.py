@@ -1,0 +1,387 @@
+"""What the portal's views share: its services (built once by the composition root), and the
+per-request page context (language, login, hand-off, branding, CSRF), with the one function that
+renders a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from accounts.disconnect import CoaSender
+from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
+from accounts.network import ensure_home_region
+from accounts.passwords import PasswordHasher
+from accounts.secretbox import SecretBox
+from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
+from portal.mail import Postman
+from portal.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    HANDOFF_COOKIE,
+    SESSION_COOKIE,
+    Csrf,
+    Signer,
+    content_security_policy,
+)
+from portal.throttle import DEFAULT_LIMITS, Throttle
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+HANDOFF_MAX_AGE = 3600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortalConfig:
+    realm: str
+    region_name: str
+    public_url: str
+    grace: timedelta = timedelta(minutes=15)
+    remember: timedelta = timedelta(days=90)
+    terms_version: str = "2026-11"
+    languages: tuple[str, ...] = ("fr", "it", "en")
+    login_max_age: float = 12 * 3600.0
+    wifi4eu_self_test: bool = False
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+
+@dataclass(kw_only=True)
+class Portal:
+    """The portal's services; one per app."""
+
+    config: PortalConfig
+    sessions: async_sessionmaker[AsyncSession]
+    box: SecretBox
+    hasher: PasswordHasher
+    postman: Postman
+    coa: CoaSender | None = None
+    throttle: Throttle = field(default_factory=lambda: Throttle(dict(DEFAULT_LIMITS)))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.catalogs = load_catalogs(self.config.languages)
+        self.templates = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.login_signer = Signer(self.box, purpose="portal-login")
+        self.handoff_signer = Signer(self.box, purpose="portal-handoff")
+        self.csrf = Csrf(self.box)
+        self._region_id: int | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    async def hasher_verify(self, password: str, password_hash: str | None) -> bool:
+        """argon2id costs ~25 ms of CPU: off the event loop."""
+        return await asyncio.to_thread(self.hasher.verify, password, password_hash)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction for a request's work; it commits when the block ends without error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def region(self, session: AsyncSession) -> Region:
+        if self._region_id is not None:
+            return await session.get_one(Region, self._region_id)
+        region = await ensure_home_region(session, realm=self.config.realm, name=self.config.region_name)
+        self._region_id = region.id
+        return region
+
+
+def get_portal(request: Request) -> Portal:
+    portal: Portal = request.app.state.portal
+    return portal
+
+
+PortalDep = Annotated[Portal, Depends(get_portal)]
+
+
+# -- per-request context -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffState:
+    """Where the person came from: the access point and what its redirect told us (verified)."""
+
+    nas_id: int
+    integration: str
+    client_mac: str | None
+    client_ip: str | None
+    user_url: str | None
+    state: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Look:
+    """The branding of the page: the site's fields over its commune's over the region's."""
+
+    title: str
+    logo_url: str | None = None
+    color: str | None = None
+    welcome_text: str | None = None
+    terms_text: str | None = None
+    terms_version: str = ""
+    wifi4eu_network_id: str | None = None
+
+
+@dataclass(kw_only=True)
+class Page:
+    request: Request
+    portal: Portal
+    t: Translator
+    csrf_cookie: str
+    new_csrf_cookie: bool
+    account_id: int | None
+    login_fingerprint: str | None
+    handoff: HandoffState | None
+    set_language: str | None = None
+
+    def _(self, message: str, **values: Any) -> str:
+        return self.t.gettext(message, **values)
+
+    @property
+    def csrf_token(self) -> str:
+        return self.portal.csrf.token_for(self.csrf_cookie)
+
+    async def account(self, session: AsyncSession) -> Account | None:
+        """The logged-in account, if its login cookie is still good (same password, not deleted)."""
+        if self.account_id is None:
+            return None
+        account = await session.scalar(
+            select(Account).where(Account.id == self.account_id).options(selectinload(Account.region))
+        )
+        if account is None or self.login_fingerprint != password_fingerprint(self.portal, account):
+            return None
+        return account
+
+    async def look(self, session: AsyncSession) -> Look:
+        config = self.portal.config
+        look = Look(title=config.region_name, terms_version=config.terms_version)
+        if self.handoff is None:
+            return look
+        nas = await session.get(Nas, self.handoff.nas_id)
+        if nas is None:
+            return look
+        site = await session.get_one(Site, nas.site_id)
+        commune = await session.get_one(Commune, site.commune_id)
+        values: dict[str, Any] = {"title": f"{commune.name} · {site.name}"}
+        for row in (
+            await session.scalar(select(Branding).where(Branding.commune_id == commune.id)),
+            await session.scalar(select(Branding).where(Branding.site_id == site.id)),
+        ):
+            if row is None:
+                continue
+            for name in ("title", "logo_url", "color", "welcome_text", "terms_text", "terms_version"):
+                if getattr(row, name):
+                    values[name] = getattr(row, name)
+        if values.get("terms_text") and "terms_version" not in values:
+            values["terms_version"] = f"commune-{commune.insee_code}"
+        return Look(
+            title=values["title"],
+            logo_url=values.get("logo_url"),
+            color=values.get("color"),
+            welcome_text=values.get("welcome_text"),
+            terms_text=values.get("terms_text"),
+            terms_version=values.get("terms_version", config.terms_version),
+            wifi4eu_network_id=site.wifi4eu_network_id,
+        )
+
+
+def password_fingerprint(portal: Portal, account: Account) -> str:
+    """Changes when the password does: old login cookies stop working."""
+    return portal.box.digest((account.password_hash or "").encode(), purpose="login-fingerprint")[:16]
+
+
+def login_cookie(portal: Portal, account: Account) -> str:
+    return portal.login_signer.sign(
+        {"a": account.id, "h": password_fingerprint(portal, account)}, now=time.time()
+    )
+
+
+async def get_page(request: Request, portal: PortalDep) -> Page:
+    languages = portal.config.languages
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    language = chosen if chosen in languages else negotiate(request.headers.get("accept-language"), languages)
+    csrf_cookie = request.cookies.get(CSRF_COOKIE) or ""
+    new_cookie = len(csrf_cookie) < 16
+    if new_cookie:
+        csrf_cookie = Csrf.new_cookie()
+    now = time.time()
+    login = portal.login_signer.read(
+        request.cookies.get(SESSION_COOKIE), now=now, max_age=portal.config.login_max_age
+    )
+    handoff = portal.handoff_signer.read(
+        request.cookies.get(HANDOFF_COOKIE), now=now, max_age=HANDOFF_MAX_AGE
+    )
+    return Page(
+        request=request,
+        portal=portal,
+        t=Translator(language, portal.catalogs[language]),
+        csrf_cookie=csrf_cookie,
+        new_csrf_cookie=new_cookie,
+        account_id=int(login["a"]) if login and isinstance(login.get("a"), int) else None,
+        login_fingerprint=str(login.get("h")) if login else None,
+        handoff=_handoff_state(handoff),
+    )
+
+
+def _handoff_state(payload: dict[str, Any] | None) -> HandoffState | None:
+    if payload is None:
+        return None
+    try:
+        return HandoffState(
+            nas_id=int(payload["n"]),
+            integration=str(payload["i"]),
+            client_mac=payload.get("m"),
+            client_ip=payload.get("ip"),
+            user_url=payload.get("u"),
+            state={str(k): str(v) for k, v in dict(payload.get("s") or {}).items()},
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def handoff_cookie(portal: Portal, handoff: HandoffState) -> str:
+    return portal.handoff_signer.sign(
+        {
+            "n": handoff.nas_id,
+            "i": handoff.integration,
+            "m": handoff.client_mac,
+            "ip": handoff.client_ip,
+            "u": handoff.user_url,
+            "s": dict(handoff.state),
+        },
+        now=time.time(),
+    )
+
+
+PageDep = Annotated[Page, Depends(get_page)]
+
+
+def usable(account: Account) -> bool:
+    return account.status == AccountStatus.ACTIVE
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def render(
+    page: Page,
+    template: str,
+    *,
+    look: Look,
+    status_code: int = 200,
+    form_targets: tuple[str, ...] = (),
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(12)
+    portal = page.portal
+    wifi4eu = bool(look.wifi4eu_network_id)
+    html = portal.templates.get_template(template).render(
+        **page.t.template_globals(),
+        page=page,
+        look=look,
+        languages={code: LANGUAGES[code] for code in portal.config.languages},
+        csrf_field=CSRF_FIELD,
+        csrf_token=page.csrf_token,
+        nonce=nonce,
+        on_color=on_color,
+        wifi4eu_self_test=portal.config.wifi4eu_self_test,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        nonce=nonce, form_targets=form_targets, wifi4eu=wifi4eu
+    )
+    response.headers["Cache-Control"] = "no-store"
+    finish(page, response)
+    return response
+
+
+def on_color(color: str) -> str:
+    """Black or white text, whichever contrasts more with a ``#rrggbb`` background (WCAG 2.1)."""
+
+    def channel(hex2: str) -> float:
+        c = int(hex2, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    try:
+        r, g, b = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    except ValueError:
+        return "#ffffff"
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
+
+
+def finish(page: Page, response: Response) -> None:
+    """Cookies every response may need to set (the CSRF cookie, a language choice)."""
+    secure = page.portal.config.secure_cookies
+    if page.new_csrf_cookie:
+        response.set_cookie(CSRF_COOKIE, page.csrf_cookie, httponly=True, samesite="strict", secure=secure)
+    if page.set_language:
+        response.set_cookie(
+            LANGUAGE_COOKIE, page.set_language, max_age=365 * 86400, samesite="lax", secure=secure
+        )
+
+
+def redirect(page: Page, url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    finish(page, response)
+    return response
+
+
+def set_login(page: Page, response: Response, account: Account | None) -> None:
+    config = page.portal.config
+    if account is None:
+        response.delete_cookie(SESSION_COOKIE)
+        return
+    response.set_cookie(
+        SESSION_COOKIE,
+        login_cookie(page.portal, account),
+        max_age=int(config.login_max_age),
+        httponly=True,
+        samesite="lax",
+        secure=config.secure_cookies,
+    )
+
+
+def set_handoff(page: Page, response: Response, handoff: HandoffState) -> None:
+    response.set_cookie(
+        HANDOFF_COOKIE,
+        handoff_cookie(page.portal, handoff),
+        max_age=int(HANDOFF_MAX_AGE),
+        httponly=True,
+        samesite="lax",
+        secure=page.portal.config.secure_cookies,
+    )
+
+
+def json_options(raw: str | None) -> dict[str, str]:
+    """An access point's hand-off options (a JSON object of strings; anything else is empty)."""
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -1,0 +1,161 @@
+"""Arriving from an access point, and handing the person back to it.
+
+1. ``GET /hotspot?…`` is where a controller sends the browser (CoovaChilli's ``uamserver``, a
+   Meraki splash URL…). The access point is named by our own ``nas`` parameter (its shortname,
+   which operators add to the splash URL) or by what the controller sends
+   (:func:`portal.handoff.identify_nas`). Its integration verifies the parameters (CoovaChilli's
+   ``md`` checksum under the UAM secret) before any is trusted; what the hand-off will need is
+   kept in a signed cookie.
+2. ``GET /connect``, once the person is logged in: mint a single-use RADIUS token, and send the
+   browser to the controller with ``username@realm`` and the token, by a redirect (UAM) or a
+   form POST. The access point's Access-Request then costs no password hash.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from accounts.errors import SecretUnreadable
+from accounts.models import Nas
+from accounts.network import UAM_SECRET_PURPOSE
+from accounts.secretbox import SecretBox
+from accounts.tokens import issue_token
+from portal.context import (
+    HandoffState,
+    Look,
+    Page,
+    PageDep,
+    json_options,
+    redirect,
+    render,
+    set_handoff,
+    usable,
+)
+from portal.handoff import Arrival, HandoffConfig, HandoffError, identify_nas, integration
+
+router = APIRouter(include_in_schema=False)
+
+TOKEN_LIFETIME = timedelta(minutes=2)
+
+
+def handoff_config(box: SecretBox, nas: Nas) -> HandoffConfig:
+    secret = (
+        box.open(nas.uam_secret_ciphertext, purpose=UAM_SECRET_PURPOSE) if nas.uam_secret_ciphertext else None
+    )
+    return HandoffConfig(integration=nas.handoff, secret=secret, options=json_options(nas.handoff_options))
+
+
+def problem(page: Page, look: Look, message: str, status_code: int = 400) -> Response:
+    hint = page._("Disconnect from the Wi-Fi and connect again: the access point will bring you back here.")
+    heading = page._("We cannot connect you")
+    return render(
+        page, "message.html", look=look, status_code=status_code, heading=heading, message=message, hint=hint
+    )
+
+
+@router.get("/hotspot")
+async def arrive(page: PageDep) -> Response:
+    portal = page.portal
+    request = page.request
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, value)
+    raw_query = request.scope.get("query_string", b"").decode("latin-1")
+    async with portal.transaction() as session:
+        look = await page.look(session)
+        name = params.get("nas") or identify_nas(params)
+        nas = await session.scalar(select(Nas).where(Nas.shortname == name)) if name else None
+        if nas is None:
+            return problem(page, look, page._("This link does not come from an access point we know."))
+        try:
+            config = handoff_config(portal.box, nas)
+            arrival = integration(nas.handoff).arrive(
+                url=f"{portal.config.public_url}/hotspot?{raw_query}", params=params, config=config
+            )
+        except (HandoffError, SecretUnreadable, KeyError):
+            return problem(page, look, page._("The access point's link is damaged or was changed."))
+        handoff = HandoffState(
+            nas_id=nas.id,
+            integration=nas.handoff,
+            client_mac=arrival.client_mac,
+            client_ip=arrival.client_ip,
+            user_url=arrival.user_url,
+            state=dict(arrival.state),
+        )
+        page.handoff = handoff
+        look = await page.look(session)
+        account = await page.account(session)
+    response: Response
+    if arrival.state.get("res") in ("success", "already"):
+        response = render(page, "connected.html", look=look, user_url=_safe_url(arrival.user_url))
+    elif account is not None:
+        response = redirect(page, "/connect")
+    else:
+        response = render(page, "login.html", look=look, values={}, errors={})
+    set_handoff(page, response, handoff)
+    return response
+
+
+@router.get("/connect")
+async def connect(page: PageDep) -> Response:
+    portal = page.portal
+    async with portal.transaction() as session:
+        look = await page.look(session)
+        if page.handoff is None:
+            message = page._(
+                "Connect to the Wi-Fi network of a participating site: its page will open by itself."
+            )
+            heading = page._("Almost there")
+            return render(
+                page,
+                "message.html",
+                look=look,
+                status_code=409,
+                heading=heading,
+                message=message,
+                back="/account",
+            )
+        account = await page.account(session)
+        if account is None:
+            return redirect(page, "/login")
+        if not usable(account):
+            return problem(page, look, page._("This account cannot connect: contact support."), 403)
+        now = portal.now()
+        if not account.email_verified and (account.grace_until is None or account.grace_until <= now):
+            return redirect(page, "/verify")
+        nas = await session.get(Nas, page.handoff.nas_id)
+        if nas is None:
+            return problem(page, look, page._("This link does not come from an access point we know."))
+        token = await issue_token(session, box=portal.box, account=account, now=now, lifetime=TOKEN_LIFETIME)
+        try:
+            config = handoff_config(portal.box, nas)
+            plan = integration(page.handoff.integration).handoff(
+                Arrival(
+                    integration=page.handoff.integration,
+                    client_mac=page.handoff.client_mac,
+                    client_ip=page.handoff.client_ip,
+                    user_url=page.handoff.user_url,
+                    state=page.handoff.state,
+                ),
+                username=account.identity,
+                token=token,
+                config=config,
+            )
+        except (HandoffError, SecretUnreadable, KeyError):
+            return problem(page, look, page._("The access point's link is damaged or was changed."))
+    # A page, not a redirect: Content-Security-Policy's form-action also governs the redirects
+    # that follow a form (log-in → /connect → controller), and browsers enforce it there.
+    target = urlsplit(plan.url)
+    return render(
+        page, "connect.html", look=look, plan=plan, form_targets=(f"{target.scheme}://{target.netloc}",),
+    )  # fmt: skip
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only a web address is offered as a link (never ``javascript:``)."""
+    return url if url and urlsplit(url).scheme in ("http", "https") else None

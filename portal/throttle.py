@@ -1,0 +1,74 @@
+"""Rate limits with progressive delays for every credential check of the portal.
+
+Each action (log-in, sign-up, code checks, reset requests) is limited by several keys at once:
+the client address and, when known, the account. A key gets ``free`` failures within ``window``
+seconds; after that each further failure doubles its waiting time (1 s, 2 s, 4 s… up to
+``max_delay``), so a person who mistypes is barely slowed while a guesser is stopped. The
+waiting time is told to the person (HTTP 429 with ``Retry-After``), never slept on the server.
+
+Per-address budgets are generous: a whole hotspot often reaches the portal through one public
+address. Per-account budgets are tight. State is per process, in memory, bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class _Entry:
+    failures: list[float] = field(default_factory=list)
+    blocked_until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit:
+    free: int
+    window: float
+    max_delay: float = 900.0
+
+
+class Throttle:
+    def __init__(self, limits: dict[str, Limit], *, max_entries: int = 100_000) -> None:
+        self.limits = limits
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], _Entry] = {}
+
+    def wait(self, keys: dict[str, str], *, now: float) -> float:
+        """Seconds before these keys may try again (0: go ahead)."""
+        longest = 0.0
+        for kind, key in keys.items():
+            entry = self._entries.get((kind, key))
+            if entry is not None:
+                longest = max(longest, entry.blocked_until - now)
+        return longest
+
+    def failed(self, keys: dict[str, str], *, now: float) -> None:
+        """Count a failure (or, for actions limited by volume, an attempt) against every key."""
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # bounded memory under a flood of distinct keys
+        for kind, key in keys.items():
+            limit = self.limits[kind]
+            entry = self._entries.setdefault((kind, key), _Entry())
+            entry.failures = [t for t in entry.failures if t > now - limit.window]
+            entry.failures.append(now)
+            excess = len(entry.failures) - limit.free
+            if excess > 0:
+                entry.blocked_until = now + min(limit.max_delay, 2.0 ** (excess - 1))
+
+    def succeeded(self, keys: dict[str, str]) -> None:
+        """A success clears the account's record (not the address's: one success there proves little)."""
+        for kind, key in keys.items():
+            if kind.endswith("account"):
+                self._entries.pop((kind, key), None)
+
+
+DEFAULT_LIMITS = {
+    "login_ip": Limit(free=50, window=900.0),
+    "login_account": Limit(free=5, window=900.0),
+    "signup_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
+    "code_ip": Limit(free=30, window=900.0),
+    "code_account": Limit(free=5, window=900.0),
+    "mail_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
+    "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0),
+}
