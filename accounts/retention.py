@@ -13,6 +13,7 @@ deletes what has passed those periods:
 ``radpostauth``    authentication decisions older than ``connection_days``
 ``closed_account`` what is kept of deleted accounts, ``closed_account_days`` after closing
 ``radius_token``   single-use tokens expired more than a day ago (hygiene: no legal value)
+``account_code``   email codes (verification, reset) expired more than a day ago (same)
 ``tombstone``      deleted accounts and devices, a day after (the RADIUS caches forgot them)
 =================  ==========================================================================
 
@@ -36,7 +37,15 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts.models import AccountingSession, AuthRecord, Base, ClosedAccount, RadiusToken, Tombstone
+from accounts.models import (
+    AccountCode,
+    AccountingSession,
+    AuthRecord,
+    Base,
+    ClosedAccount,
+    RadiusToken,
+    Tombstone,
+)
 
 #: how long after expiring a single-use token is kept (enough to read why a login just failed)
 TOKEN_GRACE = timedelta(days=1)
@@ -69,6 +78,7 @@ class PurgeReport:
     closed_account: int
     radius_token: int
     tombstone: int = 0
+    account_code: int = 0
     dry_run: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -79,6 +89,7 @@ class PurgeReport:
             "closed_account": self.closed_account,
             "radius_token": self.radius_token,
             "tombstone": self.tombstone,
+            "account_code": self.account_code,
         }
 
     @property
@@ -103,6 +114,7 @@ def _table(model: type[Base]) -> Table:
 def _rules() -> tuple[_Rule, ...]:
     radacct, radpostauth = _table(AccountingSession), _table(AuthRecord)
     closed, tokens, tombstones = _table(ClosedAccount), _table(RadiusToken), _table(Tombstone)
+    codes = _table(AccountCode)
     acct = radacct.c
     start = acct.acctstarttime
     return (
@@ -141,6 +153,7 @@ def _rules() -> tuple[_Rule, ...]:
             tombstones.c.deleted_at,
             lambda cut: tombstones.c.deleted_at < cut.tokens,
         ),
+        _Rule(codes, codes.c.id, codes.c.expires_at, lambda cut: codes.c.expires_at < cut.tokens),
     )
 
 
@@ -176,6 +189,7 @@ async def purge(
         closed_account=counts["closed_account"],
         radius_token=counts["radius_token"],
         tombstone=counts["tombstone"],
+        account_code=counts["account_code"],
         dry_run=dry_run,
     )
 

@@ -46,5 +46,6 @@ def retention_purge(
         ("closed_account", report.closed_account, "accounts closed before", cut.closed_accounts),
         ("radius_token", report.radius_token, "tokens expired before", cut.tokens),
         ("tombstone", report.tombstone, "deletions before", cut.tokens),
+        ("account_code", report.account_code, "codes expired before", cut.tokens),
     ]:
         typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")

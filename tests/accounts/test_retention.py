@@ -20,9 +20,11 @@ from accounts import credentials, retention, tokens, users
 from accounts.errors import InvalidInput, NotFound
 from accounts.models import (
     Account,
+    AccountCode,
     AccountingSession,
     AuthRecord,
     ClosedAccount,
+    CodePurpose,
     Device,
     DeviceCredential,
     RadiusToken,
@@ -156,6 +158,12 @@ async def _seed_every_table(sessions: async_sessionmaker[AsyncSession], hasher: 
             )
         for key, deleted_at in [("old", TOKEN_CUT - SECOND), ("boundary", TOKEN_CUT), ("recent", NOW)]:
             session.add(Tombstone(kind="device", key=key, deleted_at=deleted_at))
+        for purpose, expires in [
+            (CodePurpose.VERIFY_EMAIL, TOKEN_CUT - SECOND),
+            (CodePurpose.RESET_PASSWORD, TOKEN_CUT),
+            (CodePurpose.RESET_PASSWORD, NOW + HOUR),
+        ]:
+            session.add(AccountCode(account_id=alice.id, purpose=purpose, digest="d", expires_at=expires))
 
 
 async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
@@ -171,12 +179,13 @@ async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
         "closed_account": 1,
         "radius_token": 1,
         "tombstone": 1,
+        "account_code": 1,
     }
     assert len(await _names(sessions, AccountingSession.acctuniqueid)) == 9  # a dry run deletes nothing
     assert len(await _names(sessions, AuthRecord.username)) == 3
 
     report = await _purge(sessions, batch_size=2)
-    assert not report.dry_run and report.counts() == counted.counts() and report.total == 8
+    assert not report.dry_run and report.counts() == counted.counts() and report.total == 9
     assert report.cutoffs == retention.Cutoffs(connections=CUT, closed_accounts=CLOSED_CUT, tokens=TOKEN_CUT)
     assert await _names(sessions, AccountingSession.acctuniqueid) == {
         "boundary",
