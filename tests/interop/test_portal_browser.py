@@ -247,3 +247,35 @@ def test_screenshots_of_the_main_pages(
     assert len(errors) == 4
     assert driver.find_element(By.ID, "username").get_attribute("aria-invalid") == "true"
     driver.save_screenshot(str(ARTIFACTS / f"signup-errors-{language}.png"))
+
+
+@pytest.mark.parametrize("language", ["fr", "it", "en"])
+def test_screenshots_of_a_new_account(
+    portal_server: tuple[Server, str], chrome: object, language: str
+) -> None:
+    """Sign up in each language: the verification page, then my account, with a device."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    srv, base = portal_server
+    driver: WebDriver = chrome  # type: ignore[assignment]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.delete_all_cookies()
+    driver.get(f"{base}/lang/{language}?next=/signup")
+    email = f"screen-{language}@example.fr"
+    driver.find_element(By.ID, "username").send_keys(f"screen-{language}")
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys("a long walk in Valence")
+    driver.find_element(By.ID, "terms").click()
+    driver.find_element(By.CSS_SELECTOR, "form[action='/signup'] button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/verify")
+    driver.save_screenshot(str(ARTIFACTS / f"verify-{language}.png"))
+    driver.find_element(By.ID, "code").send_keys(code_from_outbox(srv.workdir / "outbox", email))
+    driver.find_element(By.CSS_SELECTOR, "form[action='/verify'] button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/account")
+    srv.cli("device", "remember", f"screen-{language}", "--mac", "02-00-5E-10-00-" + language.encode().hex()[:2])
+    driver.refresh()
+    assert f"screen-{language}@wifi.interop.example" in driver.page_source
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
+    driver.save_screenshot(str(ARTIFACTS / f"account-{language}.png"))
