@@ -274,8 +274,77 @@ def test_screenshots_of_a_new_account(
     driver.find_element(By.ID, "code").send_keys(code_from_outbox(srv.workdir / "outbox", email))
     driver.find_element(By.CSS_SELECTOR, "form[action='/verify'] button[type=submit]").click()
     WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/account")
-    srv.cli("device", "remember", f"screen-{language}", "--mac", "02-00-5E-10-00-" + language.encode().hex()[:2])
+    srv.cli(
+        "device", "remember", f"screen-{language}", "--mac", "02-00-5E-10-00-" + language.encode().hex()[:2]
+    )
     driver.refresh()
     assert f"screen-{language}@wifi.interop.example" in driver.page_source
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
     driver.save_screenshot(str(ARTIFACTS / f"account-{language}.png"))
+
+
+def axe_source() -> str:
+    """axe-core (Deque's accessibility engine, npm), installed by scripts/test into .venv/node."""
+    path = Path(os.environ.get("SESAME_AXE_JS", ".venv/node/node_modules/axe-core/axe.min.js"))
+    if not path.is_file():
+        message = f"axe-core is needed for the accessibility test ({path}; scripts/test installs it with npm)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path.read_text()
+
+
+def test_the_pages_pass_axe_wcag_2_1_aa(portal_server: tuple[Server, str], chrome: object) -> None:
+    """Every main page, including a form with errors and the logged-in pages, has no WCAG 2.1 A/AA
+    violation that axe-core can detect (it cannot judge everything: wording, focus order)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    srv, base = portal_server
+    driver: WebDriver = chrome  # type: ignore[assignment]
+    axe = axe_source()
+
+    def violations() -> list[str]:
+        driver.execute_script(axe)
+        result = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
+            "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+            ".then(r => done(r.violations.map("
+            "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
+            ".catch(e => done(['axe failed: ' + e]));"
+        )
+        return list(result)
+
+    driver.set_script_timeout(30)
+    driver.delete_all_cookies()
+    found: dict[str, list[str]] = {}
+    driver.get(f"{base}/lang/fr?next=/login")
+    for path in ("/login", "/signup", "/forgot", "/reset", "/terms", "/privacy"):
+        driver.get(base + path)
+        found[path] = violations()
+    driver.get(base + "/signup")
+    driver.find_element(By.CSS_SELECTOR, "form[action='/signup'] button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".summary"))
+    found["/signup (errors)"] = violations()
+    driver.find_element(By.ID, "username").send_keys("axe-check")
+    driver.find_element(By.ID, "email").send_keys("axe@example.fr")
+    driver.find_element(By.ID, "password").send_keys("a long walk in Valence")
+    driver.find_element(By.ID, "terms").click()
+    driver.find_element(By.CSS_SELECTOR, "form[action='/signup'] button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/verify")
+    found["/verify"] = violations()
+    driver.find_element(By.ID, "code").send_keys(code_from_outbox(srv.workdir / "outbox", "axe@example.fr"))
+    driver.find_element(By.CSS_SELECTOR, "form[action='/verify'] button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/account")
+    srv.cli("device", "remember", "axe-check", "--mac", "02-00-5E-10-00-AA")
+    driver.refresh()
+    found["/account"] = violations()
+    for path in ("/account/password", "/account/delete"):
+        driver.get(base + path)
+        found[path] = violations()
+    assert {path: v for path, v in found.items() if v} == {}
+    # the harness can fail: an input without a label planted in the page is caught
+    driver.execute_script("document.querySelector('main').appendChild(document.createElement('input'))")
+    assert any(v.startswith("label:") for v in violations())
