@@ -68,7 +68,7 @@ async def arrive(page: PageDep) -> Response:
     raw_query = request.scope.get("query_string", b"").decode("latin-1")
     async with portal.transaction() as session:
         look = await page.look(session)
-        name = params.get("nas") or identify_nas(params)
+        name = identify_nas(params)  # ``nas`` first; checked (a NUL breaks a PostgreSQL query)
         nas = await session.scalar(select(Nas).where(Nas.shortname == name)) if name else None
         if nas is None:
             return problem(page, look, page._("This link does not come from an access point we know."))
@@ -93,7 +93,9 @@ async def arrive(page: PageDep) -> Response:
     response: Response
     if arrival.state.get("res") in ("success", "already"):
         response = render(page, "connected.html", look=look, user_url=_safe_url(arrival.user_url))
-    elif account is not None:
+    elif account is not None and arrival.state.get("res") not in ("failed", "logoff"):
+        # not after a reject (the next token would be rejected too, and chilli sends the browser
+        # back here: a loop) nor after the person logged off
         response = redirect(page, "/connect")
     else:
         response = render(page, "login.html", look=look, values={}, errors={})

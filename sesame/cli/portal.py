@@ -73,7 +73,12 @@ def brand_set(
     color: str | None = typer.Option(None, "--color", help="The brand colour, #rrggbb."),
     welcome: str | None = typer.Option(None, "--welcome", help="A welcome text on the log-in page."),
     terms_file: Path | None = typer.Option(
-        None, "--terms-file", help="The commune's own terms of use (text)."
+        None,
+        "--terms-file",
+        help="The commune's own terms of use (UTF-8 text).",
+        exists=True,
+        dir_okay=False,
+        readable=True,
     ),
     terms_version: str | None = typer.Option(
         None, "--terms-version", help="Their version, recorded with consent."
@@ -86,7 +91,7 @@ def brand_set(
         "color": color,
         "welcome_text": welcome,
         "terms_version": terms_version,
-        "terms_text": terms_file.read_text(encoding="utf-8") if terms_file else None,
+        "terms_text": read_terms(terms_file) if terms_file else None,
     }
     given = {key: value for key, value in values.items() if value is not None}
 
@@ -102,3 +107,10 @@ def brand_set(
         return f"commune {where.name}: branding set ({', '.join(given) or 'nothing'})"
 
     typer.echo(run_command(action))
+
+
+def read_terms(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # a ValueError: main would print a traceback
+        raise InvalidInput(f"{path}: the terms of use must be UTF-8 text") from None
