@@ -37,6 +37,7 @@ from portal.context import (
     usable,
 )
 from portal.handoff import Arrival, HandoffConfig, HandoffError, identify_nas, integration
+from portal.metrics import count
 
 router = APIRouter(include_in_schema=False)
 
@@ -71,6 +72,7 @@ async def arrive(page: PageDep) -> Response:
         name = identify_nas(params)  # ``nas`` first; checked (a NUL breaks a PostgreSQL query)
         nas = await session.scalar(select(Nas).where(Nas.shortname == name)) if name else None
         if nas is None:
+            count("arrival", "unknown_nas")
             return problem(page, look, page._("This link does not come from an access point we know."))
         try:
             config = handoff_config(portal.box, nas)
@@ -78,7 +80,9 @@ async def arrive(page: PageDep) -> Response:
                 url=f"{portal.config.public_url}/hotspot?{raw_query}", params=params, config=config
             )
         except (HandoffError, SecretUnreadable, KeyError):
+            count("arrival", "bad_link")
             return problem(page, look, page._("The access point's link is damaged or was changed."))
+        count("arrival", nas.handoff)
         handoff = HandoffState(
             nas_id=nas.id,
             integration=nas.handoff,
@@ -98,7 +102,12 @@ async def arrive(page: PageDep) -> Response:
         # back here: a loop) nor after the person logged off
         response = redirect(page, "/connect")
     else:
-        response = render(page, "login.html", look=look, values={}, errors={})
+        notice = (
+            page._("The access point refused the connection. Log in again, or look at your account.")
+            if arrival.state.get("res") == "failed"
+            else None
+        )
+        response = render(page, "login.html", look=look, values={}, errors={}, notice=notice)
     set_handoff(page, response, handoff)
     return response
 
@@ -150,6 +159,7 @@ async def connect(page: PageDep) -> Response:
             )
         except (HandoffError, SecretUnreadable, KeyError):
             return problem(page, look, page._("The access point's link is damaged or was changed."))
+    count("handoff", page.handoff.integration)
     # A page, not a redirect: Content-Security-Policy's form-action also governs the redirects
     # that follow a form (log-in → /connect → controller), and browsers enforce it there.
     target = urlsplit(plan.url)

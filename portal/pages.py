@@ -24,6 +24,7 @@ from accounts.models import Account, AccountStatus
 from accounts.users import delete_account, forget_device, list_devices
 from portal.context import Look, Page, PageDep, redirect, render, set_login, usable
 from portal.mail import Mail
+from portal.metrics import THROTTLED, count
 from portal.security import CSRF_FIELD
 
 router = APIRouter(include_in_schema=False)
@@ -53,6 +54,7 @@ def client_address(page: Page) -> str:
 def check_throttle(page: Page, keys: dict[str, str]) -> None:
     wait = page.portal.throttle.wait(keys, now=time.monotonic())
     if wait > 0:
+        THROTTLED.labels(page.request.url.path).inc()
         seconds = max(1, int(wait + 0.999))
         raise Refused(
             429,
@@ -185,6 +187,7 @@ async def signup(page: PageDep) -> Response:
     if form.get("terms") != "yes":
         errors["terms"] = page._("To create an account, accept the terms of use and the privacy notice.")
     if errors:
+        count("signup", "invalid")
         return render(page, "signup.html", look=look, values=values, errors=errors, status_code=422)
     portal.throttle.failed(keys, now=time.monotonic())  # sign-ups are limited by volume
     now = portal.now()
@@ -203,6 +206,7 @@ async def signup(page: PageDep) -> Response:
             )
             code = await selfservice.send_verification(session, box=portal.box, account=account, now=now)
     except selfservice.EmailInUse:
+        count("signup", "email_in_use")
         # say nothing of the other account: tell its owner instead, and answer as for a new one
         portal.postman.post(
             Mail(
@@ -218,11 +222,13 @@ async def signup(page: PageDep) -> Response:
         )
         return render(page, "signup_done.html", look=look, email=email)
     except Conflict:
+        count("signup", "username_taken")
         errors["username"] = page._("This username is taken: choose another.")
         return render(page, "signup.html", look=look, values=values, errors=errors, status_code=409)
     except InvalidInput as exc:
         errors["password"] = password_error(page, exc)
         return render(page, "signup.html", look=look, values=values, errors=errors, status_code=422)
+    count("signup", "created")
     send_code_mail(page, account.email, code, identity=f"{username}@{portal.config.realm}")
     response = redirect(page, "/verify")
     set_login(page, response, account)
@@ -285,8 +291,10 @@ async def verify(page: PageDep) -> Response:
             session, box=portal.box, account=account, code=form.get("code", ""), now=portal.now()
         ):
             portal.throttle.succeeded(keys)
+            count("verify", "ok")
             return redirect(page, next_step(page))
     portal.throttle.failed(keys, now=time.monotonic())
+    count("verify", "wrong_code")
     errors = {
         "code": page._("This code is not right, or it has expired. Check your email or ask for a new one.")
     }
@@ -347,9 +355,11 @@ async def login(page: PageDep) -> Response:
             await remember(page, session, account)
     if account is None:
         portal.throttle.failed(keys, now=time.monotonic())
+        count("login", "failed")
         errors = {"identity": page._("Wrong identity or password.")}
         return render(page, "login.html", look=look, values=values, errors=errors, status_code=401)
     portal.throttle.succeeded(keys)
+    count("login", "ok" if usable(account) else str(account.status))
     if not usable(account):
         message = (
             page._("This account is disabled.")
@@ -485,6 +495,7 @@ async def reset(page: PageDep) -> Response:
         }
         return render(page, "reset.html", look=look, values=values, errors=errors, status_code=422)
     portal.throttle.succeeded(keys)
+    count("reset", "ok")
     response = redirect(page, next_step(page))
     set_login(page, response, account)
     return response

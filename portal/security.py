@@ -42,9 +42,13 @@ class Signer:
         return base64.urlsafe_b64encode(hmac.digest(self._key, body, "sha256")[:24]).decode().rstrip("=")
 
     def sign(self, payload: Mapping[str, Any], *, now: float) -> str:
-        body = base64.urlsafe_b64encode(
-            json.dumps({"p": payload, "t": int(now)}, separators=(",", ":")).encode()
-        ).decode()
+        body = (
+            base64.urlsafe_b64encode(
+                json.dumps({"p": payload, "t": int(now)}, separators=(",", ":")).encode()
+            )
+            .decode()
+            .rstrip("=")  # no padding: a cookie value with "=" gets quoted
+        )
         return f"{body}.{self._mac(body.encode())}"
 
     def read(self, value: str | None, *, now: float, max_age: float) -> dict[str, Any] | None:

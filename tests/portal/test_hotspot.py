@@ -399,6 +399,7 @@ async def test_a_logged_in_person_refused_by_chilli_is_not_sent_round_again(
         response = await browser.get(signed(chilli_query(res=res, reason="reject")))
         assert response.status_code == 200, (res, response.headers.get("location"))
         assert 'action="/login"' in response.text
+        assert ("The access point refused the connection" in response.text) == (res == "failed")
 
 
 # -- a controller that takes a form POST (Meraki-like) -------------------------------------------

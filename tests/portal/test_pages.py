@@ -246,3 +246,16 @@ async def test_captive_portal_api(browser: Browser) -> None:
     assert response.headers["content-type"] == "application/captive+json"
     assert response.json()["captive"] is True
     assert response.json()["user-portal-url"] == "http://portal.test/"
+
+
+async def test_portal_events_are_counted_without_names(browser: Browser) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(event: str, result: str) -> float:
+        labels = {"event": event, "result": result}
+        return REGISTRY.get_sample_value("sesame_portal_events_total", labels) or 0.0
+
+    before = value("signup", "created"), value("login", "failed")
+    await sign_up(browser)
+    await browser.submit("/login", {"identity": "alice", "password": "wrong password"})
+    assert (value("signup", "created"), value("login", "failed")) == (before[0] + 1, before[1] + 1)
