@@ -108,3 +108,31 @@ async def test_export_holds_the_data_but_no_secret(
     assert data["devices"][0]["mac"] == "aa:bb:cc:00:11:22"
     assert data["devices"][0]["remembered_until"] == (NOW + timedelta(days=90)).isoformat()
     assert "argon2" not in repr(data)
+
+
+async def test_recent_connections_say_where(
+    session: AsyncSession, hasher: PasswordHasher, region: Region, box: SecretBox
+) -> None:
+    from accounts.models import AccountingSession
+    from accounts.network import add_commune, add_site
+
+    alice = await new(session, hasher, region)
+    commune = await add_commune(session, region=region, name="Valence", insee_code="26362")
+    site = await add_site(session, commune=commune, name="Médiathèque")
+    session.add_all(
+        [
+            AccountingSession(
+                acctsessionid="a", acctuniqueid="a" * 32, nasipaddress="192.0.2.1", account_id=alice.id,
+                site_id=site.id, commune_id=commune.id, acctstarttime=NOW - timedelta(hours=2),
+                acctstoptime=NOW - timedelta(hours=1), acctsessiontime=3600, callingstationid="AA-BB",
+            ),
+            AccountingSession(
+                acctsessionid="b", acctuniqueid="b" * 32, nasipaddress="192.0.2.1", account_id=alice.id,
+                acctstarttime=NOW,
+            ),
+        ]
+    )  # fmt: skip
+    await session.flush()
+    latest, earlier = await selfservice.recent_sessions(session, account=alice)
+    assert latest.start == NOW and latest.place is None and latest.stop is None
+    assert earlier.place == "Valence · Médiathèque" and earlier.seconds == 3600 and earlier.device == "AA-BB"
