@@ -207,7 +207,12 @@ async def signup(page: PageDep) -> Response:
             code = await selfservice.send_verification(session, box=portal.box, account=account, now=now)
     except selfservice.EmailInUse:
         count("signup", "email_in_use")
-        # say nothing of the other account: tell its owner instead, and answer as for a new one
+        # say nothing of the other account: tell its owner instead, and answer as for a new one;
+        # at most a few such warnings per address, so nobody can flood a mailbox through us
+        mail_keys = {"mail_account": email}
+        if portal.throttle.wait(mail_keys, now=time.monotonic()) > 0:
+            return render(page, "signup_done.html", look=look, email=email)
+        portal.throttle.failed(mail_keys, now=time.monotonic())
         portal.postman.post(
             Mail(
                 to=email,

@@ -2,7 +2,7 @@
 
 Each action (log-in, sign-up, code checks, reset requests) is limited by several keys at once:
 the client address and, when known, the account. A key gets ``free`` failures within ``window``
-seconds; after that each further failure doubles its waiting time (1 s, 2 s, 4 s… up to
+seconds; the attempt after them waits, and each further failure doubles the waiting time (1 s, 2 s, 4 s… up to
 ``max_delay``), so a person who mistypes is barely slowed while a guesser is stopped. The
 waiting time is told to the person (HTTP 429 with ``Retry-After``), never slept on the server.
 
@@ -52,7 +52,7 @@ class Throttle:
             entry = self._entries.setdefault((kind, key), _Entry())
             entry.failures = [t for t in entry.failures if t > now - limit.window]
             entry.failures.append(now)
-            excess = len(entry.failures) - limit.free
+            excess = len(entry.failures) - limit.free + 1  # the attempt after the last free one waits
             if excess > 0:
                 entry.blocked_until = now + min(limit.max_delay, 2.0 ** (excess - 1))
 
