@@ -14,6 +14,7 @@ deletes what has passed those periods:
 ``closed_account`` what is kept of deleted accounts, ``closed_account_days`` after closing
 ``radius_token``   single-use tokens expired more than a day ago (hygiene: no legal value)
 ``account_code``   email codes (verification, reset) expired more than a day ago (same)
+``revoked_token``  revoked admin access tokens, a day after they would have expired anyway
 ``tombstone``      deleted accounts and devices, a day after (the RADIUS caches forgot them)
 =================  ==========================================================================
 
@@ -44,6 +45,7 @@ from accounts.models import (
     Base,
     ClosedAccount,
     RadiusToken,
+    RevokedToken,
     Tombstone,
 )
 
@@ -79,6 +81,7 @@ class PurgeReport:
     radius_token: int
     tombstone: int = 0
     account_code: int = 0
+    revoked_token: int = 0
     dry_run: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -90,6 +93,7 @@ class PurgeReport:
             "radius_token": self.radius_token,
             "tombstone": self.tombstone,
             "account_code": self.account_code,
+            "revoked_token": self.revoked_token,
         }
 
     @property
@@ -114,7 +118,7 @@ def _table(model: type[Base]) -> Table:
 def _rules() -> tuple[_Rule, ...]:
     radacct, radpostauth = _table(AccountingSession), _table(AuthRecord)
     closed, tokens, tombstones = _table(ClosedAccount), _table(RadiusToken), _table(Tombstone)
-    codes = _table(AccountCode)
+    codes, revoked = _table(AccountCode), _table(RevokedToken)
     acct = radacct.c
     start = acct.acctstarttime
     return (
@@ -154,6 +158,7 @@ def _rules() -> tuple[_Rule, ...]:
             lambda cut: tombstones.c.deleted_at < cut.tokens,
         ),
         _Rule(codes, codes.c.id, codes.c.expires_at, lambda cut: codes.c.expires_at < cut.tokens),
+        _Rule(revoked, revoked.c.jti, revoked.c.expires_at, lambda cut: revoked.c.expires_at < cut.tokens),
     )
 
 
@@ -190,6 +195,7 @@ async def purge(
         radius_token=counts["radius_token"],
         tombstone=counts["tombstone"],
         account_code=counts["account_code"],
+        revoked_token=counts["revoked_token"],
         dry_run=dry_run,
     )
 

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import captive, health, hotspot, pages
+from portal import api, captive, health, hotspot, pages
+from portal.api.common import install_error_handlers
 from portal.context import Portal
 from portal.security import security_headers
 
@@ -25,6 +26,8 @@ def create_app(*, engine: AsyncEngine, portal: Portal | None = None, title: str 
         app.include_router(pages.router)
         app.include_router(hotspot.router)
         app.include_router(captive.router)
+        app.include_router(api.router)
+        install_error_handlers(app)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(security_headers)
     return app

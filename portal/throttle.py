@@ -71,4 +71,6 @@ DEFAULT_LIMITS = {
     "code_account": Limit(free=5, window=900.0),
     "mail_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
     "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0),
+    "admin_ip": Limit(free=30, window=900.0),
+    "admin_account": Limit(free=5, window=900.0),
 }

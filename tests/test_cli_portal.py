@@ -1,5 +1,5 @@
-"""``sesame nas handoff``, ``sesame site wifi4eu`` and ``sesame brand set``, through typer's runner
-and through ``main`` (which owns error reporting), on SQLite and PostgreSQL."""
+"""``sesame nas handoff``, ``sesame site wifi4eu``, ``sesame brand set`` and ``sesame admin``, through
+typer's runner and through ``main`` (which owns error reporting), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from accounts.models import Branding, Commune, Nas, Site
+from accounts.models import Admin, AdminRole, AuditEntry, Branding, Commune, Nas, ServiceClient, Site
 from accounts.network import UAM_SECRET_PURPOSE
 from accounts.secretbox import SecretBox
 from sesame.cli import app, main
@@ -255,3 +255,86 @@ def test_commune_is_used_by_the_site_lookup(inventory: str, capsys: pytest.Captu
         return [tuple(row) for row in rows.all()]  # type: ignore[misc]
 
     assert read(inventory, query) == [("Romans", "romans-1", "#abcdef"), ("Valence", None, None)]
+
+
+# -- sesame admin ----------------------------------------------------------------------------------
+
+ADMIN_PASSWORD = "admin passphrase 2026"
+
+
+async def _rows(url: str) -> tuple[list[Admin], list[ServiceClient], list[AuditEntry]]:
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return (
+                list((await session.scalars(select(Admin).order_by(Admin.id))).all()),
+                list((await session.scalars(select(ServiceClient))).all()),
+                list((await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()),
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_admins_and_clients_are_created_and_audited(
+    inventory: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "created" in ok(
+        "admin", "create", "Alice@Region.example", "--role", "region_admin", "--password", ADMIN_PASSWORD
+    )
+    ok(
+        "admin",
+        "create",
+        "bob@valence.example",
+        "--role",
+        "commune-admin",
+        "--commune",
+        "Valence",
+        "--password",
+        ADMIN_PASSWORD,
+    )
+    output = ok(
+        "admin", "client", "Valence IT", "--role", "commune_admin", "--commune", "Valence"
+    ).splitlines()
+    assert output[0].startswith("client_id: sesame-") and len(output[1]) >= 40
+    assert "revoked" in ok("admin", "revoke", "bob@valence.example")
+    admins, clients, entries = asyncio.run(_rows(inventory))
+    assert [(a.email, a.role) for a in admins] == [
+        ("alice@region.example", AdminRole.REGION_ADMIN),
+        ("bob@valence.example", AdminRole.COMMUNE_ADMIN),
+    ]
+    assert admins[1].commune_id is not None and admins[1].token_version == 1
+    assert clients[0].secret_digest != output[1] and output[1] not in repr(clients[0].__dict__)
+    assert [e.action for e in entries] == ["admin.create", "admin.create", "client.create", "admin.revoke"]
+    assert all(e.actor.startswith("cli:") for e in entries)
+    assert ADMIN_PASSWORD not in "".join(e.after or "" for e in entries) and output[1] not in "".join(
+        e.after or "" for e in entries
+    )
+
+
+def test_bad_admin_commands_fail_with_one_line(inventory: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "unknown role" in fails(
+        capsys, "admin", "create", "x@test.example", "--role", "king", "--password", ADMIN_PASSWORD
+    )
+    assert "needs a commune" in fails(
+        capsys, "admin", "create", "x@test.example", "--role", "commune_admin", "--password", ADMIN_PASSWORD
+    )
+    assert "needs a commune" in fails(
+        capsys,
+        "admin",
+        "create",
+        "x@test.example",
+        "--role",
+        "auditor",
+        "--commune",
+        "Valence",
+        "--password",
+        ADMIN_PASSWORD,
+    )
+    ok("admin", "create", "x@test.example", "--role", "auditor", "--password", ADMIN_PASSWORD)
+    assert "already exists" in fails(
+        capsys, "admin", "create", "X@test.example", "--role", "support", "--password", ADMIN_PASSWORD
+    )
+    assert "too common" in fails(
+        capsys, "admin", "create", "y@test.example", "--role", "support", "--password", "password123"
+    )
+    assert "no admin" in fails(capsys, "admin", "revoke", "nobody@test.example")

@@ -26,6 +26,10 @@ TABLES = {
     "access_policy",
     "account_code",
     "portal_branding",
+    "admin",
+    "service_client",
+    "revoked_token",
+    "audit_log",
     "radpostauth",
 }
 

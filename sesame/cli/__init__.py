@@ -13,7 +13,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from accounts.errors import DomainError
-from sesame.cli import credentials, db, network, policy, portal, retention, run, sessions, users
+from sesame.cli import admins, credentials, db, network, policy, portal, retention, run, sessions, users
 from sesame.cli.context import safe_url, set_config_file
 from sesame.settings import SettingsError, get_settings
 from sesame.startup import StartupError
@@ -52,6 +52,7 @@ app.add_typer(credentials.token_app, name="token")
 app.add_typer(policy.app, name="policy")
 app.add_typer(retention.app, name="retention")
 app.add_typer(sessions.app, name="session")
+app.add_typer(admins.app, name="admin")
 
 
 def _fail(message: str, code: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,11 @@ class Context:
     @property
     def hasher(self) -> PasswordHasher:
         return PasswordHasher()
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for a command: the operating-system user."""
+        return "cli:" + (os.environ.get("SUDO_USER") or getpass.getuser())
 
 
 def run_command(action: Callable[[Context], Awaitable[T]]) -> T:

@@ -29,6 +29,7 @@ from accounts.models import (
     DeviceCredential,
     RadiusToken,
     Region,
+    RevokedToken,
     Tombstone,
 )
 from accounts.network import ensure_home_region
@@ -164,6 +165,8 @@ async def _seed_every_table(sessions: async_sessionmaker[AsyncSession], hasher: 
             (CodePurpose.RESET_PASSWORD, NOW + HOUR),
         ]:
             session.add(AccountCode(account_id=alice.id, purpose=purpose, digest="d", expires_at=expires))
+        for jti, expires in [("gone", TOKEN_CUT - SECOND), ("boundary", TOKEN_CUT), ("live", NOW)]:
+            session.add(RevokedToken(jti=jti, expires_at=expires))
 
 
 async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
@@ -180,12 +183,13 @@ async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
         "radius_token": 1,
         "tombstone": 1,
         "account_code": 1,
+        "revoked_token": 1,
     }
     assert len(await _names(sessions, AccountingSession.acctuniqueid)) == 9  # a dry run deletes nothing
     assert len(await _names(sessions, AuthRecord.username)) == 3
 
     report = await _purge(sessions, batch_size=2)
-    assert not report.dry_run and report.counts() == counted.counts() and report.total == 9
+    assert not report.dry_run and report.counts() == counted.counts() and report.total == 10
     assert report.cutoffs == retention.Cutoffs(connections=CUT, closed_accounts=CLOSED_CUT, tokens=TOKEN_CUT)
     assert await _names(sessions, AccountingSession.acctuniqueid) == {
         "boundary",

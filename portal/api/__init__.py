@@ -1,0 +1,11 @@
+"""The admin REST API under ``/api/v1``: OAuth 2 tokens, then one router per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from portal.api import auth, network
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(auth.router)
+router.include_router(network.router)

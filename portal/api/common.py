@@ -1,0 +1,53 @@
+"""What every admin endpoint shares: pagination, and the mapping of domain errors to HTTP.
+
+Lists are paginated with ``limit`` (at most :data:`MAX_PAGE`) and ``offset`` and answer
+``{items, total, limit, offset}``. A domain error becomes a 4xx with its reason: ``NotFound``
+404 (also what is outside the caller's reach: no existence leak), ``Conflict`` 409,
+``InvalidInput`` 422 (pydantic's own 422s name the field path).
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, SecretUnreadable
+
+MAX_PAGE = 100
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams:
+    def __init__(
+        self,
+        limit: int = Query(50, ge=1, le=MAX_PAGE, description=f"items per page, at most {MAX_PAGE}"),
+        offset: int = Query(0, ge=0, le=10_000_000, description="items to skip"),
+    ) -> None:
+        self.limit, self.offset = limit, offset
+
+
+_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (SecretUnreadable, 409),
+)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)

@@ -1,0 +1,370 @@
+"""Communes, sites and access points under ``/api/v1``: paginated, scoped, audited.
+
+A commune admin sees and changes only their commune's sites and access points; anything else is
+404, exactly as if it did not exist. An access point's shared secret is write-only: it can be set
+or rotated, never read back; the RADIUS servers reload the change within seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import audit, network
+from accounts.admins import READ_NETWORK, WRITE_NETWORK, Reach
+from accounts.errors import Conflict, InvalidInput, NotFound
+from accounts.models import Commune, Nas, Site
+from portal.api.auth import Principal, require
+from portal.api.common import Page, PageParams
+from portal.context import PortalDep
+
+router = APIRouter(tags=["network"])
+
+Reader = Annotated[Principal, Depends(require(READ_NETWORK))]
+Writer = Annotated[Principal, Depends(require(WRITE_NETWORK))]
+RegionWriter = Annotated[Principal, Depends(require(WRITE_NETWORK, region_wide=True))]
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+class CommuneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120)
+    insee_code: str = Field(min_length=5, max_length=5, description="five digits, or 2A/2B + three digits")
+
+
+class CommuneOut(BaseModel):
+    id: int
+    name: str
+    insee_code: str
+
+
+class SiteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commune_id: int
+    name: str = Field(min_length=1, max_length=120)
+    address: str | None = Field(default=None, max_length=255)
+
+
+class SitePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    address: str | None = Field(default=None, max_length=255)
+    wifi4eu_network_id: str | None = Field(default=None, max_length=64)
+
+
+class SiteOut(BaseModel):
+    id: int
+    commune_id: int
+    name: str
+    address: str | None
+    wifi4eu_network_id: str | None
+
+
+class AccessPointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_id: int
+    name: str = Field(min_length=1, max_length=64)
+    address: str = Field(description="one IP address or a CIDR network", max_length=64)
+    secret: SecretStr = Field(description="the RADIUS shared secret (write-only)")
+    vendor: str = Field(default="other", max_length=30)
+    coa_port: int = Field(default=3799, ge=1, le=65535)
+    require_message_authenticator: bool = True
+
+
+class AccessPointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: SecretStr | None = Field(default=None, description="a new shared secret (rotation)")
+    coa_port: int | None = Field(default=None, ge=1, le=65535)
+    require_message_authenticator: bool | None = None
+    handoff: str | None = Field(default=None, max_length=30)
+    handoff_options: dict[str, str] | None = None
+    uam_secret: SecretStr | None = Field(default=None, description="the controller's UAM secret (write-only)")
+
+
+class AccessPointOut(BaseModel):
+    id: int
+    site_id: int
+    name: str
+    address: str
+    vendor: str
+    coa_port: int
+    require_message_authenticator: bool
+    handoff: str
+    has_uam_secret: bool
+
+
+def _commune(c: Commune) -> CommuneOut:
+    return CommuneOut(id=c.id, name=c.name, insee_code=c.insee_code)
+
+
+def _site(s: Site) -> SiteOut:
+    return SiteOut(
+        id=s.id,
+        commune_id=s.commune_id,
+        name=s.name,
+        address=s.address,
+        wifi4eu_network_id=s.wifi4eu_network_id,
+    )
+
+
+def _ap(n: Nas) -> AccessPointOut:
+    return AccessPointOut(
+        id=n.id,
+        site_id=n.site_id,
+        name=n.shortname,
+        address=n.nasname,
+        vendor=n.type,
+        coa_port=n.coa_port,
+        require_message_authenticator=n.require_message_authenticator,
+        handoff=n.handoff,
+        has_uam_secret=n.uam_secret_ciphertext is not None,
+    )
+
+
+# -- lookups within reach ---------------------------------------------------------------------------
+
+
+async def commune_in_reach(session: AsyncSession, reach: Reach, commune_id: int) -> Commune:
+    commune = await session.get(Commune, commune_id)
+    if commune is None or not reach.covers(commune.id):
+        raise NotFound(f"no commune {commune_id}")
+    return commune
+
+
+async def site_in_reach(session: AsyncSession, reach: Reach, site_id: int) -> Site:
+    site = await session.get(Site, site_id)
+    if site is None or not reach.covers(site.commune_id):
+        raise NotFound(f"no site {site_id}")
+    return site
+
+
+async def ap_in_reach(session: AsyncSession, reach: Reach, ap_id: int) -> tuple[Nas, Site]:
+    nas = await session.get(Nas, ap_id)
+    site = await session.get(Site, nas.site_id) if nas is not None else None
+    if nas is None or site is None or not reach.covers(site.commune_id):
+        raise NotFound(f"no access point {ap_id}")
+    return nas, site
+
+
+async def _paged(session: AsyncSession, query: Any, params: PageParams) -> tuple[list[Any], int]:
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
+    return list(rows), total
+
+
+# -- communes --------------------------------------------------------------------------------------
+
+
+@router.get("/communes", response_model=Page[CommuneOut])
+async def list_communes(
+    who: Reader, portal: PortalDep, params: Annotated[PageParams, Depends()]
+) -> Page[CommuneOut]:
+    query = select(Commune).order_by(Commune.name, Commune.id)
+    if not who.reach.region_wide:
+        query = query.where(Commune.id == who.reach.commune_id)
+    async with portal.transaction() as session:
+        rows, total = await _paged(session, query, params)
+    return Page(items=[_commune(c) for c in rows], total=total, limit=params.limit, offset=params.offset)
+
+
+@router.get("/communes/{commune_id}", response_model=CommuneOut)
+async def get_commune(commune_id: int, who: Reader, portal: PortalDep) -> CommuneOut:
+    async with portal.transaction() as session:
+        return _commune(await commune_in_reach(session, who.reach, commune_id))
+
+
+@router.post("/communes", response_model=CommuneOut, status_code=201)
+async def create_commune(body: CommuneIn, who: RegionWriter, portal: PortalDep) -> CommuneOut:
+    async with portal.transaction() as session:
+        commune = await network.add_commune(
+            session, region=await portal.region(session), name=body.name, insee_code=body.insee_code
+        )
+        out = _commune(commune)
+        await audit.record(
+            session, actor=who.actor, action="commune.create", target=f"commune:{commune.id}",
+            commune_id=commune.id, after=out.model_dump(),
+        )  # fmt: skip
+    return out
+
+
+# -- sites -----------------------------------------------------------------------------------------
+
+
+@router.get("/sites", response_model=Page[SiteOut])
+async def list_sites(
+    who: Reader,
+    portal: PortalDep,
+    params: Annotated[PageParams, Depends()],
+    commune_id: Annotated[int | None, Query(description="only this commune's sites")] = None,
+) -> Page[SiteOut]:
+    query = select(Site).order_by(Site.name, Site.id)
+    if not who.reach.region_wide:
+        query = query.where(Site.commune_id == who.reach.commune_id)
+    if commune_id is not None:
+        query = query.where(Site.commune_id == commune_id)
+    async with portal.transaction() as session:
+        rows, total = await _paged(session, query, params)
+    return Page(items=[_site(s) for s in rows], total=total, limit=params.limit, offset=params.offset)
+
+
+@router.get("/sites/{site_id}", response_model=SiteOut)
+async def get_site(site_id: int, who: Reader, portal: PortalDep) -> SiteOut:
+    async with portal.transaction() as session:
+        return _site(await site_in_reach(session, who.reach, site_id))
+
+
+@router.post("/sites", response_model=SiteOut, status_code=201)
+async def create_site(body: SiteIn, who: Writer, portal: PortalDep) -> SiteOut:
+    async with portal.transaction() as session:
+        commune = await commune_in_reach(session, who.reach, body.commune_id)
+        site = await network.add_site(session, commune=commune, name=body.name, address=body.address)
+        out = _site(site)
+        await audit.record(
+            session, actor=who.actor, action="site.create", target=f"site:{site.id}", commune_id=commune.id,
+            after=out.model_dump(),
+        )  # fmt: skip
+    return out
+
+
+@router.patch("/sites/{site_id}", response_model=SiteOut)
+async def update_site(site_id: int, body: SitePatch, who: Writer, portal: PortalDep) -> SiteOut:
+    async with portal.transaction() as session:
+        site = await site_in_reach(session, who.reach, site_id)
+        before = _site(site).model_dump()
+        changes = body.model_dump(exclude_unset=True)
+        if "name" in changes:
+            if changes["name"] is None:
+                raise InvalidInput("a site needs a name")
+            site.name = changes["name"].strip()
+        if "address" in changes:
+            site.address = changes["address"]
+        if "wifi4eu_network_id" in changes:
+            await network.set_wifi4eu(session, site=site, network_id=changes["wifi4eu_network_id"])
+        await network.flush_or_conflict(session, f"the commune already has a site named {site.name!r}")
+        out = _site(site)
+        await audit.record(
+            session, actor=who.actor, action="site.update", target=f"site:{site.id}",
+            commune_id=site.commune_id, before=before, after=out.model_dump(),
+        )  # fmt: skip
+    return out
+
+
+@router.delete("/sites/{site_id}", status_code=204)
+async def delete_site(site_id: int, who: Writer, portal: PortalDep) -> Response:
+    async with portal.transaction() as session:
+        site = await site_in_reach(session, who.reach, site_id)
+        if await session.scalar(select(Nas.id).where(Nas.site_id == site.id).limit(1)) is not None:
+            raise Conflict("the site still has access points: remove them first")
+        before = _site(site).model_dump()
+        await session.delete(site)
+        await session.flush()
+        await audit.record(
+            session, actor=who.actor, action="site.delete", target=f"site:{site_id}",
+            commune_id=before["commune_id"], before=before,
+        )  # fmt: skip
+    return Response(status_code=204)
+
+
+# -- access points ----------------------------------------------------------------------------------
+
+
+@router.get("/access-points", response_model=Page[AccessPointOut])
+async def list_access_points(
+    who: Reader,
+    portal: PortalDep,
+    params: Annotated[PageParams, Depends()],
+    site_id: Annotated[int | None, Query(description="only this site's access points")] = None,
+) -> Page[AccessPointOut]:
+    query = select(Nas).join(Site, Site.id == Nas.site_id).order_by(Nas.shortname, Nas.id)
+    if not who.reach.region_wide:
+        query = query.where(Site.commune_id == who.reach.commune_id)
+    if site_id is not None:
+        query = query.where(Nas.site_id == site_id)
+    async with portal.transaction() as session:
+        rows, total = await _paged(session, query, params)
+    return Page(items=[_ap(n) for n in rows], total=total, limit=params.limit, offset=params.offset)
+
+
+@router.get("/access-points/{ap_id}", response_model=AccessPointOut)
+async def get_access_point(ap_id: int, who: Reader, portal: PortalDep) -> AccessPointOut:
+    async with portal.transaction() as session:
+        nas, _ = await ap_in_reach(session, who.reach, ap_id)
+        return _ap(nas)
+
+
+@router.post("/access-points", response_model=AccessPointOut, status_code=201)
+async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDep) -> AccessPointOut:
+    async with portal.transaction() as session:
+        site = await site_in_reach(session, who.reach, body.site_id)
+        nas = await network.add_nas(
+            session,
+            box=portal.box,
+            site=site,
+            name=body.name,
+            address=body.address,
+            secret=body.secret.get_secret_value(),
+            vendor=body.vendor,
+            coa_port=body.coa_port,
+            require_message_authenticator=body.require_message_authenticator,
+        )
+        out = _ap(nas)
+        await audit.record(
+            session, actor=who.actor, action="access_point.create", target=f"access_point:{nas.id}",
+            commune_id=site.commune_id, after=out.model_dump() | {"secret": "set"},
+        )  # fmt: skip
+    return out
+
+
+@router.patch("/access-points/{ap_id}", response_model=AccessPointOut)
+async def update_access_point(
+    ap_id: int, body: AccessPointPatch, who: Writer, portal: PortalDep
+) -> AccessPointOut:
+    async with portal.transaction() as session:
+        nas, site = await ap_in_reach(session, who.reach, ap_id)
+        before = _ap(nas).model_dump()
+        changes = body.model_dump(exclude_unset=True)
+        if body.secret is not None:
+            nas.secret_ciphertext = portal.box.seal(
+                network.check_nas_secret(body.secret.get_secret_value()), purpose=network.NAS_SECRET_PURPOSE
+            )
+        if body.coa_port is not None:
+            nas.coa_port = body.coa_port
+        if body.require_message_authenticator is not None:
+            nas.require_message_authenticator = body.require_message_authenticator
+        if {"handoff", "handoff_options", "uam_secret"} & changes.keys():
+            await network.set_handoff(
+                session,
+                box=portal.box,
+                nas=nas,
+                handoff=body.handoff or nas.handoff,
+                uam_secret=body.uam_secret.get_secret_value() if body.uam_secret is not None else None,
+                options=body.handoff_options,
+            )
+        await session.flush()
+        out = _ap(nas)
+        after = out.model_dump() | ({"secret": "rotated"} if body.secret is not None else {})
+        await audit.record(
+            session, actor=who.actor, action="access_point.update", target=f"access_point:{nas.id}",
+            commune_id=site.commune_id, before=before, after=after,
+        )  # fmt: skip
+    return out
+
+
+@router.delete("/access-points/{ap_id}", status_code=204)
+async def delete_access_point(ap_id: int, who: Writer, portal: PortalDep) -> Response:
+    async with portal.transaction() as session:
+        nas, site = await ap_in_reach(session, who.reach, ap_id)
+        before = _ap(nas).model_dump()
+        await session.delete(nas)
+        await session.flush()
+        await audit.record(
+            session, actor=who.actor, action="access_point.delete", target=f"access_point:{ap_id}",
+            commune_id=site.commune_id, before=before,
+        )  # fmt: skip
+    return Response(status_code=204)

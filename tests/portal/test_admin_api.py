@@ -1,0 +1,276 @@
+"""The admin API: OAuth 2 tokens, roles and the isolation of communes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+from sqlalchemy import select
+
+from accounts import admins, network
+from accounts.models import AdminRole, AuditEntry, Nas
+from portal.api.auth import token_keys
+from tests.portal.conftest import Browser
+
+PASSWORD = "admin passphrase 2026"
+
+
+@dataclass
+class World:
+    commune_a: int
+    commune_b: int
+    site_a: int
+    site_b: int
+    ap_a: int
+    ap_b: int
+    client_id: str
+    client_secret: str
+
+
+@pytest.fixture
+async def world(browser: Browser) -> World:
+    portal = browser.portal
+    async with portal.transaction() as session:
+        region = await portal.region(session)
+        a = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+        b = await network.add_commune(session, region=region, name="Nice", insee_code="06088")
+        site_a = await network.add_site(session, commune=a, name="Médiathèque")
+        site_b = await network.add_site(session, commune=b, name="Gare")
+        ap_a = await network.add_nas(
+            session, box=portal.box, site=site_a, name="ap-a", address="10.1.0.0/24", secret="secret-a-123"
+        )
+        ap_b = await network.add_nas(
+            session, box=portal.box, site=site_b, name="ap-b", address="10.2.0.0/24", secret="secret-b-123"
+        )
+        for email, role, commune in (
+            ("region@test.example", AdminRole.REGION_ADMIN, None),
+            ("valence@test.example", AdminRole.COMMUNE_ADMIN, a),
+            ("support@test.example", AdminRole.SUPPORT, None),
+            ("auditor@test.example", AdminRole.AUDITOR, None),
+        ):
+            await admins.create_admin(
+                session, hasher=portal.hasher, email=email, role=role, commune=commune, password=PASSWORD
+            )
+        client, secret = await admins.create_client(
+            session, box=portal.box, name="Valence IT", role=AdminRole.COMMUNE_ADMIN, commune=a
+        )
+        return World(a.id, b.id, site_a.id, site_b.id, ap_a.id, ap_b.id, client.client_id, secret)
+
+
+async def token(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    response = await http.post(
+        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return str(response.json()["access_token"])
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+async def test_password_and_client_credentials_grants(browser: Browser, world: World) -> None:
+    response = await browser.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "valence@test.example", "password": PASSWORD},
+    )
+    body = response.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert "network:write" in body["scope"] and "accounts:read" not in body["scope"]
+    wrong = await browser.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "valence@test.example", "password": "nope"},
+    )
+    unknown = await browser.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "who@test.example", "password": "nope"},
+    )
+    assert wrong.status_code == unknown.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    assert (await browser.post("/api/v1/auth/token", data={"grant_type": "implicit"})).json()["error"] == (
+        "unsupported_grant_type"
+    )
+    basic = base64.b64encode(f"{world.client_id}:{world.client_secret}".encode()).decode()
+    by_basic = await browser.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert by_basic.status_code == 200
+    by_form = await browser.post(
+        "/api/v1/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": world.client_id,
+            "client_secret": world.client_secret,
+        },
+    )
+    assert by_form.status_code == 200
+    sites = await browser.get("/api/v1/sites", headers=bearer(by_form.json()["access_token"]))
+    assert [s["id"] for s in sites.json()["items"]] == [world.site_a]  # a commune client sees its commune
+    bad = await browser.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": world.client_id, "client_secret": "x" * 43},
+    )
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+
+
+async def test_admin_log_in_is_rate_limited(browser: Browser, world: World) -> None:
+    statuses = [
+        (await browser.post(
+            "/api/v1/auth/token",
+            data={"grant_type": "password", "username": "region@test.example", "password": "wrong"},
+        )).status_code
+        for _ in range(7)
+    ]  # fmt: skip
+    assert statuses == [400] * 5 + [429] * 2
+
+
+async def test_tokens_are_refused_when_missing_tampered_expired_foreign_or_revoked(
+    browser: Browser, world: World
+) -> None:
+    assert (await browser.get("/api/v1/sites")).status_code == 401
+    good = await token(browser, "region@test.example")
+    assert (await browser.get("/api/v1/sites", headers=bearer(good))).status_code == 200
+    head, payload, signature = good.split(".")
+    tampered = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    keys = token_keys(browser.portal)
+    expired = keys.issue(
+        subject="admin:1", role=AdminRole.REGION_ADMIN, commune_id=None, version=0, now=time.time() - 3600
+    )
+    claims = keys.read(good, now=time.time())
+    assert claims is not None
+    foreign_key = OctKey.import_key(browser.portal.box.digest(b"admin-jwt", purpose="admin-jwt").encode())
+    wrong_audience = jwt.encode({"alg": "HS256"}, claims | {"aud": "another-api"}, foreign_key)
+    unsigned = (
+        jwt.encode({"alg": "none"}, claims, None, algorithms=["none"])
+        if False
+        else head + "." + payload + "."
+    )
+    for bad in (tampered, expired, wrong_audience, unsigned, "not-a-jwt"):
+        response = await browser.get("/api/v1/sites", headers=bearer(bad))
+        assert response.status_code == 401, bad
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert (await browser.post("/api/v1/auth/revoke", data={"token": good})).status_code == 200
+    assert (await browser.get("/api/v1/sites", headers=bearer(good))).status_code == 401
+    other = await token(browser, "region@test.example")
+    async with browser.portal.transaction() as session:
+        await admins.revoke_all(session, admin=await admins.find_admin(session, "region@test.example"))
+    assert (await browser.get("/api/v1/sites", headers=bearer(other))).status_code == 401
+
+
+# -- isolation: a systematic matrix over every endpoint and method -------------------------------
+
+
+def requests_on(world: World) -> list[tuple[str, str, dict[str, object] | None]]:
+    """(method, path, json) for everything of commune B, and writes into it."""
+    return [
+        ("GET", f"/api/v1/communes/{world.commune_b}", None),
+        ("GET", f"/api/v1/sites/{world.site_b}", None),
+        ("PATCH", f"/api/v1/sites/{world.site_b}", {"address": "changed"}),
+        ("DELETE", f"/api/v1/sites/{world.site_b}", None),
+        ("POST", "/api/v1/sites", {"commune_id": world.commune_b, "name": "Intrus"}),
+        ("GET", f"/api/v1/access-points/{world.ap_b}", None),
+        ("PATCH", f"/api/v1/access-points/{world.ap_b}", {"secret": "stolen-secret-123"}),
+        ("DELETE", f"/api/v1/access-points/{world.ap_b}", None),
+        (
+            "POST",
+            "/api/v1/access-points",
+            {"site_id": world.site_b, "name": "rogue", "address": "10.9.0.1", "secret": "rogue-secret-1"},
+        ),
+    ]
+
+
+async def test_a_commune_admin_gets_nothing_of_another_commune(browser: Browser, world: World) -> None:
+    valence = bearer(await token(browser, "valence@test.example"))
+    for method, path, body in requests_on(world):
+        response = await browser.request(method, path, json=body, headers=valence)
+        assert response.status_code == 404, (method, path, response.text)
+    for path, key in (
+        ("/api/v1/communes", world.commune_b),
+        ("/api/v1/sites", world.site_b),
+        ("/api/v1/access-points", world.ap_b),
+    ):
+        listed = (await browser.get(path, headers=valence)).json()
+        assert key not in [item["id"] for item in listed["items"]] and listed["total"] == 1, path
+    filtered = await browser.get(f"/api/v1/sites?commune_id={world.commune_b}", headers=valence)
+    assert filtered.json()["items"] == []
+    created = await browser.post(
+        "/api/v1/communes", json={"name": "Lyon", "insee_code": "69123"}, headers=valence
+    )
+    assert created.status_code == 403
+    # nothing of B changed
+    async with browser.portal.transaction() as session:
+        ap_b = await session.get(Nas, world.ap_b)
+        assert ap_b is not None and network.nas_secret(browser.portal.box, ap_b) == b"secret-b-123"
+    # their own commune works
+    mine = await browser.patch(
+        f"/api/v1/sites/{world.site_a}", json={"address": "Place Charles-Huguenel"}, headers=valence
+    )
+    assert mine.status_code == 200 and mine.json()["address"] == "Place Charles-Huguenel"
+
+
+@pytest.mark.parametrize("email", ["support@test.example", "auditor@test.example"])
+async def test_support_and_auditor_cannot_change_the_network(
+    browser: Browser, world: World, email: str
+) -> None:
+    who = bearer(await token(browser, email))
+    assert (await browser.get(f"/api/v1/access-points/{world.ap_b}", headers=who)).status_code == 200
+    for method, path, body in requests_on(world):
+        if method != "GET":
+            response = await browser.request(method, path, json=body, headers=who)
+            assert response.status_code == 403, (method, path)
+            assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+async def test_the_shared_secret_is_write_only_and_audited_masked(browser: Browser, world: World) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    created = await browser.post(
+        "/api/v1/access-points",
+        json={
+            "site_id": world.site_a,
+            "name": "ap-new",
+            "address": "2001:db8::/64",
+            "secret": "brand-new-secret-1",
+        },
+        headers=region,
+    )
+    assert created.status_code == 201 and "brand-new-secret-1" not in created.text
+    ap = created.json()["id"]
+    rotated = await browser.patch(
+        f"/api/v1/access-points/{ap}", json={"secret": "rotated-secret-99"}, headers=region
+    )
+    assert rotated.status_code == 200 and "rotated-secret-99" not in rotated.text
+    assert "secret" not in (await browser.get(f"/api/v1/access-points/{ap}", headers=region)).json()
+    async with browser.portal.transaction() as session:
+        nas = await session.get(Nas, ap)
+        assert nas is not None and network.nas_secret(browser.portal.box, nas) == b"rotated-secret-99"
+        entries = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+    actions = [(e.actor, e.action) for e in entries]
+    assert ("region@test.example", "access_point.create") in actions
+    assert ("region@test.example", "access_point.update") in actions
+    assert not any("rotated-secret-99" in (e.after or "") or "brand-new" in (e.after or "") for e in entries)
+
+
+async def test_validation_conflicts_and_pages(browser: Browser, world: World) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    bad = await browser.post("/api/v1/communes", json={"name": "X", "insee_code": "ABCDE"}, headers=region)
+    assert bad.status_code == 422 and "INSEE" in bad.json()["detail"]
+    extra = await browser.post(
+        "/api/v1/sites", json={"commune_id": world.commune_a, "name": "Y", "colour": "red"}, headers=region
+    )
+    assert extra.status_code == 422 and extra.json()["detail"][0]["loc"] == ["body", "colour"]
+    dup = await browser.post(
+        "/api/v1/sites", json={"commune_id": world.commune_a, "name": "Médiathèque"}, headers=region
+    )
+    assert dup.status_code == 409
+    busy = await browser.delete(f"/api/v1/sites/{world.site_a}", headers=region)
+    assert busy.status_code == 409  # it still has an access point
+    assert (await browser.get("/api/v1/sites?limit=101", headers=region)).status_code == 422
+    page = (await browser.get("/api/v1/sites?limit=1&offset=1", headers=region)).json()
+    assert page["total"] == 2 and len(page["items"]) == 1 and page["limit"] == 1 and page["offset"] == 1
