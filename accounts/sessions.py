@@ -434,6 +434,11 @@ async def list_sessions(
     return (await session.scalars(query.limit(limit).offset(offset))).all()
 
 
+async def count_sessions(session: AsyncSession, where: SessionFilter) -> int:
+    query = _filtered(select(func.count()).select_from(AccountingSession), where)
+    return int(await session.scalar(query) or 0)
+
+
 async def get_session(session: AsyncSession, radacctid: int) -> AccountingSession:
     row = await session.get(AccountingSession, radacctid)
     if row is None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from portal.api import auth, network
+from portal.api import auditlog, auth, network, people, sessions
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(network.router)
+router.include_router(people.router)
+router.include_router(sessions.router)
+router.include_router(auditlog.router)

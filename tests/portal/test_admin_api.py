@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -13,9 +14,11 @@ from joserfc.jwk import OctKey
 from sqlalchemy import select
 
 from accounts import admins, network
-from accounts.models import AdminRole, AuditEntry, Nas
+from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
+from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, Nas
+from accounts.users import create_account
 from portal.api.auth import token_keys
-from tests.portal.conftest import Browser
+from tests.portal.conftest import NOW, Browser
 
 PASSWORD = "admin passphrase 2026"
 
@@ -274,3 +277,100 @@ async def test_validation_conflicts_and_pages(browser: Browser, world: World) ->
     assert (await browser.get("/api/v1/sites?limit=101", headers=region)).status_code == 422
     page = (await browser.get("/api/v1/sites?limit=1&offset=1", headers=region)).json()
     assert page["total"] == 2 and len(page["items"]) == 1 and page["limit"] == 1 and page["offset"] == 1
+
+
+# -- accounts, sessions, audit -----------------------------------------------------------------------
+
+
+class FakeAccessPoint:
+    """Answers Disconnect-Requests with an ACK (the real NAS exchange is tested in tests/interop)."""
+
+    def __init__(self) -> None:
+        self.targets: list[CoaTarget] = []
+
+    async def __call__(
+        self, target: CoaTarget, *, kind: CoaKind, extra: Sequence[tuple[str, str | int]] = ()
+    ) -> CoaResult:
+        self.targets.append(target)
+        return CoaResult(outcome=CoaOutcome.ACK, detail="ACK")
+
+
+async def add_session(
+    browser: Browser, world: World, key: str, *, commune: str, account_id: int | None
+) -> int:
+    site, commune_id, ap = (
+        (world.site_a, world.commune_a, world.ap_a)
+        if commune == "a"
+        else (world.site_b, world.commune_b, world.ap_b)
+    )
+    async with browser.portal.transaction() as session:
+        row = AccountingSession(
+            acctsessionid=key, acctuniqueid=key.ljust(32, "0"), nasipaddress="10.1.0.1", username="citizen",
+            account_id=account_id, site_id=site, commune_id=commune_id, nas_id=ap, acctstarttime=NOW,
+            callingstationid="AA-BB-CC-00-11-22",
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.radacctid
+
+
+async def test_accounts_for_support_but_not_for_a_commune_admin(browser: Browser, world: World) -> None:
+    async with browser.portal.transaction() as session:
+        citizen = await create_account(
+            session, hasher=browser.portal.hasher, region=await browser.portal.region(session),
+            username="citizen", email="citizen@example.fr", password=None, verified=False,
+        )  # fmt: skip
+        citizen.status = AccountStatus.LOCKED
+        citizen_id = citizen.id
+    support = bearer(await token(browser, "support@test.example"))
+    found = (await browser.get("/api/v1/accounts?q=CITI", headers=support)).json()
+    assert [a["identity"] for a in found["items"]] == ["citizen@wifi.test.example"]
+    assert "password" not in str(found)
+    unlocked = await browser.post(f"/api/v1/accounts/{citizen_id}/unlock", headers=support)
+    assert unlocked.status_code == 200 and unlocked.json()["status"] == "active"
+    assert (await browser.post(f"/api/v1/accounts/{citizen_id}/unlock", headers=support)).status_code == 409
+    resent = await browser.post(f"/api/v1/accounts/{citizen_id}/resend-verification", headers=support)
+    assert resent.status_code == 202 and (await browser.mails())[-1]["To"] == "citizen@example.fr"
+    assert (await browser.post("/api/v1/accounts/999999/disable", headers=support)).status_code == 404
+    valence = bearer(await token(browser, "valence@test.example"))
+    assert (await browser.get("/api/v1/accounts", headers=valence)).status_code == 403
+    auditor = bearer(await token(browser, "auditor@test.example"))
+    assert (await browser.get(f"/api/v1/accounts/{citizen_id}", headers=auditor)).status_code == 200
+    assert (await browser.post(f"/api/v1/accounts/{citizen_id}/disable", headers=auditor)).status_code == 403
+    # every change is in the audit log, which the auditor reads and support cannot
+    log = (await browser.get("/api/v1/audit?actor=support@test.example", headers=auditor)).json()
+    assert [e["action"] for e in log["items"]] == ["account.resend_verification", "account.unlock"]
+    assert log["items"][1]["before"] == {"status": "locked"} and log["items"][1]["after"] == {
+        "status": "active"
+    }
+    assert (await browser.get("/api/v1/audit", headers=support)).status_code == 403
+    deleted = await browser.delete(f"/api/v1/accounts/{citizen_id}", headers=support)
+    assert deleted.status_code == 204
+    assert (await browser.get(f"/api/v1/accounts/{citizen_id}", headers=support)).status_code == 404
+
+
+async def test_sessions_are_scoped_and_disconnected_through_the_access_point(
+    browser: Browser, world: World
+) -> None:
+    mine = await add_session(browser, world, "sess-a", commune="a", account_id=None)
+    theirs = await add_session(browser, world, "sess-b", commune="b", account_id=None)
+    valence = bearer(await token(browser, "valence@test.example"))
+    listed = (await browser.get("/api/v1/sessions?open=true", headers=valence)).json()
+    assert [s["id"] for s in listed["items"]] == [mine] and listed["total"] == 1
+    assert (await browser.get(f"/api/v1/sessions?commune_id={world.commune_b}", headers=valence)).json()[
+        "items"
+    ] == []
+    assert (await browser.get(f"/api/v1/sessions/{theirs}", headers=valence)).status_code == 404
+    assert (await browser.post(f"/api/v1/sessions/{theirs}/disconnect", headers=valence)).status_code == 404
+    assert (
+        await browser.post(f"/api/v1/sessions/{mine}/disconnect", headers=valence)
+    ).status_code == 503  # no CoA
+    access_point = FakeAccessPoint()
+    browser.portal.coa = access_point
+    done = await browser.post(f"/api/v1/sessions/{mine}/disconnect", headers=valence)
+    assert done.status_code == 200 and done.json()["outcome"] == "ack"
+    assert [t.address for t in access_point.targets] == ["10.1.0.1"]
+    region = bearer(await token(browser, "region@test.example"))
+    both = (await browser.get("/api/v1/sessions", headers=region)).json()
+    assert {s["id"] for s in both["items"]} == {mine, theirs}
+    assert next(s for s in both["items"] if s["id"] == mine)["disconnect_requested_at"] is not None

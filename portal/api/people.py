@@ -1,0 +1,185 @@
+"""Citizens' accounts under ``/api/v1/accounts``: search, show, disable/enable, unlock, resend the
+verification, delete (with the retention rules), and an account's devices.
+
+Accounts are the region's, not a commune's: region admins, support and auditors see them; commune
+admins have no ``accounts:*`` scope. Nothing secret is ever returned (no password hash, no device
+credential).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from accounts import audit, selfservice
+from accounts.admins import READ_ACCOUNTS, WRITE_ACCOUNTS
+from accounts.disconnect import disconnect_account
+from accounts.errors import Conflict, NotFound
+from accounts.models import Account, AccountStatus, Device
+from accounts.users import delete_account, list_devices
+from portal.api.auth import Principal, require
+from portal.api.common import Page, PageParams
+from portal.context import PortalDep
+from portal.mail import Mail
+
+router = APIRouter(prefix="/accounts", tags=["accounts"])
+
+Reader = Annotated[Principal, Depends(require(READ_ACCOUNTS))]
+Writer = Annotated[Principal, Depends(require(WRITE_ACCOUNTS))]
+
+
+class AccountOut(BaseModel):
+    id: int
+    identity: str
+    email: str
+    email_verified: bool
+    status: Literal["active", "disabled", "locked"]
+    created_at: datetime
+    terms_version: str | None
+
+
+class DeviceOut(BaseModel):
+    mac: str
+    label: str | None
+    remembered_until: datetime | None
+
+
+def _account(a: Account) -> AccountOut:
+    return AccountOut(
+        id=a.id,
+        identity=a.identity,
+        email=a.email,
+        email_verified=a.email_verified,
+        status=AccountStatus(a.status).value,
+        created_at=a.created_at,
+        terms_version=a.terms_version,
+    )
+
+
+async def _get(session: AsyncSession, account_id: int) -> Account:
+    account = await session.scalar(
+        select(Account).where(Account.id == account_id).options(selectinload(Account.region))
+    )
+    if account is None:
+        raise NotFound(f"no account {account_id}")
+    return account
+
+
+@router.get("", response_model=Page[AccountOut])
+async def search_accounts(
+    who: Reader,
+    portal: PortalDep,
+    params: Annotated[PageParams, Depends()],
+    q: Annotated[str | None, Query(max_length=254, description="part of the username or email")] = None,
+    status: Annotated[Literal["active", "disabled", "locked"] | None, Query()] = None,
+) -> Page[AccountOut]:
+    query = select(Account).options(selectinload(Account.region)).order_by(Account.username)
+    if q:
+        pattern = "%" + q.strip().lower().replace("\\", "").replace("%", "").replace("_", r"\_") + "%"
+        query = query.where(
+            or_(
+                Account.username.like(pattern, escape="\\"),
+                func.lower(Account.email).like(pattern, escape="\\"),
+            )
+        )
+    if status:
+        query = query.where(Account.status == status)
+    async with portal.transaction() as session:
+        total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
+    return Page(items=[_account(a) for a in rows], total=total, limit=params.limit, offset=params.offset)
+
+
+@router.get("/{account_id}", response_model=AccountOut)
+async def get_account(account_id: int, who: Reader, portal: PortalDep) -> AccountOut:
+    async with portal.transaction() as session:
+        return _account(await _get(session, account_id))
+
+
+@router.get("/{account_id}/devices", response_model=list[DeviceOut])
+async def account_devices(account_id: int, who: Reader, portal: PortalDep) -> list[DeviceOut]:
+    async with portal.transaction() as session:
+        devices: list[Device] = list(await list_devices(session, account=await _get(session, account_id)))
+    return [DeviceOut(mac=d.mac, label=d.label, remembered_until=d.remembered_until) for d in devices]
+
+
+async def _set_status(
+    account_id: int, who: Principal, portal: PortalDep, status: AccountStatus, action: str
+) -> AccountOut:
+    async with portal.transaction() as session:
+        account = await _get(session, account_id)
+        before = _account(account).model_dump(mode="json")
+        account.status = status
+        await session.flush()
+        out = _account(account)
+        await audit.record(
+            session, actor=who.actor, action=action, target=f"account:{account.username}",
+            before={"status": before["status"]}, after={"status": out.status},
+        )  # fmt: skip
+    return out
+
+
+@router.post("/{account_id}/disable", response_model=AccountOut)
+async def disable(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
+    return await _set_status(account_id, who, portal, AccountStatus.DISABLED, "account.disable")
+
+
+@router.post("/{account_id}/enable", response_model=AccountOut)
+async def enable(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
+    return await _set_status(account_id, who, portal, AccountStatus.ACTIVE, "account.enable")
+
+
+@router.post("/{account_id}/unlock", response_model=AccountOut)
+async def unlock(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
+    async with portal.transaction() as session:
+        if (await _get(session, account_id)).status != AccountStatus.LOCKED:
+            raise Conflict("this account is not locked")
+    return await _set_status(account_id, who, portal, AccountStatus.ACTIVE, "account.unlock")
+
+
+@router.post("/{account_id}/resend-verification", status_code=202)
+async def resend_verification(account_id: int, who: Writer, portal: PortalDep) -> Response:
+    """Send a new verification code to the account's email (409 when already verified)."""
+    async with portal.transaction() as session:
+        account = await _get(session, account_id)
+        code = await selfservice.send_verification(session, box=portal.box, account=account, now=portal.now())
+        await audit.record(
+            session,
+            actor=who.actor,
+            action="account.resend_verification",
+            target=f"account:{account.username}",
+        )
+        to, identity = account.email, account.identity
+    portal.postman.post(
+        Mail(
+            to=to,
+            subject=f"Your verification code: {code}",
+            text=f"Your identity: {identity}\nYour verification code: {code}\n\n"
+            "Type it on the Wi-Fi portal to confirm your email address.",
+        )
+    )
+    return Response(status_code=202)
+
+
+@router.delete("/{account_id}", status_code=204)
+async def delete(account_id: int, who: Writer, portal: PortalDep) -> Response:
+    """Disconnect the account's open sessions, then delete it: its connection records stay, under a
+    pseudonym, for the legal period (docs/privacy.md)."""
+    async with portal.transaction() as session:
+        username = (await _get(session, account_id)).username
+    if portal.coa is not None:
+        await disconnect_account(portal.sessions, box=portal.box, account_id=account_id, send=portal.coa)
+    async with portal.transaction() as session:
+        account = await _get(session, account_id)
+        pseudonym = await delete_account(session, box=portal.box, account=account, now=portal.now())
+        await audit.record(
+            session, actor=who.actor, action="account.delete", target=f"account:{username}",
+            after={"pseudonym": pseudonym},
+        )  # fmt: skip
+    return Response(status_code=204)
