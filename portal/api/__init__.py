@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from portal.api import auditlog, auth, network, people, sessions
+from portal.api import auditlog, auth, network, people, policies, sessions
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(network.router)
 router.include_router(people.router)
 router.include_router(sessions.router)
+router.include_router(policies.router)
 router.include_router(auditlog.router)

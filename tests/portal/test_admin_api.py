@@ -374,3 +374,34 @@ async def test_sessions_are_scoped_and_disconnected_through_the_access_point(
     both = (await browser.get("/api/v1/sessions", headers=region)).json()
     assert {s["id"] for s in both["items"]} == {mine, theirs}
     assert next(s for s in both["items"] if s["id"] == mine)["disconnect_requested_at"] is not None
+
+
+async def test_policies_per_commune_and_site_within_reach(browser: Browser, world: World) -> None:
+    valence = bearer(await token(browser, "valence@test.example"))
+    set_ = await browser.patch(
+        f"/api/v1/policies/communes/{world.commune_a}",
+        json={"session_timeout": 7200, "daily_time_limit": 3600},
+        headers=valence,
+    )
+    assert set_.status_code == 200 and set_.json()["session_timeout"] == 7200
+    site = await browser.patch(
+        f"/api/v1/policies/sites/{world.site_a}", json={"bandwidth_down_kbps": 8000}, headers=valence
+    )
+    assert site.json()["bandwidth_down_kbps"] == 8000 and site.json()["session_timeout"] is None
+    cleared = await browser.patch(
+        f"/api/v1/policies/communes/{world.commune_a}", json={"daily_time_limit": None}, headers=valence
+    )
+    assert cleared.json() == set_.json() | {"daily_time_limit": None}
+    assert (
+        await browser.patch(
+            f"/api/v1/policies/communes/{world.commune_b}", json={"session_timeout": 1}, headers=valence
+        )
+    ).status_code == 404
+    assert (await browser.get(f"/api/v1/policies/sites/{world.site_b}", headers=valence)).status_code == 404
+    bad = await browser.patch(
+        f"/api/v1/policies/communes/{world.commune_a}", json={"session_timeout": -1}, headers=valence
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "session_timeout"]
+    auditor = bearer(await token(browser, "auditor@test.example"))
+    log = (await browser.get("/api/v1/audit?action=policy.update", headers=auditor)).json()
+    assert log["total"] == 3 and log["items"][-1]["after"]["session_timeout"] == 7200
