@@ -6,6 +6,7 @@ import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from accounts import admins, network
 from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
-from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, Nas
+from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, AuthRecord, Nas
 from accounts.users import create_account
 from portal.api.auth import token_keys
 from tests.portal.conftest import NOW, Browser
@@ -405,3 +406,55 @@ async def test_policies_per_commune_and_site_within_reach(browser: Browser, worl
     auditor = bearer(await token(browser, "auditor@test.example"))
     log = (await browser.get("/api/v1/audit?action=policy.update", headers=auditor)).json()
     assert log["total"] == 3 and log["items"][-1]["after"]["session_timeout"] == 7200
+
+
+async def test_daily_statistics_per_commune(browser: Browser, world: World) -> None:
+    async with browser.portal.transaction() as session:
+        for key, site, commune, start, octets, account in (
+            ("s1", world.site_a, world.commune_a, NOW, 1000, 1),
+            ("s2", world.site_a, world.commune_a, NOW + timedelta(hours=1), 500, 1),
+            ("s3", world.site_a, world.commune_a, NOW - timedelta(days=1), 7, 2),
+            ("s4", world.site_b, world.commune_b, NOW, 99, 3),
+        ):
+            session.add(
+                AccountingSession(
+                    acctsessionid=key, acctuniqueid=key.ljust(32, "0"), nasipaddress="10.1.0.1",
+                    site_id=site, commune_id=commune, acctstarttime=start, acctinputoctets=octets,
+                    acctoutputoctets=2 * octets, username=f"u{account}",
+                )
+            )  # fmt: skip
+        for reply, site in (
+            ("Access-Reject", world.site_a),
+            ("Access-Accept", world.site_a),
+            ("Access-Reject", world.site_b),
+        ):
+            session.add(
+                AuthRecord(username="u", reply=reply, authdate=NOW, site_id=site, method="pap", reason="x")
+            )
+    valence = bearer(await token(browser, "valence@test.example"))
+    day = NOW.date()
+    response = await browser.get(
+        f"/api/v1/stats/daily?since={day - timedelta(days=1)}&until={day}", headers=valence
+    )
+    assert response.status_code == 200
+    assert response.json() == [
+        {
+            "day": str(day - timedelta(days=1)),
+            "sessions": 1,
+            "accounts": 0,
+            "octets_in": 7,
+            "octets_out": 14,
+            "refused": 0,
+        },
+        {"day": str(day), "sessions": 2, "accounts": 0, "octets_in": 1500, "octets_out": 3000, "refused": 1},
+    ]
+    other = await browser.get(
+        f"/api/v1/stats/daily?since={day}&until={day}&commune_id={world.commune_b}", headers=valence
+    )
+    assert other.status_code == 404
+    region = bearer(await token(browser, "region@test.example"))
+    everything = (await browser.get(f"/api/v1/stats/daily?since={day}&until={day}", headers=region)).json()
+    assert everything[0]["sessions"] == 3 and everything[0]["refused"] == 2
+    assert (
+        await browser.get(f"/api/v1/stats/daily?since={day}&until={day - timedelta(days=1)}", headers=region)
+    ).status_code == 422
