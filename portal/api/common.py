@@ -8,16 +8,24 @@ Lists are paginated with ``limit`` (at most :data:`MAX_PAGE`) and ``offset`` and
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, SecretUnreadable
 
 MAX_PAGE = 100
+MAX_ID = 2**31 - 1  # PostgreSQL integer keys
+MAX_BIG_ID = 2**63 - 1  # bigint keys (radacct, audit_log)
 T = TypeVar("T")
+
+#: a resource id in a path; out of range is a 422, never a database error
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+BigId = Annotated[int, Path(ge=1, le=MAX_BIG_ID)]
+#: an optional id filter in a query
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 class Page(BaseModel, Generic[T]):

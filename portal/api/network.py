@@ -19,7 +19,7 @@ from accounts.admins import READ_NETWORK, WRITE_NETWORK, Reach
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import Commune, Nas, Site
 from portal.api.auth import Principal, require
-from portal.api.common import Page, PageParams
+from portal.api.common import MAX_ID, Id, Page, PageParams
 from portal.context import PortalDep
 
 router = APIRouter(tags=["network"])
@@ -46,7 +46,7 @@ class CommuneOut(BaseModel):
 
 class SiteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    commune_id: int
+    commune_id: int = Field(ge=1, le=MAX_ID)
     name: str = Field(min_length=1, max_length=120)
     address: str | None = Field(default=None, max_length=255)
 
@@ -68,7 +68,7 @@ class SiteOut(BaseModel):
 
 class AccessPointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_id: int
+    site_id: int = Field(ge=1, le=MAX_ID)
     name: str = Field(min_length=1, max_length=64)
     address: str = Field(description="one IP address or a CIDR network", max_length=64)
     secret: SecretStr = Field(description="the RADIUS shared secret (write-only)")
@@ -174,7 +174,7 @@ async def list_communes(
 
 
 @router.get("/communes/{commune_id}", response_model=CommuneOut)
-async def get_commune(commune_id: int, who: Reader, portal: PortalDep) -> CommuneOut:
+async def get_commune(commune_id: Id, who: Reader, portal: PortalDep) -> CommuneOut:
     async with portal.transaction() as session:
         return _commune(await commune_in_reach(session, who.reach, commune_id))
 
@@ -201,7 +201,7 @@ async def list_sites(
     who: Reader,
     portal: PortalDep,
     params: Annotated[PageParams, Depends()],
-    commune_id: Annotated[int | None, Query(description="only this commune's sites")] = None,
+    commune_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="only this commune's sites")] = None,
 ) -> Page[SiteOut]:
     query = select(Site).order_by(Site.name, Site.id)
     if not who.reach.region_wide:
@@ -214,7 +214,7 @@ async def list_sites(
 
 
 @router.get("/sites/{site_id}", response_model=SiteOut)
-async def get_site(site_id: int, who: Reader, portal: PortalDep) -> SiteOut:
+async def get_site(site_id: Id, who: Reader, portal: PortalDep) -> SiteOut:
     async with portal.transaction() as session:
         return _site(await site_in_reach(session, who.reach, site_id))
 
@@ -233,7 +233,7 @@ async def create_site(body: SiteIn, who: Writer, portal: PortalDep) -> SiteOut:
 
 
 @router.patch("/sites/{site_id}", response_model=SiteOut)
-async def update_site(site_id: int, body: SitePatch, who: Writer, portal: PortalDep) -> SiteOut:
+async def update_site(site_id: Id, body: SitePatch, who: Writer, portal: PortalDep) -> SiteOut:
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, site_id)
         before = _site(site).model_dump()
@@ -256,7 +256,7 @@ async def update_site(site_id: int, body: SitePatch, who: Writer, portal: Portal
 
 
 @router.delete("/sites/{site_id}", status_code=204)
-async def delete_site(site_id: int, who: Writer, portal: PortalDep) -> Response:
+async def delete_site(site_id: Id, who: Writer, portal: PortalDep) -> Response:
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, site_id)
         if await session.scalar(select(Nas.id).where(Nas.site_id == site.id).limit(1)) is not None:
@@ -279,7 +279,9 @@ async def list_access_points(
     who: Reader,
     portal: PortalDep,
     params: Annotated[PageParams, Depends()],
-    site_id: Annotated[int | None, Query(description="only this site's access points")] = None,
+    site_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only this site's access points")
+    ] = None,
 ) -> Page[AccessPointOut]:
     query = select(Nas).join(Site, Site.id == Nas.site_id).order_by(Nas.shortname, Nas.id)
     if not who.reach.region_wide:
@@ -292,7 +294,7 @@ async def list_access_points(
 
 
 @router.get("/access-points/{ap_id}", response_model=AccessPointOut)
-async def get_access_point(ap_id: int, who: Reader, portal: PortalDep) -> AccessPointOut:
+async def get_access_point(ap_id: Id, who: Reader, portal: PortalDep) -> AccessPointOut:
     async with portal.transaction() as session:
         nas, _ = await ap_in_reach(session, who.reach, ap_id)
         return _ap(nas)
@@ -323,7 +325,7 @@ async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDe
 
 @router.patch("/access-points/{ap_id}", response_model=AccessPointOut)
 async def update_access_point(
-    ap_id: int, body: AccessPointPatch, who: Writer, portal: PortalDep
+    ap_id: Id, body: AccessPointPatch, who: Writer, portal: PortalDep
 ) -> AccessPointOut:
     async with portal.transaction() as session:
         nas, site = await ap_in_reach(session, who.reach, ap_id)
@@ -357,7 +359,7 @@ async def update_access_point(
 
 
 @router.delete("/access-points/{ap_id}", status_code=204)
-async def delete_access_point(ap_id: int, who: Writer, portal: PortalDep) -> Response:
+async def delete_access_point(ap_id: Id, who: Writer, portal: PortalDep) -> Response:
     async with portal.transaction() as session:
         nas, site = await ap_in_reach(session, who.reach, ap_id)
         before = _ap(nas).model_dump()

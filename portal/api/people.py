@@ -24,7 +24,7 @@ from accounts.errors import Conflict, NotFound
 from accounts.models import Account, AccountStatus, Device
 from accounts.users import delete_account, list_devices
 from portal.api.auth import Principal, require
-from portal.api.common import Page, PageParams
+from portal.api.common import Id, Page, PageParams
 from portal.context import PortalDep
 from portal.mail import Mail
 
@@ -97,13 +97,13 @@ async def search_accounts(
 
 
 @router.get("/{account_id}", response_model=AccountOut)
-async def get_account(account_id: int, who: Reader, portal: PortalDep) -> AccountOut:
+async def get_account(account_id: Id, who: Reader, portal: PortalDep) -> AccountOut:
     async with portal.transaction() as session:
         return _account(await _get(session, account_id))
 
 
 @router.get("/{account_id}/devices", response_model=list[DeviceOut])
-async def account_devices(account_id: int, who: Reader, portal: PortalDep) -> list[DeviceOut]:
+async def account_devices(account_id: Id, who: Reader, portal: PortalDep) -> list[DeviceOut]:
     async with portal.transaction() as session:
         devices: list[Device] = list(await list_devices(session, account=await _get(session, account_id)))
     return [DeviceOut(mac=d.mac, label=d.label, remembered_until=d.remembered_until) for d in devices]
@@ -126,17 +126,17 @@ async def _set_status(
 
 
 @router.post("/{account_id}/disable", response_model=AccountOut)
-async def disable(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
+async def disable(account_id: Id, who: Writer, portal: PortalDep) -> AccountOut:
     return await _set_status(account_id, who, portal, AccountStatus.DISABLED, "account.disable")
 
 
 @router.post("/{account_id}/enable", response_model=AccountOut)
-async def enable(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
+async def enable(account_id: Id, who: Writer, portal: PortalDep) -> AccountOut:
     return await _set_status(account_id, who, portal, AccountStatus.ACTIVE, "account.enable")
 
 
 @router.post("/{account_id}/unlock", response_model=AccountOut)
-async def unlock(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
+async def unlock(account_id: Id, who: Writer, portal: PortalDep) -> AccountOut:
     async with portal.transaction() as session:
         if (await _get(session, account_id)).status != AccountStatus.LOCKED:
             raise Conflict("this account is not locked")
@@ -144,7 +144,7 @@ async def unlock(account_id: int, who: Writer, portal: PortalDep) -> AccountOut:
 
 
 @router.post("/{account_id}/resend-verification", status_code=202)
-async def resend_verification(account_id: int, who: Writer, portal: PortalDep) -> Response:
+async def resend_verification(account_id: Id, who: Writer, portal: PortalDep) -> Response:
     """Send a new verification code to the account's email (409 when already verified)."""
     async with portal.transaction() as session:
         account = await _get(session, account_id)
@@ -168,7 +168,7 @@ async def resend_verification(account_id: int, who: Writer, portal: PortalDep) -
 
 
 @router.delete("/{account_id}", status_code=204)
-async def delete(account_id: int, who: Writer, portal: PortalDep) -> Response:
+async def delete(account_id: Id, who: Writer, portal: PortalDep) -> Response:
     """Disconnect the account's open sessions, then delete it: its connection records stay, under a
     pseudonym, for the legal period (docs/privacy.md)."""
     async with portal.transaction() as session:

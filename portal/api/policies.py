@@ -16,6 +16,7 @@ from accounts.admins import READ_NETWORK, WRITE_NETWORK
 from accounts.models import AccessPolicy
 from accounts.policies import set_policy
 from portal.api.auth import Principal, require
+from portal.api.common import Id
 from portal.api.network import commune_in_reach, site_in_reach
 from portal.context import PortalDep
 
@@ -76,7 +77,7 @@ async def _patch(
 
 
 @router.get("/communes/{commune_id}", response_model=PolicyFields)
-async def commune_policy(commune_id: int, who: Reader, portal: PortalDep) -> PolicyFields:
+async def commune_policy(commune_id: Id, who: Reader, portal: PortalDep) -> PolicyFields:
     async with portal.transaction() as session:
         commune = await commune_in_reach(session, who.reach, commune_id)
         return _fields(
@@ -86,18 +87,18 @@ async def commune_policy(commune_id: int, who: Reader, portal: PortalDep) -> Pol
 
 @router.patch("/communes/{commune_id}", response_model=PolicyFields)
 async def set_commune_policy(
-    commune_id: int, body: PolicyFields, who: Writer, portal: PortalDep
+    commune_id: Id, body: PolicyFields, who: Writer, portal: PortalDep
 ) -> PolicyFields:
     return await _patch(who, portal, body, commune_id=commune_id, site_id=None)
 
 
 @router.get("/sites/{site_id}", response_model=PolicyFields)
-async def site_policy(site_id: int, who: Reader, portal: PortalDep) -> PolicyFields:
+async def site_policy(site_id: Id, who: Reader, portal: PortalDep) -> PolicyFields:
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, site_id)
         return _fields(await session.scalar(select(AccessPolicy).where(AccessPolicy.site_id == site.id)))
 
 
 @router.patch("/sites/{site_id}", response_model=PolicyFields)
-async def set_site_policy(site_id: int, body: PolicyFields, who: Writer, portal: PortalDep) -> PolicyFields:
+async def set_site_policy(site_id: Id, body: PolicyFields, who: Writer, portal: PortalDep) -> PolicyFields:
     return await _patch(who, portal, body, commune_id=None, site_id=site_id)

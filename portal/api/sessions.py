@@ -17,7 +17,7 @@ from accounts.errors import NotFound
 from accounts.models import AccountingSession
 from accounts.sessions import SessionFilter, count_sessions, get_session, list_sessions
 from portal.api.auth import Principal, require
-from portal.api.common import Page, PageParams
+from portal.api.common import BigId, IdFilter, Page, PageParams
 from portal.context import PortalDep
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -77,9 +77,9 @@ async def sessions(
     portal: PortalDep,
     params: Annotated[PageParams, Depends()],
     open: Annotated[bool, Query(description="only sessions still open")] = False,
-    commune_id: int | None = None,
-    site_id: int | None = None,
-    account_id: int | None = None,
+    commune_id: IdFilter = None,
+    site_id: IdFilter = None,
+    account_id: IdFilter = None,
     since: Annotated[datetime | None, Query(description="sessions still open or ended since")] = None,
     until: Annotated[datetime | None, Query(description="sessions started before")] = None,
 ) -> Page[SessionOut]:
@@ -110,12 +110,12 @@ async def _in_reach(portal: PortalDep, who: Principal, session_id: int) -> Accou
 
 
 @router.get("/{session_id}", response_model=SessionOut)
-async def get_one(session_id: int, who: Reader, portal: PortalDep) -> SessionOut:
+async def get_one(session_id: BigId, who: Reader, portal: PortalDep) -> SessionOut:
     return _out(await _in_reach(portal, who, session_id))
 
 
 @router.post("/{session_id}/disconnect", response_model=DisconnectOut)
-async def disconnect(session_id: int, who: Writer, portal: PortalDep) -> DisconnectOut:
+async def disconnect(session_id: BigId, who: Writer, portal: PortalDep) -> DisconnectOut:
     """Ask the access point to end the session (the answer: ack, nak with its cause, or timeout)."""
     row = await _in_reach(portal, who, session_id)
     if row.acctstoptime is not None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from accounts.admins import READ_STATS
 from accounts.stats import daily_stats
 from portal.api.auth import Principal, require
+from portal.api.common import IdFilter
 from portal.api.network import commune_in_reach, site_in_reach
 from portal.context import PortalDep
 
@@ -35,8 +36,8 @@ async def daily(
     portal: PortalDep,
     since: Annotated[date, Query(description="first day (UTC), included")],
     until: Annotated[date, Query(description="last day (UTC), included")],
-    commune_id: int | None = None,
-    site_id: int | None = None,
+    commune_id: IdFilter = None,
+    site_id: IdFilter = None,
 ) -> list[DayOut]:
     """Sessions started, distinct accounts, volumes and refused authentications per day."""
     if until < since or (until - since).days >= MAX_DAYS:

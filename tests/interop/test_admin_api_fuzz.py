@@ -1,0 +1,84 @@
+"""Property-based fuzzing of the admin API from its own OpenAPI schema (schemathesis) against a real
+``sesame serve``: whatever a client sends, with a region admin's token or without one, no answer
+is a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.interop.conftest import SECRET, Server, launch, need_tool, wait_until_served
+from tests.interop.test_portal_browser import free_tcp_port
+
+pytestmark = pytest.mark.slow
+PASSWORD = "a long test passphrase 2026"
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, str]]:
+    need_tool("radclient")
+    workdir = tmp_path_factory.mktemp("fuzz")
+    port = free_tcp_port()
+    base = f"http://127.0.0.1:{port}"
+    srv = launch(
+        workdir,
+        f"sqlite:///{workdir / 'fuzz.db'}",
+        SESAME_WEB_ENABLED="true",
+        SESAME_WEB_PORT=str(port),
+        SESAME_PORTAL_PUBLIC_URL=base,
+        SESAME_MAIL_OUTBOX=str(workdir / "outbox"),
+    )
+    try:
+        srv.cli("commune", "add", "Valence", "--insee", "26362")
+        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
+        srv.cli("nas", "add", "ap-1", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
+        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", "correct horse battery")
+        srv.cli("admin", "create", "fuzz@test.example", "--role", "region_admin", "--password", PASSWORD)
+        wait_until_served(srv)
+        token = httpx.post(
+            f"{base}/api/v1/auth/token",
+            data={"grant_type": "password", "username": "fuzz@test.example", "password": PASSWORD},
+        ).json()["access_token"]
+        yield srv, base, token
+    finally:
+        srv.proc.terminate()
+        srv.proc.wait(timeout=30)
+
+
+def test_no_request_makes_the_api_fail(api_server: tuple[Server, str, str]) -> None:
+    """Every operation of the schema, 25 generated requests each, with and without a token.
+
+    (schemathesis' own pytest plugin does not run under this pytest, so the operations are driven
+    through their hypothesis strategies here.)"""
+    srv, base, token = api_server
+    schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json")
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 20
+
+    for operation in operations:
+        if operation.path == "/api/v1/auth/revoke":
+            continue  # would end the token the other requests use
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+        def run(case: schemathesis.Case) -> None:
+            for headers in ({"Authorization": f"Bearer {token}"}, {}):
+                response = case.call(headers=headers, timeout=30)
+                if response.status_code >= 500:
+                    failures.append(
+                        f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
+                    )
+
+        run()
+    assert failures == []
+    assert srv.proc.poll() is None
