@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.passwords import PasswordHasher
@@ -40,6 +41,7 @@ class Browser(httpx.AsyncClient):
 
     portal: Portal
     outbox: Path
+    app: FastAPI
 
     def csrf_token(self, html: str) -> str:
         found = re.search(r'name="csrf_token" value="([^"]+)"', html)
@@ -93,5 +95,6 @@ async def browser(engine: AsyncEngine, portal: Portal, tmp_path: Path) -> AsyncI
         headers={"Accept-Language": "en"},
     ) as client:
         client.portal = portal
+        client.app = app
         client.outbox = tmp_path / "outbox"
         yield client

@@ -458,3 +458,83 @@ async def test_daily_statistics_per_commune(browser: Browser, world: World) -> N
     assert (
         await browser.get(f"/api/v1/stats/daily?since={day}&until={day - timedelta(days=1)}", headers=region)
     ).status_code == 422
+
+
+# -- every route, systematically ---------------------------------------------------------------------
+
+
+async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Browser, world: World) -> None:
+    """For every admin route and method (read from the app, so a new route is covered or this test
+    fails), a commune admin of A, aiming at B's things, gets nothing of B and changes nothing of B."""
+    session_b = await add_session(browser, world, "sess-b", commune="b", account_id=None)
+    ids = {
+        "commune_id": world.commune_b,
+        "site_id": world.site_b,
+        "ap_id": world.ap_b,
+        "session_id": session_b,
+        "account_id": 1,  # accounts are regional: a commune admin has no accounts scope at all
+    }
+    bodies: dict[str, dict[str, object]] = {
+        "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
+        "/api/v1/sites": {"commune_id": world.commune_b, "name": "Intrus"},
+        "/api/v1/access-points": {
+            "site_id": world.site_b,
+            "name": "rogue",
+            "address": "10.9.0.1",
+            "secret": "rogue-secret-1",
+        },
+        "/api/v1/sites/{site_id}": {"address": "changed"},
+        "/api/v1/access-points/{ap_id}": {"secret": "stolen-secret-123"},
+        "/api/v1/policies/communes/{commune_id}": {"session_timeout": 1},
+        "/api/v1/policies/sites/{site_id}": {"session_timeout": 1},
+    }
+    queries = {
+        "/api/v1/stats/daily": {
+            "since": str(NOW.date()),
+            "until": str(NOW.date()),
+            "commune_id": world.commune_b,
+        }
+    }
+    valence = bearer(await token(browser, "valence@test.example"))
+    paths = browser.app.openapi()["paths"]
+    routes = [
+        (route_path, method.upper())
+        for route_path, operations in paths.items()
+        if route_path.startswith("/api/v1/") and "/auth/" not in route_path
+        for method in operations
+    ]
+    assert len(routes) >= 25
+    checked = 0
+    for route_path, method in routes:
+        if method:
+            path = route_path
+            for name, value in ids.items():
+                path = path.replace("{" + name + "}", str(value))
+            assert "{" not in path, f"no id of commune B for {route_path}: add it to this test"
+            variants = [dict(queries.get(route_path, {}))]
+            if method == "GET" and route_path in (
+                "/api/v1/sites",
+                "/api/v1/sessions",
+                "/api/v1/access-points",
+            ):
+                variants.append({"commune_id": world.commune_b, "site_id": world.site_b})
+            for params in variants:
+                response = await browser.request(
+                    method, path, headers=valence, json=bodies.get(route_path), params=params
+                )
+                where = (method, route_path, params, response.status_code, response.text[:200])
+                if response.status_code < 300:
+                    assert method == "GET", where
+                    text = response.text
+                    for leak in ("Nice", "Gare", "ap-b", "10.2.0.0/24", f'"commune_id":{world.commune_b},'):
+                        assert leak not in text, (leak, where)
+                    if "/sessions" in route_path:
+                        assert f'"id":{session_b},' not in text, where
+                else:
+                    assert response.status_code in (403, 404), where
+            checked += 1
+    assert checked >= 25
+    async with browser.portal.transaction() as session:
+        ap_b = await session.get(Nas, world.ap_b)
+        assert ap_b is not None and network.nas_secret(browser.portal.box, ap_b) == b"secret-b-123"
+        assert (await session.scalars(select(AuditEntry))).all() == []  # nothing was changed
