@@ -304,6 +304,7 @@ def test_admins_and_clients_are_created_and_audited(
     ]
     assert admins[1].commune_id is not None and admins[1].token_version == 1
     assert clients[0].secret_digest != output[1] and output[1] not in repr(clients[0].__dict__)
+    entries = [e for e in entries if e.action.startswith(("admin.", "client."))]
     assert [e.action for e in entries] == ["admin.create", "admin.create", "client.create", "admin.revoke"]
     assert all(e.actor.startswith("cli:") for e in entries)
     assert ADMIN_PASSWORD not in "".join(e.after or "" for e in entries) and output[1] not in "".join(
@@ -338,3 +339,28 @@ def test_bad_admin_commands_fail_with_one_line(inventory: str, capsys: pytest.Ca
         capsys, "admin", "create", "y@test.example", "--role", "support", "--password", "password123"
     )
     assert "no admin" in fails(capsys, "admin", "revoke", "nobody@test.example")
+
+
+def test_every_cli_change_is_audited_with_secrets_masked(inventory: str) -> None:
+    ok("nas", "handoff", "ap-1", "--handoff", "coovachilli", "--uam-secret", UAM_SECRET)
+    ok("user", "add", "alice", "--email", "alice@example.fr", "--password", "correct horse battery")
+    token = ok("token", "issue", "alice").splitlines()[-1]
+    ok("user", "disable", "alice")
+    ok("policy", "set", "--commune", "Valence", "--session-timeout", "7200")
+    ok("commune", "list")  # a read: not audited
+    _, _, entries = asyncio.run(_rows(inventory))
+    actions = [e.action for e in entries]
+    assert actions == [
+        "commune.add", "site.add", "nas.add", "nas.handoff",
+        "user.add", "token.issue", "user.disable", "policy.set",
+    ]  # fmt: skip
+    everything = " ".join((e.after or "") + e.target for e in entries)
+    for secret in ("testing123", UAM_SECRET, "correct horse battery", token):
+        assert secret not in everything
+    nas_add = json.loads(entries[2].after or "{}")
+    assert (
+        nas_add["secret"] == "***"
+        and nas_add["ip"] == "10.1.0.0/24"
+        and entries[2].target == "sesame nas add"
+    )
+    assert all(e.actor.startswith("cli:") for e in entries)

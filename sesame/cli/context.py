@@ -8,12 +8,14 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts import audit
 from accounts.errors import InvalidInput
 from accounts.models import Region
 from accounts.network import ensure_home_region
@@ -22,6 +24,11 @@ from accounts.secretbox import SecretBox
 from sesame.db import create_engine, create_sessionmaker, unit_of_work
 from sesame.settings import CONFIG_ENV, Settings, get_settings
 from sesame.startup import prepare_schema
+
+try:  # typer vendors its own click since 0.22; its context stack is that copy's
+    from typer._click.globals import get_current_context as current_click_context
+except ImportError:  # pragma: no cover - an older typer on plain click
+    from click import get_current_context as current_click_context  # type: ignore[no-redef]
 
 T = TypeVar("T")
 
@@ -58,12 +65,32 @@ class Context:
 
     @property
     def actor(self) -> str:
-        """Who the audit log names for a command: the operating-system user."""
-        return "cli:" + (os.environ.get("SUDO_USER") or getpass.getuser())
+        return cli_actor()
 
 
-def run_command(action: Callable[[Context], Awaitable[T]]) -> T:
-    """Run ``action`` in one committed transaction on the configured database."""
+def cli_actor() -> str:
+    """Who the audit log names for a command: the operating-system user."""
+    return "cli:" + (os.environ.get("SUDO_USER") or getpass.getuser())
+
+
+def _command() -> tuple[str, dict[str, object]]:
+    """The running command's path and parameters (for the audit log; secrets are masked there)."""
+    context = current_click_context(silent=True)
+    if context is None:
+        return "sesame", {}
+    params = {k: (str(v) if isinstance(v, Path) else v) for k, v in context.params.items() if v is not None}
+    return context.command_path, params
+
+
+async def _audit(session: AsyncSession, action: str) -> None:
+    path, params = _command()
+    await audit.record(session, actor=cli_actor(), action=action, target=path, after=params)
+
+
+def run_command(action: Callable[[Context], Awaitable[T]], *, audited: str | None = None) -> T:
+    """Run ``action`` in one committed transaction on the configured database; a change names
+    itself in ``audited`` (``"nas.add"``) and is written to the audit log in that transaction,
+    with the command's parameters (secrets masked)."""
     settings = get_settings()
     prepare_schema(settings)
 
@@ -72,23 +99,36 @@ def run_command(action: Callable[[Context], Awaitable[T]]) -> T:
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 region = await ensure_home_region(session, realm=settings.realm, name=settings.region_name)
-                return await action(Context(settings=settings, session=session, region=region))
+                result = await action(Context(settings=settings, session=session, region=region))
+                if audited:
+                    await _audit(session, audited)
+                return result
         finally:
             await engine.dispose()
 
     return asyncio.run(go())
 
 
-def run_with_sessions(action: Callable[[Settings, async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+def run_with_sessions(
+    action: Callable[[Settings, async_sessionmaker[AsyncSession]], Awaitable[T]],
+    *,
+    audited: str | None = None,
+) -> T:
     """Run ``action`` with a session factory, for commands that must not hold a transaction open
-    while they wait on the network (a Disconnect-Request to an access point)."""
+    while they wait on the network (a Disconnect-Request to an access point); ``audited`` as for
+    :func:`run_command`, recorded once the action is done."""
     settings = get_settings()
     prepare_schema(settings)
 
     async def go() -> T:
         engine = create_engine(settings.database_url)
         try:
-            return await action(settings, create_sessionmaker(engine))
+            sessions = create_sessionmaker(engine)
+            result = await action(settings, sessions)
+            if audited:
+                async with unit_of_work(sessions) as session:
+                    await _audit(session, audited)
+            return result
         finally:
             await engine.dispose()
 

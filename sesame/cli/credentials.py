@@ -33,7 +33,7 @@ def token_issue(
         )
         return account.identity, token
 
-    who, token = run_command(action)
+    who, token = run_command(action, audited="token.issue")
     typer.echo(f"single-use token for {who}, valid {lifetime} s:", err=True)
     typer.echo(token)
 
@@ -53,7 +53,7 @@ def device_remember(
         device = await users.remember_device(ctx.session, account=account, mac=mac, label=label, until=until)
         return f"device {device.mac} of {account.identity} remembered until {until:%Y-%m-%d %H:%M} UTC"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="device.remember"))
 
 
 @device_app.command("list")
@@ -85,7 +85,7 @@ def device_forget(
         await users.forget_device(ctx.session, account=account, mac=mac)
         return f"device {mac} of {account.identity} forgotten"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="device.forget"))
 
 
 @credential_app.command("add")
@@ -102,7 +102,7 @@ def credential_add(
         )
         return account.identity, credential.id, password
 
-    who, credential_id, password = run_command(action)
+    who, credential_id, password = run_command(action, audited="credential.add")
     typer.echo(f"credential {credential_id} for {who} (user name {who}); password, shown once:", err=True)
     typer.echo(password)
 
@@ -134,4 +134,4 @@ def credential_revoke(
         )
         return f"credential {credential_id} of {account.identity} revoked"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="credential.revoke"))

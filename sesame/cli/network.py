@@ -24,7 +24,7 @@ def commune_add(
         commune = await network.add_commune(ctx.session, region=ctx.region, name=name, insee_code=insee)
         return f"commune {commune.name} ({commune.insee_code}) added"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="commune.add"))
 
 
 @communes.command("list")
@@ -62,7 +62,7 @@ def site_add(
         )
         return f"site {site.name} added to {where.name}"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="site.add"))
 
 
 @sites.command("list")
@@ -131,7 +131,7 @@ def nas_add(
         )
         return f"access point {added.shortname} ({added.nasname}) added to {place.name}"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="nas.add"))
 
 
 @nas.command("list")
@@ -160,4 +160,4 @@ def nas_remove(name: str = typer.Argument(..., help="The access point's name."))
         await network.remove_nas(ctx.session, name=name)
         return f"access point {name} removed"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="nas.remove"))

@@ -60,7 +60,7 @@ def policy_set(
         await policies.set_policy(ctx.session, commune=where, values=changes)
         return f"policy of commune {where.name} updated"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="policy.set"))
 
 
 @app.command("show")

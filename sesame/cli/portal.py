@@ -43,7 +43,7 @@ def nas_handoff(
         )
         return f"access point {found.shortname}: hand-off {handoff}"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="nas.handoff"))
 
 
 def site_wifi4eu(
@@ -61,7 +61,7 @@ def site_wifi4eu(
         await network.set_wifi4eu(ctx.session, site=place, network_id=network_id or None)
         return f"site {place.name}: WiFi4EU network {network_id or 'none'}"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="site.wifi4eu"))
 
 
 @brand.command("set")
@@ -106,7 +106,7 @@ def brand_set(
         await network.set_branding(ctx.session, commune=where, values=given)
         return f"commune {where.name}: branding set ({', '.join(given) or 'nothing'})"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="brand.set"))
 
 
 def read_terms(path: Path) -> str:

@@ -38,7 +38,7 @@ def retention_purge(
             dry_run=dry_run,
         )
 
-    report = run_with_sessions(go)
+    report = run_with_sessions(go, audited=None if dry_run else "retention.purge")
     verb, cut = ("would delete" if report.dry_run else "deleted"), report.cutoffs
     for table, count, what, before in [
         ("radacct", report.radacct, "sessions ended before", cut.connections),

@@ -97,7 +97,7 @@ def session_disconnect(
             raise DomainError(f"session {session_id} not disconnected: {result.detail}")
         return f"session {session_id} disconnected ({result.detail})"
 
-    typer.echo(run_with_sessions(action))
+    typer.echo(run_with_sessions(action, audited="session.disconnect"))
 
 
 @app.command("change")
@@ -126,4 +126,4 @@ def session_change(
             raise DomainError(f"session {session_id} not changed: {result.detail}")
         return f"session {session_id} changed ({result.detail})"
 
-    typer.echo(run_with_sessions(action))
+    typer.echo(run_with_sessions(action, audited="session.change"))

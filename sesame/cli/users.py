@@ -43,7 +43,7 @@ def user_add(
         state = "unverified" if unverified else "verified"
         return f"account {account.username}@{ctx.region.realm} created ({state}, {account.status})"
 
-    typer.echo(run_command(action))
+    typer.echo(run_command(action, audited="user.add"))
 
 
 @app.command("list")
@@ -70,7 +70,9 @@ def _set_status(identity: str, status: AccountStatus) -> None:
         await users.set_status(ctx.session, account=account, status=status)
         return f"account {account.identity} is {status}"
 
-    typer.echo(run_command(action))
+    typer.echo(
+        run_command(action, audited=f"user.{'disable' if status == AccountStatus.DISABLED else 'enable'}")
+    )
 
 
 @app.command("disable")
@@ -119,7 +121,7 @@ def user_delete(
     ended = run_with_sessions(end_sessions)  # first: afterwards the NAS would get a pseudonym
     if ended:
         typer.echo(ended, err=True)
-    who, pseudonym = run_command(action)
+    who, pseudonym = run_command(action, audited="user.delete")
     typer.echo(f"account {who} deleted; its kept records now carry the pseudonym:", err=True)
     typer.echo(pseudonym)
 
