@@ -154,6 +154,12 @@ async def find_admin(session: AsyncSession, email: str) -> Admin:
     return admin
 
 
+async def set_password(hasher: PasswordHasher, admin: Admin, password: str) -> str:
+    """A new password hash for an admin (the caller stores it and revokes their tokens)."""
+    check_password_rules(password, related=(admin.email.partition("@")[0],))
+    return await asyncio.to_thread(hasher.hash, password)
+
+
 async def revoke_all(session: AsyncSession, *, admin: Admin | ServiceClient) -> None:
     """Every token issued so far stops working (log out everywhere, disable, role change)."""
     admin.token_version += 1

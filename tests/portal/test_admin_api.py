@@ -473,6 +473,8 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "ap_id": world.ap_b,
         "session_id": session_b,
         "account_id": 1,  # accounts are regional: a commune admin has no accounts scope at all
+        "admin_id": 1,  # admins and clients are the region's: no scope for a commune admin
+        "client_pk": 1,
     }
     bodies: dict[str, dict[str, object]] = {
         "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
@@ -487,7 +489,13 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/access-points/{ap_id}": {"secret": "stolen-secret-123"},
         "/api/v1/policies/communes/{commune_id}": {"session_timeout": 1},
         "/api/v1/policies/sites/{site_id}": {"session_timeout": 1},
-    }
+        "/api/v1/admins": {
+            "email": "mole@test.example", "role": "commune_admin", "commune_id": world.commune_b,
+            "password": "a long passphrase 2026",
+        },
+        "/api/v1/admins/{admin_id}": {"active": False},
+        "/api/v1/clients": {"name": "mole", "role": "commune_admin", "commune_id": world.commune_b},
+    }  # fmt: skip
     queries = {
         "/api/v1/stats/daily": {
             "since": str(NOW.date()),
@@ -537,3 +545,51 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         ap_b = await session.get(Nas, world.ap_b)
         assert ap_b is not None and network.nas_secret(browser.portal.box, ap_b) == b"secret-b-123"
         assert (await session.scalars(select(AuditEntry))).all() == []  # nothing was changed
+
+
+async def test_region_admins_manage_admins_and_clients(browser: Browser, world: World) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    created = await browser.post(
+        "/api/v1/admins",
+        json={"email": "Nice@Test.example", "role": "commune_admin", "commune_id": world.commune_b,
+              "password": "a long passphrase 2026"},
+        headers=region,
+    )  # fmt: skip
+    assert created.status_code == 201 and created.json()["email"] == "nice@test.example"
+    nice_id = created.json()["id"]
+    nice_token = await token(browser, "nice@test.example", "a long passphrase 2026")
+    assert (await browser.get(f"/api/v1/sites/{world.site_b}", headers=bearer(nice_token))).status_code == 200
+    moved = await browser.patch(
+        f"/api/v1/admins/{nice_id}", json={"commune_id": world.commune_a}, headers=region
+    )
+    assert moved.status_code == 200 and moved.json()["commune_id"] == world.commune_a
+    assert (
+        await browser.get("/api/v1/sites", headers=bearer(nice_token))
+    ).status_code == 401  # old token gone
+    demoted = await browser.patch(f"/api/v1/admins/{nice_id}", json={"role": "auditor"}, headers=region)
+    assert demoted.json()["commune_id"] is None and demoted.json()["role"] == "auditor"
+    bad = await browser.patch(f"/api/v1/admins/{nice_id}", json={"role": "commune_admin"}, headers=region)
+    assert bad.status_code == 422
+    auditor = bearer(await token(browser, "auditor@test.example"))
+    listed = (await browser.get("/api/v1/admins", headers=auditor)).json()
+    assert "nice@test.example" in [a["email"] for a in listed["items"]] and "password" not in str(listed)
+    assert (
+        await browser.post("/api/v1/clients", json={"name": "x", "role": "auditor"}, headers=auditor)
+    ).status_code == 403
+    client = await browser.post(
+        "/api/v1/clients", json={"name": "Monitoring", "role": "auditor"}, headers=region
+    )
+    assert client.status_code == 201
+    secret, client_id = client.json()["client_secret"], client.json()["client_id"]
+    assert secret not in (await browser.get("/api/v1/clients", headers=region)).text
+    machine = await browser.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+    machine_token = bearer(machine.json()["access_token"])
+    assert (await browser.get("/api/v1/audit", headers=machine_token)).status_code == 200
+    disabled = await browser.post(f"/api/v1/clients/{client.json()['id']}/disable", headers=region)
+    assert disabled.status_code == 200 and disabled.json()["active"] is False
+    assert (await browser.get("/api/v1/audit", headers=machine_token)).status_code == 401
+    valence = bearer(await token(browser, "valence@test.example"))
+    assert (await browser.get("/api/v1/admins", headers=valence)).status_code == 403

@@ -1,0 +1,202 @@
+"""Admins and service clients under ``/api/v1/admins`` and ``/api/v1/clients``: region admins
+manage them (auditors may list them). A change of role, commune, state or password revokes every
+token the holder had."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sqlalchemy import func, select
+
+from accounts import admins, audit
+from accounts.admins import READ_AUDIT, WRITE_ADMINS
+from accounts.models import Admin, AdminRole, ServiceClient
+from portal.api.auth import Principal, PrincipalDep, require
+from portal.api.common import MAX_ID, Id, Page, PageParams
+from portal.api.network import commune_in_reach
+from portal.context import PortalDep
+
+router = APIRouter(tags=["admins"])
+
+Manager = Annotated[Principal, Depends(require(WRITE_ADMINS, region_wide=True))]
+
+
+async def reader(who: PrincipalDep) -> Principal:
+    if WRITE_ADMINS not in who.scopes and READ_AUDIT not in who.scopes:
+        raise HTTPException(403, detail="this needs the admins:write or audit:read scope")
+    return who
+
+
+Reader = Annotated[Principal, Depends(reader)]
+
+
+class AdminIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=254)
+    role: AdminRole
+    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    password: SecretStr
+
+
+class AdminPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: AdminRole | None = None
+    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    active: bool | None = None
+    password: SecretStr | None = None
+
+
+class AdminOut(BaseModel):
+    id: int
+    email: str
+    role: AdminRole
+    commune_id: int | None
+    active: bool
+    last_login_at: datetime | None
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120)
+    role: AdminRole
+    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class ClientOut(BaseModel):
+    id: int
+    client_id: str
+    name: str
+    role: AdminRole
+    commune_id: int | None
+    active: bool
+
+
+class ClientCreated(ClientOut):
+    client_secret: str = Field(description="shown once, never again")
+
+
+def _admin(a: Admin) -> AdminOut:
+    return AdminOut(
+        id=a.id, email=a.email, role=AdminRole(a.role), commune_id=a.commune_id, active=a.active,
+        last_login_at=a.last_login_at,
+    )  # fmt: skip
+
+
+def _client(c: ServiceClient) -> ClientOut:
+    return ClientOut(
+        id=c.id,
+        client_id=c.client_id,
+        name=c.name,
+        role=AdminRole(c.role),
+        commune_id=c.commune_id,
+        active=c.active,
+    )
+
+
+@router.get("/admins", response_model=Page[AdminOut])
+async def list_admins(
+    who: Reader, portal: PortalDep, params: Annotated[PageParams, Depends()]
+) -> Page[AdminOut]:
+    async with portal.transaction() as session:
+        total = int(await session.scalar(select(func.count()).select_from(Admin)) or 0)
+        rows = await session.scalars(
+            select(Admin).order_by(Admin.email).limit(params.limit).offset(params.offset)
+        )
+        return Page(items=[_admin(a) for a in rows], total=total, limit=params.limit, offset=params.offset)
+
+
+@router.post("/admins", response_model=AdminOut, status_code=201)
+async def create_admin(body: AdminIn, who: Manager, portal: PortalDep) -> AdminOut:
+    async with portal.transaction() as session:
+        commune = await commune_in_reach(session, who.reach, body.commune_id) if body.commune_id else None
+        admin = await admins.create_admin(
+            session, hasher=portal.hasher, email=body.email, role=body.role, commune=commune,
+            password=body.password.get_secret_value(),
+        )  # fmt: skip
+        out = _admin(admin)
+        await audit.record(
+            session, actor=who.actor, action="admin.create", target=f"admin:{admin.id}",
+            commune_id=admin.commune_id, after=out.model_dump(mode="json") | {"password": "set"},
+        )  # fmt: skip
+    return out
+
+
+@router.patch("/admins/{admin_id}", response_model=AdminOut)
+async def update_admin(admin_id: Id, body: AdminPatch, who: Manager, portal: PortalDep) -> AdminOut:
+    changes = body.model_dump(exclude_unset=True)
+    async with portal.transaction() as session:
+        admin = await session.get(Admin, admin_id)
+        if admin is None:
+            raise HTTPException(404, detail=f"no admin {admin_id}")
+        before = _admin(admin).model_dump(mode="json")
+        role = changes.get("role", admin.role)
+        commune_id = changes.get("commune_id", admin.commune_id)
+        if role != AdminRole.COMMUNE_ADMIN:
+            commune_id = None
+        if (role == AdminRole.COMMUNE_ADMIN) != (commune_id is not None):
+            raise HTTPException(
+                422, detail="a commune admin needs a commune, and only a commune admin has one"
+            )
+        if commune_id is not None:
+            await commune_in_reach(session, who.reach, commune_id)
+        admin.role, admin.commune_id = role, commune_id
+        if body.active is not None:
+            admin.active = body.active
+        if body.password is not None:
+            admin.password_hash = await admins.set_password(
+                portal.hasher, admin, body.password.get_secret_value()
+            )
+        await admins.revoke_all(session, admin=admin)  # whatever changed, old tokens stop
+        out = _admin(admin)
+        after = out.model_dump(mode="json") | ({"password": "changed"} if body.password else {})
+        await audit.record(
+            session, actor=who.actor, action="admin.update", target=f"admin:{admin.id}",
+            commune_id=admin.commune_id, before=before, after=after,
+        )  # fmt: skip
+    return out
+
+
+@router.get("/clients", response_model=Page[ClientOut])
+async def list_clients(
+    who: Reader, portal: PortalDep, params: Annotated[PageParams, Depends()]
+) -> Page[ClientOut]:
+    async with portal.transaction() as session:
+        total = int(await session.scalar(select(func.count()).select_from(ServiceClient)) or 0)
+        rows = await session.scalars(
+            select(ServiceClient).order_by(ServiceClient.id).limit(params.limit).offset(params.offset)
+        )
+        return Page(items=[_client(c) for c in rows], total=total, limit=params.limit, offset=params.offset)
+
+
+@router.post("/clients", response_model=ClientCreated, status_code=201)
+async def create_client(body: ClientIn, who: Manager, portal: PortalDep) -> ClientCreated:
+    async with portal.transaction() as session:
+        commune = await commune_in_reach(session, who.reach, body.commune_id) if body.commune_id else None
+        client, secret = await admins.create_client(
+            session, box=portal.box, name=body.name, role=body.role, commune=commune
+        )
+        out = _client(client)
+        await audit.record(
+            session, actor=who.actor, action="client.create", target=f"client:{client.client_id}",
+            commune_id=client.commune_id, after=out.model_dump(mode="json") | {"secret": "set"},
+        )  # fmt: skip
+    return ClientCreated(**out.model_dump(), client_secret=secret)
+
+
+@router.post("/clients/{client_pk}/disable", response_model=ClientOut)
+async def disable_client(client_pk: Id, who: Manager, portal: PortalDep) -> ClientOut:
+    async with portal.transaction() as session:
+        client = await session.get(ServiceClient, client_pk)
+        if client is None:
+            raise HTTPException(404, detail=f"no client {client_pk}")
+        client.active = False
+        await admins.revoke_all(session, admin=client)
+        out = _client(client)
+        await audit.record(
+            session, actor=who.actor, action="client.disable", target=f"client:{client.client_id}",
+            commune_id=client.commune_id, after={"active": False},
+        )  # fmt: skip
+    return out
