@@ -370,3 +370,43 @@ async def delete_access_point(ap_id: Id, who: Writer, portal: PortalDep) -> Resp
             commune_id=site.commune_id, before=before,
         )  # fmt: skip
     return Response(status_code=204)
+
+
+class SiteHandoff(BaseModel):
+    """The hand-off of every access point of a site (see docs/portal.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    handoff: str = Field(max_length=30)
+    handoff_options: dict[str, str] | None = None
+    uam_secret: SecretStr | None = Field(default=None, description="the controllers' UAM secret (write-only)")
+
+
+@router.put("/sites/{site_id}/handoff", response_model=list[AccessPointOut])
+async def set_site_handoff(
+    site_id: Id, body: SiteHandoff, who: Writer, portal: PortalDep
+) -> list[AccessPointOut]:
+    """Set the hand-off of all the site's access points at once."""
+    async with portal.transaction() as session:
+        site = await site_in_reach(session, who.reach, site_id)
+        aps = (await session.scalars(select(Nas).where(Nas.site_id == site.id).order_by(Nas.shortname))).all()
+        for nas in aps:
+            await network.set_handoff(
+                session,
+                box=portal.box,
+                nas=nas,
+                handoff=body.handoff,
+                uam_secret=body.uam_secret.get_secret_value() if body.uam_secret is not None else None,
+                options=body.handoff_options,
+            )
+        out = [_ap(nas) for nas in aps]
+        after = {
+            "handoff": body.handoff,
+            "options": body.handoff_options,
+            "uam_secret": "set" if body.uam_secret is not None else None,
+            "access_points": [a.name for a in out],
+        }
+        await audit.record(
+            session, actor=who.actor, action="site.handoff", target=f"site:{site.id}",
+            commune_id=site.commune_id, after=after,
+        )  # fmt: skip
+    return out

@@ -4,6 +4,7 @@ is a 5xx."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -47,6 +48,28 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
     finally:
         srv.proc.terminate()
         srv.proc.wait(timeout=30)
+
+
+def test_a_secret_rotated_through_the_api_reaches_the_radius_server(
+    api_server: tuple[Server, str, str],
+) -> None:
+    """Runs before the fuzzing (which may delete things): rotate ap-1's shared secret through the
+    API; within seconds the real radclient is answered with the new secret only."""
+    srv, base, token = api_server
+    request = 'User-Name = "alice"\nUser-Password = "correct horse battery"\nMessage-Authenticator = 0x00\n'
+    assert "Access-Accept" in srv.radclient(request)
+    headers = {"Authorization": f"Bearer {token}"}
+    aps = httpx.get(f"{base}/api/v1/access-points", headers=headers).json()["items"]
+    ap = next(a for a in aps if a["name"] == "ap-1")
+    new_secret = "rotated-through-the-api-1"
+    response = httpx.patch(
+        f"{base}/api/v1/access-points/{ap['id']}", json={"secret": new_secret}, headers=headers
+    )
+    assert response.status_code == 200 and new_secret not in response.text
+    deadline = time.monotonic() + 15
+    while "Access-Accept" not in srv.radclient(request, secret=new_secret, timeout=1.0):
+        assert time.monotonic() < deadline, "the new secret never reached the RADIUS server"
+    assert "Access-Accept" not in srv.radclient(request, timeout=1.0)  # the old one is refused
 
 
 def test_no_request_makes_the_api_fail(api_server: tuple[Server, str, str]) -> None:

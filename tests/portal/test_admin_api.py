@@ -495,6 +495,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         },
         "/api/v1/admins/{admin_id}": {"active": False},
         "/api/v1/clients": {"name": "mole", "role": "commune_admin", "commune_id": world.commune_b},
+        "/api/v1/sites/{site_id}/handoff": {"handoff": "none"},
     }  # fmt: skip
     queries = {
         "/api/v1/stats/daily": {
@@ -593,3 +594,34 @@ async def test_region_admins_manage_admins_and_clients(browser: Browser, world: 
     assert (await browser.get("/api/v1/audit", headers=machine_token)).status_code == 401
     valence = bearer(await token(browser, "valence@test.example"))
     assert (await browser.get("/api/v1/admins", headers=valence)).status_code == 403
+
+
+async def test_a_sites_hand_off_is_set_on_all_its_access_points(browser: Browser, world: World) -> None:
+    valence = bearer(await token(browser, "valence@test.example"))
+    await browser.post(
+        "/api/v1/access-points",
+        json={
+            "site_id": world.site_a,
+            "name": "ap-a2",
+            "address": "10.1.1.0/24",
+            "secret": "another-secret-1",
+        },
+        headers=valence,
+    )
+    done = await browser.put(
+        f"/api/v1/sites/{world.site_a}/handoff",
+        json={"handoff": "coovachilli", "uam_secret": "uam-secret-42", "handoff_options": {"auth": "chap"}},
+        headers=valence,
+    )
+    assert done.status_code == 200 and "uam-secret-42" not in done.text
+    assert [(a["name"], a["handoff"], a["has_uam_secret"]) for a in done.json()] == [
+        ("ap-a", "coovachilli", True),
+        ("ap-a2", "coovachilli", True),
+    ]
+    unknown = await browser.put(
+        f"/api/v1/sites/{world.site_a}/handoff", json={"handoff": "telepathy"}, headers=valence
+    )
+    assert unknown.status_code == 422
+    assert (
+        await browser.put(f"/api/v1/sites/{world.site_b}/handoff", json={"handoff": "none"}, headers=valence)
+    ).status_code == 404
