@@ -30,6 +30,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import admins
@@ -227,8 +228,6 @@ async def _subject(session: AsyncSession, subject: str) -> Admin | ServiceClient
     if kind == "admin" and key.isdigit():
         return await session.get(Admin, int(key))
     if kind == "client":
-        from sqlalchemy import select
-
         return await session.scalar(select(ServiceClient).where(ServiceClient.client_id == key))
     return None
 
