@@ -28,6 +28,7 @@ from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Regi
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
+from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Postman
 from portal.security import (
@@ -122,14 +123,18 @@ PortalDep = Annotated[Portal, Depends(get_portal)]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HandoffState:
-    """Where the person came from: the access point and what its redirect told us (verified)."""
+    """Where the person came from: the access point, and what its redirect told us (verified)."""
 
     nas_id: int
-    integration: str
-    client_mac: str | None
-    client_ip: str | None
-    user_url: str | None
-    state: Mapping[str, str]
+    arrival: Arrival
+
+    @property
+    def integration(self) -> str:
+        return self.arrival.integration
+
+    @property
+    def client_mac(self) -> str | None:
+        return self.arrival.client_mac
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,11 +257,13 @@ def _handoff_state(payload: dict[str, Any] | None) -> HandoffState | None:
     try:
         return HandoffState(
             nas_id=int(payload["n"]),
-            integration=str(payload["i"]),
-            client_mac=payload.get("m"),
-            client_ip=payload.get("ip"),
-            user_url=payload.get("u"),
-            state={str(k): str(v) for k, v in dict(payload.get("s") or {}).items()},
+            arrival=Arrival(
+                integration=str(payload["i"]),
+                client_mac=payload.get("m"),
+                client_ip=payload.get("ip"),
+                user_url=payload.get("u"),
+                state={str(k): str(v) for k, v in dict(payload.get("s") or {}).items()},
+            ),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -266,11 +273,11 @@ def handoff_cookie(portal: Portal, handoff: HandoffState) -> str:
     return portal.handoff_signer.sign(
         {
             "n": handoff.nas_id,
-            "i": handoff.integration,
-            "m": handoff.client_mac,
-            "ip": handoff.client_ip,
-            "u": handoff.user_url,
-            "s": dict(handoff.state),
+            "i": handoff.arrival.integration,
+            "m": handoff.arrival.client_mac,
+            "ip": handoff.arrival.client_ip,
+            "u": handoff.arrival.user_url,
+            "s": dict(handoff.arrival.state),
         },
         now=time.time(),
     )

@@ -36,7 +36,7 @@ from portal.context import (
     set_handoff,
     usable,
 )
-from portal.handoff import Arrival, HandoffConfig, HandoffError, identify_nas, integration
+from portal.handoff import HandoffConfig, HandoffError, identify_nas, integration
 from portal.metrics import count
 
 router = APIRouter(include_in_schema=False)
@@ -83,14 +83,7 @@ async def arrive(page: PageDep) -> Response:
             count("arrival", "bad_link")
             return problem(page, look, page._("The access point's link is damaged or was changed."))
         count("arrival", nas.handoff)
-        handoff = HandoffState(
-            nas_id=nas.id,
-            integration=nas.handoff,
-            client_mac=arrival.client_mac,
-            client_ip=arrival.client_ip,
-            user_url=arrival.user_url,
-            state=dict(arrival.state),
-        )
+        handoff = HandoffState(nas_id=nas.id, arrival=arrival)
         page.handoff = handoff
         look = await page.look(session)
         account = await page.account(session)
@@ -146,13 +139,7 @@ async def connect(page: PageDep) -> Response:
         try:
             config = handoff_config(portal.box, nas)
             plan = integration(page.handoff.integration).handoff(
-                Arrival(
-                    integration=page.handoff.integration,
-                    client_mac=page.handoff.client_mac,
-                    client_ip=page.handoff.client_ip,
-                    user_url=page.handoff.user_url,
-                    state=page.handoff.state,
-                ),
+                page.handoff.arrival,
                 username=account.identity,
                 token=token,
                 config=config,
