@@ -8,11 +8,14 @@ Lists are paginated with ``limit`` (at most :data:`MAX_PAGE`) and ``offset`` and
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, SecretUnreadable
 
@@ -42,6 +45,15 @@ class PageParams:
         offset: int = Query(0, ge=0, le=10_000_000, description="items to skip"),
     ) -> None:
         self.limit, self.offset = limit, offset
+
+
+async def paginate(
+    session: AsyncSession, query: Select[Any], params: PageParams, convert: Callable[[Any], T]
+) -> Page[T]:
+    """One page of ``query``'s rows, converted, with the total count of the query."""
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
+    return Page(items=[convert(row) for row in rows], total=total, limit=params.limit, offset=params.offset)
 
 
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (

@@ -7,11 +7,11 @@ or rotated, never read back; the RADIUS servers reload the change within seconds
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import audit, network
@@ -19,7 +19,7 @@ from accounts.admins import READ_NETWORK, WRITE_NETWORK, Reach
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import Commune, Nas, Site
 from portal.api.auth import Principal, require
-from portal.api.common import MAX_ID, Id, Page, PageParams
+from portal.api.common import MAX_ID, Id, Page, PageParams, paginate
 from portal.context import PortalDep
 
 router = APIRouter(tags=["network"])
@@ -152,12 +152,6 @@ async def ap_in_reach(session: AsyncSession, reach: Reach, ap_id: int) -> tuple[
     return nas, site
 
 
-async def _paged(session: AsyncSession, query: Any, params: PageParams) -> tuple[list[Any], int]:
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
-    return list(rows), total
-
-
 # -- communes --------------------------------------------------------------------------------------
 
 
@@ -169,8 +163,7 @@ async def list_communes(
     if not who.reach.region_wide:
         query = query.where(Commune.id == who.reach.commune_id)
     async with portal.transaction() as session:
-        rows, total = await _paged(session, query, params)
-    return Page(items=[_commune(c) for c in rows], total=total, limit=params.limit, offset=params.offset)
+        return await paginate(session, query, params, _commune)
 
 
 @router.get("/communes/{commune_id}", response_model=CommuneOut)
@@ -209,8 +202,7 @@ async def list_sites(
     if commune_id is not None:
         query = query.where(Site.commune_id == commune_id)
     async with portal.transaction() as session:
-        rows, total = await _paged(session, query, params)
-    return Page(items=[_site(s) for s in rows], total=total, limit=params.limit, offset=params.offset)
+        return await paginate(session, query, params, _site)
 
 
 @router.get("/sites/{site_id}", response_model=SiteOut)
@@ -289,8 +281,7 @@ async def list_access_points(
     if site_id is not None:
         query = query.where(Nas.site_id == site_id)
     async with portal.transaction() as session:
-        rows, total = await _paged(session, query, params)
-    return Page(items=[_ap(n) for n in rows], total=total, limit=params.limit, offset=params.offset)
+        return await paginate(session, query, params, _ap)
 
 
 @router.get("/access-points/{ap_id}", response_model=AccessPointOut)

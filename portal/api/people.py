@@ -24,7 +24,7 @@ from accounts.errors import Conflict, NotFound
 from accounts.models import Account, AccountStatus, Device
 from accounts.users import delete_account, list_devices
 from portal.api.auth import Principal, require
-from portal.api.common import Id, Page, PageParams
+from portal.api.common import Id, Page, PageParams, paginate
 from portal.context import PortalDep
 from portal.mail import Mail
 
@@ -91,9 +91,7 @@ async def search_accounts(
     if status:
         query = query.where(Account.status == status)
     async with portal.transaction() as session:
-        total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
-    return Page(items=[_account(a) for a in rows], total=total, limit=params.limit, offset=params.offset)
+        return await paginate(session, query, params, _account)
 
 
 @router.get("/{account_id}", response_model=AccountOut)

@@ -9,13 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from accounts import admins, audit
 from accounts.admins import READ_AUDIT, WRITE_ADMINS
 from accounts.models import Admin, AdminRole, ServiceClient
 from portal.api.auth import Principal, PrincipalDep, require
-from portal.api.common import MAX_ID, Id, Page, PageParams
+from portal.api.common import MAX_ID, Id, Page, PageParams, paginate
 from portal.api.network import commune_in_reach
 from portal.context import PortalDep
 
@@ -101,11 +101,7 @@ async def list_admins(
     who: Reader, portal: PortalDep, params: Annotated[PageParams, Depends()]
 ) -> Page[AdminOut]:
     async with portal.transaction() as session:
-        total = int(await session.scalar(select(func.count()).select_from(Admin)) or 0)
-        rows = await session.scalars(
-            select(Admin).order_by(Admin.email).limit(params.limit).offset(params.offset)
-        )
-        return Page(items=[_admin(a) for a in rows], total=total, limit=params.limit, offset=params.offset)
+        return await paginate(session, select(Admin).order_by(Admin.email), params, _admin)
 
 
 @router.post("/admins", response_model=AdminOut, status_code=201)
@@ -164,11 +160,7 @@ async def list_clients(
     who: Reader, portal: PortalDep, params: Annotated[PageParams, Depends()]
 ) -> Page[ClientOut]:
     async with portal.transaction() as session:
-        total = int(await session.scalar(select(func.count()).select_from(ServiceClient)) or 0)
-        rows = await session.scalars(
-            select(ServiceClient).order_by(ServiceClient.id).limit(params.limit).offset(params.offset)
-        )
-        return Page(items=[_client(c) for c in rows], total=total, limit=params.limit, offset=params.offset)
+        return await paginate(session, select(ServiceClient).order_by(ServiceClient.id), params, _client)
 
 
 @router.post("/clients", response_model=ClientCreated, status_code=201)
