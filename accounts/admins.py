@@ -17,7 +17,6 @@ things takes the caller's :class:`Reach` and treats what is outside it as not fo
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -118,7 +117,7 @@ async def create_admin(
         email=email,
         role=role,
         commune_id=commune.id if commune else None,
-        password_hash=await asyncio.to_thread(hasher.hash, password) if password is not None else None,
+        password_hash=await hasher.hash_off_loop(password) if password is not None else None,
         active=True,
     )
     session.add(admin)
@@ -136,11 +135,7 @@ async def authenticate_admin(
         email = ""
     admin = await session.scalar(select(Admin).where(Admin.email == email)) if email else None
     password_hash = admin.password_hash if admin is not None else None
-    if (
-        not await asyncio.to_thread(hasher.verify, password, password_hash)
-        or admin is None
-        or not admin.active
-    ):
+    if not await hasher.verify_off_loop(password, password_hash) or admin is None or not admin.active:
         return None
     admin.last_login_at = now
     await session.flush()
@@ -157,7 +152,7 @@ async def find_admin(session: AsyncSession, email: str) -> Admin:
 async def set_password(hasher: PasswordHasher, admin: Admin, password: str) -> str:
     """A new password hash for an admin (the caller stores it and revokes their tokens)."""
     check_password_rules(password, related=(admin.email.partition("@")[0],))
-    return await asyncio.to_thread(hasher.hash, password)
+    return await hasher.hash_off_loop(password)
 
 
 async def revoke_all(session: AsyncSession, *, admin: Admin | ServiceClient) -> None:

@@ -182,7 +182,7 @@ async def add_nas(
         raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
     if not 1 <= coa_port <= 65535:
         raise InvalidInput("the CoA port is between 1 and 65535")
-    sealed = box.seal(check_nas_secret(secret), purpose=NAS_SECRET_PURPOSE)
+    sealed = seal_nas_secret(box, secret)
     if await session.scalar(select(Nas.id).where(Nas.shortname == shortname)) is not None:
         raise Conflict(f"an access point named {shortname!r} already exists")
     if await session.scalar(select(Nas.shortname).where(Nas.nasname == nasname)) is not None:
@@ -203,9 +203,30 @@ async def add_nas(
     return nas
 
 
+def seal_nas_secret(box: SecretBox, secret: str) -> str:
+    """A shared secret checked and sealed for ``nas.secret_ciphertext`` (new or rotated)."""
+    return box.seal(check_nas_secret(secret), purpose=NAS_SECRET_PURPOSE)
+
+
 def nas_secret(box: SecretBox, nas: Nas) -> bytes:
     """The shared secret of a NAS, for the RADIUS server only: never log or return it."""
     return box.open(nas.secret_ciphertext, purpose=NAS_SECRET_PURPOSE)
+
+
+def uam_secret(box: SecretBox, nas: Nas) -> bytes | None:
+    """The controller's UAM secret, for the portal's hand-off only; None when there is none."""
+    return (
+        box.open(nas.uam_secret_ciphertext, purpose=UAM_SECRET_PURPOSE) if nas.uam_secret_ciphertext else None
+    )
+
+
+def handoff_options(nas: Nas) -> dict[str, str]:
+    """The hand-off options :func:`set_handoff` stored (a JSON object of strings; else empty)."""
+    try:
+        value = json.loads(nas.handoff_options or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 async def find_nas(session: AsyncSession, name: str) -> Nas:

@@ -12,6 +12,7 @@ password, not the username or email); its refusals carry a ``code`` for the fron
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ class PasswordHasher:
 
     def dummy_verify(self, password: str) -> None:
         self._context.verify(password, self._dummy_hash)
+
+    async def hash_off_loop(self, password: str) -> str:
+        """:meth:`hash` in a worker thread: argon2id costs ~25 ms of CPU, never on an event loop."""
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_off_loop(self, password: str, password_hash: str | None) -> bool:
+        """:meth:`verify` in a worker thread (a missing hash still costs a dummy verification)."""
+        return await asyncio.to_thread(self.verify, password, password_hash)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return bool(self._context.needs_update(password_hash))

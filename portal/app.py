@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import api, captive, health, hotspot, pages
+from portal import api, captive, health, hotspot, myaccount, pages
 from portal.api.common import install_error_handlers
 from portal.context import Portal
+from portal.forms import Refused, refused_response
 from portal.security import security_headers
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -24,10 +25,12 @@ def create_app(*, engine: AsyncEngine, portal: Portal | None = None, title: str 
     if portal is not None:
         app.state.portal = portal
         app.include_router(pages.router)
+        app.include_router(myaccount.router)
         app.include_router(hotspot.router)
         app.include_router(captive.router)
         app.include_router(api.router)
         install_error_handlers(app)
+        app.add_exception_handler(Refused, refused_response)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(security_headers)
     return app

@@ -5,8 +5,6 @@ renders a page.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -30,7 +28,7 @@ from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
-from portal.mail import Postman
+from portal.mail import Mail, Postman
 from portal.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -92,9 +90,27 @@ class Portal:
     def now(self) -> datetime:
         return self.clock()
 
-    async def hasher_verify(self, password: str, password_hash: str | None) -> bool:
-        """argon2id costs ~25 ms of CPU: off the event loop."""
-        return await asyncio.to_thread(self.hasher.verify, password, password_hash)
+    def translator(self, language: str | None) -> Translator:
+        """The gettext functions of ``language``, or of the default language if not offered."""
+        chosen = language if language in self.catalogs else self.config.languages[0]
+        return Translator(chosen, self.catalogs[chosen])
+
+    def mail_verification_code(self, t: Translator, *, to: str, code: str, identity: str) -> None:
+        """Queue the email that carries a verification code, in the language of ``t``."""
+        self.postman.post(
+            Mail(
+                to=to,
+                subject=t.gettext("Your verification code: %(code)s", code=code),
+                text=t.gettext(
+                    "Welcome to %(region)s public Wi-Fi!\n\nYour identity: %(identity)s\n"
+                    "Your verification code: %(code)s\n\nType it on the portal to confirm your email "
+                    "address. If you did not sign up, ignore this message.",
+                    region=self.config.region_name,
+                    identity=identity,
+                    code=code,
+                ),
+            )
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -383,12 +399,3 @@ def set_handoff(page: Page, response: Response, handoff: HandoffState) -> None:
         samesite="lax",
         secure=page.portal.config.secure_cookies,
     )
-
-
-def json_options(raw: str | None) -> dict[str, str]:
-    """An access point's hand-off options (a JSON object of strings; anything else is empty)."""
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -20,9 +20,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from accounts import network
 from accounts.errors import SecretUnreadable
 from accounts.models import Nas
-from accounts.network import UAM_SECRET_PURPOSE
 from accounts.secretbox import SecretBox
 from accounts.tokens import issue_token
 from portal.context import (
@@ -30,7 +30,6 @@ from portal.context import (
     Look,
     Page,
     PageDep,
-    json_options,
     redirect,
     render,
     set_handoff,
@@ -45,10 +44,9 @@ TOKEN_LIFETIME = timedelta(minutes=2)
 
 
 def handoff_config(box: SecretBox, nas: Nas) -> HandoffConfig:
-    secret = (
-        box.open(nas.uam_secret_ciphertext, purpose=UAM_SECRET_PURPOSE) if nas.uam_secret_ciphertext else None
+    return HandoffConfig(
+        integration=nas.handoff, secret=network.uam_secret(box, nas), options=network.handoff_options(nas)
     )
-    return HandoffConfig(integration=nas.handoff, secret=secret, options=json_options(nas.handoff_options))
 
 
 def problem(page: Page, look: Look, message: str, status_code: int = 400) -> Response:

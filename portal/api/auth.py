@@ -86,11 +86,8 @@ class TokenKeys:
 
 
 def token_keys(portal: Portal) -> TokenKeys:
-    keys: TokenKeys | None = getattr(portal, "token_keys", None)
-    if keys is None:
-        keys = TokenKeys(portal)
-        portal.token_keys = keys  # type: ignore[attr-defined]
-    return keys
+    """The portal's token keys (an HMAC derivation: cheaper to make than to cache)."""
+    return TokenKeys(portal)
 
 
 def oauth_error(status: int, error: str, description: str) -> JSONResponse:
@@ -262,18 +259,19 @@ async def principal(request: Request, portal: PortalDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
-def require(scope: str, *, region_wide: bool = False) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency: the caller has ``scope`` (else 403), and, with ``region_wide``, reaches the
-    whole region (creating a commune, for instance)."""
+def require(*scopes: str, region_wide: bool = False) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller has one of ``scopes`` (else 403), and, with ``region_wide``,
+    reaches the whole region (creating a commune, for instance)."""
+    wanted = " or ".join(scopes)
 
     async def check(who: PrincipalDep) -> Principal:
-        if scope not in who.scopes or (region_wide and not who.reach.region_wide):
+        if who.scopes.isdisjoint(scopes) or (region_wide and not who.reach.region_wide):
             raise HTTPException(
                 403,
-                detail=f"this needs the {scope} scope" + (" over the whole region" if region_wide else ""),
+                detail=f"this needs the {wanted} scope" + (" over the whole region" if region_wide else ""),
                 headers={
                     "WWW-Authenticate": (
-                        f'Bearer realm="sesame-admin", error="insufficient_scope", scope="{scope}"'
+                        f'Bearer realm="sesame-admin", error="insufficient_scope", scope="{" ".join(scopes)}"'
                     )
                 },
             )

@@ -323,9 +323,7 @@ async def update_access_point(
         before = _ap(nas).model_dump()
         changes = body.model_dump(exclude_unset=True)
         if body.secret is not None:
-            nas.secret_ciphertext = portal.box.seal(
-                network.check_nas_secret(body.secret.get_secret_value()), purpose=network.NAS_SECRET_PURPOSE
-            )
+            nas.secret_ciphertext = network.seal_nas_secret(portal.box, body.secret.get_secret_value())
         if body.coa_port is not None:
             nas.coa_port = body.coa_port
         if body.require_message_authenticator is not None:

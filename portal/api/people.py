@@ -22,11 +22,10 @@ from accounts.admins import READ_ACCOUNTS, WRITE_ACCOUNTS
 from accounts.disconnect import disconnect_account
 from accounts.errors import Conflict, NotFound
 from accounts.models import Account, AccountStatus, Device
-from accounts.users import delete_account, list_devices
+from accounts.users import delete_account, list_devices, set_status
 from portal.api.auth import Principal, require
 from portal.api.common import Id, Page, PageParams, paginate
 from portal.context import PortalDep
-from portal.mail import Mail
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
@@ -112,13 +111,12 @@ async def _set_status(
 ) -> AccountOut:
     async with portal.transaction() as session:
         account = await _get(session, account_id)
-        before = _account(account).model_dump(mode="json")
-        account.status = status
-        await session.flush()
+        before = AccountStatus(account.status).value
+        await set_status(session, account=account, status=status)
         out = _account(account)
         await audit.record(
             session, actor=who.actor, action=action, target=f"account:{account.username}",
-            before={"status": before["status"]}, after={"status": out.status},
+            before={"status": before}, after={"status": out.status},
         )  # fmt: skip
     return out
 
@@ -153,15 +151,8 @@ async def resend_verification(account_id: Id, who: Writer, portal: PortalDep) ->
             action="account.resend_verification",
             target=f"account:{account.username}",
         )
-        to, identity = account.email, account.identity
-    portal.postman.post(
-        Mail(
-            to=to,
-            subject=f"Your verification code: {code}",
-            text=f"Your identity: {identity}\nYour verification code: {code}\n\n"
-            "Type it on the Wi-Fi portal to confirm your email address.",
-        )
-    )
+        t, to, identity = portal.translator(account.locale), account.email, account.identity
+    portal.mail_verification_code(t, to=to, code=code, identity=identity)  # once the code is committed
     return Response(status_code=202)
 
 

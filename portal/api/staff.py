@@ -14,7 +14,7 @@ from sqlalchemy import select
 from accounts import admins, audit
 from accounts.admins import READ_AUDIT, WRITE_ADMINS
 from accounts.models import Admin, AdminRole, ServiceClient
-from portal.api.auth import Principal, PrincipalDep, require
+from portal.api.auth import Principal, require
 from portal.api.common import MAX_ID, Id, Page, PageParams, paginate
 from portal.api.network import commune_in_reach
 from portal.context import PortalDep
@@ -24,13 +24,7 @@ router = APIRouter(tags=["admins"])
 Manager = Annotated[Principal, Depends(require(WRITE_ADMINS, region_wide=True))]
 
 
-async def reader(who: PrincipalDep) -> Principal:
-    if WRITE_ADMINS not in who.scopes and READ_AUDIT not in who.scopes:
-        raise HTTPException(403, detail="this needs the admins:write or audit:read scope")
-    return who
-
-
-Reader = Annotated[Principal, Depends(reader)]
+Reader = Annotated[Principal, Depends(require(WRITE_ADMINS, READ_AUDIT))]
 
 
 class AdminIn(BaseModel):

@@ -1,0 +1,103 @@
+"""What every page with a form does: read the form once its CSRF token is checked, ask the
+throttle, translate a password rule, and show a page with the branding of where the person is.
+
+A request that cannot go on (an expired form, too many attempts) raises :class:`Refused`; one
+exception handler (:func:`refused_response`, installed by the app) answers it with a page, so
+views do not repeat the same ``try``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from accounts.errors import InvalidInput
+from accounts.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    RULE_COMMON,
+    RULE_PERSONAL,
+    RULE_TOO_LONG,
+    RULE_TOO_SHORT,
+    password_rule,
+)
+from portal.context import Look, Page, get_page, render
+from portal.metrics import THROTTLED
+from portal.security import CSRF_COOKIE, CSRF_FIELD
+
+Errors = dict[str, str]
+
+
+class Refused(Exception):
+    """The request cannot go on: a bad CSRF token, or too many attempts."""
+
+    def __init__(self, status_code: int, message: str, retry_after: float = 0) -> None:
+        self.status_code, self.message, self.retry_after = status_code, message, retry_after
+
+
+async def read_form(page: Page) -> dict[str, str]:
+    form = await page.request.form()
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    if not page.portal.csrf.valid(page.request.cookies.get(CSRF_COOKIE), values.get(CSRF_FIELD)):
+        raise Refused(400, page._("This form has expired. Please try again."))
+    return values
+
+
+def client_address(page: Page) -> str:
+    return page.request.client.host if page.request.client else "unknown"
+
+
+def check_throttle(page: Page, keys: dict[str, str]) -> None:
+    wait = page.portal.throttle.wait(keys, now=time.monotonic())
+    if wait > 0:
+        THROTTLED.labels(page.request.url.path).inc()
+        seconds = max(1, int(wait + 0.999))
+        raise Refused(
+            429,
+            page.t.ngettext(
+                "Too many attempts. Please wait %(num)d second and try again.",
+                "Too many attempts. Please wait %(num)d seconds and try again.",
+                seconds,
+            ),
+            retry_after=seconds,
+        )
+
+
+def failed(page: Page, keys: dict[str, str]) -> None:
+    page.portal.throttle.failed(keys, now=time.monotonic())
+
+
+async def refused_response(request: Request, exc: Exception) -> Response:
+    """The exception handler for :class:`Refused`: a page that says why, in the person's language."""
+    assert isinstance(exc, Refused)
+    page = await get_page(request, request.app.state.portal)
+    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+    return await show(
+        page, "message.html", status_code=exc.status_code, headers=headers, heading=page._("Sorry"),
+        message=exc.message, back=request.url.path,
+    )  # fmt: skip
+
+
+def password_error(page: Page, exc: InvalidInput) -> str:
+    """The translated message of the password rule ``exc`` names (see :mod:`accounts.passwords`)."""
+    rule = password_rule(exc)
+    if rule == RULE_TOO_SHORT:
+        return page._("A password has at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+    if rule == RULE_TOO_LONG:
+        return page._("A password has at most %(n)d characters.", n=MAX_PASSWORD_LENGTH)
+    if rule == RULE_PERSONAL:
+        return page._("A password cannot contain your username or email.")
+    if rule == RULE_COMMON:
+        return page._("This password is too common: choose another.")
+    return page._("Choose another password.")
+
+
+async def show(page: Page, template: str, *, look: Look | None = None, **context: Any) -> HTMLResponse:
+    """Render ``template`` with the branding of where the person is (read now unless given)."""
+    if look is None:
+        async with page.portal.transaction() as session:
+            look = await page.look(session)
+    return render(page, template, look=look, **context)
