@@ -26,6 +26,9 @@ class Limit:
     free: int
     window: float
     max_delay: float = 900.0
+    #: a success clears the record (an account's: the person proved who they are; not an
+    #: address's, where one success proves little)
+    cleared_by_success: bool = False
 
 
 class Throttle:
@@ -57,20 +60,20 @@ class Throttle:
                 entry.blocked_until = now + min(limit.max_delay, 2.0 ** (excess - 1))
 
     def succeeded(self, keys: dict[str, str]) -> None:
-        """A success clears the account's record (not the address's: one success there proves little)."""
+        """A success clears the records of the limits that say so."""
         for kind, key in keys.items():
-            if kind.endswith("account"):
+            if self.limits[kind].cleared_by_success:
                 self._entries.pop((kind, key), None)
 
 
 DEFAULT_LIMITS = {
     "login_ip": Limit(free=50, window=900.0),
-    "login_account": Limit(free=5, window=900.0),
+    "login_account": Limit(free=5, window=900.0, cleared_by_success=True),
     "signup_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
     "code_ip": Limit(free=30, window=900.0),
-    "code_account": Limit(free=5, window=900.0),
+    "code_account": Limit(free=5, window=900.0, cleared_by_success=True),
     "mail_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
-    "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0),
+    "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0, cleared_by_success=True),
     "admin_ip": Limit(free=30, window=900.0),
-    "admin_account": Limit(free=5, window=900.0),
+    "admin_account": Limit(free=5, window=900.0, cleared_by_success=True),
 }

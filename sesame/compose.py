@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from functools import partial
@@ -50,10 +51,21 @@ def radius_listeners(settings: Settings, *, reuse_port: bool = False) -> list[Li
     return listeners
 
 
-def build_coa_client(settings: Settings, codec: Codec | None = None) -> CoaClient:
+@functools.cache
+def _codec(files: tuple[Path, ...]) -> Codec:
+    return Codec([DICTIONARY, *files])
+
+
+def radius_codec(settings: Settings) -> Codec:
+    """The RADIUS codec of these settings' dictionaries, parsed once per process (the RADIUS
+    service and the CoA clients of the portal and the CLI share it: it is read-only)."""
+    return _codec(tuple(settings.radius.dictionary_files))
+
+
+def build_coa_client(settings: Settings) -> CoaClient:
     """Sends Disconnect- and CoA-Requests to access points (RFC 5176)."""
     return CoaClient(
-        codec or Codec([DICTIONARY, *settings.radius.dictionary_files]),
+        radius_codec(settings),
         timeout=settings.accounting.coa_timeout,
         retries=settings.accounting.coa_retries,
     )
@@ -69,7 +81,7 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
     """The RADIUS service; ``housekeeping``: this process also runs the periodic session upkeep
     (exactly one process should: the first worker)."""
     radius = settings.radius
-    codec = Codec([DICTIONARY, *radius.dictionary_files])
+    codec = radius_codec(settings)
     box = SecretBox(settings.secret_key.get_secret_value())
     sessions = create_sessionmaker(engine)
     store = SqlStore(
@@ -116,7 +128,7 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
         queue_size=radius.queue_size,
         housekeeping=Housekeeping(
             stale_after=timedelta(seconds=settings.accounting.stale_after),
-            disconnect=partial(_disconnect, sessions, box, build_coa_client(settings, codec)),
+            disconnect=partial(_disconnect, sessions, box, build_coa_client(settings)),
         )
         if housekeeping
         else None,

@@ -152,3 +152,16 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
     return str(request.getfixturevalue("empty_postgres"))
+
+
+@pytest.fixture
+def cli_env(settings_env: None, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    """``sesame`` commands run on this test's database (see tests/cli.py)."""
+    from sesame.settings import get_settings
+    from tests.cli import CLI_REALM
+
+    monkeypatch.setenv("SESAME_DATABASE_URL", database_url)
+    monkeypatch.setenv("SESAME_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("SESAME_REALM", CLI_REALM)
+    get_settings.cache_clear()
+    return database_url

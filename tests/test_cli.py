@@ -6,37 +6,10 @@ Commands run against the per-test database (SQLite and PostgreSQL) and commit fo
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from sesame import migrations
-from sesame.cli import app, main
-from sesame.settings import get_settings
-from tests.conftest import TEST_SECRET_KEY
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings_env: None, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
-    monkeypatch.setenv("SESAME_DATABASE_URL", database_url)
-    monkeypatch.setenv("SESAME_SECRET_KEY", TEST_SECRET_KEY)
-    monkeypatch.setenv("SESAME_REALM", "wifi.sud.example")
-    get_settings.cache_clear()
-    return database_url
-
-
-def ok(*args: str, input: str | None = None) -> str:
-    result = runner.invoke(app, list(args), input=input)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> str:
-    assert main(list(args)) == code
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
+from sesame.cli import app
+from tests.cli import fails, ok, runner
 
 
 def test_inventory_round_trip(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:

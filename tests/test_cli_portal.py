@@ -12,28 +12,17 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from typer.testing import CliRunner
 
 from accounts.models import Admin, AdminRole, AuditEntry, Branding, Commune, Nas, ServiceClient, Site
 from accounts.network import UAM_SECRET_PURPOSE
 from accounts.secretbox import SecretBox
-from sesame.cli import app, main
+from sesame.cli import app
 from sesame.db import create_engine, create_sessionmaker
-from sesame.settings import get_settings
+from tests.cli import fails, ok, runner
 from tests.conftest import TEST_SECRET_KEY
 
-runner = CliRunner()
 T = TypeVar("T")
 UAM_SECRET = "chilli-uam-s3cret"
-
-
-@pytest.fixture
-def cli_env(settings_env: None, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
-    monkeypatch.setenv("SESAME_DATABASE_URL", database_url)
-    monkeypatch.setenv("SESAME_SECRET_KEY", TEST_SECRET_KEY)
-    monkeypatch.setenv("SESAME_REALM", "wifi.sud.example")
-    get_settings.cache_clear()
-    return database_url
 
 
 @pytest.fixture
@@ -43,20 +32,6 @@ def inventory(cli_env: str) -> str:
     ok("site", "add", "Médiathèque", "--commune", "26362")
     ok("nas", "add", "ap-1", "--ip", "10.1.0.0/24", "--secret", "testing123", "--site", "Médiathèque")
     return cli_env
-
-
-def ok(*args: str, input: str | None = None) -> str:
-    result = runner.invoke(app, list(args), input=input)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> str:
-    assert main(list(args)) == code
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def read(url: str, query: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -8,43 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from click.testing import Result
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from accounts import users
 from accounts.models import AccountingSession, AuthRecord, ClosedAccount, utcnow
 from accounts.secretbox import SecretBox
-from sesame.cli import app, main
+from sesame.cli import app
 from sesame.db import create_engine, create_sessionmaker, unit_of_work
 from sesame.settings import get_settings
+from tests.cli import CLI_REALM as REALM
+from tests.cli import fails, invoke, ok, runner
 from tests.conftest import TEST_SECRET_KEY
-
-runner = CliRunner()
-REALM = "wifi.sud.example"
-
-
-@pytest.fixture
-def cli_env(settings_env: None, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
-    monkeypatch.setenv("SESAME_DATABASE_URL", database_url)
-    monkeypatch.setenv("SESAME_SECRET_KEY", TEST_SECRET_KEY)
-    monkeypatch.setenv("SESAME_REALM", REALM)
-    get_settings.cache_clear()
-    return database_url
-
-
-def ok(*args: str) -> Result:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> str:
-    assert main(list(args)) == code
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def _seed_auth_records(url: str, *usernames_and_ages: tuple[str, timedelta]) -> None:
@@ -82,7 +56,7 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
     day = timedelta(days=1)
     _seed_auth_records(cli_env, ("old-1", 400 * day), ("old-2", 366 * day), ("recent", day))
 
-    counted = ok("retention", "purge", "--dry-run").stdout.splitlines()
+    counted = invoke("retention", "purge", "--dry-run").stdout.splitlines()
     assert [line.split(" (")[0] for line in counted] == [
         "radacct: would delete 0",
         "radpostauth: would delete 2",
@@ -98,15 +72,15 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
 
     monkeypatch.setenv("SESAME_RETENTION_CONNECTION_DAYS", "500")
     get_settings.cache_clear()
-    assert "radpostauth: deleted 0 " in ok("retention", "purge").stdout
+    assert "radpostauth: deleted 0 " in invoke("retention", "purge").stdout
     assert _count(cli_env, AuthRecord.id) == 3
 
     monkeypatch.setenv("SESAME_RETENTION_CONNECTION_DAYS", "365")
     monkeypatch.setenv("SESAME_RETENTION_BATCH_SIZE", "1")
     get_settings.cache_clear()
-    assert "radpostauth: deleted 2 " in ok("retention", "purge").stdout
+    assert "radpostauth: deleted 2 " in invoke("retention", "purge").stdout
     assert _count(cli_env, AuthRecord.id) == 1
-    assert "radpostauth: deleted 0 " in ok("retention", "purge").stdout
+    assert "radpostauth: deleted 0 " in invoke("retention", "purge").stdout
 
 
 def test_retention_settings_are_checked(
@@ -125,17 +99,17 @@ def test_deleting_a_user_needs_yes_and_prints_the_pseudonym(
 
     err = fails(capsys, "user", "delete", "alice")
     assert "cannot be undone" in err and "--yes" in err
-    assert "alice@example.fr" in ok("user", "list").stdout
+    assert "alice@example.fr" in invoke("user", "list").stdout
 
-    deleted = ok("user", "delete", "alice@wifi.sud.example", "--yes")
+    deleted = invoke("user", "delete", "alice@wifi.sud.example", "--yes")
     pseudonym = deleted.stdout.strip()
     assert f"account alice@{REALM} deleted" in deleted.output
     assert pseudonym == users.pseudonym_of(SecretBox(TEST_SECRET_KEY), f"alice@{REALM}")
-    assert ok("user", "pseudonym", "Alice").stdout.strip() == pseudonym
-    assert ok("user", "pseudonym", f"alice@{REALM}").stdout.strip() == pseudonym
-    assert ok("user", "pseudonym", "alice@wifi.nord.example").stdout.strip() != pseudonym
+    assert invoke("user", "pseudonym", "Alice").stdout.strip() == pseudonym
+    assert invoke("user", "pseudonym", f"alice@{REALM}").stdout.strip() == pseudonym
+    assert invoke("user", "pseudonym", "alice@wifi.nord.example").stdout.strip() != pseudonym
 
-    assert "alice" not in ok("user", "list").stdout
+    assert "alice" not in invoke("user", "list").stdout
     assert _count(cli_env, AuthRecord.id, AuthRecord.username == pseudonym) == 2
     assert _count(cli_env, ClosedAccount.id, ClosedAccount.pseudonym == pseudonym) == 1
     assert _count(cli_env, AccountingSession.radacctid) == 0
