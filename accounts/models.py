@@ -375,7 +375,20 @@ _ROLES = "role IN ('region_admin', 'commune_admin', 'support', 'auditor')"
 _COMMUNE_ROLE = "(role = 'commune_admin') = (commune_id IS NOT NULL)"
 
 
-class Admin(Base):
+class _ApiHolder:
+    """What an admin and a service client share: a role (a commune admin's commune), a state,
+    and the token version that revokes every token issued before it moved."""
+
+    role: Mapped[AdminRole] = mapped_column(String(16))
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("commune.id", ondelete="RESTRICT"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: raised to revoke every token issued before (log out everywhere, role change, disable)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Admin(_ApiHolder, Base):
     """A person who manages the network through the admin API (a region's or a commune's staff)."""
 
     __tablename__ = "admin"
@@ -387,17 +400,10 @@ class Admin(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    role: Mapped[AdminRole] = mapped_column(String(16))
-    commune_id: Mapped[int | None] = mapped_column(ForeignKey("commune.id", ondelete="RESTRICT"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: raised to revoke every token issued before (log out everywhere, role change, disable)
-    token_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
 
 
-class ServiceClient(Base):
+class ServiceClient(_ApiHolder, Base):
     """A machine that uses the admin API (OAuth 2 client credentials): a commune's IT, monitoring.
 
     Its secret is random and long, so a keyed digest (not a slow hash) is enough to check it."""
@@ -412,12 +418,6 @@ class ServiceClient(Base):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     secret_digest: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[AdminRole] = mapped_column(String(16))
-    commune_id: Mapped[int | None] = mapped_column(ForeignKey("commune.id", ondelete="RESTRICT"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    token_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class RevokedToken(Base):
