@@ -1,4 +1,4 @@
-"""Accounting sessions (radacct): recording, closing, limits, listing and disconnecting.
+"""Accounting sessions (radacct): recording, closing, limits and listing.
 
 The database tests run on SQLite and on PostgreSQL. Records are written as :class:`Usage` values
 directly: decoding Accounting-Requests is the RADIUS package's business, not this one's.
@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import network, users
-from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget, coa_target, disconnect_session
 from accounts.errors import InvalidInput, NotFound
-from accounts.models import AccountingSession, Commune, Nas, Region, Site
+from accounts.models import AccountingSession, Commune, Region, Site
 from accounts.passwords import PasswordHasher
-from accounts.secretbox import SecretBox
 from accounts.sessions import (
     DailyUsage,
     SessionFilter,
@@ -39,46 +37,7 @@ from accounts.sessions import (
     sessions_over_limits,
     usage_since,
 )
-from sesame.db import create_sessionmaker, unit_of_work
-
-START = StatusType.START
-INTERIM = StatusType.INTERIM_UPDATE
-STOP = StatusType.STOP
-T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
-NAS_IP = "192.0.2.1"
-SECRET = "s3cret-for-the-ap-1"
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def rec(status: StatusType, uid: str = "u1", when: datetime = T0, **values: Any) -> Usage:
-    """One accounting record of session ``uid`` (its Acct-Session-Id is derived from it)."""
-    values.setdefault("acctsessionid", f"sess-{uid}")
-    values.setdefault("nasipaddress", NAS_IP)
-    return Usage(status=status, acctuniqueid=uid, event_time=when, **values)
-
-
-def nas_event(status: StatusType, *, nas_id: int | None, nasipaddress: str, when: datetime) -> Usage:
-    return Usage(
-        status=status,
-        acctuniqueid=f"{status.name}-{nasipaddress}-{when.isoformat()}",
-        acctsessionid="",
-        nasipaddress=nasipaddress,
-        nas_id=nas_id,
-        event_time=when,
-    )
-
-
-async def _row(session: AsyncSession, uid: str) -> AccountingSession:
-    row = await session.scalar(
-        select(AccountingSession)
-        .where(AccountingSession.acctuniqueid == uid)
-        .execution_options(populate_existing=True)
-    )
-    assert row is not None, f"no session {uid}"
-    return row
+from tests.accounts.records import INTERIM, NAS_IP, START, STOP, T0, at, nas_event, rec, stored
 
 
 async def _rows(session: AsyncSession) -> dict[str, dict[str, Any]]:
@@ -237,7 +196,7 @@ async def test_start_interim_stop_make_one_closed_session(
     for batch in batches:
         await apply_usage(session, [_LIFE[i] for i in batch])
     assert await _count(session) == 1
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(0), at(10), at(10))
     assert (row.acctsessiontime, row.acctinputoctets, row.acctoutputoctets) == (590, 2000, 9000)
     assert row.acctterminatecause == "User-Request"
@@ -285,7 +244,7 @@ async def test_a_late_interim_lowers_nothing(session: AsyncSession, together: bo
     else:
         await apply_usage(session, records)
         await apply_usage(session, [late])
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (row.acctsessiontime, row.acctinputoctets, row.acctoutputoctets) == (600, 6000, 60000)
     assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(0), at(10), None)
 
@@ -324,19 +283,19 @@ async def test_a_stop_without_start_makes_a_closed_session(session: AsyncSession
             )
         ],
     )
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(30), at(60), at(60))
     assert (row.acctsessiontime, row.acctinputoctets, row.acctterminatecause) == (1800, 5, "Session-Timeout")
 
 
 async def test_an_interim_without_start_makes_an_open_session(session: AsyncSession) -> None:
     await apply_usage(session, [rec(INTERIM, when=at(60), acctsessiontime=600, acctoutputoctets=9)])
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (row.acctstarttime, row.acctupdatetime, row.acctstoptime) == (at(50), at(60), None)
     assert (row.acctoutputoctets, row.acctterminatecause, row.connectinfo_start) == (9, None, None)
     # the Start, late, fills what only it knows; the start time already known is kept
     await apply_usage(session, [rec(START, when=at(50), connectinfo="802.11ac")])
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (row.acctstarttime, row.acctupdatetime, row.connectinfo_start) == (at(50), at(60), "802.11ac")
     assert row.acctoutputoctets == 9
 
@@ -344,7 +303,7 @@ async def test_an_interim_without_start_makes_an_open_session(session: AsyncSess
 async def test_times_in_another_zone_are_stored_in_utc(session: AsyncSession) -> None:
     paris = timezone(timedelta(hours=1))
     await apply_usage(session, [rec(START, when=datetime(2025, 3, 14, 10, 0, tzinfo=paris))])
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (
         row.acctstarttime == T0
         and row.acctstarttime is not None
@@ -399,7 +358,7 @@ async def test_64_bit_counters_are_kept_and_summed(
             )
         ],
     )
-    row = await _row(session, "u1")
+    row = await stored(session, "u1")
     assert (row.acctinputoctets, row.acctoutputoctets) == (5 * big + 1, 2**40)
     await apply_usage(session, [rec(START, "u2", when=at(20), acctinputoctets=2**62, **who)])
     used = await usage_since(session, account_id=alice, commune_id=None, since=T0)
@@ -415,7 +374,7 @@ async def test_large_batches_are_written_in_chunks(session: AsyncSession) -> Non
     )
     total = await session.scalar(select(func.sum(AccountingSession.acctinputoctets)))
     assert int(total or 0) == n * (n - 1) // 2
-    assert (await _row(session, f"s{n - 1}")).username == f"user{n - 1}"
+    assert (await stored(session, f"s{n - 1}")).username == f"user{n - 1}"
 
 
 # -- Accounting-On / Accounting-Off, stale sessions -------------------------------------------------
@@ -462,7 +421,7 @@ async def test_close_nas_sessions_reports_how_many(session: AsyncSession) -> Non
         await close_nas_sessions(session, nas_id=3, nasipaddress=NAS_IP, at=at(2)) == 3
     )  # started at or before
     assert await close_nas_sessions(session, nas_id=3, nasipaddress=NAS_IP, at=at(2)) == 0
-    assert (await _row(session, "s3")).acctstoptime is None
+    assert (await stored(session, "s3")).acctstoptime is None
 
 
 async def test_a_reboot_inside_a_batch_is_applied_in_order(session: AsyncSession) -> None:
@@ -478,7 +437,7 @@ async def test_a_reboot_inside_a_batch_is_applied_in_order(session: AsyncSession
             rec(INTERIM, "after", when=at(8), acctsessiontime=60, acctinputoctets=8, **here),
         ],
     )
-    before, after = await _row(session, "before"), await _row(session, "after")
+    before, after = await stored(session, "before"), await stored(session, "after")
     assert (before.acctstoptime, before.acctterminatecause, before.acctinputoctets) == (
         at(6),
         "NAS-Reboot",
@@ -673,10 +632,10 @@ async def test_list_sessions_filters_and_pages(
 
 async def test_get_session(session: AsyncSession) -> None:
     await apply_usage(session, [rec(START, "u1", username="alice")])
-    stored = await _row(session, "u1")
-    assert (await get_session(session, stored.radacctid)).username == "alice"
+    row = await stored(session, "u1")
+    assert (await get_session(session, row.radacctid)).username == "alice"
     with pytest.raises(NotFound):
-        await get_session(session, stored.radacctid + 1000)
+        await get_session(session, row.radacctid + 1000)
 
 
 # -- daily limits ---------------------------------------------------------------------------------
@@ -733,7 +692,7 @@ async def test_sessions_over_limits_and_open_places(
             rec(INTERIM, "anonymous", when=at(70), acctsessiontime=10**5, **lib),
         ],
     )
-    carols = (await _row(session, "carol")).radacctid
+    carols = (await stored(session, "carol")).radacctid
     await session.execute(
         update(AccountingSession)
         .where(AccountingSession.radacctid == carols)
@@ -759,187 +718,4 @@ async def test_sessions_over_limits_and_open_places(
     )
     assert (valence.id, None) in await open_places(session)
     over = await sessions_over_limits(session, since=T0, limits={(valence.id, None): (3600, None)})
-    assert over == [(await _row(session, "alice-nowhere")).radacctid]
-
-
-# -- Change-of-Authorization / Disconnect ----------------------------------------------------------
-
-
-async def _ap(session: AsyncSession, region: Region, box: SecretBox) -> tuple[Site, Nas]:
-    commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
-    site = await network.add_site(session, commune=commune, name="Médiathèque")
-    nas = await network.add_nas(
-        session, box=box, site=site, name="ap-1", address=NAS_IP, secret=SECRET, coa_port=1700
-    )
-    return site, nas
-
-
-async def test_coa_target_names_the_session_to_its_nas(
-    session: AsyncSession, region: Region, box: SecretBox
-) -> None:
-    site, nas = await _ap(session, region, box)
-    await apply_usage(
-        session,
-        [
-            rec(
-                START,
-                "u1",
-                nas_id=nas.id,
-                site_id=site.id,
-                username="alice@wifi.test.example",
-                callingstationid="02-00-5E-10-00-01",
-                framedipaddress="10.0.0.5",
-            )
-        ],
-    )
-    target = await coa_target(session, box, (await _row(session, "u1")).radacctid)
-    assert (target.address, target.port, target.secret) == (NAS_IP, 1700, SECRET.encode())
-    assert target.attributes == (
-        ("Acct-Session-Id", "sess-u1"),
-        ("User-Name", "alice@wifi.test.example"),
-        ("Calling-Station-Id", "02-00-5E-10-00-01"),
-        ("Framed-IP-Address", "10.0.0.5"),
-        ("NAS-IP-Address", NAS_IP),
-    )
-    assert SECRET not in repr(target)
-
-
-async def test_coa_target_of_a_controller_network_and_ipv6(
-    session: AsyncSession, region: Region, box: SecretBox
-) -> None:
-    site, _ = await _ap(session, region, box)
-    subnet = await network.add_nas(
-        session, box=box, site=site, name="ctl", address="10.1.0.0/24", secret=SECRET
-    )
-    v6 = await network.add_nas(session, box=box, site=site, name="ap-6", address="2001:db8::1", secret=SECRET)
-    await apply_usage(
-        session,
-        [
-            rec(START, "behind-controller", nas_id=subnet.id, nasipaddress="10.1.0.7"),
-            rec(START, "v6", nas_id=v6.id, nasipaddress="2001:db8::1"),
-        ],
-    )
-    behind = await coa_target(session, box, (await _row(session, "behind-controller")).radacctid)
-    assert (behind.address, behind.port) == ("10.1.0.7", 3799)  # the session's NAS, not the network
-    assert behind.attributes == (
-        ("Acct-Session-Id", "sess-behind-controller"),
-        ("NAS-IP-Address", "10.1.0.7"),
-    )
-    on_v6 = await coa_target(session, box, (await _row(session, "v6")).radacctid)
-    assert on_v6.address == "2001:db8::1"
-    assert on_v6.attributes == (("Acct-Session-Id", "sess-v6"), ("NAS-IPv6-Address", "2001:db8::1"))
-
-
-async def test_coa_target_refusals(session: AsyncSession, region: Region, box: SecretBox) -> None:
-    _, nas = await _ap(session, region, box)
-    await apply_usage(
-        session,
-        [
-            rec(START, "ended", nas_id=nas.id),
-            rec(STOP, "ended", when=at(1), acctsessiontime=60, nas_id=nas.id),
-            rec(START, "open", nas_id=nas.id),
-            rec(START, "no-nas", nas_id=None),
-            rec(START, "gone-nas", nas_id=nas.id + 1000),
-        ],
-    )
-    with pytest.raises(InvalidInput, match="ended"):
-        await coa_target(session, box, (await _row(session, "ended")).radacctid)
-    for uid in ("no-nas", "gone-nas"):
-        with pytest.raises(NotFound):
-            await coa_target(session, box, (await _row(session, uid)).radacctid)
-    with pytest.raises(NotFound):
-        await coa_target(session, box, 10**9)
-    with pytest.raises(InvalidInput):  # the secret key changed: the NAS secret cannot be read
-        await coa_target(
-            session, SecretBox("another key entirely, long enough"), (await _row(session, "open")).radacctid
-        )
-    await network.remove_nas(session, name="ap-1")
-    with pytest.raises(NotFound):
-        await coa_target(session, box, (await _row(session, "open")).radacctid)
-
-
-class FakeSender:
-    """A :class:`CoaSender` that answers with a set outcome and remembers what it was asked."""
-
-    def __init__(self, engine: AsyncEngine, outcome: CoaOutcome) -> None:
-        self.engine = engine
-        self.outcome = outcome
-        self.calls: list[tuple[CoaTarget, CoaKind, tuple[tuple[str, str | int], ...]]] = []
-        self.connections_held: list[int] = []
-
-    async def __call__(
-        self, target: CoaTarget, *, kind: CoaKind, extra: Sequence[tuple[str, str | int]] = ()
-    ) -> CoaResult:
-        self.calls.append((target, kind, tuple(extra)))
-        self.connections_held.append(self.engine.pool.checkedout())  # type: ignore[attr-defined]
-        return CoaResult(outcome=self.outcome, detail=self.outcome.value.upper())
-
-
-async def _open_session_committed(engine: AsyncEngine, box: SecretBox) -> int:
-    async with unit_of_work(create_sessionmaker(engine)) as session:
-        region = await network.ensure_home_region(session, realm="wifi.coa.example")
-        site, nas = await _ap(session, region, box)
-        await apply_usage(session, [rec(START, "u1", nas_id=nas.id, site_id=site.id, username="alice")])
-        return (await _row(session, "u1")).radacctid
-
-
-@pytest.mark.parametrize("outcome", list(CoaOutcome))
-async def test_disconnect_session_remembers_only_an_ack(
-    engine: AsyncEngine, box: SecretBox, outcome: CoaOutcome
-) -> None:
-    radacctid = await _open_session_committed(engine, box)
-    sessions = create_sessionmaker(engine)
-    send = FakeSender(engine, outcome)
-    result = await disconnect_session(sessions, box=box, radacctid=radacctid, send=send, now=at(90))
-    assert result.outcome is outcome
-    [(target, kind, extra)] = send.calls
-    assert (kind, extra, target.address, target.port, target.secret) == (
-        "disconnect",
-        (),
-        NAS_IP,
-        1700,
-        SECRET.encode(),
-    )
-    assert ("User-Name", "alice") in target.attributes
-    assert send.connections_held == [0]  # no transaction is held while the NAS is asked
-    async with sessions() as session:
-        row = await get_session(session, radacctid)
-        assert row.disconnect_requested_at == (at(90) if outcome is CoaOutcome.ACK else None)
-        assert row.acctstoptime is None  # only the NAS's Stop closes it
-
-
-async def test_disconnect_session_without_now_uses_the_clock(engine: AsyncEngine, box: SecretBox) -> None:
-    radacctid = await _open_session_committed(engine, box)
-    sessions = create_sessionmaker(engine)
-    before = datetime.now(UTC)
-    await disconnect_session(sessions, box=box, radacctid=radacctid, send=FakeSender(engine, CoaOutcome.ACK))
-    async with sessions() as session:
-        asked = (await get_session(session, radacctid)).disconnect_requested_at
-    assert asked is not None and before <= asked <= datetime.now(UTC)
-
-
-async def test_disconnect_session_refuses_an_ended_session_without_sending(
-    engine: AsyncEngine, box: SecretBox
-) -> None:
-    radacctid = await _open_session_committed(engine, box)
-    sessions = create_sessionmaker(engine)
-    async with unit_of_work(sessions) as session:
-        await apply_usage(session, [rec(STOP, "u1", when=at(5), acctsessiontime=300)])
-    send = FakeSender(engine, CoaOutcome.ACK)
-    with pytest.raises(InvalidInput):
-        await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
-    assert send.calls == []
-
-
-def test_a_session_change_is_the_attributes_an_accept_would_carry() -> None:
-    from accounts.disconnect import SessionChange
-
-    assert SessionChange(session_timeout=600, bandwidth_down_kbps=512).attributes() == [
-        ("Session-Timeout", 600),
-        ("WISPr-Bandwidth-Max-Down", 512_000),
-        ("ChilliSpot-Bandwidth-Max-Down", 512),
-    ]
-    with pytest.raises(InvalidInput, match="nothing to change"):
-        SessionChange().attributes()
-    with pytest.raises(InvalidInput, match="WISPr-Bandwidth-Max-Up"):
-        SessionChange(bandwidth_up_kbps=5_000_000).attributes()
+    assert over == [(await stored(session, "alice-nowhere")).radacctid]
