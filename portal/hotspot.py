@@ -35,6 +35,7 @@ from portal.context import (
     set_handoff,
     usable,
 )
+from portal.forms import show
 from portal.handoff import HandoffConfig, HandoffError, identify_nas, integration
 from portal.metrics import count
 
@@ -49,10 +50,10 @@ def handoff_config(box: SecretBox, nas: Nas) -> HandoffConfig:
     )
 
 
-def problem(page: Page, look: Look, message: str, status_code: int = 400) -> Response:
+async def problem(page: Page, message: str, status_code: int = 400, *, look: Look | None = None) -> Response:
     hint = page._("Disconnect from the Wi-Fi and connect again: the access point will bring you back here.")
     heading = page._("We cannot connect you")
-    return render(
+    return await show(
         page, "message.html", look=look, status_code=status_code, heading=heading, message=message, hint=hint
     )
 
@@ -66,12 +67,11 @@ async def arrive(page: PageDep) -> Response:
         params.setdefault(key, value)
     raw_query = request.scope.get("query_string", b"").decode("latin-1")
     async with portal.transaction() as session:
-        look = await page.look(session)
         name = identify_nas(params)  # ``nas`` first; checked (a NUL breaks a PostgreSQL query)
         nas = await session.scalar(select(Nas).where(Nas.shortname == name)) if name else None
         if nas is None:
             count("arrival", "unknown_nas")
-            return problem(page, look, page._("This link does not come from an access point we know."))
+            return await problem(page, page._("This link does not come from an access point we know."))
         try:
             config = handoff_config(portal.box, nas)
             arrival = integration(nas.handoff).arrive(
@@ -79,11 +79,10 @@ async def arrive(page: PageDep) -> Response:
             )
         except (HandoffError, SecretUnreadable, KeyError):
             count("arrival", "bad_link")
-            return problem(page, look, page._("The access point's link is damaged or was changed."))
+            return await problem(page, page._("The access point's link is damaged or was changed."))
         count("arrival", nas.handoff)
-        handoff = HandoffState(nas_id=nas.id, arrival=arrival)
-        page.handoff = handoff
-        look = await page.look(session)
+        page.handoff = handoff = HandoffState(nas_id=nas.id, arrival=arrival)
+        look = await page.look(session)  # the branding of where the person now is
         account = await page.account(session)
     response: Response
     if arrival.state.get("res") in ("success", "already"):
@@ -126,13 +125,17 @@ async def connect(page: PageDep) -> Response:
         if account is None:
             return redirect(page, "/login")
         if not usable(account):
-            return problem(page, look, page._("This account cannot connect: contact support."), 403)
+            return await problem(
+                page, page._("This account cannot connect: contact support."), 403, look=look
+            )
         now = portal.now()
         if not account.email_verified and (account.grace_until is None or account.grace_until <= now):
             return redirect(page, "/verify")
         nas = await session.get(Nas, page.handoff.nas_id)
         if nas is None:
-            return problem(page, look, page._("This link does not come from an access point we know."))
+            return await problem(
+                page, page._("This link does not come from an access point we know."), look=look
+            )
         token = await issue_token(session, box=portal.box, account=account, now=now, lifetime=TOKEN_LIFETIME)
         try:
             config = handoff_config(portal.box, nas)
@@ -143,7 +146,9 @@ async def connect(page: PageDep) -> Response:
                 config=config,
             )
         except (HandoffError, SecretUnreadable, KeyError):
-            return problem(page, look, page._("The access point's link is damaged or was changed."))
+            return await problem(
+                page, page._("The access point's link is damaged or was changed."), look=look
+            )
     count("handoff", page.handoff.integration)
     # A page, not a redirect: Content-Security-Policy's form-action also governs the redirects
     # that follow a form (log-in → /connect → controller), and browsers enforce it there.
