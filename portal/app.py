@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal import api, captive, health, hotspot, myaccount, pages
 from portal.api.common import install_error_handlers
 from portal.context import Portal
-from portal.forms import Refused, refused_response
+from portal.forms import LoginRequired, Refused, login_required_response, refused_response
 from portal.security import security_headers
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -31,6 +31,7 @@ def create_app(*, engine: AsyncEngine, portal: Portal | None = None, title: str 
         app.include_router(api.router)
         install_error_handlers(app)
         app.add_exception_handler(Refused, refused_response)
+        app.add_exception_handler(LoginRequired, login_required_response)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(security_headers)
     return app

@@ -1,9 +1,9 @@
 """What every page with a form does: read the form once its CSRF token is checked, ask the
 throttle, translate a password rule, and show a page with the branding of where the person is.
 
-A request that cannot go on (an expired form, too many attempts) raises :class:`Refused`; one
-exception handler (:func:`refused_response`, installed by the app) answers it with a page, so
-views do not repeat the same ``try``.
+A request that cannot go on (an expired form, too many attempts) raises :class:`Refused`, a page
+for logged-in people without a login :class:`LoginRequired`; one exception handler each
+(installed by the app) answers them, so views do not repeat the same ``try`` or ``if``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import InvalidInput
+from accounts.models import Account
 from accounts.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -24,11 +26,28 @@ from accounts.passwords import (
     RULE_TOO_SHORT,
     password_rule,
 )
-from portal.context import Look, Page, get_page, render
+from portal.context import Look, Page, get_page, redirect, render
 from portal.metrics import THROTTLED
 from portal.security import CSRF_COOKIE, CSRF_FIELD
 
 Errors = dict[str, str]
+
+
+class LoginRequired(Exception):
+    """The page is for a logged-in person, and the browser has no valid login."""
+
+
+async def signed_in(page: Page, session: AsyncSession) -> Account:
+    """The logged-in account, or :class:`LoginRequired` (answered by a redirect to the log-in page)."""
+    account = await page.account(session)
+    if account is None:
+        raise LoginRequired
+    return account
+
+
+async def login_required_response(request: Request, exc: Exception) -> Response:
+    """The exception handler for :class:`LoginRequired`."""
+    return redirect(await get_page(request, request.app.state.portal), "/login")
 
 
 class Refused(Exception):

@@ -35,7 +35,7 @@ from portal.context import (
     set_handoff,
     usable,
 )
-from portal.forms import show
+from portal.forms import show, signed_in
 from portal.handoff import HandoffConfig, HandoffError, identify_nas, integration
 from portal.metrics import count
 
@@ -121,9 +121,7 @@ async def connect(page: PageDep) -> Response:
                 message=message,
                 back="/account",
             )
-        account = await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        account = await signed_in(page, session)
         if not usable(account):
             return await problem(
                 page, page._("This account cannot connect: contact support."), 403, look=look

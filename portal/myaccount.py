@@ -16,7 +16,16 @@ from accounts.identity import normalize_mac
 from accounts.models import Account
 from accounts.users import delete_account, forget_device, list_devices
 from portal.context import Page, PageDep, redirect, set_login
-from portal.forms import Errors, check_throttle, client_address, failed, password_error, read_form, show
+from portal.forms import (
+    Errors,
+    check_throttle,
+    client_address,
+    failed,
+    password_error,
+    read_form,
+    show,
+    signed_in,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,9 +51,7 @@ async def remember(page: Page, session: Any, account: Account) -> bool:
 @router.get("/account")
 async def account_page(page: PageDep) -> Response:
     async with page.portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        look, account = await page.look(session), await signed_in(page, session)
         devices = await list_devices(session, account=account)
         sessions = await selfservice.recent_sessions(session, account=account)
     this_mac = page.handoff.client_mac if page.handoff else None
@@ -61,9 +68,7 @@ async def account_page(page: PageDep) -> Response:
 @router.post("/account/devices")
 async def devices(page: PageDep) -> Response:
     async with page.portal.transaction() as session:
-        account = await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        account = await signed_in(page, session)
         form = await read_form(page)
         action, mac = form.get("action"), form.get("mac", "")
         try:
@@ -83,9 +88,7 @@ async def devices(page: PageDep) -> Response:
 @router.get("/account/data")
 async def my_data(page: PageDep) -> Response:
     async with page.portal.transaction() as session:
-        account = await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        account = await signed_in(page, session)
         data = await selfservice.export_data(session, account=account)
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
@@ -100,9 +103,8 @@ async def my_data(page: PageDep) -> Response:
 @router.get("/account/password")
 async def password_form(page: PageDep) -> Response:
     async with page.portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-    if account is None:
-        return redirect(page, "/login")
+        look = await page.look(session)
+        await signed_in(page, session)
     return await show(page, "password.html", look=look, errors={})
 
 
@@ -110,9 +112,7 @@ async def password_form(page: PageDep) -> Response:
 async def change_password(page: PageDep) -> Response:
     portal = page.portal
     async with portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        look, account = await page.look(session), await signed_in(page, session)
         keys = {"login_ip": client_address(page), "login_account": account.username}
         form = await read_form(page)
         check_throttle(page, keys)
@@ -139,9 +139,7 @@ async def change_password(page: PageDep) -> Response:
 @router.get("/account/delete")
 async def delete_form(page: PageDep) -> Response:
     async with page.portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-    if account is None:
-        return redirect(page, "/login")
+        look, account = await page.look(session), await signed_in(page, session)
     return await show(page, "delete.html", look=look, account=account, errors={})
 
 
@@ -149,9 +147,7 @@ async def delete_form(page: PageDep) -> Response:
 async def delete(page: PageDep) -> Response:
     portal = page.portal
     async with portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        look, account = await page.look(session), await signed_in(page, session)
         keys = {"login_ip": client_address(page), "login_account": account.username}
         form = await read_form(page)
         check_throttle(page, keys)
@@ -163,9 +159,9 @@ async def delete(page: PageDep) -> Response:
     if portal.coa is not None:  # end its connections first: afterwards the NAS knows no such user
         await disconnect_account(portal.sessions, box=portal.box, account_id=account_id, send=portal.coa)
     async with portal.transaction() as session:
-        account = await session.get(Account, account_id)
-        if account is not None:
-            await delete_account(session, box=portal.box, account=account, now=portal.now())
+        gone = await session.get(Account, account_id)
+        if gone is not None:
+            await delete_account(session, box=portal.box, account=gone, now=portal.now())
     response = await show(
         page, "message.html", look=look, heading=page._("Your account is deleted"),
         message=page._(

@@ -19,7 +19,16 @@ from accounts.errors import Conflict, InvalidInput
 from accounts.identity import normalize_email, split_identity
 from accounts.models import Account, AccountStatus
 from portal.context import Page, PageDep, redirect, set_login, usable
-from portal.forms import Errors, check_throttle, client_address, failed, password_error, read_form, show
+from portal.forms import (
+    Errors,
+    check_throttle,
+    client_address,
+    failed,
+    password_error,
+    read_form,
+    show,
+    signed_in,
+)
 from portal.mail import Mail
 from portal.metrics import count
 from portal.myaccount import remember
@@ -184,9 +193,7 @@ def grace_context(page: Page, account: Account) -> dict[str, int | bool]:
 @router.get("/verify")
 async def verify_form(page: PageDep) -> Response:
     async with page.portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-    if account is None:
-        return redirect(page, "/login")
+        look, account = await page.look(session), await signed_in(page, session)
     if account.email_verified:
         return redirect(page, next_step(page))
     return await show(
@@ -198,9 +205,7 @@ async def verify_form(page: PageDep) -> Response:
 async def verify(page: PageDep) -> Response:
     portal = page.portal
     async with portal.transaction() as session:
-        look, account = await page.look(session), await page.account(session)
-        if account is None:
-            return redirect(page, "/login")
+        look, account = await page.look(session), await signed_in(page, session)
         form = await read_form(page)
         keys = {"code_ip": client_address(page), "code_account": str(account.id)}
         check_throttle(page, keys)
