@@ -3,12 +3,12 @@
 Roles and their scopes (OAuth 2 scope strings carried in access tokens):
 
 =================  ===========================================================================
-``region_admin``   everything in the region
+``region_admin``   everything in the region, including the federation's partner regions
 ``commune_admin``  the network (sites, access points, hand-off, policies), sessions and
                    statistics of **one** commune; no accounts, no audit log
 ``support``        find an account, unlock it, resend its verification, disconnect a session;
                    read the network and sessions; never a secret
-``auditor``        read everything, including the audit log; change nothing
+``auditor``        read everything, including the audit log and the partners; change nothing
 =================  ===========================================================================
 
 A commune admin's reach is also limited by place: every service that reads or changes a commune's
@@ -39,6 +39,7 @@ READ_ACCOUNTS, WRITE_ACCOUNTS = "accounts:read", "accounts:write"
 READ_SESSIONS, WRITE_SESSIONS = "sessions:read", "sessions:write"
 READ_STATS, READ_AUDIT = "stats:read", "audit:read"
 WRITE_ADMINS = "admins:write"
+READ_PARTNERS, WRITE_PARTNERS = "partners:read", "partners:write"
 
 SCOPES: dict[AdminRole, frozenset[str]] = {
     AdminRole.REGION_ADMIN: frozenset(
@@ -52,6 +53,8 @@ SCOPES: dict[AdminRole, frozenset[str]] = {
             READ_STATS,
             READ_AUDIT,
             WRITE_ADMINS,
+            READ_PARTNERS,
+            WRITE_PARTNERS,
         }
     ),
     AdminRole.COMMUNE_ADMIN: frozenset(
@@ -60,7 +63,9 @@ SCOPES: dict[AdminRole, frozenset[str]] = {
     AdminRole.SUPPORT: frozenset(
         {READ_NETWORK, READ_ACCOUNTS, WRITE_ACCOUNTS, READ_SESSIONS, WRITE_SESSIONS}
     ),
-    AdminRole.AUDITOR: frozenset({READ_NETWORK, READ_ACCOUNTS, READ_SESSIONS, READ_STATS, READ_AUDIT}),
+    AdminRole.AUDITOR: frozenset(
+        {READ_NETWORK, READ_ACCOUNTS, READ_SESSIONS, READ_STATS, READ_AUDIT, READ_PARTNERS}
+    ),
 }
 
 

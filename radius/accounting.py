@@ -203,7 +203,7 @@ class Accounting:
                 acctsessionid="",
                 nasipaddress=nas_address,
                 event_time=event_time,
-                nas_id=client.id,
+                nas_id=client.nas_id,
             )
         session_id = attrs.get(ACCT_SESSION_ID)
         if not session_id:
@@ -264,7 +264,7 @@ class Accounting:
             delegatedipv6prefix=_ipv6_prefix(attrs, DELEGATED_IPV6_PREFIX),
             class_=_text(attrs, codec.CLASS),
             account_id=account_id,
-            nas_id=client.id,
+            nas_id=client.nas_id,
             site_id=client.site_id,
             commune_id=client.commune_id,
             device_mac=canonical_mac(calling) if calling else None,

@@ -28,6 +28,14 @@ class Client:
     site_id: int | None = None
     commune_id: int | None = None
     vendor: str = "other"
+    #: set when this peer is a partner region's proxy (federation), not one of our access points;
+    #: then ``id`` is negative (not a ``nas`` row)
+    partner_id: int | None = None
+
+    @property
+    def nas_id(self) -> int | None:
+        """The ``nas`` row of an access point; None for a partner's proxy."""
+        return self.id if self.partner_id is None else None
 
 
 def parse_address(text: str) -> IPAddress | None:

@@ -55,9 +55,20 @@ PROXY_STATE = 33
 CLASS = 25
 ACCT_STATUS_TYPE = 40
 CHAP_CHALLENGE = 60
+TUNNEL_PASSWORD = 69
 EAP_MESSAGE = 79
 MESSAGE_AUTHENTICATOR = 80
 NAS_IPV6_ADDRESS = 95
+STATE = 24
+SESSION_TIMEOUT = 27
+IDLE_TIMEOUT = 28
+CHARGEABLE_USER_IDENTITY = 89
+ACCT_INTERIM_INTERVAL = 85
+OPERATOR_NAME = 126
+MICROSOFT = 311
+MS_CHAP_MPPE_KEYS = 12  # Microsoft vendor types (RFC 2548)
+MS_MPPE_SEND_KEY = 16
+MS_MPPE_RECV_KEY = 17
 
 MESSAGE_AUTHENTICATOR_LENGTH = 16
 _ZERO16 = bytes(16)
@@ -211,6 +222,13 @@ def decrypt_user_password(hidden: bytes, secret: bytes, authenticator: bytes) ->
     Trailing NUL padding is removed. XOR is done on whole 16-octet blocks as integers, 3-5x
     faster than pyrad's per-octet loop.
     """
+    out = unhide(hidden, secret, authenticator)
+    return out.rstrip(b"\x00") if out is not None else None
+
+
+def unhide(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
+    """RFC 2865 §5.2 un-hiding with the padding kept (MS-CHAP-MPPE-Keys, RFC 2548 §2.4.1, where a
+    key may end in zero octets); None if the length is not 16..128 in steps of 16."""
     if not hidden or len(hidden) % 16 or len(hidden) > 128:
         return None
     out = bytearray()
@@ -220,7 +238,7 @@ def decrypt_user_password(hidden: bytes, secret: bytes, authenticator: bytes) ->
         key = hashlib.md5(secret + last).digest()
         out += (int.from_bytes(block, "big") ^ int.from_bytes(key, "big")).to_bytes(16, "big")
         last = block
-    return bytes(out).rstrip(b"\x00")
+    return bytes(out)
 
 
 def hide_user_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes:
@@ -236,9 +254,49 @@ def hide_user_password(password: bytes, secret: bytes, authenticator: bytes) -> 
     return bytes(out)
 
 
+def salt_encrypt(plain: bytes, secret: bytes, authenticator: bytes, *, salt: bytes | None = None) -> bytes:
+    """RFC 2868 §3.5 / RFC 2548 §2.4.2 salt encryption (Tunnel-Password, MS-MPPE keys): a 2-octet
+    salt with its high bit set, then the length-prefixed value padded to 16 and hidden in CBC style."""
+    salt = salt or os.urandom(2)
+    salt = bytes((salt[0] | 0x80, salt[1]))
+    data = bytes((len(plain),)) + plain
+    data += b"\x00" * (-len(data) % 16)
+    out = bytearray(salt)
+    last = authenticator + salt
+    for i in range(0, len(data), 16):
+        key = hashlib.md5(secret + last).digest()
+        block = (int.from_bytes(data[i : i + 16], "big") ^ int.from_bytes(key, "big")).to_bytes(16, "big")
+        out += block
+        last = block
+    return bytes(out)
+
+
+def salt_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
+    """Reverse :func:`salt_encrypt`; None when the value is not a well-formed salted value."""
+    if len(hidden) < 18 or (len(hidden) - 2) % 16 or not hidden[0] & 0x80:
+        return None
+    salt, body = hidden[:2], hidden[2:]
+    out = bytearray()
+    last = authenticator + salt
+    for i in range(0, len(body), 16):
+        block = body[i : i + 16]
+        key = hashlib.md5(secret + last).digest()
+        out += (int.from_bytes(block, "big") ^ int.from_bytes(key, "big")).to_bytes(16, "big")
+        last = block
+    length = out[0]
+    if length > len(out) - 1:
+        return None
+    return bytes(out[1 : 1 + length])
+
+
 def tlv(attr: int, value: bytes) -> bytes:
     """One standard attribute on the wire (type, length, value)."""
     return bytes((attr, len(value) + 2)) + value
+
+
+def vsa(vendor_id: int, vtype: int, value: bytes) -> bytes:
+    """One Vendor-Specific attribute holding one sub-attribute (RFC 2865 §5.26 format)."""
+    return tlv(VENDOR_SPECIFIC, vendor_id.to_bytes(4, "big") + bytes((vtype, len(value) + 2)) + value)
 
 
 def encode_reply(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from radius import codec
-from radius.clients import ClientTable
+from radius.clients import Client, ClientTable
 from radius.codec import Code, Malformed
 from radius.duplicates import DuplicateCache, Verdict
 from radius.events import (
@@ -63,13 +63,15 @@ class Decision:
 
     ``attributes`` are (name, value) pairs encoded through the dictionary and cached: they
     repeat (a site's policy); ``secret_attributes`` are encrypted with the client's secret (MPPE
-    keys); ``class_`` (RFC 2865 §5.25) differs for every reply, so it is framed directly.
+    keys); ``class_`` (RFC 2865 §5.25) differs for every reply, so it is framed directly;
+    ``raw`` is attributes already on the wire (a home server's reply relayed by the proxy).
     """
 
     code: Code
     attributes: tuple[tuple[str, Any], ...] = ()
     secret_attributes: tuple[tuple[str, Any], ...] = ()
     class_: bytes | None = None
+    raw: bytes = b""
 
 
 class ServerCore:
@@ -93,8 +95,11 @@ class ServerCore:
         self.drops[reason] += 1
         return PacketDropped(reason=reason, source=source, client=client)
 
-    def receive_datagram(self, data: bytes, source: Address, local_port: int, now: float) -> Event:
-        client = self.clients.lookup(source[0])
+    def receive_datagram(
+        self, data: bytes, source: Address, local_port: int, now: float, *, client: Client | None = None
+    ) -> Event:
+        """``client``: the peer is already known (RadSec: by its certificate, RFC 6614 §2.3)."""
+        client = client or self.clients.lookup(source[0])
         if client is None:
             return self._drop(DropReason.UNKNOWN_CLIENT, source)
         try:
@@ -152,6 +157,7 @@ class ServerCore:
             raise ValueError(f"{decision.code!r} is not a reply on the {self.kind} port")
         packet, client = request.packet, request.client
         attributes = self.codec.encode(decision.attributes) if decision.attributes else b""
+        attributes += decision.raw
         if decision.class_ is not None:
             attributes += codec.tlv(codec.CLASS, decision.class_)
         if decision.secret_attributes:

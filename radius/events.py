@@ -32,6 +32,7 @@ class DropReason(enum.StrEnum):
     NOT_SERVED = "not_served"  # a port this server runs no handler for
     BAD_ACCOUNTING = "bad_accounting"  # an Accounting-Request without Acct-Status-Type or Acct-Session-Id
     NOT_RECORDED = "not_recorded"  # accounting that could not be committed: unanswered, the NAS retries
+    PROXY_FAILED = "proxy_failed"  # no home server of the partner answered: unanswered, the NAS retries
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

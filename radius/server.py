@@ -19,13 +19,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from accounts.disconnect import CoaResult
 from accounts.passwords import PasswordHasher
 from radius import metrics
+from radius.clients import Client, ClientTable
 from radius.core import Decision, PortKind, ServerCore
-from radius.events import Discard, DropReason, PacketDropped, RadiusRequest, ReplyReady, RequestReceived
+from radius.events import (
+    Address,
+    Discard,
+    DropReason,
+    PacketDropped,
+    RadiusRequest,
+    ReplyReady,
+    RequestReceived,
+)
 from radius.sqlstore import SqlStore
 
 #: a port's request handler: the authentication pipeline, accounting
@@ -104,6 +113,14 @@ def _same(endpoint: _Endpoint) -> _Endpoint:
     return endpoint
 
 
+class ReplySink(Protocol):
+    """Where the replies to a request go: a UDP socket, or a RadSec connection."""
+
+    core: ServerCore
+
+    def send(self, data: bytes, destination: Address) -> None: ...
+
+
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, service: RadiusService, core: ServerCore, local_port: int) -> None:
         self.service = service
@@ -115,27 +132,11 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        event = self.core.receive_datagram(
-            data, (addr[0], addr[1]), self.local_port, self.service.loop_time()
-        )
-        if type(event) is RequestReceived:
-            metrics.request(self.core.kind.value, event.request.packet.code)
-            if self.core.kind not in self.service.handlers:
-                self.service.dropped(self.core.abandon(event.request, DropReason.NOT_SERVED))
-                return
-            try:
-                self.service.queues[self.core.kind].put_nowait((event.request, self))
-            except asyncio.QueueFull:
-                self.service.dropped(self.core.abandon(event.request, DropReason.OVERLOAD))
-        elif type(event) is ReplyReady:
-            assert self.transport is not None
-            self.transport.sendto(event.data, addr)
-            if event.duplicate:
-                metrics.DUPLICATES.inc()
-            else:  # Status-Server, answered by the core itself
-                metrics.request(self.core.kind.value, 12)
-        else:
-            self.service.dropped(event)  # type: ignore[arg-type]
+        self.service.receive(self, data, (addr[0], addr[1]), self.local_port)
+
+    def send(self, data: bytes, destination: Address) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data, destination)
 
     def error_received(self, exc: Exception) -> None:  # ICMP port unreachable from a NAS: not ours
         log.debug("udp error on port %d: %s", self.local_port, exc)
@@ -150,6 +151,21 @@ class Housekeeping:
     #: ends a session by its id (Disconnect-Request to its NAS); None: limits are not enforced
     disconnect: Callable[[int], Awaitable[CoaResult]] | None = None
     interval: float = 30.0
+
+
+class Extension(Protocol):
+    """More of the service that this package does not know (federation: proxying, RadSec)."""
+
+    async def start(self, service: RadiusService) -> None: ...
+    async def refresh(self) -> bool:
+        """Reload what changed; True when the peers of :meth:`clients` changed."""
+        ...
+
+    def clients(self) -> tuple[Client, ...]:
+        """More RADIUS clients (partners' proxies), merged into the access points' table."""
+        ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,7 +191,10 @@ class RadiusService:
         refresh_interval: float = 2.0,
         flush_interval: float = 0.1,
         housekeeping: Housekeeping | None = None,
+        extension: Extension | None = None,
     ) -> None:
+        self.extension = extension
+        self._nas_clients: tuple[Client, ...] = ()
         self.cores = {PortKind.AUTH: auth, PortKind.ACCT: acct}
         self.handlers = handlers
         self.store = store
@@ -184,7 +203,7 @@ class RadiusService:
         # is not interleaved with hundreds of others); accounting wants many (every worker waiting
         # on the group commit adds a record to the next batch).
         self.workers = {PortKind.AUTH: workers, PortKind.ACCT: accounting_workers}
-        self.queues: dict[PortKind, asyncio.Queue[tuple[RadiusRequest, _Endpoint]]] = {
+        self.queues: dict[PortKind, asyncio.Queue[tuple[RadiusRequest, ReplySink]]] = {
             kind: asyncio.Queue(maxsize=queue_size) for kind in PortKind
         }
         self.refresh_interval = refresh_interval
@@ -194,6 +213,36 @@ class RadiusService:
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._warned: set[DropReason] = set()
+
+    def receive(
+        self,
+        sink: ReplySink,
+        data: bytes,
+        source: Address,
+        local_port: int,
+        *,
+        client: Client | None = None,
+    ) -> None:
+        """One packet from a peer, to the core of ``sink``; replies go back through ``sink``."""
+        core = sink.core
+        event = core.receive_datagram(data, source, local_port, self.loop_time(), client=client)
+        if type(event) is RequestReceived:
+            metrics.request(core.kind.value, event.request.packet.code)
+            if core.kind not in self.handlers:
+                self.dropped(core.abandon(event.request, DropReason.NOT_SERVED))
+                return
+            try:
+                self.queues[core.kind].put_nowait((event.request, sink))
+            except asyncio.QueueFull:
+                self.dropped(core.abandon(event.request, DropReason.OVERLOAD))
+        elif type(event) is ReplyReady:
+            sink.send(event.data, source)
+            if event.duplicate:
+                metrics.DUPLICATES.inc()
+            else:  # Status-Server, answered by the core itself
+                metrics.request(core.kind.value, 12)
+        else:
+            self.dropped(event)  # type: ignore[arg-type]
 
     def dropped(self, event: PacketDropped) -> None:
         metrics.DROPS.labels(event.reason.value).inc()
@@ -207,7 +256,9 @@ class RadiusService:
 
     async def start(self, listeners: list[Listener]) -> None:
         await self.store.start()
-        await self.reload_clients()
+        if self.extension is not None:
+            await self.extension.start(self)
+        await self.reload_clients(force=True)
         loop = asyncio.get_running_loop()
         for listener in listeners:
             endpoint = _Endpoint(self, self.cores[listener.kind], listener.port)
@@ -235,6 +286,8 @@ class RadiusService:
     async def stop(self) -> None:
         for transport in self._transports:
             transport.close()
+        if self.extension is not None:
+            await self.extension.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -244,13 +297,20 @@ class RadiusService:
         if self.verifier is not None:
             self.verifier.close()
 
-    async def reload_clients(self) -> None:
-        if await self.store.clients_changed():
-            table = await self.store.load_clients()
+    async def reload_clients(self, *, force: bool = False) -> None:
+        if await self.store.clients_changed() or force:
+            self._nas_clients = (await self.store.load_clients()).clients
+            peers = self.extension.clients() if self.extension is not None else ()
+            # an access point and a partner's proxy on one address: the access point wins (later
+            # entries replace earlier ones of the same prefix), and the partner's requests must
+            # come over RadSec or from another address
+            table = ClientTable((*peers, *self._nas_clients))
             for core in self.cores.values():
                 core.replace_clients(table)
             legacy = [c.name for c in table.clients if not c.require_message_authenticator]
-            log.info("radius: %d access points loaded", len(table))
+            log.info("radius: %d access points loaded", len(self._nas_clients))
+            if peers:
+                log.info("radius: %d partner proxies accepted as clients", len(peers))
             metrics.CLIENTS.set(len(table))
             if legacy:
                 log.warning(
@@ -259,10 +319,10 @@ class RadiusService:
                     ", ".join(sorted(legacy)),
                 )
 
-    async def _worker(self, queue: asyncio.Queue[tuple[RadiusRequest, _Endpoint]]) -> None:
+    async def _worker(self, queue: asyncio.Queue[tuple[RadiusRequest, ReplySink]]) -> None:
         while True:
-            request, endpoint = await queue.get()
-            core = endpoint.core
+            request, sink = await queue.get()
+            core = sink.core
             try:
                 decision = await self.handlers[core.kind](request, datetime.now(UTC))
             except Overloaded:
@@ -286,8 +346,8 @@ class RadiusService:
                 self.dropped(core.abandon(request, DropReason.POLICY_FAILED))
                 continue
             ready = core.finish(request, decision, self.loop_time())
-            if type(ready) is ReplyReady and endpoint.transport is not None:
-                endpoint.transport.sendto(ready.data, request.source)
+            if type(ready) is ReplyReady:
+                sink.send(ready.data, request.source)
                 metrics.LATENCY.observe(self.loop_time() - request.received_at)
             elif type(ready) is PacketDropped:
                 self.dropped(ready)
@@ -306,7 +366,8 @@ class RadiusService:
             core.handle_timer(now)
 
     async def _refresh(self) -> None:
-        await self.reload_clients()
+        peers_changed = await self.extension.refresh() if self.extension is not None else False
+        await self.reload_clients(force=peers_changed)
         await self.store.refresh()
 
     async def housekeep(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -15,18 +16,34 @@ from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
+from federation.dispatch import Dispatcher
+from federation.fticks import FTicks
+from federation.health import Timers
+from federation.proxy import LocalLimits, ProxyCore
+from federation.radsec import open_tcp_socket
+from federation.service import Federation
+from federation.store import PartnerStore
+from federation.tls import TlsFiles, client_context, server_context
 from portal.context import Portal, PortalConfig
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
-from radius.clients import ClientTable
+from radius.clients import Client, ClientTable
 from radius.coa import CoaClient
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.duplicates import DuplicateCache
 from radius.pipeline import Pipeline
-from radius.server import BoundedVerifier, Housekeeping, Listener, RadiusService, open_udp_socket
+from radius.server import (
+    BindError,
+    BoundedVerifier,
+    Handler,
+    Housekeeping,
+    Listener,
+    RadiusService,
+    open_udp_socket,
+)
 from radius.sqlstore import SqlStore
 from radius.verifycache import VerificationCache
 from sesame.db import create_sessionmaker
@@ -77,9 +94,16 @@ async def _disconnect(
     return await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
 
 
-def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool = True) -> RadiusService:
+def build_radius(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    housekeeping: bool = True,
+    radsec_socket: socket.socket | None = None,
+) -> RadiusService:
     """The RADIUS service; ``housekeeping``: this process also runs the periodic session upkeep
-    (exactly one process should: the first worker)."""
+    (exactly one process should: the first worker); ``radsec_socket``: the RadSec listener for
+    partners (federation), bound by the caller."""
     radius = settings.radius
     codec = radius_codec(settings)
     box = SecretBox(settings.secret_key.get_secret_value())
@@ -107,7 +131,26 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
         ),
         classes=classes,
     )
+    pipeline.cui_key = box.digest(b"cui", purpose="chargeable-user-identity").encode()
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
+    auth_handler: Handler = pipeline.decide
+    federation: Federation | None = None
+    if settings.federation.enabled:
+        federation = build_federation(settings, sessions, box, radsec_socket=radsec_socket)
+        auth_handler = Dispatcher(
+            federation=federation,
+            local=pipeline.decide,
+            limits_for=partial(_visitor_limits, store),
+            record=store.record,
+            fticks=FTicks(
+                key=box.digest(b"fticks", purpose="fticks-csi").encode(),
+                federation=settings.federation.fticks_federation,
+                country=settings.federation.country,
+            )
+            if settings.federation.fticks
+            else None,
+            operator_name=settings.federation.operator_name or settings.realm,
+        )
     cores = {
         kind: ServerCore(
             kind=kind,
@@ -120,7 +163,7 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
     return RadiusService(
         auth=cores[PortKind.AUTH],
         acct=cores[PortKind.ACCT],
-        handlers={PortKind.AUTH: pipeline.decide, PortKind.ACCT: accounting},
+        handlers={PortKind.AUTH: auth_handler, PortKind.ACCT: accounting},
         store=store,
         verifier=verifier,
         workers=radius.concurrency,
@@ -132,6 +175,78 @@ def build_radius(settings: Settings, engine: AsyncEngine, *, housekeeping: bool 
         )
         if housekeeping
         else None,
+        extension=federation,
+    )
+
+
+def _visitor_limits(store: SqlStore, client: Client) -> LocalLimits:
+    policy = store.policy(commune_id=client.commune_id, site_id=client.site_id)
+    return LocalLimits(
+        session_timeout=policy.session_timeout or None,
+        idle_timeout=policy.idle_timeout or None,
+        interim_interval=policy.interim_interval or None,
+        up_kbps=policy.bandwidth_up_kbps or None,
+        down_kbps=policy.bandwidth_down_kbps or None,
+    )
+
+
+def radsec_tls(settings: Settings) -> TlsFiles | None:
+    """Our RadSec certificate, key and the partners' CA, when configured (all three or none)."""
+    fed = settings.federation
+    files = (fed.radsec_certificate, fed.radsec_private_key, fed.radsec_ca)
+    if not any(files):
+        return None
+    return TlsFiles(certificate=Path(files[0]), private_key=Path(files[1]), ca=Path(files[2]))
+
+
+def radsec_listener(settings: Settings) -> socket.socket | None:
+    """The RadSec (RFC 6614) listener for partners, when federation and a RadSec port are set;
+    :class:`BindError` when it cannot be had."""
+    fed = settings.federation
+    if not (fed.enabled and fed.radsec_port):
+        return None
+    if radsec_tls(settings) is None:
+        raise BindError(
+            "radsec: SESAME_FEDERATION_RADSEC_PORT is set but not the certificate, key and CA "
+            "(SESAME_FEDERATION_RADSEC_CERTIFICATE, _PRIVATE_KEY, _CA)"
+        )
+    return open_tcp_socket(fed.radsec_bind, fed.radsec_port)
+
+
+def build_federation(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    box: SecretBox,
+    *,
+    radsec_socket: socket.socket | None = None,
+) -> Federation:
+    """Partners, realm routing and the proxy (issue 7), as an extension of the RADIUS service."""
+    fed = settings.federation
+    store = PartnerStore(sessions=sessions, box=box)
+    tls = radsec_tls(settings)
+    return Federation(
+        home_realm=settings.realm,
+        core=ProxyCore(
+            operator_name=fed.operator_name or settings.realm,
+            # a tag of this deployment, the same in every worker: our own Proxy-State coming back is a loop
+            loop_tag=bytes.fromhex(box.digest(b"proxy-state", purpose="federation-loop-tag")[:16]),
+            timers=Timers(
+                response_window=fed.response_window,
+                zombie_period=fed.zombie_period,
+                check_interval=fed.check_interval,
+                answers_to_alive=fed.answers_to_alive,
+                retry_interval=fed.retry_interval,
+                retries=fed.retries,
+            ),
+            max_outstanding=fed.max_outstanding,
+            require_message_authenticator=fed.require_message_authenticator,
+        ),
+        load=store.load,
+        record_health=store.record_health,
+        client_context=client_context(tls) if tls else None,
+        server_context=server_context(tls) if tls and radsec_socket is not None else None,
+        radsec_socket=radsec_socket,
+        source_address=fed.source_address,
     )
 
 

@@ -237,9 +237,40 @@ class MailSettings(BaseModel):
 
 
 class FederationSettings(BaseModel):
+    """Partner regions (realm routing, proxying, RadSec). Partners themselves are in the database
+    (``sesame partner add``); these are how the proxy behaves."""
+
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
+    #: our name in Operator-Name (RFC 5580, namespace 1) and in F-Ticks VISINST; default: the realm
+    operator_name: str = ""
+    #: F-Ticks: the federation's name and our country (ISO 3166 alpha-2)
+    fticks_federation: str = "sesame"
+    country: str = Field(default="FR", pattern="^[A-Z]{2}$")
+    fticks: bool = True
+    #: home-server health, as FreeRADIUS's proxy.conf (seconds)
+    response_window: float = Field(default=10.0, gt=0.0, le=120.0)
+    zombie_period: float = Field(default=40.0, gt=0.0, le=3600.0)
+    check_interval: float = Field(default=10.0, gt=0.0, le=600.0)
+    answers_to_alive: int = Field(default=3, ge=1, le=20)
+    retry_interval: float = Field(default=2.0, gt=0.0, le=60.0)
+    retries: int = Field(default=2, ge=0, le=10)
+    #: requests in flight to one partner at once (beyond: dropped, the access point retries)
+    max_outstanding: int = Field(default=1024, ge=1, le=65_536)
+    #: refuse home-server replies without Message-Authenticator (BlastRADIUS, CVE-2024-3596);
+    #: turn off only for a partner on FreeRADIUS older than 3.2.5 that does not send it
+    require_message_authenticator: bool = True
+    #: the address proxied requests leave from ("": the kernel's choice), as FreeRADIUS's src_ipaddr;
+    #: partners allow us by it
+    source_address: str = ""
+    #: RadSec (RFC 6614): our certificate and key, the CA partners' certificates chain to
+    radsec_certificate: str = ""
+    radsec_private_key: str = ""
+    radsec_ca: str = ""
+    #: RadSec listener for partners' proxies ("" or port 0: none)
+    radsec_bind: str = "0.0.0.0"  # noqa: S104 - partners reach us from the network
+    radsec_port: int = Field(default=0, ge=0, le=65_535)
 
 
 class Settings(BaseSettings):

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from portal.app import create_app
 from radius.server import BindError, RadiusService
 from sesame import migrations
-from sesame.compose import build_portal, build_radius, radius_listeners
+from sesame.compose import build_portal, build_radius, radius_listeners, radsec_listener
 from sesame.db import create_engine, is_sqlite
 from sesame.settings import Settings
 from sesame.workers import Supervisor
@@ -134,9 +134,15 @@ async def serve(settings: Settings) -> None:
                 listeners = radius_listeners(settings, reuse_port=workers > 1)
             except BindError as exc:
                 raise StartupError(str(exc)) from None
+            try:
+                radsec = radsec_listener(settings)
+            except BindError as exc:
+                raise StartupError(str(exc)) from None
             if workers > 1:
                 for listener in listeners:  # the workers bind their own sockets
                     listener.sock.close()
+                if radsec is not None:
+                    radsec.close()  # the first worker serves RadSec
                 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
                     metrics_dir = tempfile.mkdtemp(prefix="sesame-metrics-")
                     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -165,8 +171,11 @@ async def serve(settings: Settings) -> None:
                     workers,
                 )
         elif listeners:
-            radius = build_radius(settings, engine)
+            radius = build_radius(settings, engine, radsec_socket=radsec)
             await radius.start(listeners)
+            if radsec is not None:
+                port = radsec.getsockname()[1]
+                log.info("radsec: listening on tcp %s", _where(settings.federation.radsec_bind, port))
             for listener in listeners:
                 log.info(
                     "radius: %s listening on udp %s",

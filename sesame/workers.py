@@ -17,7 +17,7 @@ import signal
 import time
 from multiprocessing.process import BaseProcess
 
-from sesame.compose import build_radius, radius_listeners
+from sesame.compose import build_radius, radius_listeners, radsec_listener
 from sesame.db import create_engine
 from sesame.logs import configure_logging
 from sesame.settings import get_settings
@@ -50,7 +50,9 @@ async def _worker(index: int) -> None:
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    service = build_radius(settings, engine, housekeeping=index == 0)
+    first = index == 0
+    radsec = radsec_listener(settings) if first else None  # RadSec: few connections, one process
+    service = build_radius(settings, engine, housekeeping=first, radsec_socket=radsec)
     await service.start(radius_listeners(settings, reuse_port=True))
     log.info("radius worker %d ready (pid %d)", index, os.getpid())
     try:

@@ -31,6 +31,9 @@ TABLES = {
     "revoked_token",
     "audit_log",
     "radpostauth",
+    "partner",
+    "partner_realm",
+    "home_server",
 }
 
 

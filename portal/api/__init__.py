@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from portal.api import auditlog, auth, network, people, policies, sessions, staff, stats
+from portal.api import auditlog, auth, network, partners, people, policies, sessions, staff, stats
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -15,3 +15,4 @@ router.include_router(policies.router)
 router.include_router(stats.router)
 router.include_router(auditlog.router)
 router.include_router(staff.router)
+router.include_router(partners.router)

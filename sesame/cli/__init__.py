@@ -13,7 +13,19 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from accounts.errors import DomainError
-from sesame.cli import admins, credentials, db, network, policy, portal, retention, run, sessions, users
+from sesame.cli import (
+    admins,
+    credentials,
+    db,
+    network,
+    partners,
+    policy,
+    portal,
+    retention,
+    run,
+    sessions,
+    users,
+)
 from sesame.cli.context import safe_url, set_config_file
 from sesame.settings import SettingsError, get_settings
 from sesame.startup import StartupError
@@ -53,6 +65,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(retention.app, name="retention")
 app.add_typer(sessions.app, name="session")
 app.add_typer(admins.app, name="admin")
+app.add_typer(partners.app, name="partner")
 
 
 def _fail(message: str, code: int) -> int:

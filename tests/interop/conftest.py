@@ -25,10 +25,14 @@ REALM = "wifi.interop.example"
 PASSWORD = "correct horse battery"
 
 
+PACKAGES = {"freeradius": "freeradius", "eapol_test": "eapoltest", "radsecproxy": "radsecproxy"}
+
+
 def need_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} (Debian freeradius-utils) is needed for interop tests"
+        package = PACKAGES.get(name, "freeradius-utils")
+        message = f"{name} (Debian {package}) is needed for interop tests"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -475,6 +475,9 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "account_id": 1,  # accounts are regional: a commune admin has no accounts scope at all
         "admin_id": 1,  # admins and clients are the region's: no scope for a commune admin
         "client_pk": 1,
+        "partner_id": 1,  # partners are the region's: no scope for a commune admin
+        "pattern": "liguria.example",
+        "server_id": 1,
     }
     bodies: dict[str, dict[str, object]] = {
         "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
@@ -496,6 +499,13 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/admins/{admin_id}": {"active": False},
         "/api/v1/clients": {"name": "mole", "role": "commune_admin", "commune_id": world.commune_b},
         "/api/v1/sites/{site_id}/handoff": {"handoff": "none"},
+        "/api/v1/partners": {
+            "name": "rogue", "realms": ["rogue.example"],
+            "servers": [{"host": "192.0.2.66", "secret": "rogue-secret-1"}],
+        },
+        "/api/v1/partners/{partner_id}": {"transit": True},
+        "/api/v1/partners/{partner_id}/realms": {"pattern": "*"},
+        "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
     }  # fmt: skip
     queries = {
         "/api/v1/stats/daily": {

@@ -1,0 +1,158 @@
+"""The authentication port's first step when federation is on: local, proxied, or refused.
+
+Routing happens before the local pipeline, as FreeRADIUS's ``suffix`` module does in
+``authorize``: a request for one of our realms (or none) goes to the pipeline; one for a partner's
+realm is proxied (:class:`federation.service.Federation`); anything else is refused with a
+Reply-Message that says why. Requests that arrive *from* a partner are routed with that partner
+in mind (:meth:`federation.routing.RealmTable.route`): ours only, unless it is a transit partner.
+
+Every proxied or refused request is recorded like a local decision (``radpostauth``, method
+``proxy``), and an F-Ticks line is logged for every federated authentication: our visitors
+(proxied out) and our citizens roaming at a partner (proxied in).
+"""
+
+from __future__ import annotations
+
+import gettext
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from accounts.authlog import Decision as RecordedDecision
+from accounts.partners import PartnerConfig
+from federation import metrics
+from federation.fticks import FTicks
+from federation.proxy import LocalLimits, Refused
+from federation.routing import Refusal, RouteKind
+from federation.service import Federation
+from radius import codec
+from radius.clients import Client
+from radius.codec import Code
+from radius.core import Decision
+from radius.events import Discard, DropReason, RadiusRequest
+
+_ = gettext.translation("sesame", fallback=True).gettext
+log = logging.getLogger("sesame.federation")
+
+Handler = Callable[[RadiusRequest, datetime], Awaitable[Decision]]
+
+MESSAGES = {
+    Refusal.UNKNOWN_REALM: "This network does not serve that realm",
+    Refusal.BAD_REALM: "This network does not serve that realm",
+    Refusal.NO_REALM: "A realm is needed (user@realm)",
+    Refusal.NO_TRANSIT: "This network only authenticates its own realms",
+    Refusal.LOOP: "Routing loop between federation proxies",
+    Refusal.PARTNER_NOT_ALLOWED: "This network does not accept requests from this partner",
+}
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        federation: Federation,
+        local: Handler,
+        limits_for: Callable[[Client], LocalLimits],
+        record: Callable[[RecordedDecision], None],
+        fticks: FTicks | None,
+        operator_name: str,
+    ) -> None:
+        self.federation = federation
+        self.local = local
+        self.limits_for = limits_for
+        self.record = record
+        self.fticks = fticks
+        self.operator_name = operator_name
+
+    async def __call__(self, request: RadiusRequest, now: datetime) -> Decision:
+        client = request.client
+        raw_name = request.packet.first(codec.USER_NAME)
+        from_partner = self.federation.partner(client.partner_id)
+        if client.partner_id is not None and from_partner is None:  # removed since it connected
+            return self._refuse(request, now, "", Refusal.PARTNER_NOT_ALLOWED)
+        if raw_name is None and from_partner is None:
+            return await self.local(request, now)  # the pipeline rejects it (no User-Name)
+        user_name = (raw_name or b"").decode("utf-8", "replace")
+        route = self.federation.table.route(user_name, from_partner=from_partner)
+        if route.kind is RouteKind.LOCAL:
+            decision = await self.local(request, now)
+            if from_partner is not None:
+                self._ticks(
+                    request, route.realm or self.federation.home_realm, decision, visiting=from_partner
+                )
+            return decision
+        if route.kind is RouteKind.REFUSE:
+            assert route.refusal is not None
+            return self._refuse(request, now, user_name, route.refusal)
+        partner = route.partner
+        assert partner is not None
+        limits = self.limits_for(client) if from_partner is None else LocalLimits()
+        try:
+            decision = await self.federation.forward(request, partner, limits)
+        except Refused as exc:
+            metrics.PROXIED.labels(partner.name, exc.reason).inc()
+            if exc.reason == "loop":
+                return self._refuse(request, now, user_name, Refusal.LOOP)
+            self._record(request, now, user_name, reply="No-Reply", reason=f"proxy_{exc.reason}")
+            # unanswered: the access point retries, or fails over to another server of ours
+            raise Discard(DropReason.PROXY_FAILED) from None
+        result = {Code.ACCESS_ACCEPT: "accept", Code.ACCESS_REJECT: "reject"}.get(decision.code, "challenge")
+        metrics.PROXIED.labels(partner.name, result).inc()
+        if result != "challenge":
+            self._record(
+                request, now, user_name, reply=_reply_name(decision.code), reason=f"proxied:{partner.name}"
+            )
+            self._ticks(request, route.realm, decision, visiting=None)
+        return decision
+
+    def _refuse(self, request: RadiusRequest, now: datetime, user_name: str, refusal: Refusal) -> Decision:
+        metrics.REFUSED.labels(refusal.value).inc()
+        self._record(request, now, user_name, reply="Access-Reject", reason=refusal.value)
+        return Decision(code=Code.ACCESS_REJECT, attributes=(("Reply-Message", _(MESSAGES[refusal])),))
+
+    def _record(
+        self, request: RadiusRequest, now: datetime, user_name: str, *, reply: str, reason: str
+    ) -> None:
+        packet, client = request.packet, request.client
+        self.record(
+            RecordedDecision(
+                authdate=now,
+                username=user_name[:253],
+                reply=reply,
+                method="proxy",
+                reason=reason[:64],
+                nasipaddress=request.source[0],
+                nas_id=client.nas_id,
+                site_id=client.site_id,
+                calledstationid=_text(packet.first(codec.CALLED_STATION_ID)),
+                callingstationid=_text(packet.first(codec.CALLING_STATION_ID)),
+            )
+        )
+
+    def _ticks(
+        self, request: RadiusRequest, realm: str, decision: Decision, *, visiting: PartnerConfig | None
+    ) -> None:
+        if self.fticks is None or decision.code == Code.ACCESS_CHALLENGE:
+            return
+        packet = request.packet
+        if visiting is None:
+            institution = self.operator_name  # a visitor at one of our hotspots
+        else:  # one of ours at a partner's: the partner's Operator-Name (RFC 5580), else its name
+            operator = packet.first(codec.OPERATOR_NAME)
+            institution = operator[1:].decode("utf-8", "replace") if operator else visiting.name
+        calling = packet.first(codec.CALLING_STATION_ID)
+        self.fticks.record(
+            realm=realm,
+            visited_institution=institution,
+            calling_station_id=calling.decode("ascii", "replace") if calling else None,
+            ok=decision.code == Code.ACCESS_ACCEPT,
+            visited_country=None if visiting is None else "",
+        )
+
+
+def _reply_name(code: int) -> str:
+    return "Access-Accept" if code == Code.ACCESS_ACCEPT else "Access-Reject"
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode("utf-8", "replace")[:64] if raw is not None else None

@@ -1,0 +1,579 @@
+"""The proxy's protocol core: forward Access-Requests to partner regions, relay their answers. No I/O.
+
+Theory of operation. :meth:`ProxyCore.forward` takes an authenticated request from one of our
+access points (or from a transit partner) and the partner its realm routes to, picks a home
+server of that partner's pool (lowest priority first, alive before zombie, never dead), and
+returns the bytes to send there. The forwarded packet is a new request (RFC 2865 §2.3):
+
+* a fresh Identifier from that server's space of 256 and a fresh Request Authenticator;
+* User-Password re-hidden with the home server's secret (RFC 2865 §5.2); CHAP-Password keeps
+  working because the original authenticator becomes CHAP-Challenge when there was none;
+  EAP-Message, State and everything else pass through untouched, in order;
+* Message-Authenticator first (BlastRADIUS), Operator-Name ``1<our realm>`` (RFC 5580 §4.1),
+  a Chargeable-User-Identity request (one NUL octet, RFC 4372 §2.1) when the NAS sent none,
+  and our own Proxy-State last (RFC 2865 §5.33), which starts with a per-deployment tag: a
+  request that comes back to us carrying it is a routing loop and is refused.
+
+UDP requests are resent identically every ``retry_interval`` (RFC 5080 §2.2.1: same Identifier
+and authenticator) up to ``retries`` times; over RadSec never (TCP is reliable, RFC 6614 §2.5).
+A server that leaves a request unanswered for ``response_window`` times out (its health hears
+of it) and the request fails over to the next server of the pool; when none is left the
+request is abandoned unanswered — the access point retries or fails over itself, as it would
+had the partner been unreachable. Health (:mod:`federation.health`) drives Status-Server probes.
+
+:meth:`ProxyCore.receive` checks a home server's reply (known Identifier, Response
+Authenticator, Message-Authenticator) and turns it into a :class:`~radius.core.Decision` for
+the access point: Message-Authenticator and Proxy-State are left for the server core to add
+(it echoes the NAS's own Proxy-State), salt-encrypted keys (MS-MPPE, Tunnel-Password) are
+re-encrypted for the access point's secret, and our site's limits are applied where they are
+stricter than the partner's (:class:`LocalLimits`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.policies import bandwidth_attributes
+from federation.health import Event, Health, State, Timers, Transition
+from radius import codec
+from radius.codec import Code, Malformed
+from radius.core import Decision
+from radius.events import RadiusRequest
+
+REPLY_CODES = frozenset({Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE})
+WISPR, CHILLISPOT = 14122, 14559
+WISPR_UP, WISPR_DOWN = 7, 8  # bit/s
+CHILLI_UP, CHILLI_DOWN = 4, 5  # kbit/s
+
+
+class Refused(Exception):
+    """The request cannot be forwarded (loop, no server, too many outstanding); ``reason`` is a label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """A home server as the proxy sees it (built from ``accounts.partners.HomeServerConfig``)."""
+
+    id: int
+    partner_id: int
+    host: str
+    port: int
+    transport: str  # "udp" or "radsec"
+    secret: bytes = field(repr=False)
+    priority: int = 0
+    tls_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalLimits:
+    """Our site's policy for a visitor: applied to a partner's Access-Accept where stricter."""
+
+    session_timeout: int | None = None
+    idle_timeout: int | None = None
+    interim_interval: int | None = None
+    up_kbps: int | None = None
+    down_kbps: int | None = None
+
+
+@dataclass(eq=False, slots=True, kw_only=True)
+class Pending:
+    """One request on its way to a partner (identity-hashed: the I/O layer maps it to a future)."""
+
+    request: RadiusRequest
+    partner_id: int
+    limits: LocalLimits
+    clear_password: bytes | None
+    serial: int
+    started_at: float
+    tried: set[int] = field(default_factory=set)
+    server: _Server | None = None
+    identifier: int = -1
+    authenticator: bytes = b""
+    data: bytes = b""
+    sent_at: float = 0.0
+    resends_left: int = 0
+    deadline: float = 0.0  # next thing to do: resend, or time out
+
+
+@dataclass(eq=False, slots=True, kw_only=True)
+class Probe:
+    """A Status-Server sent to a zombie or dead home server (RFC 5997 §4)."""
+
+    server: _Server
+    identifier: int
+    authenticator: bytes
+    serial: int
+    sent_at: float
+    deadline: float
+
+
+# -- what the core tells the I/O layer ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    """Fired when bytes must go to a home server."""
+
+    server_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Relayed:
+    """Fired when a home server answered a forwarded request: the decision for the access point."""
+
+    pending: Pending
+    decision: Decision
+    server_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failed:
+    """Fired when no home server of the pool answered: the request is abandoned unanswered."""
+
+    pending: Pending
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthChanged:
+    """Fired when a home server changes state (alive, zombie, dead)."""
+
+    server_id: int
+    transition: Transition
+
+
+Output = Send | Relayed | Failed | HealthChanged
+
+
+class _Server:
+    __slots__ = ("health", "next_id", "outstanding", "spec")
+
+    def __init__(self, spec: Target, health: Health) -> None:
+        self.spec = spec
+        self.health = health
+        self.outstanding: dict[int, Pending | Probe] = {}
+        self.next_id = int.from_bytes(os.urandom(1), "big")
+
+    def allocate(self) -> int | None:
+        if len(self.outstanding) >= 256:
+            return None
+        while self.next_id in self.outstanding:
+            self.next_id = (self.next_id + 1) & 0xFF
+        identifier, self.next_id = self.next_id, (self.next_id + 1) & 0xFF
+        return identifier
+
+
+class ProxyCore:
+    def __init__(
+        self,
+        *,
+        operator_name: str,
+        loop_tag: bytes,
+        timers: Timers | None = None,
+        max_outstanding: int = 1024,
+        require_message_authenticator: bool = True,
+    ) -> None:
+        self.operator_name = b"1" + operator_name.encode()  # RFC 5580 §4.1: namespace 1 is a realm
+        self.loop_tag = loop_tag
+        self.timers = timers or Timers()
+        self.max_outstanding = max_outstanding
+        self.require_message_authenticator = require_message_authenticator
+        self.servers: dict[int, _Server] = {}
+        self.pools: dict[int, list[_Server]] = {}
+        self.outstanding: Counter[int] = Counter()  # per partner
+        self.drops: Counter[str] = Counter()
+        self._timers: list[tuple[float, int, Pending | Probe]] = []
+        self._serial = itertools.count(1)
+
+    # -- configuration --------------------------------------------------------------------
+
+    def configure(self, servers: Sequence[Target], now: float) -> None:
+        """Take a new set of home servers; one that did not change keeps its health and requests."""
+        kept: dict[int, _Server] = {}
+        for spec in servers:
+            old = self.servers.get(spec.id)
+            if old is not None and old.spec == spec:
+                kept[spec.id] = old
+            else:
+                kept[spec.id] = _Server(spec, Health(self.timers, now=now))
+        for server_id, old in self.servers.items():
+            if kept.get(server_id) is not old:
+                for pending in list(old.outstanding.values()):
+                    pending.server = None  # its next timer fails it over
+        self.servers = kept
+        pools: dict[int, list[_Server]] = {}
+        for server in sorted(kept.values(), key=lambda s: (s.spec.priority, s.spec.id)):
+            pools.setdefault(server.spec.partner_id, []).append(server)
+        self.pools = pools
+
+    def state(self, server_id: int) -> State:
+        return self.servers[server_id].health.state
+
+    # -- forwarding -----------------------------------------------------------------------
+
+    def forward(
+        self, request: RadiusRequest, *, partner_id: int, limits: LocalLimits, now: float
+    ) -> tuple[Pending, list[Output]]:
+        """Start proxying a request; raises :class:`Refused` when it cannot be."""
+        packet = request.packet
+        if any(state.startswith(self.loop_tag) for state in packet.all(codec.PROXY_STATE)):
+            raise Refused("loop")
+        if self.outstanding[partner_id] >= self.max_outstanding:
+            raise Refused("too_many_outstanding")
+        hidden = packet.first(codec.USER_PASSWORD)
+        clear = None
+        if hidden is not None:
+            clear = codec.unhide(hidden, request.client.secret, packet.authenticator)
+            if clear is None:
+                raise Refused("bad_user_password")
+        pending = Pending(
+            request=request,
+            partner_id=partner_id,
+            limits=limits,
+            clear_password=clear,
+            serial=next(self._serial) & 0xFFFFFFFF,
+            started_at=now,
+        )
+        out: list[Output] = []
+        if not self._send_to_next(pending, now, out):
+            raise Refused("no_home_server")
+        self.outstanding[partner_id] += 1
+        return pending, out
+
+    def _pick(self, pending: Pending) -> _Server | None:
+        pool = self.pools.get(pending.partner_id, [])
+        candidates = [s for s in pool if s.spec.id not in pending.tried and s.health.state is not State.DEAD]
+        for server in candidates:
+            if server.health.usable:
+                return server
+        return candidates[0] if candidates else None  # a zombie, when nothing better is left
+
+    def _send_to_next(self, pending: Pending, now: float, out: list[Output]) -> bool:
+        while True:
+            server = self._pick(pending)
+            if server is None:
+                return False
+            pending.tried.add(server.spec.id)
+            identifier = server.allocate()
+            if identifier is None:
+                continue  # this server's identifiers are all in flight: the next one
+            try:
+                data = self._encode(pending, server.spec, identifier)
+            except ValueError:
+                raise Refused("too_big") from None
+            server.outstanding[identifier] = pending
+            pending.server, pending.identifier, pending.data = server, identifier, data
+            pending.authenticator = data[4:20]
+            pending.sent_at = now
+            pending.resends_left = self.timers.retries if server.spec.transport == "udp" else 0
+            self._arm(pending, now)
+            out.append(Send(server_id=server.spec.id, data=data))
+            return True
+
+    def _arm(self, pending: Pending | Probe, now: float) -> None:
+        timeout_at = pending.sent_at + self.timers.response_window
+        resend_at = now + self.timers.retry_interval
+        if isinstance(pending, Pending) and pending.resends_left and resend_at < timeout_at:
+            pending.deadline = resend_at
+        else:
+            pending.deadline = timeout_at
+        heapq.heappush(self._timers, (pending.deadline, pending.serial, pending))
+
+    def _encode(self, pending: Pending, spec: Target, identifier: int) -> bytes:
+        packet = pending.request.packet
+        parts: list[bytes] = []
+        has_challenge = packet.first(codec.CHAP_CHALLENGE) is not None
+        authenticator = os.urandom(16)
+        for attr, value in packet.attributes:
+            if attr == codec.MESSAGE_AUTHENTICATOR:
+                continue  # a new one is computed, first
+            if attr == codec.USER_PASSWORD and pending.clear_password is not None:
+                value = codec.hide_user_password(pending.clear_password, spec.secret, authenticator)
+            parts.append(codec.tlv(attr, value))
+        if packet.first(codec.CHAP_PASSWORD) is not None and not has_challenge:
+            # RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator was the challenge;
+            # ours is new, so the home server must be told the original one
+            parts.append(codec.tlv(codec.CHAP_CHALLENGE, packet.authenticator))
+        if packet.first(codec.OPERATOR_NAME) is None:
+            parts.append(codec.tlv(codec.OPERATOR_NAME, self.operator_name))
+        if packet.first(codec.CHARGEABLE_USER_IDENTITY) is None:
+            parts.append(codec.tlv(codec.CHARGEABLE_USER_IDENTITY, b"\x00"))
+        parts.append(codec.tlv(codec.PROXY_STATE, self.loop_tag + pending.serial.to_bytes(4, "big")))
+        data = codec.encode_request(
+            code=Code.ACCESS_REQUEST,
+            identifier=identifier,
+            secret=spec.secret,
+            attributes=b"".join(parts),
+            authenticator=authenticator,
+        )
+        if len(data) > codec.MAX_LENGTH:
+            raise ValueError("too big")
+        return data
+
+    # -- probes ---------------------------------------------------------------------------
+
+    def _probe(self, server: _Server, now: float, out: list[Output]) -> None:
+        identifier = server.allocate()
+        if identifier is None:
+            return
+        data = codec.encode_request(
+            code=Code.STATUS_SERVER,
+            identifier=identifier,
+            secret=server.spec.secret,
+            attributes=codec.tlv(codec.OPERATOR_NAME, self.operator_name),
+        )
+        probe = Probe(
+            server=server,
+            identifier=identifier,
+            authenticator=data[4:20],
+            serial=next(self._serial) & 0xFFFFFFFF,
+            sent_at=now,
+            deadline=0.0,
+        )
+        server.outstanding[identifier] = probe
+        server.health.probe_sent(now)
+        self._arm(probe, now)
+        out.append(Send(server_id=server.spec.id, data=data))
+
+    # -- replies --------------------------------------------------------------------------
+
+    def receive(self, server_id: int, data: bytes, now: float) -> list[Output]:
+        """A datagram (or stream packet) from a home server."""
+        server = self.servers.get(server_id)
+        if server is None:
+            self.drops["unknown_server"] += 1
+            return []
+        try:
+            reply = codec.parse(data)
+        except Malformed as exc:
+            self.drops[exc.reason] += 1
+            return []
+        pending = server.outstanding.get(reply.identifier)
+        if pending is None:
+            self.drops["unmatched_reply"] += 1  # late: answered already, or given up on
+            return []
+        if reply.code not in REPLY_CODES or (isinstance(pending, Probe) and reply.code != Code.ACCESS_ACCEPT):
+            self.drops["unknown_code"] += 1
+            return []
+        secret = server.spec.secret
+        if not codec.response_authenticator_valid(reply, secret, request_authenticator=pending.authenticator):
+            self.drops["bad_response_authenticator"] += 1
+            return []
+        authenticator = pending.authenticator
+        if reply.first(codec.MESSAGE_AUTHENTICATOR) is not None:
+            if not codec.message_authenticator_valid(reply, secret, request_authenticator=authenticator):
+                self.drops["bad_message_authenticator"] += 1
+                return []
+        elif isinstance(pending, Pending) and (
+            self.require_message_authenticator or reply.code == Code.ACCESS_CHALLENGE
+        ):
+            # BlastRADIUS: a forged Accept has none. A probe's answer only says "alive", which the
+            # Response Authenticator proves already (FreeRADIUS 3.2.1 does not sign it).
+            self.drops["missing_message_authenticator"] += 1
+            return []
+        del server.outstanding[reply.identifier]
+        out: list[Output] = []
+        if isinstance(pending, Probe):
+            self._health(server, Event.PROBE_ANSWER, now, out)
+            return out
+        self._health(server, Event.ANSWER, now, out)
+        self.outstanding[pending.partner_id] -= 1
+        pending.server = None
+        decision = self._relay(pending, server.spec, reply)
+        out.append(Relayed(pending=pending, decision=decision, server_id=server_id))
+        return out
+
+    def _relay(self, pending: Pending, spec: Target, reply: codec.Packet) -> Decision:
+        """The home server's answer, re-keyed for the access point, with our limits applied."""
+        request = pending.request
+        keys = _Rekey(
+            home_secret=spec.secret,
+            home_authenticator=pending.authenticator,
+            nas_secret=request.client.secret,
+            nas_authenticator=request.packet.authenticator,
+        )
+        accept = reply.code == Code.ACCESS_ACCEPT
+        limits = pending.limits if accept else LocalLimits()
+        theirs: dict[str, int] = {}
+        parts: list[bytes] = []
+        for attr, value in reply.attributes:
+            if attr in (codec.MESSAGE_AUTHENTICATOR, codec.PROXY_STATE):
+                continue  # the server core adds its own, and echoes the NAS's Proxy-State
+            if attr == codec.SESSION_TIMEOUT and limits.session_timeout and len(value) == 4:
+                theirs["session"] = int.from_bytes(value, "big")
+                continue
+            if attr == codec.IDLE_TIMEOUT and limits.idle_timeout and len(value) == 4:
+                theirs["idle"] = int.from_bytes(value, "big")
+                continue
+            if attr == codec.ACCT_INTERIM_INTERVAL and limits.interim_interval:
+                continue  # accounting of visitors stays with us: our interval
+            if attr == codec.TUNNEL_PASSWORD and len(value) > 1:
+                rekeyed = keys.salted(value[1:])
+                if rekeyed is None:
+                    self.drops["bad_encrypted_attribute"] += 1
+                    continue
+                value = value[:1] + rekeyed  # the tag octet stays (RFC 2868 §3.5)
+            elif attr == codec.VENDOR_SPECIFIC:
+                vsa = self._vendor(value, keys, limits, theirs)
+                if vsa is None:
+                    continue
+                value = vsa
+            parts.append(codec.tlv(attr, value))
+        ours: list[tuple[str, Any]] = []
+        if limits.session_timeout:
+            ours.append(("Session-Timeout", min(limits.session_timeout, theirs.get("session") or 1 << 31)))
+        if limits.idle_timeout:
+            ours.append(("Idle-Timeout", min(limits.idle_timeout, theirs.get("idle") or 1 << 31)))
+        if limits.interim_interval:
+            ours.append(("Acct-Interim-Interval", limits.interim_interval))
+        up = _stricter(limits.up_kbps, theirs.get("up"))
+        down = _stricter(limits.down_kbps, theirs.get("down"))
+        ours += bandwidth_attributes(up_kbps=up, down_kbps=down)
+        return Decision(code=Code(reply.code), attributes=tuple(ours), raw=b"".join(parts))
+
+    def _vendor(
+        self, value: bytes, keys: _Rekey, limits: LocalLimits, theirs: dict[str, int]
+    ) -> bytes | None:
+        """One Vendor-Specific attribute of a reply, re-keyed; None when nothing of it is left."""
+        if len(value) < 6:
+            return value
+        vendor = int.from_bytes(value[:4], "big")
+        if vendor not in (codec.MICROSOFT, WISPR, CHILLISPOT):
+            return value
+        subs: list[bytes] = []
+        i = 4
+        while i + 2 <= len(value):
+            vtype, vlen = value[i], value[i + 1]
+            if vlen < 2 or i + vlen > len(value):
+                return value  # not in RFC 2865 §5.26 format: passed on as it came
+            sub = value[i + 2 : i + vlen]
+            i += vlen
+            if vendor == codec.MICROSOFT and vtype in (codec.MS_MPPE_SEND_KEY, codec.MS_MPPE_RECV_KEY):
+                rekeyed = keys.salted(sub)
+            elif vendor == codec.MICROSOFT and vtype == codec.MS_CHAP_MPPE_KEYS:
+                rekeyed = keys.hidden(sub)
+            else:
+                rekeyed = sub
+                direction = _BANDWIDTH.get((vendor, vtype))
+                if direction is not None and len(sub) == 4:
+                    kbps = int.from_bytes(sub, "big") // (1000 if vendor == WISPR else 1)
+                    if (limits.up_kbps if direction == "up" else limits.down_kbps) is not None:
+                        theirs[direction] = min(kbps, theirs.get(direction, kbps))
+                        continue  # replaced by the stricter of theirs and ours
+            if rekeyed is None:
+                self.drops["bad_encrypted_attribute"] += 1
+                continue
+            subs.append(bytes((vtype, len(rekeyed) + 2)) + rekeyed)
+        if not subs:
+            return None
+        return value[:4] + b"".join(subs)
+
+    # -- time -----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def handle_timer(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        while self._timers and self._timers[0][0] <= now:
+            deadline, _serial, item = heapq.heappop(self._timers)
+            if deadline != item.deadline:
+                continue  # superseded by a later arming
+            server = item.server
+            if server is None or server.outstanding.get(item.identifier) is not item:
+                continue  # answered, or its server went away (a Pending then fails over below)
+            in_window = now < item.sent_at + self.timers.response_window
+            if isinstance(item, Pending) and item.resends_left and in_window:
+                item.resends_left -= 1
+                out.append(Send(server_id=server.spec.id, data=item.data))  # RFC 5080: identical
+                self._arm(item, now)
+                continue
+            del server.outstanding[item.identifier]
+            if isinstance(item, Probe):
+                self._health(server, Event.PROBE_TIMEOUT, now, out)
+                continue
+            self._health(server, Event.TIMEOUT, now, out)
+            self._fail_over(item, now, out)
+        for server in self.servers.values():
+            transition = server.health.check_zombie(now)
+            if transition is not None:
+                out.append(HealthChanged(server_id=server.spec.id, transition=transition))
+            if server.health.probe_due(now) and server.health.state in (State.ZOMBIE, State.DEAD):
+                self._probe(server, now, out)
+        return out
+
+    def _fail_over(self, pending: Pending, now: float, out: list[Output]) -> None:
+        pending.server = None
+        if not self._send_to_next(pending, now, out):
+            self.outstanding[pending.partner_id] -= 1
+            out.append(Failed(pending=pending, reason="no_answer"))
+
+    def _health(self, server: _Server, event: Event, now: float, out: list[Output]) -> None:
+        transition = server.health.on(event, now)
+        if transition is not None:
+            out.append(HealthChanged(server_id=server.spec.id, transition=transition))
+
+    def connection(self, server_id: int, *, up: bool, now: float) -> list[Output]:
+        """A RadSec connection came up or went down; what was in flight on it fails over."""
+        server = self.servers.get(server_id)
+        if server is None:
+            return []
+        out: list[Output] = []
+        self._health(server, Event.CONNECTED if up else Event.CONNECTION_LOST, now, out)
+        if not up:
+            lost, server.outstanding = list(server.outstanding.values()), {}
+            for item in lost:
+                if isinstance(item, Pending):
+                    self._fail_over(item, now, out)
+        return out
+
+
+class _Rekey:
+    """Moves encrypted reply attributes from the home server's keys to the access point's."""
+
+    __slots__ = ("home_authenticator", "home_secret", "nas_authenticator", "nas_secret")
+
+    def __init__(
+        self, *, home_secret: bytes, home_authenticator: bytes, nas_secret: bytes, nas_authenticator: bytes
+    ) -> None:
+        self.home_secret, self.home_authenticator = home_secret, home_authenticator
+        self.nas_secret, self.nas_authenticator = nas_secret, nas_authenticator
+
+    def salted(self, value: bytes) -> bytes | None:
+        """RFC 2868 §3.5 / RFC 2548 §2.4.2 (Tunnel-Password, MS-MPPE-Send-Key, MS-MPPE-Recv-Key)."""
+        plain = codec.salt_decrypt(value, self.home_secret, self.home_authenticator)
+        if plain is None:
+            return None
+        return codec.salt_encrypt(plain, self.nas_secret, self.nas_authenticator)
+
+    def hidden(self, value: bytes) -> bytes | None:
+        """RFC 2548 §2.4.1 (MS-CHAP-MPPE-Keys): hidden like User-Password, padding kept."""
+        plain = codec.unhide(value, self.home_secret, self.home_authenticator)
+        if plain is None:
+            return None
+        return codec.hide_user_password(plain, self.nas_secret, self.nas_authenticator)
+
+
+_BANDWIDTH = {
+    (WISPR, WISPR_UP): "up",
+    (WISPR, WISPR_DOWN): "down",
+    (CHILLISPOT, CHILLI_UP): "up",
+    (CHILLISPOT, CHILLI_DOWN): "down",
+}
+
+
+def _stricter(ours: int | None, theirs: int | None) -> int | None:
+    if ours is None:
+        return None  # theirs passed through untouched
+    return min(ours, theirs) if theirs is not None else ours

@@ -1,0 +1,263 @@
+"""Partner regions of the federation under ``/api/v1/partners``: region-wide only (region admins
+change them, auditors read them), audited.
+
+A partner has realm patterns routed to it and home servers we proxy to. A home server's shared
+secret is write-only: it is set when the server is added, never read back. Each server shows the
+health state the RADIUS processes last recorded; the RADIUS processes reload a change within
+seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from accounts import audit, partners
+from accounts.admins import READ_PARTNERS, WRITE_PARTNERS
+from accounts.models import HomeServer, Partner
+from portal.api.auth import Principal, require
+from portal.api.common import Id, Page, PageParams, paginate
+from portal.context import PortalDep
+
+router = APIRouter(tags=["partners"])
+
+Reader = Annotated[Principal, Depends(require(READ_PARTNERS, WRITE_PARTNERS, region_wide=True))]
+Writer = Annotated[Principal, Depends(require(WRITE_PARTNERS, region_wide=True))]
+Pattern = Annotated[str, Path(min_length=1, max_length=255, description="a.example, *.a.example or *")]
+RealmText = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+class HomeServerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field(min_length=1, max_length=255, description="an IP address or a DNS name")
+    port: int | None = Field(default=None, ge=1, le=65535, description="1812 over UDP, 2083 over RadSec")
+    transport: Literal["udp", "radsec"] = "udp"
+    secret: SecretStr | None = Field(
+        default=None,
+        max_length=128,
+        description="the shared secret (write-only): needed over UDP; over RadSec 'radsec' by default",
+    )
+    tls_name: str | None = Field(
+        default=None, max_length=255, description="the name the RadSec certificate must carry (the host)"
+    )
+    priority: int = Field(default=0, ge=0, le=partners.MAX_PRIORITY, description="lower is tried first")
+
+    def spec(self) -> partners.HomeServerSpec:
+        return partners.HomeServerSpec(
+            host=self.host, port=self.port, transport=self.transport,
+            secret=self.secret.get_secret_value() if self.secret is not None else None,
+            tls_name=self.tls_name, priority=self.priority,
+        )  # fmt: skip
+
+
+class PartnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=63, description="a lower-case slug")
+    display_name: str | None = Field(default=None, max_length=120)
+    realms: list[RealmText] = Field(default_factory=list, max_length=100)
+    servers: list[HomeServerIn] = Field(min_length=1, max_length=20)
+    accept_requests: bool = True
+    transit: bool = False
+    forward_accounting: bool = False
+
+
+class PartnerPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    display_name: str | None = Field(default=None, max_length=120, description="'' removes it")
+    accept_requests: bool | None = None
+    transit: bool | None = None
+    forward_accounting: bool | None = None
+
+
+class RealmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pattern: RealmText
+
+
+class HomeServerOut(BaseModel):
+    id: int
+    host: str
+    port: int
+    transport: str
+    tls_name: str | None
+    priority: int
+    state: str = Field(description="health from the RADIUS processes: unknown, alive, zombie, dead")
+    state_changed_at: datetime | None
+
+
+class PartnerOut(BaseModel):
+    id: int
+    name: str
+    display_name: str | None
+    realms: list[str]
+    accept_requests: bool
+    transit: bool
+    forward_accounting: bool
+    servers: list[HomeServerOut] = Field(description="in the order they are tried")
+    created_at: datetime
+    updated_at: datetime
+
+
+def _server(s: HomeServer) -> HomeServerOut:
+    return HomeServerOut(
+        id=s.id, host=s.host, port=s.port, transport=s.transport, tls_name=s.tls_name, priority=s.priority,
+        state=s.state, state_changed_at=s.state_changed_at,
+    )  # fmt: skip
+
+
+def _partner(p: Partner) -> PartnerOut:
+    return PartnerOut(
+        id=p.id,
+        name=p.name,
+        display_name=p.display_name,
+        realms=sorted(r.pattern for r in p.realms),
+        accept_requests=p.accept_requests,
+        transit=p.transit,
+        forward_accounting=p.forward_accounting,
+        servers=[_server(s) for s in sorted(p.servers, key=lambda s: (s.priority, s.id))],
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def _audited(out: PartnerOut) -> dict[str, object]:
+    """What the audit log keeps of a partner: its configuration, not its servers' health."""
+    return out.model_dump(mode="json", exclude={"created_at", "updated_at"}) | {
+        "servers": [s.model_dump(mode="json", exclude={"state", "state_changed_at"}) for s in out.servers]
+    }
+
+
+# -- partners --------------------------------------------------------------------------------------
+
+
+@router.get("/partners", response_model=Page[PartnerOut])
+async def list_partners(
+    who: Reader, portal: PortalDep, params: Annotated[PageParams, Depends()]
+) -> Page[PartnerOut]:
+    query = (
+        select(Partner)
+        .options(selectinload(Partner.realms), selectinload(Partner.servers))
+        .order_by(Partner.name, Partner.id)
+    )
+    async with portal.transaction() as session:
+        return await paginate(session, query, params, _partner)
+
+
+@router.get("/partners/{partner_id}", response_model=PartnerOut)
+async def get_partner(partner_id: Id, who: Reader, portal: PortalDep) -> PartnerOut:
+    async with portal.transaction() as session:
+        return _partner(await partners.get_partner(session, name_or_id=partner_id))
+
+
+@router.post("/partners", response_model=PartnerOut, status_code=201)
+async def create_partner(body: PartnerIn, who: Writer, portal: PortalDep) -> PartnerOut:
+    async with portal.transaction() as session:
+        partner = await partners.add_partner(
+            session, box=portal.box, home_realm=portal.config.realm, name=body.name, realms=body.realms,
+            servers=[s.spec() for s in body.servers], display_name=body.display_name,
+            accept_requests=body.accept_requests, transit=body.transit,
+            forward_accounting=body.forward_accounting,
+        )  # fmt: skip
+        out = _partner(partner)
+        await audit.record(
+            session, actor=who.actor, action="partner.create", target=f"partner:{partner.id}",
+            after=_audited(out) | {"secrets": "set"},
+        )  # fmt: skip
+    return out
+
+
+@router.patch("/partners/{partner_id}", response_model=PartnerOut)
+async def update_partner(partner_id: Id, body: PartnerPatch, who: Writer, portal: PortalDep) -> PartnerOut:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        before = _audited(_partner(partner))
+        await partners.update_partner(
+            session, partner=partner, display_name=body.display_name, accept_requests=body.accept_requests,
+            transit=body.transit, forward_accounting=body.forward_accounting,
+        )  # fmt: skip
+        out = _partner(partner)
+        await audit.record(
+            session, actor=who.actor, action="partner.update", target=f"partner:{partner.id}",
+            before=before, after=_audited(out),
+        )  # fmt: skip
+    return out
+
+
+@router.delete("/partners/{partner_id}", status_code=204)
+async def delete_partner(partner_id: Id, who: Writer, portal: PortalDep) -> Response:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        before = _audited(_partner(partner))
+        await partners.remove_partner(session, partner=partner)
+        await audit.record(
+            session, actor=who.actor, action="partner.delete", target=f"partner:{partner_id}", before=before
+        )
+    return Response(status_code=204)
+
+
+# -- realms and home servers -----------------------------------------------------------------------
+
+
+@router.post("/partners/{partner_id}/realms", response_model=PartnerOut, status_code=201)
+async def add_realm(partner_id: Id, body: RealmIn, who: Writer, portal: PortalDep) -> PartnerOut:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        realm = await partners.add_realm(
+            session, partner=partner, home_realm=portal.config.realm, pattern=body.pattern
+        )
+        await audit.record(
+            session, actor=who.actor, action="partner.realm.add", target=f"partner:{partner.id}",
+            after={"pattern": realm.pattern},
+        )  # fmt: skip
+        return _partner(partner)
+
+
+@router.delete("/partners/{partner_id}/realms/{pattern}", status_code=204)
+async def remove_realm(partner_id: Id, pattern: Pattern, who: Writer, portal: PortalDep) -> Response:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        await partners.remove_realm(session, partner=partner, pattern=pattern)
+        await audit.record(
+            session, actor=who.actor, action="partner.realm.remove", target=f"partner:{partner.id}",
+            before={"pattern": partners.normalize_realm_pattern(pattern)},
+        )  # fmt: skip
+    return Response(status_code=204)
+
+
+@router.post("/partners/{partner_id}/servers", response_model=HomeServerOut, status_code=201)
+async def add_home_server(
+    partner_id: Id, body: HomeServerIn, who: Writer, portal: PortalDep
+) -> HomeServerOut:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        server = await partners.add_home_server(session, box=portal.box, partner=partner, server=body.spec())
+        out = _server(server)
+        await audit.record(
+            session, actor=who.actor, action="partner.server.add", target=f"partner:{partner.id}",
+            after=out.model_dump(mode="json", exclude={"state", "state_changed_at"}) | {"secret": "set"},
+        )  # fmt: skip
+    return out
+
+
+@router.delete("/partners/{partner_id}/servers/{server_id}", status_code=204)
+async def remove_home_server(partner_id: Id, server_id: Id, who: Writer, portal: PortalDep) -> Response:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        server = next((s for s in partner.servers if s.id == server_id), None)
+        before = (
+            _server(server).model_dump(mode="json", exclude={"state", "state_changed_at"}) if server else None
+        )
+        await partners.remove_home_server(session, partner=partner, server_id=server_id)
+        await audit.record(
+            session, actor=who.actor, action="partner.server.remove", target=f"partner:{partner.id}",
+            before=before,
+        )  # fmt: skip
+    return Response(status_code=204)

@@ -1,0 +1,580 @@
+"""A real FreeRADIUS 3.2 (Debian) as the partner region in federation interop tests.
+
+``FreeRadiusPeer`` writes a self-contained configuration (the templates of ``freeradius/``; nothing
+is copied from /etc/freeradius) into a work directory and runs ``freeradius -f -d DIR -l LOG`` on
+free loopback ports. One instance plays one role:
+
+- **home server** of its realm (``liguria.example``): ``user@liguria.example`` is stripped by the
+  ``suffix`` realm module and checked against a users file (PAP, CHAP, MS-CHAP; PEAP/MSCHAPv2 and
+  TTLS/PAP or MSCHAPv2 with ``eap=True``); an Access-Accept carries Session-Timeout 7200,
+  Reply-Message "Benvenuto", a Class and, when asked (RFC 4372), a Chargeable-User-Identity; an
+  Access-Reject says "Credenziali errate";
+- **proxy**: ``proxy_realms`` sends those realms, User-Name untouched, to a home server (Sésame)
+  probed with Status-Server (RFC 5997); accounting is always answered locally.
+
+Replies carry Message-Authenticator first, as FreeRADIUS >= 3.2.5 sends them (``sign_replies=False``:
+as Debian's 3.2.1 does). ``host="127.0.0.2"`` puts the peer on an address of its own, so that
+Sésame can tell it from the access points at 127.0.0.1.
+
+Every Access-Request it receives is written by the ``detail`` module as FreeRADIUS prints it:
+``requests()``, ``requests_seen()`` and ``last_request()`` read that file, so a test can prove that
+traffic went through this server and see what reached it (Operator-Name, Chargeable-User-Identity,
+Proxy-State, Message-Authenticator, and the decrypted User-Password: a proxy must re-encrypt it for
+the next hop, RFC 2865 §5.2).
+
+Debian's ``freeradius`` and ``eapoltest`` packages provide the binaries; without them the tests are
+skipped on a workstation and fail in CI (``need_tool``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.interop.conftest import need_tool
+
+TEMPLATES = Path(__file__).resolve().parent / "freeradius"
+HOST = "127.0.0.1"
+READY = "Ready to process requests"
+_PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
+
+Record = list[tuple[str, str]]
+
+
+class FreeRadiusPeer:
+    """A private FreeRADIUS 3.2 on a loopback address, configured for one role; a context manager.
+
+    ``host``: another loopback address (127.0.0.2…) gives the peer an address of its own, for its
+    ports and as the source of what it proxies: a test can then tell the partner from an access
+    point at 127.0.0.1, as a RADIUS server tells clients apart (by source address).
+
+    ``users`` maps a name to its cleartext password; a name is the part before ``@realm`` (a key
+    ending in ``@<realm>`` is stripped too). ``clients`` maps an address or CIDR to its secret
+    (default: 127.0.0.1 with ``secret``); every client must sign its Access-Requests with
+    Message-Authenticator. ``proxy_realms`` maps a realm to its home server (host, auth port,
+    secret). ``sign_replies``: Message-Authenticator first in every Access-Accept and -Reject as
+    FreeRADIUS >= 3.2.5 does (False: only in EAP replies, as Debian's 3.2.1 does). ``with`` starts
+    the server (unless it runs) and stops it.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        realm: str = "liguria.example",
+        secret: str = "liguria-secret-1",
+        users: Mapping[str, str] | None = None,
+        clients: Mapping[str, str] | None = None,
+        proxy_realms: Mapping[str, tuple[str, int, str]] | None = None,
+        eap: bool = False,
+        status_server: bool = True,
+        sign_replies: bool = True,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.dir = workdir
+        self.realm = realm
+        self.secret = secret
+        self.users = {_local_part(name, realm): password for name, password in (users or {}).items()}
+        self.clients = dict(clients) if clients is not None else {HOST: secret}
+        self.proxy_realms = dict(proxy_realms or {})
+        self.eap = eap
+        self.status_server = status_server
+        self.sign_replies = sign_replies
+        self.host = host
+        self.auth_port = free_udp_port(host)
+        self.acct_port = free_udp_port(host)
+        self.log = self.dir / "log" / "radius.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._configure()
+
+    # -- configuration
+
+    @property
+    def ca_cert(self) -> Path:
+        """The CA that signed the EAP server certificate (for eapol_test's ``ca_cert``)."""
+        return self.dir / "certs" / "ca.pem"
+
+    @property
+    def server_name(self) -> str:
+        """The DNS name in the EAP server certificate."""
+        return f"radius.{self.realm}"
+
+    def _configure(self) -> None:
+        for value in (self.realm, self.secret, *self.users, *self.users.values(), *self.clients.values()):
+            _check_config_string(value)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("log", "run", "certs", "mods-enabled", "sites-enabled"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        for seen in (self._requests_file, self._accounting_file):
+            seen.unlink(missing_ok=True)  # a peer counts from zero, even in a reused directory
+        ports = {
+            "DIR": str(self.dir),
+            "HOST": self.host,
+            "AUTH_PORT": str(self.auth_port),
+            "ACCT_PORT": str(self.acct_port),
+        }
+        eap_authorize = "eap {\n\t\t\tok = return\n\t\t}" if self.eap else ""
+        eap_authenticate = "Auth-Type EAP {\n\t\t\teap\n\t\t}" if self.eap else ""
+        sign = "update reply {\n\t\t\t&Message-Authenticator := 0x00\n\t\t}" if self.sign_replies else ""
+        sign_proxied = f"{sign}\n\t\tupdate proxy-reply {{\n\t\t\t&Message-Authenticator !* ANY\n\t\t}}"
+        self._write(
+            "radiusd.conf", "radiusd.conf", STATUS_SERVER="yes" if self.status_server else "no", **ports
+        )
+        self._write("mods-enabled/modules", "modules.conf")
+        self._write(
+            "sites-enabled/peer",
+            "site-peer",
+            EAP_AUTHORIZE=eap_authorize,
+            EAP_AUTHENTICATE=eap_authenticate,
+            SIGN_REPLY=sign,
+            SIGN_PROXIED_REPLY=sign_proxied if self.sign_replies else "",
+            **ports,
+        )
+        if self.eap:
+            self._write("mods-enabled/eap", "eap.conf")
+            self._write("sites-enabled/inner-tunnel", "site-inner-tunnel")
+            if not self.ca_cert.exists():
+                _write_certificates(self.dir / "certs", self.server_name)
+        self._write(
+            "clients.conf",
+            None,
+            text="".join(
+                _render("client.conf", N=str(n), ADDRESS=address, SECRET=secret)
+                for n, (address, secret) in enumerate(self.clients.items())
+            ),
+        )
+        proxied: list[str] = []
+        pools: dict[tuple[str, int, str], int] = {}  # one home server per address, shared by realms
+        for realm, (host, port, secret) in self.proxy_realms.items():
+            _check_config_string(realm)
+            _check_config_string(secret)
+            n = pools.get((host, port, secret))
+            if n is None:
+                n = pools[(host, port, secret)] = len(pools)
+                proxied.append(
+                    _render(
+                        "home-server.conf", N=str(n), HOST=host, PORT=str(port), SECRET=secret, SRC=self.host
+                    )
+                )
+            proxied.append(_render("home-realm.conf", N=str(n), REALM=realm))
+        self._write("proxy.conf", "proxy.conf", OWN_REALM=self.realm, PROXIED="\n".join(proxied))
+        self._write(
+            "users",
+            None,
+            text="".join(f'"{name}" Cleartext-Password := "{pw}"\n' for name, pw in self.users.items()),
+        )
+        for empty in ("acct_users", "preproxy_users"):
+            self._write(empty, None, text="")
+
+    def _write(self, target: str, template: str | None, *, text: str = "", **values: str) -> None:
+        (self.dir / target).write_text(_render(template, **values) if template else text)
+
+    # -- process
+
+    def start(self, timeout: float = 30) -> None:
+        """Start and return once it answers Status-Server (or, without it, says it is ready)."""
+        if self.proc is not None:
+            raise RuntimeError("already started")
+        binary = need_tool("freeradius")
+        logged = len(self._log_text())
+        probe_secret = self._probe_secret()
+        with (self.dir / "log" / "stderr.log").open("ab") as err:
+            self.proc = subprocess.Popen(
+                [binary, "-f", "-d", str(self.dir), "-l", str(self.log)],
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise RuntimeError(f"freeradius exited at start:\n{self.log_tail()}")
+            if probe_secret is not None:
+                if status_server(self.host, self.auth_port, probe_secret, timeout=0.2):
+                    return
+            elif READY in self._log_text()[logged:]:
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"freeradius did not answer within {timeout:g} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM (then SIGKILL if it lingers); also how a test simulates an outage."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports (what it has logged so far is kept)."""
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self) -> FreeRadiusPeer:
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _probe_secret(self) -> str | None:
+        """The secret with which this process may send Status-Server, if it may (it sends from
+        127.0.0.1: Linux picks that source for every loopback destination)."""
+        if not self.status_server:
+            return None
+        for address, secret in self.clients.items():
+            if ipaddress.ip_address(HOST) in ipaddress.ip_network(address, strict=False):
+                return secret
+        return None
+
+    # -- what it saw
+
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of its log and of its stderr (start-up errors land there)."""
+        stderr = self.dir / "log" / "stderr.log"
+        text = self._log_text() + (stderr.read_text(errors="replace") if stderr.exists() else "")
+        return "\n".join(text.splitlines()[-lines:]) or "(no log)"
+
+    @property
+    def _requests_file(self) -> Path:
+        return self.dir / "log" / "requests.detail"
+
+    @property
+    def _accounting_file(self) -> Path:
+        return self.dir / "log" / "accounting.detail"
+
+    def requests(self) -> list[Record]:
+        """Every Access-Request received since this peer was made, oldest first: each is its
+        attributes in the order of the packet, as FreeRADIUS printed them (strings unquoted).
+        One EAP authentication is several Access-Requests; Status-Server is not logged, nor is a
+        request dropped unread (unknown client, no or bad Message-Authenticator)."""
+        return read_detail(self._requests_file)
+
+    def requests_seen(self) -> int:
+        """How many Access-Requests it handled (locally or by proxying them)."""
+        return len(self.requests())
+
+    def last_request(self) -> dict[str, str]:
+        """The attributes of the last Access-Request, name → value; the values of an attribute that
+        occurs several times (Proxy-State) are joined with ", " in packet order."""
+        records = self.requests()
+        if not records:
+            raise AssertionError(f"no Access-Request reached this FreeRADIUS\n{self.log_tail()}")
+        return flatten(records[-1])
+
+    def accounting_requests(self) -> list[Record]:
+        """Every Accounting-Request received (answered locally, never proxied)."""
+        return read_detail(self._accounting_file)
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration helpers
+
+
+def free_udp_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _render(template: str, **values: str) -> str:
+    text = (TEMPLATES / template).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@@{key}@@", value)
+    if left := _PLACEHOLDER.search(text):
+        raise ValueError(f"{template}: {left.group()} was left unfilled")
+    return text
+
+
+def _check_config_string(value: str) -> None:
+    """Values go inside double quotes of FreeRADIUS's configuration and users file: refuse what would
+    end or escape the string (a test author's mistake, not something to quote around)."""
+    if any(c in value for c in '"\\\n\r') or not value:
+        raise ValueError(f"not usable in a FreeRADIUS configuration: {value!r}")
+
+
+def _local_part(name: str, realm: str) -> str:
+    suffix = f"@{realm}"
+    return name[: -len(suffix)] if name.lower().endswith(suffix.lower()) else name
+
+
+def _write_certificates(directory: Path, server_name: str) -> None:
+    """A throwaway CA and a server certificate for PEAP/TTLS: P-256 keys take milliseconds, where
+    the stock ``certs/bootstrap`` (RSA, DH parameters) takes seconds to minutes."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sésame interop test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading what it logged
+
+
+def read_detail(path: Path) -> list[Record]:
+    """The records of a FreeRADIUS ``detail`` file: a header line (the time), then one
+    ``\\tName = value`` line per attribute, then a blank line. What the module adds that is not in
+    the packet (Packet-Type, Timestamp) is left out."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return []
+    records = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.splitlines()[1:] if line.startswith("\t")]
+        record = []
+        for line in lines:
+            name, _, value = line.strip().partition(" = ")
+            if name not in ("Packet-Type", "Timestamp"):
+                record.append((name, _unquote(value)))
+        if record:
+            records.append(record)
+    return records
+
+
+def flatten(record: Record) -> dict[str, str]:
+    """name → value; repeated attributes joined with ", " in packet order."""
+    out: dict[str, str] = {}
+    for name, value in record:
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", '"': b'"', "\\": b"\\"}
+
+
+def _unquote(value: str) -> str:
+    """A string as FreeRADIUS 3 prints it ("…" with \\" \\\\ \\n \\r \\t and \\ooo octal escapes)
+    back to its text; any other value (integer, enum name, 0x… octets, address) as printed."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    body, out, i = value[1:-1], bytearray(), 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            octal = body[i + 1 : i + 4]
+            if len(octal) == 3 and all(d in "01234567" for d in octal):
+                out.append(int(octal, 8) & 0xFF)
+                i += 4
+                continue
+            if body[i + 1] in _ESCAPES:
+                out += _ESCAPES[body[i + 1]]
+                i += 2
+                continue
+        out += c.encode("utf-8", errors="surrogateescape")
+        i += 1
+    return out.decode("utf-8", errors="backslashreplace")
+
+
+# --------------------------------------------------------------------------------------------------
+# Clients
+
+
+def status_server(host: str, port: int, secret: str, timeout: float = 1.0) -> bool:
+    """One Status-Server (RFC 5997 §3: Message-Authenticator is mandatory in it); True when a reply
+    with a valid Response Authenticator (RFC 2865 §3) came back."""
+    request_auth = os.urandom(16)
+    identifier = request_auth[0]
+    head = struct.pack("!BBH", 12, identifier, 20 + 18) + request_auth
+    signature = hmac.new(secret.encode(), head + b"\x50\x12" + bytes(16), hashlib.md5).digest()
+    packet = head + b"\x50\x12" + signature
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((host, port))
+            sock.send(packet)
+            reply = sock.recv(4096)
+        except OSError:  # refused (not listening yet) or timed out
+            return False
+    if len(reply) < 20 or reply[1] != identifier:
+        return False
+    length = struct.unpack("!H", reply[2:4])[0]
+    expected = hashlib.md5(reply[:4] + request_auth + reply[20:length] + secret.encode()).digest()
+    return hmac.compare_digest(expected, reply[4:20])
+
+
+def radclient(
+    port: int,
+    secret: str,
+    attributes: str,
+    *,
+    command: str = "auth",
+    host: str = HOST,
+    timeout: float = 2.0,
+    retries: int = 1,
+) -> str:
+    """radclient's verbose output for one request (attributes one per line, as radclient reads them;
+    add ``Message-Authenticator = 0x00`` to have it signed)."""
+    done = subprocess.run(
+        [
+            need_tool("radclient"),
+            "-x",
+            "-r",
+            str(retries),
+            "-t",
+            str(timeout),
+            f"{host}:{port}",
+            command,
+            secret,
+        ],
+        input=attributes,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout + done.stderr
+
+
+def radclient_reply(output: str) -> tuple[str, Record] | None:
+    """The type and attributes of the reply in radclient's verbose output (None: no reply)."""
+    match = re.search(r"^Received (\S+) Id \d+ .*\n((?:\t.*\n?)*)", output, re.MULTILINE)
+    if match is None:
+        return None
+    attributes = []
+    for line in match.group(2).splitlines():
+        name, _, value = line.strip().partition(" = ")
+        attributes.append((name, _unquote(value)))
+    return match.group(1), attributes
+
+
+def eapol_test(
+    workdir: Path,
+    port: int,
+    secret: str,
+    *,
+    identity: str,
+    password: str,
+    anonymous_identity: str | None = None,
+    method: str = "PEAP",
+    ca_cert: Path | None = None,
+    server_name: str | None = None,
+    attributes: Sequence[str] = (),
+    host: str = HOST,
+    timeout: float = 10.0,
+) -> str:
+    """Run wpa_supplicant's ``eapol_test`` (Debian ``eapoltest``) once; its output ends with SUCCESS
+    or FAILURE. ``method``: PEAP (inner EAP-MSCHAPv2), TTLS (inner PAP) or TTLS-MSCHAPV2.
+    ``attributes``: extra RADIUS attributes in eapol_test's ``-N`` syntax, e.g. ``"89:x:00"`` (ask
+    for a Chargeable-User-Identity, RFC 4372) or ``"126:s:1wifi.example"`` (Operator-Name)."""
+    outer, _, inner = method.upper().partition("-")
+    phase2 = {("PEAP", ""): "auth=MSCHAPV2", ("TTLS", ""): "auth=PAP", ("TTLS", "MSCHAPV2"): "auth=MSCHAPV2"}
+    if (outer, inner) not in phase2:
+        raise ValueError(f"unknown method {method!r}")
+    lines = [
+        "key_mgmt=WPA-EAP",
+        f"eap={outer}",
+        f'identity="{identity}"',
+        f'password="{password}"',
+        f'phase2="{phase2[outer, inner]}"',
+    ]
+    if anonymous_identity:
+        lines.append(f'anonymous_identity="{anonymous_identity}"')
+    if ca_cert:
+        lines.append(f'ca_cert="{ca_cert}"')
+    if server_name:
+        lines.append(f'domain_match="{server_name}"')
+    config = workdir / f"eapol-{method.lower()}-{os.getpid()}-{time.monotonic_ns()}.conf"
+    config.write_text("network={\n" + "".join(f"\t{line}\n" for line in lines) + "}\n")
+    done = subprocess.run(
+        [
+            need_tool("eapol_test"),
+            "-c",
+            str(config),
+            "-a",
+            host,
+            "-p",
+            str(port),
+            "-s",
+            secret,
+            "-t",
+            str(int(timeout)),
+            *(f"-N{attribute}" for attribute in attributes),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+    )
+    return done.stdout + done.stderr
