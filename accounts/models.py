@@ -604,6 +604,7 @@ class HomeServer(Base):
     __table_args__ = (
         UniqueConstraint("partner_id", "host", "port", "transport"),
         CheckConstraint("port >= 1 AND port <= 65535", name="port"),
+        CheckConstraint("acct_port IS NULL OR (acct_port >= 1 AND acct_port <= 65535)", name="acct_port"),
         CheckConstraint("transport IN ('udp', 'radsec')", name="transport"),
     )
 
@@ -611,6 +612,9 @@ class HomeServer(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
     host: Mapped[str] = mapped_column(String(253))  # an IP literal or a DNS name (A-labels)
     port: Mapped[int] = mapped_column(Integer)
+    #: UDP: where accounting goes when the partner wants it forwarded (None: ``port`` + 1, as
+    #: 1812/1813); RadSec carries both on one connection
+    acct_port: Mapped[int | None] = mapped_column(Integer)
     transport: Mapped[str] = mapped_column(String(8))
     secret_ciphertext: Mapped[str] = mapped_column(Text)
     #: the name the RadSec server's certificate must carry (None: the host)

@@ -177,12 +177,14 @@ class HomeServerSpec:
     secret: str | None = field(default=None, repr=False)
     tls_name: str | None = None
     priority: int = 0
+    acct_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Checked:
     host: str
     port: int
+    acct_port: int | None
     transport: str
     secret: bytes = field(repr=False)
     tls_name: str | None
@@ -217,9 +219,12 @@ def _check(spec: HomeServerSpec) -> _Checked:
         raise InvalidInput(f"a priority is between 0 (tried first) and {MAX_PRIORITY}")
     if spec.tls_name and transport != RADSEC:
         raise InvalidInput("a TLS name is for RadSec home servers only")
+    if spec.acct_port is not None and (transport != UDP or not 1 <= spec.acct_port <= 65535):
+        raise InvalidInput("an accounting port is a number from 1 to 65535, for UDP home servers only")
     return _Checked(
         host=normalize_host(spec.host),
         port=port,
+        acct_port=spec.acct_port,
         transport=transport,
         secret=check_home_server_secret(transport, spec.secret),
         tls_name=normalize_host(spec.tls_name) if spec.tls_name else None,
@@ -231,6 +236,7 @@ def _server(box: SecretBox, checked: _Checked) -> HomeServer:
     return HomeServer(
         host=checked.host,
         port=checked.port,
+        acct_port=checked.acct_port,
         transport=checked.transport,
         secret_ciphertext=box.seal(checked.secret, purpose=HOME_SERVER_SECRET_PURPOSE),
         tls_name=checked.tls_name,
@@ -522,6 +528,8 @@ class HomeServerConfig:
     secret: bytes = field(repr=False)
     tls_name: str | None
     priority: int
+    #: where forwarded accounting goes (UDP: the configured port or ``port`` + 1; RadSec: ``port``)
+    acct_port: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -542,6 +550,12 @@ class FederationConfig:
     """Every partner, by name."""
 
     partners: tuple[PartnerConfig, ...]
+
+
+def _accounting_port(server: HomeServer) -> int:
+    if server.transport == RADSEC:
+        return server.port  # one connection for everything (RFC 6614 §2.1)
+    return server.acct_port or server.port + 1  # as 1812/1813
 
 
 async def federation_snapshot(session: AsyncSession, *, box: SecretBox) -> FederationConfig:
@@ -570,6 +584,9 @@ async def federation_snapshot(session: AsyncSession, *, box: SecretBox) -> Feder
                     secret=secret,
                     tls_name=(server.tls_name or server.host) if server.transport == RADSEC else None,
                     priority=server.priority,
+                    acct_port=server.port
+                    if server.transport == RADSEC
+                    else server.acct_port or server.port + 1,
                 )
             )
         partners.append(

@@ -156,3 +156,29 @@ def _reply_name(code: int) -> str:
 
 def _text(raw: bytes | None) -> str | None:
     return raw.decode("utf-8", "replace")[:64] if raw is not None else None
+
+
+class AccountingForwarder:
+    """The accounting port's step when federation is on: visitors' accounting is recorded and
+    answered here as always (it stays with the visited network); for a partner that asked for
+    it, a copy then goes to its accounting server. The Accounting-Response never waits for it."""
+
+    def __init__(self, *, federation: Federation, local: Handler) -> None:
+        self.federation = federation
+        self.local = local
+
+    async def __call__(self, request: RadiusRequest, now: datetime) -> Decision:
+        decision = await self.local(request, now)  # committed: the answer is owed whatever follows
+        if request.client.partner_id is not None:
+            return decision  # a partner's own accounting of our users: never sent back out
+        raw_name = request.packet.first(codec.USER_NAME)
+        if raw_name is None:
+            return decision
+        route = self.federation.table.route(raw_name.decode("utf-8", "replace"))
+        partner = route.partner
+        if route.kind is RouteKind.PROXY and partner is not None and partner.forward_accounting:
+            try:
+                self.federation.forward_accounting(request, partner)
+            except Refused as exc:
+                metrics.ACCOUNTING_FORWARDED.labels(partner.name, exc.reason).inc()
+        return decision

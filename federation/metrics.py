@@ -41,3 +41,8 @@ RADSEC_CONNECTIONS = Gauge(
     ["partner", "server"],
     multiprocess_mode="max",
 )
+ACCOUNTING_FORWARDED = Counter(
+    "sesame_federation_accounting_forwarded",
+    "Accounting-Requests of visitors forwarded to their partner (after being recorded here), by outcome",
+    ["partner", "outcome"],
+)

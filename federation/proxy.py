@@ -46,7 +46,8 @@ from radius.codec import Code, Malformed
 from radius.core import Decision
 from radius.events import RadiusRequest
 
-REPLY_CODES = frozenset({Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE})
+ACCESS_REPLIES = frozenset({Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE})
+ACCOUNTING_REPLIES = frozenset({Code.ACCOUNTING_RESPONSE})
 WISPR, CHILLISPOT = 14122, 14559
 WISPR_UP, WISPR_DOWN = 7, 8  # bit/s
 CHILLI_UP, CHILLI_DOWN = 4, 5  # kbit/s
@@ -72,6 +73,8 @@ class Target:
     secret: bytes = field(repr=False)
     priority: int = 0
     tls_name: str | None = None
+    #: "auth" (Access-Requests) or "acct" (forwarded Accounting-Requests, to the accounting port)
+    kind: str = "auth"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +106,7 @@ class Pending:
     sent_at: float = 0.0
     resends_left: int = 0
     deadline: float = 0.0  # next thing to do: resend, or time out
+    accounting: bool = False
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -190,7 +194,7 @@ class ProxyCore:
         self.max_outstanding = max_outstanding
         self.require_message_authenticator = require_message_authenticator
         self.servers: dict[int, _Server] = {}
-        self.pools: dict[int, list[_Server]] = {}
+        self.pools: dict[tuple[int, str], list[_Server]] = {}
         self.outstanding: Counter[int] = Counter()  # per partner
         self.drops: Counter[str] = Counter()
         self._timers: list[tuple[float, int, Pending | Probe]] = []
@@ -212,9 +216,9 @@ class ProxyCore:
                 for pending in list(old.outstanding.values()):
                     pending.server = None  # its next timer fails it over
         self.servers = kept
-        pools: dict[int, list[_Server]] = {}
+        pools: dict[tuple[int, str], list[_Server]] = {}
         for server in sorted(kept.values(), key=lambda s: (s.spec.priority, s.spec.id)):
-            pools.setdefault(server.spec.partner_id, []).append(server)
+            pools.setdefault((server.spec.partner_id, server.spec.kind), []).append(server)
         self.pools = pools
 
     def state(self, server_id: int) -> State:
@@ -251,8 +255,30 @@ class ProxyCore:
         self.outstanding[partner_id] += 1
         return pending, out
 
+    def forward_accounting(
+        self, request: RadiusRequest, *, partner_id: int, now: float
+    ) -> tuple[Pending, list[Output]]:
+        """Send a copy of an Accounting-Request (already recorded and answered here) to the
+        partner's accounting servers; raises :class:`Refused` when it cannot go."""
+        if self.outstanding[partner_id] >= self.max_outstanding:
+            raise Refused("too_many_outstanding")
+        pending = Pending(
+            request=request,
+            partner_id=partner_id,
+            limits=LocalLimits(),
+            clear_password=None,
+            serial=next(self._serial) & 0xFFFFFFFF,
+            started_at=now,
+            accounting=True,
+        )
+        out: list[Output] = []
+        if not self._send_to_next(pending, now, out):
+            raise Refused("no_home_server")
+        self.outstanding[partner_id] += 1
+        return pending, out
+
     def _pick(self, pending: Pending) -> _Server | None:
-        pool = self.pools.get(pending.partner_id, [])
+        pool = self.pools.get((pending.partner_id, "acct" if pending.accounting else "auth"), [])
         candidates = [s for s in pool if s.spec.id not in pending.tried and s.health.state is not State.DEAD]
         for server in candidates:
             if server.health.usable:
@@ -292,6 +318,8 @@ class ProxyCore:
 
     def _encode(self, pending: Pending, spec: Target, identifier: int) -> bytes:
         packet = pending.request.packet
+        if pending.accounting:
+            return self._encode_accounting(pending, spec, identifier)
         parts: list[bytes] = []
         has_challenge = packet.first(codec.CHAP_CHALLENGE) is not None
         authenticator = os.urandom(16)
@@ -316,6 +344,23 @@ class ProxyCore:
             secret=spec.secret,
             attributes=b"".join(parts),
             authenticator=authenticator,
+        )
+        if len(data) > codec.MAX_LENGTH:
+            raise ValueError("too big")
+        return data
+
+    def _encode_accounting(self, pending: Pending, spec: Target, identifier: int) -> bytes:
+        """RFC 2866 §3: the Request Authenticator is computed over the packet with the new secret."""
+        packet = pending.request.packet
+        parts = [codec.tlv(a, v) for a, v in packet.attributes if a != codec.MESSAGE_AUTHENTICATOR]
+        if packet.first(codec.OPERATOR_NAME) is None:
+            parts.append(codec.tlv(codec.OPERATOR_NAME, self.operator_name))
+        parts.append(codec.tlv(codec.PROXY_STATE, self.loop_tag + pending.serial.to_bytes(4, "big")))
+        data = codec.encode_request(
+            code=Code.ACCOUNTING_REQUEST,
+            identifier=identifier,
+            secret=spec.secret,
+            attributes=b"".join(parts),
         )
         if len(data) > codec.MAX_LENGTH:
             raise ValueError("too big")
@@ -363,7 +408,7 @@ class ProxyCore:
         if pending is None:
             self.drops["unmatched_reply"] += 1  # late: answered already, or given up on
             return []
-        if reply.code not in REPLY_CODES or (isinstance(pending, Probe) and reply.code != Code.ACCESS_ACCEPT):
+        if reply.code not in _expected(pending):
             self.drops["unknown_code"] += 1
             return []
         secret = server.spec.secret
@@ -375,8 +420,10 @@ class ProxyCore:
             if not codec.message_authenticator_valid(reply, secret, request_authenticator=authenticator):
                 self.drops["bad_message_authenticator"] += 1
                 return []
-        elif isinstance(pending, Pending) and (
-            self.require_message_authenticator or reply.code == Code.ACCESS_CHALLENGE
+        elif (
+            isinstance(pending, Pending)
+            and not pending.accounting
+            and (self.require_message_authenticator or reply.code == Code.ACCESS_CHALLENGE)
         ):
             # BlastRADIUS: a forged Accept has none. A probe's answer only says "alive", which the
             # Response Authenticator proves already (FreeRADIUS 3.2.1 does not sign it).
@@ -390,7 +437,10 @@ class ProxyCore:
         self._health(server, Event.ANSWER, now, out)
         self.outstanding[pending.partner_id] -= 1
         pending.server = None
-        decision = self._relay(pending, server.spec, reply)
+        if pending.accounting:
+            decision = Decision(code=Code.ACCOUNTING_RESPONSE)
+        else:
+            decision = self._relay(pending, server.spec, reply)
         out.append(Relayed(pending=pending, decision=decision, server_id=server_id))
         return out
 
@@ -571,6 +621,16 @@ _BANDWIDTH = {
     (CHILLISPOT, CHILLI_UP): "up",
     (CHILLISPOT, CHILLI_DOWN): "down",
 }
+
+
+def _expected(pending: Pending | Probe) -> frozenset[Code]:
+    """The reply codes a request may get: RFC 5997 §3 answers Status-Server on an accounting port
+    with Accounting-Response, and on an authentication port with Access-Accept."""
+    if isinstance(pending, Probe):
+        return frozenset(
+            {Code.ACCOUNTING_RESPONSE if pending.server.spec.kind == "acct" else Code.ACCESS_ACCEPT}
+        )
+    return ACCOUNTING_REPLIES if pending.accounting else ACCESS_REPLIES
 
 
 def _stricter(ours: int | None, theirs: int | None) -> int | None:

@@ -180,6 +180,24 @@ class Federation:
             for p in config.partners
             for s in p.servers
         }
+        targets.update(  # forwarded accounting: the same servers' accounting ports, negative ids
+            {
+                -s.id: Target(
+                    id=-s.id,
+                    partner_id=p.id,
+                    host=s.host,
+                    port=s.acct_port,
+                    transport=s.transport,
+                    secret=RADSEC_SECRET if s.transport == "radsec" else s.secret,
+                    priority=s.priority,
+                    tls_name=s.tls_name,
+                    kind="acct",
+                )
+                for p in config.partners
+                if p.forward_accounting
+                for s in p.servers
+            }
+        )
         self.core.configure(list(targets.values()), self.loop.time())
         for server_id in [i for i in self._udp if self.servers.get(i) != targets.get(i)]:
             self._udp.pop(server_id).close()
@@ -263,6 +281,10 @@ class Federation:
     def partner(self, partner_id: int | None) -> PartnerConfig | None:
         return self.partners.get(partner_id) if partner_id is not None else None
 
+    def _partner_of(self, pending: Pending) -> str:
+        partner = self.partners.get(pending.partner_id)
+        return partner.name if partner else str(pending.partner_id)
+
     def _partner_name(self, target: Target) -> str:
         partner = self.partners.get(target.partner_id)
         return partner.name if partner else str(target.partner_id)
@@ -310,6 +332,11 @@ class Federation:
         metrics.LATENCY.observe(self.loop.time() - started)
         return decision
 
+    def forward_accounting(self, request: RadiusRequest, partner: PartnerConfig) -> None:
+        """Send a copy of an Accounting-Request to the partner; its answer is only counted."""
+        _pending, out = self.core.forward_accounting(request, partner_id=partner.id, now=self.loop.time())
+        self._flush(out)
+
     def received(self, server_id: int, data: bytes) -> None:
         before = dict(self.core.drops)
         self._flush(self.core.receive(server_id, data, self.loop.time()))
@@ -325,10 +352,14 @@ class Federation:
                 future = self._futures.get(event.pending)
                 if future is not None and not future.done():
                     future.set_result(event.decision)
+                elif event.pending.accounting:
+                    metrics.ACCOUNTING_FORWARDED.labels(self._partner_of(event.pending), "answered").inc()
             elif type(event) is Failed:
                 future = self._futures.get(event.pending)
                 if future is not None and not future.done():
                     future.set_exception(Refused(event.reason))
+                elif event.pending.accounting:
+                    metrics.ACCOUNTING_FORWARDED.labels(self._partner_of(event.pending), "no_answer").inc()
             elif type(event) is HealthChanged:
                 self._health_changed(event)
 
@@ -379,4 +410,5 @@ class Federation:
 
 def _label(target: Target) -> str:
     host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{target.transport}:{host}:{target.port}"
+    kind = "" if target.kind == "auth" else f" ({target.kind})"
+    return f"{target.transport}:{host}:{target.port}{kind}"

@@ -16,7 +16,7 @@ from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
-from federation.dispatch import Dispatcher
+from federation.dispatch import AccountingForwarder, Dispatcher
 from federation.fticks import FTicks
 from federation.health import Timers
 from federation.proxy import LocalLimits, ProxyCore
@@ -134,6 +134,7 @@ def build_radius(
     pipeline.cui_key = box.digest(b"cui", purpose="chargeable-user-identity").encode()
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     auth_handler: Handler = pipeline.decide
+    acct_handler: Handler = accounting
     federation: Federation | None = None
     if settings.federation.enabled:
         federation = build_federation(settings, sessions, box, radsec_socket=radsec_socket)
@@ -151,6 +152,7 @@ def build_radius(
             else None,
             operator_name=settings.federation.operator_name or settings.realm,
         )
+        acct_handler = AccountingForwarder(federation=federation, local=accounting)
     cores = {
         kind: ServerCore(
             kind=kind,
@@ -163,7 +165,7 @@ def build_radius(
     return RadiusService(
         auth=cores[PortKind.AUTH],
         acct=cores[PortKind.ACCT],
-        handlers={PortKind.AUTH: auth_handler, PortKind.ACCT: accounting},
+        handlers={PortKind.AUTH: auth_handler, PortKind.ACCT: acct_handler},
         store=store,
         verifier=verifier,
         workers=radius.concurrency,

@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('partner_id', sa.Integer(), nullable=False),
     sa.Column('host', sa.String(length=253), nullable=False),
     sa.Column('port', sa.Integer(), nullable=False),
+    sa.Column('acct_port', sa.Integer(), nullable=True),
     sa.Column('transport', sa.String(length=8), nullable=False),
     sa.Column('secret_ciphertext', sa.Text(), nullable=False),
     sa.Column('tls_name', sa.String(length=253), nullable=True),
@@ -47,6 +48,7 @@ def upgrade() -> None:
     sa.Column('state_changed_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("transport IN ('udp', 'radsec')", name=op.f('ck_home_server_transport')),
     sa.CheckConstraint('port >= 1 AND port <= 65535', name=op.f('ck_home_server_port')),
+    sa.CheckConstraint('acct_port IS NULL OR (acct_port >= 1 AND acct_port <= 65535)', name=op.f('ck_home_server_acct_port')),
     sa.ForeignKeyConstraint(['partner_id'], ['partner.id'], name=op.f('fk_home_server_partner_id_partner'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_home_server')),
     sa.UniqueConstraint('partner_id', 'host', 'port', 'transport', name=op.f('uq_home_server_partner_id_host_port_transport'))

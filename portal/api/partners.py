@@ -49,12 +49,15 @@ class HomeServerIn(BaseModel):
         default=None, max_length=255, description="the name the RadSec certificate must carry (the host)"
     )
     priority: int = Field(default=0, ge=0, le=partners.MAX_PRIORITY, description="lower is tried first")
+    acct_port: int | None = Field(
+        default=None, ge=1, le=65535, description="UDP: where forwarded accounting goes (default: port + 1)"
+    )
 
     def spec(self) -> partners.HomeServerSpec:
         return partners.HomeServerSpec(
             host=self.host, port=self.port, transport=self.transport,
             secret=self.secret.get_secret_value() if self.secret is not None else None,
-            tls_name=self.tls_name, priority=self.priority,
+            tls_name=self.tls_name, priority=self.priority, acct_port=self.acct_port,
         )  # fmt: skip
 
 
@@ -89,6 +92,7 @@ class HomeServerOut(BaseModel):
     transport: str
     tls_name: str | None
     priority: int
+    acct_port: int | None
     state: str = Field(description="health from the RADIUS processes: unknown, alive, zombie, dead")
     state_changed_at: datetime | None
 
@@ -109,7 +113,7 @@ class PartnerOut(BaseModel):
 def _server(s: HomeServer) -> HomeServerOut:
     return HomeServerOut(
         id=s.id, host=s.host, port=s.port, transport=s.transport, tls_name=s.tls_name, priority=s.priority,
-        state=s.state, state_changed_at=s.state_changed_at,
+        acct_port=s.acct_port, state=s.state, state_changed_at=s.state_changed_at,
     )  # fmt: skip
 
 

@@ -387,3 +387,44 @@ def test_a_radsec_connection_lost_fails_its_requests_over_at_once(
     out = proxy.connection(tls.id, up=False, now=NOW + 6)
     assert only_send(out).server_id == BACKUP.id
     assert proxy.state(tls.id) is State.DEAD
+
+
+def test_a_copy_of_accounting_goes_to_the_partners_accounting_port(
+    dictionary: Dictionary, radius_codec: Codec
+) -> None:
+    acct = ServerCore(
+        kind=PortKind.ACCT,
+        clients=ClientTable(
+            [Client(id=1, name="ap-nice", network=ipaddress.ip_network("192.0.2.0/24"), secret=NAS_SECRET)]
+        ),
+        codec_=radius_codec,
+    )
+    accounting_target = Target(
+        id=-1,
+        partner_id=PARTNER,
+        host="127.0.0.2",
+        port=1813,
+        transport="udp",
+        secret=HOME_SECRET,
+        kind="acct",
+    )
+    proxy = ProxyCore(operator_name="wifi.sud.example", loop_tag=TAG, timers=TIMERS)
+    proxy.configure([PRIMARY, accounting_target], NOW)
+    nas = pp.AcctPacket(code=pp.AccountingRequest, id=9, secret=NAS_SECRET, dict=dictionary)
+    nas["User-Name"] = "mario@liguria.example"
+    nas["Acct-Status-Type"] = "Start"
+    nas["Acct-Session-Id"] = "s-1"
+    event = acct.receive_datagram(nas.RequestPacket(), ("192.0.2.10", 40000), 1813, NOW)
+    assert isinstance(event, RequestReceived)
+    _pending, out = proxy.forward_accounting(event.request, partner_id=PARTNER, now=NOW)
+    send = only_send(out)
+    assert send.server_id == accounting_target.id
+    copy = pp.AcctPacket(packet=send.data, secret=HOME_SECRET, dict=dictionary)
+    assert copy.VerifyAcctRequest()  # RFC 2866 §3: authenticator computed with the partner's secret
+    assert copy["Acct-Session-Id"] == ["s-1"] and copy["Operator-Name"] == ["1wifi.sud.example"]
+    reply = copy.CreateReply()
+    reply.code = pp.AccountingResponse
+    events = proxy.receive(accounting_target.id, reply.ReplyPacket(), NOW + 0.1)
+    (relayed,) = [e for e in events if isinstance(e, Relayed)]
+    assert relayed.decision.code == pp.AccountingResponse
+    assert proxy.outstanding[PARTNER] == 0

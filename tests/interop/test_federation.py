@@ -92,13 +92,14 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
             "partner", "add", "liguria",
             "--realm", LIGURIA, "--realm", f"*.{LIGURIA}",
             "--server", f"127.0.0.2:{home.auth_port}", "--secret", PARTNER_SECRET,
+            "--acct-port", str(home.acct_port), "--forward-accounting",
         )  # fmt: skip
         sesame.cli(
             "partner", "server", "add", "liguria", f"127.0.0.3:{proxy.auth_port}",
-            "--secret", PARTNER_SECRET, "--priority", "10",
+            "--secret", PARTNER_SECRET, "--priority", "10", "--acct-port", str(proxy.acct_port),
         )  # fmt: skip
         wait_until_served(sesame)
-        wait_for(lambda: "1 partners, 2 home servers" in sesame.log.read_text(), "the partner to be loaded")
+        wait_for(lambda: "1 partners, 4 home servers" in sesame.log.read_text(), "the partner to be loaded")
         yield Federation(sesame=sesame, home=home, proxy=proxy, workdir=workdir)
 
 
@@ -209,6 +210,34 @@ def test_eap_passes_through_untouched_and_the_keys_are_rekeyed(federation: Feder
     )
     assert "MPPE keys OK: 1  mismatch: 0" in out, out[-3000:]
     assert out.rstrip().endswith("SUCCESS")
+
+
+def test_a_visitors_accounting_is_recorded_here_and_a_copy_forwarded(federation: Federation) -> None:
+    wait_partner_loaded(federation)
+    lines = [
+        f'User-Name = "mario@{LIGURIA}"',
+        "Acct-Status-Type = Start",
+        'Acct-Session-Id = "fed-0001"',
+        'Calling-Station-Id = "02-00-00-00-00-09"',
+        "NAS-Port = 3",
+    ]
+    out = radclient(federation.sesame.acct_port, SECRET, "\n".join(lines) + "\n", command="acct", timeout=3)
+    assert "Received Accounting-Response" in out, out
+    sessions = federation.sesame.cli("session", "list")
+    assert f"mario@{LIGURIA}" in sessions  # accounting of visitors stays with us
+
+    def forwarded() -> dict[str, str] | None:
+        for record in federation.home.accounting_requests():
+            attrs = dict(record)
+            if attrs.get("Acct-Session-Id") == "fed-0001":
+                return attrs
+        return None
+
+    wait_for(lambda: forwarded() is not None, "the copy to reach Liguria", timeout=10)
+    copy = forwarded()
+    assert copy is not None
+    assert copy["Operator-Name"] == f"1{REALM}"
+    assert copy["Acct-Status-Type"] == "Start"
 
 
 def partner_states(fed: Federation) -> dict[str, str]:
