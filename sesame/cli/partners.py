@@ -33,7 +33,13 @@ def _secret(secret: str | None, *, radsec: bool) -> str | None:
 
 
 def _specs(
-    servers: Sequence[str], *, secret: str | None, radsec: bool, tls_name: str | None, priority: int
+    servers: Sequence[str],
+    *,
+    secret: str | None,
+    radsec: bool,
+    tls_name: str | None,
+    priority: int,
+    acct_port: int | None = None,
 ) -> list[partners.HomeServerSpec]:
     """The home servers given, read before any secret is asked for (a typo fails first)."""
     addresses = [partners.parse_server(server) for server in servers]
@@ -41,7 +47,13 @@ def _specs(
     transport = partners.RADSEC if radsec else partners.UDP
     return [
         partners.HomeServerSpec(
-            host=host, port=port, transport=transport, secret=shared, tls_name=tls_name, priority=priority
+            host=host,
+            port=port,
+            transport=transport,
+            secret=shared,
+            tls_name=tls_name,
+            priority=priority,
+            acct_port=acct_port,
         )
         for host, port in addresses
     ]
@@ -106,6 +118,9 @@ def partner_add(
     radsec: bool = typer.Option(False, "--radsec", help=RADSEC_HELP),
     tls_name: str | None = typer.Option(None, "--tls-name", help="Name the RadSec certificate must carry."),
     priority: int = typer.Option(0, "--priority", help="Lower is tried first (0 to 1000)."),
+    acct_port: int | None = typer.Option(
+        None, "--acct-port", help="UDP: where forwarded accounting goes (default: the port + 1)."
+    ),
     display_name: str | None = typer.Option(None, "--display-name", help="A name for people."),
     accept_requests: bool = typer.Option(
         True, "--accept-requests/--no-accept-requests", help="They may send us requests for our realm."
@@ -118,7 +133,9 @@ def partner_add(
     ),
 ) -> None:
     """Add a partner region (or the upstream federation proxy, with --realm '*')."""
-    specs = _specs(server, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority)
+    specs = _specs(
+        server, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority, acct_port=acct_port
+    )
 
     async def action(ctx: Context) -> str:
         added = await partners.add_partner(
@@ -236,9 +253,14 @@ def server_add(
     radsec: bool = typer.Option(False, "--radsec", help=RADSEC_HELP),
     tls_name: str | None = typer.Option(None, "--tls-name", help="Name the RadSec certificate must carry."),
     priority: int = typer.Option(0, "--priority", help="Lower is tried first (0 to 1000)."),
+    acct_port: int | None = typer.Option(
+        None, "--acct-port", help="UDP: where forwarded accounting goes (default: the port + 1)."
+    ),
 ) -> None:
     """Add home servers to a partner."""
-    specs = _specs(servers, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority)
+    specs = _specs(
+        servers, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority, acct_port=acct_port
+    )
 
     async def action(ctx: Context) -> list[str]:
         partner = await partners.get_partner(ctx.session, name_or_id=name)
