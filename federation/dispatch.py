@@ -22,7 +22,8 @@ from accounts.authlog import Decision as RecordedDecision
 from accounts.partners import PartnerConfig
 from federation import metrics
 from federation.fticks import FTicks
-from federation.proxy import LocalLimits, Refused
+from federation.proxy import Refused
+from federation.relay import LocalLimits
 from federation.routing import Refusal, RouteKind
 from federation.service import Federation
 from radius import codec

@@ -29,7 +29,6 @@ from federation.health import State
 from federation.proxy import (
     Failed,
     HealthChanged,
-    LocalLimits,
     Output,
     Pending,
     ProxyCore,
@@ -39,6 +38,7 @@ from federation.proxy import (
     Target,
 )
 from federation.radsec import RadSecClient, RadSecServer
+from federation.relay import LocalLimits
 from federation.routing import RealmTable
 from federation.tls import name_matches
 from radius.clients import Client

@@ -19,8 +19,9 @@ from accounts.secretbox import SecretBox
 from federation.dispatch import AccountingForwarder, Dispatcher
 from federation.fticks import FTicks
 from federation.health import Timers
-from federation.proxy import LocalLimits, ProxyCore
+from federation.proxy import ProxyCore
 from federation.radsec import open_tcp_socket
+from federation.relay import LocalLimits
 from federation.service import Federation
 from federation.store import PartnerStore
 from federation.tls import TlsFiles, client_context, server_context

@@ -17,13 +17,13 @@ from federation.health import State, Timers
 from federation.proxy import (
     Failed,
     HealthChanged,
-    LocalLimits,
     ProxyCore,
     Refused,
     Relayed,
     Send,
     Target,
 )
+from federation.relay import LocalLimits
 from radius import DICTIONARY, codec
 from radius.clients import Client, ClientTable
 from radius.codec import Codec
