@@ -142,13 +142,14 @@ class Dispatcher:
             operator = packet.first(codec.OPERATOR_NAME)
             institution = operator[1:].decode("utf-8", "replace") if operator else visiting.name
         calling = packet.first(codec.CALLING_STATION_ID)
-        self.fticks.record(
+        line = self.fticks.line(
             realm=realm,
             visited_institution=institution,
             calling_station_id=calling.decode("ascii", "replace") if calling else None,
             ok=decision.code == Code.ACCESS_ACCEPT,
             visited_country=None if visiting is None else "",
         )
+        self.fticks.record(line)
 
 
 def _reply_name(code: int) -> str:

@@ -56,21 +56,6 @@ class FTicks:
         ]
         return f"F-TICKS/{self.federation}/1.0#" + "#".join(fields) + "#"
 
-    def record(
-        self,
-        *,
-        realm: str,
-        visited_institution: str,
-        calling_station_id: str | None,
-        ok: bool,
-        visited_country: str | None = None,
-    ) -> None:
-        log.info(
-            self.line(
-                realm=realm,
-                visited_institution=visited_institution,
-                calling_station_id=calling_station_id,
-                ok=ok,
-                visited_country=visited_country,
-            )
-        )
+    def record(self, line: str) -> None:
+        """Log a :meth:`line` (kept apart so the line can be tested without a logger)."""
+        log.info(line)

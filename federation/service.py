@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from accounts.partners import FederationConfig, PartnerConfig
+from accounts.partners import FederationConfig, HomeServerConfig, PartnerConfig
 from federation import metrics
 from federation.health import State
 from federation.proxy import (
@@ -166,37 +166,10 @@ class Federation:
             home_realms=[self.home_realm],
             partners=[(pattern, p) for p in config.partners for pattern in p.realms],
         )
-        targets = {
-            s.id: Target(
-                id=s.id,
-                partner_id=p.id,
-                host=s.host,
-                port=s.port,
-                transport=s.transport,
-                secret=RADSEC_SECRET if s.transport == "radsec" else s.secret,
-                priority=s.priority,
-                tls_name=s.tls_name,
-            )
-            for p in config.partners
-            for s in p.servers
-        }
-        targets.update(  # forwarded accounting: the same servers' accounting ports, negative ids
-            {
-                -s.id: Target(
-                    id=-s.id,
-                    partner_id=p.id,
-                    host=s.host,
-                    port=s.acct_port,
-                    transport=s.transport,
-                    secret=RADSEC_SECRET if s.transport == "radsec" else s.secret,
-                    priority=s.priority,
-                    tls_name=s.tls_name,
-                    kind="acct",
-                )
-                for p in config.partners
-                if p.forward_accounting
-                for s in p.servers
-            }
+        targets = {s.id: _target(s, "auth") for p in config.partners for s in p.servers}
+        # forwarded accounting: the same servers' accounting ports, under negative ids
+        targets.update(
+            {-s.id: _target(s, "acct") for p in config.partners if p.forward_accounting for s in p.servers}
         )
         self.core.configure(list(targets.values()), self.loop.time())
         for server_id in [i for i in self._udp if self.servers.get(i) != targets.get(i)]:
@@ -406,6 +379,20 @@ class Federation:
                 self._flush(self.core.handle_timer(self.loop.time()))
             except Exception:  # a bug here must not stop the timers of every other request
                 log.exception("federation: timer failed")
+
+
+def _target(server: HomeServerConfig, kind: str) -> Target:
+    return Target(
+        id=server.id if kind == "auth" else -server.id,
+        partner_id=server.partner_id,
+        host=server.host,
+        port=server.port if kind == "auth" else server.acct_port,
+        transport=server.transport,
+        secret=RADSEC_SECRET if server.transport == "radsec" else server.secret,
+        priority=server.priority,
+        tls_name=server.tls_name,
+        kind=kind,
+    )
 
 
 def _label(target: Target) -> str:
