@@ -486,3 +486,29 @@ async def test_an_unverified_account_connects_during_its_grace_period_only(core,
         core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
     )
     assert reply.code == pp.AccessReject and message(reply) == MSG_UNVERIFIED
+
+
+async def test_a_chargeable_user_identity_is_returned_when_asked_opaque_stable_and_per_partner(
+    core, pipeline, ap
+) -> None:
+    asked = ap.access_request(
+        User_Name="alice", User_Password="correct horse", Chargeable_User_Identity=b"\x00"
+    )
+    _, reply = await decide(core, pipeline, asked)
+    cui = reply["Chargeable-User-Identity"][0]
+    assert len(cui) == 32 and b"alice" not in cui
+    _, again = await decide(
+        core,
+        pipeline,
+        ap.access_request(
+            User_Name="alice", User_Password="correct horse", identifier=2, Chargeable_User_Identity=b"\x00"
+        ),
+    )
+    assert again["Chargeable-User-Identity"] == [cui]  # RFC 4372: stable
+    _, unasked = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse", identifier=3)
+    )
+    assert "Chargeable-User-Identity" not in unasked
+    # a partner's proxy sees another value for the same citizen: partners cannot link their records
+    assert pipeline.chargeable_identity(1, 7) not in (cui, pipeline.chargeable_identity(1, 8))
+    assert pipeline.chargeable_identity(1, None) == cui
