@@ -31,6 +31,7 @@ from radius.clients import Client
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import Discard, DropReason, RadiusRequest
+from radius.server import Later
 
 _ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.federation")
@@ -65,7 +66,7 @@ class Dispatcher:
         self.fticks = fticks
         self.operator_name = operator_name
 
-    async def __call__(self, request: RadiusRequest, now: datetime) -> Decision:
+    async def __call__(self, request: RadiusRequest, now: datetime) -> Decision | Later:
         client = request.client
         raw_name = request.packet.first(codec.USER_NAME)
         from_partner = self.federation.partner(client.partner_id)
@@ -89,22 +90,41 @@ class Dispatcher:
         assert partner is not None
         limits = self.limits_for(client) if from_partner is None else LocalLimits()
         try:
-            decision = await self.federation.forward(request, partner, limits)
+            answer = self.federation.forward(request, partner, limits)
         except Refused as exc:
-            metrics.PROXIED.labels(partner.name, exc.reason).inc()
-            if exc.reason == "loop":
-                return self._refuse(request, now, user_name, Refusal.LOOP)
-            self._record(request, now, user_name, reply="No-Reply", reason=f"proxy_{exc.reason}")
-            # unanswered: the access point retries, or fails over to another server of ours
-            raise Discard(DropReason.PROXY_FAILED) from None
+            return self._not_forwarded(request, now, user_name, partner, exc)
+        return Later(self._relayed(request, now, user_name, route.realm, partner, answer))
+
+    async def _relayed(
+        self,
+        request: RadiusRequest,
+        now: datetime,
+        user_name: str,
+        realm: str,
+        partner: PartnerConfig,
+        answer: Awaitable[Decision],
+    ) -> Decision:
+        try:
+            decision = await answer
+        except Refused as exc:
+            return self._not_forwarded(request, now, user_name, partner, exc)
         result = {Code.ACCESS_ACCEPT: "accept", Code.ACCESS_REJECT: "reject"}.get(decision.code, "challenge")
         metrics.PROXIED.labels(partner.name, result).inc()
         if result != "challenge":
-            self._record(
-                request, now, user_name, reply=_reply_name(decision.code), reason=f"proxied:{partner.name}"
-            )
-            self._ticks(request, route.realm, decision, visiting=None)
+            reply = _reply_name(decision.code)
+            self._record(request, now, user_name, reply=reply, reason=f"proxied:{partner.name}")
+            self._ticks(request, realm, decision, visiting=None)
         return decision
+
+    def _not_forwarded(
+        self, request: RadiusRequest, now: datetime, user_name: str, partner: PartnerConfig, exc: Refused
+    ) -> Decision:
+        metrics.PROXIED.labels(partner.name, exc.reason).inc()
+        if exc.reason == "loop":
+            return self._refuse(request, now, user_name, Refusal.LOOP)
+        self._record(request, now, user_name, reply="No-Reply", reason=f"proxy_{exc.reason}")
+        # unanswered: the access point retries, or fails over to another server of ours
+        raise Discard(DropReason.PROXY_FAILED) from None
 
     def _refuse(self, request: RadiusRequest, now: datetime, user_name: str, refusal: Refusal) -> Decision:
         metrics.REFUSED.labels(refusal.value).inc()
@@ -169,7 +189,7 @@ class AccountingForwarder:
         self.federation = federation
         self.local = local
 
-    async def __call__(self, request: RadiusRequest, now: datetime) -> Decision:
+    async def __call__(self, request: RadiusRequest, now: datetime) -> Decision | Later:
         decision = await self.local(request, now)  # committed: the answer is owed whatever follows
         if request.client.partner_id is not None:
             return decision  # a partner's own accounting of our users: never sent back out

@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sesame.federation")
 
-RADSEC_SECRET = b"radsec"  # RFC 6614 §2.3
-
 #: reads the federation from the database: None when nothing changed since the last call
 Loader = Callable[[], Awaitable[FederationConfig | None]]
 HealthRecorder = Callable[[int, str, datetime], Awaitable[None]]
@@ -274,7 +272,7 @@ class Federation:
                         id=-server.id,
                         name=f"partner:{partner.name}",
                         network=ipaddress.ip_network("0.0.0.0/0"),
-                        secret=RADSEC_SECRET,
+                        secret=server.secret,
                         partner_id=partner.id,
                     )
         return None
@@ -291,19 +289,23 @@ class Federation:
 
     # -- proxying ---------------------------------------------------------------------------
 
-    async def forward(self, request: RadiusRequest, partner: PartnerConfig, limits: LocalLimits) -> Decision:
-        """Proxy a request to a partner and wait for its answer; :class:`Refused` if it cannot go."""
+    def forward(
+        self, request: RadiusRequest, partner: PartnerConfig, limits: LocalLimits
+    ) -> asyncio.Future[Decision]:
+        """Start proxying a request to a partner (:class:`Refused` at once if it cannot go); the
+        future holds the decision for the access point, or :class:`Refused` if nobody answered."""
         pending, out = self.core.forward(request, partner_id=partner.id, limits=limits, now=self.loop.time())
         future: asyncio.Future[Decision] = self.loop.create_future()
         self._futures[pending] = future
         started = self.loop.time()
-        self._flush(out)
-        try:
-            decision = await future
-        finally:
+
+        def done(_: asyncio.Future[Decision]) -> None:
             self._futures.pop(pending, None)
-        metrics.LATENCY.observe(self.loop.time() - started)
-        return decision
+            metrics.LATENCY.observe(self.loop.time() - started)
+
+        future.add_done_callback(done)
+        self._flush(out)
+        return future
 
     def forward_accounting(self, request: RadiusRequest, partner: PartnerConfig) -> None:
         """Send a copy of an Accounting-Request to the partner; its answer is only counted."""
@@ -388,7 +390,7 @@ def _target(server: HomeServerConfig, kind: str) -> Target:
         host=server.host,
         port=server.port if kind == "auth" else server.acct_port,
         transport=server.transport,
-        secret=RADSEC_SECRET if server.transport == "radsec" else server.secret,
+        secret=server.secret,  # over RadSec ``radsec`` (RFC 6614 §2.3) unless the partner set another
         priority=server.priority,
         tls_name=server.tls_name,
         kind=kind,

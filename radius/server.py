@@ -37,8 +37,17 @@ from radius.events import (
 )
 from radius.sqlstore import SqlStore
 
-#: a port's request handler: the authentication pipeline, accounting
-Handler = Callable[[RadiusRequest, datetime], Awaitable[Decision]]
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A handler's answer that will come later (a request proxied to a partner): the worker
+    hands it on and takes the next request; the reply is sent when ``decision`` completes."""
+
+    decision: Awaitable[Decision]
+
+
+#: a port's request handler: the authentication pipeline, accounting, the federation's dispatcher
+Handler = Callable[[RadiusRequest, datetime], Awaitable[Decision | Later]]
 
 log = logging.getLogger("sesame.radius")
 
@@ -213,6 +222,7 @@ class RadiusService:
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._warned: set[DropReason] = set()
+        self._later: set[asyncio.Future[Later | None]] = set()
 
     def receive(
         self,
@@ -288,9 +298,10 @@ class RadiusService:
             transport.close()
         if self.extension is not None:
             await self.extension.stop()
-        for task in self._tasks:
+        pending: list[asyncio.Future[Any]] = [*self._tasks, *self._later]
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         with contextlib.suppress(Exception):
             written = await self.store.flush_records()
             log.debug("wrote %d decision records at shutdown", written)
@@ -322,35 +333,51 @@ class RadiusService:
     async def _worker(self, queue: asyncio.Queue[tuple[RadiusRequest, ReplySink]]) -> None:
         while True:
             request, sink = await queue.get()
-            core = sink.core
-            try:
-                decision = await self.handlers[core.kind](request, datetime.now(UTC))
-            except Overloaded:
-                self.dropped(core.abandon(request, DropReason.OVERLOAD))
-                continue
-            except Discard as exc:
-                if exc.__cause__ is not None and exc.reason not in self._warned:
-                    log.warning(
-                        "radius: request left unanswered (%s): %r",
-                        exc.reason.value,
-                        exc.__cause__,
-                        extra={"nas": request.client.name, "packet_id": request.packet.identifier},
-                    )
-                self.dropped(core.abandon(request, exc.reason))
-                continue
-            except Exception:
-                log.exception(
-                    "policy failed",
+            decided = self.handlers[sink.core.kind](request, datetime.now(UTC))
+            answer = await self._answer(request, sink, decided)
+            if isinstance(answer, Later):
+                # a proxied request: its answer comes from a partner, possibly seconds from now;
+                # this worker moves on so that a slow partner never holds up our own citizens
+                task = asyncio.ensure_future(self._answer(request, sink, answer.decision))
+                self._later.add(task)
+                task.add_done_callback(self._later.discard)
+
+    async def _answer(
+        self, request: RadiusRequest, sink: ReplySink, pending: Awaitable[Decision | Later]
+    ) -> Later | None:
+        """Await a handler's decision and send the reply, or drop the request and count why."""
+        core = sink.core
+        try:
+            decision = await pending
+        except Overloaded:
+            self.dropped(core.abandon(request, DropReason.OVERLOAD))
+            return None
+        except Discard as exc:
+            if exc.__cause__ is not None and exc.reason not in self._warned:
+                log.warning(
+                    "radius: request left unanswered (%s): %r",
+                    exc.reason.value,
+                    exc.__cause__,
                     extra={"nas": request.client.name, "packet_id": request.packet.identifier},
                 )
-                self.dropped(core.abandon(request, DropReason.POLICY_FAILED))
-                continue
-            ready = core.finish(request, decision, self.loop_time())
-            if type(ready) is ReplyReady:
-                sink.send(ready.data, request.source)
-                metrics.LATENCY.observe(self.loop_time() - request.received_at)
-            elif type(ready) is PacketDropped:
-                self.dropped(ready)
+            self.dropped(core.abandon(request, exc.reason))
+            return None
+        except Exception:
+            log.exception(
+                "policy failed",
+                extra={"nas": request.client.name, "packet_id": request.packet.identifier},
+            )
+            self.dropped(core.abandon(request, DropReason.POLICY_FAILED))
+            return None
+        if isinstance(decision, Later):
+            return decision
+        ready = core.finish(request, decision, self.loop_time())
+        if type(ready) is ReplyReady:
+            sink.send(ready.data, request.source)
+            metrics.LATENCY.observe(self.loop_time() - request.received_at)
+        elif type(ready) is PacketDropped:
+            self.dropped(ready)
+        return None
 
     async def _every(self, interval: float, action: Callable[[], Any]) -> None:
         while True:

@@ -9,6 +9,7 @@ from them. The access point is radclient at 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from radius import codec
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
 from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient, radclient_reply
 
@@ -269,3 +271,64 @@ def test_fail_over_when_the_home_server_stops_and_revival_after_status_server(fe
     seen = federation.home.requests_seen()
     assert ask_sesame(federation, f"mario@{LIGURIA}", MARIO_PASSWORD)[0] == "Access-Accept"
     assert federation.home.requests_seen() == seen + 1  # back to the first of the pool
+
+
+def test_a_silent_partner_never_holds_up_our_own_citizens(tmp_path: Path) -> None:
+    """One authentication worker; requests for a partner that never answers are in flight while
+    a citizen of ours logs in: the worker is not waiting on the partner, so the citizen is answered."""
+    need_tool("radclient")
+    blackhole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blackhole.bind(("127.0.0.6", 0))  # reads nothing, answers nothing
+    sesame = launch(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'silent.db'}",
+        SESAME_FEDERATION_ENABLED="true",
+        SESAME_FEDERATION_RESPONSE_WINDOW="5",
+        SESAME_RADIUS_CONCURRENCY="1",
+    )
+    try:
+        sesame.cli("commune", "add", "Nice", "--insee", "06088")
+        sesame.cli("site", "add", "Promenade", "--commune", "Nice")
+        sesame.cli("nas", "add", "ap-nice", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Promenade")
+        sesame.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
+        port = blackhole.getsockname()[1]
+        sesame.cli("partner", "add", "silent", "--realm", "silent.example", "--server", f"127.0.0.6:{port}",
+                   "--secret", "silent-secret-1")  # fmt: skip
+        wait_until_served(sesame)
+        wait_for(lambda: "1 partners, 1 home servers" in sesame.log.read_text(), "the partner to be loaded")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as nas:
+            nas.connect(("127.0.0.1", sesame.auth_port))
+            for identifier in range(4):  # four visitors of the silent partner, all in flight
+                attributes = codec.tlv(codec.USER_NAME, b"visitor%d@silent.example" % identifier)
+                attributes += codec.tlv(
+                    codec.USER_PASSWORD, codec.hide_user_password(b"x", SECRET.encode(), bytes(16))
+                )
+                nas.send(codec.encode_request(code=1, identifier=identifier, secret=SECRET.encode(),
+                                              attributes=attributes, authenticator=bytes(16)))  # fmt: skip
+            wait_for(lambda: blackhole_received(blackhole) >= 4, "the visitors to be forwarded")
+            code, _attrs = ask_sesame_at(sesame, f"alice@{REALM}", PASSWORD)
+            assert code == "Access-Accept"
+    finally:
+        _stop(sesame)
+        blackhole.close()
+
+
+_received: dict[int, int] = {}
+
+
+def blackhole_received(sock: socket.socket) -> int:
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.recv(4096)
+            _received[sock.fileno()] = _received.get(sock.fileno(), 0) + 1
+    except BlockingIOError:
+        pass
+    return _received.get(sock.fileno(), 0)
+
+
+def ask_sesame_at(sesame: Server, user: str, password: str) -> tuple[str, dict[str, str]]:
+    lines = f'User-Name = "{user}"\nUser-Password = "{password}"\nMessage-Authenticator = 0x00\n'
+    reply = radclient_reply(radclient(sesame.auth_port, SECRET, lines, timeout=1.0, retries=1))
+    assert reply is not None, sesame.log.read_text()[-2000:]
+    return reply[0], dict(reply[1])
