@@ -188,6 +188,10 @@ class Pipeline:
             attempt.method = Method.TOKEN if looks_like_token(text) else Method.PAP
         else:
             return attempt.reject("no_credentials", MSG_NO_CREDENTIALS)
+        if attempt.method in (Method.MSCHAPV2, Method.MSCHAPV1):
+            # Windows peers send DOMAIN\user and hash "user" only (RFC 2759 §8.2); as FreeRADIUS's
+            # ntdomain realm does, the domain is not part of the account's name
+            attempt.username = attempt.username.rpartition("\\")[2]
         return Outcome.OK
 
     # -- authenticate ------------------------------------------------------------------------

@@ -10,7 +10,11 @@ free loopback ports. One instance plays one role:
   Reply-Message "Benvenuto", a Class and, when asked (RFC 4372), a Chargeable-User-Identity; an
   Access-Reject says "Credenziali errate";
 - **proxy**: ``proxy_realms`` sends those realms, User-Name untouched, to a home server (Sésame)
-  probed with Status-Server (RFC 5997); accounting is always answered locally.
+  probed with Status-Server (RFC 5997); accounting is always answered locally;
+- **PEAP/TTLS front-end** (``eap=True, inner_proxy=...``): it terminates the TLS tunnel and proxies
+  every inner authentication to a home server (Sésame) as plain RADIUS: an inner EAP-MSCHAPv2
+  becomes MS-CHAP-Challenge + MS-CHAP2-Response (RFC 2548), and the home server's MS-CHAP2-Success
+  finishes the EAP-MSCHAPv2 exchange inside the tunnel.
 
 Replies carry Message-Authenticator first, as FreeRADIUS >= 3.2.5 sends them (``sign_replies=False``:
 as Debian's 3.2.1 does). ``host="127.0.0.2"`` puts the peer on an address of its own, so that
@@ -51,6 +55,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.interop.conftest import need_tool
 
 TEMPLATES = Path(__file__).resolve().parent / "freeradius"
+#: The realm the inner tunnel proxies to with ``inner_proxy``: no User-Name names it (RFC 2606 .invalid)
+INNER_REALM = "inner-home.invalid"
 HOST = "127.0.0.1"
 READY = "Ready to process requests"
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
@@ -69,7 +75,9 @@ class FreeRadiusPeer:
     ending in ``@<realm>`` is stripped too). ``clients`` maps an address or CIDR to its secret
     (default: 127.0.0.1 with ``secret``); every client must sign its Access-Requests with
     Message-Authenticator. ``proxy_realms`` maps a realm to its home server (host, auth port,
-    secret). ``sign_replies``: Message-Authenticator first in every Access-Accept and -Reject as
+    secret). ``inner_proxy`` (needs ``eap``): the home server (host, auth port, secret) that
+    authenticates what comes out of PEAP and TTLS tunnels, whatever the inner realm, instead of the
+    users file. ``sign_replies``: Message-Authenticator first in every Access-Accept and -Reject as
     FreeRADIUS >= 3.2.5 does (False: only in EAP replies, as Debian's 3.2.1 does). ``with`` starts
     the server (unless it runs) and stops it.
     """
@@ -84,6 +92,7 @@ class FreeRadiusPeer:
         clients: Mapping[str, str] | None = None,
         proxy_realms: Mapping[str, tuple[str, int, str]] | None = None,
         eap: bool = False,
+        inner_proxy: tuple[str, int, str] | None = None,
         status_server: bool = True,
         sign_replies: bool = True,
         host: str = "127.0.0.1",
@@ -95,6 +104,9 @@ class FreeRadiusPeer:
         self.clients = dict(clients) if clients is not None else {HOST: secret}
         self.proxy_realms = dict(proxy_realms or {})
         self.eap = eap
+        if inner_proxy is not None and not eap:
+            raise ValueError("inner_proxy needs eap=True: only a tunnel has an inside to proxy")
+        self.inner_proxy = inner_proxy
         self.status_server = status_server
         self.sign_replies = sign_replies
         self.host = host
@@ -122,7 +134,7 @@ class FreeRadiusPeer:
         self.dir.mkdir(parents=True, exist_ok=True)
         for sub in ("log", "run", "certs", "mods-enabled", "sites-enabled"):
             (self.dir / sub).mkdir(exist_ok=True)
-        for seen in (self._requests_file, self._accounting_file):
+        for seen in (self._requests_file, self._accounting_file, self.dir / "log" / "proxy-replies.detail"):
             seen.unlink(missing_ok=True)  # a peer counts from zero, even in a reused directory
         ports = {
             "DIR": str(self.dir),
@@ -143,13 +155,15 @@ class FreeRadiusPeer:
             "site-peer",
             EAP_AUTHORIZE=eap_authorize,
             EAP_AUTHENTICATE=eap_authenticate,
+            EAP_POST_PROXY="eap" if self.eap else "",
             SIGN_REPLY=sign,
             SIGN_PROXIED_REPLY=sign_proxied if self.sign_replies else "",
             **ports,
         )
         if self.eap:
             self._write("mods-enabled/eap", "eap.conf")
-            self._write("sites-enabled/inner-tunnel", "site-inner-tunnel")
+            inner = f'"{INNER_REALM}"' if self.inner_proxy else "LOCAL"
+            self._write("sites-enabled/inner-tunnel", "site-inner-tunnel", INNER_REALM=inner)
             if not self.ca_cert.exists():
                 _write_certificates(self.dir / "certs", self.server_name)
         self._write(
@@ -162,7 +176,8 @@ class FreeRadiusPeer:
         )
         proxied: list[str] = []
         pools: dict[tuple[str, int, str], int] = {}  # one home server per address, shared by realms
-        for realm, (host, port, secret) in self.proxy_realms.items():
+        routes = {**self.proxy_realms, **({INNER_REALM: self.inner_proxy} if self.inner_proxy else {})}
+        for realm, (host, port, secret) in routes.items():
             _check_config_string(realm)
             _check_config_string(secret)
             n = pools.get((host, port, secret))
@@ -301,6 +316,11 @@ class FreeRadiusPeer:
     def accounting_requests(self) -> list[Record]:
         """Every Accounting-Request received (answered locally, never proxied)."""
         return read_detail(self._accounting_file)
+
+    def proxied_replies(self) -> list[Record]:
+        """Every reply from a home server to what this peer proxied, as received (MS-MPPE keys
+        decrypted with the home server's secret), before it is relayed or taken into a tunnel."""
+        return read_detail(self.dir / "log" / "proxy-replies.detail")
 
 
 # --------------------------------------------------------------------------------------------------
