@@ -208,6 +208,14 @@ def check_home_server_secret(transport: str, secret: str | None) -> bytes:
     return check_nas_secret(secret)
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _check(spec: HomeServerSpec) -> _Checked:
     transport = spec.transport.strip().lower()
     if transport not in TRANSPORTS:
@@ -219,6 +227,9 @@ def _check(spec: HomeServerSpec) -> _Checked:
         raise InvalidInput(f"a priority is between 0 (tried first) and {MAX_PRIORITY}")
     if spec.tls_name and transport != RADSEC:
         raise InvalidInput("a TLS name is for RadSec home servers only")
+    if transport == RADSEC and not spec.tls_name and _is_ip(spec.host):
+        # certificates are matched by DNS name (SubjectAltName, else CN): an address never matches
+        raise InvalidInput("a RadSec home server given by IP address needs the name its certificate carries")
     if spec.acct_port is not None and (transport != UDP or not 1 <= spec.acct_port <= 65535):
         raise InvalidInput("an accounting port is a number from 1 to 65535, for UDP home servers only")
     return _Checked(

@@ -1,11 +1,13 @@
 """``sesame partner``, through typer's runner and through ``main`` (which owns error reporting), on
-SQLite and PostgreSQL; ``sesame partner test`` against small UDP responders built with the codec
-and against a real FreeRADIUS."""
+SQLite and PostgreSQL; ``sesame partner test`` against small UDP responders built with the codec,
+small RadSec responders built on :class:`federation.radsec.RadSecServer`, and a real FreeRADIUS
+(radsecproxy: tests/interop/test_federation_radsec.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import sys
@@ -20,11 +22,14 @@ from sqlalchemy.orm import selectinload
 from accounts import partners
 from accounts.models import AuditEntry, Partner
 from accounts.secretbox import SecretBox
+from federation.radsec import RadSecServer, open_tcp_socket
+from federation.tls import TlsFiles, server_context
 from radius import codec
 from sesame.cli import main
 from sesame.db import create_engine, create_sessionmaker
 from tests.cli import CLI_REALM, fails, ok
 from tests.conftest import IN_CI, TEST_SECRET_KEY
+from tests.federation.pki import Authority
 
 SECRET = "liguria-shared-secret"
 BOX = SecretBox(TEST_SECRET_KEY)
@@ -240,7 +245,8 @@ def test_status_server_probes_each_udp_server(
         "--priority",
         "1",
     )
-    ok("partner", "server", "add", "liguria", "127.0.0.1", "--radsec", "--priority", "2")
+    ok("partner", "server", "add", "liguria", "127.0.0.1", "--radsec", "--tls-name", "radsec.liguria.example",
+       "--priority", "2")  # fmt: skip
 
     assert main(["partner", "test", "liguria", "--timeout", "0.5"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -253,7 +259,10 @@ def test_status_server_probes_each_udp_server(
     )
     assert out[4] == f"udp 127.0.0.1:{rejecting}: bad reply: ACCESS_REJECT instead of Access-Accept"
     assert out[5].endswith(": no answer (Connection refused)")  # ICMP port unreachable
-    assert out[6] == "radsec 127.0.0.1:2083: not tested by this command yet"
+    assert out[6] == (
+        "radsec 127.0.0.1:2083: not tested: no RadSec certificate is set "
+        "(SESAME_FEDERATION_RADSEC_CERTIFICATE, _PRIVATE_KEY, _CA)"
+    )
     assert SECRET not in "".join(out)
 
 
@@ -267,6 +276,144 @@ def test_the_test_fails_when_no_server_answers(
     assert captured.out == f"udp 127.0.0.1:{silent}: no answer\n"
     assert captured.err == "error: no home server of partner liguria answered\n"
     assert [e.action for e in _read(cli_env)[1]] == ["partner.add"]  # a probe changes nothing
+
+
+# -- sesame partner test over RadSec (RFC 6614) ------------------------------------------------------
+
+RADSEC = b"radsec"  # RFC 6614 §2.3
+SUD_TLS, LIGURIA_TLS = "radsec.sud.example", "radsec.liguria.example"
+
+
+@pytest.fixture
+def radsec_responder() -> Iterator[Callable[[TlsFiles, Answer], int]]:
+    """``start(files, answer)``: a RadSec server on 127.0.0.1 (``RadSecServer``, in an event loop
+    of its own thread: the command runs its own) with the certificate, key and CA of ``files``; it
+    sends what ``answer`` builds for each Status-Server that carries a valid Message-Authenticator
+    (secret ``radsec``); its port."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    servers: list[RadSecServer[str]] = []
+
+    def start(files: TlsFiles, answer: Answer) -> int:
+        def on_packet(
+            peer: str, data: bytes, source: tuple[str, int], reply: Callable[[bytes], None]
+        ) -> None:
+            request = codec.parse(data)
+            if request.code == codec.Code.STATUS_SERVER and codec.message_authenticator_valid(
+                request, RADSEC
+            ):
+                answered = answer(request, RADSEC)
+                if answered is not None:
+                    reply(answered)
+
+        async def serve() -> int:
+            server: RadSecServer[str] = RadSecServer(
+                context=server_context(files), identify=lambda names: "sud", on_packet=on_packet
+            )
+            sock = open_tcp_socket("127.0.0.1", 0)
+            await server.start(sock)
+            servers.append(server)
+            return int(sock.getsockname()[1])
+
+        return asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
+
+    yield start
+    for server in servers:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def closed_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def use_radsec_files(monkeypatch: pytest.MonkeyPatch, files: TlsFiles) -> None:
+    """What the RADIUS service presents to RadSec home servers; the CLI reads the same settings."""
+    monkeypatch.setenv("SESAME_FEDERATION_RADSEC_CERTIFICATE", str(files.certificate))
+    monkeypatch.setenv("SESAME_FEDERATION_RADSEC_PRIVATE_KEY", str(files.private_key))
+    monkeypatch.setenv("SESAME_FEDERATION_RADSEC_CA", str(files.ca))
+    from sesame.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def test_status_server_probes_radsec_servers_with_our_certificate(
+    cli_env: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    radsec_responder: Callable[[TlsFiles, Answer], int],
+) -> None:
+    ca, stranger = Authority.create("Federation CA"), Authority.create("Another CA")
+    use_radsec_files(monkeypatch, ca.files(tmp_path, "sud", ca.issue(SUD_TLS, dns=(SUD_TLS,))))
+    liguria = ca.issue("liguria", dns=(LIGURIA_TLS,))
+
+    def server(label: str, answer: Answer, *, issuer: Authority = ca, trust: Authority = ca) -> str:
+        issued = liguria if issuer is ca else issuer.issue("liguria", dns=(LIGURIA_TLS,))
+        return f"127.0.0.1:{radsec_responder(issuer.files(tmp_path, label, issued, trust=trust), answer)}"
+
+    def wrong_secret(request: codec.Packet, secret: bytes) -> bytes:
+        return signed_accept(request, b"not-radsec")
+
+    servers = [
+        server("good", signed_accept),
+        server("legacy", unsigned_accept),  # radsecproxy 1.9 answers Status-Server so
+        server("silent", lambda request, secret: None),
+        server("wrong-secret", wrong_secret),
+        server("untrusted", signed_accept, issuer=stranger),  # its certificate is not from our CA
+        server("distrustful", signed_accept, trust=stranger),  # ours is not from the CA it trusts
+        f"127.0.0.1:{closed_tcp_port()}",
+    ]
+    ok("partner", "add", "liguria", "--radsec", "--tls-name", LIGURIA_TLS,
+       *[arg for s in servers for arg in ("--server", s)])  # fmt: skip
+    misnamed = server("misnamed", signed_accept)
+    ok("partner", "server", "add", "liguria", misnamed, "--radsec", "--tls-name", "radsec.other.example",
+       "--priority", "1")  # fmt: skip
+
+    assert main(["partner", "test", "liguria", "--timeout", "0.5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    labels = [f"radsec {s}: " for s in [*servers, misnamed]]
+    assert [line[: len(label)] for line, label in zip(out, labels, strict=True)] == labels
+    outcomes = [line[len(label) :] for line, label in zip(out, labels, strict=True)]
+    assert re.fullmatch(r"alive \(\d+\.\d ms\)", outcomes[0]), outcomes
+    assert re.fullmatch(r"alive \(\d+\.\d ms; reply without Message-Authenticator\)", outcomes[1]), outcomes
+    assert outcomes[2:] == [
+        "no answer",
+        "bad reply: wrong Response Authenticator: is the shared secret right?",
+        "no connection (its certificate is refused: unable to get local issuer certificate)",
+        "no answer: the server closed the connection (does it accept our certificate?)",
+        "no connection (Connection refused)",
+        f"refused: its certificate names {LIGURIA_TLS}, not radsec.other.example",
+    ]
+
+
+def test_without_a_usable_radsec_certificate_radsec_servers_are_not_tested(
+    cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.pem"
+    use_radsec_files(monkeypatch, TlsFiles(certificate=missing, private_key=missing, ca=missing))
+    ok(
+        "partner",
+        "add",
+        "liguria",
+        "--server",
+        "127.0.0.1",
+        "--radsec",
+        "--tls-name",
+        "radsec.liguria.example",
+    )
+    assert main(["partner", "test", "liguria", "--timeout", "0.3"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"radsec 127.0.0.1:2083: not tested: radsec: cannot use certificate {missing} with key {missing}: "
+        "No such file or directory\n"
+    )
+    assert captured.err == "error: no home server of partner liguria answered\n"
 
 
 def test_a_real_freeradius_answers_the_probe(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:

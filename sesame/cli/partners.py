@@ -1,10 +1,14 @@
 """``sesame partner``: the partner regions of the federation, their realms and home servers, and a
-Status-Server probe of their servers (RFC 5997)."""
+Status-Server probe of their servers (RFC 5997), over UDP or RadSec (RFC 6614)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
+import os
 import secrets
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,9 +17,13 @@ import typer
 
 from accounts import partners
 from accounts.models import HomeServer, Partner
+from federation.stream import StreamFramer
+from federation.tls import TlsError, client_context, name_matches, peer_names
 from radius import codec
 from sesame.cli.context import Context, run_command
 from sesame.cli.network import read_secret
+from sesame.compose import radsec_tls
+from sesame.settings import Settings, get_settings
 
 app = typer.Typer(help="Partner regions of the federation (eduroam-style roaming).", no_args_is_help=True)
 realm_app = typer.Typer(help="Realm patterns routed to a partner.", no_args_is_help=True)
@@ -325,13 +333,14 @@ class ProbeTarget:
     host: str
     port: int
     secret: bytes = field(repr=False)
+    tls_name: str = ""  # RadSec: the name its certificate must carry
 
 
 UNSIGNED = "reply without Message-Authenticator"
 
 
 def check_status_reply(data: bytes, *, request: bytes, secret: bytes) -> str | None:
-    """Why a datagram is not a valid answer to our Status-Server ``request``; None when it is, or
+    """Why a packet is not a valid answer to our Status-Server ``request``; None when it is, or
     :data:`UNSIGNED` when it is valid but carries no Message-Authenticator.
 
     RFC 5997 §3: a server answers a Status-Server sent to its authentication port with an
@@ -363,6 +372,11 @@ def check_status_reply(data: bytes, *, request: bytes, secret: bytes) -> str | N
     return None
 
 
+def _alive(sent: float, problem: str | None) -> str:
+    note = f"; {problem}" if problem else ""
+    return f"alive ({(time.monotonic() - sent) * 1000:.1f} ms{note})"
+
+
 class _Probe(asyncio.DatagramProtocol):
     def __init__(self, request: bytes, secret: bytes, answered: asyncio.Future[str]) -> None:
         self.request, self.secret, self.answered = request, secret, answered
@@ -374,28 +388,39 @@ class _Probe(asyncio.DatagramProtocol):
         if problem is not None and problem != UNSIGNED:
             self.bad = problem  # keep listening: the right reply may still come
         elif not self.answered.done():
-            note = f"; {problem}" if problem else ""
-            self.answered.set_result(f"alive ({(time.monotonic() - self.sent) * 1000:.1f} ms{note})")
+            self.answered.set_result(_alive(self.sent, problem))
 
     def error_received(self, exc: Exception) -> None:  # ICMP port unreachable on a connected socket
         if not self.answered.done():
             self.answered.set_exception(exc)
 
 
-async def probe(target: ProbeTarget, *, within: float) -> tuple[bool, str]:
-    """Send one Status-Server (with Message-Authenticator, RFC 5997 §3) and wait for the answer:
-    (answered, what to print)."""
-    if target.transport != partners.UDP:
-        return False, "not tested by this command yet"  # the label says radsec
-    request = codec.encode_request(
-        code=codec.Code.STATUS_SERVER, identifier=secrets.randbelow(256), secret=target.secret, attributes=b""
+def _status_server(secret: bytes) -> bytes:
+    """A Status-Server with Message-Authenticator (mandatory in it, RFC 5997 §3)."""
+    return codec.encode_request(
+        code=codec.Code.STATUS_SERVER, identifier=secrets.randbelow(256), secret=secret, attributes=b""
     )
+
+
+async def probe(
+    target: ProbeTarget, *, within: float, tls: ssl.SSLContext | str, source_address: str = ""
+) -> tuple[bool, str]:
+    """Send one Status-Server and wait for the answer: (answered, what to print). ``tls``: the
+    RadSec client context, or why there is none (printed for a RadSec server); ``source_address``:
+    where UDP probes leave from, as the service's proxied requests (partners allow us by it)."""
+    if target.transport == partners.RADSEC:
+        if isinstance(tls, str):
+            return False, tls
+        return await _probe_radsec(target, tls, within=within)
+    request = _status_server(target.secret)
     loop = asyncio.get_running_loop()
     answered: asyncio.Future[str] = loop.create_future()
     protocol = _Probe(request, target.secret, answered)
     try:
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: protocol, remote_addr=(target.host, target.port)
+            lambda: protocol,
+            remote_addr=(target.host, target.port),
+            local_addr=(source_address, 0) if source_address else None,
         )
     except OSError as exc:
         return False, f"no answer ({exc.strerror or exc})"
@@ -412,28 +437,130 @@ async def probe(target: ProbeTarget, *, within: float) -> tuple[bool, str]:
         transport.close()
 
 
+def radsec_client_context(settings: Settings) -> ssl.SSLContext | str:
+    """The TLS context the RADIUS service connects to RadSec home servers with (our certificate,
+    the partners' CA), or why there is none."""
+    files = radsec_tls(settings)
+    if files is None:
+        return (
+            "not tested: no RadSec certificate is set "
+            "(SESAME_FEDERATION_RADSEC_CERTIFICATE, _PRIVATE_KEY, _CA)"
+        )
+    try:
+        return client_context(files)
+    except TlsError as exc:
+        return f"not tested: {exc}"
+
+
+CLOSED = "the server closed the connection (does it accept our certificate?)"
+
+
+def _tls_failure(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its certificate is refused: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if exc.errno and exc.errno > 0:  # asyncio words a refused connection "Connect call failed (…)"
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc) or type(exc).__name__  # getaddrinfo's errors are negative
+
+
+async def _probe_radsec(target: ProbeTarget, context: ssl.SSLContext, *, within: float) -> tuple[bool, str]:
+    """Status-Server over a RadSec connection of its own (RFC 6614), closed after the answer.
+
+    The connection is made as the RADIUS service makes it (:mod:`federation.radsec`): our client
+    certificate, the server's checked against the partners' CA, then its name against the home
+    server's TLS name (the context does not check names); the secret is ``radsec`` unless one was
+    set (RFC 6614 §2.3). Packets are framed by their Length (RFC 6614 §2.4). ``within`` bounds the
+    whole exchange. With TLS 1.3 a server that refuses our certificate says so only after our
+    side of the handshake is over, so that shows as a failure to answer.
+    """
+    request = _status_server(target.secret)
+    writer: asyncio.StreamWriter | None = None
+    connected = False
+    bad: str | None = None
+    try:
+        async with asyncio.timeout(within):
+            reader, writer = await asyncio.open_connection(
+                target.host,
+                target.port,
+                ssl=context,
+                # SNI names the server when it is a DNS name (RFC 6066 §3 allows no address)
+                server_hostname=target.tls_name if _is_dns_name(target.tls_name) else None,
+            )
+            connected = True
+            names = peer_names(writer.get_extra_info("ssl_object"))
+            if not name_matches(target.tls_name, names):
+                named = ", ".join(names) or "no name"
+                return False, f"refused: its certificate names {named}, not {target.tls_name}"
+            sent = time.monotonic()
+            writer.write(request)
+            framer = StreamFramer()
+            while data := await reader.read(4096):
+                for packet in framer.feed(data):
+                    problem = check_status_reply(packet, request=request, secret=target.secret)
+                    if problem is None or problem == UNSIGNED:
+                        return True, _alive(sent, problem)
+                    bad = problem
+            if bad:
+                return False, f"bad reply: {bad}"
+            return False, f"no answer: {CLOSED}"
+    except TimeoutError:
+        if not connected:
+            return False, "no connection (timed out)"
+        return False, f"bad reply: {bad}" if bad else "no answer"
+    except codec.Malformed as exc:
+        return False, f"bad reply: malformed ({exc.reason})"
+    except OSError as exc:  # ssl.SSLError included
+        if not connected:
+            return False, f"no connection ({_tls_failure(exc)})"
+        if isinstance(exc, ConnectionError | ssl.SSLEOFError):  # a close with our request unread: a reset
+            return False, f"no answer: {CLOSED}"
+        return False, f"no answer ({_tls_failure(exc)}): does the server accept our certificate?"
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(1.0):  # TLS close_notify; a peer that does not answer is left
+                    await writer.wait_closed()
+
+
+def _is_dns_name(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return bool(name) and "*" not in name
+    return False
+
+
 @app.command("test")
 def partner_test(
     name: str = typer.Argument(..., help="The partner."),
     timeout: float = typer.Option(3.0, "--timeout", min=0.1, max=60.0, help="Seconds to wait per server."),
 ) -> None:
-    """Probe each home server of a partner with Status-Server (RFC 5997); exit code 1 if none answers."""
+    """Probe each home server of a partner with Status-Server (RFC 5997), RadSec ones with our RadSec
+    certificate; exit code 1 if none answers."""
 
     async def action(ctx: Context) -> tuple[str, list[ProbeTarget]]:
         partner = await partners.get_partner(ctx.session, name_or_id=name)
         return partner.name, [
             ProbeTarget(
                 label=partners.describe_server(s), transport=s.transport, host=s.host, port=s.port,
-                secret=partners.home_server_secret(ctx.box, s),
+                secret=partners.home_server_secret(ctx.box, s), tls_name=s.tls_name or s.host,
             )
             for s in _servers(partner)
         ]  # fmt: skip
 
     # the transaction is over before anything is sent: no database connection waits on the network
     partner, targets = run_command(action)
+    settings = get_settings()
+    needs_tls = any(t.transport == partners.RADSEC for t in targets)
+    tls = radsec_client_context(settings) if needs_tls else ""
+    source = settings.federation.source_address
 
     async def probe_all() -> list[tuple[bool, str]]:
-        return list(await asyncio.gather(*(probe(t, within=timeout) for t in targets)))
+        probes = (probe(t, within=timeout, tls=tls, source_address=source) for t in targets)
+        return list(await asyncio.gather(*probes))
 
     results = asyncio.run(probe_all())
     for target, (_, outcome) in zip(targets, results, strict=True):

@@ -221,7 +221,8 @@ def test_bad_servers_are_refused(raw: str) -> None:
         (HomeServerSpec(host="192.0.2.1"), "needs a shared secret"),
         (HomeServerSpec(host="192.0.2.1", secret="short"), "8 to 128 bytes"),
         (HomeServerSpec(host="192.0.2.1", secret="x" * 129), "8 to 128 bytes"),
-        (HomeServerSpec(host="192.0.2.1", transport="radsec", secret="x" * 129), "at most 128"),
+        (HomeServerSpec(host="radsec.example", transport="radsec", secret="x" * 129), "at most 128"),
+        (HomeServerSpec(host="192.0.2.1", transport="radsec"), "needs the name its certificate carries"),
         (HomeServerSpec(host="192.0.2.1", transport="tcp", secret=UDP_SECRET), "unknown transport"),
         (HomeServerSpec(host="192.0.2.1", port=0, secret=UDP_SECRET), "port"),
         (HomeServerSpec(host="192.0.2.1", priority=-1, secret=UDP_SECRET), "priority"),
@@ -302,7 +303,10 @@ async def test_realms_and_servers_are_added_and_removed(session: AsyncSession, b
         )  # fmt: skip
     # the same address over the other transport is another server
     await partners.add_home_server(
-        session, box=box, partner=partner, server=HomeServerSpec(host="192.0.2.10", transport="radsec")
+        session,
+        box=box,
+        partner=partner,
+        server=HomeServerSpec(host="192.0.2.10", transport="radsec", tls_name="radsec.liguria.example"),
     )
     assert partners.find_home_server(partner, "radius2.liguria.example:1812").id == added.id
     with pytest.raises(InvalidInput, match="give the port"):
