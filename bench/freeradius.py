@@ -5,6 +5,9 @@ clients, the modules and the virtual servers with the lean ones of ``bench/freer
 users (an ``authorize`` file, or ``radcheck`` rows bulk-loaded with COPY into a PostgreSQL database
 with the stock schema) and runs ``freeradius -f -d DIR -l LOGFILE`` until ``stop()``.
 
+With ``proxy={…}`` (and ``backend="none"``, ``site="site-proxy"``) it is a proxy instead: realm
+routing by ``suffix`` to a home server of ``bench/freeradius/proxy.conf`` (``proxy_bench.py``).
+
 Users carry a ``Cleartext-Password``: rlm_pap then compares the password as is, the cheapest check
 FreeRADIUS has, which stands for Sésame verifying PAP against a cached verifier (no slow hash per
 request). A crypt()-hashed password would cap Debian's build near one core (global crypt lock).
@@ -28,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -198,11 +201,18 @@ class FreeRadius:
         workdir: Path | None = None,
         site: str = "site-bench",
         policies: tuple[str, ...] = (),
+        clients: Mapping[str, str] | None = None,
+        proxy: Mapping[str, str] | None = None,
     ) -> None:
         """``site``: the virtual server template in bench/freeradius/; ``policies``: files of the stock
-        policy.d/ to load (the accounting site needs ``accounting``, for ``acct_unique``)."""
-        if backend not in ("files", "sql"):
-            raise ValueError("backend is 'files' or 'sql'")
+        policy.d/ to load (the accounting site needs ``accounting``, for ``acct_unique``);
+        ``clients``: more RADIUS clients, address or CIDR → secret (each must sign its requests with
+        Message-Authenticator, as the load generator's);
+        ``proxy``: makes this a proxy: more template values (``@@KEY@@``) for ``proxy.conf`` and the
+        site, which are loaded with the ``suffix`` realm module (``mod-realm``). ``backend="none"``: no users
+        module and no ``pap`` (a pure proxy)."""
+        if backend not in ("files", "sql", "none"):
+            raise ValueError("backend is 'files', 'sql' or 'none'")
         ensure_installed()
         self.backend = backend
         self.host = host
@@ -215,11 +225,13 @@ class FreeRadius:
         # Measured on 2 cores (PAP, 10k users): files peaked with 1-2 workers (47k/s) and fell to 28k/s
         # with 4 or 8 (lock contention); sql peaked near 4 workers (more only add latency).
         cores = os.cpu_count() or 1
-        self.threads = threads or (cores if backend == "files" else cores * 2)
+        self.threads = threads or (cores * 2 if backend == "sql" else cores)
         self.database = database
         self.max_requests = max_requests
         self.site = site
         self.policies = policies
+        self.clients = dict(clients or {})
+        self.proxy = dict(proxy) if proxy is not None else None
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sesame-bench-fr-")
         self.dir = workdir or Path(self._tmp.name if self._tmp else ".") / "raddb"
         self.log = self.dir / "log" / "radius.log"
@@ -244,6 +256,9 @@ class FreeRadius:
             "PG_USER": "postgres",
             "PG_DB": self.database,
             "POLICIES": "\n".join(f"\t$INCLUDE ${{confdir}}/policy.d/{name}" for name in self.policies),
+            "PROXY_REQUESTS": "yes" if self.proxy is not None else "no",
+            "PROXY_CONF": "$INCLUDE proxy.conf" if self.proxy is not None else "",
+            **(self.proxy or {}),
             **extra,
         }
         for key, value in values.items():
@@ -260,14 +275,24 @@ class FreeRadius:
         for sub in ("log", "run"):
             (self.dir / sub).mkdir(exist_ok=True)
         (self.dir / "radiusd.conf").write_text(self._render("radiusd.conf"))
-        (self.dir / "clients.conf").write_text(self._render("clients.conf"))
+        clients = self._render("clients.conf") + "".join(
+            f"\nclient extra{i} {{\n\tipaddr = {address}\n\tsecret = {secret}\n"
+            "\trequire_message_authenticator = yes\n\tnas_type = other\n}\n"
+            for i, (address, secret) in enumerate(self.clients.items())
+        )
+        (self.dir / "clients.conf").write_text(clients)
         (self.dir / "sites-enabled" / "bench").write_text(self._render(self.site))
-        (self.dir / "mods-enabled" / "pap").write_text(self._render("mod-pap"))
+        if self.proxy is not None:
+            (self.dir / "proxy.conf").write_text(self._render("proxy.conf"))
+            (self.dir / "mods-enabled" / "realm").write_text(self._render("mod-realm"))
+        if self.backend != "none":
+            (self.dir / "mods-enabled" / "pap").write_text(self._render("mod-pap"))
         # "ok", "reject"… are instances of rlm_always, not keywords: without it "ok" fails to parse;
         # rlm_expr provides %{tolower:…}, which the stock SQL queries.conf needs to load
         for module in ("always", "expr"):
             shutil.copy(STOCK / "mods-available" / module, self.dir / "mods-enabled" / module)
-        (self.dir / "mods-enabled" / self.backend).write_text(self._render(f"mod-{self.backend}"))
+        if self.backend != "none":
+            (self.dir / "mods-enabled" / self.backend).write_text(self._render(f"mod-{self.backend}"))
         self.users_file.write_text("")
 
     @property
@@ -280,6 +305,8 @@ class FreeRadius:
         """Give the back-end exactly these accounts (replacing earlier ones). Restart to apply to files."""
         if self.backend == "sql":
             return asyncio.run(self._load_sql(creds))
+        if self.backend == "none":
+            raise ValueError("a FreeRADIUS without a users back-end has no users to load")
         n = 0
         with self.users_file.open("w", encoding="utf-8") as f:
             for c in creds:

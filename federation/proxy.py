@@ -182,7 +182,11 @@ class ProxyCore:
         self.pools: dict[tuple[int, str], list[_Server]] = {}
         self.outstanding: Counter[int] = Counter()  # per partner
         self.drops: Counter[str] = Counter()
-        self._timers: list[tuple[float, int, Pending | Probe]] = []
+        # (deadline, serial, server id, Identifier): plain numbers, not the request, so that an
+        # answered request is freed at once rather than when its stale entry is popped; tuples of
+        # numbers are also untracked by the cycle collector (every proxied request leaves one here
+        # for retry_interval: held objects would make each collection scan thousands of them)
+        self._timers: list[tuple[float, int, int, int]] = []
         self._serial = itertools.count(1)
 
     # -- configuration --------------------------------------------------------------------
@@ -299,7 +303,9 @@ class ProxyCore:
             pending.deadline = resend_at
         else:
             pending.deadline = timeout_at
-        heapq.heappush(self._timers, (pending.deadline, pending.serial, pending))
+        assert pending.server is not None
+        entry = (pending.deadline, pending.serial, pending.server.spec.id, pending.identifier)
+        heapq.heappush(self._timers, entry)
 
     def _encode(self, pending: Pending, spec: Target, identifier: int) -> bytes:
         packet = pending.request.packet
@@ -448,12 +454,13 @@ class ProxyCore:
     def handle_timer(self, now: float) -> list[Output]:
         out: list[Output] = []
         while self._timers and self._timers[0][0] <= now:
-            deadline, _serial, item = heapq.heappop(self._timers)
-            if deadline != item.deadline:
-                continue  # superseded by a later arming
-            server = item.server
-            if server is None or server.outstanding.get(item.identifier) is not item:
-                continue  # answered, or its server went away (a Pending then fails over below)
+            deadline, serial, server_id, identifier = heapq.heappop(self._timers)
+            server = self.servers.get(server_id)
+            if server is None:
+                continue  # its server went away
+            item = server.outstanding.get(identifier)
+            if item is None or item.serial != serial or item.deadline != deadline:
+                continue  # answered, or superseded by a later arming
             in_window = now < item.sent_at + self.timers.response_window
             if isinstance(item, Pending) and item.resends_left and in_window:
                 item.resends_left -= 1

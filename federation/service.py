@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sesame.federation")
 
+HOME_RECEIVE_BUFFER = 4 * 1024 * 1024  # as radius.server's for access points (capped by net.core.rmem_max)
+
 #: reads the federation from the database: None when nothing changed since the last call
 Loader = Callable[[], Awaitable[FederationConfig | None]]
 HealthRecorder = Callable[[int, str, datetime], Awaitable[None]]
@@ -203,6 +205,12 @@ class Federation:
             log.warning("federation: cannot reach home server %s: %s", _label(target), exc)
             self.core.connection(target.id, up=False, now=self.loop.time())
             return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Up to 256 replies can be on their way at once, and they arrive in bursts while the
+            # loop is busy elsewhere: Linux's default buffer holds only ~200 small datagrams, and
+            # each one lost costs its request a resend retry_interval later (proxy_bench.py saw it).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, HOME_RECEIVE_BUFFER)
         self._udp[target.id] = transport
 
     def _open_radsec(self, target: Target) -> None:
