@@ -153,7 +153,7 @@ class Dispatcher:
     def _ticks(
         self, request: RadiusRequest, realm: str, decision: Decision, *, visiting: PartnerConfig | None
     ) -> None:
-        if self.fticks is None or decision.code == Code.ACCESS_CHALLENGE:
+        if self.fticks is None or decision.code == Code.ACCESS_CHALLENGE or not self.fticks.enabled():
             return
         packet = request.packet
         if visiting is None:

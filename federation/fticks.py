@@ -56,6 +56,11 @@ class FTicks:
         ]
         return f"F-TICKS/{self.federation}/1.0#" + "#".join(fields) + "#"
 
+    @staticmethod
+    def enabled() -> bool:
+        """Whether lines are logged at all (building one costs a keyed hash: skip it when not)."""
+        return log.isEnabledFor(logging.INFO)
+
     def record(self, line: str) -> None:
         """Log a :meth:`line` (kept apart so the line can be tested without a logger)."""
         log.info(line)

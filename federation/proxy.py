@@ -47,6 +47,7 @@ from radius.events import RadiusRequest
 
 ACCESS_REPLIES = frozenset({Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE})
 ACCOUNTING_REPLIES = frozenset({Code.ACCOUNTING_RESPONSE})
+MAX_CHANNELS = 64  # UDP source ports per home server and process: 16,384 requests in flight
 
 
 class Refused(Exception):
@@ -85,7 +86,7 @@ class Pending:
     started_at: float
     tried: set[int] = field(default_factory=set)
     server: _Server | None = None
-    identifier: int = -1
+    slot: int = -1  # channel × 256 + Identifier (see _Server)
     authenticator: bytes = b""
     data: bytes = b""
     sent_at: float = 0.0
@@ -99,7 +100,7 @@ class Probe:
     """A Status-Server sent to a zombie or dead home server (RFC 5997 §4)."""
 
     server: _Server
-    identifier: int
+    slot: int
     authenticator: bytes
     serial: int
     sent_at: float
@@ -111,10 +112,11 @@ class Probe:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Send:
-    """Fired when bytes must go to a home server."""
+    """Fired when bytes must go to a home server (over its ``channel``: one UDP socket each)."""
 
     server_id: int
     data: bytes
+    channel: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,21 +148,28 @@ Output = Send | Relayed | Failed | HealthChanged
 
 
 class _Server:
-    __slots__ = ("health", "next_id", "outstanding", "spec")
+    """A home server's state here. A request's *slot* is channel × 256 + Identifier: one UDP
+    socket (channel) has 256 Identifiers, so more requests in flight need more source ports, as
+    FreeRADIUS opens them (RFC 2865 §3: the Identifier only distinguishes requests of one source
+    address and port). A RadSec connection has one channel."""
 
-    def __init__(self, spec: Target, health: Health) -> None:
+    __slots__ = ("channels", "health", "next_slot", "outstanding", "spec")
+
+    def __init__(self, spec: Target, health: Health, channels: int) -> None:
         self.spec = spec
         self.health = health
+        self.channels = channels
         self.outstanding: dict[int, Pending | Probe] = {}
-        self.next_id = int.from_bytes(os.urandom(1), "big")
+        self.next_slot = int.from_bytes(os.urandom(1), "big")
 
     def allocate(self) -> int | None:
-        if len(self.outstanding) >= 256:
+        size = 256 * self.channels
+        if len(self.outstanding) >= size:
             return None
-        while self.next_id in self.outstanding:
-            self.next_id = (self.next_id + 1) & 0xFF
-        identifier, self.next_id = self.next_id, (self.next_id + 1) & 0xFF
-        return identifier
+        while self.next_slot in self.outstanding:
+            self.next_slot = (self.next_slot + 1) % size
+        slot, self.next_slot = self.next_slot, (self.next_slot + 1) % size
+        return slot
 
 
 class ProxyCore:
@@ -191,24 +200,38 @@ class ProxyCore:
 
     # -- configuration --------------------------------------------------------------------
 
-    def configure(self, servers: Sequence[Target], now: float) -> None:
-        """Take a new set of home servers; one that did not change keeps its health and requests."""
+    def channels(self, target: Target) -> int:
+        """Source ports (UDP sockets) for a home server: enough Identifiers for ``max_outstanding``."""
+        if target.transport != "udp":
+            return 1  # RFC 6614 §2.5: one connection; 256 requests in flight on it
+        return min(MAX_CHANNELS, -(-self.max_outstanding // 256))
+
+    def configure(self, servers: Sequence[Target], now: float) -> list[Output]:
+        """Take a new set of home servers; one that did not change keeps its health and requests.
+        What was in flight to a server that changed or went away fails over at once."""
         kept: dict[int, _Server] = {}
         for spec in servers:
             old = self.servers.get(spec.id)
             if old is not None and old.spec == spec:
                 kept[spec.id] = old
             else:
-                kept[spec.id] = _Server(spec, Health(self.timers, now=now))
+                kept[spec.id] = _Server(spec, Health(self.timers, now=now), self.channels(spec))
+        orphans: list[Pending] = []
         for server_id, old in self.servers.items():
             if kept.get(server_id) is not old:
-                for pending in list(old.outstanding.values()):
-                    pending.server = None  # its next timer fails it over
+                orphans += [p for p in old.outstanding.values() if isinstance(p, Pending)]
+                old.outstanding.clear()
         self.servers = kept
         pools: dict[tuple[int, str], list[_Server]] = {}
         for server in sorted(kept.values(), key=lambda s: (s.spec.priority, s.spec.id)):
             pools.setdefault((server.spec.partner_id, server.spec.kind), []).append(server)
         self.pools = pools
+        out: list[Output] = []
+        for pending in orphans:
+            if pending.server is not None:
+                pending.tried.discard(pending.server.spec.id)  # a changed server is a new one
+            self._fail_over(pending, now, out)
+        return out
 
     def state(self, server_id: int) -> State:
         return self.servers[server_id].health.state
@@ -280,20 +303,20 @@ class ProxyCore:
             if server is None:
                 return False
             pending.tried.add(server.spec.id)
-            identifier = server.allocate()
-            if identifier is None:
+            slot = server.allocate()
+            if slot is None:
                 continue  # this server's identifiers are all in flight: the next one
             try:
-                data = self._encode(pending, server.spec, identifier)
+                data = self._encode(pending, server.spec, slot & 0xFF)
             except ValueError:
                 raise Refused("too_big") from None
-            server.outstanding[identifier] = pending
-            pending.server, pending.identifier, pending.data = server, identifier, data
+            server.outstanding[slot] = pending
+            pending.server, pending.slot, pending.data = server, slot, data
             pending.authenticator = data[4:20]
             pending.sent_at = now
             pending.resends_left = self.timers.retries if server.spec.transport == "udp" else 0
             self._arm(pending, now)
-            out.append(Send(server_id=server.spec.id, data=data))
+            out.append(Send(server_id=server.spec.id, data=data, channel=slot >> 8))
             return True
 
     def _arm(self, pending: Pending | Probe, now: float) -> None:
@@ -304,7 +327,7 @@ class ProxyCore:
         else:
             pending.deadline = timeout_at
         assert pending.server is not None
-        entry = (pending.deadline, pending.serial, pending.server.spec.id, pending.identifier)
+        entry = (pending.deadline, pending.serial, pending.server.spec.id, pending.slot)
         heapq.heappush(self._timers, entry)
 
     def _encode(self, pending: Pending, spec: Target, identifier: int) -> bytes:
@@ -360,32 +383,32 @@ class ProxyCore:
     # -- probes ---------------------------------------------------------------------------
 
     def _probe(self, server: _Server, now: float, out: list[Output]) -> None:
-        identifier = server.allocate()
-        if identifier is None:
+        slot = server.allocate()
+        if slot is None:
             return
         data = codec.encode_request(
             code=Code.STATUS_SERVER,
-            identifier=identifier,
+            identifier=slot & 0xFF,
             secret=server.spec.secret,
             attributes=codec.tlv(codec.OPERATOR_NAME, self.operator_name),
         )
         probe = Probe(
             server=server,
-            identifier=identifier,
+            slot=slot,
             authenticator=data[4:20],
             serial=next(self._serial) & 0xFFFFFFFF,
             sent_at=now,
             deadline=0.0,
         )
-        server.outstanding[identifier] = probe
+        server.outstanding[slot] = probe
         server.health.probe_sent(now)
         self._arm(probe, now)
-        out.append(Send(server_id=server.spec.id, data=data))
+        out.append(Send(server_id=server.spec.id, data=data, channel=slot >> 8))
 
     # -- replies --------------------------------------------------------------------------
 
-    def receive(self, server_id: int, data: bytes, now: float) -> list[Output]:
-        """A datagram (or stream packet) from a home server."""
+    def receive(self, server_id: int, data: bytes, now: float, *, channel: int = 0) -> list[Output]:
+        """A datagram (or stream packet) from a home server, on one of its channels."""
         server = self.servers.get(server_id)
         if server is None:
             self.drops["unknown_server"] += 1
@@ -395,7 +418,8 @@ class ProxyCore:
         except Malformed as exc:
             self.drops[exc.reason] += 1
             return []
-        pending = server.outstanding.get(reply.identifier)
+        slot = channel << 8 | reply.identifier
+        pending = server.outstanding.get(slot)
         if pending is None:
             self.drops["unmatched_reply"] += 1  # late: answered already, or given up on
             return []
@@ -420,7 +444,7 @@ class ProxyCore:
             # Response Authenticator proves already (FreeRADIUS 3.2.1 does not sign it).
             self.drops["missing_message_authenticator"] += 1
             return []
-        del server.outstanding[reply.identifier]
+        del server.outstanding[slot]
         out: list[Output] = []
         if isinstance(pending, Probe):
             self._health(server, Event.PROBE_ANSWER, now, out)
@@ -454,20 +478,21 @@ class ProxyCore:
     def handle_timer(self, now: float) -> list[Output]:
         out: list[Output] = []
         while self._timers and self._timers[0][0] <= now:
-            deadline, serial, server_id, identifier = heapq.heappop(self._timers)
+            deadline, serial, server_id, slot = heapq.heappop(self._timers)
             server = self.servers.get(server_id)
             if server is None:
                 continue  # its server went away
-            item = server.outstanding.get(identifier)
+            item = server.outstanding.get(slot)
             if item is None or item.serial != serial or item.deadline != deadline:
                 continue  # answered, or superseded by a later arming
             in_window = now < item.sent_at + self.timers.response_window
             if isinstance(item, Pending) and item.resends_left and in_window:
                 item.resends_left -= 1
-                out.append(Send(server_id=server.spec.id, data=item.data))  # RFC 5080: identical
+                # RFC 5080 §2.2.1: identical, on the same source port
+                out.append(Send(server_id=server.spec.id, data=item.data, channel=slot >> 8))
                 self._arm(item, now)
                 continue
-            del server.outstanding[item.identifier]
+            del server.outstanding[slot]
             if isinstance(item, Probe):
                 self._health(server, Event.PROBE_TIMEOUT, now, out)
                 continue

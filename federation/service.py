@@ -60,12 +60,15 @@ _GAUGE = {State.UNKNOWN: 1.0, State.ALIVE: 1.0, State.ZOMBIE: 0.5, State.DEAD: 0
 
 
 class _HomeSocket(asyncio.DatagramProtocol):
-    def __init__(self, federation: Federation, server_id: int) -> None:
+    """One source port towards a home server (its channel: 256 Identifiers)."""
+
+    def __init__(self, federation: Federation, server_id: int, channel: int) -> None:
         self.federation = federation
         self.server_id = server_id
+        self.channel = channel
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.federation.received(self.server_id, data)
+        self.federation.received(self.server_id, data, self.channel)
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable: the timers will notice
         log.debug("federation: udp error from home server %d: %s", self.server_id, exc)
@@ -106,7 +109,8 @@ class Federation:
         self.table: RealmTable[PartnerConfig] = RealmTable(home_realms=[home_realm], partners=())
         self.partners: dict[int, PartnerConfig] = {}
         self.servers: dict[int, Target] = {}
-        self._udp: dict[int, asyncio.DatagramTransport] = {}
+        self._udp: dict[int, list[asyncio.DatagramTransport]] = {}  # per home server, by channel
+        self._drops_seen: dict[str, int] = {}
         self._radsec: dict[int, RadSecClient] = {}
         self._peers: tuple[Client, ...] = ()
         self._futures: dict[Pending, asyncio.Future[Decision]] = {}
@@ -148,8 +152,9 @@ class Federation:
             self._ticker.cancel()
         if self._listener is not None:
             await self._listener.stop()
-        for transport in self._udp.values():
-            transport.close()
+        for transports in self._udp.values():
+            for transport in transports:
+                transport.close()
         for client in self._radsec.values():
             await client.close()
         for future in self._futures.values():
@@ -171,9 +176,12 @@ class Federation:
         targets.update(
             {-s.id: _target(s, "acct") for p in config.partners if p.forward_accounting for s in p.servers}
         )
-        self.core.configure(list(targets.values()), self.loop.time())
+        # the core first (what was in flight to a changed server fails over), then the sockets,
+        # then what the fail-over sends
+        failed_over = self.core.configure(list(targets.values()), self.loop.time())
         for server_id in [i for i in self._udp if self.servers.get(i) != targets.get(i)]:
-            self._udp.pop(server_id).close()
+            for transport in self._udp.pop(server_id):
+                transport.close()
         for server_id in [i for i in self._radsec if self.servers.get(i) != targets.get(i)]:
             await self._radsec.pop(server_id).close()
         self.servers = targets
@@ -182,6 +190,7 @@ class Federation:
                 await self._open_udp(target)
             elif target.transport == "radsec" and target.id not in self._radsec:
                 self._open_radsec(target)
+        self._flush(failed_over)
         self._peers = tuple(self._peer_clients(config))
         for target in targets.values():
             metrics.HOME_SERVER_STATE.labels(self._partner_name(target), _label(target)).set(
@@ -195,28 +204,33 @@ class Federation:
         )
 
     async def _open_udp(self, target: Target) -> None:
+        transports: list[asyncio.DatagramTransport] = []
         try:
-            transport, _ = await self.loop.create_datagram_endpoint(
-                lambda: _HomeSocket(self, target.id),
-                remote_addr=(target.host, target.port),
-                local_addr=(self.source_address, 0) if self.source_address else None,
-            )
+            for channel in range(self.core.channels(target)):
+                transport, _ = await self.loop.create_datagram_endpoint(
+                    partial(_HomeSocket, self, target.id, channel),
+                    remote_addr=(target.host, target.port),
+                    local_addr=(self.source_address, 0) if self.source_address else None,
+                )
+                transports.append(transport)
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    # Up to 256 replies can be on their way at once, and they arrive in bursts while
+                    # the loop is busy elsewhere: Linux's default buffer holds only ~200 small
+                    # datagrams, and each one lost costs its request a resend retry_interval later.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, HOME_RECEIVE_BUFFER)
         except OSError as exc:  # a name that does not resolve: the server stays unusable
+            for transport in transports:
+                transport.close()
             log.warning("federation: cannot reach home server %s: %s", _label(target), exc)
-            self.core.connection(target.id, up=False, now=self.loop.time())
+            self._flush(self.core.connection(target.id, up=False, now=self.loop.time()))
             return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # Up to 256 replies can be on their way at once, and they arrive in bursts while the
-            # loop is busy elsewhere: Linux's default buffer holds only ~200 small datagrams, and
-            # each one lost costs its request a resend retry_interval later (proxy_bench.py saw it).
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, HOME_RECEIVE_BUFFER)
-        self._udp[target.id] = transport
+        self._udp[target.id] = transports
 
     def _open_radsec(self, target: Target) -> None:
         if self.client_context is None:
             log.warning("federation: %s is a RadSec server but no RadSec certificate is set", _label(target))
-            self.core.connection(target.id, up=False, now=self.loop.time())
+            self._flush(self.core.connection(target.id, up=False, now=self.loop.time()))
             return
         client = RadSecClient(
             host=target.host,
@@ -227,7 +241,7 @@ class Federation:
             on_state=partial(self._radsec_state, target),
         )
         self._radsec[target.id] = client
-        self.core.connection(target.id, up=False, now=self.loop.time())  # dead until connected
+        self._flush(self.core.connection(target.id, up=False, now=self.loop.time()))  # dead until connected
         client.start()
 
     def _radsec_state(self, target: Target, up: bool) -> None:
@@ -320,12 +334,16 @@ class Federation:
         _pending, out = self.core.forward_accounting(request, partner_id=partner.id, now=self.loop.time())
         self._flush(out)
 
-    def received(self, server_id: int, data: bytes) -> None:
-        before = dict(self.core.drops)
-        self._flush(self.core.receive(server_id, data, self.loop.time()))
+    def received(self, server_id: int, data: bytes, channel: int = 0) -> None:
+        self._flush(self.core.receive(server_id, data, self.loop.time(), channel=channel))
+
+    def _count_drops(self) -> None:
+        """The core counts its drops; the metric catches up on each tick (not per datagram)."""
         for reason, count in self.core.drops.items():
-            if count != before.get(reason, 0):
-                metrics.DROPS.labels(reason).inc(count - before.get(reason, 0))
+            seen = self._drops_seen.get(reason, 0)
+            if count != seen:
+                metrics.DROPS.labels(reason).inc(count - seen)
+                self._drops_seen[reason] = count
 
     def _flush(self, out: list[Output]) -> None:
         for event in out:
@@ -349,7 +367,7 @@ class Federation:
     def _send(self, event: Send) -> None:
         udp = self._udp.get(event.server_id)
         if udp is not None:
-            udp.sendto(event.data)
+            udp[event.channel].sendto(event.data)
             return
         client = self._radsec.get(event.server_id)
         if client is None or not client.send(event.data):
@@ -387,6 +405,7 @@ class Federation:
             await asyncio.sleep(0.05 if deadline is None else min(max(deadline - now, 0.005), 0.05))
             try:
                 self._flush(self.core.handle_timer(self.loop.time()))
+                self._count_drops()
             except Exception:  # a bug here must not stop the timers of every other request
                 log.exception("federation: timer failed")
 

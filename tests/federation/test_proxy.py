@@ -137,7 +137,7 @@ def test_a_forwarded_request_is_a_new_signed_request_with_the_password_rehidden(
     assert home["Chargeable-User-Identity"] == [b"\x00"]  # RFC 4372: asked for
     states = home[33]
     assert states[0] == b"from-the-nas" and states[-1].startswith(TAG)  # ours appended last
-    assert pending.identifier == home.id
+    assert pending.slot & 0xFF == home.id
 
 
 def test_chap_keeps_working_when_the_authenticator_was_the_challenge(
@@ -351,21 +351,58 @@ def test_outstanding_requests_per_partner_are_bounded(auth: ServerCore, dictiona
     assert refused.value.reason == "too_many_outstanding"
 
 
-def test_identifiers_run_out_at_256_in_flight_then_the_next_server_takes_over(
-    auth: ServerCore, dictionary: Dictionary
-) -> None:
-    proxy = ProxyCore(operator_name="wifi.sud.example", loop_tag=TAG, timers=TIMERS, max_outstanding=10_000)
+def test_past_256_in_flight_a_server_gets_more_source_ports(auth: ServerCore, dictionary: Dictionary) -> None:
+    proxy = ProxyCore(operator_name="wifi.sud.example", loop_tag=TAG, timers=TIMERS, max_outstanding=700)
     proxy.configure([PRIMARY, BACKUP], NOW)
-    used: dict[int, set[int]] = {PRIMARY.id: set(), BACKUP.id: set()}
-    for i in range(300):
+    assert proxy.channels(PRIMARY) == 3  # 3 × 256 Identifiers cover 700 in flight
+    used: dict[tuple[int, int], set[int]] = {}
+    for i in range(700):
         nas = nas_request(dictionary, User_Name=f"u{i}@liguria.example", User_Password="pw")
         _p, out = proxy.forward(
             received_fresh(auth, nas, i), partner_id=PARTNER, limits=LocalLimits(), now=NOW
         )
         send = only_send(out)
-        assert send.data[1] not in used[send.server_id]
-        used[send.server_id].add(send.data[1])
-    assert len(used[PRIMARY.id]) == 256 and len(used[BACKUP.id]) == 44
+        ids = used.setdefault((send.server_id, send.channel), set())
+        assert send.data[1] not in ids  # an Identifier is unique per source port
+        ids.add(send.data[1])
+    assert sorted(used) == [(1, 0), (1, 1), (1, 2)]
+    assert sorted(len(ids) for ids in used.values()) == [188, 256, 256]
+
+
+def test_a_reply_on_another_channel_does_not_match(auth: ServerCore, dictionary: Dictionary) -> None:
+    proxy = ProxyCore(operator_name="wifi.sud.example", loop_tag=TAG, timers=TIMERS, max_outstanding=512)
+    proxy.configure([PRIMARY], NOW)
+    nas = nas_request(dictionary, User_Name="mario@liguria.example", User_Password="pw")
+    _p, out = proxy.forward(received(auth, nas).request, partner_id=PARTNER, limits=LocalLimits(), now=NOW)
+    send = only_send(out)
+    reply = home_reply(as_home(dictionary, send.data))
+    assert proxy.receive(PRIMARY.id, reply, NOW, channel=1 - send.channel) == []
+    assert proxy.drops["unmatched_reply"] == 1
+    assert any(isinstance(e, Relayed) for e in proxy.receive(PRIMARY.id, reply, NOW, channel=send.channel))
+
+
+def test_requests_in_flight_to_a_changed_server_fail_over_at_once(
+    auth: ServerCore, dictionary: Dictionary
+) -> None:
+    proxy = ProxyCore(operator_name="wifi.sud.example", loop_tag=TAG, timers=TIMERS)
+    proxy.configure([PRIMARY, BACKUP], NOW)
+    nas = nas_request(dictionary, User_Name="mario@liguria.example", User_Password="pw")
+    pending, out = proxy.forward(
+        received(auth, nas).request, partner_id=PARTNER, limits=LocalLimits(), now=NOW
+    )
+    assert only_send(out).server_id == PRIMARY.id
+    rotated = Target(
+        id=1, partner_id=PARTNER, host="127.0.0.2", port=1812, transport="udp", secret=b"rotated-secret"
+    )
+    out = proxy.configure([rotated, BACKUP], NOW + 1)  # the partner rotated the secret
+    send = only_send(out)
+    assert send.server_id == PRIMARY.id  # the changed server is a new one: tried again, with its new secret
+    assert as_home(dictionary, send.data, b"rotated-secret")["User-Name"] == ["mario@liguria.example"]
+    out = proxy.configure([BACKUP], NOW + 2)  # then removed
+    assert only_send(out).server_id == BACKUP.id
+    out = proxy.configure([], NOW + 3)  # nothing left: the request fails, and the count comes down
+    assert [e.reason for e in out if isinstance(e, Failed) and e.pending is pending] == ["no_answer"]
+    assert proxy.outstanding[PARTNER] == 0
 
 
 def received_fresh(auth: ServerCore, request: pp.AuthPacket, i: int):  # type: ignore[no-untyped-def]
