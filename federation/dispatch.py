@@ -109,7 +109,7 @@ class Dispatcher:
         except Refused as exc:
             return self._not_forwarded(request, now, user_name, partner, exc)
         result = {Code.ACCESS_ACCEPT: "accept", Code.ACCESS_REJECT: "reject"}.get(decision.code, "challenge")
-        metrics.PROXIED.labels(partner.name, result).inc()
+        metrics.count(metrics.PROXIED, partner.name, result)
         if result != "challenge":
             reply = _reply_name(decision.code)
             self._record(request, now, user_name, reply=reply, reason=f"proxied:{partner.name}")
@@ -119,7 +119,7 @@ class Dispatcher:
     def _not_forwarded(
         self, request: RadiusRequest, now: datetime, user_name: str, partner: PartnerConfig, exc: Refused
     ) -> Decision:
-        metrics.PROXIED.labels(partner.name, exc.reason).inc()
+        metrics.count(metrics.PROXIED, partner.name, exc.reason)
         if exc.reason == "loop":
             return self._refuse(request, now, user_name, Refusal.LOOP)
         self._record(request, now, user_name, reply="No-Reply", reason=f"proxy_{exc.reason}")
@@ -127,7 +127,7 @@ class Dispatcher:
         raise Discard(DropReason.PROXY_FAILED) from None
 
     def _refuse(self, request: RadiusRequest, now: datetime, user_name: str, refusal: Refusal) -> Decision:
-        metrics.REFUSED.labels(refusal.value).inc()
+        metrics.count(metrics.REFUSED, refusal.value)
         self._record(request, now, user_name, reply="Access-Reject", reason=refusal.value)
         return Decision(code=Code.ACCESS_REJECT, attributes=(("Reply-Message", _(MESSAGES[refusal])),))
 

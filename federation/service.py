@@ -354,13 +354,13 @@ class Federation:
                 if future is not None and not future.done():
                     future.set_result(event.decision)
                 elif event.pending.accounting:
-                    metrics.ACCOUNTING_FORWARDED.labels(self._partner_of(event.pending), "answered").inc()
+                    metrics.count(metrics.ACCOUNTING_FORWARDED, self._partner_of(event.pending), "answered")
             elif type(event) is Failed:
                 future = self._futures.get(event.pending)
                 if future is not None and not future.done():
                     future.set_exception(Refused(event.reason))
                 elif event.pending.accounting:
-                    metrics.ACCOUNTING_FORWARDED.labels(self._partner_of(event.pending), "no_answer").inc()
+                    metrics.count(metrics.ACCOUNTING_FORWARDED, self._partner_of(event.pending), "no_answer")
             elif type(event) is HealthChanged:
                 self._health_changed(event)
 
