@@ -293,7 +293,8 @@ def test_a_zombie_is_probed_with_status_server_and_an_answer_revives_it(
     assert [p.server_id for p in probes] == [PRIMARY.id]
     status = as_home(dictionary, probes[0].data)
     assert status["Operator-Name"] == ["1wifi.sud.example"]
-    out = proxy.receive(PRIMARY.id, home_reply(status), NOW + 10.5)  # RFC 5997: Access-Accept
+    # RFC 5997: answered with Access-Accept, on the source port (channel) the probe left from
+    out = proxy.receive(PRIMARY.id, home_reply(status), NOW + 10.5, channel=probes[0].channel)
     assert [(e.transition.old, e.transition.new) for e in out if isinstance(e, HealthChanged)] == [
         (State.ZOMBIE, State.ALIVE)
     ]
@@ -319,7 +320,8 @@ def test_a_silent_zombie_dies_and_is_revived_only_after_several_probe_answers(
         t += 1.0
         for send in proxy.handle_timer(t):
             if isinstance(send, Send) and send.server_id == PRIMARY.id and send.data[0] == pp.StatusServer:
-                proxy.receive(PRIMARY.id, home_reply(as_home(dictionary, send.data)), t)
+                reply = home_reply(as_home(dictionary, send.data))
+                proxy.receive(PRIMARY.id, reply, t, channel=send.channel)
                 answers += 1
     assert proxy.state(PRIMARY.id) is State.ALIVE
     assert answers == TIMERS.answers_to_alive
