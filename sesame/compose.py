@@ -116,6 +116,7 @@ def build_radius(
         region_name=settings.region_name,
         defaults=Policy(**settings.policy.model_dump()),
         cache_size=radius.cache_size,
+        preload=radius.preload,
         accounting_batch=settings.accounting.batch_size,
         timezone=settings.accounting.timezone,
     )

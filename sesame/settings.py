@@ -84,6 +84,8 @@ class RadiusSettings(BaseModel):
     #: entries per process: accounts and devices looked up, successful password verifications
     #: (size them for the people who return within verification_ttl seconds)
     cache_size: int = Field(default=500_000, ge=1_000)
+    #: load the most recently seen accounts and the remembered devices into the caches at start
+    preload: bool = True
     verification_cache_size: int = Field(default=200_000, ge=1_000)
     verification_ttl: float = Field(default=600.0, ge=0.0, le=86_400.0)
     queue_size: int = Field(default=8192, ge=16)

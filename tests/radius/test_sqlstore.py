@@ -297,3 +297,39 @@ async def test_a_record_the_database_refuses_does_not_take_its_batch_down(
     async with create_sessionmaker(engine)() as session:
         stored = set((await session.scalars(select(AccountingSession.acctuniqueid))).all())
     assert stored == {"good-1", "good-2"}
+
+
+async def test_the_working_set_is_loaded_at_start_most_recent_first(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    sessions = create_sessionmaker(engine)
+    now = datetime.now(UTC)
+    async with unit_of_work(sessions) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        created = []
+        for i in range(1_200):
+            account = await users.create_account(
+                session, hasher=hasher, region=region, username=f"user{i}", email=f"u{i}@example.fr",
+                password=None, verified=True,
+            )  # fmt: skip
+            account.last_seen_at = now - timedelta(minutes=i)  # user0 seen last, user1199 first
+            created.append(account)
+        await session.flush()
+        await users.remember_device(
+            session, account=created[0], mac="02-00-5E-10-00-09", label=None, until=now + timedelta(days=1)
+        )
+    store = SqlStore(
+        sessions=sessions, box=box, realm=REALM, region_name="R", defaults=Policy(), cache_size=1_000
+    )
+    await store.start()  # loads the 1,000 most recently seen accounts and the remembered device
+    async with unit_of_work(sessions) as session:  # behind the store's back: no tombstone, no refresh
+        await session.execute(Account.__table__.delete())  # type: ignore[attr-defined]
+    assert (await store.account("user0")) is not None and (await store.account("user999")) is not None
+    assert await store.account("user1000") is None  # not in the working set: looked up, and gone
+    device = await store.device("02:00:5e:10:00:09")
+    assert device is not None and device.account.username == "user0"
+    preloaded = SqlStore(
+        sessions=sessions, box=box, realm=REALM, region_name="R", defaults=Policy(), preload=False
+    )
+    await preloaded.start()
+    assert await preloaded.account("user0") is None  # without preloading, the database says
