@@ -145,8 +145,8 @@ class Dispatcher:
                 nasipaddress=request.source[0],
                 nas_id=client.nas_id,
                 site_id=client.site_id,
-                calledstationid=_text(packet.first(codec.CALLED_STATION_ID)),
-                callingstationid=_text(packet.first(codec.CALLING_STATION_ID)),
+                calledstationid=codec.as_text(packet.first(codec.CALLED_STATION_ID)),
+                callingstationid=codec.as_text(packet.first(codec.CALLING_STATION_ID)),
             )
         )
 
@@ -174,10 +174,6 @@ class Dispatcher:
 
 def _reply_name(code: int) -> str:
     return "Access-Accept" if code == Code.ACCESS_ACCEPT else "Access-Reject"
-
-
-def _text(raw: bytes | None) -> str | None:
-    return raw.decode("utf-8", "replace")[:64] if raw is not None else None
 
 
 class AccountingForwarder:

@@ -289,6 +289,11 @@ def salt_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | 
     return bytes(out[1 : 1 + length])
 
 
+def as_text(raw: bytes | None, limit: int = 64) -> str | None:
+    """A string attribute for a record or a log line: decoded leniently, cut to ``limit``."""
+    return raw.decode("utf-8", "replace")[:limit] if raw is not None else None
+
+
 def tlv(attr: int, value: bytes) -> bytes:
     """One standard attribute on the wire (type, length, value)."""
     return bytes((attr, len(value) + 2)) + value

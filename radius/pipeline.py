@@ -41,7 +41,6 @@ from radius.verifycache import VerificationCache
 _ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.radius.auth")
 
-MICROSOFT = 311
 MS_CHAP_RESPONSE = 1
 MS_CHAP_ERROR = 2
 MS_CHAP_CHALLENGE = 11
@@ -173,9 +172,9 @@ class Pipeline:
         if attempt.realm != self.realm:
             return attempt.reject("foreign_realm", MSG_FOREIGN_REALM)
 
-        if packet.vendor_attribute(MICROSOFT, MS_CHAP2_RESPONSE) is not None:
+        if packet.vendor_attribute(codec.MICROSOFT, MS_CHAP2_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV2
-        elif packet.vendor_attribute(MICROSOFT, MS_CHAP_RESPONSE) is not None:
+        elif packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV1
         elif packet.first(codec.CHAP_PASSWORD) is not None:
             attempt.method = Method.TOKEN_CHAP
@@ -254,8 +253,8 @@ class Pipeline:
 
     async def authenticate_mschapv2(self, attempt: Attempt) -> Outcome:
         packet, account = attempt.request.packet, attempt.account
-        challenge = packet.vendor_attribute(MICROSOFT, MS_CHAP_CHALLENGE) or b""
-        response = packet.vendor_attribute(MICROSOFT, MS_CHAP2_RESPONSE) or b""
+        challenge = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP2_RESPONSE) or b""
         user_name = packet.first(codec.USER_NAME) or b""
         hashes = await self.store.nt_hashes(account_id=account.id) if account else []
         for _credential_id, nt_hash in hashes:
@@ -275,8 +274,8 @@ class Pipeline:
 
     async def authenticate_mschapv1(self, attempt: Attempt) -> Outcome:
         packet, account = attempt.request.packet, attempt.account
-        challenge = packet.vendor_attribute(MICROSOFT, MS_CHAP_CHALLENGE) or b""
-        response = packet.vendor_attribute(MICROSOFT, MS_CHAP_RESPONSE) or b""
+        challenge = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_RESPONSE) or b""
         hashes = await self.store.nt_hashes(account_id=account.id) if account else []
         for _credential_id, nt_hash in hashes:
             result = mschapv1(nt_hash=nt_hash, challenge=challenge, response=response)
@@ -380,12 +379,8 @@ class Pipeline:
                 nas_id=client.nas_id,
                 site_id=client.site_id,
                 account_id=attempt.account.id if attempt.account else None,
-                calledstationid=_text(packet.first(codec.CALLED_STATION_ID)),
-                callingstationid=_text(packet.first(codec.CALLING_STATION_ID)),
+                calledstationid=codec.as_text(packet.first(codec.CALLED_STATION_ID)),
+                callingstationid=codec.as_text(packet.first(codec.CALLING_STATION_ID)),
                 class_=attempt.class_.decode() if attempt.class_ else None,
             )
         )
-
-
-def _text(raw: bytes | None) -> str | None:
-    return raw.decode("utf-8", "replace")[:64] if raw is not None else None
