@@ -15,9 +15,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, select, text, tuple_, update
+from sqlalchemy import Column, Table, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, RadiusToken
@@ -128,57 +128,59 @@ async def consume_tokens_of_users(
         return {}
     table, account = _tokens(), cast(Table, Account.__table__)
     if (await session.connection()).dialect.name == "postgresql":
-        # one statement text whatever the batch size, so asyncpg prepares it once (an IN list
-        # renders a new text per size, each parsed and planned again by PostgreSQL)
-        used = await session.execute(
-            _PG_CONSUME,
-            {
-                "digests": [d for d, _ in keys],
-                "usernames": [u for _, u in keys],
-                "region": region_id,
-                "now": now,
-            },
-        )
-    else:
-        used = await session.execute(
-            update(table)
-            .where(
-                table.c.account_id == account.c.id,
-                account.c.region_id == region_id,
-                tuple_(table.c.digest, account.c.username).in_(list(keys)),
-                table.c.used_at.is_(None),
-                table.c.expires_at > now,
+        # one statement, one text whatever the batch size (asyncpg prepares it once), and the
+        # owners come back in the same round trip (PostgreSQL's RETURNING may name joined tables)
+        rows: Sequence[Sequence[Any]] = (
+            await session.execute(
+                _PG_CONSUME,
+                {
+                    "digests": [d for d, _ in keys],
+                    "usernames": [u for _, u in keys],
+                    "region": region_id,
+                    "now": now,
+                },
             )
-            .values(used_at=now)
-            .returning(table.c.digest, table.c.account_id)
-        )
-    won: dict[int, list[str]] = {}
-    for digest, account_id in used.all():
-        won.setdefault(account_id, []).append(digest)
-    if not won:
-        return {}
-    owners = await session.execute(
-        select(
-            account.c.id,
-            account.c.username,
-            account.c.status,
-            account.c.email_verified,
-            account.c.password_hash,
-            account.c.grace_until,
-        ).where(account.c.id.in_(list(won)))
-    )
+        ).all()
+    else:
+        # SQLite's RETURNING cannot name the joined table: the owners are read after the UPDATE
+        used = (
+            await session.execute(
+                update(table)
+                .where(
+                    table.c.account_id == account.c.id,
+                    account.c.region_id == region_id,
+                    tuple_(table.c.digest, account.c.username).in_(list(keys)),
+                    table.c.used_at.is_(None),
+                    table.c.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(table.c.digest, table.c.account_id)
+            )
+        ).all()
+        if not used:
+            return {}
+        owners = {
+            row[0]: row
+            for row in await session.execute(
+                select(*_owner_columns(account)).where(account.c.id.in_({a for _, a in used}))
+            )
+        }
+        rows = [(digest, *owners[account_id]) for digest, account_id in used]
     result = {}
-    for account_id, username, status, verified, password_hash, grace_until in owners.all():
-        owner = TokenOwner(
+    for digest, account_id, username, status, verified, password_hash, grace_until in rows:
+        result[keys[(digest, username)]] = TokenOwner(
             account_id=account_id,
             status=str(status),
             email_verified=verified,
             password_hash=password_hash,
             grace_until=grace_until,
         )
-        for digest in won[account_id]:
-            result[keys[(digest, username)]] = owner
     return result
+
+
+def _owner_columns(account: Table) -> tuple[Column[Any], ...]:
+    c = account.c
+    return (c.id, c.username, c.status, c.email_verified, c.password_hash, c.grace_until)
 
 
 _PG_CONSUME = text(
@@ -187,7 +189,10 @@ _PG_CONSUME = text(
     "unnest(CAST(:digests AS varchar[]), CAST(:usernames AS varchar[])) AS x(digest, username) "
     "WHERE t.account_id = a.id AND a.region_id = :region AND t.digest = x.digest AND a.username = x.username "
     "AND t.used_at IS NULL AND t.expires_at > :now "
-    "RETURNING t.digest, t.account_id"
+    "RETURNING t.digest, a.id, a.username, a.status, a.email_verified, a.password_hash, a.grace_until"
+).columns(
+    cast(Table, RadiusToken.__table__).c.digest,
+    *_owner_columns(cast(Table, Account.__table__)),
 )
 
 
