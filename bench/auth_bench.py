@@ -230,7 +230,8 @@ class SesameTarget:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Sésame did not start; see {self.workdir / 'sesame.log'}")
             time.sleep(0.2)
-        if self.scenario in ("pap", "mac"):
+        preloaded = self.env.get("SESAME_RADIUS_PRELOAD", "true").lower() not in ("0", "false", "no")
+        if self.scenario == "pap" or (self.scenario == "mac" and not preloaded):
             self.warm_up(auth)
         return "127.0.0.1", auth, BENCH_SECRET
 
@@ -239,6 +240,9 @@ class SesameTarget:
         on every worker, filling each process's verification and device caches. The kernel sends a
         source port to one worker, so passes from one socket each, 4 per worker, reach them all
         (a worker missed by all its passes: 2**-8 for 2 workers). Tokens are single use: no warm-up.
+        With the working set preloaded (``SESAME_RADIUS_PRELOAD``, the default) each process starts
+        with every device and account in memory, so MAC needs none; PAP still fills the cache of
+        verified passwords, which nothing can preload (it holds no password).
 
         The passes run side by side, paced so that they cannot overload a worker: however the
         kernel spreads them, one worker has at most ``max_pending_verifications`` (64) requests
@@ -350,6 +354,8 @@ class Result:
     note: str = ""
     peak: Measurement | None = None
     half: Measurement | None = None
+    # latency at FreeRADIUS-sql's half-load rate (the same offered load for both; Sésame only)
+    same_rate: Measurement | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -405,7 +411,10 @@ class Runner:
     def __init__(self, args: argparse.Namespace) -> None:
         self.a = args
 
-    def run_one(self, target: Target, scenario: str, n_users: int) -> Result:
+    def run_one(
+        self, target: Target, scenario: str, n_users: int, *, reference_rate: float | None = None
+    ) -> Result:
+        """``reference_rate``: FreeRADIUS-sql's half-load rate, at which the latency is measured again."""
         result = Result(scenario, n_users, target.name)
         try:
             t = time.monotonic()
@@ -419,7 +428,7 @@ class Runner:
             return result
         try:
             result.setup = target.describe()
-            self.measure(Session(target, host, port, secret, creds), result)
+            self.measure(Session(target, host, port, secret, creds), result, reference_rate)
             memory = getattr(target, "memory", None)
             if memory is not None:
                 result.note = "; ".join(x for x in (result.note, memory()) if x)
@@ -432,8 +441,9 @@ class Runner:
             result.note = result.note or f"plain PAP against {where} (FreeRADIUS has no single-use tokens)"
         return result
 
-    def measure(self, session: Session, result: Result) -> None:
-        """Warm up; peak (closed loop, best of --repeat); then half of that peak (open loop)."""
+    def measure(self, session: Session, result: Result, reference_rate: float | None = None) -> None:
+        """Warm up; peak (closed loop, best of --repeat); then half of that peak (open loop); then,
+        if given, the reference rate (open loop)."""
         a = self.a
         load = ["--outstanding", str(a.outstanding), "--sockets", str(a.sockets), "--timeout", str(a.timeout)]
         duration = ["-d", str(a.duration)]
@@ -451,7 +461,12 @@ class Runner:
         rate = max(1.0, result.peak.report["throughput_rps"] / 2)
         wait_for_quiet(a.quiet_wait)
         result.half = session.measure([*load, *duration, "--rate", f"{rate:.0f}"], "half")
-        if any(m.report["exhausted"] for m in (result.peak, result.half)):
+        if reference_rate:
+            wait_for_quiet(a.quiet_wait)
+            result.same_rate = session.measure(
+                [*load, *duration, "--rate", f"{reference_rate:.0f}"], "same-rate"
+            )
+        if any(m.report["exhausted"] for m in (result.peak, result.half, result.same_rate) if m):
             result.note = f"ran out of single-use tokens ({int(a.token_budget)}): raise --token-budget"
 
 
@@ -539,6 +554,13 @@ def table(results: list[Result]) -> str:
                 ref.peak.per_request_us(ref.peak.server_cpu_s + ref.peak.db_cpu_s),
             )
         )
+        if ses.same_rate:
+            same, sql = ses.same_rate.report, ref.half.report
+            lines.append(
+                f"At FreeRADIUS-sql's ½ load ({sql['throughput_rps']:,.0f}/s) Sésame's p50/p99: "
+                f"{same['latency_ms']['p50']:.2f}/{same['latency_ms']['p99']:.2f} ms "
+                f"(FreeRADIUS-sql {sql['latency_ms']['p50']:.2f}/{sql['latency_ms']['p99']:.2f})"
+            )
     else:
         lines.append("Sésame / FreeRADIUS-sql: - (both must have run)")
     return "\n".join(lines)
@@ -629,10 +651,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             for scenario in scenarios:
-                batch = []
+                batch: list[Result] = []
                 for target in targets:
                     print(f"… {scenario} / {n:,} / {target.name}", file=sys.stderr, flush=True)
-                    batch.append(runner.run_one(target, scenario, n))
+                    sql = next((r for r in batch if r.target == "FreeRADIUS-sql" and r.half), None)
+                    reference = None
+                    if isinstance(target, SesameTarget) and sql and sql.half:
+                        reference = float(sql.half.report["throughput_rps"])
+                    batch.append(runner.run_one(target, scenario, n, reference_rate=reference))
+                    if a.json_out:  # as it goes: a long run stopped halfway keeps what it measured
+                        done = [asdict(r) for r in results + batch]
+                        a.json_out.write_text(json.dumps(done, indent=1, default=str))
                 print(table(batch), flush=True)
                 results += batch
     finally:
