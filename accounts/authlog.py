@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import AuthRecord
+from accounts.models import Account, AuthRecord, Device
 from accounts.sessions import existing_accounts
 
 
@@ -93,3 +93,52 @@ async def record_decisions(
         await session.execute(insert(table), [dict(zip(columns, _row(d), strict=True)) for d in decisions])
     except IntegrityError as exc:  # SQLite: the foreign key is the only constraint a record can break
         raise DanglingAccount from exc
+
+
+async def mark_seen(
+    session: AsyncSession,
+    *,
+    accounts: Mapping[int, datetime],
+    devices: Mapping[str, datetime],
+    resolution: timedelta,
+) -> None:
+    """Record when accounts (by id) and remembered devices (by canonical MAC) were last accepted.
+
+    ``last_seen_at`` orders the working set a RADIUS process loads at start. It moves only when
+    it is older than ``resolution``, so a returning citizen costs an index lookup, not a new row
+    version, and ``updated_at`` (which tells the RADIUS caches to forget an entry) never moves.
+    """
+    if not accounts and not devices:
+        return
+    if (await session.connection()).dialect.name == "postgresql":
+        # one statement text per table whatever the batch size (asyncpg prepares each once)
+        for statement, keys, whens in (
+            (_PG_SEEN_ACCOUNTS, list(accounts), list(accounts.values())),
+            (_PG_SEEN_DEVICES, list(devices), list(devices.values())),
+        ):
+            if keys:
+                await session.execute(statement, {"keys": keys, "whens": whens, "resolution": resolution})
+        return
+    for table, key, items in (
+        (cast(Table, Account.__table__), "id", accounts.items()),
+        (cast(Table, Device.__table__), "mac", devices.items()),
+    ):
+        params = [{"k": k, "when": when, "stale": when - resolution} for k, when in items]
+        if params:
+            seen = table.c.last_seen_at
+            await session.execute(
+                update(table)
+                .where(table.c[key] == bindparam("k"), or_(seen.is_(None), seen < bindparam("stale")))
+                .values(last_seen_at=bindparam("when"), updated_at=table.c.updated_at),
+                params,
+            )
+
+
+_PG_SEEN = (
+    "UPDATE {table} AS t SET last_seen_at = x.at "
+    "FROM unnest(CAST(:keys AS {key_type}[]), CAST(:whens AS timestamptz[])) AS x(key, at) "
+    "WHERE t.{key} = x.key "
+    "AND (t.last_seen_at IS NULL OR t.last_seen_at < x.at - CAST(:resolution AS interval))"
+)
+_PG_SEEN_ACCOUNTS = text(_PG_SEEN.format(table="account", key="id", key_type="bigint"))
+_PG_SEEN_DEVICES = text(_PG_SEEN.format(table="device", key="mac", key_type="varchar"))

@@ -24,7 +24,20 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Dialect, Select, TextClause, and_, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Select,
+    TextClause,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,7 +252,13 @@ async def existing_accounts(session: AsyncSession, account_ids: Collection[int])
     """Those of ``account_ids`` that still exist."""
     if not account_ids:
         return set()
-    return set((await session.scalars(select(Account.id).where(Account.id.in_(sorted(account_ids))))).all())
+    ids = sorted(account_ids)
+    if (await session.connection()).dialect.name == "postgresql":
+        # one statement text whatever the number of ids (an IN list is parsed and planned per size)
+        wanted = Account.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(Account.id.type)))
+    else:
+        wanted = Account.id.in_(ids)
+    return set((await session.scalars(select(Account.id).where(wanted))).all())
 
 
 async def close_nas_sessions(

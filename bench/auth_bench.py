@@ -225,7 +225,8 @@ class SesameTarget:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        # each process loads its working set before it answers: ~1 min per million accounts here
+        deadline = time.monotonic() + 60 + self.n_users / 5_000
         while not status_server("127.0.0.1", auth, BENCH_SECRET.encode(), timeout=0.5):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Sésame did not start; see {self.workdir / 'sesame.log'}")

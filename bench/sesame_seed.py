@@ -84,7 +84,8 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
         )
         password_hash = PasswordHasher(Argon2Cost(memory_kib=64, time_cost=1, parallelism=1)).hash(PASSWORD)
         accounts = (
-            (region, f"user{i}", f"user{i}@bench.example", True, password_hash, "active", now, now)
+            # seen today, as returning citizens are: their last_seen_at is fresh (no write per login)
+            (region, f"user{i}", f"user{i}@bench.example", True, password_hash, "active", now, now, now)
             for i in range(n)
         )
         for batch in _chunks(accounts):
@@ -100,20 +101,29 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
                     "status",
                     "created_at",
                     "updated_at",
+                    "last_seen_at",
                 ],
             )
         first = await conn.fetchval("SELECT min(id) FROM account")
         if scenario == "mac":
             until = now + timedelta(days=365)
             devices = (
-                (first + i, bench_mac(i).replace("-", ":").lower(), "bench", until, now, now)
+                (first + i, bench_mac(i).replace("-", ":").lower(), "bench", until, now, now, now)
                 for i in range(n)
             )
             for batch in _chunks(devices):
                 await conn.copy_records_to_table(
                     "device",
                     records=batch,
-                    columns=["account_id", "mac", "label", "remembered_until", "created_at", "updated_at"],
+                    columns=[
+                        "account_id",
+                        "mac",
+                        "label",
+                        "remembered_until",
+                        "created_at",
+                        "updated_at",
+                        "last_seen_at",
+                    ],
                 )
         if scenario == "token":
             assert token_file is not None

@@ -32,6 +32,7 @@ from accounts.secretbox import SecretBox
 from radius import metrics
 from radius.batching import Batcher
 from radius.clients import Client, ClientTable
+from radius.methods import Method, canonical_mac
 from radius.store import AccountView, DeviceView
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class _Lru(Generic[K, V]):
 
 
 PRELOAD_CHUNK = 10_000
+#: how stale ``last_seen_at`` (what orders the working set loaded at start) may get
+SEEN_RESOLUTION = timedelta(hours=1)
 
 
 class SqlStore:
@@ -115,6 +118,10 @@ class SqlStore:
         self._usage = Batcher(self._write_usage, limit=accounting_batch)
         self._open_sessions: dict[int, list[str | None]] = {}
         self.timezone = ZoneInfo(timezone)
+        # accounts and devices whose last_seen_at this process wrote in the current window
+        self._seen_accounts: set[int] = set()
+        self._seen_devices: set[str] = set()
+        self._seen_since = monotonic()
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -286,6 +293,7 @@ class SqlStore:
         batch, self._records = self._records, []
         if not batch:
             return 0
+        accounts, devices = self._newly_seen(batch)
         try:
             try:
                 # Accounts are seldom deleted while their decisions wait here: write at once, and
@@ -294,16 +302,44 @@ class SqlStore:
                 # loop longer than the COPY itself.)
                 async with self.sessions() as session, session.begin():
                     await authlog.record_decisions(session, batch, check_accounts=False)
+                    await authlog.mark_seen(
+                        session, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION
+                    )
             except authlog.DanglingAccount:
                 existing = await self._existing_accounts(
                     {d.account_id for d in batch if d.account_id is not None}
                 )
                 async with self.sessions() as session, session.begin():
                     await authlog.record_decisions(session, batch, existing=existing)
+                    await authlog.mark_seen(
+                        session, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION
+                    )
         except Exception:
             self._records[:0] = batch[: self.max_buffered_records - len(self._records)]
             raise
+        self._seen_accounts.update(accounts)
+        self._seen_devices.update(devices)
         return len(batch)
+
+    def _newly_seen(self, batch: list[RecordedDecision]) -> tuple[dict[int, datetime], dict[str, datetime]]:
+        """The accounts and remembered devices accepted in ``batch`` whose ``last_seen_at`` this
+        process has not written for a while (at most once per :data:`SEEN_RESOLUTION` each)."""
+        if self.monotonic() - self._seen_since > SEEN_RESOLUTION.total_seconds():
+            self._seen_accounts.clear()
+            self._seen_devices.clear()
+            self._seen_since = self.monotonic()
+        accounts: dict[int, datetime] = {}
+        devices: dict[str, datetime] = {}
+        for d in batch:
+            if d.reply != "Access-Accept":
+                continue
+            if d.account_id is not None and d.account_id not in self._seen_accounts:
+                accounts[d.account_id] = d.authdate
+            if d.method == Method.MAC.value:
+                mac = canonical_mac(d.username)
+                if mac is not None and mac not in self._seen_devices:
+                    devices[mac] = d.authdate
+        return accounts, devices
 
     # -- accounting and limits ------------------------------------------------------------------
 

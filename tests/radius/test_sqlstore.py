@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts import tokens, users
 from accounts.authlog import Decision as Recorded
-from accounts.models import Account, AccountStatus, AuthRecord
+from accounts.models import Account, AccountStatus, AuthRecord, Device
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
@@ -333,3 +333,60 @@ async def test_the_working_set_is_loaded_at_start_most_recent_first(
     )
     await preloaded.start()
     assert await preloaded.account("user0") is None  # without preloading, the database says
+
+
+async def test_accepted_accounts_and_devices_are_marked_seen_without_moving_updated_at(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    sessions = create_sessionmaker(engine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    alice = await _create_alice(engine, hasher)
+    async with unit_of_work(sessions) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        bob = await users.create_account(
+            session, hasher=hasher, region=region, username="bob", email="bob@example.fr",
+            password=None, verified=True,
+        )  # fmt: skip
+        await users.remember_device(
+            session, account=bob, mac="02-00-5E-10-00-0A", label=None, until=now + timedelta(days=1)
+        )
+    async with sessions() as session:
+        before = {a.id: a.updated_at for a in (await session.scalars(select(Account))).all()}
+    store = await _store(engine, box)
+
+    def decision(username: str, account_id: int, reply: str, method: str, at: datetime) -> Recorded:
+        return Recorded(
+            authdate=at, username=username, reply=reply, method=method, reason="", account_id=account_id
+        )
+
+    store.record(decision("alice", alice.id, "Access-Accept", "pap", now))
+    store.record(decision("02-00-5e-10-00-0a", bob.id, "Access-Accept", "mac", now))
+    store.record(decision("bob", bob.id, "Access-Reject", "pap", now + timedelta(seconds=1)))
+    await store.flush_records()
+
+    async def seen() -> tuple[dict[str, datetime | None], datetime | None, dict[int, datetime]]:
+        async with sessions() as session:
+            accounts = (await session.scalars(select(Account))).all()
+            device = await session.scalar(select(Device.last_seen_at))
+            return (
+                {a.username: a.last_seen_at for a in accounts},
+                device,
+                {a.id: a.updated_at for a in accounts},
+            )
+
+    accounts, device, updated = await seen()
+    assert accounts == {"alice": now, "bob": now}  # bob's later reject does not count
+    assert device == now
+    assert updated == before  # the RADIUS caches watch updated_at: nothing to forget
+    # within the resolution (one hour) nothing is written again, by this process or another
+    store.record(decision("alice", alice.id, "Access-Accept", "pap", now + timedelta(minutes=5)))
+    other = await _store(engine, box)
+    other.record(decision("bob", bob.id, "Access-Accept", "pap", now + timedelta(minutes=10)))
+    await store.flush_records()
+    await other.flush_records()
+    assert (await seen())[0] == {"alice": now, "bob": now}
+    later = now + timedelta(hours=2)  # a process started since: the database's copy is old enough
+    third = await _store(engine, box)
+    third.record(decision("bob", bob.id, "Access-Accept", "pap", later))
+    await third.flush_records()
+    assert (await seen())[0] == {"alice": now, "bob": later}
