@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -15,15 +16,41 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+#: a pooled connection idle longer than this is pinged before use (see :func:`create_engine`)
+PING_AFTER_IDLE = 10.0
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout like a server would."""
+    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout like a server would.
+
+    PostgreSQL connections are pinged before use only when they sat idle in the pool for more
+    than :data:`PING_AFTER_IDLE` seconds (a restarted server, a dropped firewall state): the
+    driver's ping is three round trips (BEGIN, an empty query, ROLLBACK), which ``pool_pre_ping``
+    paid on every checkout — under RADIUS load a connection is never idle that long, and one
+    broken mid-burst fails its statement and is replaced by the pool as a disconnect.
+    """
     if not is_sqlite(url):
-        kwargs.setdefault("pool_pre_ping", True)
         # A fixed pool: overflow connections are opened and closed per burst, and every new
         # PostgreSQL backend is a fork (measured: a third of a core lost under RADIUS load).
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 0)
-        return create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, **kwargs)
+        dialect = engine.sync_engine.dialect
+
+        @event.listens_for(engine.sync_engine, "checkin")
+        def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+            record.info["idle_since"] = time.monotonic()
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE:
+                return
+            try:
+                dialect.do_ping(dbapi_connection)
+            except Exception as error:  # the pool then retries with a fresh connection
+                raise exc.DisconnectionError(f"stale pooled connection: {error}") from error
+
+        return engine
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
