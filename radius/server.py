@@ -323,6 +323,8 @@ class RadiusService:
         with contextlib.suppress(Exception):
             written = await self.store.flush_records()
             log.debug("wrote %d decision records at shutdown", written)
+        with contextlib.suppress(Exception):
+            await self.store.close()
         if self.verifier is not None:
             self.verifier.close()
 

@@ -9,18 +9,19 @@ written in one transaction per flush, off the request path.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts import authlog, credentials, policies, sessions, tokens
 from accounts.authlog import Decision as RecordedDecision
@@ -74,6 +75,7 @@ class _Lru(Generic[K, V]):
 
 
 PRELOAD_CHUNK = 10_000
+_MAC = Method.MAC.value
 #: how stale ``last_seen_at`` (what orders the working set loaded at start) may get
 SEEN_RESOLUTION = timedelta(hours=1)
 
@@ -122,6 +124,10 @@ class SqlStore:
         self._seen_accounts: set[int] = set()
         self._seen_devices: set[str] = set()
         self._seen_since = monotonic()
+        self._engine: AsyncEngine = sessions.kw["bind"]
+        self._postgres = self._engine.dialect.name == "postgresql"
+        self._records_connection: AsyncConnection | None = None
+        self._records_raw: Any = None
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -295,31 +301,94 @@ class SqlStore:
             return 0
         accounts, devices = self._newly_seen(batch)
         try:
-            try:
-                # Accounts are seldom deleted while their decisions wait here: write at once, and
-                # look the accounts up only if the database refuses a dangling one. (Looking them
-                # up every time cost a query per flush, and its ~400-id IN list held the event
-                # loop longer than the COPY itself.)
-                async with self.sessions() as session, session.begin():
-                    await authlog.record_decisions(session, batch, check_accounts=False)
-                    await authlog.mark_seen(
-                        session, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION
-                    )
-            except authlog.DanglingAccount:
-                existing = await self._existing_accounts(
-                    {d.account_id for d in batch if d.account_id is not None}
-                )
-                async with self.sessions() as session, session.begin():
-                    await authlog.record_decisions(session, batch, existing=existing)
-                    await authlog.mark_seen(
-                        session, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION
-                    )
+            copied = self._postgres and await self._copy_records(batch)
+            if not copied:
+                await self._write_records(batch, accounts, devices)
         except Exception:
             self._records[:0] = batch[: self.max_buffered_records - len(self._records)]
             raise
+        if copied:
+            await self._mark_seen(accounts, devices)
+        return len(batch)
+
+    async def _copy_records(self, batch: list[RecordedDecision]) -> bool:
+        """PostgreSQL: one COPY, in its own transaction, on a connection kept for the records (no
+        session, no pool checkout, no BEGIN/COMMIT round trips: a flush of 250 records holds the
+        event loop ~1.5 ms instead of ~3 ms, in slices; that pause was the p99 latency at half
+        load). False when an account was deleted meanwhile (nothing written)."""
+        try:
+            await authlog.copy_decisions(await self._records_driver(), batch)
+        except authlog.DanglingAccount:
+            return False
+        except Exception:
+            await self._drop_records_connection()  # a fresh one at the next flush
+            raise
+        return True
+
+    async def _write_records(
+        self, batch: list[RecordedDecision], accounts: dict[int, datetime], devices: dict[str, datetime]
+    ) -> None:
+        """Through a session: SQLite, and on PostgreSQL a batch naming a deleted account."""
+        try:
+            # Accounts are seldom deleted while their decisions wait here: write at once, and
+            # look the accounts up only if the database refuses a dangling one. (Looking them
+            # up every time cost a query per flush, and its ~400-id IN list held the event
+            # loop longer than the COPY itself.)
+            async with self.sessions() as session, session.begin():
+                await authlog.record_decisions(session, batch, check_accounts=False)
+                await authlog.mark_seen(
+                    session, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION
+                )
+        except authlog.DanglingAccount:
+            named = {d.account_id for d in batch if d.account_id is not None}
+            existing = await self._existing_accounts(named)
+            async with self.sessions() as session, session.begin():
+                await authlog.record_decisions(session, batch, existing=existing)
+                await authlog.mark_seen(
+                    session, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION
+                )
         self._seen_accounts.update(accounts)
         self._seen_devices.update(devices)
-        return len(batch)
+
+    async def _mark_seen(self, accounts: dict[int, datetime], devices: dict[str, datetime]) -> None:
+        """After a COPY: the records are in, so a failure here only delays the marks."""
+        if not accounts and not devices:
+            return
+        try:
+            driver = await self._records_driver()
+            await authlog.mark_seen_on(driver, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION)
+        except Exception as exc:
+            await self._drop_records_connection()
+            log.warning("radius: could not mark %d accounts as seen: %r", len(accounts), exc)
+            return
+        self._seen_accounts.update(accounts)
+        self._seen_devices.update(devices)
+
+    async def _records_driver(self) -> Any:
+        """The asyncpg connection the records are written on, checked out of the pool for good."""
+        if self._records_connection is None:
+            connection = await self._engine.connect()
+            try:
+                raw = await connection.get_raw_connection()
+            except BaseException:
+                await connection.close()
+                raise
+            self._records_connection, self._records_raw = connection, raw.driver_connection
+        return self._records_raw
+
+    async def _drop_records_connection(self) -> None:
+        connection, self._records_connection, self._records_raw = self._records_connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def close(self) -> None:
+        """Give the records' connection back (after the last flush)."""
+        connection, self._records_connection, self._records_raw = self._records_connection, None, None
+        if connection is not None:
+            await connection.close()
 
     def _newly_seen(self, batch: list[RecordedDecision]) -> tuple[dict[int, datetime], dict[str, datetime]]:
         """The accounts and remembered devices accepted in ``batch`` whose ``last_seen_at`` this
@@ -335,7 +404,7 @@ class SqlStore:
                 continue
             if d.account_id is not None and d.account_id not in self._seen_accounts:
                 accounts[d.account_id] = d.authdate
-            if d.method == Method.MAC.value:
+            if d.method == _MAC:
                 mac = canonical_mac(d.username)
                 if mac is not None and mac not in self._seen_devices:
                     devices[mac] = d.authdate

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,11 +23,23 @@ from sesame.db import create_sessionmaker, unit_of_work
 REALM = "wifi.store.example"
 
 
+_opened: list[SqlStore] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_stores() -> AsyncIterator[None]:
+    """Stores keep a connection for their records: give it back after each test."""
+    yield
+    while _opened:
+        await _opened.pop().close()
+
+
 async def _store(engine: AsyncEngine, box: SecretBox) -> SqlStore:
     store = SqlStore(
         sessions=create_sessionmaker(engine), box=box, realm=REALM, region_name="R", defaults=Policy()
     )
     await store.start()
+    _opened.append(store)
     return store
 
 
@@ -203,6 +217,7 @@ async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the
         defaults=Policy(daily_time_limit=3600),
     )
     await store.start()
+    _opened.append(store)
     alice = await _create_alice(engine, hasher)
     now = datetime.now(UTC)
 
@@ -321,6 +336,7 @@ async def test_the_working_set_is_loaded_at_start_most_recent_first(
     store = SqlStore(
         sessions=sessions, box=box, realm=REALM, region_name="R", defaults=Policy(), cache_size=1_000
     )
+    _opened.append(store)
     await store.start()  # loads the 1,000 most recently seen accounts and the remembered device
     async with unit_of_work(sessions) as session:  # behind the store's back: no tombstone, no refresh
         await session.execute(Account.__table__.delete())  # type: ignore[attr-defined]
@@ -331,6 +347,7 @@ async def test_the_working_set_is_loaded_at_start_most_recent_first(
     preloaded = SqlStore(
         sessions=sessions, box=box, realm=REALM, region_name="R", defaults=Policy(), preload=False
     )
+    _opened.append(preloaded)
     await preloaded.start()
     assert await preloaded.account("user0") is None  # without preloading, the database says
 
