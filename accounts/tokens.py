@@ -120,10 +120,7 @@ async def consume_tokens_of_users(
     username in the region; the owners' state is read in the same transaction (SQLite's
     RETURNING cannot name the joined table). Returns the winning attempts with their owners.
     """
-    keys = {
-        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), username): (username, token)
-        for username, token in attempts
-    }
+    keys = _keys(box, attempts)
     if not keys:
         return {}
     table, account = _tokens(), cast(Table, Account.__table__)
@@ -166,6 +163,39 @@ async def consume_tokens_of_users(
             )
         }
         rows = [(digest, *owners[account_id]) for digest, account_id in used]
+    return _owners(keys, rows)
+
+
+async def consume_tokens_of_users_on(
+    driver: Any,
+    *,
+    box: SecretBox,
+    region_id: int,
+    attempts: Sequence[tuple[str, str]],
+    now: datetime,
+) -> dict[tuple[str, str], TokenOwner]:
+    """:func:`consume_tokens_of_users` on an asyncpg connection (PostgreSQL) outside any
+    transaction: the one statement is its own, so a batch costs one round trip (no BEGIN, no
+    COMMIT), which is what a RADIUS worker waits for."""
+    keys = _keys(box, attempts)
+    if not keys:
+        return {}
+    rows = await driver.fetch(_PG_CONSUME_SQL, [d for d, _ in keys], [u for _, u in keys], region_id, now)
+    return _owners(keys, rows)
+
+
+def _keys(box: SecretBox, attempts: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    return {
+        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), username): (username, token)
+        for username, token in attempts
+    }
+
+
+def _owners(
+    keys: dict[tuple[str, str], tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> dict[tuple[str, str], TokenOwner]:
+    """The winning attempts and their owners, from (digest, id, username, status, email_verified,
+    password_hash, grace_until) rows."""
     result = {}
     for digest, account_id, username, status, verified, password_hash, grace_until in rows:
         result[keys[(digest, username)]] = TokenOwner(
@@ -183,13 +213,18 @@ def _owner_columns(account: Table) -> tuple[Column[Any], ...]:
     return (c.id, c.username, c.status, c.email_verified, c.password_hash, c.grace_until)
 
 
-_PG_CONSUME = text(
-    "UPDATE radius_token AS t SET used_at = :now "
+_PG_CONSUME_TEMPLATE = (
+    "UPDATE radius_token AS t SET used_at = {now} "
     "FROM account AS a, "
-    "unnest(CAST(:digests AS varchar[]), CAST(:usernames AS varchar[])) AS x(digest, username) "
-    "WHERE t.account_id = a.id AND a.region_id = :region AND t.digest = x.digest AND a.username = x.username "
-    "AND t.used_at IS NULL AND t.expires_at > :now "
+    "unnest(CAST({digests} AS varchar[]), CAST({usernames} AS varchar[])) AS x(digest, username) "
+    "WHERE t.account_id = a.id AND a.region_id = {region} "
+    "AND t.digest = x.digest AND a.username = x.username "
+    "AND t.used_at IS NULL AND t.expires_at > {now} "
     "RETURNING t.digest, a.id, a.username, a.status, a.email_verified, a.password_hash, a.grace_until"
+)
+_PG_CONSUME_SQL = _PG_CONSUME_TEMPLATE.format(digests="$1", usernames="$2", region="$3", now="$4")  # asyncpg
+_PG_CONSUME = text(
+    _PG_CONSUME_TEMPLATE.format(digests=":digests", usernames=":usernames", region=":region", now=":now")
 ).columns(
     cast(Table, RadiusToken.__table__).c.digest,
     *_owner_columns(cast(Table, Account.__table__)),

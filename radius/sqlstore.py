@@ -80,6 +80,42 @@ _MAC = Method.MAC.value
 SEEN_RESOLUTION = timedelta(hours=1)
 
 
+class _KeptConnection:
+    """A pooled connection checked out for good, used through the driver (asyncpg) for one kind
+    of statement that runs one at a time (a COPY of records, a batch of tokens): no session, no
+    pool checkout, no BEGIN/COMMIT — each statement is its own transaction, one round trip."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._driver: Any = None
+
+    async def driver(self) -> Any:
+        if self._connection is None:
+            connection = await self._engine.connect()
+            try:
+                raw = await connection.get_raw_connection()
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection, self._driver = connection, raw.driver_connection
+        return self._driver
+
+    async def drop(self) -> None:
+        """After an error: the next use opens a fresh connection."""
+        connection, self._connection, self._driver = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def close(self) -> None:
+        connection, self._connection, self._driver = self._connection, None, None
+        if connection is not None:
+            await connection.close()
+
+
 class SqlStore:
     def __init__(
         self,
@@ -126,8 +162,8 @@ class SqlStore:
         self._seen_since = monotonic()
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._postgres = self._engine.dialect.name == "postgresql"
-        self._records_connection: AsyncConnection | None = None
-        self._records_raw: Any = None
+        self._records_connection = _KeptConnection(self._engine)
+        self._tokens_connection = _KeptConnection(self._engine)
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -246,14 +282,25 @@ class SqlStore:
         return await self._tokens((username, token, now))
 
     async def _consume_tokens(self, batch: list[tuple[str, str, datetime]]) -> list[AccountView | None]:
-        async with self.sessions() as session, session.begin():
-            won = await tokens.consume_tokens_of_users(
-                session,
-                box=self.box,
-                region_id=self.region_id,
-                attempts=[(username, token) for username, token, _ in batch],
-                now=max(now for _, _, now in batch),
-            )
+        attempts = [(username, token) for username, token, _ in batch]
+        now = max(now for _, _, now in batch)
+        if self._postgres:  # one statement, its own transaction: one round trip per batch
+            try:
+                won = await tokens.consume_tokens_of_users_on(
+                    await self._tokens_connection.driver(),
+                    box=self.box,
+                    region_id=self.region_id,
+                    attempts=attempts,
+                    now=now,
+                )
+            except Exception:
+                await self._tokens_connection.drop()
+                raise
+        else:
+            async with self.sessions() as session, session.begin():
+                won = await tokens.consume_tokens_of_users(
+                    session, box=self.box, region_id=self.region_id, attempts=attempts, now=now
+                )
         # the same token twice in one batch (a client retrying fast): only the first wins
         owners = [(username, won.pop((username, token), None)) for username, token, _ in batch]
         return [_owner_view(username, owner) if owner else None for username, owner in owners]
@@ -317,11 +364,11 @@ class SqlStore:
         event loop ~1.5 ms instead of ~3 ms, in slices; that pause was the p99 latency at half
         load). False when an account was deleted meanwhile (nothing written)."""
         try:
-            await authlog.copy_decisions(await self._records_driver(), batch)
+            await authlog.copy_decisions(await self._records_connection.driver(), batch)
         except authlog.DanglingAccount:
             return False
         except Exception:
-            await self._drop_records_connection()  # a fresh one at the next flush
+            await self._records_connection.drop()  # a fresh one at the next flush
             raise
         return True
 
@@ -355,40 +402,19 @@ class SqlStore:
         if not accounts and not devices:
             return
         try:
-            driver = await self._records_driver()
+            driver = await self._records_connection.driver()
             await authlog.mark_seen_on(driver, accounts=accounts, devices=devices, resolution=SEEN_RESOLUTION)
         except Exception as exc:
-            await self._drop_records_connection()
+            await self._records_connection.drop()
             log.warning("radius: could not mark %d accounts as seen: %r", len(accounts), exc)
             return
         self._seen_accounts.update(accounts)
         self._seen_devices.update(devices)
 
-    async def _records_driver(self) -> Any:
-        """The asyncpg connection the records are written on, checked out of the pool for good."""
-        if self._records_connection is None:
-            connection = await self._engine.connect()
-            try:
-                raw = await connection.get_raw_connection()
-            except BaseException:
-                await connection.close()
-                raise
-            self._records_connection, self._records_raw = connection, raw.driver_connection
-        return self._records_raw
-
-    async def _drop_records_connection(self) -> None:
-        connection, self._records_connection, self._records_raw = self._records_connection, None, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
-            with contextlib.suppress(Exception):
-                await connection.close()
-
     async def close(self) -> None:
-        """Give the records' connection back (after the last flush)."""
-        connection, self._records_connection, self._records_raw = self._records_connection, None, None
-        if connection is not None:
-            await connection.close()
+        """Give the kept connections back (after the last flush)."""
+        await self._records_connection.close()
+        await self._tokens_connection.close()
 
     def _newly_seen(self, batch: list[RecordedDecision]) -> tuple[dict[int, datetime], dict[str, datetime]]:
         """The accounts and remembered devices accepted in ``batch`` whose ``last_seen_at`` this
