@@ -417,10 +417,10 @@ class RadiusService:
         await self.reload_clients(force=peers_changed)
         await self.store.refresh()
 
-    async def housekeep(self) -> None:
+    async def housekeep(self, now: datetime | None = None) -> None:
         """Close stale sessions; ask the NAS to end sessions that went over a daily limit."""
         assert self.housekeeping is not None
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         closed = await self.store.close_stale_sessions(now=now, silent_for=self.housekeeping.stale_after)
         if closed:
             metrics.SESSIONS_CLOSED.labels("stale").inc(closed)

@@ -219,7 +219,9 @@ async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the
     await store.start()
     _opened.append(store)
     alice = await _create_alice(engine, hasher)
-    now = datetime.now(UTC)
+    # Noon of yesterday where the region is: "today" then began 12 h before, whatever the hour the
+    # test runs at (with the real clock, a session of 1 h 01 min began yesterday before 01:01).
+    now = store.day_start(datetime.now(UTC)) - timedelta(hours=12)
 
     def usage(uid: str, *, seconds: int, when: datetime, account_id: int | None) -> Usage:
         return Usage(
@@ -254,7 +256,7 @@ async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the
         store=store,
         housekeeping=Housekeeping(stale_after=timedelta(minutes=16), disconnect=disconnect),
     )
-    await service.housekeep()
+    await service.housekeep(now)
     async with create_sessionmaker(engine)() as session:
         rows = {r.acctuniqueid: r for r in (await session.scalars(select(AccountingSession))).all()}
     assert asked == [rows["over"].radacctid]
