@@ -618,6 +618,9 @@ def main(argv: list[str] | None = None) -> int:
         help="targets to run (repeatable; 'freeradius' = both FreeRADIUS back-ends); default all",
     )
     p.add_argument("--threads", type=int, default=0, help="FreeRADIUS workers (default: tuned per back-end)")
+    p.add_argument(
+        "--sesame-workers", type=int, default=2, help="Sésame RADIUS worker processes (default %(default)s)"
+    )
     p.add_argument("--token-budget", type=float, default=600_000, help="single-use tokens minted per run")
     add_run_arguments(p, timeout=2.0)
     a = p.parse_args(argv)
@@ -640,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     if "freeradius-files" in only:
         targets.append(FreeRadiusTarget("files", workdir, a.threads))
     if "sesame" in only:
-        targets.append(SesameTarget(workdir, env=sesame_env(a)))
+        targets.append(SesameTarget(workdir, a.sesame_workers, env=sesame_env(a)))
 
     runner = Runner(a)
     print(
