@@ -58,6 +58,10 @@ def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, .
 async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: Path | None) -> None:
     box = SecretBox(SESAME_KEY)
     now = datetime.now(UTC)
+    # Citizens signed up and remembered their devices a month ago: rows changed just before the
+    # server starts would be forgotten by its first poll (it re-reads what changed in the last few
+    # seconds, POLL_OVERLAP) and the preloaded working set would go cold.
+    joined = now - timedelta(days=30)
     conn = await asyncpg.connect(f"{PG_URL}/{db}")
     try:
         region = await conn.fetchval(
@@ -85,7 +89,7 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
         password_hash = PasswordHasher(Argon2Cost(memory_kib=64, time_cost=1, parallelism=1)).hash(PASSWORD)
         accounts = (
             # seen today, as returning citizens are: their last_seen_at is fresh (no write per login)
-            (region, f"user{i}", f"user{i}@bench.example", True, password_hash, "active", now, now, now)
+            (region, f"user{i}", f"user{i}@bench.example", True, password_hash, "active", joined, joined, now)
             for i in range(n)
         )
         for batch in _chunks(accounts):
@@ -108,7 +112,7 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
         if scenario == "mac":
             until = now + timedelta(days=365)
             devices = (
-                (first + i, bench_mac(i).replace("-", ":").lower(), "bench", until, now, now, now)
+                (first + i, bench_mac(i).replace("-", ":").lower(), "bench", until, joined, joined, now)
                 for i in range(n)
             )
             for batch in _chunks(devices):
