@@ -153,7 +153,6 @@ class SesameAcct(ab.SesameTarget):
 
     def __init__(self, workdir: Path, workers: int, env: dict[str, str]) -> None:
         super().__init__(workdir, workers, database=SESAME_DATABASE, env=env)
-        self.name = f"Sésame-w{workers}"
 
     def prepare(self, n_users: int) -> None:  # type: ignore[override]
         self.make_database("acct", n_users)  # one NAS for 127.0.0.1 and n_users accounts
@@ -570,7 +569,6 @@ def main(argv: list[str] | None = None) -> int:
         description="Sésame vs FreeRADIUS 3.2 accounting benchmark (radacct in PostgreSQL)."
     )
     p.add_argument("--only", action="append", choices=("freeradius", "sesame"), help="targets (repeatable)")
-    p.add_argument("--sesame-workers", default="1,2", help="Sésame RADIUS worker processes to run, e.g. 1,2")
     p.add_argument(
         "--fr-threads",
         type=int,
@@ -591,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-wal", dest="wal", action="store_false", help="skip the pg_waldump analysis")
     ab.add_run_arguments(p, timeout=3.0)
+    p.set_defaults(sesame_workers="1,2")
     a = p.parse_args(argv)
 
     only = set(a.only or ("freeradius", "sesame"))
@@ -602,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     if "freeradius" in only:
         targets.append(FreeRadiusAcct(workdir, a.fr_threads))
     if "sesame" in only:
-        targets += [SesameAcct(workdir, int(n), env) for n in a.sesame_workers.split(",") if n.strip()]
+        targets += [SesameAcct(workdir, n, env) for n in ab.sesame_workers(a)]
 
     print(
         f"{os.cpu_count()} cores; {a.duration:g} s per measurement after {a.warmup:g} s of warm-up; "

@@ -149,8 +149,6 @@ class SesameTarget:
     are. stop(), the CPU probes and close() below already work from ``self.proc``.
     """
 
-    name = "Sésame"
-
     def __init__(
         self,
         workdir: Path,
@@ -159,6 +157,7 @@ class SesameTarget:
         database: str = "sesame_bench",
         env: dict[str, str] | None = None,
     ) -> None:
+        self.name = f"Sésame-w{workers}"
         self.workdir = workdir
         self.database = database
         self.workers = workers
@@ -510,9 +509,7 @@ def table(results: list[Result]) -> str:
     lines = ["", head, "=" * len(head)]
     lines.append(_row([h for h, _, _ in COLUMNS]) + "  notes")
     lines.append(_row([u for _, u, _ in COLUMNS]))
-    by_name: dict[str, Result] = {}
     for r in results:
-        by_name[r.target] = r
         if r.error or not r.peak or not r.half:
             lines.append(_row([r.target, "—"]) + f"  {r.error or 'no result'}")
             continue
@@ -532,39 +529,45 @@ def table(results: list[Result]) -> str:
             f"{p.other_cores:.2f}/{h.other_cores:.2f}",
         ]
         lines.append(_row(cells) + f"  {notes}")
-    ses, ref = by_name.get("Sésame"), by_name.get("FreeRADIUS-sql")
-    if ses and ref and ses.peak and ses.half and ref.peak and ref.half:
-
-        def ratio(x: float, y: float) -> str:
-            return f"{x / y:.2f}×" if y else "-"
-
-        lines.append(
-            "Sésame / FreeRADIUS-sql: auth/s "
-            + ratio(ses.peak.report["throughput_rps"], ref.peak.report["throughput_rps"])
-            + ", p50 "
-            + ratio(ses.half.report["latency_ms"]["p50"], ref.half.report["latency_ms"]["p50"])
-            + ", p99 "
-            + ratio(ses.half.report["latency_ms"]["p99"], ref.half.report["latency_ms"]["p99"])
-            + ", server CPU/req "
-            + ratio(
-                ses.peak.per_request_us(ses.peak.server_cpu_s), ref.peak.per_request_us(ref.peak.server_cpu_s)
-            )
-            + ", server+db CPU/req "
-            + ratio(
-                ses.peak.per_request_us(ses.peak.server_cpu_s + ses.peak.db_cpu_s),
-                ref.peak.per_request_us(ref.peak.server_cpu_s + ref.peak.db_cpu_s),
-            )
-        )
-        if ses.same_rate:
-            same, sql = ses.same_rate.report, ref.half.report
-            lines.append(
-                f"At FreeRADIUS-sql's ½ load ({sql['throughput_rps']:,.0f}/s) Sésame's p50/p99: "
-                f"{same['latency_ms']['p50']:.2f}/{same['latency_ms']['p99']:.2f} ms "
-                f"(FreeRADIUS-sql {sql['latency_ms']['p50']:.2f}/{sql['latency_ms']['p99']:.2f})"
-            )
-    else:
-        lines.append("Sésame / FreeRADIUS-sql: - (both must have run)")
+    ref = next((r for r in results if r.target == "FreeRADIUS-sql"), None)
+    for ses in (r for r in results if r.target.startswith("Sésame")):
+        lines += _against_sql(ses, ref)
     return "\n".join(lines)
+
+
+def _ratio(x: float, y: float) -> str:
+    return f"{x / y:.2f}×" if y else "-"
+
+
+def _against_sql(ses: Result, ref: Result | None) -> list[str]:
+    """A Sésame target's ratio line to FreeRADIUS-sql, and its latency at FreeRADIUS-sql's ½ load."""
+    if not (ses.peak and ses.half and ref and ref.peak and ref.half):
+        return [f"{ses.target} / FreeRADIUS-sql: - (both must have run)"]
+    lines = [
+        f"{ses.target} / FreeRADIUS-sql: auth/s "
+        + _ratio(ses.peak.report["throughput_rps"], ref.peak.report["throughput_rps"])
+        + ", p50 "
+        + _ratio(ses.half.report["latency_ms"]["p50"], ref.half.report["latency_ms"]["p50"])
+        + ", p99 "
+        + _ratio(ses.half.report["latency_ms"]["p99"], ref.half.report["latency_ms"]["p99"])
+        + ", server CPU/req "
+        + _ratio(
+            ses.peak.per_request_us(ses.peak.server_cpu_s), ref.peak.per_request_us(ref.peak.server_cpu_s)
+        )
+        + ", server+db CPU/req "
+        + _ratio(
+            ses.peak.per_request_us(ses.peak.server_cpu_s + ses.peak.db_cpu_s),
+            ref.peak.per_request_us(ref.peak.server_cpu_s + ref.peak.db_cpu_s),
+        )
+    ]
+    if ses.same_rate:
+        same, sql = ses.same_rate.report, ref.half.report
+        lines.append(
+            f"At FreeRADIUS-sql's ½ load ({sql['throughput_rps']:,.0f}/s) {ses.target}'s p50/p99: "
+            f"{same['latency_ms']['p50']:.2f}/{same['latency_ms']['p99']:.2f} ms "
+            f"(FreeRADIUS-sql {sql['latency_ms']['p50']:.2f}/{sql['latency_ms']['p99']:.2f})"
+        )
+    return lines
 
 
 def parse_size(text: str) -> int:
@@ -599,12 +602,21 @@ def add_run_arguments(p: argparse.ArgumentParser, *, timeout: float) -> None:
         metavar="SESAME_X=V",
         help="extra setting for Sésame (repeatable), e.g. SESAME_RADIUS_CONCURRENCY=64",
     )
+    p.add_argument(
+        "--sesame-workers",
+        default="2",
+        help="Sésame RADIUS worker processes, comma-separated: one run each, e.g. 1,2 (default %(default)s)",
+    )
     p.add_argument("--workdir", type=Path, help="keep configurations, logs and credentials here")
     p.add_argument("--json-out", type=Path, help="write every measurement as JSON")
 
 
 def sesame_env(a: argparse.Namespace) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in a.sesame_env)
+
+
+def sesame_workers(a: argparse.Namespace) -> list[int]:
+    return [int(n) for n in a.sesame_workers.split(",") if n.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -618,9 +630,6 @@ def main(argv: list[str] | None = None) -> int:
         help="targets to run (repeatable; 'freeradius' = both FreeRADIUS back-ends); default all",
     )
     p.add_argument("--threads", type=int, default=0, help="FreeRADIUS workers (default: tuned per back-end)")
-    p.add_argument(
-        "--sesame-workers", type=int, default=2, help="Sésame RADIUS worker processes (default %(default)s)"
-    )
     p.add_argument("--token-budget", type=float, default=600_000, help="single-use tokens minted per run")
     add_run_arguments(p, timeout=2.0)
     a = p.parse_args(argv)
@@ -643,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     if "freeradius-files" in only:
         targets.append(FreeRadiusTarget("files", workdir, a.threads))
     if "sesame" in only:
-        targets.append(SesameTarget(workdir, a.sesame_workers, env=sesame_env(a)))
+        targets += [SesameTarget(workdir, n, env=sesame_env(a)) for n in sesame_workers(a)]
 
     runner = Runner(a)
     print(

@@ -326,14 +326,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=("freeradius", "sesame"),
         help="proxies to run (repeatable; default both); the direct baseline always runs",
     )
-    p.add_argument("--sesame-workers", default="1,2", help="Sésame RADIUS processes, comma-separated")
     p.add_argument("--fr-threads", type=int, default=0, help="FreeRADIUS proxy threads (default: cores)")
     p.add_argument("--home-threads", type=int, default=0, help="home server worker threads (default: cores)")
     ab.add_run_arguments(p, timeout=2.0)
-    p.set_defaults(duration=8.0, warmup=2.0, quiet_wait=10.0, json_out=Path("proxy_bench.json"))
+    p.set_defaults(
+        duration=8.0, warmup=2.0, quiet_wait=10.0, json_out=Path("proxy_bench.json"), sesame_workers="1,2"
+    )
     a = p.parse_args(argv)
     only = set(a.only or ("freeradius", "sesame"))
-    workers = [int(x) for x in a.sesame_workers.split(",") if x.strip()]
     cores = os.cpu_count() or 1
 
     tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="sesame-proxy-bench-")
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             sesame = SesameProxy(workdir, home_address[1], ab.sesame_env(a))
             print("… Sésame: database", file=sys.stderr, flush=True)
             sesame.prepare()
-            for n in workers:
+            for n in ab.sesame_workers(a):
                 print(f"… Sésame proxy, {n} worker(s)", file=sys.stderr, flush=True)
                 sesame.use_workers(n)
                 results.append(bench.run(sesame))
