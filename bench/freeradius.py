@@ -218,6 +218,7 @@ class FreeRadius:
         self.host = host
         self.auth_port = auth_port or free_port(host)
         self.acct_port = free_port(host)
+        self._ports_chosen = not auth_port  # ours to choose again if taken before FreeRADIUS binds
         self.secret = secret
         # FreeRADIUS 3 reads the socket in one thread and hands requests to a pool of workers. With
         # files every request is pure CPU, so a worker per core; with SQL a worker mostly waits on
@@ -281,7 +282,7 @@ class FreeRadius:
             for i, (address, secret) in enumerate(self.clients.items())
         )
         (self.dir / "clients.conf").write_text(clients)
-        (self.dir / "sites-enabled" / "bench").write_text(self._render(self.site))
+        self._write_site()
         if self.proxy is not None:
             (self.dir / "proxy.conf").write_text(self._render("proxy.conf"))
             (self.dir / "mods-enabled" / "realm").write_text(self._render("mod-realm"))
@@ -294,6 +295,10 @@ class FreeRadius:
         if self.backend != "none":
             (self.dir / "mods-enabled" / self.backend).write_text(self._render(f"mod-{self.backend}"))
         self.users_file.write_text("")
+
+    def _write_site(self) -> None:
+        """The virtual server, which holds the ports."""
+        (self.dir / "sites-enabled" / "bench").write_text(self._render(self.site))
 
     @property
     def users_file(self) -> Path:
@@ -326,8 +331,12 @@ class FreeRadius:
 
     # -- process
 
-    def start(self, timeout: float = 120.0) -> tuple[str, int, str]:
-        """Start and wait until it answers Status-Server; return (host, auth port, secret)."""
+    def start(self, timeout: float = 120.0, *, attempts: int = 3) -> tuple[str, int, str]:
+        """Start and wait until it answers Status-Server; return (host, auth port, secret).
+
+        The ports ``free_port`` chose were free when chosen, not reserved: another process's
+        ephemeral socket can take one before FreeRADIUS binds. Then new ones are chosen, up to
+        ``attempts`` times in all."""
         if self.proc:
             raise RuntimeError("already started")
         cmd = ["freeradius", "-f", "-d", str(self.dir), "-l", str(self.log)]
@@ -339,7 +348,12 @@ class FreeRadius:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 self.proc = None
-                raise RuntimeError(f"freeradius exited at start:\n{err}\n{self.log_tail()}")
+                err += "\n" + self.log_tail()
+                if "Address already in use" in err and self._ports_chosen and attempts > 1:
+                    self.auth_port, self.acct_port = free_port(self.host), free_port(self.host)
+                    self._write_site()
+                    return self.start(deadline - time.monotonic(), attempts=attempts - 1)
+                raise RuntimeError(f"freeradius exited at start:\n{err}")
             if status_server(self.host, self.auth_port, self.secret.encode(), timeout=0.5):
                 return self.host, self.auth_port, self.secret
         self.stop()
