@@ -502,7 +502,7 @@ class Runner:
             if not result.peak or peak.report["throughput_rps"] > result.peak.report["throughput_rps"]:
                 result.peak = peak
         assert result.peak
-        rate = max(1.0, result.peak.report["throughput_rps"] / 2)
+        rate = a.half_rate or max(1.0, result.peak.report["throughput_rps"] / 2)
         wait_for_quiet(a.quiet_wait)
         with guess_flood(session, a.guess_flood, a.duration) as flood:
             result.half = session.measure([*load, *duration, "--rate", f"{rate:.0f}"], "half")
@@ -684,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         metavar="RATE",
         help="Sésame: wrong passwords per second (each an argon2id check) during the latency measurement",
+    )
+    p.add_argument(
+        "--half-rate", type=float, default=0.0, help="rate of the latency measurement (default: ½ the peak)"
     )
     add_run_arguments(p, timeout=2.0)
     a = p.parse_args(argv)
