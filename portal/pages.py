@@ -32,6 +32,7 @@ from portal.forms import (
 from portal.mail import Mail
 from portal.metrics import count
 from portal.myaccount import remember
+from portal.throttle import account_at
 
 router = APIRouter(include_in_schema=False)
 
@@ -249,7 +250,8 @@ async def login(page: PageDep) -> Response:
     portal = page.portal
     form = await read_form(page)
     identity = form.get("identity", "").strip().lower()
-    keys = {"login_ip": client_address(page), "login_account": identity[:254]}
+    address = client_address(page)
+    keys = {"login_ip": address, "login_account_ip": account_at(identity[:254], address)}
     check_throttle(page, keys)
     async with portal.transaction() as session:
         account = await selfservice.log_in(
@@ -341,7 +343,8 @@ async def reset(page: PageDep) -> Response:
     portal = page.portal
     form = await read_form(page)
     value = form.get("identity", "").strip()
-    keys = {"code_ip": client_address(page), "code_account": value.lower()[:254]}
+    address = client_address(page)
+    keys = {"code_ip": address, "code_account_ip": account_at(value.lower()[:254], address)}
     check_throttle(page, keys)
     values = {"identity": value}
     try:

@@ -1,10 +1,16 @@
 """Rate limits with progressive delays for every credential check of the portal.
 
 Each action (log-in, sign-up, code checks, reset requests) is limited by several keys at once:
-the client address and, when known, the account. A key gets ``free`` failures within ``window``
-seconds; the attempt after them waits, and each further failure doubles the waiting time (1 s, 2 s, 4 s… up to
-``max_delay``), so a person who mistypes is barely slowed while a guesser is stopped. The
-waiting time is told to the person (HTTP 429 with ``Retry-After``), never slept on the server.
+the client address and, when known, the account *at that address* (:func:`account_at`). A key
+gets ``free`` failures within ``window`` seconds; the attempt after them waits, and each further
+failure doubles the waiting time (1 s, 2 s, 4 s… up to ``max_delay``), so a person who mistypes is
+barely slowed while a guesser is stopped. The waiting time is told to the person (HTTP 429 with
+``Retry-After``), never slept on the server.
+
+Password checks are never limited by the account alone: anyone could then lock its owner out by
+guessing wrong on purpose. A guesser is held back where it guesses from; the owner, from another
+address, still logs in. (``login_account`` is only for checks by someone already signed in as the
+account — changing or deleting it; a code by email spends itself after a few wrong guesses.)
 
 Per-address budgets are generous: a whole hotspot often reaches the portal through one public
 address. Per-account budgets are tight. State is per process, in memory, bounded.
@@ -29,6 +35,11 @@ class Limit:
     #: a success clears the record (an account's: the person proved who they are; not an
     #: address's, where one success proves little)
     cleared_by_success: bool = False
+
+
+def account_at(account: str, address: str) -> str:
+    """The key of an account as tried from one address."""
+    return f"{address} {account}"
 
 
 class Throttle:
@@ -68,12 +79,14 @@ class Throttle:
 
 DEFAULT_LIMITS = {
     "login_ip": Limit(free=50, window=900.0),
+    "login_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
     "login_account": Limit(free=5, window=900.0, cleared_by_success=True),
     "signup_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
     "code_ip": Limit(free=30, window=900.0),
     "code_account": Limit(free=5, window=900.0, cleared_by_success=True),
+    "code_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
     "mail_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
     "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0, cleared_by_success=True),
     "admin_ip": Limit(free=30, window=900.0),
-    "admin_account": Limit(free=5, window=900.0, cleared_by_success=True),
+    "admin_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
 }

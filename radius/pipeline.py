@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from accounts.authlog import Decision as RecordedDecision
 from accounts.policies import bandwidth_attributes
@@ -34,7 +34,7 @@ from radius.codec import Code
 from radius.core import Decision
 from radius.events import RadiusRequest
 from radius.methods import Method, canonical_mac, chap_valid, mschapv1, mschapv2
-from radius.ratelimit import FailureLimiter
+from radius.ratelimit import FailureLimiter, Source
 from radius.store import AccountView, Store
 from radius.verifycache import VerificationCache
 
@@ -89,7 +89,14 @@ class Attempt:
         return Outcome.REJECT
 
 
-PasswordVerifier = Callable[[str, str | None], Awaitable[bool]]
+class PasswordVerifier(Protocol):
+    """Checks a password against its stored hash (None: a dummy check, False), off the loop.
+    ``source``: who asks, for a fair share of the verification queue; ``serial``: an identity
+    whose verifications must run one at a time (:meth:`FailureLimiter.hot`)."""
+
+    def __call__(
+        self, password: str, password_hash: str | None, *, source: str = "", serial: str | None = None
+    ) -> Awaitable[bool]: ...
 
 
 class Pipeline:
@@ -196,11 +203,11 @@ class Pipeline:
     # -- authenticate ------------------------------------------------------------------------
 
     async def authenticate(self, attempt: Attempt) -> Outcome:
+        """Run the method picked. Failed-password limits (:mod:`radius.ratelimit`) apply where a
+        password is checked — PAP (and a "token" that is not one), MS-CHAP — never to MAC
+        authentication or to a live single-use token, which nobody can guess."""
         if attempt.method is Method.MAC:
             return await self.authenticate_mac(attempt)
-        key = f"{attempt.username}@{attempt.realm}"
-        if self.limiter.identity_blocked(key, self.clock()):
-            return attempt.reject("rate_limited", MSG_TOO_MANY)
         if attempt.method is not Method.TOKEN:  # a token brings its account along
             attempt.account = await self.store.account(attempt.username)
         handler = {
@@ -210,22 +217,53 @@ class Pipeline:
             Method.MSCHAPV2: self.authenticate_mschapv2,
             Method.MSCHAPV1: self.authenticate_mschapv1,
         }[attempt.method]
+        if attempt.method not in (Method.MSCHAPV2, Method.MSCHAPV1):
+            return await handler(attempt)
+        identity, source = self.identity(attempt), self.source(attempt)
+        blocked = self.limiter.blocked(identity, source, self.clock())
+        if blocked is not None:  # not counted: see radius.ratelimit
+            return attempt.reject(blocked.value, MSG_TOO_MANY)
         outcome = await handler(attempt)
-        if outcome is not Outcome.OK:
-            self.limiter.failed(key, attempt.request.client.name, self.clock())
+        if outcome is Outcome.OK:
+            self.limiter.succeeded(identity, source)
+        else:
+            self.limiter.failed(identity, source, self.clock())
         return outcome
+
+    @staticmethod
+    def identity(attempt: Attempt) -> str:
+        return f"{attempt.username}@{attempt.realm}"
+
+    @staticmethod
+    def source(attempt: Attempt) -> Source:
+        """The access point and the device behind it (its Calling-Station-Id, canonical when
+        it is a MAC), so that one device guessing does not block the others at that NAS."""
+        calling = attempt.request.packet.first(codec.CALLING_STATION_ID)
+        if not calling:
+            return Source(attempt.request.client.name)
+        text = calling.decode("utf-8", "replace")[:64]
+        return Source(attempt.request.client.name, canonical_mac(text) or text)
 
     async def authenticate_pap(self, attempt: Attempt) -> Outcome:
         account = attempt.account
         password = attempt.password.decode("utf-8", "replace")
-        identity = f"{attempt.username}@{attempt.realm}"
-        if account is not None and self.cache.hit(identity, password, account.password_hash, self.clock()):
-            return Outcome.OK
-        if self.limiter.nas_blocked(attempt.request.client.name, self.clock()):
-            return attempt.reject("nas_rate_limited", MSG_TOO_MANY)
-        ok = await self.verify_password(password, account.password_hash if account else None)
+        identity, now = self.identity(attempt), self.clock()
+        if account is not None and self.cache.hit(identity, password, account.password_hash, now):
+            return Outcome.OK  # known good: accepted whatever the limits say
+        source = self.source(attempt)
+        blocked = self.limiter.blocked(identity, source, now)
+        if blocked is not None:  # refused unverified, and not counted: see radius.ratelimit
+            return attempt.reject(blocked.value, MSG_TOO_MANY)
+        ok = await self.verify_password(
+            password,
+            account.password_hash if account else None,
+            source=source.nas,
+            serial=identity if self.limiter.hot(identity, now) else None,
+        )
         if not ok or account is None:
+            self.limiter.failed(identity, source, self.clock())
             return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)
+        self.limiter.succeeded(identity, source)
         self.cache.remember(identity, password, account.password_hash, self.clock())
         return Outcome.OK
 

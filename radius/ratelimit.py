@@ -1,50 +1,142 @@
-"""Failed-attempt limits per identity and per NAS, in memory, with the clock as a parameter.
+"""Failed-password limits per source, in memory, with the clock as a parameter.
 
-A sliding window of failure times: past ``per_identity`` failures within ``window`` seconds, an
-identity is refused without even checking its password; past ``per_nas`` failures behind one
-NAS, new password hashes are refused there, so a guessing flood cannot keep the hashing
-threads busy. A NAS gets a larger budget (many people behind one controller).
+Who guesses is told apart by where the request comes from, never by whose account it names:
+a limit on the account alone lets anyone lock a citizen out by guessing wrong on purpose.
+A *source* is the access point (NAS) and, where it sends one, the device's Calling-Station-Id.
+Failures are counted over a sliding ``window`` for:
+
+* (identity, NAS, device) — one device guessing one account: ``per_identity_device``;
+* (NAS, device) — one device guessing many accounts: ``per_device``;
+* the NAS — many devices guessing behind one access point: ``per_nas``, much larger (a whole
+  hotspot is behind it; a device without Calling-Station-Id is counted here only).
+
+Past a limit a password that is not already known good (the verification cache) is refused
+without being verified, so a guesser gets neither answers nor argon2id time; the right password
+from another device, or one verified recently, is still accepted. A refusal because a source is
+blocked is not a failure and is not counted: it would otherwise spread the block from the
+guesser to the account it named, and from there to its owner's own devices.
+
+The identity's own count never refuses anything. Past ``per_identity`` failures from any
+sources the identity is *hot*: its verifications run one at a time, which slows a guesser
+spread over many devices to one argon2id at a time without ever rejecting the right password.
+
+The counts live in a :class:`Counters` store: per process now (:class:`MemoryCounters`), shared
+between processes later behind the same four methods.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
 
 
-class FailureLimiter:
-    __slots__ = ("_failures", "max_entries", "per_identity", "per_nas", "window")
+class Counters(Protocol):
+    """Events per key within a sliding window."""
 
-    def __init__(
-        self, *, per_identity: int = 10, per_nas: int = 600, window: float = 300.0, max_entries: int = 100_000
-    ) -> None:
-        self.per_identity = per_identity
-        self.per_nas = per_nas
+    def count(self, key: str, now: float) -> int: ...
+    def add(self, key: str, now: float) -> None: ...
+    def clear(self, key: str) -> None: ...
+
+
+class MemoryCounters:
+    """Counters of one process; bounded memory under a flood of distinct keys."""
+
+    __slots__ = ("_times", "max_entries", "window")
+
+    def __init__(self, *, window: float, max_entries: int = 100_000) -> None:
         self.window = window
         self.max_entries = max_entries
-        self._failures: dict[str, deque[float]] = {}
+        self._times: dict[str, deque[float]] = {}
 
-    def _count(self, key: str, now: float) -> int:
-        times = self._failures.get(key)
+    def count(self, key: str, now: float) -> int:
+        times = self._times.get(key)
         if times is None:
             return 0
         while times and times[0] <= now - self.window:
             times.popleft()
         if not times:
-            del self._failures[key]
+            del self._times[key]
             return 0
         return len(times)
 
-    def identity_blocked(self, identity: str, now: float) -> bool:
-        """Too many recent failures for this identity: refuse without checking anything."""
-        return self._count("u:" + identity, now) >= self.per_identity
+    def add(self, key: str, now: float) -> None:
+        if key not in self._times and len(self._times) >= self.max_entries:
+            self._times.clear()  # forgetting is safe: limits slow guessers, they are no record
+        self._times.setdefault(key, deque()).append(now)
 
-    def nas_blocked(self, nas: str, now: float) -> bool:
-        """Too many recent failures behind this NAS: refuse new *expensive* checks (argon2id) only,
-        so one guesser cannot lock a whole hotspot out of cached, token and MAC authentication."""
-        return self._count("n:" + nas, now) >= self.per_nas
+    def clear(self, key: str) -> None:
+        self._times.pop(key, None)
 
-    def failed(self, identity: str, nas: str, now: float) -> None:
-        if len(self._failures) >= self.max_entries:
-            self._failures.clear()  # bounded memory under a flood of distinct names
-        for key in ("u:" + identity, "n:" + nas):
-            self._failures.setdefault(key, deque()).append(now)
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a request comes from: the NAS's name and the device's Calling-Station-Id, if any."""
+
+    nas: str
+    device: str | None = None
+
+
+class Block(enum.StrEnum):
+    """Which limit a source has reached; the value is the reason recorded for the reject."""
+
+    IDENTITY_DEVICE = "rate_limited"
+    DEVICE = "device_rate_limited"
+    NAS = "nas_rate_limited"
+
+
+class FailureLimiter:
+    __slots__ = ("counters", "per_device", "per_identity", "per_identity_device", "per_nas")
+
+    def __init__(
+        self,
+        *,
+        per_identity_device: int = 5,
+        per_device: int = 20,
+        per_nas: int = 600,
+        per_identity: int = 10,
+        window: float = 300.0,
+        counters: Counters | None = None,
+    ) -> None:
+        self.per_identity_device = per_identity_device
+        self.per_device = per_device
+        self.per_nas = per_nas
+        self.per_identity = per_identity
+        self.counters: Counters = counters or MemoryCounters(window=window)
+
+    @staticmethod
+    def _keys(identity: str, source: Source) -> tuple[str, str | None, str]:
+        device = source.device or ""
+        # \0 cannot be in a NAS's name; identities and Calling-Station-Ids are length-prefixed
+        mine = f"i\0{len(identity)}:{identity}\0{source.nas}\0{len(device)}:{device}"
+        return mine, (f"d\0{source.nas}\0{device}" if source.device else None), f"n\0{source.nas}"
+
+    def blocked(self, identity: str, source: Source, now: float) -> Block | None:
+        """The limit this source has reached for this identity, if any: a password not known good
+        is then refused without being verified, and the refusal is not counted."""
+        mine, device, nas = self._keys(identity, source)
+        if self.counters.count(mine, now) >= self.per_identity_device:
+            return Block.IDENTITY_DEVICE
+        if device is not None and self.counters.count(device, now) >= self.per_device:
+            return Block.DEVICE
+        if self.counters.count(nas, now) >= self.per_nas:
+            return Block.NAS
+        return None
+
+    def hot(self, identity: str, now: float) -> bool:
+        """Many recent failures for this identity, from any sources: verify its passwords one at a
+        time (never a reason to refuse one)."""
+        return self.counters.count(f"u\0{identity}", now) >= self.per_identity
+
+    def failed(self, identity: str, source: Source, now: float) -> None:
+        """A credential was checked and was wrong."""
+        mine, device, nas = self._keys(identity, source)
+        for key in (mine, device, nas, f"u\0{identity}"):
+            if key is not None:
+                self.counters.add(key, now)
+
+    def succeeded(self, identity: str, source: Source) -> None:
+        """The right credential from this source: its mistakes for this identity are forgiven
+        (not the device's or the NAS's: one success proves little about the others)."""
+        self.counters.clear(self._keys(identity, source)[0])

@@ -36,6 +36,7 @@ from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.duplicates import DuplicateCache
 from radius.pipeline import Pipeline
+from radius.ratelimit import FailureLimiter
 from radius.server import (
     BindError,
     BoundedVerifier,
@@ -122,12 +123,22 @@ def build_radius(
     )
     classes = SessionClass(box.digest(b"class", purpose="radius-class").encode())
     verifier = BoundedVerifier(
-        PasswordHasher(), threads=radius.password_threads, max_pending=radius.max_pending_verifications
+        PasswordHasher(),
+        threads=radius.password_threads,
+        max_pending=radius.max_pending_verifications,
+        max_pending_per_source=radius.max_pending_verifications_per_nas,
     )
     pipeline = Pipeline(
         realm=settings.realm,
         store=store,
         verify_password=verifier,
+        limiter=FailureLimiter(
+            per_identity_device=radius.guesses_per_account_device,
+            per_device=radius.guesses_per_device,
+            per_nas=radius.guesses_per_nas,
+            per_identity=radius.guesses_per_account,
+            window=radius.guess_window,
+        ),
         verification_cache=VerificationCache(
             ttl=radius.verification_ttl, max_entries=radius.verification_cache_size
         ),

@@ -74,9 +74,22 @@ class RadiusSettings(BaseModel):
     enabled: bool = True
     #: extra FreeRADIUS-format dictionary files, comma-separated, loaded after Sésame's own
     dictionaries: str = ""
-    #: threads verifying argon2id passwords, and how many verifications may wait for one
+    #: threads verifying argon2id passwords (a pool of their own), and how many verifications may
+    #: wait for one, in all and from one NAS; more: the request is dropped and the NAS retries.
+    #: Each waiting verification holds one of ``concurrency``'s workers: keep well below it, so
+    #: that MAC, token, cached and proxied requests still find a worker during a guessing flood
     password_threads: int = Field(default=2, ge=1, le=64)
-    max_pending_verifications: int = Field(default=64, ge=1)
+    max_pending_verifications: int = Field(default=16, ge=1)
+    max_pending_verifications_per_nas: int = Field(default=8, ge=1)
+    #: wrong passwords within ``guess_window`` seconds past which a password not verified recently
+    #: is refused unverified: from one device for one account, from one device (Calling-Station-Id
+    #: at a NAS), from one NAS; past ``guesses_per_account`` from anywhere an account's
+    #: verifications run one at a time (never refused: see radius/ratelimit.py)
+    guesses_per_account_device: int = Field(default=5, ge=1)
+    guesses_per_device: int = Field(default=20, ge=1)
+    guesses_per_nas: int = Field(default=600, ge=1)
+    guesses_per_account: int = Field(default=10, ge=1)
+    guess_window: float = Field(default=300.0, gt=0.0, le=86_400.0)
     #: RFC 5080 duplicate cache lifetime of an answered request, seconds
     duplicate_lifetime: float = Field(default=10.0, ge=1.0, le=60.0)
     #: concurrent requests in the policy, and how many may queue before new ones are dropped

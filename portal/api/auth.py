@@ -37,6 +37,7 @@ from accounts import admins
 from accounts.admins import SCOPES, Reach
 from accounts.models import Admin, AdminRole, ServiceClient
 from portal.context import Portal, PortalDep
+from portal.throttle import account_at
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -128,7 +129,7 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
     async with portal.transaction() as session:
         if grant == "password":
             email = form.get("username", "").strip().lower()[:254]
-            keys = {"admin_ip": address, "admin_account": email}
+            keys = {"admin_ip": address, "admin_account_ip": account_at(email, address)}
             wait = portal.throttle.wait(keys, now=time.monotonic())
             if wait > 0:
                 response = oauth_error(429, "slow_down", f"too many failed attempts: wait {int(wait) + 1} s")

@@ -99,9 +99,13 @@ class Verifier:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.serials: list[str | None] = []
 
-    async def __call__(self, password: str, password_hash: str | None) -> bool:
+    async def __call__(
+        self, password: str, password_hash: str | None, *, source: str = "", serial: str | None = None
+    ) -> bool:
         self.calls += 1
+        self.serials.append(serial)
         return password_hash == f"hash:{password}"
 
 
@@ -132,7 +136,7 @@ def pipeline(store: FakeStore, verifier: Verifier, clock: list[float]) -> Pipeli
         store=store,
         verify_password=verifier,
         clock=lambda: clock[0],
-        limiter=FailureLimiter(per_identity=3, per_nas=100, window=60),
+        limiter=FailureLimiter(per_identity_device=3, per_nas=100, window=60),
     )
 
 
@@ -208,7 +212,7 @@ async def test_a_successful_verification_is_cached_until_the_password_changes(
     assert verifier.calls == 2
 
 
-async def test_failures_are_rate_limited_per_identity(core, pipeline, ap, verifier, clock) -> None:
+async def test_failures_are_rate_limited_per_identity_and_source(core, pipeline, ap, verifier, clock) -> None:
     for _ in range(3):
         await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="guess"))
     calls = verifier.calls
@@ -387,7 +391,7 @@ async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier,
         store=store,
         verify_password=verifier,
         clock=lambda: clock[0],
-        limiter=FailureLimiter(per_identity=100, per_nas=2, window=60),
+        limiter=FailureLimiter(per_identity_device=100, per_nas=2, window=60),
     )
     _, reply = await decide(
         core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
