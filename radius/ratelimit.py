@@ -27,7 +27,7 @@ between processes later behind the same four methods.
 from __future__ import annotations
 
 import enum
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,33 +41,60 @@ class Counters(Protocol):
 
 
 class MemoryCounters:
-    """Counters of one process; bounded memory under a flood of distinct keys."""
+    """Counters of one process, in bounded memory.
+
+    Keys are kept in the order of their last event, so the front holds those quiet the longest:
+    each new event drops the keys at the front whose window has passed, and past ``max_entries``
+    the quietest key is forgotten (forgetting is safe: limits slow guessers, they are no record).
+    A key guessed once and never again therefore costs nothing after ``window`` seconds; a flood of
+    distinct names (unknown users, spoofed Calling-Station-Ids) cannot grow a worker's memory
+    beyond the bound, nor wipe the counts of the sources being limited.
+    """
 
     __slots__ = ("_times", "max_entries", "window")
 
     def __init__(self, *, window: float, max_entries: int = 100_000) -> None:
         self.window = window
         self.max_entries = max_entries
-        self._times: dict[str, deque[float]] = {}
+        self._times: OrderedDict[str, list[float]] = OrderedDict()
 
     def count(self, key: str, now: float) -> int:
         times = self._times.get(key)
         if times is None:
             return 0
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
+        horizon = now - self.window
+        if times[-1] <= horizon:
             del self._times[key]
             return 0
+        if times[0] <= horizon:
+            times[:] = [t for t in times if t > horizon]
         return len(times)
 
     def add(self, key: str, now: float) -> None:
-        if key not in self._times and len(self._times) >= self.max_entries:
-            self._times.clear()  # forgetting is safe: limits slow guessers, they are no record
-        self._times.setdefault(key, deque()).append(now)
+        horizon = now - self.window
+        for _ in range(2):  # amortised: every event drops at most two stale keys
+            if not self._times:
+                break
+            oldest, stale = next(iter(self._times.items()))
+            if stale[-1] > horizon:
+                break
+            del self._times[oldest]
+        times = self._times.get(key)
+        if times is None:
+            if len(self._times) >= self.max_entries:
+                self._times.popitem(last=False)
+            self._times[key] = [now]
+            return
+        self._times.move_to_end(key)
+        if times[0] <= horizon:
+            times[:] = [t for t in times if t > horizon]
+        times.append(now)
 
     def clear(self, key: str) -> None:
         self._times.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._times)
 
 
 @dataclass(frozen=True, slots=True)

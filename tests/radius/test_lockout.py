@@ -13,7 +13,7 @@ from pyrad import packet as pp
 
 from radius.core import PortKind, ServerCore
 from radius.pipeline import MSG_BAD_CREDENTIALS, MSG_TOO_MANY, Pipeline
-from radius.ratelimit import FailureLimiter
+from radius.ratelimit import FailureLimiter, MemoryCounters
 from radius.store import DeviceView
 from tests.radius.test_pipeline import NOW, REALM, TOKEN, FakeStore, Verifier, account, decide, message
 
@@ -152,3 +152,26 @@ async def test_a_device_is_blocked_for_the_window_only(core, pipeline, ap, clock
     clock[0] += 301
     _, reply = await decide(core, pipeline, pap(ap, "bob", "guess", GUESSER))
     assert message(reply) == MSG_BAD_CREDENTIALS
+
+
+def test_counters_forget_what_their_window_has_passed() -> None:
+    """A name guessed once costs nothing once its window has passed: a flood of distinct names
+    (the soak's unknown users) does not grow a worker's memory (it grew ~1.3 MiB/min per worker)."""
+    counters = MemoryCounters(window=300.0)
+    for i in range(10_000):
+        counters.add(f"nobody{i}", now=float(i) / 10)  # 10 names a second for 1,000 s
+    assert len(counters) <= 3_000 + 2  # what the last 300 s brought, give or take two
+    assert counters.count("nobody9999", now=999.9) == 1
+    assert counters.count("nobody0", now=999.9) == 0
+
+
+def test_a_flood_of_names_does_not_wipe_the_count_of_a_limited_source() -> None:
+    counters = MemoryCounters(window=300.0, max_entries=100)
+    for t in range(5):
+        counters.add("guesser", now=float(t))
+    for i in range(1_000):
+        counters.add(f"nobody{i}", now=5.0)
+        if i % 50 == 0:  # still guessing: a recent key is not the one forgotten
+            counters.add("guesser", now=5.0)
+    assert len(counters) == 100
+    assert counters.count("guesser", now=6.0) == 5 + 20
