@@ -38,6 +38,8 @@ from typing import Any
 from pyrad import packet as pyrad_packet
 from pyrad.dictionary import Dictionary
 
+from accounts.wiretext import storable
+
 HEADER = struct.Struct("!BBH16s")
 MIN_LENGTH = 20
 MAX_LENGTH = 4096  # RFC 2865 §3
@@ -290,8 +292,9 @@ def salt_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | 
 
 
 def as_text(raw: bytes | None, limit: int = 64) -> str | None:
-    """A string attribute for a record or a log line: decoded leniently, cut to ``limit``."""
-    return raw.decode("utf-8", "replace")[:limit] if raw is not None else None
+    """A string attribute for a record or a log line: storable (NUL, control characters and
+    invalid UTF-8 escaped, :func:`accounts.wiretext.storable`), cut to ``limit`` characters."""
+    return storable(raw, limit)
 
 
 def tlv(attr: int, value: bytes) -> bytes:
