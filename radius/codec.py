@@ -93,6 +93,11 @@ class Code(enum.IntEnum):
     COA_NAK = 45
 
 
+class ReplyTooBig(ValueError):
+    """A reply would exceed the 4,096 octets of RFC 2865 §3 (most often: a request's Proxy-State
+    attributes, which must all be echoed, fill nearly the whole packet). It cannot be sent."""
+
+
 class Malformed(Exception):
     """A datagram that is not a well-formed RADIUS packet (the peer's fault: drop it)."""
 
@@ -326,7 +331,7 @@ def encode_reply(
         body = tlv(MESSAGE_AUTHENTICATOR, _ZERO16) + body
     length = MIN_LENGTH + len(body)
     if length > MAX_LENGTH:
-        raise ValueError(f"reply of {length} octets exceeds the RADIUS maximum")
+        raise ReplyTooBig(f"reply of {length} octets exceeds the RADIUS maximum")
     header = struct.pack("!BBH", code, identifier, length)
     if sign:
         mac = hmac.new(secret, header + (sign_with or request_authenticator) + body, hashlib.md5).digest()
