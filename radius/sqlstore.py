@@ -401,7 +401,9 @@ class SqlStore:
         except Exception as exc:
             first = exc
         results = await self._one_by_one(batch, self._write_decisions, first)
-        kept = [record for record, result in zip(batch, results, strict=True) if result is not None]
+        kept = [
+            record for record, result in zip(batch, results, strict=True) if result not in (None, _REFUSED)
+        ]
         for record, result in zip(batch, results, strict=True):
             if result is _REFUSED:
                 self._refused("radpostauth", record)

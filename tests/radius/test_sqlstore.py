@@ -416,3 +416,27 @@ async def test_accepted_accounts_and_devices_are_marked_seen_without_moving_upda
     third.record(decision("bob", bob.id, "Access-Accept", "pap", later))
     await third.flush_records()
     assert (await seen())[0] == {"alice": now, "bob": later}
+
+
+async def test_a_decision_the_database_refuses_is_counted_and_the_others_are_written(
+    engine: AsyncEngine, box: SecretBox
+) -> None:
+    """Never retried forever: the batch is written record by record, the refused one counted."""
+    from prometheus_client import REGISTRY
+
+    def refused() -> float:
+        return REGISTRY.get_sample_value("sesame_radius_records_refused_total", {"table": "radpostauth"}) or 0
+
+    store = await _store(engine, box)
+    now = datetime.now(UTC)
+    before = refused()
+    for nas_id in (1, 2**40, 3):  # nas_id is a 32-bit column: PostgreSQL refuses 2**40, SQLite takes it
+        store.record(Recorded(authdate=now, username=f"n{nas_id}", reply="Access-Reject", method="pap",
+                              reason="bad_password", nas_id=nas_id))  # fmt: skip
+    assert await store.flush_records() == 3
+    assert await store.flush_records() == 0  # nothing kept for another try
+    async with create_sessionmaker(engine)() as session:
+        stored = set((await session.scalars(select(AuthRecord.username))).all())
+    postgres = engine.dialect.name == "postgresql"
+    assert stored == ({"n1", "n3"} if postgres else {"n1", f"n{2**40}", "n3"})
+    assert refused() == before + (1 if postgres else 0)
