@@ -13,6 +13,7 @@ from sqlalchemy import Table, bindparam, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import wiretext
 from accounts.models import Account, AuthRecord, Device
 from accounts.sessions import existing_accounts
 
@@ -37,6 +38,23 @@ class Decision:
 
 _COLUMNS = tuple(f.name for f in fields(Decision))
 _RECORD_COLUMNS = [("class" if c == "class_" else c) for c in _COLUMNS]
+#: the text fields of a decision and their column's length
+_TEXT = wiretext.text_columns(cast(Table, AuthRecord.__table__), _COLUMNS)
+
+
+def storable(decision: Decision) -> Decision:
+    """The decision with every text made storable (:func:`accounts.wiretext.storable`): most of
+    it comes from the wire, and one value PostgreSQL refuses (a NUL) would fail the whole COPY."""
+    changes: dict[str, Any] = {}
+    for name, limit in _TEXT:
+        value = getattr(decision, name)
+        if value is not None:
+            clean = wiretext.storable(value, limit)
+            if clean != value:
+                changes[name] = clean
+    return replace(decision, **changes) if changes else decision
+
+
 _row = attrgetter(*_COLUMNS)  # a Decision as a tuple in column order, in C
 #: foreign_key_violation (PostgreSQL error codes, appendix A): ``account_id`` is the only foreign key
 _FOREIGN_KEY_VIOLATION = "23503"

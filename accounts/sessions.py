@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import wiretext
 from accounts.errors import InvalidInput, NotFound
 from accounts.models import Account, AccountingSession
 
@@ -90,6 +91,26 @@ class Usage:
     site_id: int | None = None
     commune_id: int | None = None
     device_mac: str | None = None
+
+
+#: the text fields of a record and their column's length
+_TEXT = wiretext.text_columns(
+    AccountingSession.__table__, [*(f.name for f in fields(Usage)), "connectinfo_start"]
+)
+_TEXT = (*_TEXT[:-1], ("connectinfo", _TEXT[-1][1]))  # Connect-Info goes to the Start's or the Stop's
+
+
+def storable(usage: Usage) -> Usage:
+    """The record with every text made storable (:func:`accounts.wiretext.storable`): most of it
+    comes from the wire, and one value PostgreSQL refuses (a NUL) would fail the whole batch."""
+    changes: dict[str, Any] = {}
+    for name, limit in _TEXT:
+        value = getattr(usage, name)
+        if isinstance(value, str):
+            clean = wiretext.storable(value, limit)
+            if clean != value:
+                changes[name] = clean
+    return replace(usage, **changes) if changes else usage
 
 
 #: columns copied as they are from a record into a new row

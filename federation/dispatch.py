@@ -112,7 +112,7 @@ class Dispatcher:
         metrics.count(metrics.PROXIED, partner.name, result)
         if result != "challenge":
             reply = _reply_name(decision.code)
-            self._record(request, now, user_name, reply=reply, reason=f"proxied:{partner.name}")
+            self._record(request, now, reply=reply, reason=f"proxied:{partner.name}")
             self._ticks(request, realm, decision, visiting=None)
         return decision
 
@@ -122,23 +122,21 @@ class Dispatcher:
         metrics.count(metrics.PROXIED, partner.name, exc.reason)
         if exc.reason == "loop":
             return self._refuse(request, now, user_name, Refusal.LOOP)
-        self._record(request, now, user_name, reply="No-Reply", reason=f"proxy_{exc.reason}")
+        self._record(request, now, reply="No-Reply", reason=f"proxy_{exc.reason}")
         # unanswered: the access point retries, or fails over to another server of ours
         raise Discard(DropReason.PROXY_FAILED) from None
 
     def _refuse(self, request: RadiusRequest, now: datetime, user_name: str, refusal: Refusal) -> Decision:
         metrics.count(metrics.REFUSED, refusal.value)
-        self._record(request, now, user_name, reply="Access-Reject", reason=refusal.value)
+        self._record(request, now, reply="Access-Reject", reason=refusal.value)
         return Decision(code=Code.ACCESS_REJECT, attributes=(("Reply-Message", _(MESSAGES[refusal])),))
 
-    def _record(
-        self, request: RadiusRequest, now: datetime, user_name: str, *, reply: str, reason: str
-    ) -> None:
+    def _record(self, request: RadiusRequest, now: datetime, *, reply: str, reason: str) -> None:
         packet, client = request.packet, request.client
         self.record(
             RecordedDecision(
                 authdate=now,
-                username=user_name[:253],
+                username=codec.as_text(packet.first(codec.USER_NAME), 253) or "",
                 reply=reply,
                 method="proxy",
                 reason=reason[:64],
@@ -160,12 +158,11 @@ class Dispatcher:
             institution = self.operator_name  # a visitor at one of our hotspots
         else:  # one of ours at a partner's: the partner's Operator-Name (RFC 5580), else its name
             operator = packet.first(codec.OPERATOR_NAME)
-            institution = operator[1:].decode("utf-8", "replace") if operator else visiting.name
-        calling = packet.first(codec.CALLING_STATION_ID)
+            institution = codec.as_text(operator[1:], 253) or "" if operator else visiting.name
         line = self.fticks.line(
             realm=realm,
             visited_institution=institution,
-            calling_station_id=calling.decode("ascii", "replace") if calling else None,
+            calling_station_id=codec.as_text(packet.first(codec.CALLING_STATION_ID)),
             ok=decision.code == Code.ACCESS_ACCEPT,
             visited_country=None if visiting is None else "",
         )

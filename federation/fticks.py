@@ -14,15 +14,17 @@ import hashlib
 import hmac
 import logging
 
+from accounts.wiretext import storable
 from radius.methods import canonical_mac
 
 log = logging.getLogger("sesame.fticks")
 
-_UNSAFE = str.maketrans({"#": "_", "=": "_", "\n": "_", "\r": "_"})
+_UNSAFE = str.maketrans({"#": "_", "=": "_"})
 
 
 def _field(value: str) -> str:
-    return value.translate(_UNSAFE)[:253]
+    """A value that cannot end or forge a field or the line (control characters escaped too)."""
+    return (storable(value, 1024) or "").translate(_UNSAFE)[:253]
 
 
 class FTicks:

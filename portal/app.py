@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,10 +18,21 @@ from portal.security import security_headers
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(*, engine: AsyncEngine, portal: Portal | None = None, title: str = "Sésame") -> FastAPI:
-    """The web app: health probes always; the captive portal's pages and API when ``portal`` is given."""
+def create_app(
+    *,
+    engine: AsyncEngine,
+    portal: Portal | None = None,
+    title: str = "Sésame",
+    readiness: Callable[[], str | None] | None = None,
+) -> FastAPI:
+    """The web app: health probes always; the captive portal's pages and API when ``portal`` is given.
+
+    ``readiness``: what else ``/readyz`` asks (the RADIUS service, from the composition root):
+    None when it serves, else why not.
+    """
     app = FastAPI(title=title, docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.engine = engine
+    app.state.readiness = readiness
     app.include_router(health.router)
     if portal is not None:
         app.state.portal = portal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -32,13 +33,34 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "the database is unreachable"}})
-async def readyz(engine: EngineDep) -> JSONResponse:
-    """The process can serve requests: the database answers a trivial query in time."""
+def get_readiness(request: Request) -> Callable[[], str | None] | None:
+    readiness: Callable[[], str | None] | None = request.app.state.readiness
+    return readiness
+
+
+ReadinessDep = Annotated[Callable[[], str | None] | None, Depends(get_readiness)]
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "the database is unreachable, or the RADIUS service does not answer"}},
+)
+async def readyz(engine: EngineDep, readiness: ReadinessDep) -> JSONResponse:
+    """The process can serve requests: the database answers a trivial query in time, and the
+    RADIUS service (when this process runs one) answers the requests it receives."""
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS), engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except (TimeoutError, SQLAlchemyError, OSError) as exc:
         log.warning("readiness check failed: %s", type(exc).__name__)
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ready", "database": "ok"})
+    body = {"status": "ready", "database": "ok"}
+    if readiness is not None:
+        problem = readiness()
+        if problem is not None:
+            log.warning("readiness check failed: %s", problem)
+            return JSONResponse(
+                {"status": "unavailable", "database": "ok", "radius": problem}, status_code=503
+            )
+        body["radius"] = "ok"
+    return JSONResponse(body)

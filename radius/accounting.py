@@ -106,8 +106,7 @@ def _integer(attrs: Attributes, code: int) -> int | None:
 
 
 def _text(attrs: Attributes, code: int, limit: int = 64) -> str | None:
-    value = attrs.get(code)
-    return value.decode("utf-8", "replace")[:limit] if value is not None else None
+    return codec.as_text(attrs.get(code), limit)
 
 
 def _ipv4(attrs: Attributes, code: int) -> str | None:
@@ -235,7 +234,7 @@ class Accounting:
         return Usage(
             status=status,
             acctuniqueid=unique,
-            acctsessionid=session_id.decode("utf-8", "replace")[:64],
+            acctsessionid=codec.as_text(session_id) or "",
             nasipaddress=nas_address,
             event_time=event_time,
             username=username,

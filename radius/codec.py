@@ -38,6 +38,8 @@ from typing import Any
 from pyrad import packet as pyrad_packet
 from pyrad.dictionary import Dictionary
 
+from accounts.wiretext import storable
+
 HEADER = struct.Struct("!BBH16s")
 MIN_LENGTH = 20
 MAX_LENGTH = 4096  # RFC 2865 §3
@@ -89,6 +91,11 @@ class Code(enum.IntEnum):
     COA_REQUEST = 43
     COA_ACK = 44
     COA_NAK = 45
+
+
+class ReplyTooBig(ValueError):
+    """A reply would exceed the 4,096 octets of RFC 2865 §3 (most often: a request's Proxy-State
+    attributes, which must all be echoed, fill nearly the whole packet). It cannot be sent."""
 
 
 class Malformed(Exception):
@@ -290,8 +297,9 @@ def salt_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | 
 
 
 def as_text(raw: bytes | None, limit: int = 64) -> str | None:
-    """A string attribute for a record or a log line: decoded leniently, cut to ``limit``."""
-    return raw.decode("utf-8", "replace")[:limit] if raw is not None else None
+    """A string attribute for a record or a log line: storable (NUL, control characters and
+    invalid UTF-8 escaped, :func:`accounts.wiretext.storable`), cut to ``limit`` characters."""
+    return storable(raw, limit)
 
 
 def tlv(attr: int, value: bytes) -> bytes:
@@ -323,7 +331,7 @@ def encode_reply(
         body = tlv(MESSAGE_AUTHENTICATOR, _ZERO16) + body
     length = MIN_LENGTH + len(body)
     if length > MAX_LENGTH:
-        raise ValueError(f"reply of {length} octets exceeds the RADIUS maximum")
+        raise ReplyTooBig(f"reply of {length} octets exceeds the RADIUS maximum")
     header = struct.pack("!BBH", code, identifier, length)
     if sign:
         mac = hmac.new(secret, header + (sign_with or request_authenticator) + body, hashlib.md5).digest()

@@ -124,7 +124,10 @@ class ServerCore:
 
         self.received[Code(packet.code).name] += 1
         if packet.code == Code.STATUS_SERVER:
-            return ReplyReady(data=self._status_reply(packet, client.secret), destination=source)
+            try:
+                return ReplyReady(data=self._status_reply(packet, client.secret), destination=source)
+            except codec.ReplyTooBig:
+                return self._drop(DropReason.REPLY_TOO_BIG, source, client.name)
 
         key = (source[0], source[1], packet.identifier, local_port)
         verdict, cached = self.duplicates.check(key, packet.authenticator, now)
@@ -152,9 +155,26 @@ class ServerCore:
         )
 
     def finish(self, request: RadiusRequest, decision: Decision, now: float) -> ReplyReady | PacketDropped:
-        """Encode the reply to a request, remember it for retransmissions, and hand it to I/O."""
+        """Encode the reply to a request, remember it for retransmissions, and hand it to I/O.
+
+        A reply that would exceed 4,096 octets is dropped (:attr:`DropReason.REPLY_TOO_BIG`):
+        RFC 2865 §5.33 requires every Proxy-State to be echoed, so nothing of it can be left
+        out, and a peer that filled its request with them gets no answer. The request is
+        forgotten by the duplicate cache, as for any request abandoned.
+        """
         if decision.code not in REPLY_CODES[self.kind]:
             raise ValueError(f"{decision.code!r} is not a reply on the {self.kind} port")
+        try:
+            data = self._encode(request, decision)
+        except codec.ReplyTooBig:
+            return self.abandon(request, DropReason.REPLY_TOO_BIG)
+        packet, client = request.packet, request.client
+        key = (request.source[0], request.source[1], packet.identifier, request.local_port)
+        if not self.duplicates.answered(key, packet.authenticator, data, now):
+            return self._drop(DropReason.SUPERSEDED, request.source, client.name)
+        return ReplyReady(data=data, destination=request.source)
+
+    def _encode(self, request: RadiusRequest, decision: Decision) -> bytes:
         packet, client = request.packet, request.client
         attributes = self.codec.encode(decision.attributes) if decision.attributes else b""
         attributes += decision.raw
@@ -165,7 +185,7 @@ class ServerCore:
                 decision.secret_attributes, secret=client.secret, request_authenticator=packet.authenticator
             )
         accounting = self.kind is PortKind.ACCT
-        data = codec.encode_reply(
+        return codec.encode_reply(
             code=decision.code,
             identifier=packet.identifier,
             request_authenticator=packet.authenticator,
@@ -174,10 +194,6 @@ class ServerCore:
             proxy_states=packet.all(codec.PROXY_STATE),
             sign=not accounting,  # RFC 2869: Accounting-Response needs none; every Access-* reply has one
         )
-        key = (request.source[0], request.source[1], packet.identifier, request.local_port)
-        if not self.duplicates.answered(key, packet.authenticator, data, now):
-            return self._drop(DropReason.SUPERSEDED, request.source, client.name)
-        return ReplyReady(data=data, destination=request.source)
 
     def abandon(self, request: RadiusRequest, reason: DropReason) -> PacketDropped:
         """Give up on a request without answering (overload, a failing database); the NAS will retry."""

@@ -33,6 +33,9 @@ class DropReason(enum.StrEnum):
     BAD_ACCOUNTING = "bad_accounting"  # an Accounting-Request without Acct-Status-Type or Acct-Session-Id
     NOT_RECORDED = "not_recorded"  # accounting that could not be committed: unanswered, the NAS retries
     PROXY_FAILED = "proxy_failed"  # no home server of the partner answered: unanswered, the NAS retries
+    REPLY_TOO_BIG = "reply_too_big"  # the reply, with the Proxy-State to echo, exceeds 4,096 octets
+    REPLY_FAILED = "reply_failed"  # the reply could not be encoded (our bug: logged with its traceback)
+    INTERNAL_ERROR = "internal_error"  # any other exception of ours on a request's path (logged likewise)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,11 @@ CLIENTS = Gauge("sesame_radius_clients", "Access points loaded", multiprocess_mo
 RECORDS_DROPPED = Counter(
     "sesame_radius_records_dropped", "Decision records lost while the database was away"
 )
+RECORDS_REFUSED = Counter(
+    "sesame_radius_records_refused",
+    "Records the database refused (logged instead, never retried), by table",
+    ["table"],
+)
 COA_REQUESTS = Counter(
     "sesame_coa_requests",
     "CoA- and Disconnect-Requests sent to access points (RFC 5176), by kind and outcome",

@@ -28,6 +28,7 @@ from accounts.authlog import Decision as RecordedDecision
 from accounts.policies import bandwidth_attributes
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
+from accounts.wiretext import is_clean
 from radius import codec, metrics
 from radius.accounting import SessionClass
 from radius.codec import Code
@@ -163,7 +164,11 @@ class Pipeline:
         raw_name = packet.first(codec.USER_NAME)
         if raw_name is None:
             return attempt.reject("no_user_name", MSG_NO_CREDENTIALS)
-        attempt.user_name = raw_name.decode("utf-8", "replace")
+        attempt.user_name = codec.as_text(raw_name, 253) or ""
+        if not is_clean(raw_name):
+            # NUL, control characters or invalid UTF-8: no account has such a name, and it must not
+            # reach a query (PostgreSQL refuses NUL); recorded escaped
+            return attempt.reject("bad_user_name", MSG_BAD_CREDENTIALS)
         if packet.first(codec.EAP_MESSAGE) is not None:
             return attempt.reject("eap_unsupported", MSG_EAP)
 
@@ -409,7 +414,7 @@ class Pipeline:
         self.store.record(
             RecordedDecision(
                 authdate=attempt.now,
-                username=attempt.user_name[:253],
+                username=attempt.user_name,
                 reply="Access-Accept" if outcome is Outcome.OK else "Access-Reject",
                 method=attempt.method.value,
                 reason=attempt.reason,

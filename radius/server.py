@@ -54,6 +54,9 @@ log = logging.getLogger("sesame.radius")
 RECEIVE_BUFFER = 4 * 1024 * 1024  # past ~128 outstanding requests the default buffer overflows
 
 
+#: requests waiting this long on a queue that no worker takes from make the service not ready
+STALLED_AFTER = 10.0
+
 #: how often the young generation is collected (see :func:`tune_gc`)
 YOUNG_GC_INTERVAL = 0.2
 
@@ -282,6 +285,9 @@ class RadiusService:
         self._tasks: list[asyncio.Task[None]] = []
         self._warned: set[DropReason] = set()
         self._later: set[asyncio.Future[Later | None]] = set()
+        # when a worker of each port last took a request off its queue (see :meth:`health`)
+        self._progress: dict[PortKind, float] = {kind: self.loop_time() for kind in PortKind}
+        self._worker_tasks: list[asyncio.Task[None]] = []
 
     def receive(
         self,
@@ -294,7 +300,11 @@ class RadiusService:
     ) -> None:
         """One packet from a peer, to the core of ``sink``; replies go back through ``sink``."""
         core = sink.core
-        event = core.receive_datagram(data, source, local_port, self.loop_time(), client=client)
+        try:
+            event = core.receive_datagram(data, source, local_port, self.loop_time(), client=client)
+        except Exception:  # our bug: this datagram is lost, the next ones are not
+            self._failed(DropReason.INTERNAL_ERROR, source, client.name if client else None, "receiving")
+            return
         if type(event) is RequestReceived:
             metrics.request(core.kind.value, event.request.packet.code)
             if core.kind not in self.handlers:
@@ -312,6 +322,32 @@ class RadiusService:
                 metrics.request(core.kind.value, 12)
         else:
             self.dropped(event)  # type: ignore[arg-type]
+
+    def _failed(self, reason: DropReason, source: Address, client: str | None, doing: str) -> None:
+        """An exception of ours on a request's path: the request is dropped and counted, logged
+        with its traceback once per reason (the counters say how many); the service goes on."""
+        metrics.DROPS.labels(reason.value).inc()
+        if reason not in self._warned:
+            self._warned.add(reason)
+            log.exception(
+                "radius: %s a request failed; it is dropped (%s)",
+                doing,
+                reason.value,
+                extra={"nas_address": source[0], "nas": client or "-"},
+            )
+
+    def health(self) -> str | None:
+        """None while the service answers; else why not, for readiness probes: a port's worker
+        tasks ended, or requests waited on a queue for :data:`STALLED_AFTER` seconds while no
+        worker took any."""
+        now = self.loop_time()
+        for task in self._worker_tasks:
+            if task.done():
+                return f"{task.get_name()} stopped"
+        for kind, queue in self.queues.items():
+            if kind in self.handlers and queue.qsize() and now - self._progress[kind] > STALLED_AFTER:
+                return f"{kind} requests waiting unanswered for {now - self._progress[kind]:.0f} s"
+        return None
 
     def dropped(self, event: PacketDropped) -> None:
         metrics.DROPS.labels(event.reason.value).inc()
@@ -333,12 +369,13 @@ class RadiusService:
             endpoint = _Endpoint(self, self.cores[listener.kind], listener.port)
             transport, _ = await loop.create_datagram_endpoint(partial(_same, endpoint), sock=listener.sock)
             self._transports.append(transport)
-        self._tasks = [
-            asyncio.create_task(self._worker(self.queues[kind]), name=f"radius-{kind}-worker-{i}")
+        self._worker_tasks = [
+            asyncio.create_task(self._worker(kind), name=f"radius-{kind}-worker-{i}")
             for kind in PortKind
             if kind in self.handlers
             for i in range(self.workers[kind])
         ]
+        self._tasks = list(self._worker_tasks)
         tune_gc()
         self._tasks += [
             asyncio.create_task(self._every(1.0, self._expire), name="radius-expire"),
@@ -362,9 +399,11 @@ class RadiusService:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        with contextlib.suppress(Exception):
+        try:
             written = await self.store.flush_records()
             log.debug("wrote %d decision records at shutdown", written)
+        except Exception as exc:  # the database is away: say what is lost
+            log.error("radius: decision records could not be written at shutdown: %r", exc)
         with contextlib.suppress(Exception):
             await self.store.close()
         if self.verifier is not None:
@@ -392,17 +431,26 @@ class RadiusService:
                     ", ".join(sorted(legacy)),
                 )
 
-    async def _worker(self, queue: asyncio.Queue[tuple[RadiusRequest, ReplySink]]) -> None:
+    async def _worker(self, kind: PortKind) -> None:
+        """Take requests off the port's queue and answer them, for as long as the service runs:
+        no exception of a request's own ends it (each is dropped, counted and logged)."""
+        queue = self.queues[kind]
         while True:
             request, sink = await queue.get()
-            decided = self.handlers[sink.core.kind](request, datetime.now(UTC))
-            answer = await self._answer(request, sink, decided)
-            if isinstance(answer, Later):
-                # a proxied request: its answer comes from a partner, possibly seconds from now;
-                # this worker moves on so that a slow partner never holds up our own citizens
-                task = asyncio.ensure_future(self._answer(request, sink, answer.decision))
-                self._later.add(task)
-                task.add_done_callback(self._later.discard)
+            self._progress[kind] = self.loop_time()
+            try:
+                decided = self.handlers[kind](request, datetime.now(UTC))
+                answer = await self._answer(request, sink, decided)
+                if isinstance(answer, Later):
+                    # a proxied request: its answer comes from a partner, possibly seconds from now;
+                    # this worker moves on so that a slow partner never holds up our own citizens
+                    task = asyncio.ensure_future(self._answer(request, sink, answer.decision))
+                    self._later.add(task)
+                    task.add_done_callback(self._later.discard)
+            except Exception:
+                self._failed(DropReason.INTERNAL_ERROR, request.source, request.client.name, "answering")
+                with contextlib.suppress(Exception):
+                    sink.core.abandon(request, DropReason.INTERNAL_ERROR)
 
     async def _answer(
         self, request: RadiusRequest, sink: ReplySink, pending: Awaitable[Decision | Later]
@@ -433,7 +481,14 @@ class RadiusService:
             return None
         if isinstance(decision, Later):
             return decision
-        ready = core.finish(request, decision, self.loop_time())
+        try:
+            ready = core.finish(request, decision, self.loop_time())
+        except Exception:  # an attribute the dictionary cannot encode, …: our bug, not the peer's
+            self._failed(
+                DropReason.REPLY_FAILED, request.source, request.client.name, "encoding the reply to"
+            )
+            core.abandon(request, DropReason.REPLY_FAILED)
+            return None
         if type(ready) is ReplyReady:
             sink.send(ready.data, request.source)
             metrics.LATENCY.observe(self.loop_time() - request.received_at)
@@ -470,7 +525,14 @@ class RadiusService:
         if self.housekeeping.disconnect is None:
             return
         for session_id in await self.store.sessions_over_limits(now=now):
-            result = await self.housekeeping.disconnect(session_id)
+            try:
+                result = await self.housekeeping.disconnect(session_id)
+            except Exception as exc:  # its NAS is gone, its secret unreadable, …: the others go on
+                metrics.LIMIT_DISCONNECTS.labels("failed").inc()
+                log.warning(
+                    "radius: session %d is over its daily limit: disconnect failed: %r", session_id, exc
+                )
+                continue
             metrics.LIMIT_DISCONNECTS.labels(result.outcome.value).inc()
             log.info("radius: session %d is over its daily limit: disconnect %s", session_id, result.detail)
 

@@ -14,11 +14,13 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -51,6 +53,39 @@ TOKEN_BATCH = 500
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
+
+
+class _Refused(Exception):
+    """Stands for "the database refused this record" in :meth:`SqlStore._one_by_one`'s results."""
+
+
+_REFUSED = _Refused()
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the database (or its driver) refused the data itself — a value it cannot take, a
+    constraint — rather than failed to run (unreachable, shutting down). Decided by class, at
+    every level: SQLAlchemy's wrappers, its asyncpg adapter, asyncpg's own classes (the COPY and
+    the token statement use the driver directly: PostgreSQL SQLSTATE classes 22 and 23), and a
+    value a driver cannot encode (``ValueError``, ``TypeError``)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(
+            error,
+            DataError
+            | IntegrityError
+            | asyncpg.exceptions.DataError
+            | asyncpg.exceptions.IntegrityConstraintViolationError
+            | ValueError
+            | TypeError
+            | OverflowError,
+        ):
+            return True
+        error = error.orig if isinstance(error, DBAPIError) else error.__cause__
+    return False
 
 
 class _Lru(Generic[K, V]):
@@ -340,23 +375,84 @@ class SqlStore:
         if len(self._records) >= self.max_buffered_records:
             self.records_dropped += 1  # the database is away: keep answering, count what is lost
             return
-        self._records.append(decision)
+        self._records.append(authlog.storable(decision))  # made storable before it is queued
 
     async def flush_records(self) -> int:
+        """Write the buffered decision records; how many were written (or refused: see below).
+
+        A batch that fails is tried once more as a whole (a connection that went away), then
+        record by record (:meth:`_one_by_one`): a record the database refuses is logged and
+        counted, never retried, and never holds the others back. Only when the database does
+        not answer at all are the records kept, for the next flush.
+        """
         batch, self._records = self._records, []
         if not batch:
             return 0
-        accounts, devices = self._newly_seen(batch)
         try:
-            copied = self._postgres and await self._copy_records(batch)
-            if not copied:
-                await self._write_records(batch, accounts, devices)
-        except Exception:
-            self._records[:0] = batch[: self.max_buffered_records - len(self._records)]
-            raise
-        if copied:
-            await self._mark_seen(accounts, devices)
+            try:
+                await self._write_decisions(batch)
+                return len(batch)
+            except Exception as exc:
+                if refused(exc) or len(batch) == 1:
+                    raise
+                log.info("radius: decision records retried after %r", exc)
+                await self._write_decisions(batch)
+                return len(batch)
+        except Exception as exc:
+            first = exc
+        results = await self._one_by_one(batch, self._write_decisions, first)
+        kept = [
+            record for record, result in zip(batch, results, strict=True) if result not in (None, _REFUSED)
+        ]
+        for record, result in zip(batch, results, strict=True):
+            if result is _REFUSED:
+                self._refused("radpostauth", record)
+        if kept:
+            self._records[:0] = kept[: self.max_buffered_records - len(self._records)]
+            raise first
         return len(batch)
+
+    async def _write_decisions(self, batch: list[RecordedDecision]) -> None:
+        accounts, devices = self._newly_seen(batch)
+        copied = self._postgres and await self._copy_records(batch)
+        if not copied:
+            await self._write_records(batch, accounts, devices)
+        else:
+            await self._mark_seen(accounts, devices)
+
+    async def _one_by_one(
+        self, batch: list[T], write: Callable[[list[T]], Awaitable[None]], failure: BaseException
+    ) -> list[BaseException | None]:
+        """Write a batch that failed item by item: per item None (written), :data:`_REFUSED` (the
+        database refused it, or failed on it while it answers otherwise: it is at fault), or the
+        error that left it unwritten while the database does not answer (the item and all after
+        it are then left for later)."""
+        results: list[BaseException | None] = []
+        for index, item in enumerate(batch):
+            try:
+                await write([item])
+            except Exception as exc:
+                if not refused(exc) and not await self._database_answers():
+                    return results + [exc] * (len(batch) - index)
+                log.debug("radius: one record refused: %r", exc)
+                results.append(_REFUSED)
+                continue
+            results.append(None)
+        return results
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self.sessions() as session:
+                await session.execute(select(1))
+        except Exception:
+            return False
+        return True
+
+    def _refused(self, table: str, record: object) -> None:
+        """A record the database refused: counted and logged (what it held, made storable), so
+        that the trace is kept somewhere; it is not retried."""
+        metrics.RECORDS_REFUSED.labels(table).inc()
+        log.error("radius: the database refused a %s record; it is logged here only: %r", table, record)
 
     async def _copy_records(self, batch: list[RecordedDecision]) -> bool:
         """PostgreSQL: one COPY, in its own transaction, on a connection kept for the records (no
@@ -439,8 +535,9 @@ class SqlStore:
     # -- accounting and limits ------------------------------------------------------------------
 
     async def record_usage(self, usage: sessions.Usage) -> None:
-        """Return once the record is committed (with the others that arrived meanwhile)."""
-        await self._usage(usage)
+        """Return once the record is committed (with the others that arrived meanwhile), or
+        refused by the database (logged and counted: see :meth:`_write_usage`)."""
+        await self._usage(sessions.storable(usage))  # made storable before it is queued
 
     async def _existing_accounts(self, account_ids: set[int]) -> set[int]:
         """Which of these accounts still exist, read before (not inside) a write transaction:
@@ -453,27 +550,29 @@ class SqlStore:
             return await sessions.existing_accounts(session, account_ids)
 
     async def _write_usage(self, batch: list[sessions.Usage]) -> list[BaseException | None]:
+        """Commit a batch of accounting records; one result per record (None: committed).
+
+        A batch that fails is written record by record, so one record the database refuses
+        cannot take the others down with it (they would all be retransmitted, and refused again,
+        forever). A record refused alone is acknowledged all the same, and logged and counted:
+        retransmitted, it would be refused again forever (and some NASes hold back their later
+        records behind it). Only a database that does not answer leaves records unanswered.
+        """
         existing = await self._existing_accounts(sessions.linked_accounts(batch))
         try:
-            await self._commit_usage(batch, existing)
-        except (DataError, IntegrityError) as exc:
-            if len(batch) == 1:
-                return [exc]
-            # One record the database refuses must not take the others down with it (they would
-            # all be retransmitted, and refused again, forever): write them one by one.
-            log.warning("radius: an accounting batch was refused (%s); writing it record by record", exc.orig)
-            results: list[BaseException | None] = []
-            for usage in batch:
-                try:
-                    await self._commit_usage([usage], existing)
-                    results.append(None)
-                except (DataError, IntegrityError) as refused:
-                    results.append(refused)
-            return results
+            await self._commit_usage(batch, existing=existing)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("radius: an accounting batch failed (%r); writing it record by record", exc)
+            results = await self._one_by_one(batch, partial(self._commit_usage, existing=existing), exc)
+            for usage, result in zip(batch, results, strict=True):
+                if result is _REFUSED:
+                    self._refused("radacct", usage)
+            return [None if result is _REFUSED else result for result in results]
         metrics.ACCOUNTING_BATCH.observe(len(batch))
         return [None] * len(batch)
 
-    async def _commit_usage(self, batch: list[sessions.Usage], existing: set[int]) -> None:
+    async def _commit_usage(self, batch: list[sessions.Usage], *, existing: set[int]) -> None:
         for attempt in (1, 2):
             try:
                 async with self.sessions() as session, session.begin():

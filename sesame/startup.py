@@ -146,10 +146,18 @@ async def serve(settings: Settings) -> None:
                 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
                     metrics_dir = tempfile.mkdtemp(prefix="sesame-metrics-")
                     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        # readiness of the RADIUS service, asked by /readyz: whatever runs it, once it started
+        radius_health: list[Callable[[], str | None]] = []
+
+        def radius_ready() -> str | None:
+            return radius_health[0]() if radius_health else "starting"
+
         if settings.web.enabled:
             sock = bind_tcp(settings.web.bind, settings.web.port, what="web")
             app = create_app(
-                engine=engine, portal=build_portal(settings, engine) if settings.portal.enabled else None
+                engine=engine,
+                portal=build_portal(settings, engine) if settings.portal.enabled else None,
+                readiness=radius_ready if listeners else None,
             )
             app.add_route("/metrics", metrics_endpoint(), include_in_schema=False)
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
@@ -162,6 +170,7 @@ async def serve(settings: Settings) -> None:
         if listeners and workers > 1:
             supervisor = Supervisor(workers)
             supervisor.start()
+            radius_health.append(supervisor.health)
             tasks["radius"] = asyncio.create_task(supervisor.watch(), name="radius")
             for listener in listeners:
                 log.info(
@@ -173,6 +182,7 @@ async def serve(settings: Settings) -> None:
         elif listeners:
             radius = build_radius(settings, engine, radsec_socket=radsec)
             await radius.start(listeners)
+            radius_health.append(radius.health)
             if radsec is not None:
                 port = radsec.getsockname()[1]
                 log.info("radsec: listening on tcp %s", _where(settings.federation.radsec_bind, port))

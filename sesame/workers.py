@@ -16,7 +16,9 @@ import os
 import signal
 import time
 from multiprocessing.process import BaseProcess
+from typing import Any
 
+from radius.server import RadiusService
 from sesame.compose import build_radius, radius_listeners, radsec_listener
 from sesame.db import create_engine
 from sesame.logs import configure_logging
@@ -25,6 +27,10 @@ from sesame.settings import get_settings
 log = logging.getLogger("sesame")
 
 MAX_RESTARTS_PER_MINUTE = 5
+#: how often a worker tells the parent that it answers (:meth:`Supervisor.health`)
+HEARTBEAT_INTERVAL = 1.0
+#: a worker silent this long (its loop blocked, its service not answering) makes the server not ready
+HEARTBEAT_STALE = 5.0
 
 
 def run_event_loop(main: object) -> None:
@@ -38,14 +44,22 @@ def run_event_loop(main: object) -> None:
         runner.run(main)  # type: ignore[arg-type]
 
 
-def _worker_main(index: int) -> None:
+def _worker_main(index: int, beats: Any) -> None:
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
-    run_event_loop(_worker(index))
+    run_event_loop(_worker(index, beats))
 
 
-async def _worker(index: int) -> None:
+async def _heartbeat(service: RadiusService, index: int, beats: Any) -> None:
+    """Tell the parent, every :data:`HEARTBEAT_INTERVAL`, that this worker answers (or not)."""
+    while True:
+        problem = service.health()
+        beats[index] = 0.0 if problem is not None else time.monotonic()  # CLOCK_MONOTONIC: system-wide
+        await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+
+async def _worker(index: int, beats: Any) -> None:
     settings = get_settings()
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
@@ -55,9 +69,11 @@ async def _worker(index: int) -> None:
     service = build_radius(settings, engine, housekeeping=first, radsec_socket=radsec)
     await service.start(radius_listeners(settings, reuse_port=True))
     log.info("radius worker %d ready (pid %d)", index, os.getpid())
+    heartbeat = asyncio.create_task(_heartbeat(service, index, beats), name="radius-heartbeat")
     try:
         await stop.wait()
     finally:
+        heartbeat.cancel()
         await service.stop()
         await engine.dispose()
 
@@ -71,9 +87,25 @@ class Supervisor:
         self.processes: dict[int, BaseProcess] = {}
         self.restarts: list[float] = []
         self.stopping = False
+        # per worker: when it last said it answers (time.monotonic), 0 when it does not
+        self.beats = self.context.RawArray("d", count)
+
+    def health(self) -> str | None:
+        """None while every worker answers; else which does not (for ``/readyz``)."""
+        now = time.monotonic()
+        for index in range(self.count):
+            process = self.processes.get(index)
+            if process is None or not process.is_alive():
+                return f"radius worker {index} is not running"
+            if now - self.beats[index] > HEARTBEAT_STALE:
+                return f"radius worker {index} does not answer"
+        return None
 
     def _spawn(self, index: int) -> None:
-        process = self.context.Process(target=_worker_main, args=(index,), name=f"sesame-radius-{index}")
+        self.beats[index] = 0.0
+        process = self.context.Process(
+            target=_worker_main, args=(index, self.beats), name=f"sesame-radius-{index}"
+        )
         process.start()
         self.processes[index] = process
 

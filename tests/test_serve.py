@@ -100,7 +100,10 @@ def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
     processes.append(server)
     base = f"http://127.0.0.1:{env['SESAME_WEB_PORT']}"
     assert server.wait_http(f"{base}/healthz").json() == {"status": "ok"}
-    assert server.wait_http(f"{base}/readyz").json() == {"status": "ready", "database": "ok"}
+    deadline = time.monotonic() + START_TIMEOUT
+    while (ready := server.wait_http(f"{base}/readyz")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)  # 503 "starting" until the RADIUS service runs
+    assert ready.json() == {"status": "ready", "database": "ok", "radius": "ok"}
     metrics = server.wait_http(f"{base}/metrics")
     assert metrics.status_code == 200 and "sesame_radius_clients" in metrics.text
     assert f"web: listening on http://127.0.0.1:{env['SESAME_WEB_PORT']}" in server.stderr

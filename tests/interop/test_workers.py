@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -86,6 +87,17 @@ def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
             in second.stderr
         )
 
+        # readiness follows the workers' heartbeats: a worker that stops answering (here: stopped
+        # by a signal, as a blocked event loop would be) makes the server not ready, until it answers
+        assert _ready(web) == (200, "ok")
+        first = int(re.findall(r"radius worker \d ready \(pid (\d+)\)", log.read_text())[0])
+        os.kill(first, signal.SIGSTOP)
+        try:
+            assert _ready(web, until=503) == (503, f"radius worker {_index(log, first)} does not answer")
+        finally:
+            os.kill(first, signal.SIGCONT)
+        assert _ready(web) == (200, "ok")
+
         metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=5).text
         accepted = re.search(r'sesame_radius_decisions_total\{method="pap",result="accept"\} (\S+)', metrics)
         assert accepted and float(accepted.group(1)) == 4.0
@@ -104,3 +116,17 @@ def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [alive(pid) for pid in workers if alive(pid)] == [], "a worker outlived the server"
+
+
+def _ready(web: int, *, until: int = 200) -> tuple[int, str]:
+    """/readyz's status and what it says of RADIUS, once it is ``until`` (or after 15 s)."""
+    deadline = time.monotonic() + 15
+    while True:
+        answer = httpx.get(f"http://127.0.0.1:{web}/readyz", timeout=5)
+        if answer.status_code == until or time.monotonic() > deadline:
+            return answer.status_code, answer.json().get("radius", "")
+        time.sleep(0.2)
+
+
+def _index(log: Path, pid: int) -> str:
+    return re.findall(rf"radius worker (\d) ready \(pid {pid}\)", log.read_text())[0]

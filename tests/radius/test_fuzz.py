@@ -9,8 +9,8 @@ from radius import codec
 from radius.clients import ClientTable
 from radius.codec import Code
 from radius.core import Decision, PortKind, ServerCore
-from radius.events import PacketDropped, ReplyReady, RequestReceived
-from tests.radius.conftest import AccessPoint
+from radius.events import DropReason, PacketDropped, ReplyReady, RequestReceived
+from tests.radius.conftest import SECRET, AccessPoint
 
 SOURCE = ("192.0.2.10", 40000)
 
@@ -65,3 +65,56 @@ def test_well_framed_packets_with_arbitrary_attributes_parse_or_drop(
     )
     event = _core(clients, radius_codec, PortKind.AUTH).receive_datagram(data, SOURCE, 1812, 0.0)
     assert isinstance(event, (PacketDropped, RequestReceived))
+
+
+# -- oversized replies (issue 14, point 3) --------------------------------------------------------
+
+REPLIES = [
+    Decision(code=Code.ACCESS_REJECT, attributes=(("Reply-Message", "Unknown user or wrong password"),)),
+    Decision(
+        code=Code.ACCESS_ACCEPT,
+        attributes=(("Session-Timeout", 3600), ("Idle-Timeout", 600), ("Acct-Interim-Interval", 300)),
+        class_=b"sesame:42.0123456789ab.0123456789abcdef",
+    ),
+    Decision(code=Code.ACCESS_ACCEPT, raw=codec.tlv(18, b"m" * 253) * 4),  # a partner's relayed reply
+]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    states=st.lists(st.binary(min_size=0, max_size=253), max_size=40),
+    reply=st.sampled_from(REPLIES),
+    legacy=st.booleans(),
+)
+def test_any_proxy_state_gets_a_reply_within_4096_octets_or_a_counted_drop(
+    clients: ClientTable, radius_codec: codec.Codec, states: list[bytes], reply: Decision, legacy: bool
+) -> None:
+    """RFC 2865 §5.33: every Proxy-State is echoed; when they make the reply too big it is dropped,
+    counted, never raised — and the core answers the next request."""
+    secret = SECRET
+    header = codec.MIN_LENGTH + 18 + len(codec.tlv(codec.USER_NAME, b"alice"))
+    while header + sum(len(s) + 2 for s in states) > codec.MAX_LENGTH:  # the request itself fits
+        states.pop()
+    attributes = codec.tlv(codec.USER_NAME, b"alice") + b"".join(
+        codec.tlv(codec.PROXY_STATE, s) for s in states
+    )
+    source = ("198.51.100.5", 40000) if legacy else SOURCE
+    data = codec.encode_request(
+        code=Code.ACCESS_REQUEST, identifier=1, secret=secret, attributes=attributes, sign=not legacy
+    )
+    core = _core(clients, radius_codec, PortKind.AUTH)
+    event = core.receive_datagram(data, source, 1812, 0.0)
+    assert isinstance(event, RequestReceived)
+    done = core.finish(event.request, reply, 0.0)
+    if isinstance(done, ReplyReady):
+        assert len(done.data) <= codec.MAX_LENGTH
+        assert codec.parse(done.data).all(codec.PROXY_STATE) == codec.parse(data).all(codec.PROXY_STATE)
+    else:
+        assert isinstance(done, PacketDropped) and done.reason is DropReason.REPLY_TOO_BIG
+        assert core.drops[DropReason.REPLY_TOO_BIG] == 1
+    fresh = codec.encode_request(
+        code=Code.ACCESS_REQUEST, identifier=2, secret=secret, attributes=codec.tlv(codec.USER_NAME, b"bob")
+    )
+    again = core.receive_datagram(fresh, SOURCE, 1812, 0.0)
+    assert isinstance(again, RequestReceived)
+    assert isinstance(core.finish(again.request, REPLIES[0], 0.0), ReplyReady)

@@ -289,9 +289,9 @@ async def test_open_devices_for_simultaneous_use_come_from_the_last_poll(
 
 
 async def test_a_record_the_database_refuses_does_not_take_its_batch_down(
-    engine: AsyncEngine, box: SecretBox
+    engine: AsyncEngine, box: SecretBox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from sqlalchemy.exc import IntegrityError
+    from prometheus_client import REGISTRY
 
     from accounts.models import AccountingSession
     from accounts.sessions import StatusType, Usage
@@ -303,14 +303,21 @@ async def test_a_record_the_database_refuses_does_not_take_its_batch_down(
         return Usage(status=StatusType.START, acctuniqueid=uid, acctsessionid=uid,
                      nasipaddress=nas, event_time=now)  # type: ignore[arg-type]  # fmt: skip
 
+    def refused() -> float:
+        return REGISTRY.get_sample_value("sesame_radius_records_refused_total", {"table": "radacct"}) or 0
+
+    before = refused()
     results = await asyncio.gather(
         store.record_usage(record("good-1", "192.0.2.1")),
         store.record_usage(record("poison", None)),  # NOT NULL: refused on every backend
         store.record_usage(record("good-2", "192.0.2.1")),
         return_exceptions=True,
     )
-    assert results[0] is None and results[2] is None
-    assert isinstance(results[1], IntegrityError)
+    # the refused record is acknowledged (retransmitted, it would be refused again forever),
+    # counted, and logged with what it held
+    assert results == [None, None, None]
+    assert refused() == before + 1
+    assert "poison" in caplog.text
     async with create_sessionmaker(engine)() as session:
         stored = set((await session.scalars(select(AccountingSession.acctuniqueid))).all())
     assert stored == {"good-1", "good-2"}
@@ -409,3 +416,27 @@ async def test_accepted_accounts_and_devices_are_marked_seen_without_moving_upda
     third.record(decision("bob", bob.id, "Access-Accept", "pap", later))
     await third.flush_records()
     assert (await seen())[0] == {"alice": now, "bob": later}
+
+
+async def test_a_decision_the_database_refuses_is_counted_and_the_others_are_written(
+    engine: AsyncEngine, box: SecretBox
+) -> None:
+    """Never retried forever: the batch is written record by record, the refused one counted."""
+    from prometheus_client import REGISTRY
+
+    def refused() -> float:
+        return REGISTRY.get_sample_value("sesame_radius_records_refused_total", {"table": "radpostauth"}) or 0
+
+    store = await _store(engine, box)
+    now = datetime.now(UTC)
+    before = refused()
+    for nas_id in (1, 2**40, 3):  # nas_id is a 32-bit column: PostgreSQL refuses 2**40, SQLite takes it
+        store.record(Recorded(authdate=now, username=f"n{nas_id}", reply="Access-Reject", method="pap",
+                              reason="bad_password", nas_id=nas_id))  # fmt: skip
+    assert await store.flush_records() == 3
+    assert await store.flush_records() == 0  # nothing kept for another try
+    async with create_sessionmaker(engine)() as session:
+        stored = set((await session.scalars(select(AuthRecord.username))).all())
+    postgres = engine.dialect.name == "postgresql"
+    assert stored == ({"n1", "n3"} if postgres else {"n1", f"n{2**40}", "n3"})
+    assert refused() == before + (1 if postgres else 0)
