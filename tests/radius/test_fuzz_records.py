@@ -68,7 +68,9 @@ def _received(core: ServerCore, code: Code, identifier: int, attributes: bytes) 
     return event
 
 
-async def _no_password(password: str, password_hash: str | None) -> bool:
+async def _no_password(
+    password: str, password_hash: str | None, *, source: str = "", serial: str | None = None
+) -> bool:
     return False
 
 
