@@ -13,8 +13,8 @@ database or the response encoder in a form they cannot take (issue 14, point 8).
 * :class:`RequestGuard` (ASGI middleware, for ``/api/``) reads a JSON body before FastAPI does and
   refuses what Python's ``json`` module would let through: invalid UTF-8, ``NaN``/``Infinity``
   and numbers beyond a double (``1e400``), lone surrogates (``"\\ud800"``) and NUL in any string;
-  and a path or query string with NUL or another control character. Each refusal is a 4xx with
-  the reason.
+  and a path, query string or form (the token endpoint) with invalid UTF-8, NUL or another
+  control character. Each refusal is a 4xx with the reason.
 """
 
 from __future__ import annotations
@@ -163,11 +163,15 @@ class RequestGuard:
             check_url(scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b""))
             headers = dict(scope.get("headers") or [])
             content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if content_type != b"application/json" and not content_type.endswith(b"+json"):
+            is_json = content_type == b"application/json" or content_type.endswith(b"+json")
+            if not is_json and content_type != b"application/x-www-form-urlencoded":
                 await self.app(scope, receive, send)
                 return
             body, messages = await _read_body(receive)
-            check_json_body(body)
+            if is_json:
+                check_json_body(body)
+            else:
+                check_url(b"", body)  # a form is a query string in the body (the token endpoint)
         except Refusal as refusal:
             await _answer(send, refusal)
             return

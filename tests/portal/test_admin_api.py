@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
@@ -19,64 +17,7 @@ from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
 from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, AuthRecord, Nas
 from accounts.users import create_account
 from portal.api.auth import token_keys
-from tests.portal.conftest import NOW, Browser
-
-PASSWORD = "admin passphrase 2026"
-
-
-@dataclass
-class World:
-    commune_a: int
-    commune_b: int
-    site_a: int
-    site_b: int
-    ap_a: int
-    ap_b: int
-    client_id: str
-    client_secret: str
-
-
-@pytest.fixture
-async def world(browser: Browser) -> World:
-    portal = browser.portal
-    async with portal.transaction() as session:
-        region = await portal.region(session)
-        a = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
-        b = await network.add_commune(session, region=region, name="Nice", insee_code="06088")
-        site_a = await network.add_site(session, commune=a, name="Médiathèque")
-        site_b = await network.add_site(session, commune=b, name="Gare")
-        ap_a = await network.add_nas(
-            session, box=portal.box, site=site_a, name="ap-a", address="10.1.0.0/24", secret="secret-a-123"
-        )
-        ap_b = await network.add_nas(
-            session, box=portal.box, site=site_b, name="ap-b", address="10.2.0.0/24", secret="secret-b-123"
-        )
-        for email, role, commune in (
-            ("region@test.example", AdminRole.REGION_ADMIN, None),
-            ("valence@test.example", AdminRole.COMMUNE_ADMIN, a),
-            ("support@test.example", AdminRole.SUPPORT, None),
-            ("auditor@test.example", AdminRole.AUDITOR, None),
-        ):
-            await admins.create_admin(
-                session, hasher=portal.hasher, email=email, role=role, commune=commune, password=PASSWORD
-            )
-        client, secret = await admins.create_client(
-            session, box=portal.box, name="Valence IT", role=AdminRole.COMMUNE_ADMIN, commune=a
-        )
-        return World(a.id, b.id, site_a.id, site_b.id, ap_a.id, ap_b.id, client.client_id, secret)
-
-
-async def token(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await http.post(
-        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    assert response.headers["cache-control"] == "no-store"
-    return str(response.json()["access_token"])
-
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
+from tests.portal.conftest import NOW, PASSWORD, Browser, World, bearer, token
 
 
 async def test_password_and_client_credentials_grants(browser: Browser, world: World) -> None:
@@ -332,7 +273,10 @@ async def test_accounts_for_support_but_not_for_a_commune_admin(browser: Browser
     assert (await browser.post(f"/api/v1/accounts/{citizen_id}/unlock", headers=support)).status_code == 409
     resent = await browser.post(f"/api/v1/accounts/{citizen_id}/resend-verification", headers=support)
     assert resent.status_code == 202 and (await browser.mails())[-1]["To"] == "citizen@example.fr"
-    assert (await browser.post("/api/v1/accounts/999999/disable", headers=support)).status_code == 404
+    # support neither disables nor deletes (deletion pseudonymises for good): region admins do
+    for method, action in (("POST", "/disable"), ("POST", "/enable"), ("DELETE", "")):
+        refused = await browser.request(method, f"/api/v1/accounts/{citizen_id}{action}", headers=support)
+        assert refused.status_code == 403, (method, action)
     valence = bearer(await token(browser, "valence@test.example"))
     assert (await browser.get("/api/v1/accounts", headers=valence)).status_code == 403
     auditor = bearer(await token(browser, "auditor@test.example"))
@@ -345,7 +289,8 @@ async def test_accounts_for_support_but_not_for_a_commune_admin(browser: Browser
         "status": "active"
     }
     assert (await browser.get("/api/v1/audit", headers=support)).status_code == 403
-    deleted = await browser.delete(f"/api/v1/accounts/{citizen_id}", headers=support)
+    region = bearer(await token(browser, "region@test.example"))
+    deleted = await browser.delete(f"/api/v1/accounts/{citizen_id}", headers=region)
     assert deleted.status_code == 204
     assert (await browser.get(f"/api/v1/accounts/{citizen_id}", headers=support)).status_code == 404
 
