@@ -102,7 +102,7 @@ class Commune(Base):
     name: Mapped[str] = mapped_column(String(120))
     #: ``fold_name(name)``, set with the name: what lookups by name compare (names may repeat:
     #: communes are told apart by INSEE code)
-    name_key: Mapped[str] = mapped_column(String(255), index=True)
+    name_key: Mapped[str] = mapped_column(String(255), index=True, server_default="")
     insee_code: Mapped[str] = mapped_column(String(5), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -124,7 +124,7 @@ class Site(Base):
     __tablename__ = "site"
     __table_args__ = (
         UniqueConstraint("commune_id", "name"),
-        UniqueConstraint("commune_id", "name_key"),
+        Index("ix_site_commune_id_name_key", "commune_id", "name_key", unique=True),
         CheckConstraint("latitude IS NULL OR (latitude >= -90 AND latitude <= 90)", name="latitude"),
         CheckConstraint("longitude IS NULL OR (longitude >= -180 AND longitude <= 180)", name="longitude"),
     )
@@ -133,7 +133,7 @@ class Site(Base):
     commune_id: Mapped[int] = mapped_column(ForeignKey("commune.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     #: ``fold_name(name)``, set with the name: unique per commune, so ``--site NAME`` finds one
-    name_key: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255), server_default="")
     address: Mapped[str | None] = mapped_column(String(255))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
@@ -168,7 +168,7 @@ class Nas(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="RESTRICT"), index=True)
     shortname: Mapped[str] = mapped_column(String(64), unique=True)
     #: ``fold_name(shortname)``, set with it: unique, what lookups by name compare
-    shortname_key: Mapped[str] = mapped_column(String(128), unique=True)
+    shortname_key: Mapped[str] = mapped_column(String(128), unique=True, index=True, server_default="")
     nasname: Mapped[str] = mapped_column(String(64), unique=True)
     type: Mapped[str] = mapped_column(String(30), default="other")
     handoff: Mapped[str] = mapped_column(String(30), default="none")

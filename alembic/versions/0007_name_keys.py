@@ -56,36 +56,30 @@ def _fill(table: str, column: str, key: str, width: int, scope: str | None) -> N
         )
 
 
+# Plain ALTER TABLE and CREATE INDEX, no batch mode: on SQLite a batch recreates the table, which
+# foreign keys from existing rows (sites of a commune, access points of a site) forbid. The keys'
+# server default only serves this migration's ADD COLUMN on a non-empty table; the services set
+# every key (accounts.models, ``@validates``).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table('commune', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('name_key', sa.String(length=255), nullable=True))
-    with op.batch_alter_table('site', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('name_key', sa.String(length=255), nullable=True))
-    with op.batch_alter_table('nas', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('shortname_key', sa.String(length=128), nullable=True))
+    op.add_column('commune', sa.Column('name_key', sa.String(length=255), server_default='', nullable=False))
+    op.add_column('site', sa.Column('name_key', sa.String(length=255), server_default='', nullable=False))
+    op.add_column('nas', sa.Column('shortname_key', sa.String(length=128), server_default='', nullable=False))
 
     _fill('commune', 'name', 'name_key', 255, None)
     _fill('site', 'name', 'name_key', 255, 'commune_id')
     _fill('nas', 'shortname', 'shortname_key', 128, None)
 
-    with op.batch_alter_table('commune', schema=None) as batch_op:
-        batch_op.alter_column('name_key', existing_type=sa.String(length=255), nullable=False)
-        batch_op.create_index(batch_op.f('ix_commune_name_key'), ['name_key'], unique=False)
-    with op.batch_alter_table('site', schema=None) as batch_op:
-        batch_op.alter_column('name_key', existing_type=sa.String(length=255), nullable=False)
-        batch_op.create_unique_constraint(batch_op.f('uq_site_commune_id_name_key'), ['commune_id', 'name_key'])
-    with op.batch_alter_table('nas', schema=None) as batch_op:
-        batch_op.alter_column('shortname_key', existing_type=sa.String(length=128), nullable=False)
-        batch_op.create_unique_constraint(batch_op.f('uq_nas_shortname_key'), ['shortname_key'])
+    op.create_index(op.f('ix_commune_name_key'), 'commune', ['name_key'], unique=False)
+    op.create_index(op.f('ix_site_commune_id_name_key'), 'site', ['commune_id', 'name_key'], unique=True)
+    op.create_index(op.f('ix_nas_shortname_key'), 'nas', ['shortname_key'], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('nas', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_nas_shortname_key'), type_='unique')
-        batch_op.drop_column('shortname_key')
-    with op.batch_alter_table('site', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_site_commune_id_name_key'), type_='unique')
-        batch_op.drop_column('name_key')
-    with op.batch_alter_table('commune', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_commune_name_key'))
-        batch_op.drop_column('name_key')
+    op.drop_index(op.f('ix_nas_shortname_key'), table_name='nas')
+    op.drop_index(op.f('ix_site_commune_id_name_key'), table_name='site')
+    op.drop_index(op.f('ix_commune_name_key'), table_name='commune')
+    op.drop_column('nas', 'shortname_key')
+    op.drop_column('site', 'name_key')
+    op.drop_column('commune', 'name_key')

@@ -580,3 +580,64 @@ async def test_a_sites_hand_off_is_set_on_all_its_access_points(browser: Browser
     assert (
         await browser.put(f"/api/v1/sites/{world.site_b}/handoff", json={"handoff": "none"}, headers=valence)
     ).status_code == 404
+
+
+# -- access point addresses (issue 14, point 6) ------------------------------------------------------
+
+
+async def test_a_commune_admin_cannot_take_another_communes_addresses(browser: Browser, world: World) -> None:
+    valence = bearer(await token(browser, "valence@test.example"))
+    new = {"site_id": world.site_a, "name": "rogue", "secret": "rogue-secret-1"}
+    for address in ("10.2.0.5", "10.2.0.0/23", "::ffff:10.2.0.5", "10.0.0.0/8", "0.0.0.0/0", "::/0"):
+        response = await browser.post(
+            "/api/v1/access-points", json=new | {"address": address}, headers=valence
+        )
+        assert response.status_code in (409, 422), (address, response.text)
+        assert "ap-b" not in response.text and "10.2.0.0/24" not in response.text
+    override = await browser.post(
+        "/api/v1/access-points", json=new | {"address": "10.2.0.5", "allow_overlap": True}, headers=valence
+    )
+    assert override.status_code == 403 and "region admin" in override.json()["detail"]
+    for address in ("10.2.0.7", "::ffff:10.2.0.0/120", "0.0.0.0/0"):
+        moved = await browser.patch(
+            f"/api/v1/access-points/{world.ap_a}",
+            json={"address": address, "coa_port": 1700},
+            headers=valence,
+        )
+        assert moved.status_code in (409, 422), (address, moved.text)
+    assert (
+        await browser.patch(
+            f"/api/v1/access-points/{world.ap_a}",
+            json={"address": "10.2.0.7", "allow_overlap": True},
+            headers=valence,
+        )
+    ).status_code == 403
+    mine = await browser.get(f"/api/v1/access-points/{world.ap_a}", headers=valence)
+    assert mine.json()["address"] == "10.1.0.0/24" and mine.json()["coa_port"] == 3799  # nothing changed
+    moved = await browser.patch(
+        f"/api/v1/access-points/{world.ap_a}", json={"address": "10.1.0.0/25"}, headers=valence
+    )
+    assert moved.status_code == 200 and moved.json()["address"] == "10.1.0.0/25"
+
+
+async def test_a_region_admin_may_allow_an_overlap_explicitly_and_it_is_audited(
+    browser: Browser, world: World
+) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    new = {
+        "site_id": world.site_a,
+        "name": "controller",
+        "address": "10.2.0.8",
+        "secret": "controller-secret",
+    }
+    refused = await browser.post("/api/v1/access-points", json=new, headers=region)
+    assert refused.status_code == 409 and "overlaps" in refused.json()["detail"]
+    wide = await browser.post(
+        "/api/v1/access-points", json=new | {"address": "10.0.0.0/8", "allow_overlap": True}, headers=region
+    )
+    assert wide.status_code == 422 and "too wide" in wide.json()["detail"]
+    created = await browser.post("/api/v1/access-points", json=new | {"allow_overlap": True}, headers=region)
+    assert created.status_code == 201, created.text
+    async with browser.portal.transaction() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "access_point.create"))
+        assert entry is not None and '"allow_overlap": true' in (entry.after or "")
