@@ -641,3 +641,21 @@ async def test_a_region_admin_may_allow_an_overlap_explicitly_and_it_is_audited(
     async with browser.portal.transaction() as session:
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "access_point.create"))
         assert entry is not None and '"allow_overlap": true' in (entry.after or "")
+
+
+async def test_nothing_moves_into_another_commune(browser: Browser, world: World) -> None:
+    """A site stays in its commune and an access point at its site: neither can be moved (into
+    another commune's reach or out of it) by any field of a PATCH."""
+    for email in ("valence@test.example", "region@test.example"):
+        who = bearer(await token(browser, email))
+        for path, body in (
+            (f"/api/v1/sites/{world.site_a}", {"commune_id": world.commune_b}),
+            (f"/api/v1/access-points/{world.ap_a}", {"site_id": world.site_b}),
+            (f"/api/v1/access-points/{world.ap_a}", {"commune_id": world.commune_b}),
+        ):
+            response = await browser.patch(path, json=body, headers=who)
+            assert response.status_code == 422, (email, path, response.text)
+    region = bearer(await token(browser, "region@test.example"))
+    site = (await browser.get(f"/api/v1/sites/{world.site_a}", headers=region)).json()
+    ap = (await browser.get(f"/api/v1/access-points/{world.ap_a}", headers=region)).json()
+    assert site["commune_id"] == world.commune_a and ap["site_id"] == world.site_a
