@@ -168,7 +168,7 @@ class RequestGuard:
                 await self.app(scope, receive, send)
                 return
             body, messages = await _read_body(receive)
-            if is_json:
+            if is_json and body:  # no body at all: FastAPI says whether one was needed
                 check_json_body(body)
             else:
                 check_url(b"", body)  # a form is a query string in the body (the token endpoint)

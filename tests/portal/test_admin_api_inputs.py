@@ -317,3 +317,19 @@ async def test_a_body_too_large_is_413(browser: Browser, world: World) -> None:
         "/api/v1/communes", content=huge, headers=region | {"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+
+
+async def test_well_formed_requests_pass_the_guard(browser: Browser, world: World) -> None:
+    """The guard refuses what is malformed only: an empty body with a JSON content type (some
+    clients send one on GET), accents in paths and queries, line breaks nowhere needed."""
+    region = bearer(await token(browser, "region@test.example"))
+    json_type = {"Content-Type": "application/json; charset=utf-8"}
+    assert (await browser.get("/api/v1/sites", headers=region | json_type)).status_code == 200
+    found = await browser.get("/api/v1/accounts?q=%C3%A9l%C3%A9onore", headers=region)
+    assert found.status_code == 200
+    created = await browser.post(
+        "/api/v1/sites",
+        content=json.dumps({"commune_id": world.commune_a, "name": "Cafe\u0301 de la Gare"}),
+        headers=region | json_type,
+    )
+    assert created.status_code == 201 and created.json()["name"] == "Café de la Gare"  # NFC
