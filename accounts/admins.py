@@ -1,15 +1,16 @@
 """Network admins and service clients of the admin API: who they are, what their role lets them do.
 
-Roles and their scopes (OAuth 2 scope strings carried in access tokens):
+:data:`RIGHTS` is the rights table, the one place that says what each role may do: role → the
+scopes (OAuth 2 scope strings, carried in access tokens) it holds. The API's ``require(scope)``
+checks them, ``docs/admin-api.md`` carries :func:`rights_table` (a test compares them), and
+tests/portal/test_admin_api_rights.py walks every endpoint with every role against it.
 
-=================  ===========================================================================
-``region_admin``   everything in the region, including the federation's partner regions
-``commune_admin``  the network (sites, access points, hand-off, policies), sessions and
-                   statistics of **one** commune; no accounts, no audit log
-``support``        find an account, unlock it, resend its verification, disconnect a session;
-                   read the network and sessions; never a secret
-``auditor``        read everything, including the audit log and the partners; change nothing
-=================  ===========================================================================
+* ``region_admin``: everything in the region, including the federation's partner regions;
+* ``commune_admin``: the network (sites, access points, hand-off, policies), sessions and
+  statistics of **one** commune; no accounts, no audit log;
+* ``support``: find an account, unlock it, resend its verification, disconnect a session; read
+  the network and sessions; never disable or delete an account, never a secret;
+* ``auditor``: read everything, including the audit log, admins and partners; change nothing.
 
 A commune admin's reach is also limited by place: every service that reads or changes a commune's
 things takes the caller's :class:`Reach` and treats what is outside it as not found.
@@ -35,38 +36,55 @@ from accounts.secretbox import SecretBox
 CLIENT_SECRET_PURPOSE = "service-client-secret"  # noqa: S105 - a label, not a secret
 
 READ_NETWORK, WRITE_NETWORK = "network:read", "network:write"
-READ_ACCOUNTS, WRITE_ACCOUNTS = "accounts:read", "accounts:write"
+READ_ACCOUNTS, HELP_ACCOUNTS, WRITE_ACCOUNTS = "accounts:read", "accounts:help", "accounts:write"
 READ_SESSIONS, WRITE_SESSIONS = "sessions:read", "sessions:write"
 READ_STATS, READ_AUDIT = "stats:read", "audit:read"
-WRITE_ADMINS = "admins:write"
+READ_ADMINS, WRITE_ADMINS = "admins:read", "admins:write"
 READ_PARTNERS, WRITE_PARTNERS = "partners:read", "partners:write"
 
-SCOPES: dict[AdminRole, frozenset[str]] = {
-    AdminRole.REGION_ADMIN: frozenset(
-        {
-            READ_NETWORK,
-            WRITE_NETWORK,
-            READ_ACCOUNTS,
-            WRITE_ACCOUNTS,
-            READ_SESSIONS,
-            WRITE_SESSIONS,
-            READ_STATS,
-            READ_AUDIT,
-            WRITE_ADMINS,
-            READ_PARTNERS,
-            WRITE_PARTNERS,
-        }
-    ),
+#: what each scope lets its holder do (the documentation's words)
+MEANINGS: dict[str, str] = {
+    READ_NETWORK: "read communes, sites, access points (never a secret) and policies",
+    WRITE_NETWORK: "add, change, remove sites and access points; set hand-offs and policies",
+    READ_ACCOUNTS: "find and read citizens' accounts and their devices",
+    HELP_ACCOUNTS: "unlock an account, resend its verification code",
+    WRITE_ACCOUNTS: "disable, enable, delete an account (deletion pseudonymises irreversibly)",
+    READ_SESSIONS: "read connections, open and past",
+    WRITE_SESSIONS: "disconnect a connection (RFC 5176)",
+    READ_STATS: "read daily statistics",
+    READ_AUDIT: "read the audit log",
+    READ_ADMINS: "list admins and service clients",
+    WRITE_ADMINS: "create and change admins and service clients",
+    READ_PARTNERS: "read the federation's partner regions",
+    WRITE_PARTNERS: "add, change, remove partner regions, their realms and home servers",
+}
+
+#: The rights table: role → scopes. Change a right here and nowhere else (then regenerate the
+#: documentation's table: ``python -m accounts.admins``).
+RIGHTS: dict[AdminRole, frozenset[str]] = {
+    AdminRole.REGION_ADMIN: frozenset(MEANINGS),
     AdminRole.COMMUNE_ADMIN: frozenset(
         {READ_NETWORK, WRITE_NETWORK, READ_SESSIONS, WRITE_SESSIONS, READ_STATS}
     ),
-    AdminRole.SUPPORT: frozenset(
-        {READ_NETWORK, READ_ACCOUNTS, WRITE_ACCOUNTS, READ_SESSIONS, WRITE_SESSIONS}
-    ),
+    AdminRole.SUPPORT: frozenset({READ_NETWORK, READ_ACCOUNTS, HELP_ACCOUNTS, READ_SESSIONS, WRITE_SESSIONS}),
     AdminRole.AUDITOR: frozenset(
-        {READ_NETWORK, READ_ACCOUNTS, READ_SESSIONS, READ_STATS, READ_AUDIT, READ_PARTNERS}
+        {READ_NETWORK, READ_ACCOUNTS, READ_SESSIONS, READ_STATS, READ_AUDIT, READ_ADMINS, READ_PARTNERS}
     ),
 }
+SCOPES = RIGHTS  # the scopes an access token carries are the role's rights
+
+
+def rights_table() -> str:
+    """The rights table in Markdown, as ``docs/admin-api.md`` carries it."""
+    roles = list(AdminRole)
+    lines = [
+        "| scope | lets its holder | " + " | ".join(f"`{r.value}`" for r in roles) + " |",
+        "|---|---|" + "---|" * len(roles),
+    ]
+    for scope, meaning in MEANINGS.items():
+        marks = " | ".join("yes" if scope in RIGHTS[r] else "—" for r in roles)
+        lines.append(f"| `{scope}` | {meaning} | {marks} |")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,3 +231,7 @@ async def revoke_token(session: AsyncSession, *, jti: str, expires_at: datetime)
 
 async def is_revoked(session: AsyncSession, jti: str) -> bool:
     return await session.get(RevokedToken, jti) is not None
+
+
+if __name__ == "__main__":  # pragma: no cover - prints the documentation's table
+    print(rights_table(), end="")

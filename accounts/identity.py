@@ -14,7 +14,7 @@ from accounts.errors import InvalidInput
 _USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{1,62})[a-z0-9]$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
+_INSEE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")  # ASCII digits: \d would take any script's
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
 
 
@@ -83,8 +83,8 @@ def _looks_like_mac(value: str) -> bool:
 
 def normalize_insee(raw: str) -> str:
     """An INSEE commune code: five digits, or 2A/2B and three digits in Corsica."""
-    code = raw.strip().upper()
-    if not _INSEE.match(code):
+    code = unicodedata.normalize("NFKC", raw).strip().upper()
+    if not _INSEE.fullmatch(code):
         raise InvalidInput(f"{raw!r} is not an INSEE commune code (five digits, or 2A/2B + three digits)")
     return code
 
@@ -108,8 +108,44 @@ def normalize_nas_address(raw: str) -> str:
 
 
 def display_name(raw: str, *, what: str, max_length: int = 120) -> str:
-    """A human name (commune, site, access point): trimmed, non-empty, bounded."""
+    """A human name (commune, site, access point): trimmed, non-empty, bounded, and with something
+    visible left once folded (:func:`fold_name`)."""
     name = unicodedata.normalize("NFC", raw).strip()
-    if not name or len(name) > max_length or any(unicodedata.category(c) == "Cc" for c in name):
+    if (
+        not name
+        or len(name) > max_length
+        or any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in name)
+        or not fold_name(name)
+    ):
         raise InvalidInput(f"a {what} name has 1 to {max_length} printable characters")
     return name
+
+
+# Letters of other scripts drawn like Latin ones (Unicode TR 39 confusables, the ones that matter
+# for names typed in Europe), folded to the Latin letter they imitate.
+_LOOKALIKES = str.maketrans(
+    {
+        **dict(zip("асеіјорѕухԁһӏԛԝѵ", "aceijopsyxdhlqwv", strict=True)),  # Cyrillic
+        **dict(zip("αβεικνοτυχ", "abeiknotux", strict=True)),  # Greek
+        "ı": "i",  # dotless i
+        "ł": "l",
+        "ø": "o",
+        "đ": "d",
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+    }
+)
+
+
+def fold_name(raw: str) -> str:
+    """The key under which two names are the same name: what name lookups compare and what must be
+    unique (sites in a commune, access points). NFKC (fullwidth, ligatures), format characters
+    (zero-width spaces and joiners, bidi marks) removed, case folded, accents stripped, look-alike
+    letters of other scripts mapped to Latin, dashes to ``-``, runs of spaces to one."""
+    text = unicodedata.normalize("NFKC", raw)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").casefold()
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = text.translate(_LOOKALIKES)
+    text = "".join("-" if unicodedata.category(c) == "Pd" else c for c in text)
+    return unicodedata.normalize("NFC", " ".join(text.split()))

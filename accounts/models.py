@@ -28,7 +28,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from accounts.identity import fold_name
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -98,11 +100,19 @@ class Commune(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    #: ``fold_name(name)``, set with the name: what lookups by name compare (names may repeat:
+    #: communes are told apart by INSEE code)
+    name_key: Mapped[str] = mapped_column(String(255), index=True, server_default="")
     insee_code: Mapped[str] = mapped_column(String(5), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     region: Mapped[Region] = relationship(back_populates="communes")
     sites: Mapped[list[Site]] = relationship(back_populates="commune")
+
+    @validates("name")
+    def _keyed(self, _: str, name: str) -> str:
+        self.name_key = fold_name(name)
+        return name
 
     def __repr__(self) -> str:
         return f"Commune(id={self.id!r}, name={self.name!r}, insee_code={self.insee_code!r})"
@@ -114,6 +124,7 @@ class Site(Base):
     __tablename__ = "site"
     __table_args__ = (
         UniqueConstraint("commune_id", "name"),
+        Index("ix_site_commune_id_name_key", "commune_id", "name_key", unique=True),
         CheckConstraint("latitude IS NULL OR (latitude >= -90 AND latitude <= 90)", name="latitude"),
         CheckConstraint("longitude IS NULL OR (longitude >= -180 AND longitude <= 180)", name="longitude"),
     )
@@ -121,6 +132,8 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     commune_id: Mapped[int] = mapped_column(ForeignKey("commune.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    #: ``fold_name(name)``, set with the name: unique per commune, so ``--site NAME`` finds one
+    name_key: Mapped[str] = mapped_column(String(255), server_default="")
     address: Mapped[str | None] = mapped_column(String(255))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
@@ -130,6 +143,11 @@ class Site(Base):
 
     commune: Mapped[Commune] = relationship(back_populates="sites")
     access_points: Mapped[list[Nas]] = relationship(back_populates="site")
+
+    @validates("name")
+    def _keyed(self, _: str, name: str) -> str:
+        self.name_key = fold_name(name)
+        return name
 
     def __repr__(self) -> str:
         return f"Site(id={self.id!r}, name={self.name!r}, commune_id={self.commune_id!r})"
@@ -149,6 +167,8 @@ class Nas(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="RESTRICT"), index=True)
     shortname: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``fold_name(shortname)``, set with it: unique, what lookups by name compare
+    shortname_key: Mapped[str] = mapped_column(String(128), unique=True, index=True, server_default="")
     nasname: Mapped[str] = mapped_column(String(64), unique=True)
     type: Mapped[str] = mapped_column(String(30), default="other")
     handoff: Mapped[str] = mapped_column(String(30), default="none")
@@ -164,6 +184,11 @@ class Nas(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     site: Mapped[Site] = relationship(back_populates="access_points")
+
+    @validates("shortname")
+    def _keyed(self, _: str, shortname: str) -> str:
+        self.shortname_key = fold_name(shortname)
+        return shortname
 
     def __repr__(self) -> str:
         return f"Nas(id={self.id!r}, shortname={self.shortname!r}, nasname={self.nasname!r})"

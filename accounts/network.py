@@ -6,18 +6,25 @@ uniqueness problems surface as :class:`~accounts.errors.Conflict`, and never com
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from accounts.errors import Conflict, InvalidInput, NotFound
-from accounts.identity import display_name, normalize_insee, normalize_nas_address, normalize_realm
+from accounts.identity import (
+    display_name,
+    fold_name,
+    normalize_insee,
+    normalize_nas_address,
+    normalize_realm,
+)
 from accounts.models import Branding, Commune, Nas, Region, Site
 from accounts.secretbox import SecretBox
 
@@ -78,7 +85,7 @@ async def find_commune(session: AsyncSession, ref: str) -> Commune:
         commune = await session.scalar(select(Commune).where(Commune.insee_code == code))
         if commune is not None:
             return commune
-    matches = (await session.scalars(select(Commune).where(func.lower(Commune.name) == ref.lower()))).all()
+    matches = (await session.scalars(select(Commune).where(Commune.name_key == fold_name(ref)))).all()
     if not matches:
         raise NotFound(f"no commune named {ref!r}")
     if len(matches) > 1:
@@ -113,9 +120,7 @@ async def add_site(
     coordinates: Coordinates | None = None,
 ) -> Site:
     name = display_name(name, what="site")
-    exists = select(Site.id).where(Site.commune_id == commune.id, Site.name == name)
-    if await session.scalar(exists) is not None:
-        raise Conflict(f"{commune.name} already has a site named {name!r}")
+    await _check_site_name_free(session, commune_id=commune.id, name=name)
     site = Site(
         commune=commune,
         name=name,
@@ -128,8 +133,30 @@ async def add_site(
     return site
 
 
+async def _check_site_name_free(
+    session: AsyncSession, *, commune_id: int, name: str, site_id: int | None = None
+) -> None:
+    """Two sites of a commune may not have names that fold to the same key (``Gare``, ``GARE``,
+    ``Gare`` with a zero-width space): ``--site NAME`` would not know which one is meant."""
+    taken = await session.scalar(
+        select(Site.name).where(
+            Site.commune_id == commune_id, Site.name_key == fold_name(name), Site.id != (site_id or 0)
+        )
+    )
+    if taken is not None:
+        raise Conflict(f"the commune already has a site named {taken!r}, the same name as {name!r}")
+
+
+async def rename_site(session: AsyncSession, *, site: Site, name: str) -> Site:
+    name = display_name(name, what="site")
+    await _check_site_name_free(session, commune_id=site.commune_id, name=name, site_id=site.id)
+    site.name = name
+    await flush_or_conflict(session, f"the commune already has a site named {name!r}")
+    return site
+
+
 async def find_site(session: AsyncSession, name: str, *, commune: Commune | None = None) -> Site:
-    query = select(Site).where(func.lower(Site.name) == name.strip().lower())
+    query = select(Site).where(Site.name_key == fold_name(name))
     if commune is not None:
         query = query.where(Site.commune_id == commune.id)
     matches = (await session.scalars(query.options(selectinload(Site.commune)))).all()
@@ -149,6 +176,101 @@ async def list_sites(session: AsyncSession, *, commune: Commune | None = None) -
 
 
 # -- NAS clients ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddressRules:
+    """How wide an access point's range may be (``radius.nas_min_prefix_v4``/``_v6``)."""
+
+    min_prefix_v4: int = 16
+    min_prefix_v6: int = 48
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _comparable(network: Network) -> Network:
+    """An IPv4-mapped IPv6 range (``::ffff:10.1.0.0/120``) as the IPv4 range it is."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96 and network.subnet_of(_MAPPED):
+        base = int(network.network_address) & 0xFFFFFFFF
+        return ipaddress.IPv4Network((base, network.prefixlen - 96))
+    return network
+
+
+def _overlap(a: Network, b: Network) -> bool:
+    if isinstance(a, ipaddress.IPv4Network) and isinstance(b, ipaddress.IPv4Network):
+        return a.overlaps(b)
+    if isinstance(a, ipaddress.IPv6Network) and isinstance(b, ipaddress.IPv6Network):
+        return a.overlaps(b)
+    # one of each: an IPv6 range wider than /96 can hold every IPv4-mapped address
+    return any(isinstance(n, ipaddress.IPv6Network) and n.supernet_of(_MAPPED) for n in (a, b))
+
+
+async def check_nas_address(
+    session: AsyncSession,
+    address: str,
+    *,
+    rules: AddressRules | None = None,
+    allow_overlap: bool = False,
+    site: Site | None = None,
+    nas_id: int | None = None,
+) -> str:
+    """The canonical form of an access point's address, refused when wider than ``rules`` allow
+    (``0.0.0.0/0`` would take every other access point's traffic and accounting) or when it
+    overlaps another access point's address or range — IPv4 and IPv6, an IPv4-mapped IPv6 range
+    counting as the IPv4 one — unless ``allow_overlap`` (for region admins, who must say so). The
+    same address twice is always refused. ``nas_id``: the access point being changed, not counted."""
+    rules = rules or AddressRules()
+    nasname = normalize_nas_address(address)
+    network = _comparable(ipaddress.ip_network(nasname))
+    floor = rules.min_prefix_v4 if isinstance(network, ipaddress.IPv4Network) else rules.min_prefix_v6
+    if network.prefixlen < floor:
+        raise InvalidInput(
+            f"{nasname} is too wide: an access point's range is at most a /{floor} "
+            f"(radius.nas_min_prefix_v{network.version})"
+        )
+    rows = (
+        await session.execute(
+            select(Nas.id, Nas.shortname, Nas.nasname, Site.commune_id).join(Site, Site.id == Nas.site_id)
+        )
+    ).all()
+    same_commune: list[str] = []
+    elsewhere = 0
+    for other_id, shortname, other, commune_id in rows:
+        if other_id == nas_id:
+            continue
+        if other == nasname:
+            raise Conflict(f"another access point already uses {nasname}")
+        if _overlap(network, _comparable(ipaddress.ip_network(other))):
+            if site is not None and commune_id == site.commune_id:
+                same_commune.append(f"{shortname} ({other})")
+            else:
+                elsewhere += 1
+    if (same_commune or elsewhere) and not allow_overlap:
+        parts = same_commune + ([f"{elsewhere} in another commune"] if elsewhere else [])
+        raise Conflict(
+            f"{nasname} overlaps the addresses of other access points: {', '.join(parts)} "
+            "(a region admin may allow it explicitly)"
+        )
+    return nasname
+
+
+async def set_nas_address(
+    session: AsyncSession,
+    *,
+    nas: Nas,
+    site: Site,
+    address: str,
+    rules: AddressRules | None = None,
+    allow_overlap: bool = False,
+) -> Nas:
+    """Move an access point to another address or range, under :func:`check_nas_address`'s rules."""
+    nas.nasname = await check_nas_address(
+        session, address, rules=rules, allow_overlap=allow_overlap, site=site, nas_id=nas.id
+    )
+    await flush_or_conflict(session, f"another access point already uses {nas.nasname}")
+    return nas
 
 
 def check_nas_secret(secret: str) -> bytes:
@@ -174,19 +296,20 @@ async def add_nas(
     coa_port: int = 3799,
     require_message_authenticator: bool = True,
     description: str | None = None,
+    rules: AddressRules | None = None,
+    allow_overlap: bool = False,
 ) -> Nas:
     """Register an access point or controller; its secret is sealed before it reaches the session."""
     shortname = display_name(name, what="access point", max_length=64)
-    nasname = normalize_nas_address(address)
+    nasname = await check_nas_address(session, address, rules=rules, allow_overlap=allow_overlap, site=site)
     if handoff not in HANDOFFS:
         raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
     if not 1 <= coa_port <= 65535:
         raise InvalidInput("the CoA port is between 1 and 65535")
     sealed = seal_nas_secret(box, secret)
-    if await session.scalar(select(Nas.id).where(Nas.shortname == shortname)) is not None:
-        raise Conflict(f"an access point named {shortname!r} already exists")
-    if await session.scalar(select(Nas.shortname).where(Nas.nasname == nasname)) is not None:
-        raise Conflict(f"another access point already uses {nasname}")
+    taken = await session.scalar(select(Nas.shortname).where(Nas.shortname_key == fold_name(shortname)))
+    if taken is not None:
+        raise Conflict(f"an access point named {taken!r} already exists (the same name as {shortname!r})")
     nas = Nas(
         site=site,
         shortname=shortname,
@@ -232,7 +355,7 @@ def handoff_options(nas: Nas) -> dict[str, str]:
 async def find_nas(session: AsyncSession, name: str) -> Nas:
     nas = await session.scalar(
         select(Nas)
-        .where(Nas.shortname == name.strip())
+        .where(Nas.shortname_key == fold_name(name))
         .options(selectinload(Nas.site).selectinload(Site.commune))
     )
     if nas is None:

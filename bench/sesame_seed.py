@@ -68,20 +68,21 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
             "INSERT INTO region (realm, name, created_at) VALUES ($1, 'Bench', $2) RETURNING id", REALM, now
         )
         commune = await conn.fetchval(
-            "INSERT INTO commune (region_id, name, insee_code, created_at) "
-            "VALUES ($1, 'Valence', '26362', $2) RETURNING id",
+            "INSERT INTO commune (region_id, name, name_key, insee_code, created_at) "
+            "VALUES ($1, 'Valence', 'valence', '26362', $2) RETURNING id",
             region,
             now,
         )
         site = await conn.fetchval(
-            "INSERT INTO site (commune_id, name, created_at) VALUES ($1, 'Bench', $2) RETURNING id",
+            "INSERT INTO site (commune_id, name, name_key, created_at) "
+            "VALUES ($1, 'Bench', 'bench', $2) RETURNING id",
             commune,
             now,
         )
         await conn.execute(
-            "INSERT INTO nas (site_id, shortname, nasname, type, handoff, secret_ciphertext, coa_port, "
-            "require_message_authenticator, created_at, updated_at) "
-            "VALUES ($1, 'loadgen', '127.0.0.1', 'other', 'none', $2, 3799, true, $3, $3)",
+            "INSERT INTO nas (site_id, shortname, shortname_key, nasname, type, handoff, secret_ciphertext, "
+            "coa_port, require_message_authenticator, created_at, updated_at) "
+            "VALUES ($1, 'loadgen', 'loadgen', '127.0.0.1', 'other', 'none', $2, 3799, true, $3, $3)",
             site,
             box.seal(BENCH_SECRET.encode(), purpose=NAS_SECRET_PURPOSE),
             now,

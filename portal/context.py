@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from accounts.disconnect import CoaSender
 from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
-from accounts.network import ensure_home_region
+from accounts.network import AddressRules, ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from portal.handoff import Arrival
@@ -55,6 +55,7 @@ class PortalConfig:
     languages: tuple[str, ...] = ("fr", "it", "en")
     login_max_age: float = 12 * 3600.0
     wifi4eu_self_test: bool = False
+    nas_address_rules: AddressRules = field(default_factory=AddressRules)
 
     @property
     def secure_cookies(self) -> bool:

@@ -296,6 +296,7 @@ def build_portal(settings: Settings, engine: AsyncEngine) -> Portal:
             languages=tuple(portal.languages.split(",")),
             login_max_age=portal.login_hours * 3600.0,
             wifi4eu_self_test=portal.wifi4eu_self_test,
+            nas_address_rules=settings.radius.nas_address_rules,
         ),
         sessions=create_sessionmaker(engine),
         box=SecretBox(settings.secret_key.get_secret_value()),

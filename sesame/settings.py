@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
+from accounts.network import AddressRules
 
 ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
@@ -74,6 +75,10 @@ class RadiusSettings(BaseModel):
     enabled: bool = True
     #: extra FreeRADIUS-format dictionary files, comma-separated, loaded after Sésame's own
     dictionaries: str = ""
+    #: the widest range an access point may be given (shorter prefixes are refused: 0.0.0.0/0 would
+    #: take every other access point's traffic); IPv4-mapped IPv6 ranges count as IPv4
+    nas_min_prefix_v4: int = Field(default=16, ge=0, le=32)
+    nas_min_prefix_v6: int = Field(default=48, ge=0, le=128)
     #: threads verifying argon2id passwords (a pool of their own), and how many verifications may
     #: wait for one, in all and from one NAS; more: the request is dropped and the NAS retries.
     #: Each waiting verification holds one of ``concurrency``'s workers: keep well below it, so
@@ -119,6 +124,10 @@ class RadiusSettings(BaseModel):
     @property
     def addresses(self) -> list[str]:
         return self.bind.split(",")
+
+    @property
+    def nas_address_rules(self) -> AddressRules:
+        return AddressRules(min_prefix_v4=self.nas_min_prefix_v4, min_prefix_v6=self.nas_min_prefix_v6)
 
     @property
     def dictionary_files(self) -> list[Path]:

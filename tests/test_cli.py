@@ -129,3 +129,21 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, args
         assert result.output.count("\n") > 3, args  # some help text, not just a usage line
+
+
+def test_access_point_ranges_may_not_overlap_unless_allowed(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14, points 6 and 9: `--allow-overlap` is the operator's explicit override (audited with
+    the command's parameters); too wide is refused regardless; names are looked up folded."""
+    ok("commune", "add", "Valence", "--insee", "26362")
+    ok("site", "add", "Médiathèque", "--commune", "26362")
+    ok("nas", "add", "ap-1", "--ip", "10.1.0.0/24", "--secret", "testing123", "--site", "MEDIATHEQUE")
+    args = ("--secret", "testing123", "--site", "Me\u200bdiathèque")
+    assert "overlaps" in fails(capsys, "nas", "add", "ap-2", "--ip", "10.1.0.5", *args)
+    assert "overlaps" in fails(capsys, "nas", "add", "ap-2", "--ip", "::ffff:10.1.0.5", *args)
+    assert "too wide" in fails(capsys, "nas", "add", "ap-2", "--ip", "0.0.0.0/0", "--allow-overlap", *args)
+    assert "added" in ok("nas", "add", "ap-2", "--ip", "10.1.0.5", "--allow-overlap", *args)
+    assert "already exists" in fails(capsys, "nas", "add", "AP-2", "--ip", "192.0.2.9", *args)
+    assert "already has a site" in fails(capsys, "site", "add", "médiathèque", "--commune", "valence")
+    assert "removed" in ok("nas", "remove", "Ap-2")

@@ -118,3 +118,55 @@ def test_0002_backfills_updated_at_on_existing_rows(empty_database: str) -> None
     rows = asyncio.run(seed_and_read())
     assert len(rows) == 1
     assert rows[0][0] == rows[0][1]
+
+
+def test_0007_keys_existing_names_and_keeps_colliding_ones_apart(empty_database: str) -> None:
+    """Rows written before 0007 get their folded key; two sites of a commune whose names fold alike
+    both survive (the later one's key carries its id), and lookups by name find the first."""
+    from sqlalchemy import text
+
+    migrations.upgrade(empty_database, "0006")
+    moment: object = "2026-01-01 10:00:00.000000"
+    if empty_database.startswith("postgresql"):
+        from datetime import UTC, datetime
+
+        moment = datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+    async def seed_and_read() -> list[tuple[object, ...]]:
+        engine = create_engine(empty_database)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO region (id, realm, name, created_at) VALUES (1, 'r.example', 'R', :t)"),
+                    {"t": moment},
+                )
+                await connection.execute(
+                    text(
+                        "INSERT INTO commune (id, region_id, name, insee_code, created_at) "
+                        "VALUES (1, 1, 'Valence', '26362', :t)"
+                    ),
+                    {"t": moment},
+                )
+                for site_id, name in ((1, "Médiathèque"), (2, "MEDIATHEQUE"), (3, "Gare")):
+                    await connection.execute(
+                        text("INSERT INTO site (id, commune_id, name, created_at) VALUES (:id, 1, :n, :t)"),
+                        {"id": site_id, "n": name, "t": moment},
+                    )
+            await asyncio.to_thread(migrations.upgrade, empty_database)
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text(
+                        "SELECT s.id, s.name_key, c.name_key FROM site s "
+                        "JOIN commune c ON c.id = s.commune_id ORDER BY s.id"
+                    )
+                )
+                return list(rows.all())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(seed_and_read()) == [
+        (1, "mediatheque", "valence"),
+        (2, "mediatheque#2", "valence"),
+        (3, "gare", "valence"),
+    ]
+    migrations.downgrade(empty_database, "0006")

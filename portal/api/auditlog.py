@@ -6,13 +6,14 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from accounts import audit
 from accounts.admins import READ_AUDIT
 from portal.api.auth import Principal, require
 from portal.api.common import Page, PageParams
+from portal.api.inputs import Instant, Text
 from portal.context import PortalDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -36,9 +37,9 @@ async def entries(
     who: Reader,
     portal: PortalDep,
     params: Annotated[PageParams, Depends()],
-    actor: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
+    actor: Annotated[Text | None, Query(max_length=120, description="who: admin:<id>, cli:<user>")] = None,
+    action: Annotated[Text | None, Query(max_length=64, description="e.g. site.update")] = None,
+    since: Annotated[Instant | None, Query(description="entries since (with a zone)")] = None,
 ) -> Page[AuditOut]:
     async with portal.transaction() as session:
         rows, total = await audit.list_entries(

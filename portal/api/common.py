@@ -3,7 +3,11 @@
 Lists are paginated with ``limit`` (at most :data:`MAX_PAGE`) and ``offset`` and answer
 ``{items, total, limit, offset}``. A domain error becomes a 4xx with its reason: ``NotFound``
 404 (also what is outside the caller's reach: no existence leak), ``Conflict`` 409,
-``InvalidInput`` 422 (pydantic's own 422s name the field path).
+``InvalidInput`` 422 (pydantic's own 422s name the field path, without echoing the value: a
+``NaN`` or a lone surrogate echoed back made the answer itself fail). A uniqueness or foreign key
+violation the services did not foresee (a flush they do not wrap) is 409, a value the database
+cannot hold 422 — one handler for each, never a 500. Malformed requests are refused before they
+reach the views (:mod:`portal.api.inputs`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, SecretUnreadable
+from portal.api.inputs import RequestGuard
 
 MAX_PAGE = 100
 MAX_ID = 2**31 - 1  # PostgreSQL integer keys
@@ -69,5 +76,29 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "this conflicts with something that exists (a name or address already taken?)"},
+        status_code=409,
+    )
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "a value does not fit what can be stored"}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_middleware(RequestGuard)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import audit, network
 from accounts.admins import READ_NETWORK, WRITE_NETWORK, Reach
-from accounts.errors import Conflict, InvalidInput, NotFound
+from accounts.errors import Conflict, NotFound
+from accounts.identity import display_name
 from accounts.models import Commune, Nas, Site
 from portal.api.auth import Principal, require
 from portal.api.common import MAX_ID, Id, Page, PageParams, paginate
+from portal.api.inputs import Patch, Text
 from portal.context import PortalDep
 
 router = APIRouter(tags=["network"])
@@ -31,11 +33,15 @@ RegionWriter = Annotated[Principal, Depends(require(WRITE_NETWORK, region_wide=T
 
 # -- schemas -------------------------------------------------------------------------------------
 
+ALLOW_OVERLAP = (
+    "accept an address overlapping another access point's (region admins only: 403 otherwise; audited)"
+)
+
 
 class CommuneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=120)
-    insee_code: str = Field(min_length=5, max_length=5, description="five digits, or 2A/2B + three digits")
+    name: Text = Field(min_length=1, max_length=120)
+    insee_code: Text = Field(min_length=5, max_length=5, description="five digits, or 2A/2B + three digits")
 
 
 class CommuneOut(BaseModel):
@@ -47,15 +53,18 @@ class CommuneOut(BaseModel):
 class SiteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     commune_id: int = Field(ge=1, le=MAX_ID)
-    name: str = Field(min_length=1, max_length=120)
-    address: str | None = Field(default=None, max_length=255)
+    name: Text = Field(min_length=1, max_length=120)
+    address: Text | None = Field(default=None, max_length=255)
 
 
-class SitePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    address: str | None = Field(default=None, max_length=255)
-    wifi4eu_network_id: str | None = Field(default=None, max_length=64)
+class SitePatch(Patch):
+    """A site's name, address, WiFi4EU id; ``null`` removes the address or the id. A site stays in
+    its commune (no ``commune_id``: moving it would move its access points' traffic too)."""
+
+    nullable = frozenset({"address", "wifi4eu_network_id"})
+    name: Text | None = Field(default=None, min_length=1, max_length=120)
+    address: Text | None = Field(default=None, max_length=255)
+    wifi4eu_network_id: Text | None = Field(default=None, max_length=64)
 
 
 class SiteOut(BaseModel):
@@ -69,17 +78,22 @@ class SiteOut(BaseModel):
 class AccessPointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     site_id: int = Field(ge=1, le=MAX_ID)
-    name: str = Field(min_length=1, max_length=64)
-    address: str = Field(description="one IP address or a CIDR network", max_length=64)
-    secret: SecretStr = Field(description="the RADIUS shared secret (write-only)")
-    vendor: str = Field(default="other", max_length=30)
+    name: Text = Field(min_length=1, max_length=64)
+    address: Text = Field(description="one IP address or a CIDR network", max_length=64)
+    secret: SecretStr = Field(description="the RADIUS shared secret (write-only)", max_length=128)
+    vendor: Text = Field(default="other", max_length=30)
     coa_port: int = Field(default=3799, ge=1, le=65535)
     require_message_authenticator: bool = True
+    allow_overlap: bool = Field(default=False, description=ALLOW_OVERLAP)
 
 
-class AccessPointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    secret: SecretStr | None = Field(default=None, description="a new shared secret (rotation)")
+class AccessPointPatch(Patch):
+    nullable = frozenset({"handoff", "handoff_options", "uam_secret"})  # null keeps them (as before)
+    address: Text | None = Field(default=None, description="a new address or range", max_length=64)
+    allow_overlap: bool = Field(default=False, description=ALLOW_OVERLAP)
+    secret: SecretStr | None = Field(
+        default=None, description="a new shared secret (rotation)", max_length=128
+    )
     coa_port: int | None = Field(default=None, ge=1, le=65535)
     require_message_authenticator: bool | None = None
     handoff: str | None = Field(default=None, max_length=30)
@@ -229,13 +243,12 @@ async def update_site(site_id: Id, body: SitePatch, who: Writer, portal: PortalD
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, site_id)
         before = _site(site).model_dump()
-        changes = body.model_dump(exclude_unset=True)
+        changes = body.changes()
         if "name" in changes:
-            if changes["name"] is None:
-                raise InvalidInput("a site needs a name")
-            site.name = changes["name"].strip()
+            await network.rename_site(session, site=site, name=changes["name"])
         if "address" in changes:
-            site.address = changes["address"]
+            address = (changes["address"] or "").strip()
+            site.address = display_name(address, what="address", max_length=255) if address else None
         if "wifi4eu_network_id" in changes:
             await network.set_wifi4eu(session, site=site, network_id=changes["wifi4eu_network_id"])
         await network.flush_or_conflict(session, f"the commune already has a site named {site.name!r}")
@@ -291,8 +304,14 @@ async def get_access_point(ap_id: Id, who: Reader, portal: PortalDep) -> AccessP
         return _ap(nas)
 
 
+def _check_override(who: Principal, allow_overlap: bool) -> None:
+    if allow_overlap and not who.reach.region_wide:
+        raise HTTPException(403, detail="only a region admin may allow overlapping access point addresses")
+
+
 @router.post("/access-points", response_model=AccessPointOut, status_code=201)
 async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDep) -> AccessPointOut:
+    _check_override(who, body.allow_overlap)
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, body.site_id)
         nas = await network.add_nas(
@@ -305,11 +324,14 @@ async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDe
             vendor=body.vendor,
             coa_port=body.coa_port,
             require_message_authenticator=body.require_message_authenticator,
+            rules=portal.config.nas_address_rules,
+            allow_overlap=body.allow_overlap,
         )
         out = _ap(nas)
+        overlap = {"allow_overlap": True} if body.allow_overlap else {}
         await audit.record(
             session, actor=who.actor, action="access_point.create", target=f"access_point:{nas.id}",
-            commune_id=site.commune_id, after=out.model_dump() | {"secret": "set"},
+            commune_id=site.commune_id, after=out.model_dump() | {"secret": "set"} | overlap,
         )  # fmt: skip
     return out
 
@@ -318,10 +340,16 @@ async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDe
 async def update_access_point(
     ap_id: Id, body: AccessPointPatch, who: Writer, portal: PortalDep
 ) -> AccessPointOut:
+    _check_override(who, body.allow_overlap)
     async with portal.transaction() as session:
         nas, site = await ap_in_reach(session, who.reach, ap_id)
         before = _ap(nas).model_dump()
-        changes = body.model_dump(exclude_unset=True)
+        changes = body.changes()
+        if body.address is not None:
+            await network.set_nas_address(
+                session, nas=nas, site=site, address=body.address, rules=portal.config.nas_address_rules,
+                allow_overlap=body.allow_overlap,
+            )  # fmt: skip
         if body.secret is not None:
             nas.secret_ciphertext = network.seal_nas_secret(portal.box, body.secret.get_secret_value())
         if body.coa_port is not None:
@@ -340,6 +368,7 @@ async def update_access_point(
         await session.flush()
         out = _ap(nas)
         after = out.model_dump() | ({"secret": "rotated"} if body.secret is not None else {})
+        after |= {"allow_overlap": True} if body.allow_overlap and body.address is not None else {}
         await audit.record(
             session, actor=who.actor, action="access_point.update", target=f"access_point:{nas.id}",
             commune_id=site.commune_id, before=before, after=after,

@@ -22,14 +22,15 @@ from accounts.admins import READ_PARTNERS, WRITE_PARTNERS
 from accounts.models import HomeServer, Partner
 from portal.api.auth import Principal, require
 from portal.api.common import Id, Page, PageParams, paginate
+from portal.api.inputs import Patch, Text
 from portal.context import PortalDep
 
 router = APIRouter(tags=["partners"])
 
-Reader = Annotated[Principal, Depends(require(READ_PARTNERS, WRITE_PARTNERS, region_wide=True))]
+Reader = Annotated[Principal, Depends(require(READ_PARTNERS, region_wide=True))]
 Writer = Annotated[Principal, Depends(require(WRITE_PARTNERS, region_wide=True))]
-Pattern = Annotated[str, Path(min_length=1, max_length=255, description="a.example, *.a.example or *")]
-RealmText = Annotated[str, Field(min_length=1, max_length=255)]
+Pattern = Annotated[Text, Path(min_length=1, max_length=255, description="a.example, *.a.example or *")]
+RealmText = Annotated[Text, Field(min_length=1, max_length=255)]
 
 
 # -- schemas -------------------------------------------------------------------------------------
@@ -37,7 +38,7 @@ RealmText = Annotated[str, Field(min_length=1, max_length=255)]
 
 class HomeServerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    host: str = Field(min_length=1, max_length=255, description="an IP address or a DNS name")
+    host: Text = Field(min_length=1, max_length=255, description="an IP address or a DNS name")
     port: int | None = Field(default=None, ge=1, le=65535, description="1812 over UDP, 2083 over RadSec")
     transport: Literal["udp", "radsec"] = "udp"
     secret: SecretStr | None = Field(
@@ -45,7 +46,7 @@ class HomeServerIn(BaseModel):
         max_length=128,
         description="the shared secret (write-only): needed over UDP; over RadSec 'radsec' by default",
     )
-    tls_name: str | None = Field(
+    tls_name: Text | None = Field(
         default=None, max_length=255, description="the name the RadSec certificate must carry (the host)"
     )
     priority: int = Field(default=0, ge=0, le=partners.MAX_PRIORITY, description="lower is tried first")
@@ -63,8 +64,8 @@ class HomeServerIn(BaseModel):
 
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=63, description="a lower-case slug")
-    display_name: str | None = Field(default=None, max_length=120)
+    name: Text = Field(min_length=1, max_length=63, description="a lower-case slug")
+    display_name: Text | None = Field(default=None, max_length=120)
     realms: list[RealmText] = Field(default_factory=list, max_length=100)
     servers: list[HomeServerIn] = Field(min_length=1, max_length=20)
     accept_requests: bool = True
@@ -72,9 +73,8 @@ class PartnerIn(BaseModel):
     forward_accounting: bool = False
 
 
-class PartnerPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(default=None, max_length=120, description="'' removes it")
+class PartnerPatch(Patch):
+    display_name: Text | None = Field(default=None, max_length=120, description="'' removes it")
     accept_requests: bool | None = None
     transit: bool | None = None
     forward_accounting: bool | None = None

@@ -2,8 +2,9 @@
 verification, delete (with the retention rules), and an account's devices.
 
 Accounts are the region's, not a commune's: region admins, support and auditors see them; commune
-admins have no ``accounts:*`` scope. Nothing secret is ever returned (no password hash, no device
-credential).
+admins have no ``accounts:*`` scope. Support may unlock and resend (``accounts:help``), not
+disable, enable or delete (``accounts:write``: region admins). Nothing secret is ever returned (no
+password hash, no device credential).
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from accounts import audit, selfservice
-from accounts.admins import READ_ACCOUNTS, WRITE_ACCOUNTS
+from accounts.admins import HELP_ACCOUNTS, READ_ACCOUNTS, WRITE_ACCOUNTS
 from accounts.disconnect import disconnect_account
 from accounts.errors import Conflict, NotFound
 from accounts.models import Account, AccountStatus, Device
 from accounts.users import delete_account, list_devices, set_status
 from portal.api.auth import Principal, require
 from portal.api.common import Id, Page, PageParams, paginate
+from portal.api.inputs import Text
 from portal.context import PortalDep
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 Reader = Annotated[Principal, Depends(require(READ_ACCOUNTS))]
-Writer = Annotated[Principal, Depends(require(WRITE_ACCOUNTS))]
+Helper = Annotated[Principal, Depends(require(HELP_ACCOUNTS))]  # support's: unlock, resend
+Writer = Annotated[Principal, Depends(require(WRITE_ACCOUNTS))]  # disable, enable, delete
 
 
 class AccountOut(BaseModel):
@@ -75,7 +78,7 @@ async def search_accounts(
     who: Reader,
     portal: PortalDep,
     params: Annotated[PageParams, Depends()],
-    q: Annotated[str | None, Query(max_length=254, description="part of the username or email")] = None,
+    q: Annotated[Text | None, Query(max_length=254, description="part of the username or email")] = None,
     status: Annotated[Literal["active", "disabled", "locked"] | None, Query()] = None,
 ) -> Page[AccountOut]:
     query = select(Account).options(selectinload(Account.region)).order_by(Account.username)
@@ -132,7 +135,7 @@ async def enable(account_id: Id, who: Writer, portal: PortalDep) -> AccountOut:
 
 
 @router.post("/{account_id}/unlock", response_model=AccountOut)
-async def unlock(account_id: Id, who: Writer, portal: PortalDep) -> AccountOut:
+async def unlock(account_id: Id, who: Helper, portal: PortalDep) -> AccountOut:
     async with portal.transaction() as session:
         if (await _get(session, account_id)).status != AccountStatus.LOCKED:
             raise Conflict("this account is not locked")
@@ -140,7 +143,7 @@ async def unlock(account_id: Id, who: Writer, portal: PortalDep) -> AccountOut:
 
 
 @router.post("/{account_id}/resend-verification", status_code=202)
-async def resend_verification(account_id: Id, who: Writer, portal: PortalDep) -> Response:
+async def resend_verification(account_id: Id, who: Helper, portal: PortalDep) -> Response:
     """Send a new verification code to the account's email (409 when already verified)."""
     async with portal.transaction() as session:
         account = await _get(session, account_id)

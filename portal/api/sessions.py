@@ -18,6 +18,7 @@ from accounts.models import AccountingSession
 from accounts.sessions import SessionFilter, count_sessions, get_session, list_sessions
 from portal.api.auth import Principal, require
 from portal.api.common import BigId, IdFilter, Page, PageParams
+from portal.api.inputs import Instant
 from portal.context import PortalDep
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -80,8 +81,8 @@ async def sessions(
     commune_id: IdFilter = None,
     site_id: IdFilter = None,
     account_id: IdFilter = None,
-    since: Annotated[datetime | None, Query(description="sessions still open or ended since")] = None,
-    until: Annotated[datetime | None, Query(description="sessions started before")] = None,
+    since: Annotated[Instant | None, Query(description="open or ended since (with a zone)")] = None,
+    until: Annotated[Instant | None, Query(description="sessions started before (with a zone)")] = None,
 ) -> Page[SessionOut]:
     if not who.reach.region_wide:
         if commune_id is not None and commune_id != who.reach.commune_id:

@@ -12,35 +12,34 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 
 from accounts import admins, audit
-from accounts.admins import READ_AUDIT, WRITE_ADMINS
+from accounts.admins import READ_ADMINS, WRITE_ADMINS
 from accounts.models import Admin, AdminRole, ServiceClient
 from portal.api.auth import Principal, require
 from portal.api.common import MAX_ID, Id, Page, PageParams, paginate
+from portal.api.inputs import Patch, Text
 from portal.api.network import commune_in_reach
 from portal.context import PortalDep
 
 router = APIRouter(tags=["admins"])
 
 Manager = Annotated[Principal, Depends(require(WRITE_ADMINS, region_wide=True))]
-
-
-Reader = Annotated[Principal, Depends(require(WRITE_ADMINS, READ_AUDIT))]
+Reader = Annotated[Principal, Depends(require(READ_ADMINS, region_wide=True))]
 
 
 class AdminIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=254)
+    email: Text = Field(max_length=254)
     role: AdminRole
     commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    password: SecretStr
+    password: SecretStr = Field(max_length=1024)
 
 
-class AdminPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AdminPatch(Patch):
+    nullable = frozenset({"commune_id"})  # no commune (a role other than commune_admin)
     role: AdminRole | None = None
     commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     active: bool | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(default=None, max_length=1024)
 
 
 class AdminOut(BaseModel):
@@ -54,7 +53,7 @@ class AdminOut(BaseModel):
 
 class ClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
     role: AdminRole
     commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 

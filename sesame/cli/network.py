@@ -110,6 +110,12 @@ def nas_add(
         "--legacy-no-message-authenticator",
         help="Accept Access-Requests without Message-Authenticator from this NAS (unsafe: BlastRADIUS).",
     ),
+    allow_overlap: bool = typer.Option(
+        False,
+        "--allow-overlap",
+        help="Accept an address or range overlapping another access point's (audited; it takes that "
+        "traffic from the narrower or older entry).",
+    ),
 ) -> None:
     """Allow an access point or controller to send RADIUS requests."""
     shared_secret = read_secret(secret)
@@ -128,6 +134,8 @@ def nas_add(
             handoff=handoff,
             coa_port=coa_port,
             require_message_authenticator=not legacy_no_message_authenticator,
+            rules=ctx.settings.radius.nas_address_rules,
+            allow_overlap=allow_overlap,
         )
         return f"access point {added.shortname} ({added.nasname}) added to {place.name}"
 

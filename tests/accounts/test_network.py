@@ -149,3 +149,159 @@ async def test_nas_updated_at_moves_on_change(session: AsyncSession, region: Reg
     await session.flush()
     refreshed = await session.scalar(select(Nas).where(Nas.id == nas.id))
     assert refreshed is not None and refreshed.updated_at >= before
+
+
+# -- access point addresses: no overlap, no range wider than the setting (issue 14, point 6) -------
+
+
+async def _two_communes(session: AsyncSession, region: Region, box: SecretBox):
+    mine = await _site(session, region)
+    nice = await network.add_commune(session, region=region, name="Nice", insee_code="06088")
+    theirs = await network.add_site(session, commune=nice, name="Gare")
+    await network.add_nas(session, box=box, site=theirs, name="ap-b", address="10.2.0.0/24", secret="x" * 16)
+    await network.add_nas(
+        session, box=box, site=theirs, name="ap-b6", address="2001:db8::/64", secret="x" * 16
+    )
+    await network.add_nas(session, box=box, site=mine, name="ap-a", address="10.1.0.0/24", secret="x" * 16)
+    return mine, theirs
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.2.0.5",  # inside another commune's range
+        "10.2.0.0/23",  # around it
+        "10.2.0.128/25",
+        "::ffff:10.2.0.5",  # the same IPv4 address, IPv4-mapped
+        "::ffff:10.2.0.0/120",
+        "2001:db8::1",
+        "2001:db8::/63",
+        "::/80",  # an IPv6 range holding every IPv4-mapped address
+    ],
+)
+async def test_an_address_overlapping_another_access_point_is_refused(
+    session: AsyncSession, region: Region, box: SecretBox, address: str
+) -> None:
+    mine, _ = await _two_communes(session, region, box)
+    with pytest.raises(Conflict, match="overlaps") as refused:
+        await network.add_nas(session, box=box, site=mine, name="rogue", address=address, secret="x" * 16)
+    assert "ap-b" not in str(refused.value) and "10.2.0.0/24" not in str(refused.value)  # another commune's
+    assert "in another commune" in str(refused.value)
+    # a region admin may say so explicitly
+    allowed = await network.add_nas(
+        session, box=box, site=mine, name="rogue", address=address, secret="x" * 16, allow_overlap=True
+    )
+    assert allowed.nasname == network.normalize_nas_address(address)
+
+
+async def test_an_overlap_in_the_same_commune_is_named(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    mine, _ = await _two_communes(session, region, box)
+    with pytest.raises(Conflict, match=r"ap-a \(10\.1\.0\.0/24\)"):
+        await network.add_nas(session, box=box, site=mine, name="ap-a2", address="10.1.0.9", secret="x" * 16)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "0.0.0.0/0",
+        "10.0.0.0/8",
+        "10.0.0.0/15",
+        "::/0",
+        "2001:db8::/47",
+        "::ffff:0:0/96",
+        "::ffff:10.0.0.0/104",
+    ],
+)
+async def test_a_range_wider_than_the_setting_is_refused_even_with_an_override(
+    session: AsyncSession, region: Region, box: SecretBox, address: str
+) -> None:
+    site = await _site(session, region)
+    with pytest.raises(InvalidInput, match="too wide"):
+        await network.add_nas(
+            session, box=box, site=site, name="wide", address=address, secret="x" * 16, allow_overlap=True
+        )
+
+
+async def test_the_width_limit_is_a_setting(session: AsyncSession, region: Region, box: SecretBox) -> None:
+    site = await _site(session, region)
+    await network.add_nas(session, box=box, site=site, name="v4", address="10.0.0.0/16", secret="x" * 16)
+    await network.add_nas(session, box=box, site=site, name="v6", address="2001:db8::/48", secret="x" * 16)
+    rules = network.AddressRules(min_prefix_v4=8, min_prefix_v6=32)
+    wide = await network.add_nas(
+        session, box=box, site=site, name="wide", address="172.16.0.0/12", secret="x" * 16, rules=rules
+    )
+    assert wide.nasname == "172.16.0.0/12"
+
+
+async def test_moving_an_access_point_follows_the_same_rules(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    mine, _ = await _two_communes(session, region, box)
+    ap = await network.find_nas(session, "ap-a")
+    for address in ("10.2.0.7", "::ffff:10.2.0.7", "10.2.0.0/16"):
+        with pytest.raises(Conflict, match="overlaps"):
+            await network.set_nas_address(session, nas=ap, site=mine, address=address)
+    with pytest.raises(InvalidInput, match="too wide"):
+        await network.set_nas_address(session, nas=ap, site=mine, address="0.0.0.0/0", allow_overlap=True)
+    with pytest.raises(Conflict, match="already uses"):
+        await network.set_nas_address(session, nas=ap, site=mine, address="10.2.0.0/24", allow_overlap=True)
+    await network.set_nas_address(session, nas=ap, site=mine, address="10.1.0.0/25")  # within its own: fine
+    assert (await network.find_nas(session, "ap-a")).nasname == "10.1.0.0/25"
+
+
+# -- names: one folding for uniqueness and lookups (issue 14, point 9) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [
+        "MÉDIATHÈQUE",
+        "mediatheque",
+        "Me\u0301diathe\u0300que",  # decomposed accents
+        "Mé\u200bdiathèque",  # a zero-width space
+        "Médiathèque\u200d",  # a zero-width joiner
+        "Mеdiathèque",  # Cyrillic е
+        "Ｍédiathèque",  # fullwidth M
+        "  Médiathèque  ",
+        "\u202eMédiathèque",  # a bidi override
+    ],
+)
+async def test_site_names_are_unique_under_folding_and_found_by_it(
+    session: AsyncSession, region: Region, twin: str
+) -> None:
+    site = await _site(session, region)
+    with pytest.raises(Conflict, match="Médiathèque"):
+        await network.add_site(session, commune=site.commune, name=twin)
+    assert (await network.find_site(session, twin)).id == site.id
+    other = await network.add_site(session, commune=site.commune, name="Gare")
+    with pytest.raises(Conflict):
+        await network.rename_site(session, site=other, name=twin)
+
+
+async def test_folded_names_of_communes_and_access_points(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    site = await _site(session, region, name="Grand‐Place")  # U+2010 hyphen
+    assert (await network.find_site(session, "grand-place")).id == site.id
+    assert (await network.find_commune(session, "VALENCE")).id == site.commune_id
+    await network.add_nas(session, box=box, site=site, name="AP‑Hall", address="192.0.2.1", secret="x" * 16)
+    with pytest.raises(Conflict, match="AP‑Hall"):
+        await network.add_nas(
+            session, box=box, site=site, name="ap-hall", address="192.0.2.2", secret="x" * 16
+        )
+    assert (await network.find_nas(session, "ap-h\u200ball")).nasname == "192.0.2.1"
+    with pytest.raises(InvalidInput):
+        await network.add_site(session, commune=site.commune, name="\u200b\u200d")  # nothing visible
+
+
+@pytest.mark.parametrize("code", ["٢٦٣٦٢", "２６٣６２", "2６3６2\n6", "2A٠٠4", "26362\u200b", "৬৬৩৬২"])
+async def test_insee_codes_are_ascii_digits(session: AsyncSession, region: Region, code: str) -> None:
+    with pytest.raises(InvalidInput, match="INSEE"):
+        await network.add_commune(session, region=region, name="X", insee_code=code)
+
+
+async def test_fullwidth_insee_digits_are_normalised(session: AsyncSession, region: Region) -> None:
+    commune = await network.add_commune(session, region=region, name="Valence", insee_code="２６３６２")
+    assert commune.insee_code == "26362"

@@ -111,7 +111,7 @@ def test_retransmissions_get_the_same_answer_once_decided(server: Server) -> Non
 def test_access_points_are_reloaded_without_restart(server: Server) -> None:
     server.cli("nas", "remove", "local-ap")
     wait_until_served(server, served=False)
-    server.cli("nas", "add", "local-ap", "--ip", "127.0.0.0/8", "--secret", SECRET, "--site", "Médiathèque")
+    server.cli("nas", "add", "local-ap", "--ip", "127.0.0.0/16", "--secret", SECRET, "--site", "Médiathèque")
     wait_until_served(server)
     assert received(server.radtest("alice", PASSWORD)) == "Access-Accept"
 

@@ -16,6 +16,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts import admins, network
+from accounts.models import AdminRole
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from portal.app import create_app
@@ -98,3 +100,63 @@ async def browser(engine: AsyncEngine, portal: Portal, tmp_path: Path) -> AsyncI
         client.app = app
         client.outbox = tmp_path / "outbox"
         yield client
+
+
+# -- the admin API: two communes, each with a site and an access point, and one admin per role ---
+
+PASSWORD = "admin passphrase 2026"
+
+
+@dataclass
+class World:
+    commune_a: int
+    commune_b: int
+    site_a: int
+    site_b: int
+    ap_a: int
+    ap_b: int
+    client_id: str
+    client_secret: str
+
+
+@pytest.fixture
+async def world(browser: Browser) -> World:
+    portal = browser.portal
+    async with portal.transaction() as session:
+        region = await portal.region(session)
+        a = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+        b = await network.add_commune(session, region=region, name="Nice", insee_code="06088")
+        site_a = await network.add_site(session, commune=a, name="Médiathèque")
+        site_b = await network.add_site(session, commune=b, name="Gare")
+        ap_a = await network.add_nas(
+            session, box=portal.box, site=site_a, name="ap-a", address="10.1.0.0/24", secret="secret-a-123"
+        )
+        ap_b = await network.add_nas(
+            session, box=portal.box, site=site_b, name="ap-b", address="10.2.0.0/24", secret="secret-b-123"
+        )
+        for email, role, commune in (
+            ("region@test.example", AdminRole.REGION_ADMIN, None),
+            ("valence@test.example", AdminRole.COMMUNE_ADMIN, a),
+            ("support@test.example", AdminRole.SUPPORT, None),
+            ("auditor@test.example", AdminRole.AUDITOR, None),
+        ):
+            await admins.create_admin(
+                session, hasher=portal.hasher, email=email, role=role, commune=commune, password=PASSWORD
+            )
+        client, secret = await admins.create_client(
+            session, box=portal.box, name="Valence IT", role=AdminRole.COMMUNE_ADMIN, commune=a
+        )
+        return World(a.id, b.id, site_a.id, site_b.id, ap_a.id, ap_b.id, client.client_id, secret)
+
+
+async def token(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    response = await http.post(
+        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return str(response.json()["access_token"])
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
@@ -19,64 +17,7 @@ from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
 from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, AuthRecord, Nas
 from accounts.users import create_account
 from portal.api.auth import token_keys
-from tests.portal.conftest import NOW, Browser
-
-PASSWORD = "admin passphrase 2026"
-
-
-@dataclass
-class World:
-    commune_a: int
-    commune_b: int
-    site_a: int
-    site_b: int
-    ap_a: int
-    ap_b: int
-    client_id: str
-    client_secret: str
-
-
-@pytest.fixture
-async def world(browser: Browser) -> World:
-    portal = browser.portal
-    async with portal.transaction() as session:
-        region = await portal.region(session)
-        a = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
-        b = await network.add_commune(session, region=region, name="Nice", insee_code="06088")
-        site_a = await network.add_site(session, commune=a, name="Médiathèque")
-        site_b = await network.add_site(session, commune=b, name="Gare")
-        ap_a = await network.add_nas(
-            session, box=portal.box, site=site_a, name="ap-a", address="10.1.0.0/24", secret="secret-a-123"
-        )
-        ap_b = await network.add_nas(
-            session, box=portal.box, site=site_b, name="ap-b", address="10.2.0.0/24", secret="secret-b-123"
-        )
-        for email, role, commune in (
-            ("region@test.example", AdminRole.REGION_ADMIN, None),
-            ("valence@test.example", AdminRole.COMMUNE_ADMIN, a),
-            ("support@test.example", AdminRole.SUPPORT, None),
-            ("auditor@test.example", AdminRole.AUDITOR, None),
-        ):
-            await admins.create_admin(
-                session, hasher=portal.hasher, email=email, role=role, commune=commune, password=PASSWORD
-            )
-        client, secret = await admins.create_client(
-            session, box=portal.box, name="Valence IT", role=AdminRole.COMMUNE_ADMIN, commune=a
-        )
-        return World(a.id, b.id, site_a.id, site_b.id, ap_a.id, ap_b.id, client.client_id, secret)
-
-
-async def token(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await http.post(
-        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    assert response.headers["cache-control"] == "no-store"
-    return str(response.json()["access_token"])
-
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
+from tests.portal.conftest import NOW, PASSWORD, Browser, World, bearer, token
 
 
 async def test_password_and_client_credentials_grants(browser: Browser, world: World) -> None:
@@ -332,7 +273,10 @@ async def test_accounts_for_support_but_not_for_a_commune_admin(browser: Browser
     assert (await browser.post(f"/api/v1/accounts/{citizen_id}/unlock", headers=support)).status_code == 409
     resent = await browser.post(f"/api/v1/accounts/{citizen_id}/resend-verification", headers=support)
     assert resent.status_code == 202 and (await browser.mails())[-1]["To"] == "citizen@example.fr"
-    assert (await browser.post("/api/v1/accounts/999999/disable", headers=support)).status_code == 404
+    # support neither disables nor deletes (deletion pseudonymises for good): region admins do
+    for method, action in (("POST", "/disable"), ("POST", "/enable"), ("DELETE", "")):
+        refused = await browser.request(method, f"/api/v1/accounts/{citizen_id}{action}", headers=support)
+        assert refused.status_code == 403, (method, action)
     valence = bearer(await token(browser, "valence@test.example"))
     assert (await browser.get("/api/v1/accounts", headers=valence)).status_code == 403
     auditor = bearer(await token(browser, "auditor@test.example"))
@@ -345,7 +289,8 @@ async def test_accounts_for_support_but_not_for_a_commune_admin(browser: Browser
         "status": "active"
     }
     assert (await browser.get("/api/v1/audit", headers=support)).status_code == 403
-    deleted = await browser.delete(f"/api/v1/accounts/{citizen_id}", headers=support)
+    region = bearer(await token(browser, "region@test.example"))
+    deleted = await browser.delete(f"/api/v1/accounts/{citizen_id}", headers=region)
     assert deleted.status_code == 204
     assert (await browser.get(f"/api/v1/accounts/{citizen_id}", headers=support)).status_code == 404
 
@@ -635,3 +580,82 @@ async def test_a_sites_hand_off_is_set_on_all_its_access_points(browser: Browser
     assert (
         await browser.put(f"/api/v1/sites/{world.site_b}/handoff", json={"handoff": "none"}, headers=valence)
     ).status_code == 404
+
+
+# -- access point addresses (issue 14, point 6) ------------------------------------------------------
+
+
+async def test_a_commune_admin_cannot_take_another_communes_addresses(browser: Browser, world: World) -> None:
+    valence = bearer(await token(browser, "valence@test.example"))
+    new = {"site_id": world.site_a, "name": "rogue", "secret": "rogue-secret-1"}
+    for address in ("10.2.0.5", "10.2.0.0/23", "::ffff:10.2.0.5", "10.0.0.0/8", "0.0.0.0/0", "::/0"):
+        response = await browser.post(
+            "/api/v1/access-points", json=new | {"address": address}, headers=valence
+        )
+        assert response.status_code in (409, 422), (address, response.text)
+        assert "ap-b" not in response.text and "10.2.0.0/24" not in response.text
+    override = await browser.post(
+        "/api/v1/access-points", json=new | {"address": "10.2.0.5", "allow_overlap": True}, headers=valence
+    )
+    assert override.status_code == 403 and "region admin" in override.json()["detail"]
+    for address in ("10.2.0.7", "::ffff:10.2.0.0/120", "0.0.0.0/0"):
+        moved = await browser.patch(
+            f"/api/v1/access-points/{world.ap_a}",
+            json={"address": address, "coa_port": 1700},
+            headers=valence,
+        )
+        assert moved.status_code in (409, 422), (address, moved.text)
+    assert (
+        await browser.patch(
+            f"/api/v1/access-points/{world.ap_a}",
+            json={"address": "10.2.0.7", "allow_overlap": True},
+            headers=valence,
+        )
+    ).status_code == 403
+    mine = await browser.get(f"/api/v1/access-points/{world.ap_a}", headers=valence)
+    assert mine.json()["address"] == "10.1.0.0/24" and mine.json()["coa_port"] == 3799  # nothing changed
+    moved = await browser.patch(
+        f"/api/v1/access-points/{world.ap_a}", json={"address": "10.1.0.0/25"}, headers=valence
+    )
+    assert moved.status_code == 200 and moved.json()["address"] == "10.1.0.0/25"
+
+
+async def test_a_region_admin_may_allow_an_overlap_explicitly_and_it_is_audited(
+    browser: Browser, world: World
+) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    new = {
+        "site_id": world.site_a,
+        "name": "controller",
+        "address": "10.2.0.8",
+        "secret": "controller-secret",
+    }
+    refused = await browser.post("/api/v1/access-points", json=new, headers=region)
+    assert refused.status_code == 409 and "overlaps" in refused.json()["detail"]
+    wide = await browser.post(
+        "/api/v1/access-points", json=new | {"address": "10.0.0.0/8", "allow_overlap": True}, headers=region
+    )
+    assert wide.status_code == 422 and "too wide" in wide.json()["detail"]
+    created = await browser.post("/api/v1/access-points", json=new | {"allow_overlap": True}, headers=region)
+    assert created.status_code == 201, created.text
+    async with browser.portal.transaction() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "access_point.create"))
+        assert entry is not None and '"allow_overlap": true' in (entry.after or "")
+
+
+async def test_nothing_moves_into_another_commune(browser: Browser, world: World) -> None:
+    """A site stays in its commune and an access point at its site: neither can be moved (into
+    another commune's reach or out of it) by any field of a PATCH."""
+    for email in ("valence@test.example", "region@test.example"):
+        who = bearer(await token(browser, email))
+        for path, body in (
+            (f"/api/v1/sites/{world.site_a}", {"commune_id": world.commune_b}),
+            (f"/api/v1/access-points/{world.ap_a}", {"site_id": world.site_b}),
+            (f"/api/v1/access-points/{world.ap_a}", {"commune_id": world.commune_b}),
+        ):
+            response = await browser.patch(path, json=body, headers=who)
+            assert response.status_code == 422, (email, path, response.text)
+    region = bearer(await token(browser, "region@test.example"))
+    site = (await browser.get(f"/api/v1/sites/{world.site_a}", headers=region)).json()
+    ap = (await browser.get(f"/api/v1/access-points/{world.ap_a}", headers=region)).json()
+    assert site["commune_id"] == world.commune_a and ap["site_id"] == world.site_a
