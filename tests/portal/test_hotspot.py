@@ -50,7 +50,7 @@ PASSWORD = "correct horse battery"
 UAM_SECRET = "uam-s3cret-for-tests"
 CHALLENGE = "5f2a9c0d7e1b3a4c6d8e0f1a2b3c4d5e"
 CLIENT_MAC = "11-22-33-44-55-66"
-USER_URL = "http://example.com/news?q=a b"
+USER_URL = "https://example.com/news?q=a%20b"
 CHILLI_NAS = "ap-mediatheque"
 MERAKI_NAS = "ap-gare"
 MERAKI_LOGIN = "https://n123.network-auth.com/splash/login"
@@ -184,13 +184,24 @@ def handoff_form(response: httpx.Response) -> tuple[str, dict[str, str]]:
     return html.unescape(form.group(1)), {html.unescape(k): html.unescape(v) for k, v in fields}
 
 
-async def token_is_live_once(browser: Browser, box: SecretBox, account_id: int, token: str) -> bool:
-    """Consume the token twice, as two Access-Requests would: True if only the first wins."""
+async def token_is_live_once(
+    browser: Browser, box: SecretBox, account_id: int, token: str, nas: str = CHILLI_NAS
+) -> bool:
+    """Consume the token twice, as two Access-Requests would: True if only the first wins.
+    Before that, every other access point tries it: none may (issue 14)."""
+    async with browser.portal.transaction() as session:
+        nas_id = await session.scalar(select(Nas.id).where(Nas.shortname == nas))
+        others = (await session.scalars(select(Nas.id).where(Nas.shortname != nas))).all()
+    assert nas_id is not None and others
     results = []
-    for _ in range(2):
+    for tried in [*others, nas_id, nas_id]:
         async with browser.portal.transaction() as session:
-            results.append(await consume_token(session, box=box, account_id=account_id, token=token, now=NOW))
-    return results == [True, False]
+            results.append(
+                await consume_token(
+                    session, box=box, account_id=account_id, token=token, nas_id=tried, now=NOW
+                )
+            )
+    return results == [False] * len(others) + [True, False]
 
 
 # -- arriving from CoovaChilli -------------------------------------------------------------------
@@ -371,8 +382,10 @@ async def test_connect_without_a_hand_off_says_almost_there(browser: Browser, ne
 @pytest.mark.parametrize(
     ("res", "user_url", "link"),
     [
-        ("success", "http://example.com/news", "http://example.com/news"),
+        ("success", "https://example.com/news", "https://example.com/news"),
         ("already", "https://example.com/", "https://example.com/"),
+        ("success", "http://example.com/news", None),  # plain http: not offered (accounts.weburl)
+        ("success", "https://a@evil.example/", None),
         ("success", "javascript:alert(1)", None),
         ("already", None, None),
     ],
@@ -432,7 +445,7 @@ async def test_a_form_post_access_point_gets_the_token_posted(
     action, fields = handoff_form(connect)
     assert action == MERAKI_LOGIN
     assert set(fields) == {"username", "password"} and fields["username"] == f"alice@{TEST_REALM}"
-    assert await token_is_live_once(browser, box, account_id, fields["password"])
+    assert await token_is_live_once(browser, box, account_id, fields["password"], MERAKI_NAS)
     assert csp(connect)["form-action"] == ["'self'", "https://n123.network-auth.com"]
     assert '<script src="/static/connect.js" defer></script>' in connect.text
     async with browser.portal.transaction() as session:
