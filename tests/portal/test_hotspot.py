@@ -566,7 +566,9 @@ async def test_the_captive_api_sees_an_open_session_of_this_address(browser: Bro
 # -- issue 14: no credential to a place the verified arrival did not name -------------------------
 
 
-async def _force_handoff(browser: Browser, name: str, handoff: str, options: str | None, secret: bool) -> None:
+async def _force_handoff(
+    browser: Browser, name: str, handoff: str, options: str | None, secret: bool
+) -> None:
     """Settings the service now refuses, written straight into the row (as a database from before
     the fix, or a hand edit, could hold them): the portal must refuse them too."""
     async with browser.portal.transaction() as session:
@@ -629,7 +631,9 @@ async def test_settings_changed_since_the_arrival_get_no_hand_off(browser: Brows
     assert (await log_in(browser)).headers["location"] == "/connect"
     async with browser.portal.transaction() as session:
         nas = (await session.scalars(select(Nas).where(Nas.shortname == MERAKI_NAS))).one()
-        await set_handoff(session, box=browser.portal.box, nas=nas, handoff="coovachilli", uam_secret="s3cret")
+        await set_handoff(
+            session, box=browser.portal.box, nas=nas, handoff="coovachilli", uam_secret="s3cret"
+        )
     response = await browser.get("/connect")
     assert response.status_code == 400 and DAMAGED in text(response)
     assert "network-auth.com" not in response.text
