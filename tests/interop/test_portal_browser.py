@@ -95,7 +95,7 @@ def uam_redirect(base: str, controller_port: int) -> str:
         ("ip", "10.1.0.23"),
         ("nasid", "chilli-ap"),
         ("sessionid", "5f3a2b1c00000001"),
-        ("userurl", "http://example.org/"),
+        ("userurl", "https://example.org/"),  # plain http would not be passed on (accounts.weburl)
     ]
     url = f"{base}/hotspot?" + "&".join(f"{k}={quote(v, safe='-_.!~*')}" for k, v in params)
     md = hashlib.md5((url + UAM_SECRET).encode()).hexdigest().upper()
@@ -206,7 +206,7 @@ def test_sign_up_verify_and_hand_off_to_coovachilli_then_radius_accepts_the_toke
         logon = controller.logons[-1]
         assert urlsplit(driver.current_url).port == controller.port
         assert logon["username"] == "camille@wifi.interop.example"
-        assert logon["userurl"].startswith("http")
+        assert logon["userurl"].startswith("https://example.org")
         token = chilli_decode(logon["password"])
         assert re.fullmatch(r"[A-Za-z0-9_-]{24}", token)
         request = (
