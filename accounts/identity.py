@@ -9,6 +9,8 @@ import ipaddress
 import re
 import unicodedata
 
+import email_validator
+
 from accounts.errors import InvalidInput
 
 _USERNAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{1,62})[a-z0-9]$")
@@ -53,11 +55,24 @@ def split_identity(raw: str, *, home_realm: str) -> tuple[str, str]:
 
 
 def normalize_email(raw: str) -> str:
-    """Trim the address and lower-case its domain (the local part is the mail server's business)."""
+    """Trim the address and lower-case its domain (the local part is the mail server's business).
+
+    The syntax is email-validator's (RFC 5321/5322 as mail servers take them, no DNS lookup):
+    international domains are fine (kept as typed, lower-cased), address literals
+    (``a@[127.0.0.1]``), quoted local parts, a domain label starting with ``-``, an empty label
+    (``example..fr``) and stray characters (``a@example.fr>``) are not."""
     email = raw.strip()
     if len(email) > 254 or not _EMAIL.match(email):
         raise InvalidInput(f"{raw!r} is not an email address")
+    try:
+        checked = email_validator.validate_email(
+            email, check_deliverability=False, allow_quoted_local=False, allow_domain_literal=False
+        )
+    except email_validator.EmailNotValidError:
+        raise InvalidInput(f"{raw!r} is not an email address") from None
     local, _, domain = email.rpartition("@")
+    if checked.local_part != local:
+        raise InvalidInput(f"{raw!r} is not an email address")  # email-validator normalised it
     return f"{local}@{domain.lower()}"
 
 

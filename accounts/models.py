@@ -268,12 +268,15 @@ class RadiusToken(Base):
 
     ``digest`` (keyed HMAC) finds a token sent over PAP in one indexed lookup; the token itself
     is kept sealed for CHAP, whose response can only be checked against the clear value.
+    ``nas_id`` is the access point the portal handed it to: only that access point's
+    Access-Requests may use it (a token without one is used nowhere; see docs/security.md).
     """
 
     __tablename__ = "radius_token"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    nas_id: Mapped[int | None] = mapped_column(ForeignKey("nas.id", ondelete="CASCADE"), index=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     token_ciphertext: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

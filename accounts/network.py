@@ -27,6 +27,7 @@ from accounts.identity import (
 )
 from accounts.models import Branding, Commune, Nas, Region, Site
 from accounts.secretbox import SecretBox
+from accounts.weburl import web_target
 
 NAS_SECRET_PURPOSE = "nas-secret"  # noqa: S105 - a label, not a secret
 MIN_NAS_SECRET = 8
@@ -383,25 +384,59 @@ async def set_handoff(
     options: Mapping[str, str] | None = None,
 ) -> Nas:
     """How the captive portal hands people back to this access point: the integration, its UAM
-    secret (sealed; ``""`` removes it, ``None`` keeps it) and its options (replaced when given)."""
+    secret (sealed; ``""`` removes it, ``None`` keeps it) and its options (replaced when given).
+
+    The result is checked as a whole (:func:`check_handoff`) before anything changes."""
     if handoff not in HANDOFFS:
         raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
-    nas.handoff = handoff
-    if uam_secret is not None:
-        if uam_secret and not 1 <= len(uam_secret.encode()) <= 128:
-            raise InvalidInput("a UAM secret has 1 to 128 bytes")
-        nas.uam_secret_ciphertext = (
-            box.seal(uam_secret.encode(), purpose=UAM_SECRET_PURPOSE) if uam_secret else None
-        )
+    if uam_secret and not 1 <= len(uam_secret.encode()) <= 128:
+        raise InvalidInput("a UAM secret has 1 to 128 bytes")
     if options is not None:
         for key, value in options.items():
             if not re.fullmatch(r"[a-z_]{1,40}", key) or len(value) > 500:
                 raise InvalidInput(
                     f"hand-off option {key!r}: a lower-case name and a value of at most 500 characters"
                 )
+    has_secret = bool(uam_secret) if uam_secret is not None else nas.uam_secret_ciphertext is not None
+    check_handoff(handoff, handoff_options(nas) if options is None else options, has_uam_secret=has_secret)
+    nas.handoff = handoff
+    if uam_secret is not None:
+        nas.uam_secret_ciphertext = (
+            box.seal(uam_secret.encode(), purpose=UAM_SECRET_PURPOSE) if uam_secret else None
+        )
+    if options is not None:
         nas.handoff_options = json.dumps(dict(options), sort_keys=True) if options else None
     await session.flush()
     return nas
+
+
+#: the hand-off options that name where a browser (and a token) goes; True: a portal path is fine
+HANDOFF_TARGETS = {"login_url": False, "uamserver": False, "done_url": True}
+
+
+def check_handoff(handoff: str, options: Mapping[str, str], *, has_uam_secret: bool) -> None:
+    """Refuse hand-off settings that could send a citizen's browser or token somewhere unsafe
+    (issue 14): every target passes :func:`accounts.weburl.web_target`; CoovaChilli needs its UAM
+    secret (else its links are unsigned and name any uamip and challenge); a form POST names a
+    fixed ``login_url`` or a ``login_url_param`` with ``allowed_hosts``, never neither."""
+    for key, local_paths in HANDOFF_TARGETS.items():
+        if options.get(key):
+            web_target(options[key], what=f"hand-off option {key}", local_paths=local_paths)
+    if handoff == "coovachilli":
+        if not has_uam_secret:
+            raise InvalidInput("a CoovaChilli hand-off needs the controller's UAM secret")
+        if options.get("auth", "pap") not in ("pap", "chap"):
+            raise InvalidInput("the CoovaChilli option auth is pap or chap")
+    elif handoff == "form_post":
+        if bool(options.get("login_url")) == bool(options.get("login_url_param")):
+            raise InvalidInput("a form POST hand-off needs login_url or login_url_param (not both)")
+        hosts = [h.strip() for h in options.get("allowed_hosts", "").split(",") if h.strip()]
+        if options.get("login_url_param") and not hosts:
+            raise InvalidInput("login_url_param needs allowed_hosts (the controller's host names)")
+        for host in hosts:
+            name = host.strip("[]").lower().rstrip(".").removeprefix(".")
+            if not re.fullmatch(r"[a-z0-9.:-]{1,253}", name) or name.startswith("-"):
+                raise InvalidInput(f"allowed_hosts: {host!r} is not a host name or an IP address")
 
 
 async def set_wifi4eu(session: AsyncSession, *, site: Site, network_id: str | None) -> Site:
@@ -433,8 +468,10 @@ async def set_branding(
     if color and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
         raise InvalidInput("a colour is written #rrggbb")
     logo = values.get("logo_url")
-    if logo and not re.fullmatch(r"(https://|/static/)[^\s\"'<>]{1,480}", logo):
+    if logo and not (logo.startswith("/static/") or logo.startswith("https://")):
         raise InvalidInput("a logo is an https:// address (in the walled garden) or a /static/ path")
+    if logo:
+        web_target(logo, what="the logo", local_paths=True)
     if commune is not None:
         branding = await session.scalar(select(Branding).where(Branding.commune_id == commune.id))
     else:

@@ -4,6 +4,11 @@ After a person logs in on the portal, the portal mints a token; the browser hand
 access point as the password, and the RADIUS server accepts it **once**, within a short
 lifetime, for that account only — no slow password hash on the RADIUS path.
 
+A token is bound to the access point (``nas``) it was handed to: only an Access-Request from
+that RADIUS client may use it, so a token that leaks (a controller that logs it, a page that
+posted it somewhere else) cannot open the network anywhere else in the region. A token issued
+without an access point (``nas_id=None``) is refused everywhere: nothing issues one.
+
 Consumption is one atomic ``UPDATE … WHERE used_at IS NULL``: of two concurrent attempts (two
 RADIUS workers, a retransmission), exactly one wins, on SQLite and PostgreSQL alike.
 """
@@ -39,13 +44,17 @@ async def issue_token(
     *,
     box: SecretBox,
     account: Account,
+    nas_id: int | None,
     now: datetime,
     lifetime: timedelta = DEFAULT_LIFETIME,
 ) -> str:
+    """A new token for ``account``, usable once, before ``now + lifetime``, by the access point
+    ``nas_id`` only (None: by none)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
         RadiusToken(
             account_id=account.id,
+            nas_id=nas_id,
             digest=box.digest(token.encode(), purpose=TOKEN_PURPOSE),
             token_ciphertext=box.seal(token.encode(), purpose=TOKEN_PURPOSE),
             created_at=now,
@@ -57,34 +66,43 @@ async def issue_token(
 
 
 async def consume_token(
-    session: AsyncSession, *, box: SecretBox, account_id: int, token: str, now: datetime
+    session: AsyncSession, *, box: SecretBox, account_id: int, token: str, nas_id: int | None, now: datetime
 ) -> bool:
-    """Mark a token sent in clear (PAP) as used; True only for the first use, in time, by its account."""
+    """Mark a token sent in clear (PAP) as used; True only for the first use, in time, by its
+    account, at the access point it was issued for."""
     return (account_id, token) in await consume_tokens(
-        session, box=box, attempts=[(account_id, token)], now=now
+        session, box=box, attempts=[(account_id, token)], nas_id=nas_id, now=now
     )
 
 
 async def consume_tokens(
-    session: AsyncSession, *, box: SecretBox, attempts: Sequence[tuple[int, str]], now: datetime
+    session: AsyncSession,
+    *,
+    box: SecretBox,
+    attempts: Sequence[tuple[int, str]],
+    nas_id: int | None,
+    now: datetime,
 ) -> set[tuple[int, str]]:
-    """Use many PAP tokens of known accounts in one statement.
+    """Use many PAP tokens of known accounts, presented by the access point ``nas_id``, in one
+    statement.
 
-    Returns the (account id, token) attempts that found a live token of that account; the
-    ``used_at IS NULL`` condition makes every token win at most one attempt, across statements
-    and processes. Repeated attempts in the same call are the caller's to refuse.
+    Returns the (account id, token) attempts that found a live token of that account issued for
+    that access point; the ``used_at IS NULL`` condition makes every token win at most one
+    attempt, across statements and processes. Repeated attempts in the same call are the
+    caller's to refuse.
     """
     keys = {
         (box.digest(token.encode(), purpose=TOKEN_PURPOSE), account_id): (account_id, token)
         for account_id, token in attempts
     }
-    if not keys:
+    if not keys or nas_id is None:
         return set()
     table = _tokens()
     result = await session.execute(
         update(table)
         .where(
             tuple_(table.c.digest, table.c.account_id).in_(list(keys)),
+            table.c.nas_id == nas_id,
             table.c.used_at.is_(None),
             table.c.expires_at > now,
         )
@@ -110,15 +128,17 @@ async def consume_tokens_of_users(
     *,
     box: SecretBox,
     region_id: int,
-    attempts: Sequence[tuple[str, str]],
+    attempts: Sequence[Attempt],
     now: datetime,
-) -> dict[tuple[str, str], TokenOwner]:
-    """Use many PAP tokens given with usernames (the RADIUS path: one round trip for the token *and*
-    its account, which a fresh portal login has not yet put in any cache).
+) -> dict[Attempt, TokenOwner]:
+    """Use many PAP tokens given with usernames and the access point that presents each (the
+    RADIUS path: one round trip for the token *and* its account, which a fresh portal login has
+    not yet put in any cache).
 
     ``UPDATE radius_token … FROM account`` consumes each live token whose account has that
-    username in the region; the owners' state is read in the same transaction (SQLite's
-    RETURNING cannot name the joined table). Returns the winning attempts with their owners.
+    username in the region and that was issued for that access point; the owners' state is read
+    in the same transaction (SQLite's RETURNING cannot name the joined table). Returns the
+    winning attempts with their owners.
     """
     keys = _keys(box, attempts)
     if not keys:
@@ -131,8 +151,9 @@ async def consume_tokens_of_users(
             await session.execute(
                 _PG_CONSUME,
                 {
-                    "digests": [d for d, _ in keys],
-                    "usernames": [u for _, u in keys],
+                    "digests": [d for d, _, _ in keys],
+                    "usernames": [u for _, u, _ in keys],
+                    "nas_ids": [n for _, _, n in keys],
                     "region": region_id,
                     "now": now,
                 },
@@ -146,12 +167,12 @@ async def consume_tokens_of_users(
                 .where(
                     table.c.account_id == account.c.id,
                     account.c.region_id == region_id,
-                    tuple_(table.c.digest, account.c.username).in_(list(keys)),
+                    tuple_(table.c.digest, account.c.username, table.c.nas_id).in_(list(keys)),
                     table.c.used_at.is_(None),
                     table.c.expires_at > now,
                 )
                 .values(used_at=now)
-                .returning(table.c.digest, table.c.account_id)
+                .returning(table.c.digest, table.c.nas_id, table.c.account_id)
             )
         ).all()
         if not used:
@@ -159,10 +180,10 @@ async def consume_tokens_of_users(
         owners = {
             row[0]: row
             for row in await session.execute(
-                select(*_owner_columns(account)).where(account.c.id.in_({a for _, a in used}))
+                select(*_owner_columns(account)).where(account.c.id.in_({a for _, _, a in used}))
             )
         }
-        rows = [(digest, *owners[account_id]) for digest, account_id in used]
+        rows = [(digest, nas_id, *owners[account_id]) for digest, nas_id, account_id in used]
     return _owners(keys, rows)
 
 
@@ -171,34 +192,46 @@ async def consume_tokens_of_users_on(
     *,
     box: SecretBox,
     region_id: int,
-    attempts: Sequence[tuple[str, str]],
+    attempts: Sequence[Attempt],
     now: datetime,
-) -> dict[tuple[str, str], TokenOwner]:
+) -> dict[Attempt, TokenOwner]:
     """:func:`consume_tokens_of_users` on an asyncpg connection (PostgreSQL) outside any
     transaction: the one statement is its own, so a batch costs one round trip (no BEGIN, no
     COMMIT), which is what a RADIUS worker waits for."""
     keys = _keys(box, attempts)
     if not keys:
         return {}
-    rows = await driver.fetch(_PG_CONSUME_SQL, [d for d, _ in keys], [u for _, u in keys], region_id, now)
+    rows = await driver.fetch(
+        _PG_CONSUME_SQL,
+        [d for d, _, _ in keys],
+        [u for _, u, _ in keys],
+        [n for _, _, n in keys],
+        region_id,
+        now,
+    )
     return _owners(keys, rows)
 
 
-def _keys(box: SecretBox, attempts: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+#: (username, token, id of the access point presenting it — None for a partner's proxy)
+Attempt = tuple[str, str, int | None]
+_Key = tuple[str, str, int]
+
+
+def _keys(box: SecretBox, attempts: Sequence[Attempt]) -> dict[_Key, Attempt]:
+    """The attempts by (digest, username, NAS id); one from no access point of ours cannot win."""
     return {
-        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), username): (username, token)
-        for username, token in attempts
+        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), username, nas_id): (username, token, nas_id)
+        for username, token, nas_id in attempts
+        if nas_id is not None
     }
 
 
-def _owners(
-    keys: dict[tuple[str, str], tuple[str, str]], rows: Sequence[Sequence[Any]]
-) -> dict[tuple[str, str], TokenOwner]:
-    """The winning attempts and their owners, from (digest, id, username, status, email_verified,
-    password_hash, grace_until) rows."""
+def _owners(keys: dict[_Key, Attempt], rows: Sequence[Sequence[Any]]) -> dict[Attempt, TokenOwner]:
+    """The winning attempts and their owners, from (digest, nas id, account id, username, status,
+    email_verified, password_hash, grace_until) rows."""
     result = {}
-    for digest, account_id, username, status, verified, password_hash, grace_until in rows:
-        result[keys[(digest, username)]] = TokenOwner(
+    for digest, nas_id, account_id, username, status, verified, password_hash, grace_until in rows:
+        result[keys[(digest, username, nas_id)]] = TokenOwner(
             account_id=account_id,
             status=str(status),
             email_verified=verified,
@@ -216,17 +249,24 @@ def _owner_columns(account: Table) -> tuple[Column[Any], ...]:
 _PG_CONSUME_TEMPLATE = (
     "UPDATE radius_token AS t SET used_at = {now} "
     "FROM account AS a, "
-    "unnest(CAST({digests} AS varchar[]), CAST({usernames} AS varchar[])) AS x(digest, username) "
+    "unnest(CAST({digests} AS varchar[]), CAST({usernames} AS varchar[]), CAST({nas_ids} AS integer[])) "
+    "AS x(digest, username, nas_id) "
     "WHERE t.account_id = a.id AND a.region_id = {region} "
-    "AND t.digest = x.digest AND a.username = x.username "
+    "AND t.digest = x.digest AND a.username = x.username AND t.nas_id = x.nas_id "
     "AND t.used_at IS NULL AND t.expires_at > {now} "
-    "RETURNING t.digest, a.id, a.username, a.status, a.email_verified, a.password_hash, a.grace_until"
+    "RETURNING t.digest, t.nas_id, a.id, a.username, a.status, a.email_verified, a.password_hash, "
+    "a.grace_until"
 )
-_PG_CONSUME_SQL = _PG_CONSUME_TEMPLATE.format(digests="$1", usernames="$2", region="$3", now="$4")  # asyncpg
+_PG_CONSUME_SQL = _PG_CONSUME_TEMPLATE.format(  # asyncpg
+    digests="$1", usernames="$2", nas_ids="$3", region="$4", now="$5"
+)
 _PG_CONSUME = text(
-    _PG_CONSUME_TEMPLATE.format(digests=":digests", usernames=":usernames", region=":region", now=":now")
+    _PG_CONSUME_TEMPLATE.format(
+        digests=":digests", usernames=":usernames", nas_ids=":nas_ids", region=":region", now=":now"
+    )
 ).columns(
     cast(Table, RadiusToken.__table__).c.digest,
+    cast(Table, RadiusToken.__table__).c.nas_id,
     *_owner_columns(cast(Table, Account.__table__)),
 )
 
@@ -236,13 +276,25 @@ def _tokens() -> Table:
 
 
 async def consume_token_matching(
-    session: AsyncSession, *, box: SecretBox, account_id: int, matches: Callable[[bytes], bool], now: datetime
+    session: AsyncSession,
+    *,
+    box: SecretBox,
+    account_id: int,
+    nas_id: int | None,
+    matches: Callable[[bytes], bool],
+    now: datetime,
 ) -> bool:
-    """Use the live token of the account for which ``matches(token)`` holds (CHAP: the response
-    can only be checked against each clear token); True only if this call used it."""
+    """Use the live token of the account, issued for the access point ``nas_id``, for which
+    ``matches(token)`` holds (CHAP: the response can only be checked against each clear token);
+    True only if this call used it."""
+    if nas_id is None:
+        return False
     live = await session.execute(
         select(RadiusToken.id, RadiusToken.token_ciphertext).where(
-            RadiusToken.account_id == account_id, RadiusToken.used_at.is_(None), RadiusToken.expires_at > now
+            RadiusToken.account_id == account_id,
+            RadiusToken.nas_id == nas_id,
+            RadiusToken.used_at.is_(None),
+            RadiusToken.expires_at > now,
         )
     )
     for token_id, sealed in live.all():

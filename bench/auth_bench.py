@@ -196,6 +196,7 @@ class SesameTarget:
                 "SESAME_REALM": "bench.example",
                 "SESAME_LOG_LEVEL": "WARNING",
                 "SESAME_WEB_ENABLED": "false",
+                "SESAME_METRICS_PORT": "0",  # nothing here scrapes it (and 9812 may be taken)
             }
             | self.extra_env
         )

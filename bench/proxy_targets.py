@@ -171,6 +171,7 @@ class SesameProxy:
                 "SESAME_REALM": OUR_REALM,
                 "SESAME_LOG_LEVEL": "WARNING",
                 "SESAME_WEB_ENABLED": "false",
+                "SESAME_METRICS_PORT": "0",  # nothing here scrapes it (and 9812 may be taken)
                 "SESAME_FEDERATION_ENABLED": "true",
                 "SESAME_FEDERATION_SOURCE_ADDRESS": SESAME_SOURCE,
             }

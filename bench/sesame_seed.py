@@ -79,10 +79,11 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
             commune,
             now,
         )
-        await conn.execute(
+        nas = await conn.fetchval(
             "INSERT INTO nas (site_id, shortname, shortname_key, nasname, type, handoff, secret_ciphertext, "
             "coa_port, require_message_authenticator, created_at, updated_at) "
-            "VALUES ($1, 'loadgen', 'loadgen', '127.0.0.1', 'other', 'none', $2, 3799, true, $3, $3)",
+            "VALUES ($1, 'loadgen', 'loadgen', '127.0.0.1', 'other', 'none', $2, 3799, true, $3, $3) "
+            "RETURNING id",
             site,
             box.seal(BENCH_SECRET.encode(), purpose=NAS_SECRET_PURPOSE),
             now,
@@ -146,13 +147,21 @@ async def seed_sesame(db: str, scenario: str, n: int, tokens: int, token_file: P
                         box.seal(token.encode(), purpose=TOKEN_PURPOSE),
                         now,
                         expires,
+                        nas,  # a token is good only at the access point it was handed to
                     )
 
             for batch in _chunks(token_rows()):
                 await conn.copy_records_to_table(
                     "radius_token",
                     records=batch,
-                    columns=["account_id", "digest", "token_ciphertext", "created_at", "expires_at"],
+                    columns=[
+                        "account_id",
+                        "digest",
+                        "token_ciphertext",
+                        "created_at",
+                        "expires_at",
+                        "nas_id",
+                    ],
                 )
             write_credentials(token_file, minted)
         await conn.execute("ANALYZE")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import api, captive, health, hotspot, myaccount, pages
+from portal import api, apidocs, captive, health, hotspot, myaccount, pages
 from portal.api.common import install_error_handlers
 from portal.context import Portal
 from portal.forms import LoginRequired, Refused, login_required_response, refused_response
@@ -30,10 +30,12 @@ def create_app(
     ``readiness``: what else ``/readyz`` asks (the RADIUS service, from the composition root):
     None when it serves, else why not.
     """
-    app = FastAPI(title=title, docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    # FastAPI's own documentation pages load Swagger UI and ReDoc from CDNs: apidocs serves its own
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=apidocs.OPENAPI_URL)
     app.state.engine = engine
     app.state.readiness = readiness
     app.include_router(health.router)
+    app.include_router(apidocs.router)
     if portal is not None:
         app.state.portal = portal
         app.include_router(pages.router)

@@ -9,6 +9,7 @@ for logged-in people without a login :class:`LoginRequired`; one exception handl
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any
 
 from fastapi import Request
@@ -58,11 +59,28 @@ class Refused(Exception):
 
 
 async def read_form(page: Page) -> dict[str, str]:
+    """The form's text fields, once its CSRF token is checked; a field no person types (a control
+    character such as NUL, a lone surrogate, text that was not UTF-8 — read as U+FFFD — or a
+    non-character) refuses the whole form with a translated 400, before any of it reaches a
+    service or the database (PostgreSQL refuses NUL in text)."""
     form = await page.request.form()
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     if not page.portal.csrf.valid(page.request.cookies.get(CSRF_COOKIE), values.get(CSRF_FIELD)):
         raise Refused(400, page._("This form has expired. Please try again."))
+    if not all(typeable(value) for value in values.values()):
+        raise Refused(
+            400,
+            page._(
+                "This form holds characters that cannot be used (control characters or unreadable "
+                "text). Please type it again."
+            ),
+        )
     return values
+
+
+def typeable(value: str) -> bool:
+    """Whether a person could have typed ``value`` into a one-line field."""
+    return not any(unicodedata.category(char) in ("Cc", "Cs") or char == "\ufffd" for char in value)
 
 
 def client_address(page: Page) -> str:

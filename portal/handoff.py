@@ -12,6 +12,14 @@ sends us an Access-Request, where access is really decided. Each integration has
 2. ``handoff(arrival, username=, token=, config=)`` says where the browser goes: a GET URL, or a
    form POST (action + fields) that the portal renders and submits.
 
+Where a credential or a browser may go is one rule for every integration
+(:func:`accounts.weburl.web_target`: https://, or http:// to a private IP literal), checked when
+an admin sets it (``accounts.network.set_handoff``) and again here, at arrival and at hand-off:
+the token only goes to the target the verified arrival named (kept in the signed state) and only
+if the access point's current settings still allow it. An address from the wire that fails the
+rule (``userurl``, ``continue_url``) is dropped, never followed. The token itself is bound to the
+access point (``radius_token.nas_id``), so even a target that leaks it cannot use it elsewhere.
+
 No I/O, no clock. Every bad input is a :class:`HandoffError` (``reason`` for logs and metrics; the
 message is for operators, the portal shows its own translated page). The registry is filled at
 import and checked at start-up (:func:`integration`): an unknown name is a configuration error.
@@ -20,11 +28,14 @@ import and checked at start-up (:func:`integration`): an unknown name is a confi
 * The redirect is ``<uamserver>?res=&uamip=&uamport=&challenge=&called=&mac=&ip=&nasid=
   &sessionid=&userurl=&md=`` (src/redir.c ``bstring_buildurl``, l. 414-637), values
   percent-encoded in lower-case hex, only ``A-Za-z0-9-_.!~*`` bare (``redir_urlencode``,
-  l. 216-241). With a ``uamsecret``, ``md`` comes last: the UPPER-case hex MD5 of the whole URL
-  built so far (uamserver, ``?``, every parameter; not ``&md=``) then the secret
-  (``redir_md_param``, l. 630-660). So we hash ``url`` up to its last ``&md=``, and anything after
-  the md value fails. ``options["uamserver"]`` replaces the part before ``?`` when the portal's
-  public URL is not the uamserver chilli was given (a proxy in between).
+  l. 216-241). A ``uamsecret`` is required (without one, anybody could craft a link that sends
+  the token to a ``uamip`` of their choice, encoded under a challenge of their choice), and the
+  ``uamip`` must be a private address (the logon URL is plain http). ``md`` comes last: the
+  UPPER-case hex MD5 of the whole URL built so far (uamserver, ``?``, every parameter; not
+  ``&md=``) then the secret (``redir_md_param``, l. 630-660). So we hash ``url`` up to its last
+  ``&md=``, and anything after the md value fails. ``options["uamserver"]`` replaces the part
+  before ``?`` when the portal's public URL is not the uamserver chilli was given (a proxy in
+  between).
 * ``res`` is notyet, already, success, failed (+ ``reason`` reject/timeout/mtu/other), logoff,
   splash or challenge (``redir_reply``, l. 1575-1620); ``already`` comes without a challenge
   (l. 4256-4272), so the challenge (16 random bytes, 32 hex digits) is required only when a logon
@@ -46,7 +57,7 @@ import and checked at start-up (:func:`integration`): an unknown name is a confi
 ``form_post``: a login form the browser POSTs to the controller. Options: ``login_url`` (fixed)
 or ``login_url_param`` (the parameter carrying it), which REQUIRES ``allowed_hosts`` (host names
 or IPs, comma-separated; ``.example.com`` matches sub-domains): a crafted link must not make the
-portal post a token elsewhere. Only http/https, no user-info, no backslash or space.
+portal post a token elsewhere. Either way the URL passes :func:`accounts.weburl.web_target`.
 ``username_field``/``password_field`` (default username/password), ``extra_fields``
 (``name=value,…`` constants, percent-decoded), ``pass_through`` (parameters copied into the form),
 ``client_mac_param``/``client_ip_param``/``user_url_param`` (defaults: client_mac, mac /
@@ -72,7 +83,8 @@ client_ip, ip / continue_url, redirurl, url, redirect).
   ``allowed_hosts=<virtual IP>``, ``extra_fields=buttonClicked=4``.
 
 ``none``: no controller hand-off (MAC authentication, 802.1X); the browser goes to
-``options["done_url"]`` or ``/``.
+``options["done_url"]`` (a portal path or an address :func:`accounts.weburl.web_target` accepts)
+or ``/``.
 """
 
 from __future__ import annotations
@@ -86,6 +98,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from accounts.errors import InvalidInput
+from accounts.weburl import is_web_target, private_address, web_target
 
 MAX_VALUE = 2048  # CoovaChilli's REDIR_USERURLSIZE; nothing we read is longer
 MAX_PASSWORD = 128  # RADIUS_PWSIZE (RFC 2865 §5.2): chilli truncates a longer PAP password
@@ -202,6 +217,11 @@ def _query(query: str) -> dict[str, str]:
     return params
 
 
+def _user_url(value: str | None) -> str | None:
+    """Where the person wanted to go, from the wire: kept only if the one rule allows it."""
+    return value if is_web_target(value) else None
+
+
 def _names(option: str | None) -> list[str]:
     return [name.strip() for name in (option or "").split(",") if name.strip()]
 
@@ -234,19 +254,18 @@ class CoovaChilli:
         if len(url) > 4 * MAX_VALUE or not url.isascii() or not url.isprintable():
             raise HandoffError("bad_parameter", "the link is too long or not plain ASCII")
         signed, marker, md = url.rpartition("&md=") if "&md=" in url else (url, "", "")
-        if config.secret:
-            expected = hashlib.md5(signed.encode() + config.secret, usedforsecurity=False).hexdigest()
-            if not marker or not hmac.compare_digest(expected.upper().encode(), md.upper().encode()):
-                raise HandoffError("bad_checksum", "the link's md checksum does not match the UAM secret")
-        elif marker:
-            raise HandoffError("secret_missing", "the link is signed but no UAM secret is configured")
+        if not config.secret:  # unsigned, uamip and challenge would be whatever a link says
+            raise HandoffError("secret_missing", "a CoovaChilli hand-off needs its UAM secret")
+        expected = hashlib.md5(signed.encode() + config.secret, usedforsecurity=False).hexdigest()
+        if not marker or not hmac.compare_digest(expected.upper().encode(), md.upper().encode()):
+            raise HandoffError("bad_checksum", "the link's md checksum does not match the UAM secret")
         query = _query(signed.partition("?")[2])
         res = _require(query, "res")
         if res not in self.results:
             raise HandoffError("bad_parameter", f"unknown res {res!r}")
         state = {
             "res": res,
-            "uamip": str(_ip("uamip", _require(query, "uamip"))),
+            "uamip": self._uamip(_require(query, "uamip")),
             "uamport": str(self._port(_require(query, "uamport"))),
         }
         if res not in ("already", "success") or "challenge" in query:
@@ -257,22 +276,21 @@ class CoovaChilli:
             integration=self.name,
             client_mac=_get(query, "mac"),
             client_ip=_ip("ip", _get(query, "ip")),
-            user_url=_get(query, "userurl"),
+            user_url=_user_url(_get(query, "userurl")),
             state=state,
         )
 
     def handoff(self, arrival: Arrival, *, username: str, token: str, config: HandoffConfig) -> Handoff:
-        host = self._host(_require(arrival.state, "uamip"))
+        if not config.secret:
+            raise HandoffError("secret_missing", "a CoovaChilli hand-off needs its UAM secret")
+        host = self._host(self._uamip(_require(arrival.state, "uamip")))
         port = self._port(_require(arrival.state, "uamport"))
         challenge = self._challenge(_require(arrival.state, "challenge"))
         auth = config.options.get("auth") or "pap"
         secret = _credentials(username, token, MAX_PASSWORD if auth == "pap" else MAX_VALUE)
-        # c = MD5(challenge || uamsecret), or the raw challenge without a secret (redir.c l. 2830-2840).
-        c = (
-            hashlib.md5(challenge + config.secret, usedforsecurity=False).digest()
-            if config.secret
-            else challenge
-        )
+        # c = MD5(challenge || uamsecret) (redir.c l. 2830-2840; chilli without a secret uses the
+        # raw challenge, which we refuse: the link is then unsigned)
+        c = hashlib.md5(challenge + config.secret, usedforsecurity=False).digest()
         if auth == "pap":
             proof = ("password", bytes(byte ^ c[i % 16] for i, byte in enumerate(secret)).hex())
         elif auth == "chap":  # CHAP ident 0: no ``ident`` parameter is sent
@@ -280,10 +298,18 @@ class CoovaChilli:
         else:
             raise HandoffError("bad_config", f"coovachilli auth is pap or chap, not {auth!r}")
         query = [("username", username), proof]
-        if arrival.user_url:  # encoded twice: chilli decodes userurl twice (redir.c l. 2402-2405)
-            query.append(("userurl", quote(_check("userurl", arrival.user_url), safe="")))
+        if user_url := _user_url(arrival.user_url):  # encoded twice: chilli decodes it twice (l. 2402-2405)
+            query.append(("userurl", quote(_check("userurl", user_url), safe="")))
         url = f"http://{host}:{port}/logon?{urlencode(query, safe='', quote_via=quote)}"
         return Handoff(method="GET", url=url, fields={})
+
+    @staticmethod
+    def _uamip(value: str) -> str:
+        """The controller's address: an IP literal on a private network (the logon URL is http)."""
+        address = str(_ip("uamip", value))
+        if not private_address(address):
+            raise HandoffError("login_url_not_allowed", "uamip is not a private address")
+        return address
 
     @staticmethod
     def _host(value: str) -> str:
@@ -311,8 +337,8 @@ class FormPost:
     def arrive(self, *, url: str, params: Mapping[str, str], config: HandoffConfig) -> Arrival:
         options = config.options
         carried = options.get("login_url_param")
-        login_url = self._login_url(params.get(carried) if carried else None, options)
-        state = {} if options.get("login_url") else {"login_url": login_url}
+        # the target is named now, kept in the signed state, and re-checked at hand-off
+        state = {"login_url": self._login_url(params.get(carried) if carried else None, options)}
         for name in _names(options.get("pass_through")):
             if (value := _get(params, name)) is not None:
                 state["f." + name] = value
@@ -320,15 +346,21 @@ class FormPost:
             integration=self.name,
             client_mac=_first(params, options.get("client_mac_param"), ("client_mac", "mac")),
             client_ip=_ip("client_ip", _first(params, options.get("client_ip_param"), ("client_ip", "ip"))),
-            user_url=_first(
-                params, options.get("user_url_param"), ("continue_url", "redirurl", "url", "redirect")
+            user_url=_user_url(
+                _first(params, options.get("user_url_param"), ("continue_url", "redirurl", "url", "redirect"))
             ),
             state=state,
         )
 
     def handoff(self, arrival: Arrival, *, username: str, token: str, config: HandoffConfig) -> Handoff:
         options = config.options
-        login_url = self._login_url(arrival.state.get("login_url"), options)
+        named = arrival.state.get("login_url")
+        if not named:
+            raise HandoffError("missing_parameter", "the arrival named no login URL")
+        # only where the arrival said, and only if the access point's settings still allow it
+        login_url = self._login_url(named, options)
+        if login_url != named:
+            raise HandoffError("login_url_not_allowed", "the login URL changed since the arrival")
         _credentials(username, token, MAX_VALUE)
         fields = {
             name: value
@@ -365,17 +397,12 @@ class FormPost:
 
 
 def _checked_url(value: str, allowed: frozenset[str] | None, reason: str) -> str:
-    # A backslash, a space or user-info can make a browser's host differ from urlsplit's.
-    if len(value) > MAX_VALUE or not (value.isascii() and value.isprintable()) or {" ", "\\"} & set(value):
-        raise HandoffError(reason, "the login URL holds characters a URL may not")
+    """The login URL if the one rule (:func:`accounts.weburl.web_target`) and ``allowed`` accept it."""
     try:
-        parts = urlsplit(value)
-        host, _ = parts.hostname, parts.port
-    except ValueError:
-        raise HandoffError(reason, "the login URL cannot be read") from None
-    if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
-        raise HandoffError(reason, "the login URL is not a plain http(s) URL")
-    host = host.rstrip(".")
+        web_target(value, what="the login URL")
+    except InvalidInput as error:
+        raise HandoffError(reason, str(error)) from None
+    host = (urlsplit(value).hostname or "").rstrip(".")
     if allowed is not None and not any(
         host == entry or (entry.startswith(".") and host.endswith(entry)) for entry in allowed
     ):
@@ -392,7 +419,12 @@ class NoHandoff:
         return Arrival(integration=self.name, client_mac=None, client_ip=None, user_url=None, state={})
 
     def handoff(self, arrival: Arrival, *, username: str, token: str, config: HandoffConfig) -> Handoff:
-        return Handoff(method="GET", url=config.options.get("done_url") or "/", fields={})
+        done = config.options.get("done_url") or "/"
+        try:  # an admin's setting, checked when set; checked again: it is an open redirect else
+            web_target(done, what="done_url", local_paths=True)
+        except InvalidInput as error:
+            raise HandoffError("bad_config", str(error)) from None
+        return Handoff(method="GET", url=done, fields={})
 
 
 INTEGRATIONS: Mapping[str, Integration] = MappingProxyType(

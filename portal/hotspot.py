@@ -8,7 +8,9 @@
    kept in a signed cookie.
 2. ``GET /connect``, once the person is logged in: mint a single-use RADIUS token, and send the
    browser to the controller with ``username@realm`` and the token, by a redirect (UAM) or a
-   form POST. The access point's Access-Request then costs no password hash.
+   form POST. The access point's Access-Request then costs no password hash. The token is bound
+   to that access point (only its Access-Requests may use it), and it goes only to the target
+   the verified arrival named, if the access point's current settings still allow it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from accounts.errors import SecretUnreadable
 from accounts.models import Nas
 from accounts.secretbox import SecretBox
 from accounts.tokens import issue_token
+from accounts.weburl import is_web_target
 from portal.context import (
     HandoffState,
     Look,
@@ -134,7 +137,13 @@ async def connect(page: PageDep) -> Response:
             return await problem(
                 page, page._("This link does not come from an access point we know."), look=look
             )
-        token = await issue_token(session, box=portal.box, account=account, now=now, lifetime=TOKEN_LIFETIME)
+        if nas.handoff != page.handoff.integration:  # its settings changed since the arrival
+            return await problem(
+                page, page._("The access point's link is damaged or was changed."), look=look
+            )
+        token = await issue_token(
+            session, box=portal.box, account=account, nas_id=nas.id, now=now, lifetime=TOKEN_LIFETIME
+        )
         try:
             config = handoff_config(portal.box, nas)
             plan = integration(page.handoff.integration).handoff(
@@ -157,5 +166,5 @@ async def connect(page: PageDep) -> Response:
 
 
 def _safe_url(url: str | None) -> str | None:
-    """Only a web address is offered as a link (never ``javascript:``)."""
-    return url if url and urlsplit(url).scheme in ("http", "https") else None
+    """Only an address the one rule allows is offered as a link (accounts.weburl)."""
+    return url if is_web_target(url) else None

@@ -121,7 +121,7 @@ async def security_headers(request: Request, call_next: Callable[[Request], Awai
     response = await call_next(request)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if "content-security-policy" not in response.headers and not request.url.path.startswith("/api/docs"):
+    if "content-security-policy" not in response.headers:
         response.headers["Content-Security-Policy"] = content_security_policy(nonce=secrets.token_urlsafe(12))
     if request.url.scheme == "https":
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")

@@ -274,7 +274,10 @@ class Pipeline:
 
     async def authenticate_token(self, attempt: Attempt) -> Outcome:
         token = attempt.password.decode("utf-8", "replace")
-        owner = await self.store.consume_token(username=attempt.username, token=token, now=attempt.now)
+        # bound to the access point the portal handed it to: refused at any other
+        owner = await self.store.consume_token(
+            username=attempt.username, token=token, nas_id=attempt.request.client.nas_id, now=attempt.now
+        )
         if owner is not None:
             attempt.account = owner
             return Outcome.OK
@@ -290,7 +293,10 @@ class Pipeline:
         if account is None or len(chap) != 17:
             return attempt.reject("unknown_user" if account is None else "bad_chap", MSG_BAD_CREDENTIALS)
         used = await self.store.consume_token_matching(
-            account_id=account.id, matches=lambda token: chap_valid(chap, token, challenge), now=attempt.now
+            account_id=account.id,
+            nas_id=attempt.request.client.nas_id,
+            matches=lambda token: chap_valid(chap, token, challenge),
+            now=attempt.now,
         )
         return Outcome.OK if used else attempt.reject("bad_token", MSG_BAD_CREDENTIALS)
 

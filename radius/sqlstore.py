@@ -312,13 +312,17 @@ class SqlStore:
             return None
         return DeviceView(mac=mac, account=account, remembered_until=remembered_until)
 
-    async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
+    async def consume_token(
+        self, *, username: str, token: str, nas_id: int | None, now: datetime
+    ) -> AccountView | None:
         """Group commit: attempts that arrive while a batch is in flight go together in the next one."""
-        return await self._tokens((username, token, now))
+        if nas_id is None:  # a partner's proxy: no token of ours was handed to it
+            return None
+        return await self._tokens((username, token, nas_id, now))
 
-    async def _consume_tokens(self, batch: list[tuple[str, str, datetime]]) -> list[AccountView | None]:
-        attempts = [(username, token) for username, token, _ in batch]
-        now = max(now for _, _, now in batch)
+    async def _consume_tokens(self, batch: list[tuple[str, str, int, datetime]]) -> list[AccountView | None]:
+        attempts: list[tokens.Attempt] = [(username, token, nas_id) for username, token, nas_id, _ in batch]
+        now = max(now for _, _, _, now in batch)
         if self._postgres:  # one statement, its own transaction: one round trip per batch
             try:
                 won = await tokens.consume_tokens_of_users_on(
@@ -337,15 +341,17 @@ class SqlStore:
                     session, box=self.box, region_id=self.region_id, attempts=attempts, now=now
                 )
         # the same token twice in one batch (a client retrying fast): only the first wins
-        owners = [(username, won.pop((username, token), None)) for username, token, _ in batch]
+        owners = [(attempt[0], won.pop(attempt, None)) for attempt in attempts]
         return [_owner_view(username, owner) if owner else None for username, owner in owners]
 
     async def consume_token_matching(
-        self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
+        self, *, account_id: int, nas_id: int | None, matches: Callable[[bytes], bool], now: datetime
     ) -> bool:
+        if nas_id is None:
+            return False
         async with self.sessions() as session, session.begin():
             return await tokens.consume_token_matching(
-                session, box=self.box, account_id=account_id, matches=matches, now=now
+                session, box=self.box, account_id=account_id, nas_id=nas_id, matches=matches, now=now
             )
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:

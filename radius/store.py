@@ -39,13 +39,19 @@ class Store(Protocol):
 
     async def device(self, mac: str) -> DeviceView | None: ...
 
-    async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
-        """Use a live single-use token of this user: its account, or None (then it was no token)."""
+    async def consume_token(
+        self, *, username: str, token: str, nas_id: int | None, now: datetime
+    ) -> AccountView | None:
+        """Use a live single-use token of this user issued for the access point ``nas_id`` (the
+        requesting client's; None, a partner's proxy, never matches): its account, or None (then
+        it was no token)."""
         ...
 
     async def consume_token_matching(
-        self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
-    ) -> bool: ...
+        self, *, account_id: int, nas_id: int | None, matches: Callable[[bytes], bool], now: datetime
+    ) -> bool:
+        """Use the live token of the account issued for ``nas_id`` for which ``matches`` holds."""
+        ...
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]: ...
 

@@ -3,7 +3,7 @@
 Sources, strongest first: keyword arguments, environment variables (prefix ``SESAME_``; a
 nested section's fields are ``SESAME_<SECTION>_<FIELD>``, e.g. ``SESAME_RADIUS_AUTH_PORT``),
 then a TOML file named by ``--config`` or ``SESAME_CONFIG`` (sections ``[radius]``,
-``[web]``, ``[portal]``, ``[federation]``), then the defaults below. A bad value stops
+``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``), then the defaults below. A bad value stops
 start-up with one line naming the setting (:func:`describe_error`).
 """
 
@@ -41,6 +41,8 @@ ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
 PLACEHOLDER_SECRET_KEY = "change-me"  # noqa: S105 - the value refused outside development
 MIN_SECRET_KEY_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")  # RFC 6750's b64token: it goes in a header as is
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./sesame.db"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -208,6 +210,49 @@ class WebSettings(BaseModel):
         return value
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics (``GET /metrics``) on a listener of their own, never on the public web port."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    #: loopback by default (Prometheus or its agent on this host); another address needs a token
+    bind: str = "127.0.0.1"
+    #: 0 or empty: no metrics listener
+    port: int = Field(default=9812, ge=0, le=65_535)
+    #: a bearer token Prometheus must send (its ``authorization: credentials_file``); empty: none,
+    #: which is allowed only on a loopback address
+    token: SecretStr = SecretStr("")
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: object) -> object:
+        return 0 if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        token = value.get_secret_value()
+        if token and (len(token) < MIN_METRICS_TOKEN_LENGTH or not TOKEN_CHARACTERS.fullmatch(token)):
+            raise ValueError(
+                f"use at least {MIN_METRICS_TOKEN_LENGTH} letters, digits or -._~+/= "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        bind, port = info.data.get("bind"), info.data.get("port")
+        if port and bind and not token and not ipaddress.ip_address(bind).is_loopback:
+            raise ValueError(f"metrics on {bind}, not a loopback address, need a bearer token")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.port != 0
+
+
 class PortalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -319,6 +364,7 @@ class Settings(BaseSettings):
     accounting: AccountingSettings = AccountingSettings()
     retention: RetentionSettings = RetentionSettings()
     web: WebSettings = WebSettings()
+    metrics: MetricsSettings = MetricsSettings()
     portal: PortalSettings = PortalSettings()
     mail: MailSettings = MailSettings()
     federation: FederationSettings = FederationSettings()

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from portal.app import create_app
 from radius.server import BindError, RadiusService
@@ -110,7 +113,7 @@ async def serve(settings: Settings) -> None:
     """Run every enabled service until a stop signal arrives.
 
     RADIUS runs in this process, or in ``settings.radius.workers`` worker processes sharing the
-    ports (:mod:`sesame.workers`); the web app always runs here.
+    ports (:mod:`sesame.workers`); the web app and the metrics listener always run here.
     """
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
@@ -120,6 +123,7 @@ async def serve(settings: Settings) -> None:
 
     tasks: dict[str, asyncio.Task[None]] = {}
     web: _WebServer | None = None
+    metrics: _WebServer | None = None
     radius: RadiusService | None = None
     supervisor: Supervisor | None = None
     locks: list[socket.socket] = []
@@ -159,13 +163,25 @@ async def serve(settings: Settings) -> None:
                 portal=build_portal(settings, engine) if settings.portal.enabled else None,
                 readiness=radius_ready if listeners else None,
             )
-            app.add_route("/metrics", metrics_endpoint(), include_in_schema=False)
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
             web = _WebServer(config)
             tasks["web"] = asyncio.create_task(web.serve(sockets=[sock]), name="web")
             log.info(
-                "web: listening on http://%s (health: /healthz, readiness: /readyz, metrics: /metrics)",
+                "web: listening on http://%s (health: /healthz, readiness: /readyz)",
                 _where(settings.web.bind, settings.web.port),
+            )
+        if settings.metrics.enabled:
+            # its own listener, loopback by default: the web port is public behind the reverse proxy
+            metrics_sock = bind_tcp(settings.metrics.bind, settings.metrics.port, what="metrics")
+            exposition = metrics_app(token=settings.metrics.token.get_secret_value())
+            metrics = _WebServer(
+                uvicorn.Config(exposition, log_config=None, access_log=False, lifespan="off")
+            )
+            tasks["metrics"] = asyncio.create_task(metrics.serve(sockets=[metrics_sock]), name="metrics")
+            log.info(
+                "metrics: listening on http://%s/metrics%s",
+                _where(settings.metrics.bind, settings.metrics.port),
+                " (bearer token required)" if settings.metrics.token.get_secret_value() else "",
             )
         if listeners and workers > 1:
             supervisor = Supervisor(workers)
@@ -193,7 +209,7 @@ async def serve(settings: Settings) -> None:
                     _where(listener.address, listener.port),
                 )
             tasks["radius"] = asyncio.create_task(_forever(), name="radius")
-        if not tasks:
+        if "web" not in tasks and "radius" not in tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
         log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
 
@@ -205,8 +221,9 @@ async def serve(settings: Settings) -> None:
         stopped.cancel()
     finally:
         log.info("stopping")
-        if web is not None:
-            web.should_exit = True
+        for server in (web, metrics):
+            if server is not None:
+                server.should_exit = True
         if "radius" in tasks:
             tasks["radius"].cancel()
         if radius is not None:
@@ -228,8 +245,9 @@ async def serve(settings: Settings) -> None:
         log.info("stopped")
 
 
-def metrics_endpoint() -> Callable[[Request], Awaitable[Response]]:
-    """Prometheus exposition; with worker processes, the sum over their shared files."""
+def metrics_app(*, token: str = "") -> Starlette:
+    """The metrics listener: ``GET /metrics``, Prometheus exposition (with worker processes, the sum
+    over their shared files), behind a bearer token when one is set; nothing else is served there."""
     from prometheus_client import (
         CONTENT_TYPE_LATEST,
         REGISTRY,
@@ -243,8 +261,16 @@ def metrics_endpoint() -> Callable[[Request], Awaitable[Response]]:
     if path:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    expected = f"Bearer {token}".encode()
 
-    async def metrics(_request: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if token and not hmac.compare_digest(given, expected):
+            return PlainTextResponse(
+                "a bearer token is required\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="sesame-metrics"'},
+            )
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return metrics
+    return Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])

@@ -319,7 +319,7 @@ def test_bad_admin_commands_fail_with_one_line(inventory: str, capsys: pytest.Ca
 def test_every_cli_change_is_audited_with_secrets_masked(inventory: str) -> None:
     ok("nas", "handoff", "ap-1", "--handoff", "coovachilli", "--uam-secret", UAM_SECRET)
     ok("user", "add", "alice", "--email", "alice@example.fr", "--password", "correct horse battery")
-    token = ok("token", "issue", "alice").splitlines()[-1]
+    token = ok("token", "issue", "alice", "--nas", "ap-1").splitlines()[-1]
     ok("user", "disable", "alice")
     ok("policy", "set", "--commune", "Valence", "--session-timeout", "7200")
     ok("commune", "list")  # a read: not audited

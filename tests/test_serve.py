@@ -79,6 +79,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "SESAME_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "SESAME_WEB_BIND": "127.0.0.1",
         "SESAME_WEB_PORT": str(free_port()),
+        "SESAME_METRICS_PORT": str(free_port()),
         "SESAME_RADIUS_BIND": "127.0.0.1",
         "SESAME_RADIUS_AUTH_PORT": str(free_port(socket.SOCK_DGRAM)),
         "SESAME_RADIUS_ACCT_PORT": str(free_port(socket.SOCK_DGRAM)),
@@ -104,9 +105,12 @@ def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
     while (ready := server.wait_http(f"{base}/readyz")).status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.1)  # 503 "starting" until the RADIUS service runs
     assert ready.json() == {"status": "ready", "database": "ok", "radius": "ok"}
-    metrics = server.wait_http(f"{base}/metrics")
+    metrics_url = f"http://127.0.0.1:{env['SESAME_METRICS_PORT']}/metrics"
+    metrics = server.wait_http(metrics_url)
     assert metrics.status_code == 200 and "sesame_radius_clients" in metrics.text
+    assert server.wait_http(f"{base}/metrics").status_code == 404  # not on the public web port
     assert f"web: listening on http://127.0.0.1:{env['SESAME_WEB_PORT']}" in server.stderr
+    assert f"metrics: listening on {metrics_url}\n" in server.stderr
     assert f"radius: auth listening on udp 127.0.0.1:{env['SESAME_RADIUS_AUTH_PORT']}" in server.stderr
     assert f"radius: acct listening on udp 127.0.0.1:{env['SESAME_RADIUS_ACCT_PORT']}" in server.stderr
     assert (
@@ -126,8 +130,43 @@ def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
     web_port = env["SESAME_WEB_PORT"]
     assert f"error: web: cannot listen on 127.0.0.1:{web_port}: Address already in use" in web_only.stderr
 
+    metrics_taken = env | {"SESAME_RADIUS_ENABLED": "false", "SESAME_WEB_PORT": str(free_port())}
+    web_only = Process(["serve"], metrics_taken, tmp_path)
+    processes.append(web_only)
+    assert web_only.proc.wait(timeout=START_TIMEOUT) == 2
+    metrics_port = env["SESAME_METRICS_PORT"]
+    assert f"error: metrics: cannot listen on 127.0.0.1:{metrics_port}: Address already in use" in (
+        web_only.stderr
+    )
+
     assert server.stop(signal.SIGTERM) == 0
     assert server.stderr.rstrip().endswith("sesame: stopped")
+
+
+def test_metrics_listener_with_a_bearer_token_and_without_one(
+    env: dict[str, str], tmp_path: Path, processes: list[Process]
+) -> None:
+    token = "c2VzYW1lLW1ldHJpY3MtdG9rZW4"
+    server = Process(["serve"], env | {"SESAME_METRICS_TOKEN": token}, tmp_path)
+    processes.append(server)
+    url = f"http://127.0.0.1:{env['SESAME_METRICS_PORT']}/metrics"
+    refused = server.wait_http(url)
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    wrong = httpx.get(url, headers={"Authorization": f"Bearer {token[:-1]}x"}, timeout=5)
+    assert wrong.status_code == 401
+    scraped = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert scraped.status_code == 200 and "sesame_radius_clients" in scraped.text
+    assert f"metrics: listening on {url} (bearer token required)" in server.stderr
+    assert token not in server.stderr
+    assert server.stop(signal.SIGTERM) == 0
+
+    off = Process(["serve"], env | {"SESAME_METRICS_PORT": "0"}, tmp_path)
+    processes.append(off)
+    off.wait_http(f"http://127.0.0.1:{env['SESAME_WEB_PORT']}/healthz")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=5)
+    assert "metrics: listening" not in off.stderr
+    assert off.stop(signal.SIGTERM) == 0
 
 
 def test_serve_stops_on_ctrl_c(env: dict[str, str], tmp_path: Path, processes: list[Process]) -> None:

@@ -115,3 +115,60 @@ def test_config_file_problems_are_named(
     monkeypatch.setenv("SESAME_CONFIG", str(typo))
     with pytest.raises(SettingsError, match="SESAME_RADIUS_AUTH_PROT: unknown setting"):
         load_settings()
+
+
+def test_metrics_listen_on_loopback_port_9812_by_default_and_0_or_empty_turns_them_off(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    metrics = load_settings().metrics
+    assert (metrics.bind, metrics.port, metrics.enabled) == ("127.0.0.1", 9812, True)
+    assert metrics.token.get_secret_value() == ""
+    for off in ("0", ""):
+        monkeypatch.setenv("SESAME_METRICS_PORT", off)
+        assert load_settings().metrics.enabled is False
+    monkeypatch.setenv("SESAME_METRICS_PORT", "19812")
+    monkeypatch.setenv("SESAME_METRICS_BIND", "::1")
+    metrics = load_settings().metrics
+    assert (metrics.bind, metrics.port, metrics.enabled) == ("::1", 19812, True)
+
+
+def test_metrics_on_an_address_other_than_loopback_need_a_bearer_token(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")  # refused in development too
+    monkeypatch.setenv("SESAME_METRICS_BIND", "0.0.0.0")
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    assert str(excinfo.value).startswith("invalid setting SESAME_METRICS_TOKEN:")
+    assert "loopback" in str(excinfo.value)
+    monkeypatch.setenv("SESAME_METRICS_PORT", "0")  # no listener: nothing to protect
+    assert load_settings().metrics.enabled is False
+    monkeypatch.setenv("SESAME_METRICS_PORT", "9812")
+    token = "Zm9vYmFyYmF6LXF1dXgtMTIzNDU2Nzg5"
+    monkeypatch.setenv("SESAME_METRICS_TOKEN", token)
+    metrics = load_settings().metrics
+    assert (metrics.bind, metrics.token.get_secret_value()) == ("0.0.0.0", token)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SESAME_METRICS_BIND", "metrics.example.fr"),
+        ("SESAME_METRICS_PORT", "65536"),
+        ("SESAME_METRICS_PORT", "-1"),
+        ("SESAME_METRICS_TOKEN", "short"),
+        ("SESAME_METRICS_TOKEN", "a token with spaces and more"),
+        ("SESAME_METRICS_TOKEN", "ééééééééééééééééééé"),
+    ],
+)
+def test_a_bad_metrics_setting_is_named(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    assert str(excinfo.value).startswith(f"invalid setting {variable}:")
+    assert value not in str(excinfo.value) or variable != "SESAME_METRICS_TOKEN"  # a secret is not echoed

@@ -98,7 +98,9 @@ class AccessPointPatch(Patch):
     require_message_authenticator: bool | None = None
     handoff: str | None = Field(default=None, max_length=30)
     handoff_options: dict[str, str] | None = None
-    uam_secret: SecretStr | None = Field(default=None, description="the controller's UAM secret (write-only)")
+    uam_secret: SecretStr | None = Field(
+        default=None, max_length=128, description="the controller's UAM secret (write-only)"
+    )
 
 
 class AccessPointOut(BaseModel):
@@ -345,6 +347,8 @@ async def update_access_point(
         nas, site = await ap_in_reach(session, who.reach, ap_id)
         before = _ap(nas).model_dump()
         changes = body.changes()
+        if {"handoff", "handoff_options"} & changes.keys():
+            region_only_handoff(who)
         if body.address is not None:
             await network.set_nas_address(
                 session, nas=nas, site=site, address=body.address, rules=portal.config.nas_address_rules,
@@ -396,16 +400,31 @@ class SiteHandoff(BaseModel):
     model_config = ConfigDict(extra="forbid")
     handoff: str = Field(max_length=30)
     handoff_options: dict[str, str] | None = None
-    uam_secret: SecretStr | None = Field(default=None, description="the controllers' UAM secret (write-only)")
+    uam_secret: SecretStr | None = Field(
+        default=None, max_length=128, description="the controllers' UAM secret (write-only)"
+    )
+
+
+def region_only_handoff(who: Principal) -> None:
+    """Where citizens' browsers and tokens go is the region's to say (issue 14): a commune admin
+    could otherwise send the citizens of every commune, who may be handed a link to any access
+    point, to a host of their choice. Rotating a UAM secret stays the commune's."""
+    if not who.reach.region_wide:
+        raise HTTPException(
+            403,
+            detail="only a region admin may change an access point's hand-off or its options "
+            "(they say where citizens' browsers and tokens go)",
+        )
 
 
 @router.put("/sites/{site_id}/handoff", response_model=list[AccessPointOut])
 async def set_site_handoff(
     site_id: Id, body: SiteHandoff, who: Writer, portal: PortalDep
 ) -> list[AccessPointOut]:
-    """Set the hand-off of all the site's access points at once."""
+    """Set the hand-off of all the site's access points at once (region admins only)."""
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, site_id)
+        region_only_handoff(who)  # after the reach check: another commune's site stays a 404
         aps = (await session.scalars(select(Nas).where(Nas.site_id == site.id).order_by(Nas.shortname))).all()
         for nas in aps:
             await network.set_handoff(

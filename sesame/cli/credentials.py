@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import typer
 
-from accounts import credentials, tokens, users
+from accounts import credentials, network, tokens, users
 from accounts.models import utcnow
 from sesame.cli.context import Context, run_command
 
@@ -22,19 +22,28 @@ credential_app = typer.Typer(
 @token_app.command("issue")
 def token_issue(
     identity: str = typer.Argument(..., help="username or username@realm"),
+    nas: str = typer.Option(
+        ..., "--nas", help="The access point that may use it (a token works at that one only)."
+    ),
     lifetime: int = typer.Option(120, "--lifetime", min=10, max=3600, help="Seconds the token stays valid."),
 ) -> None:
-    """Mint a single-use token; it is printed alone on the last line."""
+    """Mint a single-use token for one access point; it is printed alone on the last line."""
 
-    async def action(ctx: Context) -> tuple[str, str]:
+    async def action(ctx: Context) -> tuple[str, str, str]:
         account = await users.find_account(ctx.session, identity, region=ctx.region)
+        where = await network.find_nas(ctx.session, nas)
         token = await tokens.issue_token(
-            ctx.session, box=ctx.box, account=account, now=utcnow(), lifetime=timedelta(seconds=lifetime)
+            ctx.session,
+            box=ctx.box,
+            account=account,
+            nas_id=where.id,
+            now=utcnow(),
+            lifetime=timedelta(seconds=lifetime),
         )
-        return account.identity, token
+        return account.identity, where.shortname, token
 
-    who, token = run_command(action, audited="token.issue")
-    typer.echo(f"single-use token for {who}, valid {lifetime} s:", err=True)
+    who, where, token = run_command(action, audited="token.issue")
+    typer.echo(f"single-use token for {who} at {where}, valid {lifetime} s:", err=True)
     typer.echo(token)
 
 

@@ -60,7 +60,8 @@ def _demo() -> None:
                 f"  account {creds.identity}, password {creds.password}",
                 f"  health: {web}/healthz   readiness: {web}/readyz   API docs: {web}/api/docs",
                 "  in another terminal: . .venv/bin/activate && export SESAME_ENVIRONMENT=development",
-                "  then e.g.: radtest demo '<password>' 127.0.0.1 0 testing123 ; sesame token issue demo",
+                "  then e.g.: radtest demo '<password>' 127.0.0.1 0 testing123 ;"
+                " sesame token issue demo --nas demo-ap",
             ]
         )
 

@@ -280,7 +280,7 @@ async def test_deleting_an_account_keeps_its_records_under_a_pseudonym(
     bob = await _account(session, region, hasher, "bob")
     await users.remember_device(session, account=alice, mac="02:00:00:00:00:42", label="phone", until=NOW)
     await users.remember_device(session, account=bob, mac="02:00:00:00:00:43", label=None, until=None)
-    await tokens.issue_token(session, box=box, account=alice, now=NOW)
+    await tokens.issue_token(session, box=box, account=alice, nas_id=None, now=NOW)
     await credentials.create_device_credential(session, box=box, account=alice, label="laptop")
     alice_id = alice.id
     session.add_all(

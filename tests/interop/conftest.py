@@ -45,6 +45,12 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class Server:
     env: dict[str, str]
@@ -130,6 +136,7 @@ def launch(workdir: Path, database_url: str, **settings: str) -> Server:
         "SESAME_RADIUS_AUTH_PORT": str(auth_port),
         "SESAME_RADIUS_ACCT_PORT": str(acct_port),
         "SESAME_WEB_ENABLED": "false",
+        "SESAME_METRICS_PORT": str(free_tcp_port()),  # not the default 9812: servers run side by side
         **settings,
     }
     log = workdir / "serve.log"

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
 
@@ -95,7 +95,7 @@ def uam_redirect(base: str, controller_port: int) -> str:
         ("ip", "10.1.0.23"),
         ("nasid", "chilli-ap"),
         ("sessionid", "5f3a2b1c00000001"),
-        ("userurl", "http://example.org/"),
+        ("userurl", "https://example.org/"),  # plain http would not be passed on (accounts.weburl)
     ]
     url = f"{base}/hotspot?" + "&".join(f"{k}={quote(v, safe='-_.!~*')}" for k, v in params)
     md = hashlib.md5((url + UAM_SECRET).encode()).hexdigest().upper()
@@ -206,7 +206,8 @@ def test_sign_up_verify_and_hand_off_to_coovachilli_then_radius_accepts_the_toke
         logon = controller.logons[-1]
         assert urlsplit(driver.current_url).port == controller.port
         assert logon["username"] == "camille@wifi.interop.example"
-        assert logon["userurl"].startswith("http")
+        # chilli percent-decodes userurl a second time (redir.c, redir_urldecode), and so must we
+        assert unquote(logon["userurl"]) == "https://example.org/"
         token = chilli_decode(logon["password"])
         assert re.fullmatch(r"[A-Za-z0-9_-]{24}", token)
         request = (
@@ -348,3 +349,48 @@ def test_the_pages_pass_axe_wcag_2_1_aa(portal_server: tuple[Server, str], chrom
     # the harness can fail: an input without a label planted in the page is caught
     driver.execute_script("document.querySelector('main').appendChild(document.createElement('input'))")
     assert any(v.startswith("label:") for v in violations())
+
+
+def test_the_api_docs_render_from_this_server_with_no_csp_violation(
+    portal_server: tuple[Server, str], chrome: object
+) -> None:
+    """Swagger UI renders the admin API under the page's strict policy, every file from this server."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    _, base = portal_server
+    driver: WebDriver = chrome  # type: ignore[assignment]
+    # listens before any script of the page runs (DevTools scripts are not subject to the page's CSP)
+    recorder = driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": "window.cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => window.cspViolations.push("
+            "  e.effectiveDirective + ' ' + (e.blockedURI || 'inline')));"
+        },
+    )
+    try:
+        driver.get(f"{base}/api/docs")
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
+        shown = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        assert "/api/v1/auth/token" in shown
+        assert "Sésame" in driver.find_element(By.CSS_SELECTOR, ".info .title").text
+        assert driver.execute_script("return window.cspViolations") == []
+        loaded = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(r => r.name)"
+            ".concat([document.location.href])"
+        )
+        assert len(loaded) >= 5 and all(url.startswith(base + "/") for url in loaded), loaded
+        # the recorder works: an inline script planted in the page is refused and reported
+        driver.execute_script(
+            "const s = document.createElement('script'); s.textContent = 'window.ran = 1';"
+            "document.body.appendChild(s);"
+        )
+        WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.cspViolations.length"))
+        assert driver.execute_script("return window.cspViolations") == ["script-src-elem inline"]
+        assert driver.execute_script("return window.ran") is None
+    finally:
+        driver.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": recorder["identifier"]}
+        )

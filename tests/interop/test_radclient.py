@@ -34,13 +34,13 @@ def test_pap_wrong_password_is_rejected_with_a_reason(server: Server) -> None:
 
 
 def test_a_token_is_accepted_once_over_pap(server: Server) -> None:
-    token = server.cli("token", "issue", "alice").strip().splitlines()[-1]
+    token = server.cli("token", "issue", "alice", "--nas", "local-ap").strip().splitlines()[-1]
     assert received(server.radtest("alice", token)) == "Access-Accept"
     assert received(server.radtest("alice", token)) == "Access-Reject"
 
 
 def test_a_token_is_accepted_once_over_chap(server: Server) -> None:
-    token = server.cli("token", "issue", "alice").strip().splitlines()[-1]
+    token = server.cli("token", "issue", "alice", "--nas", "local-ap").strip().splitlines()[-1]
     request = f'User-Name = "alice@{REALM}"\nCHAP-Password = "{token}"\nMessage-Authenticator = 0x00\n'
     first = server.radclient(request)
     assert "CHAP-Password = 0x" in first  # radclient computed a real CHAP response

@@ -26,7 +26,7 @@ def _children(pid: int) -> list[int]:
 
 def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
     radtest = need_tool("radtest")
-    auth, acct, web = free_udp_port(), free_udp_port(), free_port()
+    auth, acct, web, metrics_port = free_udp_port(), free_udp_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))} | {
         "SESAME_ENVIRONMENT": "development",
         "SESAME_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
@@ -36,6 +36,7 @@ def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
         "SESAME_RADIUS_ACCT_PORT": str(acct),
         "SESAME_WEB_BIND": "127.0.0.1",
         "SESAME_WEB_PORT": str(web),
+        "SESAME_METRICS_PORT": str(metrics_port),
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -98,7 +99,7 @@ def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
             os.kill(first, signal.SIGCONT)
         assert _ready(web) == (200, "ok")
 
-        metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=5).text
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         accepted = re.search(r'sesame_radius_decisions_total\{method="pap",result="accept"\} (\S+)', metrics)
         assert accepted and float(accepted.group(1)) == 4.0
     finally:

@@ -553,6 +553,7 @@ async def test_region_admins_manage_admins_and_clients(browser: Browser, world: 
 
 async def test_a_sites_hand_off_is_set_on_all_its_access_points(browser: Browser, world: World) -> None:
     valence = bearer(await token(browser, "valence@test.example"))
+    region = bearer(await token(browser, "region@test.example"))
     await browser.post(
         "/api/v1/access-points",
         json={
@@ -563,18 +564,17 @@ async def test_a_sites_hand_off_is_set_on_all_its_access_points(browser: Browser
         },
         headers=valence,
     )
-    done = await browser.put(
-        f"/api/v1/sites/{world.site_a}/handoff",
-        json={"handoff": "coovachilli", "uam_secret": "uam-secret-42", "handoff_options": {"auth": "chap"}},
-        headers=valence,
-    )
+    body = {"handoff": "coovachilli", "uam_secret": "uam-secret-42", "handoff_options": {"auth": "chap"}}
+    refused = await browser.put(f"/api/v1/sites/{world.site_a}/handoff", json=body, headers=valence)
+    assert refused.status_code == 403 and "region admin" in refused.json()["detail"]
+    done = await browser.put(f"/api/v1/sites/{world.site_a}/handoff", json=body, headers=region)
     assert done.status_code == 200 and "uam-secret-42" not in done.text
     assert [(a["name"], a["handoff"], a["has_uam_secret"]) for a in done.json()] == [
         ("ap-a", "coovachilli", True),
         ("ap-a2", "coovachilli", True),
     ]
     unknown = await browser.put(
-        f"/api/v1/sites/{world.site_a}/handoff", json={"handoff": "telepathy"}, headers=valence
+        f"/api/v1/sites/{world.site_a}/handoff", json={"handoff": "telepathy"}, headers=region
     )
     assert unknown.status_code == 422
     assert (
@@ -659,3 +659,51 @@ async def test_nothing_moves_into_another_commune(browser: Browser, world: World
     site = (await browser.get(f"/api/v1/sites/{world.site_a}", headers=region)).json()
     ap = (await browser.get(f"/api/v1/access-points/{world.ap_a}", headers=region)).json()
     assert site["commune_id"] == world.commune_a and ap["site_id"] == world.site_a
+
+
+# -- hand-offs (issue 14, points 1 and 2) -----------------------------------------------------------
+
+
+async def test_hand_off_targets_are_the_regions_and_follow_the_one_rule(
+    browser: Browser, world: World
+) -> None:
+    """Issue 14: a commune admin cannot point their access point's hand-off anywhere (403 with a
+    reason); a region admin cannot either, outside https:// or a private controller address (422);
+    CoovaChilli without its UAM secret is refused; rotating the UAM secret stays the commune's."""
+    valence = bearer(await token(browser, "valence@test.example"))
+    region = bearer(await token(browser, "region@test.example"))
+    ap = f"/api/v1/access-points/{world.ap_a}"
+    harvest = {"handoff": "form_post", "handoff_options": {"login_url": "https://evil.example/collect"}}
+    refused = await browser.patch(ap, json=harvest, headers=valence)
+    assert refused.status_code == 403 and "region admin" in refused.json()["detail"]
+    only_options = await browser.patch(ap, json={"handoff_options": {"done_url": "/"}}, headers=valence)
+    assert only_options.status_code == 403
+    for bad in (
+        {"handoff": "form_post", "handoff_options": {"login_url": "http://evil.example/collect"}},
+        {"handoff": "form_post", "handoff_options": {"login_url": "http://203.0.113.9:8002/"}},
+        {"handoff": "form_post", "handoff_options": {"login_url": "javascript:alert(1)"}},
+        {"handoff": "form_post", "handoff_options": {"login_url_param": "login_url"}},  # no allowed_hosts
+        {"handoff": "form_post", "handoff_options": {}},
+        {"handoff": "none", "handoff_options": {"done_url": "http://evil.example/"}},
+        {"handoff": "none", "handoff_options": {"done_url": "//evil.example/"}},
+        {"handoff": "coovachilli"},  # no UAM secret
+        {
+            "handoff": "coovachilli",
+            "uam_secret": "s3cret",
+            "handoff_options": {"uamserver": "http://x.example/"},
+        },
+    ):
+        response = await browser.patch(ap, json=bad, headers=region)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["detail"], bad
+    async with browser.portal.transaction() as session:
+        nas = await session.get_one(Nas, world.ap_a)
+        assert (nas.handoff, nas.handoff_options, nas.uam_secret_ciphertext) == ("none", None, None)
+    good = {"handoff": "form_post", "handoff_options": {"login_url": "http://10.1.0.1:8002/index.php"}}
+    assert (await browser.patch(ap, json=good, headers=region)).status_code == 200
+    chilli = {"handoff": "coovachilli", "uam_secret": "uam-secret-42"}
+    assert (await browser.patch(ap, json=chilli, headers=region)).status_code == 200
+    rotated = await browser.patch(ap, json={"uam_secret": "uam-secret-43"}, headers=valence)
+    assert rotated.status_code == 200 and rotated.json()["has_uam_secret"]
+    removed = await browser.patch(ap, json={"uam_secret": ""}, headers=region)
+    assert removed.status_code == 422  # CoovaChilli keeps its secret

@@ -280,9 +280,7 @@ async def test_every_text_input_is_bounded(api: tuple[Schema, dict[str, str], di
             walk(f"{op.method} {op.path} {param['name']}", param["schema"])
         for field in schema.body_fields(op):
             walk(f"{op.method} {op.path} {field.name}", field.schema)
-    # the hand-off's UAM secret is bounded by accounts.network.set_handoff (1 to 128 bytes); its
-    # schema is being reworked with the hand-off validation (issue 14, points 1-2)
-    assert [u for u in unbounded if not u.endswith(" uam_secret")] == []
+    assert unbounded == []
 
 
 async def test_a_rename_that_conflicts_while_another_field_changes_is_409(

@@ -50,6 +50,11 @@ ALREADY = (
     "&userurl=http%3a%2f%2fexample.com%2f"
 )
 ALREADY_MD = "DC0697E20B1E7343119298CD5AEFAB29"
+# the same with an https userurl (kept: the one rule of accounts.weburl), and one naming a public uamip
+NOTYET_HTTPS = NOTYET.replace("&userurl=http%3a", "&userurl=https%3a")
+NOTYET_HTTPS_MD = "B6138D790067F09E69630C0C4183D164"
+PUBLIC_UAMIP = NOTYET.replace("uamip=10.1.0.1", "uamip=203.0.113.9").partition("&userurl=")[0]
+PUBLIC_UAMIP_MD = "F9828A534E78265F634DE6F073CEBD89"
 
 CHILLI = HandoffConfig(integration="coovachilli", secret=SECRET)
 CHILLI_NO_SECRET = HandoffConfig(integration="coovachilli")
@@ -57,6 +62,12 @@ CHILLI_NO_SECRET = HandoffConfig(integration="coovachilli")
 
 def chilli(*, auth: str | None = None, secret: bytes | None = SECRET) -> HandoffConfig:
     return HandoffConfig(integration="coovachilli", secret=secret, options={"auth": auth} if auth else {})
+
+
+def sign(url: str, secret: bytes = SECRET) -> str:
+    """``url`` with the ``md`` chilli would append (the vectors above check this rule by hand)."""
+    md = hashlib.md5(url.encode() + secret, usedforsecurity=False).hexdigest().upper()
+    return f"{url}&md={md}"
 
 
 def uam_arrival(*, uamip: str = "10.1.0.1", user_url: str | None = None) -> Arrival:
@@ -95,7 +106,7 @@ def test_genuine_signed_link_is_accepted() -> None:
     assert arrival.integration == "coovachilli"
     assert arrival.client_mac == "11-22-33-44-55-66"
     assert arrival.client_ip == "10.1.0.23"
-    assert arrival.user_url == "http://example.com/news?q=a%20b"
+    assert arrival.user_url is None  # http://example.com/…: not offered (accounts.weburl)
     assert dict(arrival.state) == {
         "res": "notyet",
         "uamip": "10.1.0.1",
@@ -141,7 +152,22 @@ def test_the_params_mapping_is_not_trusted() -> None:
         config=CHILLI,
     )
     assert arrival.state["uamip"] == "10.1.0.1"
-    assert arrival.user_url == "http://example.com/news?q=a%20b"
+    assert arrival.user_url is None
+
+
+def test_an_https_userurl_is_kept() -> None:
+    arrival = integration("coovachilli").arrive(
+        url=f"{NOTYET_HTTPS}&md={NOTYET_HTTPS_MD}", params={}, config=CHILLI
+    )
+    assert arrival.user_url == "https://example.com/news?q=a%20b"
+
+
+def test_a_signed_link_naming_a_public_uamip_is_refused() -> None:
+    """The logon URL is plain http: it may only go to the controller's private address."""
+    url = f"{PUBLIC_UAMIP}&md={PUBLIC_UAMIP_MD}"
+    assert reason_of(lambda: integration("coovachilli").arrive(url=url, params={}, config=CHILLI)) == (
+        "login_url_not_allowed"
+    )
 
 
 def test_signed_link_without_configured_secret_is_refused() -> None:
@@ -155,9 +181,21 @@ def test_signed_link_without_configured_secret_is_refused() -> None:
     )
 
 
-def test_unsigned_link_is_accepted_without_secret() -> None:
-    arrival = integration("coovachilli").arrive(url=NOTYET, params={}, config=CHILLI_NO_SECRET)
-    assert arrival.state["challenge"] == CHALLENGE
+def test_no_link_is_accepted_without_secret() -> None:
+    """Issue 14: unsigned, a link could name any uamip and the challenge the token is encoded
+    under; CoovaChilli without a UAM secret is refused at arrival and at hand-off."""
+    assert (
+        reason_of(lambda: integration("coovachilli").arrive(url=NOTYET, params={}, config=CHILLI_NO_SECRET))
+        == "secret_missing"
+    )
+    assert (
+        reason_of(
+            lambda: integration("coovachilli").handoff(
+                uam_arrival(), username="marie", token=TOKEN_24, config=CHILLI_NO_SECRET
+            )
+        )
+        == "secret_missing"
+    )
 
 
 def test_uamserver_option_names_the_signed_prefix_behind_a_proxy() -> None:
@@ -184,11 +222,8 @@ def test_already_comes_without_challenge_and_cannot_be_handed_off() -> None:
 
 
 def test_failure_reason_is_kept() -> None:
-    url = NOTYET.replace("res=notyet", "res=failed&reason=reject")
-    assert (
-        integration("coovachilli").arrive(url=url, params={}, config=CHILLI_NO_SECRET).state["reason"]
-        == "reject"
-    )
+    url = sign(NOTYET.replace("res=notyet", "res=failed&reason=reject"))
+    assert integration("coovachilli").arrive(url=url, params={}, config=CHILLI).state["reason"] == "reject"
 
 
 @pytest.mark.parametrize(
@@ -217,7 +252,7 @@ def test_malformed_uam_parameters_are_refused(old: str, new: str, reason: str) -
     url = NOTYET.replace(old, new)
     assert url != NOTYET
     assert (
-        reason_of(lambda: integration("coovachilli").arrive(url=url, params={}, config=CHILLI_NO_SECRET))
+        reason_of(lambda: integration("coovachilli").arrive(url=sign(url), params={}, config=CHILLI))
         == reason
     )
 
@@ -237,9 +272,6 @@ def logon(url: str) -> dict[str, list[str]]:
         (TOKEN_6, SECRET, "2bfad5c6d8ed"),
         (TOKEN_16, SECRET, "0bdaf5b3af981a9df005c6089c9ecac8"),
         (TOKEN_24, SECRET, "10e985da928702ecd80dba2795e1e0de78fffec3839468be"),
-        (TOKEN_6, None, "3e48ff3c4c28"),
-        (TOKEN_16, None, "1e68df493b5d7d0424c444566672020e"),
-        (TOKEN_24, None, "055baf20064265750ccc38796f0d28186d4dd43917510f27"),
     ],
 )
 def test_pap_password_matches_independent_vectors(token: str, secret: bytes | None, expected: str) -> None:
@@ -256,9 +288,6 @@ def test_pap_password_matches_independent_vectors(token: str, secret: bytes | No
         (TOKEN_6, SECRET, "ad3b70c3dc1347aaf5308a9dece26ac6"),
         (TOKEN_16, SECRET, "942a19487138d14a7a4464012f21b36a"),
         (TOKEN_24, SECRET, "745ff9bcf92ce125635ecbdd903dbd1b"),
-        (TOKEN_6, None, "09a4968c940c5caac83c91059a609aac"),
-        (TOKEN_16, None, "22fa3d9d17f437c145e232facd4d807e"),
-        (TOKEN_24, None, "93392804d75d55e169661578ee72feeb"),
     ],
 )
 def test_chap_response_matches_independent_vectors(token: str, secret: bytes | None, expected: str) -> None:
@@ -275,7 +304,7 @@ def test_chap_challenge_with_secret_is_the_documented_c() -> None:
 
 def test_userurl_is_encoded_twice_and_username_once() -> None:
     plan = integration("coovachilli").handoff(
-        uam_arrival(user_url="http://example.com/news?q=a%20b"),
+        uam_arrival(user_url="https://example.com/news?q=a%20b"),
         username="marie dupont@sesame.example",
         token=TOKEN_24,
         config=CHILLI,
@@ -283,25 +312,47 @@ def test_userurl_is_encoded_twice_and_username_once() -> None:
     query = urlsplit(plan.url).query
     assert query.startswith("username=marie%20dupont%40sesame.example&password=")
     raw_userurl = query.rpartition("&userurl=")[2]
-    assert raw_userurl == "http%253A%252F%252Fexample.com%252Fnews%253Fq%253Da%252520b"
-    assert unquote(unquote(raw_userurl)) == "http://example.com/news?q=a%20b"  # what redir.c ends with
+    assert raw_userurl == "https%253A%252F%252Fexample.com%252Fnews%253Fq%253Da%252520b"
+    assert unquote(unquote(raw_userurl)) == "https://example.com/news?q=a%20b"  # what redir.c ends with
+
+
+@pytest.mark.parametrize(
+    "user_url", ["http://evil.example/", "javascript:alert(1)", "//evil.example/", "https://a@evil.example/"]
+)
+def test_a_userurl_the_rule_refuses_is_not_passed_on(user_url: str) -> None:
+    plan = integration("coovachilli").handoff(
+        uam_arrival(user_url=user_url), username="marie", token=TOKEN_24, config=CHILLI
+    )
+    assert "userurl" not in logon(plan.url)
 
 
 def test_ipv6_uamip_is_bracketed() -> None:
     plan = integration("coovachilli").handoff(
-        uam_arrival(uamip="2001:db8::1"), username="marie", token=TOKEN_24, config=CHILLI
+        uam_arrival(uamip="fd00:1::1"), username="marie", token=TOKEN_24, config=CHILLI
     )
-    assert plan.url.startswith("http://[2001:db8::1]:3990/logon?username=marie&password=")
+    assert plan.url.startswith("http://[fd00:1::1]:3990/logon?username=marie&password=")
+
+
+@pytest.mark.parametrize("uamip", ["203.0.113.9", "2001:db8::1", "169.254.1.1"])
+def test_a_handoff_to_a_public_uamip_is_refused(uamip: str) -> None:
+    assert (
+        reason_of(
+            lambda: integration("coovachilli").handoff(
+                uam_arrival(uamip=uamip), username="marie", token=TOKEN_24, config=CHILLI
+            )
+        )
+        == "login_url_not_allowed"
+    )
 
 
 def test_signed_arrival_then_handoff_end_to_end() -> None:
     chilli_integration = integration("coovachilli")
-    arrival = chilli_integration.arrive(url=f"{NOTYET}&md={NOTYET_MD}", params={}, config=CHILLI)
+    arrival = chilli_integration.arrive(url=f"{NOTYET_HTTPS}&md={NOTYET_HTTPS_MD}", params={}, config=CHILLI)
     plan = chilli_integration.handoff(arrival, username="marie", token=TOKEN_24, config=CHILLI)
     assert logon(plan.url) == {
         "username": ["marie"],
         "password": ["10e985da928702ecd80dba2795e1e0de78fffec3839468be"],
-        "userurl": [quote("http://example.com/news?q=a%20b", safe="")],
+        "userurl": [quote("https://example.com/news?q=a%20b", safe="")],
     }
 
 
@@ -358,7 +409,7 @@ def test_meraki_like_sign_on() -> None:
     assert (arrival.client_mac, arrival.client_ip, arrival.user_url) == (
         "f4:5c:89:9b:17:67",
         "192.168.0.13",
-        "http://www.ask.com/",
+        None,  # http://www.ask.com/: not offered (accounts.weburl)
     )
     assert dict(arrival.state) == {"login_url": MERAKI_PARAMS["login_url"]}
     plan = form_post.handoff(arrival, username="marie", token=TOKEN_24, config=MERAKI)
@@ -382,6 +433,7 @@ def test_meraki_like_sign_on() -> None:
         "https://n143.network-auth.com:99999/",
         "https://[::1/",
         " https://n143.network-auth.com/",
+        "http://n143.network-auth.com/splash/login",  # allowed host, but plain http to a public name
     ],
 )
 def test_login_url_outside_allowed_hosts_is_refused(login_url: str) -> None:
@@ -408,6 +460,43 @@ def test_handoff_checks_the_carried_login_url_again() -> None:
     )
 
 
+def test_the_token_goes_only_where_the_arrival_said() -> None:
+    """Settings changed between the arrival and the hand-off: the token is not posted to the new
+    place (nor to the old one if the settings no longer allow it); an arrival naming no target
+    gets no hand-off."""
+    form_post = integration("form_post")
+    arrival = form_post.arrive(url="", params={}, config=PFSENSE)
+    assert arrival.state["login_url"] == PFSENSE.options["login_url"]
+    moved = HandoffConfig(
+        integration="form_post", options={**PFSENSE.options, "login_url": "https://c.example/"}
+    )
+    assert reason_of(lambda: form_post.handoff(arrival, username="u", token=TOKEN_24, config=moved)) == (
+        "login_url_not_allowed"
+    )
+    unnamed = Arrival(integration="form_post", client_mac=None, client_ip=None, user_url=None, state={})
+    assert reason_of(lambda: form_post.handoff(unnamed, username="u", token=TOKEN_24, config=PFSENSE)) == (
+        "missing_parameter"
+    )
+
+
+@pytest.mark.parametrize(
+    "login_url",
+    [
+        "http://evil.example/login",  # the attack of issue 14: a fixed URL on any host
+        "http://203.0.113.9/login",
+        "http://192.0.2.1:8002/index.php",  # TEST-NET, not a private network
+        "http://169.254.0.1/",
+        "http://10.1.0.1.nip.io/",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_fixed_login_url_must_be_https_or_a_private_address(login_url: str) -> None:
+    config = HandoffConfig(integration="form_post", options={"login_url": login_url})
+    assert (
+        reason_of(lambda: integration("form_post").arrive(url="", params={}, config=config)) == "bad_config"
+    )
+
+
 @pytest.mark.parametrize(
     ("options", "params", "reason"),
     [
@@ -429,7 +518,7 @@ def test_form_post_configuration_and_parameter_errors(
 PFSENSE = HandoffConfig(
     integration="form_post",
     options={
-        "login_url": "http://192.0.2.1:8002/index.php?zone=cpzone1",
+        "login_url": "http://10.0.0.1:8002/index.php?zone=cpzone1",
         "username_field": "auth_user",
         "password_field": "auth_pass",
         "extra_fields": "zone=cpzone1,accept=Continue",
@@ -442,10 +531,13 @@ def test_pfsense_like_fixed_login_url() -> None:
     form_post = integration("form_post")
     params = {"redirurl": "http://example.com/", "client_mac": "00:11:22:33:44:55", "client_ip": "10.2.0.9"}
     arrival = form_post.arrive(url="", params=params, config=PFSENSE)
-    assert dict(arrival.state) == {"f.redirurl": "http://example.com/"}  # the fixed URL is not carried
-    assert arrival.user_url == "http://example.com/"
+    assert dict(arrival.state) == {
+        "f.redirurl": "http://example.com/",
+        "login_url": "http://10.0.0.1:8002/index.php?zone=cpzone1",  # named at arrival, checked at hand-off
+    }
+    assert arrival.user_url is None  # not offered by us (pfSense itself gets redirurl)
     plan = form_post.handoff(arrival, username="marie", token=TOKEN_24, config=PFSENSE)
-    assert (plan.method, plan.url) == ("POST", "http://192.0.2.1:8002/index.php?zone=cpzone1")
+    assert (plan.method, plan.url) == ("POST", "http://10.0.0.1:8002/index.php?zone=cpzone1")
     assert dict(plan.fields) == {
         "redirurl": "http://example.com/",
         "zone": "cpzone1",
@@ -473,7 +565,7 @@ def test_cisco_wlc_like_switch_url() -> None:
     }
     form_post = integration("form_post")
     arrival = form_post.arrive(url="", params=params, config=config)
-    assert (arrival.client_mac, arrival.user_url) == ("28:cf:e9:13:47:cb", "bbc.co.uk/")
+    assert (arrival.client_mac, arrival.user_url) == ("28:cf:e9:13:47:cb", None)  # not a URL
     plan = form_post.handoff(arrival, username="marie", token=TOKEN_24, config=config)
     assert plan.url == "https://192.0.2.1/login.html"
     assert dict(plan.fields) == {"buttonClicked": "4", "username": "marie", "password": TOKEN_24}
@@ -494,14 +586,18 @@ def test_configured_parameter_names_and_pass_through() -> None:
     params = {
         "sta": "aa-bb",
         "sta_ip": "2001:db8::5",
-        "dest": "http://x/",
+        "dest": "https://x.example/",
         "mac": "ignored",
         "token": "t1",
         "password": "p",
     }
     form_post = integration("form_post")
     arrival = form_post.arrive(url="", params=params, config=config)
-    assert (arrival.client_mac, arrival.client_ip, arrival.user_url) == ("aa-bb", "2001:db8::5", "http://x/")
+    assert (arrival.client_mac, arrival.client_ip, arrival.user_url) == (
+        "aa-bb",
+        "2001:db8::5",
+        "https://x.example/",
+    )
     plan = form_post.handoff(arrival, username="marie", token=TOKEN_24, config=config)
     # a missing pass-through is skipped; ours override a pass-through of the same name
     assert dict(plan.fields) == {"token": "t1", "password": TOKEN_24, "note": "a,b", "username": "marie"}
@@ -531,6 +627,16 @@ def test_none_accepts_anything_and_goes_to_done_url() -> None:
     assert none.handoff(arrival, username="u", token="t", config=config).url == "/account"
     plan = none.handoff(arrival, username="u", token="t", config=HandoffConfig(integration="none"))
     assert (plan.method, plan.url, dict(plan.fields)) == ("GET", "/", {})
+
+
+@pytest.mark.parametrize(
+    "done_url", ["http://evil.example/", "//evil.example/", "javascript:alert(1)", "https://a@evil.example/"]
+)
+def test_a_done_url_the_rule_refuses_is_no_redirect(done_url: str) -> None:
+    none = integration("none")
+    arrival = none.arrive(url="", params={}, config=HandoffConfig(integration="none"))
+    config = HandoffConfig(integration="none", options={"done_url": done_url})
+    assert reason_of(lambda: none.handoff(arrival, username="u", token="t", config=config)) == "bad_config"
 
 
 def test_registry() -> None:

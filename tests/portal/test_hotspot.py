@@ -50,7 +50,7 @@ PASSWORD = "correct horse battery"
 UAM_SECRET = "uam-s3cret-for-tests"
 CHALLENGE = "5f2a9c0d7e1b3a4c6d8e0f1a2b3c4d5e"
 CLIENT_MAC = "11-22-33-44-55-66"
-USER_URL = "http://example.com/news?q=a b"
+USER_URL = "https://example.com/news?q=a%20b"
 CHILLI_NAS = "ap-mediatheque"
 MERAKI_NAS = "ap-gare"
 MERAKI_LOGIN = "https://n123.network-auth.com/splash/login"
@@ -184,13 +184,24 @@ def handoff_form(response: httpx.Response) -> tuple[str, dict[str, str]]:
     return html.unescape(form.group(1)), {html.unescape(k): html.unescape(v) for k, v in fields}
 
 
-async def token_is_live_once(browser: Browser, box: SecretBox, account_id: int, token: str) -> bool:
-    """Consume the token twice, as two Access-Requests would: True if only the first wins."""
+async def token_is_live_once(
+    browser: Browser, box: SecretBox, account_id: int, token: str, nas: str = CHILLI_NAS
+) -> bool:
+    """Consume the token twice, as two Access-Requests would: True if only the first wins.
+    Before that, every other access point tries it: none may (issue 14)."""
+    async with browser.portal.transaction() as session:
+        nas_id = await session.scalar(select(Nas.id).where(Nas.shortname == nas))
+        others = (await session.scalars(select(Nas.id).where(Nas.shortname != nas))).all()
+    assert nas_id is not None and others
     results = []
-    for _ in range(2):
+    for tried in [*others, nas_id, nas_id]:
         async with browser.portal.transaction() as session:
-            results.append(await consume_token(session, box=box, account_id=account_id, token=token, now=NOW))
-    return results == [True, False]
+            results.append(
+                await consume_token(
+                    session, box=box, account_id=account_id, token=token, nas_id=tried, now=NOW
+                )
+            )
+    return results == [False] * len(others) + [True, False]
 
 
 # -- arriving from CoovaChilli -------------------------------------------------------------------
@@ -371,8 +382,10 @@ async def test_connect_without_a_hand_off_says_almost_there(browser: Browser, ne
 @pytest.mark.parametrize(
     ("res", "user_url", "link"),
     [
-        ("success", "http://example.com/news", "http://example.com/news"),
+        ("success", "https://example.com/news", "https://example.com/news"),
         ("already", "https://example.com/", "https://example.com/"),
+        ("success", "http://example.com/news", None),  # plain http: not offered (accounts.weburl)
+        ("success", "https://a@evil.example/", None),
         ("success", "javascript:alert(1)", None),
         ("already", None, None),
     ],
@@ -432,7 +445,7 @@ async def test_a_form_post_access_point_gets_the_token_posted(
     action, fields = handoff_form(connect)
     assert action == MERAKI_LOGIN
     assert set(fields) == {"username", "password"} and fields["username"] == f"alice@{TEST_REALM}"
-    assert await token_is_live_once(browser, box, account_id, fields["password"])
+    assert await token_is_live_once(browser, box, account_id, fields["password"], MERAKI_NAS)
     assert csp(connect)["form-action"] == ["'self'", "https://n123.network-auth.com"]
     assert '<script src="/static/connect.js" defer></script>' in connect.text
     async with browser.portal.transaction() as session:
@@ -548,3 +561,79 @@ async def test_the_captive_api_sees_an_open_session_of_this_address(browser: Bro
     async with browser.portal.transaction() as session:
         session.add(accounting("open", "198.51.100.7", stopped=False))
     assert not await captive()
+
+
+# -- issue 14: no credential to a place the verified arrival did not name -------------------------
+
+
+async def _force_handoff(
+    browser: Browser, name: str, handoff: str, options: str | None, secret: bool
+) -> None:
+    """Settings the service now refuses, written straight into the row (as a database from before
+    the fix, or a hand edit, could hold them): the portal must refuse them too."""
+    async with browser.portal.transaction() as session:
+        nas = (await session.scalars(select(Nas).where(Nas.shortname == name))).one()
+        nas.handoff, nas.handoff_options = handoff, options
+        if not secret:
+            nas.uam_secret_ciphertext = None
+
+
+async def test_a_crafted_chilli_link_sends_no_credential(browser: Browser, network: None) -> None:
+    """A CoovaChilli access point without its UAM secret: a link naming an outside uamip and the
+    attacker's challenge must mint no token and send nothing anywhere."""
+    await add_account(browser)
+    await log_in(browser)
+    await _force_handoff(browser, CHILLI_NAS, "coovachilli", None, secret=False)
+    crafted = chilli_query(uamip="203.0.113.66", challenge="00" * 16)
+    for path in (f"/hotspot?{crafted}", signed(crafted), signed(chilli_query())):
+        response = await browser.get(path)
+        assert response.status_code == 400 and DAMAGED in text(response), path
+    assert (await browser.get("/connect")).status_code == 409
+    async with browser.portal.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(RadiusToken)) == 0
+
+
+async def test_a_signed_link_to_a_public_uamip_sends_no_credential(browser: Browser, network: None) -> None:
+    await add_account(browser)
+    await log_in(browser)
+    response = await browser.get(signed(chilli_query(uamip="203.0.113.66")))
+    assert response.status_code == 400 and HANDOFF_COOKIE not in response.cookies
+    async with browser.portal.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(RadiusToken)) == 0
+
+
+@pytest.mark.parametrize(
+    ("handoff", "options"),
+    [
+        ("form_post", '{"login_url": "http://evil.example/collect"}'),  # the harvest of issue 14
+        ("form_post", '{"login_url": "javascript:alert(1)"}'),
+        ("none", '{"done_url": "http://evil.example/"}'),  # an open redirect
+        ("none", '{"done_url": "//evil.example/"}'),
+    ],
+)
+async def test_a_stored_target_outside_the_rule_is_never_used(
+    browser: Browser, network: None, handoff: str, options: str
+) -> None:
+    await add_account(browser)
+    await log_in(browser)
+    await _force_handoff(browser, MERAKI_NAS, handoff, options, secret=True)
+    arrival = await browser.get(f"/hotspot?nas={MERAKI_NAS}")
+    connect = await browser.get("/connect") if arrival.status_code == 303 else arrival
+    assert connect.status_code == 400 and DAMAGED in text(connect)
+    assert "evil.example" not in connect.text and "javascript:" not in connect.text
+
+
+async def test_settings_changed_since_the_arrival_get_no_hand_off(browser: Browser, network: None) -> None:
+    """The arrival named a Meraki login URL; the access point is now a CoovaChilli: its cookie's
+    state is not handed to another integration."""
+    await add_account(browser)
+    await browser.get(f"/hotspot?{meraki_query()}")
+    assert (await log_in(browser)).headers["location"] == "/connect"
+    async with browser.portal.transaction() as session:
+        nas = (await session.scalars(select(Nas).where(Nas.shortname == MERAKI_NAS))).one()
+        await set_handoff(
+            session, box=browser.portal.box, nas=nas, handoff="coovachilli", uam_secret="s3cret"
+        )
+    response = await browser.get("/connect")
+    assert response.status_code == 400 and DAMAGED in text(response)
+    assert "network-auth.com" not in response.text

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import func, select
@@ -271,3 +273,77 @@ async def test_sign_ups_with_a_used_address_cannot_flood_its_mailbox(browser: Br
         assert response.status_code == 200 and "Check your email" in response.text
     warnings = [m for m in await browser.mails() if "already has one" in m.get_content()]
     assert len(warnings) == 3  # the mail_account budget
+
+
+# -- issue 14 (10): what no person types, in any field of any form, and emails ----------------------
+
+UNREADABLE = "This form holds characters that cannot be used"
+FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+FIELD = re.compile(r'<(?:input|select|textarea)[^>]*\bname="([^"]+)"')
+
+
+async def forms_of(browser: Browser, path: str) -> list[tuple[str, list[str]]]:
+    """The POST forms of a page and the names of their fields (the CSRF token aside)."""
+    page = await browser.get(path)
+    assert page.status_code == 200, (path, page.status_code)
+    return [
+        (action, [name for name in FIELD.findall(body) if name != "csrf_token"])
+        for action, body in FORM.findall(page.text)
+    ]
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\x00", "a\x07b", "a\ud800b", "caf\ufffd", "a\x85b"])
+async def test_no_form_field_takes_what_nobody_types(browser: Browser, bad: str) -> None:
+    """Every field of every form (walked from the pages, logged out and in): a NUL, a control
+    character, a lone surrogate or unreadable UTF-8 is a translated 400, never a 500."""
+    await sign_up(browser)
+    walked = 0
+    for logged_in, paths in (
+        (True, ["/verify", "/account", "/account/password", "/account/delete"]),
+        (False, ["/signup", "/login", "/forgot", "/reset"]),
+    ):
+        if not logged_in:
+            await browser.post(
+                "/logout", data={"csrf_token": browser.csrf_token((await browser.get("/account")).text)}
+            )
+        for path in paths:
+            for action, fields in await forms_of(browser, path):
+                for field in fields:
+                    token = browser.csrf_token((await browser.get(path)).text)
+                    data = dict.fromkeys(fields, "ok") | {field: bad, "csrf_token": token}
+                    body = "&".join(
+                        f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'))}" for k, v in data.items()
+                    )
+                    response = await browser.post(
+                        action, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+                    )
+                    assert response.status_code == 400, (action, field, response.status_code)
+                    assert UNREADABLE in response.text, (action, field)
+                    walked += 1
+    assert walked >= 10  # the walk found the forms
+    french = await browser.get("/login", headers={"Accept-Language": "fr"})
+    refused = await browser.post(
+        "/login",
+        data={"csrf_token": browser.csrf_token(french.text), "identity": "a\x00", "password": "x"},
+        headers={"Accept-Language": "fr"},
+    )
+    assert refused.status_code == 400 and "caractères inutilisables" in refused.text
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["a@[127.0.0.1]", "a@-example.fr", "a@example..fr", "a@example.fr>", '"a b"@example.fr', "a@localhost"],
+)
+async def test_sign_up_refuses_what_is_no_email_address(browser: Browser, email: str) -> None:
+    response = await browser.submit(
+        "/signup", {"username": "alice", "email": email, "password": GOOD_PASSWORD, "terms": "yes"}
+    )
+    assert response.status_code == 422
+    assert "Enter an email address, like name@example.fr." in response.text
+    assert await account_of(browser, "alice") is None
+
+
+async def test_an_international_domain_is_an_email_address(browser: Browser) -> None:
+    await sign_up(browser, email="élodie@bücher.example")
+    account = await account_of(browser, "alice")
+    assert account is not None and account.email == "élodie@bücher.example"

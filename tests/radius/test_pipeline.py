@@ -47,6 +47,8 @@ class FakeStore:
     accounts: dict[str, AccountView] = field(default_factory=dict)
     devices: dict[str, DeviceView] = field(default_factory=dict)
     tokens: dict[str, tuple[int, bool]] = field(default_factory=dict)  # token -> (account id, used)
+    #: token -> the access point it was issued for (1, ap-valence, when not given)
+    token_nas: dict[str, int | None] = field(default_factory=dict)
     lookups: int = 0
     hashes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
     records: list[Recorded] = field(default_factory=list)
@@ -67,18 +69,24 @@ class FakeStore:
     async def usage_today(self, *, account_id: int, commune_id: int | None, now: datetime) -> DailyUsage:
         return self.used_today.get(account_id, DailyUsage(0, 0))
 
-    async def consume_token(self, *, username: str, token: str, now: datetime) -> AccountView | None:
+    async def consume_token(
+        self, *, username: str, token: str, nas_id: int | None, now: datetime
+    ) -> AccountView | None:
         account = self.accounts.get(username)
         owner = self.tokens.get(token)
         if account is None or owner is None or owner[0] != account.id or owner[1]:
+            return None
+        if nas_id is None or self.token_nas.get(token, 1) != nas_id:
             return None
         self.tokens[token] = (account.id, True)
         return account
 
     async def consume_token_matching(
-        self, *, account_id: int, matches: Callable[[bytes], bool], now: datetime
+        self, *, account_id: int, nas_id: int | None, matches: Callable[[bytes], bool], now: datetime
     ) -> bool:
         for token, (owner, used) in self.tokens.items():
+            if nas_id is None or self.token_nas.get(token, 1) != nas_id:
+                continue
             if owner == account_id and not used and matches(token.encode()):
                 self.tokens[token] = (owner, True)
                 return True
@@ -145,8 +153,10 @@ def core(clients, radius_codec) -> ServerCore:
     return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
 
 
-async def decide(core: ServerCore, pipeline: Pipeline, request: pp.Packet) -> tuple[Decision, pp.Packet]:
-    event = core.receive_datagram(request.RequestPacket(), ("192.0.2.10", 40000), 1812, 0.0)
+async def decide(
+    core: ServerCore, pipeline: Pipeline, request: pp.Packet, source: str = "192.0.2.10"
+) -> tuple[Decision, pp.Packet]:
+    event = core.receive_datagram(request.RequestPacket(), (source, 40000), 1812, 0.0)
     assert isinstance(event, RequestReceived), event
     decision = await pipeline.decide(event.request, NOW)
     ready = core.finish(event.request, decision, 0.0)
@@ -266,6 +276,31 @@ async def test_a_token_of_another_account_is_refused(core, pipeline, ap, store) 
     _, reply = await decide(core, pipeline, ap.access_request(User_Name="bob", User_Password=TOKEN))
     assert reply.code == pp.AccessReject
     assert store.tokens[TOKEN] == (1, False)
+
+
+async def test_a_token_is_refused_at_another_access_point(core, pipeline, ap, store) -> None:
+    """Issue 14: a token handed to ap-valence (client 1) must not open legacy-ap (client 2),
+    over PAP or CHAP; it stays unused, so the access point it was meant for still takes it."""
+    store.tokens[TOKEN] = (1, False)
+    elsewhere = "198.51.100.5"  # legacy-ap
+    _, pap = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN), source=elsewhere
+    )
+    challenge = os.urandom(16)
+    response = hashlib.md5(b"\x07" + TOKEN.encode() + challenge).digest()
+    chap = ap.access_request(User_Name="alice", CHAP_Password=b"\x07" + response, CHAP_Challenge=challenge)
+    _, chapped = await decide(core, pipeline, chap, source=elsewhere)
+    assert (pap.code, chapped.code) == (pp.AccessReject, pp.AccessReject)
+    assert store.tokens[TOKEN] == (1, False)
+    _, home = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
+    assert home.code == pp.AccessAccept
+
+
+async def test_a_token_bound_to_no_access_point_is_refused(core, pipeline, ap, store) -> None:
+    store.tokens[TOKEN] = (1, False)
+    store.token_nas[TOKEN] = None
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
+    assert reply.code == pp.AccessReject and store.tokens[TOKEN] == (1, False)
 
 
 async def test_a_token_over_chap_is_accepted_once(core, pipeline, ap, store) -> None:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from accounts import tokens, users
+from accounts import network, tokens, users
 from accounts.authlog import Decision as Recorded
-from accounts.models import Account, AccountStatus, AuthRecord, Device
+from accounts.models import Account, AccountStatus, AuthRecord, Device, Region
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
@@ -57,6 +57,16 @@ async def _create_alice(engine: AsyncEngine, hasher: PasswordHasher) -> Account:
         )
 
 
+async def _two_access_points(session: AsyncSession, region: Region, box: SecretBox) -> tuple[int, int]:
+    commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+    site = await network.add_site(session, commune=commune, name="Médiathèque")
+    ap = await network.add_nas(session, box=box, site=site, name="ap-a", address="192.0.2.1", secret="s" * 16)
+    other = await network.add_nas(
+        session, box=box, site=site, name="ap-b", address="192.0.2.2", secret="s" * 16
+    )
+    return ap.id, other.id
+
+
 async def test_concurrent_uses_of_one_token_win_once(
     engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
 ) -> None:
@@ -64,22 +74,30 @@ async def test_concurrent_uses_of_one_token_win_once(
     now = datetime.now(UTC)
     async with unit_of_work(create_sessionmaker(engine)) as session:
         region = await ensure_home_region(session, realm=REALM)
+        ap, other = await _two_access_points(session, region, box)
         alice = await users.create_account(
             session, hasher=hasher, region=region, username="alice", email="a@example.fr", password=None
         )
-        issued = [await tokens.issue_token(session, box=box, account=alice, now=now) for _ in range(20)]
+        issued = [
+            await tokens.issue_token(session, box=box, account=alice, nas_id=ap, now=now) for _ in range(20)
+        ]
         bob = await users.create_account(
             session, hasher=hasher, region=region, username="bob", email="b@example.fr", password=None
         )
-        bobs = await tokens.issue_token(session, box=box, account=bob, now=now)
-    attempts = [store.consume_token(username="alice", token=issued[0], now=now) for _ in range(5)]
-    attempts += [store.consume_token(username="alice", token=t, now=now) for t in issued[1:]]
-    attempts += [store.consume_token(username="alice", token=bobs, now=now)]
+        bobs = await tokens.issue_token(session, box=box, account=bob, nas_id=ap, now=now)
+    # the same batch also carries attempts from the wrong access point, and from none (a partner)
+    attempts = [store.consume_token(username="alice", token=issued[0], nas_id=other, now=now)]
+    attempts += [store.consume_token(username="alice", token=issued[0], nas_id=None, now=now)]
+    attempts += [store.consume_token(username="alice", token=issued[0], nas_id=ap, now=now) for _ in range(5)]
+    attempts += [store.consume_token(username="alice", token=t, nas_id=ap, now=now) for t in issued[1:]]
+    attempts += [store.consume_token(username="alice", token=bobs, nas_id=ap, now=now)]
     results = await asyncio.gather(*attempts)
-    assert sum(r is not None for r in results[:5]) == 1
-    assert all(r is not None and r.id == alice.id and r.username == "alice" for r in results[5:-1])
+    assert results[:2] == [None, None]
+    assert sum(r is not None for r in results[2:7]) == 1
+    assert all(r is not None and r.id == alice.id and r.username == "alice" for r in results[7:-1])
     assert results[-1] is None  # bob's token is not alice's
-    assert await store.consume_token(username="bob", token=bobs, now=now) is not None
+    assert await store.consume_token(username="bob", token=bobs, nas_id=other, now=now) is None
+    assert await store.consume_token(username="bob", token=bobs, nas_id=ap, now=now) is not None
 
 
 async def test_cached_accounts_are_forgotten_when_they_change(
