@@ -12,6 +12,12 @@ fails here is never used, whoever wrote it (docs/security.md):
   pfSense's $PORTAL_ACTION$), reachable only from the client's own network;
 * where the caller allows it, a path on the portal itself (``/…``, never ``//…``).
 
+Where the person asked to go before the portal caught them (``userurl``, ``continue_url``) is
+different: no credential goes there, the person is only offered it as a link after log-in (or
+the controller sends them there itself), and it is mostly ``http://`` to any site. For those,
+:func:`is_destination` also allows ``http://`` to any host; everything else above still holds.
+Refusing it would protect nothing: a crafted link can name an ``https://`` site as well.
+
 Nothing else: no other scheme (``javascript:``, ``data:``), no user-info (``https://a@b``), no
 character that RFC 3986 does not allow in a URL (a space, a backslash, quotes, angle brackets,
 controls), which browsers and ``urlsplit`` could read differently.
@@ -49,7 +55,9 @@ def private_address(host: str) -> bool:
     return any(address in network for network in PRIVATE_NETWORKS if network.version == address.version)
 
 
-def web_target(value: str, *, what: str = "the address", local_paths: bool = False) -> str:
+def web_target(
+    value: str, *, what: str = "the address", local_paths: bool = False, any_http: bool = False
+) -> str:
     """``value`` if a browser may be sent there (see the module's rule); else :class:`InvalidInput`
     saying why (for operators: an admin setting, or a log line)."""
     if not value or len(value) > MAX_LENGTH or not _URL_CHARACTERS.fullmatch(value):
@@ -64,23 +72,22 @@ def web_target(value: str, *, what: str = "the address", local_paths: bool = Fal
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         raise InvalidInput(f"{what} is not a plain https:// address")
     is_ip = _is_ip(host)  # urlsplit's hostname: lower-case, an IPv6 literal without its brackets
-    if parts.scheme == "http":
-        if not (is_ip and private_address(host)):
-            raise InvalidInput(
-                f"{what} must be https://, or http:// to the controller's private IP address "
-                "(RFC 1918, unique local or loopback)"
-            )
-    elif not is_ip and not _HOST_NAME.fullmatch(host.rstrip(".")):
+    if parts.scheme == "http" and not any_http and not (is_ip and private_address(host)):
+        raise InvalidInput(
+            f"{what} must be https://, or http:// to the controller's private IP address "
+            "(RFC 1918, unique local or loopback)"
+        )
+    if not is_ip and not _HOST_NAME.fullmatch(host.rstrip(".")):
         raise InvalidInput(f"{what} has a host name that is not a DNS name")
     return value
 
 
-def is_web_target(value: str | None, *, local_paths: bool = False) -> bool:
-    """Whether :func:`web_target` accepts ``value`` (None: no)."""
+def is_destination(value: str | None) -> bool:
+    """Whether ``value`` may be offered as where the person wanted to go (see the module's rule)."""
     if value is None:
         return False
     try:
-        web_target(value, local_paths=local_paths)
+        web_target(value, any_http=True)
     except InvalidInput:
         return False
     return True

@@ -100,7 +100,7 @@ from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from accounts.errors import InvalidInput
-from accounts.weburl import is_web_target, private_address, web_target
+from accounts.weburl import is_destination, private_address, web_target
 
 MAX_VALUE = 2048  # CoovaChilli's REDIR_USERURLSIZE; nothing we read is longer
 MAX_PASSWORD = 128  # RADIUS_PWSIZE (RFC 2865 §5.2): chilli truncates a longer PAP password
@@ -219,7 +219,7 @@ def _query(query: str) -> dict[str, str]:
 
 def _user_url(value: str | None) -> str | None:
     """Where the person wanted to go, from the wire: kept only if the one rule allows it."""
-    return value if is_web_target(value) else None
+    return value if is_destination(value) else None
 
 
 def _names(option: str | None) -> list[str]:

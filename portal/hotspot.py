@@ -27,7 +27,7 @@ from accounts.errors import SecretUnreadable
 from accounts.models import Nas
 from accounts.secretbox import SecretBox
 from accounts.tokens import issue_token
-from accounts.weburl import is_web_target
+from accounts.weburl import is_destination
 from portal.context import (
     HandoffState,
     Look,
@@ -167,4 +167,4 @@ async def connect(page: PageDep) -> Response:
 
 def _safe_url(url: str | None) -> str | None:
     """Only an address the one rule allows is offered as a link (accounts.weburl)."""
-    return url if is_web_target(url) else None
+    return url if is_destination(url) else None

@@ -106,7 +106,7 @@ def test_genuine_signed_link_is_accepted() -> None:
     assert arrival.integration == "coovachilli"
     assert arrival.client_mac == "11-22-33-44-55-66"
     assert arrival.client_ip == "10.1.0.23"
-    assert arrival.user_url is None  # http://example.com/…: not offered (accounts.weburl)
+    assert arrival.user_url == "http://example.com/news?q=a%20b"
     assert dict(arrival.state) == {
         "res": "notyet",
         "uamip": "10.1.0.1",
@@ -152,7 +152,7 @@ def test_the_params_mapping_is_not_trusted() -> None:
         config=CHILLI,
     )
     assert arrival.state["uamip"] == "10.1.0.1"
-    assert arrival.user_url is None
+    assert arrival.user_url == "http://example.com/news?q=a%20b"
 
 
 def test_an_https_userurl_is_kept() -> None:
@@ -317,13 +317,23 @@ def test_userurl_is_encoded_twice_and_username_once() -> None:
 
 
 @pytest.mark.parametrize(
-    "user_url", ["http://evil.example/", "javascript:alert(1)", "//evil.example/", "https://a@evil.example/"]
+    "user_url",
+    ["javascript:alert(1)", "data:text/html,x", "//evil.example/", "https://a@evil.example/", "http://a b/"],
 )
 def test_a_userurl_the_rule_refuses_is_not_passed_on(user_url: str) -> None:
     plan = integration("coovachilli").handoff(
         uam_arrival(user_url=user_url), username="marie", token=TOKEN_24, config=CHILLI
     )
     assert "userurl" not in logon(plan.url)
+
+
+def test_the_plain_http_page_the_person_asked_for_is_passed_on() -> None:
+    """Where the person wanted to go is mostly http://, to any site: no credential goes there, so
+    the strict rule for credential targets does not apply (accounts.weburl.is_destination)."""
+    plan = integration("coovachilli").handoff(
+        uam_arrival(user_url="http://example.com/news"), username="marie", token=TOKEN_24, config=CHILLI
+    )
+    assert logon(plan.url)["userurl"] == [quote("http://example.com/news", safe="")]
 
 
 def test_ipv6_uamip_is_bracketed() -> None:
@@ -409,7 +419,7 @@ def test_meraki_like_sign_on() -> None:
     assert (arrival.client_mac, arrival.client_ip, arrival.user_url) == (
         "f4:5c:89:9b:17:67",
         "192.168.0.13",
-        None,  # http://www.ask.com/: not offered (accounts.weburl)
+        "http://www.ask.com/",
     )
     assert dict(arrival.state) == {"login_url": MERAKI_PARAMS["login_url"]}
     plan = form_post.handoff(arrival, username="marie", token=TOKEN_24, config=MERAKI)
@@ -535,7 +545,7 @@ def test_pfsense_like_fixed_login_url() -> None:
         "f.redirurl": "http://example.com/",
         "login_url": "http://10.0.0.1:8002/index.php?zone=cpzone1",  # named at arrival, checked at hand-off
     }
-    assert arrival.user_url is None  # not offered by us (pfSense itself gets redirurl)
+    assert arrival.user_url == "http://example.com/"
     plan = form_post.handoff(arrival, username="marie", token=TOKEN_24, config=PFSENSE)
     assert (plan.method, plan.url) == ("POST", "http://10.0.0.1:8002/index.php?zone=cpzone1")
     assert dict(plan.fields) == {

@@ -384,7 +384,8 @@ async def test_connect_without_a_hand_off_says_almost_there(browser: Browser, ne
     [
         ("success", "https://example.com/news", "https://example.com/news"),
         ("already", "https://example.com/", "https://example.com/"),
-        ("success", "http://example.com/news", None),  # plain http: not offered (accounts.weburl)
+        ("success", "http://example.com/news", "http://example.com/news"),  # what people ask for
+        ("success", "http://a b/", None),
         ("success", "https://a@evil.example/", None),
         ("success", "javascript:alert(1)", None),
         ("already", None, None),

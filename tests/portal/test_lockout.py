@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.portal.conftest import PUBLIC_URL, Browser
-from tests.portal.test_admin_api import PASSWORD, world  # noqa: F401 - the fixture
+from tests.portal.conftest import PASSWORD, PUBLIC_URL, Browser
 from tests.portal.test_pages import GOOD_PASSWORD, sign_up
 
 GUESSER = ("198.51.100.7", 50000)  # the address of the ``browser`` fixture
