@@ -305,6 +305,8 @@ async def add_nas(
     nasname = await check_nas_address(session, address, rules=rules, allow_overlap=allow_overlap, site=site)
     if handoff not in HANDOFFS:
         raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
+    # a hand-off that needs a secret or targets (CoovaChilli, form POST) is set by set_handoff
+    check_handoff(handoff, {}, has_uam_secret=False)
     if not 1 <= coa_port <= 65535:
         raise InvalidInput("the CoA port is between 1 and 65535")
     sealed = seal_nas_secret(box, secret)

@@ -19,6 +19,7 @@ DEMO_SITE = "Médiathèque François Mitterrand"
 DEMO_NAS = "demo-ap"
 DEMO_NAS_ADDRESS = "127.0.0.1"
 DEMO_NAS_SECRET = "testing123"  # noqa: S105 - demo data for 127.0.0.1, printed to the user
+DEMO_UAM_SECRET = "demo-uam-secret"  # noqa: S105 - demo data, for a CoovaChilli on 127.0.0.1
 DEMO_USER = "demo"
 
 
@@ -48,7 +49,7 @@ async def seed_demo(
     try:
         await network.find_nas(session, DEMO_NAS)
     except NotFound:
-        await network.add_nas(
+        nas = await network.add_nas(
             session,
             box=box,
             site=site,
@@ -56,7 +57,10 @@ async def seed_demo(
             address=DEMO_NAS_ADDRESS,
             secret=DEMO_NAS_SECRET,
             vendor="coovachilli",
-            handoff="coovachilli",
+        )
+        # CoovaChilli's links are signed with its UAM secret (an unsigned hand-off is refused)
+        await network.set_handoff(
+            session, box=box, nas=nas, handoff="coovachilli", uam_secret=DEMO_UAM_SECRET
         )
     password = secrets.token_urlsafe(9)
     try:

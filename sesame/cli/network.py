@@ -103,7 +103,12 @@ def nas_add(
         None, "--commune", help="The site's commune, when the site name is shared."
     ),
     vendor: str = typer.Option("other", "--vendor", help="Vendor or product (coovachilli, meraki, unifi…)."),
-    handoff: str = typer.Option("none", "--handoff", help=f"Portal hand-off: {', '.join(network.HANDOFFS)}."),
+    handoff: str = typer.Option(
+        "none",
+        "--handoff",
+        help=f"Portal hand-off: {', '.join(network.HANDOFFS)} "
+        "(one that needs a UAM secret or options is set with 'sesame nas handoff').",
+    ),
     coa_port: int = typer.Option(3799, "--coa-port", help="UDP port for CoA/Disconnect (RFC 5176)."),
     legacy_no_message_authenticator: bool = typer.Option(
         False,

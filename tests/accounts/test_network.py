@@ -305,3 +305,24 @@ async def test_insee_codes_are_ascii_digits(session: AsyncSession, region: Regio
 async def test_fullwidth_insee_digits_are_normalised(session: AsyncSession, region: Region) -> None:
     commune = await network.add_commune(session, region=region, name="Valence", insee_code="２６３６２")
     assert commune.insee_code == "26362"
+
+
+async def test_an_access_point_is_not_added_with_a_hand_off_that_lacks_its_secret_or_targets(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    """Issue 14: a CoovaChilli hand-off without its UAM secret signs nothing (a crafted link could
+    name any uamip and challenge); a form POST without a target posts nowhere safe. Both are set
+    with their secret or options by set_handoff, never at creation without them."""
+    commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+    site = await network.add_site(session, commune=commune, name="Médiathèque")
+    for handoff in ("coovachilli", "form_post"):
+        with pytest.raises(InvalidInput):
+            await network.add_nas(
+                session, box=box, site=site, name=f"ap-{handoff}", address="10.9.0.1", secret="s3cret-s3cret",
+                handoff=handoff,
+            )  # fmt: skip
+    nas = await network.add_nas(
+        session, box=box, site=site, name="ap", address="10.9.0.1", secret="s3cret-s3cret"
+    )
+    await network.set_handoff(session, box=box, nas=nas, handoff="coovachilli", uam_secret="uam-secret")
+    assert nas.handoff == "coovachilli" and nas.uam_secret_ciphertext is not None
