@@ -20,12 +20,12 @@ import socket
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from accounts.identity import canonical_mac
 from accounts.sessions import StatusType, Usage
 from radius import codec, metrics
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import Discard, DropReason, RadiusRequest
-from radius.methods import canonical_mac
 from radius.store import AccountView
 
 # attribute numbers the codec does not name (it names those the core itself reads)

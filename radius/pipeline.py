@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from accounts.authlog import Decision as RecordedDecision
+from accounts.identity import canonical_mac
 from accounts.policies import bandwidth_attributes
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
@@ -34,7 +35,7 @@ from radius.accounting import SessionClass
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import RadiusRequest
-from radius.methods import Method, canonical_mac, chap_valid, mschapv1, mschapv2
+from radius.methods import Method, chap_valid, mschapv1, mschapv2
 from radius.ratelimit import FailureLimiter, Source
 from radius.store import AccountView, Store
 from radius.verifycache import VerificationCache
