@@ -43,11 +43,6 @@ from radius.verifycache import VerificationCache
 _ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.radius.auth")
 
-MS_CHAP_RESPONSE = 1
-MS_CHAP_ERROR = 2
-MS_CHAP_CHALLENGE = 11
-MS_CHAP2_RESPONSE = 25
-
 MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
 MSG_DISABLED = "This account is disabled"
 MSG_LOCKED = "This account is locked: contact support"
@@ -185,9 +180,9 @@ class Pipeline:
         if attempt.realm != self.realm:
             return attempt.reject("foreign_realm", MSG_FOREIGN_REALM)
 
-        if packet.vendor_attribute(codec.MICROSOFT, MS_CHAP2_RESPONSE) is not None:
+        if packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP2_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV2
-        elif packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_RESPONSE) is not None:
+        elif packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV1
         elif packet.first(codec.CHAP_PASSWORD) is not None:
             attempt.method = Method.TOKEN_CHAP
@@ -303,8 +298,8 @@ class Pipeline:
 
     async def authenticate_mschapv2(self, attempt: Attempt) -> Outcome:
         packet, account = attempt.request.packet, attempt.account
-        challenge = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_CHALLENGE) or b""
-        response = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP2_RESPONSE) or b""
+        challenge = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP2_RESPONSE) or b""
         user_name = packet.first(codec.USER_NAME) or b""
         hashes = await self.store.nt_hashes(account_id=account.id) if account else []
         for _credential_id, nt_hash in hashes:
@@ -324,8 +319,8 @@ class Pipeline:
 
     async def authenticate_mschapv1(self, attempt: Attempt) -> Outcome:
         packet, account = attempt.request.packet, attempt.account
-        challenge = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_CHALLENGE) or b""
-        response = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_RESPONSE) or b""
+        challenge = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_RESPONSE) or b""
         hashes = await self.store.nt_hashes(account_id=account.id) if account else []
         for _credential_id, nt_hash in hashes:
             result = mschapv1(nt_hash=nt_hash, challenge=challenge, response=response)
