@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from accounts.authlog import Decision as RecordedDecision
+from accounts.bandwidth import bandwidth_attributes
 from accounts.identity import canonical_mac
-from accounts.policies import bandwidth_attributes
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
 from accounts.wiretext import is_clean
