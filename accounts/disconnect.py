@@ -16,10 +16,10 @@ from typing import Literal, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.bandwidth import bandwidth_attributes
 from accounts.errors import InvalidInput, NotFound, SecretUnreadable
 from accounts.models import AccountingSession, Nas, utcnow
 from accounts.network import nas_secret
-from accounts.policies import bandwidth_attributes
 from accounts.secretbox import SecretBox
 from accounts.sessions import get_session
 

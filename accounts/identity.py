@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from functools import lru_cache
 
 import email_validator
 
@@ -18,6 +19,11 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _INSEE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")  # ASCII digits: \d would take any script's
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
+_HEX = "[0-9a-fA-F]"
+_MAC = re.compile(
+    rf"{_HEX}{{2}}([-:. ]?){_HEX}{{2}}(?:\1{_HEX}{{2}}){{4}}"  # six pairs, one separator or none
+    rf"|{_HEX}{{4}}([.-]){_HEX}{{4}}\2{_HEX}{{4}}"  # three groups of four (Cisco, Huawei)
+)
 
 
 def normalize_username(raw: str) -> str:
@@ -76,24 +82,38 @@ def normalize_email(raw: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def normalize_mac(raw: str) -> str:
-    """Canonical ``aa:bb:cc:dd:ee:ff`` from any common MAC notation.
+@lru_cache(maxsize=65_536)  # the same devices come back again and again (every accounting record)
+def canonical_mac(raw: str) -> str | None:
+    """``aa:bb:cc:dd:ee:ff`` from a MAC address in one of the notations access points and people
+    use, or None. The one MAC rule of Sésame: RADIUS (User-Name of MAC authentication,
+    Calling-Station-Id), the portal and the CLI all go through it.
 
-    Access points write MACs as ``AA-BB-CC-DD-EE-FF`` (RFC 3580 §3.21), ``aa:bb:cc:dd:ee:ff``,
-    ``aabb.ccdd.eeff`` (Cisco) or ``aabbccddeeff``.
+    Accepted, in either case, surrounding whitespace ignored: six pairs of hex digits with one
+    separator used throughout — ``:`` (``aa:bb:cc:dd:ee:ff``), ``-`` (``AA-BB-CC-DD-EE-FF``,
+    RFC 3580 §3.21), ``.`` or a space — or none (``aabbccddeeff``); three groups of four with
+    ``.`` (Cisco: ``aabb.ccdd.eeff``) or ``-`` (Huawei, H3C: ``aabb-ccdd-eeff``). Refused: mixed
+    separators (``aa:bb-cc:dd:ee:ff``), other groupings, non-ASCII digits, anything else.
     """
-    digits = re.sub(r"[\s:.\-]", "", raw).lower()
-    if not _HEX12.match(digits):
-        raise InvalidInput(f"{raw!r} is not a MAC address")
+    match = _MAC.fullmatch(raw.strip())
+    if match is None:
+        return None
+    digits = re.sub(r"[-:. ]", "", match.group()).lower()
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
+def normalize_mac(raw: str) -> str:
+    """:func:`canonical_mac`, raising :class:`~accounts.errors.InvalidInput` for what is not a MAC."""
+    mac = canonical_mac(raw)
+    if mac is None:
+        raise InvalidInput(f"{raw!r} is not a MAC address")
+    return mac
+
+
 def _looks_like_mac(value: str) -> bool:
-    try:
-        normalize_mac(value)
-    except InvalidInput:
-        return False
-    return True
+    """Whether a username could be taken for a MAC address: twelve hex digits once any separators
+    are removed. Broader than :func:`canonical_mac` on purpose, so that no notation a device or a
+    later rule may use can ever make a username and a MAC address meet."""
+    return _HEX12.match(re.sub(r"[\s:.\-]", "", value).lower()) is not None
 
 
 def normalize_insee(raw: str) -> str:

@@ -595,9 +595,7 @@ async def federation_snapshot(session: AsyncSession, *, box: SecretBox) -> Feder
                     secret=secret,
                     tls_name=(server.tls_name or server.host) if server.transport == RADSEC else None,
                     priority=server.priority,
-                    acct_port=server.port
-                    if server.transport == RADSEC
-                    else server.acct_port or server.port + 1,
+                    acct_port=_accounting_port(server),
                 )
             )
         partners.append(

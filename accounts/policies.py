@@ -45,20 +45,6 @@ class Policy:
         return replace(self, **changes)
 
 
-def bandwidth_attributes(*, up_kbps: int | None, down_kbps: int | None) -> list[tuple[str, int]]:
-    """The RADIUS attributes that carry bandwidth limits, for the gear the region runs: WISPr
-    (bit/s) and ChilliSpot/CoovaChilli (kbit/s). A None limit sends nothing."""
-    found: list[tuple[str, int]] = []
-    if up_kbps is not None:
-        found += [("WISPr-Bandwidth-Max-Up", up_kbps * 1000), ("ChilliSpot-Bandwidth-Max-Up", up_kbps)]
-    if down_kbps is not None:
-        found += [
-            ("WISPr-Bandwidth-Max-Down", down_kbps * 1000),
-            ("ChilliSpot-Bandwidth-Max-Down", down_kbps),
-        ]
-    return found
-
-
 async def load_policies(session: AsyncSession) -> tuple[dict[int, AccessPolicy], dict[int, AccessPolicy]]:
     """Every policy row, by commune id and by site id (a small table, cached by the RADIUS server)."""
     rows = (await session.scalars(select(AccessPolicy))).all()

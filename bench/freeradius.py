@@ -392,9 +392,6 @@ class FreeRadius:
         """CPU time of the FreeRADIUS process (every thread); 0 when not running."""
         return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
 
-    def database_pids(self) -> list[int]:
-        return asyncio.run(backend_pids(self.database)) if self.backend == "sql" else []
-
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

@@ -93,10 +93,6 @@ def from_file(path: Path, *, once: bool, offset: int) -> Iterator[Credential]:
         first = False
 
 
-def read_credentials(path: Path) -> list[Credential]:
-    return list(from_file(path, once=True, offset=0))
-
-
 def write_credentials(path: Path, creds: list[Credential]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

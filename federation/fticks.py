@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import logging
 
+from accounts.identity import canonical_mac
 from accounts.wiretext import storable
-from radius.methods import canonical_mac
 
 log = logging.getLogger("sesame.fticks")
 

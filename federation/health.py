@@ -97,7 +97,7 @@ class Transition:
 class Health:
     """One home server's health; ``on(event, now)`` returns the transition, if any."""
 
-    __slots__ = ("answers", "last_answer", "next_probe", "since", "state", "timers", "zombie_since")
+    __slots__ = ("answers", "next_probe", "since", "state", "timers", "zombie_since")
 
     def __init__(self, timers: Timers, *, state: State = State.UNKNOWN, now: float = 0.0) -> None:
         self.timers = timers
@@ -105,7 +105,6 @@ class Health:
         self.since = now
         self.zombie_since: float | None = None
         self.answers = 0  # consecutive probe answers while dead
-        self.last_answer: float | None = None
         self.next_probe: float | None = None
 
     @property
@@ -131,8 +130,6 @@ class Health:
         return event
 
     def on(self, event: Event, now: float) -> Transition | None:
-        if event in (Event.ANSWER, Event.PROBE_ANSWER):
-            self.last_answer = now
         specific = self._specific(event, now)
         new = TRANSITIONS[(self.state, specific)]
         if new is self.state:

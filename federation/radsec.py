@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from federation.stream import StreamFramer
-from federation.tls import name_matches, peer_names
+from federation.tls import failure, name_matches, peer_names, sni_name
 from radius.codec import Malformed
 from radius.server import BindError
 
@@ -224,7 +224,7 @@ class RadSecClient:
         self._connection: _ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         # SNI names the server we want when it is a DNS name (RFC 6066 §3 allows no IP literal).
-        self._sni = expected_name if _is_dns_name(expected_name) else None
+        self._sni = sni_name(expected_name)
 
     def start(self) -> None:
         """Begin connecting in the background (idempotent)."""
@@ -301,7 +301,7 @@ class RadSecClient:
                     ssl_handshake_timeout=self.connect_timeout,
                 )
         except (OSError, TimeoutError) as exc:
-            self._failed("radsec: cannot connect to %s: %s", self.where, _reason(exc))
+            self._failed("radsec: cannot connect to %s: %s", self.where, failure(exc))
             return None
         if connection.wrong_name:
             names = ", ".join(connection.names) or "no name"
@@ -331,26 +331,6 @@ class RadSecClient:
                 self.on_state(up)
             except Exception:
                 self._log(logging.ERROR, "radsec: on_state failed", exc_info=True)
-
-
-def _is_dns_name(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return bool(name) and "*" not in name
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate refused: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or exc}"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 def _tls_version(transport: asyncio.Transport | None) -> str:
@@ -468,7 +448,7 @@ class _ServerConnection(asyncio.Protocol, Generic[PeerT]):
             self.idle_timer.cancel()
         if self in self.server._connections:
             self.server._connections.discard(self)
-            why = f": {_reason(exc)}" if exc is not None else ""
+            why = f": {failure(exc)}" if exc is not None else ""
             log.info("radsec: %s disconnected%s", self.name, why, extra={"peer": self.name})
         self.peer = None
         if not self.closed.done():
@@ -580,7 +560,7 @@ class RadSecServer(Generic[PeerT]):
             )
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError; the transport is closed
             conn.close()
-            self._dropped(Drop.TLS_HANDSHAKE, source, _reason(exc))
+            self._dropped(Drop.TLS_HANDSHAKE, source, failure(exc))
         except asyncio.CancelledError:
             conn.close()
             raise

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from accounts.policies import bandwidth_attributes
+from accounts.bandwidth import bandwidth_attributes
 from radius import codec
 from radius.codec import Code
 from radius.core import Decision

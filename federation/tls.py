@@ -14,6 +14,8 @@ used anywhere else must do the same.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -109,3 +111,29 @@ def name_matches(expected: str, names: Iterable[str]) -> bool:
         if name.startswith("*.") and dot and first and first != "*" and name[2:] == rest:
             return True
     return False
+
+
+def sni_name(expected: str) -> str | None:
+    """The server name to send (SNI) when connecting to a peer whose certificate must name
+    ``expected``: that name when it is a DNS name, else None (RFC 6066 §3 allows no IP literal)."""
+    try:
+        ipaddress.ip_address(expected)
+    except ValueError:
+        return expected if expected and "*" not in expected else None
+    return None
+
+
+def failure(exc: BaseException) -> str:
+    """Why a TLS connection or handshake failed, in words for a log line or an operator."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate refused: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        if exc.errno and exc.errno > 0:  # asyncio words a refused connection "Connect call failed (…)"
+            return os.strerror(exc.errno)
+        if exc.strerror:  # getaddrinfo's errors are negative
+            return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,7 +1,9 @@
 """The RADIUS server of Sésame (RFC 2865/2866/5176 over UDP), built on pyrad as the codec.
 
-Today this package ships the RADIUS dictionary (``radius/dictionaries``); the protocol core, the
-asyncio layer and the policy pipeline follow (see ARCHITECTURE.md).
+Sans-I/O protocol cores (:mod:`radius.codec`, the only importer of pyrad and the one table of
+attribute numbers; :mod:`radius.core`; the pure authentication methods), the policy pipeline and
+accounting over :mod:`accounts` services, the thin asyncio layer (:mod:`radius.server`), and the
+dictionary written from the RFCs (``radius/dictionaries``). See ARCHITECTURE.md.
 """
 
 from pathlib import Path

@@ -20,36 +20,36 @@ import socket
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from accounts.identity import canonical_mac
 from accounts.sessions import StatusType, Usage
 from radius import codec, metrics
-from radius.codec import Code
+from radius.codec import (
+    ACCT_AUTHENTIC,
+    ACCT_DELAY_TIME,
+    ACCT_INPUT_GIGAWORDS,
+    ACCT_INPUT_OCTETS,
+    ACCT_INTERIM_INTERVAL,
+    ACCT_OUTPUT_GIGAWORDS,
+    ACCT_OUTPUT_OCTETS,
+    ACCT_SESSION_ID,
+    ACCT_SESSION_TIME,
+    ACCT_TERMINATE_CAUSE,
+    CONNECT_INFO,
+    DELEGATED_IPV6_PREFIX,
+    FRAMED_INTERFACE_ID,
+    FRAMED_IP_ADDRESS,
+    FRAMED_IPV6_ADDRESS,
+    FRAMED_IPV6_PREFIX,
+    FRAMED_PROTOCOL,
+    NAS_PORT,
+    NAS_PORT_ID,
+    NAS_PORT_TYPE,
+    SERVICE_TYPE,
+    Code,
+)
 from radius.core import Decision
 from radius.events import Discard, DropReason, RadiusRequest
-from radius.methods import canonical_mac
 from radius.store import AccountView
-
-# attribute numbers the codec does not name (it names those the core itself reads)
-NAS_PORT = 5
-SERVICE_TYPE = 6
-FRAMED_PROTOCOL = 7
-FRAMED_IP_ADDRESS = 8
-ACCT_DELAY_TIME = 41
-ACCT_INPUT_OCTETS = 42
-ACCT_OUTPUT_OCTETS = 43
-ACCT_SESSION_ID = 44
-ACCT_AUTHENTIC = 45
-ACCT_SESSION_TIME = 46
-ACCT_TERMINATE_CAUSE = 49
-ACCT_INPUT_GIGAWORDS = 52
-ACCT_OUTPUT_GIGAWORDS = 53
-NAS_PORT_TYPE = 61
-CONNECT_INFO = 77
-ACCT_INTERIM_INTERVAL = 85
-NAS_PORT_ID = 87
-FRAMED_INTERFACE_ID = 96
-FRAMED_IPV6_PREFIX = 97
-DELEGATED_IPV6_PREFIX = 123
-FRAMED_IPV6_ADDRESS = 168
 
 #: counters are BIGINT columns: a NAS claiming more than 2^63 bytes is not believed further
 MAX_COUNTER = 2**63 - 1

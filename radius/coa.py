@@ -37,14 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
 from radius import codec, metrics
-from radius.codec import Code, Malformed
+from radius.codec import ERROR_CAUSE, Code, Malformed
 
 if TYPE_CHECKING:
     from accounts.disconnect import CoaSender
 
 log = logging.getLogger("sesame.radius.coa")
 
-ERROR_CAUSE = 101  # RFC 5176 §3.5
 
 #: kind -> (request code, ACK code, NAK code), RFC 5176 §2.1 and §2.2
 CODES: dict[CoaKind, tuple[Code, Code, Code]] = {

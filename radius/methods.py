@@ -9,14 +9,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import re
-from functools import lru_cache
 
 from radius.mschap import MsChapV1Result, MsChapV2Result, strip_nt_domain, verify_mschapv1, verify_mschapv2
-
-_MAC = re.compile(
-    r"^[0-9a-fA-F]{2}([-:.]?)[0-9a-fA-F]{2}(?:\1?[0-9a-fA-F]{2}){4}$|^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$"
-)
 
 
 class Method(enum.StrEnum):
@@ -29,16 +23,6 @@ class Method(enum.StrEnum):
     MSCHAPV2 = "mschapv2"  # device credential
     MSCHAPV1 = "mschap"  # device credential, MS-CHAP version 1 (RFC 2433)
     NONE = "none"  # nothing usable in the request
-
-
-@lru_cache(maxsize=65_536)  # the same devices come back again and again (every accounting record)
-def canonical_mac(value: str) -> str | None:
-    """``aa:bb:cc:dd:ee:ff`` from the MAC notations access points use, or None."""
-    text = value.strip()
-    if not _MAC.match(text):
-        return None
-    digits = re.sub(r"[-:.]", "", text).lower()
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def chap_valid(chap_password: bytes, password: bytes, challenge: bytes) -> bool:

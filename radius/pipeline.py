@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from accounts.authlog import Decision as RecordedDecision
-from accounts.policies import bandwidth_attributes
+from accounts.bandwidth import bandwidth_attributes
+from accounts.identity import canonical_mac
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
 from accounts.wiretext import is_clean
@@ -34,18 +35,13 @@ from radius.accounting import SessionClass
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import RadiusRequest
-from radius.methods import Method, canonical_mac, chap_valid, mschapv1, mschapv2
+from radius.methods import Method, chap_valid, mschapv1, mschapv2
 from radius.ratelimit import FailureLimiter, Source
 from radius.store import AccountView, Store
 from radius.verifycache import VerificationCache
 
 _ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.radius.auth")
-
-MS_CHAP_RESPONSE = 1
-MS_CHAP_ERROR = 2
-MS_CHAP_CHALLENGE = 11
-MS_CHAP2_RESPONSE = 25
 
 MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
 MSG_DISABLED = "This account is disabled"
@@ -184,9 +180,9 @@ class Pipeline:
         if attempt.realm != self.realm:
             return attempt.reject("foreign_realm", MSG_FOREIGN_REALM)
 
-        if packet.vendor_attribute(codec.MICROSOFT, MS_CHAP2_RESPONSE) is not None:
+        if packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP2_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV2
-        elif packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_RESPONSE) is not None:
+        elif packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_RESPONSE) is not None:
             attempt.method = Method.MSCHAPV1
         elif packet.first(codec.CHAP_PASSWORD) is not None:
             attempt.method = Method.TOKEN_CHAP
@@ -302,8 +298,8 @@ class Pipeline:
 
     async def authenticate_mschapv2(self, attempt: Attempt) -> Outcome:
         packet, account = attempt.request.packet, attempt.account
-        challenge = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_CHALLENGE) or b""
-        response = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP2_RESPONSE) or b""
+        challenge = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP2_RESPONSE) or b""
         user_name = packet.first(codec.USER_NAME) or b""
         hashes = await self.store.nt_hashes(account_id=account.id) if account else []
         for _credential_id, nt_hash in hashes:
@@ -323,8 +319,8 @@ class Pipeline:
 
     async def authenticate_mschapv1(self, attempt: Attempt) -> Outcome:
         packet, account = attempt.request.packet, attempt.account
-        challenge = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_CHALLENGE) or b""
-        response = packet.vendor_attribute(codec.MICROSOFT, MS_CHAP_RESPONSE) or b""
+        challenge = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_CHALLENGE) or b""
+        response = packet.vendor_attribute(codec.MICROSOFT, codec.MS_CHAP_RESPONSE) or b""
         hashes = await self.store.nt_hashes(account_id=account.id) if account else []
         for _credential_id, nt_hash in hashes:
             result = mschapv1(nt_hash=nt_hash, challenge=challenge, response=response)

@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from accounts import authlog, sessions
 from accounts.authlog import Decision as RecordedDecision
+from accounts.identity import canonical_mac
 from radius import metrics
 from radius.batching import Batcher
-from radius.methods import Method, canonical_mac
+from radius.methods import Method
 
 log = logging.getLogger(__name__)
 

@@ -385,7 +385,7 @@ def test_status_server_probes_radsec_servers_with_our_certificate(
     assert outcomes[2:] == [
         "no answer",
         "bad reply: wrong Response Authenticator: is the shared secret right?",
-        "no connection (its certificate is refused: unable to get local issuer certificate)",
+        "no connection (certificate refused: unable to get local issuer certificate)",
         "no answer: the server closed the connection (does it accept our certificate?)",
         "no connection (Connection refused)",
         f"refused: its certificate names {LIGURIA_TLS}, not radsec.other.example",

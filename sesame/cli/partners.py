@@ -4,22 +4,15 @@ Status-Server probe of their servers (RFC 5997), over UDP or RadSec (RFC 6614)."
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
-import os
-import secrets
 import ssl
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import typer
 
 from accounts import partners
 from accounts.models import HomeServer, Partner
-from federation.stream import StreamFramer
-from federation.tls import TlsError, client_context, name_matches, peer_names
-from radius import codec
+from federation.probe import ProbeTarget, probe
+from federation.tls import TlsError, client_context
 from sesame.cli.context import Context, run_command
 from sesame.cli.network import read_secret
 from sesame.compose import radsec_tls
@@ -326,117 +319,6 @@ def server_secret(
 # -- Status-Server probe (RFC 5997) -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProbeTarget:
-    label: str
-    transport: str
-    host: str
-    port: int
-    secret: bytes = field(repr=False)
-    tls_name: str = ""  # RadSec: the name its certificate must carry
-
-
-UNSIGNED = "reply without Message-Authenticator"
-
-
-def check_status_reply(data: bytes, *, request: bytes, secret: bytes) -> str | None:
-    """Why a packet is not a valid answer to our Status-Server ``request``; None when it is, or
-    :data:`UNSIGNED` when it is valid but carries no Message-Authenticator.
-
-    RFC 5997 §3: a server answers a Status-Server sent to its authentication port with an
-    Access-Accept, signed like any reply (Response Authenticator, RFC 2865 §3). Since BlastRADIUS,
-    FreeRADIUS (3.2.5+) and radsecproxy also put a Message-Authenticator (RFC 2869 §5.14) in it,
-    which must then be valid; Debian's FreeRADIUS 3.2.1 sends none. The Response Authenticator
-    already proves the secret, and a Status-Server answer grants nothing, so such a server is
-    alive, and the operator is told.
-    """
-    try:
-        reply = codec.parse(data)
-    except codec.Malformed as exc:
-        return f"malformed ({exc.reason})"
-    if reply.identifier != request[1]:
-        return "another request's identifier"
-    authenticator = request[4:20]
-    if not codec.response_authenticator_valid(reply, secret, request_authenticator=authenticator):
-        return "wrong Response Authenticator: is the shared secret right?"
-    if reply.code != codec.Code.ACCESS_ACCEPT:
-        try:
-            name = codec.Code(reply.code).name
-        except ValueError:
-            name = f"code {reply.code}"
-        return f"{name} instead of Access-Accept"
-    if reply.first(codec.MESSAGE_AUTHENTICATOR) is None:
-        return UNSIGNED
-    if not codec.message_authenticator_valid(reply, secret, request_authenticator=authenticator):
-        return "wrong Message-Authenticator"
-    return None
-
-
-def _alive(sent: float, problem: str | None) -> str:
-    note = f"; {problem}" if problem else ""
-    return f"alive ({(time.monotonic() - sent) * 1000:.1f} ms{note})"
-
-
-class _Probe(asyncio.DatagramProtocol):
-    def __init__(self, request: bytes, secret: bytes, answered: asyncio.Future[str]) -> None:
-        self.request, self.secret, self.answered = request, secret, answered
-        self.sent = 0.0
-        self.bad: str | None = None
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        problem = check_status_reply(data, request=self.request, secret=self.secret)
-        if problem is not None and problem != UNSIGNED:
-            self.bad = problem  # keep listening: the right reply may still come
-        elif not self.answered.done():
-            self.answered.set_result(_alive(self.sent, problem))
-
-    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable on a connected socket
-        if not self.answered.done():
-            self.answered.set_exception(exc)
-
-
-def _status_server(secret: bytes) -> bytes:
-    """A Status-Server with Message-Authenticator (mandatory in it, RFC 5997 §3)."""
-    return codec.encode_request(
-        code=codec.Code.STATUS_SERVER, identifier=secrets.randbelow(256), secret=secret, attributes=b""
-    )
-
-
-async def probe(
-    target: ProbeTarget, *, within: float, tls: ssl.SSLContext | str, source_address: str = ""
-) -> tuple[bool, str]:
-    """Send one Status-Server and wait for the answer: (answered, what to print). ``tls``: the
-    RadSec client context, or why there is none (printed for a RadSec server); ``source_address``:
-    where UDP probes leave from, as the service's proxied requests (partners allow us by it)."""
-    if target.transport == partners.RADSEC:
-        if isinstance(tls, str):
-            return False, tls
-        return await _probe_radsec(target, tls, within=within)
-    request = _status_server(target.secret)
-    loop = asyncio.get_running_loop()
-    answered: asyncio.Future[str] = loop.create_future()
-    protocol = _Probe(request, target.secret, answered)
-    try:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: protocol,
-            remote_addr=(target.host, target.port),
-            local_addr=(source_address, 0) if source_address else None,
-        )
-    except OSError as exc:
-        return False, f"no answer ({exc.strerror or exc})"
-    try:
-        protocol.sent = time.monotonic()
-        transport.sendto(request)
-        async with asyncio.timeout(within):
-            return True, await answered
-    except TimeoutError:
-        return False, f"bad reply: {protocol.bad}" if protocol.bad else "no answer"
-    except OSError as exc:
-        return False, f"no answer ({exc.strerror or exc})"
-    finally:
-        transport.close()
-
-
 def radsec_client_context(settings: Settings) -> ssl.SSLContext | str:
     """The TLS context the RADIUS service connects to RadSec home servers with (our certificate,
     the partners' CA), or why there is none."""
@@ -450,87 +332,6 @@ def radsec_client_context(settings: Settings) -> ssl.SSLContext | str:
         return client_context(files)
     except TlsError as exc:
         return f"not tested: {exc}"
-
-
-CLOSED = "the server closed the connection (does it accept our certificate?)"
-
-
-def _tls_failure(exc: OSError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"its certificate is refused: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or exc}"
-    if exc.errno and exc.errno > 0:  # asyncio words a refused connection "Connect call failed (…)"
-        return os.strerror(exc.errno)
-    return exc.strerror or str(exc) or type(exc).__name__  # getaddrinfo's errors are negative
-
-
-async def _probe_radsec(target: ProbeTarget, context: ssl.SSLContext, *, within: float) -> tuple[bool, str]:
-    """Status-Server over a RadSec connection of its own (RFC 6614), closed after the answer.
-
-    The connection is made as the RADIUS service makes it (:mod:`federation.radsec`): our client
-    certificate, the server's checked against the partners' CA, then its name against the home
-    server's TLS name (the context does not check names); the secret is ``radsec`` unless one was
-    set (RFC 6614 §2.3). Packets are framed by their Length (RFC 6614 §2.4). ``within`` bounds the
-    whole exchange. With TLS 1.3 a server that refuses our certificate says so only after our
-    side of the handshake is over, so that shows as a failure to answer.
-    """
-    request = _status_server(target.secret)
-    writer: asyncio.StreamWriter | None = None
-    connected = False
-    bad: str | None = None
-    try:
-        async with asyncio.timeout(within):
-            reader, writer = await asyncio.open_connection(
-                target.host,
-                target.port,
-                ssl=context,
-                # SNI names the server when it is a DNS name (RFC 6066 §3 allows no address)
-                server_hostname=target.tls_name if _is_dns_name(target.tls_name) else None,
-            )
-            connected = True
-            names = peer_names(writer.get_extra_info("ssl_object"))
-            if not name_matches(target.tls_name, names):
-                named = ", ".join(names) or "no name"
-                return False, f"refused: its certificate names {named}, not {target.tls_name}"
-            sent = time.monotonic()
-            writer.write(request)
-            framer = StreamFramer()
-            while data := await reader.read(4096):
-                for packet in framer.feed(data):
-                    problem = check_status_reply(packet, request=request, secret=target.secret)
-                    if problem is None or problem == UNSIGNED:
-                        return True, _alive(sent, problem)
-                    bad = problem
-            if bad:
-                return False, f"bad reply: {bad}"
-            return False, f"no answer: {CLOSED}"
-    except TimeoutError:
-        if not connected:
-            return False, "no connection (timed out)"
-        return False, f"bad reply: {bad}" if bad else "no answer"
-    except codec.Malformed as exc:
-        return False, f"bad reply: malformed ({exc.reason})"
-    except OSError as exc:  # ssl.SSLError included
-        if not connected:
-            return False, f"no connection ({_tls_failure(exc)})"
-        if isinstance(exc, ConnectionError | ssl.SSLEOFError):  # a close with our request unread: a reset
-            return False, f"no answer: {CLOSED}"
-        return False, f"no answer ({_tls_failure(exc)}): does the server accept our certificate?"
-    finally:
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(1.0):  # TLS close_notify; a peer that does not answer is left
-                    await writer.wait_closed()
-
-
-def _is_dns_name(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return bool(name) and "*" not in name
-    return False
 
 
 @app.command("test")

@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from accounts.errors import InvalidInput
 from accounts.identity import (
+    canonical_mac,
     display_name,
     normalize_email,
     normalize_insee,
@@ -19,22 +20,54 @@ macs = st.binary(min_size=6, max_size=6)
 
 @given(macs)
 def test_every_common_mac_notation_gives_the_same_canonical_form(raw: bytes) -> None:
+    """The notations the portal and the CLI took and those RADIUS took (one rule for both now)."""
     h = raw.hex()
     canonical = ":".join(h[i : i + 2] for i in range(0, 12, 2))
     notations = [
         canonical,
         canonical.upper(),
         canonical.replace(":", "-").upper(),  # RFC 3580 Calling-Station-Id
+        canonical.replace(":", "."),
+        canonical.replace(":", " "),
         f"{h[0:4]}.{h[4:8]}.{h[8:12]}",  # Cisco
+        f"{h[0:4]}-{h[4:8]}-{h[8:12]}".upper(),  # Huawei, H3C
         h.upper(),
+        f"  {canonical.replace(':', '-')}\n",  # surrounding whitespace
     ]
     assert {normalize_mac(n) for n in notations} == {canonical}
+    assert {canonical_mac(n) for n in notations} == {canonical}
 
 
-@pytest.mark.parametrize("bad", ["", "00:11:22:33:44", "00:11:22:33:44:55:66", "zz:11:22:33:44:55", "hello"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "00:11:22:33:44",
+        "00:11:22:33:44:55:66",
+        "zz:11:22:33:44:55",
+        "hello",
+        "00:11-22:33:44:55",  # mixed separators
+        "00:1122:33:44:55",  # a separator left out
+        "0011.2233.44:55",
+        "001.122.334.455",  # groups of three
+        "0011:2233:4455",
+        "0-0-1-1-2-2-3-3-4-4-5-5",
+        "００:11:22:33:44:55",  # fullwidth digits
+        "0x001122334455",
+    ],
+)
 def test_a_malformed_mac_is_refused(bad: str) -> None:
+    assert canonical_mac(bad) is None
     with pytest.raises(InvalidInput):
         normalize_mac(bad)
+
+
+@pytest.mark.parametrize(
+    "name", ["deadbeefcafe", "dead-beef-cafe", "de.ad.be.ef.ca.fe", "d-e-a-d-b-e-e-f-c-a-f-e"]
+)
+def test_a_username_that_could_be_read_as_a_mac_is_refused(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        normalize_username(name)
 
 
 @pytest.mark.parametrize(

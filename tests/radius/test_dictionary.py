@@ -572,3 +572,25 @@ def test_mppe_key_wire_format(dictionary: Dictionary) -> None:
     salt = attributes[8:10]
     assert salt[0] & 0x80
     assert len(attributes) == 58
+
+
+# --- the codec's attribute table ---------------------------------------------------------------
+
+
+def test_the_codecs_attribute_numbers_agree_with_the_dictionary(dictionary: Dictionary) -> None:
+    """``radius.codec`` holds the one table of attribute numbers our code uses; each must be the
+    dictionary's number for the attribute of that name (vendor types under Microsoft's)."""
+    from radius import codec
+
+    named = {name.upper().replace("-", "_"): attr for name, attr in dictionary.attributes.items()}
+    table = {
+        name: value
+        for name, value in vars(codec).items()
+        if name.isupper() and type(value) is int and name not in {"MIN_LENGTH", "MAX_LENGTH", "MICROSOFT"}
+        and not name.endswith("_LENGTH")
+    }  # fmt: skip
+    assert set(table) - set(named) == {"DELEGATED_IPV6_PREFIX"}  # RFC 4818, read by accounting only
+    for name in set(table) & set(named):
+        attr = named[name]
+        assert (attr.vendor, attr.code) == ("Microsoft" if name.startswith("MS_") else "", table[name]), name
+    assert codec.MICROSOFT == MICROSOFT
