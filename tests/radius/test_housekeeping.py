@@ -62,7 +62,7 @@ async def test_housekeeping_disconnects_the_others_past_a_removed_access_point_o
             alice = await users.create_account(
                 session, hasher=hasher, region=region, username="alice", email="a@example.fr", password=None
             )
-            place = {"commune_id": commune.id, "site_id": site.id}
+            commune_id, site_id = commune.id, site.id
         # Recorded in this order so that, read in insertion order, the two that cannot be
         # disconnected come between the two that can.
         for uid, nas_id, address in [
@@ -74,7 +74,7 @@ async def test_housekeeping_disconnects_the_others_past_a_removed_access_point_o
             await store.record_usage(
                 Usage(status=StatusType.INTERIM_UPDATE, acctuniqueid=uid, acctsessionid=uid,
                       nasipaddress=address, event_time=now, account_id=alice.id, acctsessiontime=1000,
-                      nas_id=nas_id, **place)
+                      nas_id=nas_id, commune_id=commune_id, site_id=site_id)
             )  # fmt: skip
         async with unit_of_work(sessions) as session:
             await network.remove_nas(session, name="ap-removed")
@@ -109,5 +109,5 @@ async def test_housekeeping_disconnects_the_others_past_a_removed_access_point_o
         rows = await session.execute(
             select(AccountingSession.acctuniqueid, AccountingSession.disconnect_requested_at)
         )
-        asked_at = {uid: when for uid, when in rows}
-    assert {uid for uid, when in asked_at.items() if when is not None} == {"first", "last"}
+        marked = {uid for uid, when in rows if when is not None}
+    assert marked == {"first", "last"}
