@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar, cast
 from federation.stream import StreamFramer
 from federation.tls import failure, name_matches, peer_names, sni_name
 from radius.codec import Malformed
+from radius.periodic import FailureLog
 from radius.server import BindError
 
 log = logging.getLogger("sesame.federation.radsec")
@@ -531,15 +532,17 @@ class RadSecServer(Generic[PeerT]):
 
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        failures = FailureLog("radsec: accepting connections", log)
         while True:
             try:
                 conn, address = await loop.sock_accept(listener)
             except (ConnectionAbortedError, InterruptedError):
                 continue  # the client gave up before we got to it
             except OSError as exc:  # out of file descriptors or memory: wait, the kernel queues
-                log.error("radsec: cannot accept a connection: %s", exc.strerror or exc)
+                failures.failed(exc, loop.time())
                 await asyncio.sleep(0.5)
                 continue
+            failures.succeeded(loop.time())
             source = (str(address[0]), int(address[1]))
             if len(self._connections) + len(self._handshakes) >= self.max_connections:
                 conn.close()

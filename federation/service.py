@@ -44,6 +44,7 @@ from federation.tls import name_matches
 from radius.clients import Client
 from radius.core import Decision, PortKind
 from radius.events import Address, Discard, DropReason, RadiusRequest
+from radius.periodic import FailureLog
 
 if TYPE_CHECKING:
     from radius.server import RadiusService
@@ -399,6 +400,7 @@ class Federation:
             log.warning("federation: could not record a home server's state: %r", exc)
 
     async def _tick(self) -> None:
+        failures = FailureLog("federation: timer", log)
         while True:
             deadline = self.core.next_deadline()
             now = self.loop.time()
@@ -406,8 +408,10 @@ class Federation:
             try:
                 self._flush(self.core.handle_timer(self.loop.time()))
                 self._count_drops()
-            except Exception:  # a bug here must not stop the timers of every other request
-                log.exception("federation: timer failed")
+            except Exception as exc:  # a bug here must not stop the timers of every other request
+                failures.failed(exc, self.loop.time())
+            else:
+                failures.succeeded(self.loop.time())
 
 
 def _target(server: HomeServerConfig, kind: str) -> Target:

@@ -17,7 +17,6 @@ import gettext
 import hashlib
 import hmac
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -103,19 +102,24 @@ class Pipeline:
         realm: str,
         store: Store,
         verify_password: PasswordVerifier,
+        classes: SessionClass,
+        cui_key: bytes,
         limiter: FailureLimiter | None = None,
         verification_cache: VerificationCache | None = None,
-        classes: SessionClass | None = None,
-        cui_key: bytes | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``classes`` and ``cui_key`` are derived from the deployment's secret key, the same in
+        every worker: a key of its own per worker would give a person another Chargeable-User-
+        Identity in each, and a Class another worker's accounting cannot read. No default."""
+        if len(cui_key) < 16:
+            raise ValueError("the Chargeable-User-Identity key must be at least 16 octets")
         self.realm = realm
         self.store = store
         self.verify_password = verify_password
         self.limiter = limiter or FailureLimiter()
         self.cache = verification_cache or VerificationCache()
-        self.classes = classes or SessionClass(os.urandom(32))
-        self.cui_key = cui_key or os.urandom(32)
+        self.classes = classes
+        self.cui_key = cui_key
         self.clock = clock
 
     async def decide(self, request: RadiusRequest, now: datetime | None = None) -> Decision:

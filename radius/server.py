@@ -35,6 +35,7 @@ from radius.events import (
     ReplyReady,
     RequestReceived,
 )
+from radius.periodic import FailureLog, every
 from radius.sqlstore import SqlStore
 
 
@@ -496,13 +497,9 @@ class RadiusService:
             self.dropped(ready)
         return None
 
-    async def _every(self, interval: float, action: Callable[[], Any]) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await action()
-            except Exception as exc:  # the database may be away for a while: keep serving
-                log.warning("radius: periodic %s failed: %r", getattr(action, "__name__", "task"), exc)
+    async def _every(self, interval: float, action: Callable[[], Awaitable[object]]) -> None:
+        task = f"radius: periodic {getattr(action, '__name__', 'task').lstrip('_')}"
+        await every(interval, action, FailureLog(task, log), self.loop_time)
 
     async def _expire(self) -> None:
         now = self.loop_time()

@@ -143,8 +143,8 @@ def build_radius(
             ttl=radius.verification_ttl, max_entries=radius.verification_cache_size
         ),
         classes=classes,
+        cui_key=box.digest(b"cui", purpose="chargeable-user-identity").encode(),
     )
-    pipeline.cui_key = box.digest(b"cui", purpose="chargeable-user-identity").encode()
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     auth_handler: Handler = pipeline.decide
     acct_handler: Handler = accounting

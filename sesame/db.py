@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -62,6 +63,42 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened: refused, unknown host, refused credentials, a
+    missing database, an SQLite file that cannot be opened. The message names the database
+    (without its password) and why."""
+
+
+def os_error_reason(error: OSError) -> str:
+    """Why, in a few words: "Connection refused", "Name or service not known", "timed out"."""
+    if error.errno and error.errno > 0:  # asyncio words a refused connection "Connect call failed (…)"
+        return os.strerror(error.errno)
+    if isinstance(error, TimeoutError) and not str(error):
+        return "timed out"
+    return error.strerror or str(error) or type(error).__name__
+
+
+@contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """Turn a failure to connect to the database at ``url`` into :class:`DatabaseUnavailable`.
+
+    asyncpg raises plain ``OSError`` (``ConnectionRefusedError``, ``socket.gaierror``,
+    ``TimeoutError``) when it cannot connect, the same classes as any other network or file
+    error: only the place it happens says it is the database's. SQLAlchemy wraps the drivers' own
+    errors (authentication, unknown database, SQLite's "unable to open") in ``DBAPIError``.
+    """
+    try:
+        yield
+    except exc.DBAPIError as error:
+        raise DatabaseUnavailable(f"database {_safe(url)}: {error.orig}") from error
+    except OSError as error:
+        raise DatabaseUnavailable(f"database {_safe(url)}: {os_error_reason(error)}") from error
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -27,7 +27,7 @@ from portal.app import create_app
 from radius.server import BindError, RadiusService
 from sesame import migrations
 from sesame.compose import build_portal, build_radius, radius_listeners, radsec_listener
-from sesame.db import create_engine, is_sqlite
+from sesame.db import create_engine, is_sqlite, reaching
 from sesame.settings import Settings
 from sesame.workers import Supervisor
 
@@ -42,13 +42,16 @@ def prepare_schema(settings: Settings) -> None:
     """Upgrade an embedded SQLite database in place; a server database must already be at head.
 
     Upgrading a shared PostgreSQL database is an operator's decision (``sesame db upgrade``),
-    taken once, not by every process that starts.
+    taken once, not by every process that starts. :class:`~sesame.db.DatabaseUnavailable` when
+    the database cannot be reached.
     """
     url = settings.database_url
-    if is_sqlite(url):
-        migrations.upgrade(url)
-        return
-    current, head = migrations.current_revision_sync(url), migrations.head_revision()
+    with reaching(url):
+        if is_sqlite(url):
+            migrations.upgrade(url)
+            return
+        current = migrations.current_revision_sync(url)
+    head = migrations.head_revision()
     if current != head:
         raise StartupError(
             f"the database schema is at revision {current or 'none'}, this version needs {head}: "

@@ -105,7 +105,7 @@ def test_an_unreachable_database_is_one_line(
 ) -> None:
     monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
     monkeypatch.setenv("SESAME_DATABASE_URL", "postgresql://sesame:hunter2@127.0.0.1:1/nowhere")
-    err = fails(capsys, "nas", "list")
+    err = fails(capsys, "nas", "list", code=3)
     assert "127.0.0.1:1" in err and "hunter2" not in err
 
 

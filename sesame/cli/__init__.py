@@ -2,11 +2,20 @@
 
 Every failure a person can cause — a bad argument, a bad setting, a refused change, an
 unreachable database — ends in one ``error: …`` line on stderr and a non-zero exit code:
-2 for usage and configuration, 1 for a refused or failed operation, 130 when interrupted.
+
+- 1: a refused or failed operation;
+- 2: usage and configuration;
+- 3: the database cannot be reached or used (:data:`EXIT_DATABASE`);
+- 4: a file cannot be read or written (:data:`EXIT_FILE`);
+- 5: the network: a peer refused, a name not found, a time-out (:data:`EXIT_NETWORK`);
+- 130: interrupted.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
+import ssl
 import sys
 
 import typer
@@ -26,7 +35,8 @@ from sesame.cli import (
     sessions,
     users,
 )
-from sesame.cli.context import safe_url, set_config_file
+from sesame.cli.context import FileUnreadable, safe_url, set_config_file
+from sesame.db import DatabaseUnavailable, os_error_reason
 from sesame.settings import SettingsError, get_settings
 from sesame.startup import StartupError
 
@@ -68,6 +78,28 @@ app.add_typer(admins.app, name="admin")
 app.add_typer(partners.app, name="partner")
 
 
+EXIT_DATABASE = 3
+EXIT_FILE = 4
+EXIT_NETWORK = 5
+
+#: errors of a socket, not of a file (an ``OSError`` reaching :func:`main` carries no other hint)
+_NETWORK_ERRNOS = {
+    errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ECONNREFUSED,
+    errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EADDRINUSE, errno.EADDRNOTAVAIL,
+}  # fmt: skip
+
+
+def os_error_exit(exc: OSError) -> tuple[str, int]:
+    """The line and exit code of an ``OSError`` no command turned into an error of its own."""
+    if exc.filename is not None:
+        return f"{exc.filename}: {os_error_reason(exc)}", EXIT_FILE
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | socket.herror | ssl.SSLError) or (
+        exc.errno in _NETWORK_ERRNOS
+    ):
+        return f"network: {os_error_reason(exc)}", EXIT_NETWORK
+    return os_error_reason(exc), 1
+
+
 def _fail(message: str, code: int) -> int:
     typer.echo(f"error: {message}", err=True)
     return code
@@ -91,9 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), 2)
     except DomainError as exc:
         return _fail(str(exc), 1)
-    except (OSError, DBAPIError) as exc:
-        detail = exc.orig if isinstance(exc, DBAPIError) else exc
-        return _fail(f"database {safe_url(get_settings().database_url)}: {detail}", 1)
+    except DatabaseUnavailable as exc:
+        return _fail(str(exc), EXIT_DATABASE)
+    except DBAPIError as exc:  # once connected: a statement the database refused, a lost connection
+        return _fail(f"database {safe_url(get_settings().database_url)}: {exc.orig}", EXIT_DATABASE)
+    except FileUnreadable as exc:
+        return _fail(str(exc), EXIT_FILE)
+    except OSError as exc:
+        return _fail(*os_error_exit(exc))
     return result if isinstance(result, int) else 0
 
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts import audit
 from accounts.errors import InvalidInput
@@ -21,7 +21,7 @@ from accounts.models import Region
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
-from sesame.db import create_engine, create_sessionmaker, unit_of_work
+from sesame.db import create_engine, create_sessionmaker, os_error_reason, reaching, unit_of_work
 from sesame.settings import CONFIG_ENV, Settings, get_settings
 from sesame.startup import prepare_schema
 
@@ -87,6 +87,29 @@ async def _audit(session: AsyncSession, action: str) -> None:
     await audit.record(session, actor=cli_actor(), action=action, target=path, after=params)
 
 
+async def _connect(engine: AsyncEngine, url: str) -> None:
+    """Connect before the command runs (the connection stays in the pool for it): a database that
+    cannot be reached is then told apart from the files and the network the command itself uses."""
+    with reaching(url):
+        async with engine.connect():
+            pass
+
+
+class FileUnreadable(Exception):
+    """A file named on the command line (terms of use, …) cannot be read; the message names it
+    and says why."""
+
+
+def read_text_file(path: Path, *, what: str) -> str:
+    """The UTF-8 text of ``path`` (``what`` it is, for the message), or :class:`FileUnreadable`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # a ValueError: main would print a traceback
+        raise InvalidInput(f"{path}: {what} must be UTF-8 text") from None
+    except OSError as exc:
+        raise FileUnreadable(f"{path}: cannot read {what}: {os_error_reason(exc)}") from None
+
+
 def run_command(action: Callable[[Context], Awaitable[T]], *, audited: str | None = None) -> T:
     """Run ``action`` in one committed transaction on the configured database; a change names
     itself in ``audited`` (``"nas.add"``) and is written to the audit log in that transaction,
@@ -97,6 +120,7 @@ def run_command(action: Callable[[Context], Awaitable[T]], *, audited: str | Non
     async def go() -> T:
         engine = create_engine(settings.database_url)
         try:
+            await _connect(engine, settings.database_url)
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 region = await ensure_home_region(session, realm=settings.realm, name=settings.region_name)
                 result = await action(Context(settings=settings, session=session, region=region))
@@ -123,6 +147,7 @@ def run_with_sessions(
     async def go() -> T:
         engine = create_engine(settings.database_url)
         try:
+            await _connect(engine, settings.database_url)
             sessions = create_sessionmaker(engine)
             result = await action(settings, sessions)
             if audited:

@@ -6,6 +6,7 @@ import typer
 
 from sesame import migrations
 from sesame.cli.context import safe_url
+from sesame.db import reaching
 from sesame.settings import get_settings
 
 app = typer.Typer(help="Database schema: upgrade and show the current revision.", no_args_is_help=True)
@@ -15,8 +16,9 @@ app = typer.Typer(help="Database schema: upgrade and show the current revision."
 def upgrade(revision: str = typer.Option("head", help="Target revision.")) -> None:
     """Upgrade the database schema (idempotent)."""
     url = get_settings().database_url
-    migrations.upgrade(url, revision)
-    current = migrations.current_revision_sync(url)
+    with reaching(url):
+        migrations.upgrade(url, revision)
+        current = migrations.current_revision_sync(url)
     typer.echo(f"{safe_url(url)} is at revision {current}")
 
 
@@ -24,7 +26,8 @@ def upgrade(revision: str = typer.Option("head", help="Target revision.")) -> No
 def current() -> None:
     """Show the schema revision of the database and the revision this version needs."""
     url = get_settings().database_url
-    revision = migrations.current_revision_sync(url)
+    with reaching(url):
+        revision = migrations.current_revision_sync(url)
     head = migrations.head_revision()
     state = "up to date" if revision == head else f"needs upgrade to {head}"
     typer.echo(f"{safe_url(url)}: revision {revision or 'none'} ({state})")

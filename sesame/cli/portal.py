@@ -9,7 +9,7 @@ import typer
 
 from accounts import network
 from accounts.errors import InvalidInput
-from sesame.cli.context import Context, run_command
+from sesame.cli.context import Context, read_text_file, run_command
 from sesame.cli.network import read_secret
 
 brand = typer.Typer(help="The captive portal's look per commune or site.", no_args_is_help=True)
@@ -110,7 +110,4 @@ def brand_set(
 
 
 def read_terms(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:  # a ValueError: main would print a traceback
-        raise InvalidInput(f"{path}: the terms of use must be UTF-8 text") from None
+    return read_text_file(path, what="the terms of use")

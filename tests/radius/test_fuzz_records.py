@@ -30,6 +30,7 @@ from tests.radius.conftest import SECRET
 
 REALM = "wifi.test"
 SOURCE = ("192.0.2.10", 40000)
+CLASSES = SessionClass(b"k" * 32)
 
 #: octets an access point may put in a text attribute: NUL, controls, invalid UTF-8, any length
 wire_text = st.one_of(
@@ -95,7 +96,9 @@ def test_any_text_from_the_wire_reaches_the_database(
         engine = create_engine(database_url)  # one per example: each runs in an event loop of its own
         store = await _store(engine, box)
         try:
-            pipeline = Pipeline(realm=REALM, store=store, verify_password=_no_password)
+            pipeline = Pipeline(
+                realm=REALM, store=store, verify_password=_no_password, classes=CLASSES, cui_key=b"c" * 32
+            )
             accounting = Accounting(
                 codec_=radius_codec, realm=REALM, store=store, classes=SessionClass(b"k" * 32)
             )
@@ -149,7 +152,9 @@ async def test_wire_text_is_stored_escaped_and_within_its_column(
 ) -> None:
     store = await _store(engine, box)
     try:
-        pipeline = Pipeline(realm=REALM, store=store, verify_password=_no_password)
+        pipeline = Pipeline(
+            realm=REALM, store=store, verify_password=_no_password, classes=CLASSES, cui_key=b"c" * 32
+        )
         core = ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
         request = _received(
             core,

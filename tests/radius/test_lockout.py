@@ -15,7 +15,18 @@ from radius.core import PortKind, ServerCore
 from radius.pipeline import MSG_BAD_CREDENTIALS, MSG_TOO_MANY, Pipeline
 from radius.ratelimit import FailureLimiter, MemoryCounters
 from radius.store import DeviceView
-from tests.radius.test_pipeline import NOW, REALM, TOKEN, FakeStore, Verifier, account, decide, message
+from tests.radius.test_pipeline import (
+    CLASSES,
+    CUI_KEY,
+    NOW,
+    REALM,
+    TOKEN,
+    FakeStore,
+    Verifier,
+    account,
+    decide,
+    message,
+)
 
 GUESSER = "02-00-00-00-00-01"
 CITIZEN = "02-00-00-00-00-02"
@@ -45,7 +56,13 @@ def limiter() -> FailureLimiter:
 @pytest.fixture
 def pipeline(store: FakeStore, verifier: Verifier, clock: list[float], limiter: FailureLimiter) -> Pipeline:
     return Pipeline(
-        realm=REALM, store=store, verify_password=verifier, clock=lambda: clock[0], limiter=limiter
+        realm=REALM,
+        store=store,
+        verify_password=verifier,
+        classes=CLASSES,
+        cui_key=CUI_KEY,
+        clock=lambda: clock[0],
+        limiter=limiter,
     )
 
 

@@ -40,6 +40,8 @@ from tests.radius.conftest import AccessPoint
 REALM = "wifi.sud.example"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TOKEN = "A" * 12 + "b" * 12
+CLASSES = SessionClass(b"class-key" * 4)
+CUI_KEY = b"cui-key" * 5
 
 
 @dataclass
@@ -143,6 +145,8 @@ def pipeline(store: FakeStore, verifier: Verifier, clock: list[float]) -> Pipeli
         realm=REALM,
         store=store,
         verify_password=verifier,
+        classes=CLASSES,
+        cui_key=CUI_KEY,
         clock=lambda: clock[0],
         limiter=FailureLimiter(per_identity_device=3, per_nas=100, window=60),
     )
@@ -425,6 +429,8 @@ async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier,
         realm=REALM,
         store=store,
         verify_password=verifier,
+        classes=CLASSES,
+        cui_key=CUI_KEY,
         clock=lambda: clock[0],
         limiter=FailureLimiter(per_identity_device=100, per_nas=2, window=60),
     )
@@ -448,7 +454,7 @@ async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier,
 
 async def test_the_class_names_the_account_signed(core, store, verifier, ap) -> None:
     classes = SessionClass(b"k" * 32)
-    pipeline = Pipeline(realm=REALM, store=store, verify_password=verifier, classes=classes)
+    pipeline = Pipeline(realm=REALM, store=store, verify_password=verifier, classes=classes, cui_key=CUI_KEY)
     _, reply = await decide(
         core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
     )
