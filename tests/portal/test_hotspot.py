@@ -77,7 +77,7 @@ async def network(browser: Browser) -> None:
         station = await add_site(session, commune=valence, name="Gare")
         chilli = await add_nas(
             session, box=portal.box, site=library, name=CHILLI_NAS, address="10.1.0.0/24",
-            secret="radius-secret", handoff="coovachilli",
+            secret="radius-secret",
         )  # fmt: skip
         await set_handoff(session, box=portal.box, nas=chilli, handoff="coovachilli", uam_secret=UAM_SECRET)
         meraki = await add_nas(
