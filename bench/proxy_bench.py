@@ -136,7 +136,7 @@ class Bench:
         report = self.radload(*address, extra)
         spent = [x - y for x, y in zip(cpu(), before, strict=True)]
         # the machine counter also covers radload's encoding before its clock starts: take it out
-        return Run(phase, report, *spent[:3], spent[3] - report["prebuild_cpu_s"])
+        return Run(phase, report, spent[0], spent[1], spent[2], spent[3] - report["prebuild_cpu_s"])
 
     def run(self, proxy: Proxy) -> Result:
         result = Result(proxy.name)

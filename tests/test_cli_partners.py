@@ -425,7 +425,7 @@ def test_a_real_freeradius_answers_the_probe(cli_env: str, capsys: pytest.Captur
         pytest.skip(message)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     try:
-        from freeradius import FreeRadius  # type: ignore[import-not-found]
+        from freeradius import FreeRadius
     finally:
         sys.path.pop(0)
     with FreeRadius("files", secret=SECRET) as server:

@@ -1,6 +1,8 @@
 """Migrations go up from an empty database and down again on both backends, and match the models."""
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -10,6 +12,8 @@ from sqlalchemy.engine import Connection
 from accounts.models import Base
 from sesame import migrations
 from sesame.db import create_engine
+
+T = TypeVar("T")
 
 TABLES = {
     "region",
@@ -45,7 +49,7 @@ def _diff(connection: Connection) -> list[object]:
     return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
 
 
-async def _inspect(url: str, fn):
+async def _inspect(url: str, fn: Callable[[Connection], T]) -> T:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.network import ensure_home_region, find_nas, nas_secret
 from accounts.passwords import PasswordHasher
@@ -209,7 +210,9 @@ def test_demo_prints_working_credentials_and_serves(
     asyncio.run(check())
 
 
-async def test_seed_demo_is_idempotent_and_renews_the_password(session, hasher: PasswordHasher) -> None:
+async def test_seed_demo_is_idempotent_and_renews_the_password(
+    session: AsyncSession, hasher: PasswordHasher
+) -> None:
     region = await ensure_home_region(session, realm="wifi.demo.example")
     box = SecretBox("demo-key" * 5)
     first = await seed_demo(session, region=region, box=box, hasher=hasher)

@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import network
 from accounts.errors import Conflict, InvalidInput, NotFound, SecretUnreadable
-from accounts.models import Commune, Nas, Region
+from accounts.identity import normalize_nas_address
+from accounts.models import Commune, Nas, Region, Site
 from accounts.secretbox import SecretBox
 
 
-async def _site(session: AsyncSession, region: Region, name: str = "Médiathèque"):
+async def _site(session: AsyncSession, region: Region, name: str = "Médiathèque") -> Site:
     commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
     return await network.add_site(session, commune=commune, name=name)
 
@@ -154,7 +155,7 @@ async def test_nas_updated_at_moves_on_change(session: AsyncSession, region: Reg
 # -- access point addresses: no overlap, no range wider than the setting (issue 14, point 6) -------
 
 
-async def _two_communes(session: AsyncSession, region: Region, box: SecretBox):
+async def _two_communes(session: AsyncSession, region: Region, box: SecretBox) -> tuple[Site, Site]:
     mine = await _site(session, region)
     nice = await network.add_commune(session, region=region, name="Nice", insee_code="06088")
     theirs = await network.add_site(session, commune=nice, name="Gare")
@@ -191,7 +192,7 @@ async def test_an_address_overlapping_another_access_point_is_refused(
     allowed = await network.add_nas(
         session, box=box, site=mine, name="rogue", address=address, secret="x" * 16, allow_overlap=True
     )
-    assert allowed.nasname == network.normalize_nas_address(address)
+    assert allowed.nasname == normalize_nas_address(address)
 
 
 async def test_an_overlap_in_the_same_commune_is_named(

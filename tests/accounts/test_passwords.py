@@ -1,5 +1,6 @@
 """The rules every new password meets: length, not a common password, not the username or email."""
 
+from collections.abc import Iterable
 from importlib import resources
 
 import pytest
@@ -20,7 +21,7 @@ from accounts.passwords import (
 )
 
 
-def refusal(password: str, *, related: tuple[str, ...] = ()) -> InvalidInput:
+def refusal(password: str, *, related: Iterable[str] = ()) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
         check_password_rules(password, related=related)
     return caught.value

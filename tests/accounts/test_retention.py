@@ -73,7 +73,9 @@ def _radacct(
     )
 
 
-def _auth(username: str, at: datetime, *, account_id: int | None = None, reply: str = "Access-Accept"):
+def _auth(
+    username: str, at: datetime, *, account_id: int | None = None, reply: str = "Access-Accept"
+) -> AuthRecord:
     return AuthRecord(
         username=username,
         reply=reply,
@@ -86,7 +88,9 @@ def _auth(username: str, at: datetime, *, account_id: int | None = None, reply: 
     )
 
 
-async def _account(session: AsyncSession, region: Region, hasher: PasswordHasher, name: str, email: str = ""):
+async def _account(
+    session: AsyncSession, region: Region, hasher: PasswordHasher, name: str, email: str = ""
+) -> Account:
     return await users.create_account(
         session,
         hasher=hasher,
@@ -104,7 +108,7 @@ async def _names(sessions: async_sessionmaker[AsyncSession], column: Any) -> set
 
 async def _purge(
     sessions: async_sessionmaker[AsyncSession], *, batch_size: int = 1000, dry_run: bool = False
-):
+) -> retention.PurgeReport:
     return await retention.purge(
         sessions,
         now=NOW,

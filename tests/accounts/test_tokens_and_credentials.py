@@ -8,14 +8,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import credentials, network, tokens, users
-from accounts.models import Nas, Region
+from accounts.models import Account, Nas, Region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
-async def _account(session: AsyncSession, region: Region, hasher: PasswordHasher, name: str = "alice"):
+async def _account(
+    session: AsyncSession, region: Region, hasher: PasswordHasher, name: str = "alice"
+) -> Account:
     return await users.create_account(
         session, hasher=hasher, region=region, username=name, email=f"{name}@example.fr", password=None
     )
@@ -35,7 +37,9 @@ async def _access_points(session: AsyncSession, region: Region, box: SecretBox) 
     return found[0], found[1]
 
 
-async def test_a_token_is_used_once_by_its_account_in_time(session, region, hasher, box: SecretBox) -> None:
+async def test_a_token_is_used_once_by_its_account_in_time(
+    session: AsyncSession, region: Region, hasher: PasswordHasher, box: SecretBox
+) -> None:
     ap, elsewhere = await _access_points(session, region, box)
     alice, bob = await _account(session, region, hasher), await _account(session, region, hasher, "bob")
     token = await tokens.issue_token(session, box=box, account=alice, nas_id=ap.id, now=NOW)
@@ -64,7 +68,7 @@ async def test_a_token_is_used_once_by_its_account_in_time(session, region, hash
 
 
 async def test_a_token_issued_for_no_access_point_is_used_nowhere(
-    session, region, hasher, box: SecretBox
+    session: AsyncSession, region: Region, hasher: PasswordHasher, box: SecretBox
 ) -> None:
     ap, _ = await _access_points(session, region, box)
     alice = await _account(session, region, hasher)
@@ -80,7 +84,9 @@ async def test_a_token_issued_for_no_access_point_is_used_nowhere(
     )
 
 
-async def test_many_tokens_in_one_statement(session, region, hasher, box: SecretBox) -> None:
+async def test_many_tokens_in_one_statement(
+    session: AsyncSession, region: Region, hasher: PasswordHasher, box: SecretBox
+) -> None:
     ap, elsewhere = await _access_points(session, region, box)
     alice, bob = await _account(session, region, hasher), await _account(session, region, hasher, "bob")
     a1 = await tokens.issue_token(session, box=box, account=alice, nas_id=ap.id, now=NOW)
@@ -97,7 +103,7 @@ async def test_many_tokens_in_one_statement(session, region, hasher, box: Secret
 
 
 async def test_a_token_over_chap_is_used_once_at_its_access_point(
-    session, region, hasher, box: SecretBox
+    session: AsyncSession, region: Region, hasher: PasswordHasher, box: SecretBox
 ) -> None:
     ap, elsewhere = await _access_points(session, region, box)
     alice = await _account(session, region, hasher)
@@ -121,7 +127,7 @@ async def test_a_token_over_chap_is_used_once_at_its_access_point(
 
 
 async def test_device_credentials_store_only_a_sealed_nt_hash(
-    session, region, hasher, box: SecretBox
+    session: AsyncSession, region: Region, hasher: PasswordHasher, box: SecretBox
 ) -> None:
     alice = await _account(session, region, hasher)
     credential, password = await credentials.create_device_credential(
@@ -136,7 +142,9 @@ async def test_device_credentials_store_only_a_sealed_nt_hash(
     assert await credentials.active_nt_hashes(session, box=box, account_id=alice.id) == []
 
 
-async def test_tokens_used_with_usernames_bring_their_owner(session, region, hasher, box: SecretBox) -> None:
+async def test_tokens_used_with_usernames_bring_their_owner(
+    session: AsyncSession, region: Region, hasher: PasswordHasher, box: SecretBox
+) -> None:
     ap, elsewhere = await _access_points(session, region, box)
     alice, bob = await _account(session, region, hasher), await _account(session, region, hasher, "bob")
     a1 = await tokens.issue_token(session, box=box, account=alice, nas_id=ap.id, now=NOW)

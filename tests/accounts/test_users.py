@@ -8,12 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import users
 from accounts.errors import Conflict, InvalidInput, NotFound
-from accounts.models import AccountStatus, Device, Region
+from accounts.models import Account, AccountStatus, Device, Region
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 
 
-async def _alice(session: AsyncSession, region: Region, hasher: PasswordHasher, **kw: object):
+async def _alice(session: AsyncSession, region: Region, hasher: PasswordHasher, **kw: object) -> Account:
     return await users.create_account(
         session,
         hasher=hasher,

@@ -103,7 +103,7 @@ def home_reply(forwarded: pp.AuthPacket, code: int = pp.AccessAccept, **attribut
     if 33 in forwarded:
         assert reply[33] == forwarded[33]  # pyrad's CreateReply echoes Proxy-State (RFC 2865 §5.33)
     reply.add_message_authenticator()
-    return reply.ReplyPacket()
+    return bytes(reply.ReplyPacket())
 
 
 def only_send(out: Sequence[object]) -> Send:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
@@ -110,7 +110,7 @@ def _access_request(identifier: int, user: bytes, *extra: tuple[int, bytes], pas
 def _filled(identifier: int, user: bytes, *, password: bytes = b"") -> bytes:
     """An Access-Request of exactly 4,096 octets, filled up with Proxy-State."""
     room = codec.MAX_LENGTH - len(_access_request(identifier, user, password=password))
-    states = []
+    states: list[tuple[int, bytes]] = []
     while room > 0:
         size = min(room, 255) if room - min(room, 255) != 1 else 200  # no 1-octet remainder
         states.append((codec.PROXY_STATE, bytes([len(states)]) * (size - 2)))
@@ -181,7 +181,7 @@ def test_nul_invalid_utf8_and_long_text_in_access_requests_are_all_recorded(
     served: tuple[Server, str, int],
 ) -> None:
     srv, database_url, _ = served
-    packets = []
+    packets: list[bytes] = []
     for value in HOSTILE:
         for user in (value[:200] + b"@elsewhere.example", value[:200] + b"@" + REALM.encode(), value):
             packets.append(

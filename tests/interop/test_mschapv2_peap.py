@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -59,7 +60,6 @@ class Deployment:
     sesame: Server
     front: FreeRadiusPeer
     workdir: Path
-    device_password: str
 
     def connect(self, identity: str, password: str, *, method: str = "PEAP") -> Connection:
         """One 802.1X authentication through the front-end, and Sésame's decision records for it.
@@ -115,9 +115,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         )  # fmt: skip
         # an access point at 127.0.0.1 only so that wait_until_served can tell the table is loaded
         sesame.cli("nas", "add", "ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
-        sesame.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
-        added = sesame.cli("credential", "add", "alice", "--label", "laptop")
-        device_password = added.strip().splitlines()[-1]  # printed alone on the last line
         wait_until_served(sesame)
         front = FreeRadiusPeer(
             workdir / "front-end",
@@ -129,28 +126,48 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             inner_proxy=("127.0.0.1", sesame.auth_port, FRONT_END_SECRET),
         )
         with front:
-            yield Deployment(sesame=sesame, front=front, workdir=workdir, device_password=device_password)
+            yield Deployment(sesame=sesame, front=front, workdir=workdir)
     finally:
         sesame.proc.terminate()
         sesame.proc.wait(timeout=30)
 
 
-def test_peap_mschapv2_with_a_device_credential_succeeds(deployment: Deployment) -> None:
-    connection = deployment.connect(f"alice@{REALM}", deployment.device_password)
+@dataclass
+class Account:
+    name: str
+    device_password: str  # its laptop's credential
+
+
+@pytest.fixture
+def account(deployment: Deployment) -> Account:
+    """An account of this test's own (PASSWORD) with a laptop credential: credentials, failure
+    counts and decision records of one test are never another's, whatever the order."""
+    name = f"user-{secrets.token_hex(4)}"
+    deployment.sesame.cli("user", "add", name, "--email", f"{name}@example.fr", "--password", PASSWORD)
+    added = deployment.sesame.cli("credential", "add", name, "--label", "laptop")
+    return Account(name=name, device_password=added.strip().splitlines()[-1])  # printed alone, last
+
+
+def test_peap_mschapv2_with_a_device_credential_succeeds(deployment: Deployment, account: Account) -> None:
+    connection = deployment.connect(f"{account.name}@{REALM}", account.device_password)
     assert connection.succeeded, deployment.failure_report(connection)
     # wpa_supplicant checked Sésame's authenticator response (RFC 2759 §8.7), relayed by the
     # front-end in the EAP-MSCHAPv2 Success-Request: only the NT hash's holder can compute it
     assert "EAP-MSCHAPV2: Authentication succeeded" in connection.output
     # PEAP's keys (from the TLS tunnel) reached the access point in MS-MPPE-*-Key
     assert "MPPE keys OK: 1  mismatch: 0" in connection.output
-    assert connection.decisions == [(f"alice@{REALM}", "Access-Accept", "mschapv2", "accepted", FRONT_END)]
+    assert connection.decisions == [
+        (f"{account.name}@{REALM}", "Access-Accept", "mschapv2", "accepted", FRONT_END)
+    ]
 
 
-def test_sesames_success_and_mppe_keys_match_what_the_client_computed(deployment: Deployment) -> None:
+def test_sesames_success_and_mppe_keys_match_what_the_client_computed(
+    deployment: Deployment, account: Account
+) -> None:
     """The client's own RFC 2759/3079 values (wpa_supplicant's debug output) against what Sésame
     sent the front-end (its detail log, keys decrypted with the shared secret, RFC 2548 §2.4).
     rlm_eap_mschapv2 drops those MPPE keys (PEAP's come from TLS), so this is where they are seen."""
-    connection = deployment.connect(f"alice@{REALM}", deployment.device_password)
+    connection = deployment.connect(f"{account.name}@{REALM}", account.device_password)
     assert connection.succeeded, deployment.failure_report(connection)
     reply = dict(deployment.front.proxied_replies()[-1])
     auth_response = client_hexdump(connection.output, "MSCHAPV2: Auth Response")
@@ -178,64 +195,66 @@ def client_hexdump(output: str, label: str) -> bytes:
     return bytes.fromhex(found[-1])
 
 
-def test_peap_mschapv2_with_a_wrong_password_fails(deployment: Deployment) -> None:
-    connection = deployment.connect(f"alice@{REALM}", deployment.device_password + "x")
+def test_peap_mschapv2_with_a_wrong_password_fails(deployment: Deployment, account: Account) -> None:
+    connection = deployment.connect(f"{account.name}@{REALM}", account.device_password + "x")
     assert connection.failed, deployment.failure_report(connection)
     assert connection.decisions == [
-        (f"alice@{REALM}", "Access-Reject", "mschapv2", "bad_mschapv2", FRONT_END)
+        (f"{account.name}@{REALM}", "Access-Reject", "mschapv2", "bad_mschapv2", FRONT_END)
     ]
 
 
-def test_the_account_password_is_not_a_device_credential(deployment: Deployment) -> None:
+def test_the_account_password_is_not_a_device_credential(deployment: Deployment, account: Account) -> None:
     """MS-CHAPv2 needs an NT hash; only device credentials have one (the account's password is
     kept as argon2id), so the portal password does not open the secure SSID."""
-    connection = deployment.connect(f"alice@{REALM}", PASSWORD)
+    connection = deployment.connect(f"{account.name}@{REALM}", PASSWORD)
     assert connection.failed, deployment.failure_report(connection)
     assert [d[2:4] for d in connection.decisions] == [("mschapv2", "bad_mschapv2")]
 
 
-def test_an_unknown_user_fails(deployment: Deployment) -> None:
-    connection = deployment.connect(f"nobody@{REALM}", deployment.device_password)
+def test_an_unknown_user_fails(deployment: Deployment, account: Account) -> None:
+    connection = deployment.connect(f"nobody@{REALM}", account.device_password)
     assert connection.failed, deployment.failure_report(connection)
     assert [d[2:4] for d in connection.decisions] == [("mschapv2", "unknown_user")]
 
 
-def test_ttls_with_inner_mschapv2_succeeds(deployment: Deployment) -> None:
+def test_ttls_with_inner_mschapv2_succeeds(deployment: Deployment, account: Account) -> None:
     """TTLS carries MS-CHAPv2 as attributes already (RFC 5281 §11.2.4): proxied as they are."""
-    connection = deployment.connect(f"alice@{REALM}", deployment.device_password, method="TTLS-MSCHAPV2")
+    connection = deployment.connect(
+        f"{account.name}@{REALM}", account.device_password, method="TTLS-MSCHAPV2"
+    )
     assert connection.succeeded, deployment.failure_report(connection)
     assert "MPPE keys OK: 1  mismatch: 0" in connection.output
     assert [d[1:3] for d in connection.decisions] == [("Access-Accept", "mschapv2")]
-    connection = deployment.connect(f"alice@{REALM}", "not-it", method="TTLS-MSCHAPV2")
+    connection = deployment.connect(f"{account.name}@{REALM}", "not-it", method="TTLS-MSCHAPV2")
     assert connection.failed, deployment.failure_report(connection)
     assert [d[1:4] for d in connection.decisions] == [("Access-Reject", "mschapv2", "bad_mschapv2")]
 
 
-def test_a_revoked_credential_stops_working_at_once(deployment: Deployment) -> None:
+def test_a_revoked_credential_stops_working_at_once(deployment: Deployment, account: Account) -> None:
     sesame = deployment.sesame
-    password = sesame.cli("credential", "add", "alice", "--label", "phone").strip().splitlines()[-1]
-    assert deployment.connect(f"alice@{REALM}", password).succeeded
-    listing = sesame.cli("credential", "list", "alice")
+    password = sesame.cli("credential", "add", account.name, "--label", "phone").strip().splitlines()[-1]
+    assert deployment.connect(f"{account.name}@{REALM}", password).succeeded
+    listing = sesame.cli("credential", "list", account.name)
     phone = next(line for line in listing.splitlines() if "phone" in line)
-    sesame.cli("credential", "revoke", "alice", phone.split()[0].lstrip("#"))
-    connection = deployment.connect(f"alice@{REALM}", password)
+    sesame.cli("credential", "revoke", account.name, phone.split()[0].lstrip("#"))
+    connection = deployment.connect(f"{account.name}@{REALM}", password)
     assert connection.failed, deployment.failure_report(connection)
     assert [d[2:4] for d in connection.decisions] == [("mschapv2", "bad_mschapv2")]
     # the laptop's credential is untouched
-    assert deployment.connect(f"alice@{REALM}", deployment.device_password).succeeded
+    assert deployment.connect(f"{account.name}@{REALM}", account.device_password).succeeded
 
 
-def test_an_identity_without_a_realm_is_ours(deployment: Deployment) -> None:
-    connection = deployment.connect("alice", deployment.device_password)
+def test_an_identity_without_a_realm_is_ours(deployment: Deployment, account: Account) -> None:
+    connection = deployment.connect(account.name, account.device_password)
     assert connection.succeeded, deployment.failure_report(connection)
-    assert connection.decisions == [("alice", "Access-Accept", "mschapv2", "accepted", FRONT_END)]
+    assert connection.decisions == [(account.name, "Access-Accept", "mschapv2", "accepted", FRONT_END)]
 
 
-def test_a_windows_domain_prefix_is_not_part_of_the_name(deployment: Deployment) -> None:
+def test_a_windows_domain_prefix_is_not_part_of_the_name(deployment: Deployment, account: Account) -> None:
     """A Windows peer may send ``DOMAIN\\user`` and hashes ``user`` (RFC 2759 §8.2: "excluding any
     prepended domain name"); wpa_supplicant does the same, and FreeRADIUS 3.2.1's EAP-MSCHAPv2
     proxies the User-Name as sent. FreeRADIUS as a home server strips it with its ``ntdomain``
-    realm; Sésame should find ``alice``."""
-    connection = deployment.connect("WORKGROUP\\alice", deployment.device_password)
+    realm; Sésame should find the account's name."""
+    connection = deployment.connect(f"WORKGROUP\\{account.name}", account.device_password)
     assert connection.succeeded, connection.decisions
     assert [d[1:3] for d in connection.decisions] == [("Access-Accept", "mschapv2")]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 import time
 
 import pytest
 
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, wait_until_served
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +19,22 @@ def received(output: str) -> str | None:
     return match.group(1) if match else None
 
 
-def test_pap_accept_carries_the_policy_and_a_message_authenticator(server: Server) -> None:
-    out = server.radtest(f"alice@{REALM}", PASSWORD)
+@pytest.fixture
+def user(server: Server) -> str:
+    """An account of this test's own, with PASSWORD: tokens, credentials, devices, failure counts
+    and decision records of one test are never another's, whatever order the tests run in."""
+    name = f"user-{secrets.token_hex(4)}"
+    server.cli("user", "add", name, "--email", f"{name}@example.fr", "--password", PASSWORD)
+    return name
+
+
+def random_mac() -> str:
+    """A locally administered unicast MAC (02-…), written as access points send it."""
+    return "02-" + "-".join(f"{b:02X}" for b in secrets.token_bytes(5))
+
+
+def test_pap_accept_carries_the_policy_and_a_message_authenticator(server: Server, user: str) -> None:
+    out = server.radtest(f"{user}@{REALM}", PASSWORD)
     assert received(out) == "Access-Accept", out
     reply = out.split("Received Access-Accept", 1)[1]
     assert "Message-Authenticator = 0x" in reply
@@ -27,48 +42,52 @@ def test_pap_accept_carries_the_policy_and_a_message_authenticator(server: Serve
     assert re.search(r"Class = 0x736573616d653a", reply)  # "sesame:"
 
 
-def test_pap_wrong_password_is_rejected_with_a_reason(server: Server) -> None:
-    out = server.radtest("alice", "not the password")
+def test_pap_wrong_password_is_rejected_with_a_reason(server: Server, user: str) -> None:
+    out = server.radtest(user, "not the password")
     assert received(out) == "Access-Reject", out
     assert 'Reply-Message = "Unknown user or wrong password"' in out
 
 
-def test_a_token_is_accepted_once_over_pap(server: Server) -> None:
-    token = server.cli("token", "issue", "alice", "--nas", "local-ap").strip().splitlines()[-1]
-    assert received(server.radtest("alice", token)) == "Access-Accept"
-    assert received(server.radtest("alice", token)) == "Access-Reject"
+def test_a_token_is_accepted_once_over_pap(server: Server, user: str) -> None:
+    token = server.cli("token", "issue", user, "--nas", "local-ap").strip().splitlines()[-1]
+    assert received(server.radtest(user, token)) == "Access-Accept"
+    assert received(server.radtest(user, token)) == "Access-Reject"
 
 
-def test_a_token_is_accepted_once_over_chap(server: Server) -> None:
-    token = server.cli("token", "issue", "alice", "--nas", "local-ap").strip().splitlines()[-1]
-    request = f'User-Name = "alice@{REALM}"\nCHAP-Password = "{token}"\nMessage-Authenticator = 0x00\n'
+def test_a_token_is_accepted_once_over_chap(server: Server, user: str) -> None:
+    token = server.cli("token", "issue", user, "--nas", "local-ap").strip().splitlines()[-1]
+    request = f'User-Name = "{user}@{REALM}"\nCHAP-Password = "{token}"\nMessage-Authenticator = 0x00\n'
     first = server.radclient(request)
     assert "CHAP-Password = 0x" in first  # radclient computed a real CHAP response
     assert received(first) == "Access-Accept", first
     assert received(server.radclient(request)) == "Access-Reject"
 
 
-def test_mschap_with_a_device_credential(server: Server) -> None:
+def test_mschap_with_a_device_credential(server: Server, user: str) -> None:
     """radtest -t mschap speaks MS-CHAP version 1 (8-octet challenge, MS-CHAP-Response)."""
-    password = server.cli("credential", "add", "alice", "--label", "laptop").strip().splitlines()[-1]
-    out = server.radtest(f"alice@{REALM}", password, method="mschap")
+    password = server.cli("credential", "add", user, "--label", "laptop").strip().splitlines()[-1]
+    out = server.radtest(f"{user}@{REALM}", password, method="mschap")
     assert "MS-CHAP-Response = 0x" in out
     assert received(out) == "Access-Accept", out
     reply = out.split("Received Access-Accept", 1)[1]
     assert "MS-CHAP-MPPE-Keys = 0x" in reply
-    out = server.radtest(f"alice@{REALM}", "wrong-password", method="mschap")
+    out = server.radtest(f"{user}@{REALM}", "wrong-password", method="mschap")
     assert received(out) == "Access-Reject"
     assert "E=691" in out
 
 
-def test_mac_authentication_of_a_remembered_device(server: Server) -> None:
-    request = (
-        'User-Name = "02-00-5E-10-00-01"\nUser-Password = "02-00-5E-10-00-01"\n'
-        'Calling-Station-Id = "02-00-5E-10-00-01"\nMessage-Authenticator = 0x00\n'
+def mac_request(mac: str) -> str:
+    return (
+        f'User-Name = "{mac}"\nUser-Password = "{mac}"\n'
+        f'Calling-Station-Id = "{mac}"\nMessage-Authenticator = 0x00\n'
     )
-    assert received(server.radclient(request)) == "Access-Reject"
-    server.cli("device", "remember", "alice", "--mac", "02:00:5e:10:00:01")
-    assert received(server.radclient(request)) == "Access-Accept"
+
+
+def test_mac_authentication_of_a_remembered_device(server: Server, user: str) -> None:
+    mac = random_mac()
+    assert received(server.radclient(mac_request(mac))) == "Access-Reject"
+    server.cli("device", "remember", user, "--mac", mac.replace("-", ":").lower())
+    assert received(server.radclient(mac_request(mac))) == "Access-Accept"
 
 
 def test_status_server_on_both_ports(server: Server) -> None:
@@ -108,35 +127,67 @@ def test_retransmissions_get_the_same_answer_once_decided(server: Server) -> Non
     assert received(done) == "Access-Accept"
 
 
-def test_access_points_are_reloaded_without_restart(server: Server) -> None:
-    server.cli("nas", "remove", "local-ap")
-    wait_until_served(server, served=False)
-    server.cli("nas", "add", "local-ap", "--ip", "127.0.0.0/16", "--secret", SECRET, "--site", "Médiathèque")
-    wait_until_served(server)
-    assert received(server.radtest("alice", PASSWORD)) == "Access-Accept"
+def answered_from(server: Server, source: str, secret: str) -> bool:
+    """Whether a Status-Server sent from ``source`` (a loopback address radclient binds) is answered."""
+    request = f"Packet-Src-IP-Address = {source}\nMessage-Authenticator = 0x00\n"
+    return received(server.radclient(request, command="status", secret=secret, timeout=0.5)) is not None
 
 
-def test_decisions_are_recorded_without_passwords(server: Server) -> None:
-    assert received(server.radtest("alice", "record-me-not")) == "Access-Reject"
+def wait_until_answered_from(server: Server, source: str, secret: str, *, answered: bool) -> None:
+    """Access points are reloaded within a couple of seconds of a change."""
+    deadline = time.monotonic() + 15
+    while answered_from(server, source, secret) != answered:
+        assert time.monotonic() < deadline, f"{source} still {'un' if answered else ''}answered"
+        time.sleep(0.3)
+
+
+def test_access_points_are_reloaded_without_restart(server: Server, user: str) -> None:
+    """An access point of this test's own, on its own addresses: the shared ones stay as they are."""
+    source, secret = f"127.0.{secrets.randbelow(200) + 20}.{secrets.randbelow(250) + 2}", "reload-secret-1"
+    name = f"reload-{secrets.token_hex(4)}"
+    assert not answered_from(server, source, secret)
+    server.cli("nas", "add", name, "--ip", source.rsplit(".", 1)[0] + ".0/24", "--secret", secret,
+               "--site", "Médiathèque")  # fmt: skip
+    wait_until_answered_from(server, source, secret, answered=True)
+    request = f'Packet-Src-IP-Address = {source}\nUser-Name = "{user}"\nUser-Password = "{PASSWORD}"\n'
+    out = server.radclient(request + "Message-Authenticator = 0x00\n", secret=secret)
+    assert received(out) == "Access-Accept", out
+    server.cli("nas", "remove", name)
+    wait_until_answered_from(server, source, secret, answered=False)
+    assert received(server.radtest(user, PASSWORD)) == "Access-Accept"  # 127.0.0.1 is still served
+
+
+def test_decisions_are_recorded_without_passwords(server: Server, user: str) -> None:
+    """A PAP reject, a token, an MS-CHAP device credential and a MAC address of this test's own."""
+    assert received(server.radtest(user, "record-me-not")) == "Access-Reject"
+    token = server.cli("token", "issue", user, "--nas", "local-ap").strip().splitlines()[-1]
+    assert received(server.radtest(user, token)) == "Access-Accept"
+    device = server.cli("credential", "add", user, "--label", "laptop").strip().splitlines()[-1]
+    assert received(server.radtest(user, device, method="mschap")) == "Access-Accept"
+    mac = random_mac()
+    server.cli("device", "remember", user, "--mac", mac.replace("-", ":").lower())
+    assert received(server.radclient(mac_request(mac))) == "Access-Accept"
     db = server.workdir / "interop.db"
     deadline = time.monotonic() + 10
-    while True:
+    while True:  # records are written in batches
         with sqlite3.connect(db) as connection:
             rows = connection.execute(
                 "SELECT username, reply, method, reason, nasipaddress FROM radpostauth ORDER BY id"
             ).fetchall()
             dump = "\n".join(connection.iterdump())
-        if any(r[3] == "bad_password" for r in rows) or time.monotonic() > deadline:
+        if {r[2] for r in rows if r[0] in (user, mac)} >= {"pap", "token", "mschap", "mac"}:
             break
+        assert time.monotonic() < deadline, rows
         time.sleep(0.2)
-    assert ("alice", "Access-Reject", "pap", "bad_password", "127.0.0.1") in rows
-    assert any(r[1] == "Access-Accept" and r[2] == "token" for r in rows)
-    assert any(r[2] == "mschap" for r in rows) and any(r[2] == "mac" for r in rows)
-    assert "record-me-not" not in dump and PASSWORD not in dump
+    assert (user, "Access-Reject", "pap", "bad_password", "127.0.0.1") in rows
+    assert (user, "Access-Accept", "token") in [r[:3] for r in rows]
+    assert (user, "Access-Accept", "mschap") in [r[:3] for r in rows]
+    assert (mac, "Access-Accept", "mac") in [r[:3] for r in rows]
+    assert "record-me-not" not in dump and PASSWORD not in dump and token not in dump and device not in dump
 
 
-def test_ipv6_with_its_own_access_point_and_secret(server: Server) -> None:
-    request = f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
+def test_ipv6_with_its_own_access_point_and_secret(server: Server, user: str) -> None:
+    request = f'User-Name = "{user}"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
     out = server.radclient(request, host="[::1]", secret=SECRET + "-v6")
     assert received(out) == "Access-Accept", out
     assert received(server.radclient(request, host="[::1]", secret=SECRET, timeout=1)) is None

@@ -73,13 +73,13 @@ def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
         workers = _children(proc.pid)
         assert len(workers) >= 2
         for _ in range(4):
-            out = subprocess.run(
+            reply = subprocess.run(
                 [radtest, "alice", "correct horse", f"127.0.0.1:{auth}", "0", SECRET],
                 capture_output=True,
                 text=True,
                 timeout=30,
             ).stdout
-            assert "Received Access-Accept" in out, out
+            assert "Received Access-Accept" in reply, reply
 
         second = cli("serve")
         assert second.returncode == 2
@@ -130,4 +130,5 @@ def _ready(web: int, *, until: int = 200) -> tuple[int, str]:
 
 
 def _index(log: Path, pid: int) -> str:
-    return re.findall(rf"radius worker (\d) ready \(pid {pid}\)", log.read_text())[0]
+    found: list[str] = re.findall(rf"radius worker (\d) ready \(pid {pid}\)", log.read_text())
+    return found[0]

@@ -58,7 +58,7 @@ class Browser(httpx.AsyncClient):
     async def mails(self) -> list[email.message.EmailMessage]:
         await self.portal.postman.drain()
         return [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(self.outbox.glob("*.eml"))
         ]
 

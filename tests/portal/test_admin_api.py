@@ -452,7 +452,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/partners/{partner_id}/realms": {"pattern": "*"},
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
     }  # fmt: skip
-    queries = {
+    queries: dict[str, dict[str, str | int]] = {
         "/api/v1/stats/daily": {
             "since": str(NOW.date()),
             "until": str(NOW.date()),

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from accounts import network, partners
+from accounts.models import Commune
 from accounts.users import create_account
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import NOW, Browser, World, bearer, token
@@ -178,7 +179,7 @@ async def test_bad_strings_in_every_field_and_parameter_are_4xx(
         for field in schema.body_fields(op):
             types = schema.types(field.schema)
             if "string" in types or "array" in types:
-                body = _with(base, field.name, as_json, in_list="string" not in types)
+                body: bytes | None = _with(base, field.name, as_json, in_list="string" not in types)
                 _refused(await _send(browser, headers, op, _path(op, ids), body, required), (op, field.name))
                 tried += 1
         for param in op.spec.get("parameters", []):
@@ -204,7 +205,7 @@ async def test_non_finite_numbers_anywhere_are_4xx(
         base = schema.plausible_body(op)
         required = "&".join(f"{k}={v}" for k, v in _required_params(schema, op).items())
         for field in schema.body_fields(op):  # every field, whatever its type
-            body = _with(base, field.name, number.encode())
+            body: bytes | None = _with(base, field.name, number.encode())
             _refused(await _send(browser, headers, op, _path(op, ids), body, required), (op, field.name))
             tried += 1
         for param in op.spec.get("parameters", []):
@@ -287,7 +288,7 @@ async def test_a_rename_that_conflicts_while_another_field_changes_is_409(
     browser: Browser, world: World
 ) -> None:
     async with browser.portal.transaction() as session:
-        commune = await session.get_one(network.Commune, world.commune_a)
+        commune = await session.get_one(Commune, world.commune_a)
         other = await network.add_site(session, commune=commune, name="Gare routière")
     region = bearer(await token(browser, "region@test.example"))
     for name in ("Médiathèque", "MEDIATHEQUE", "Me\u200bdiathèque", "Mеdiathèque"):  # the last: Cyrillic е

@@ -173,7 +173,7 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
         for name, value in ids.items():
             path = path.replace("{" + name + "}", str(value))
         params = {"since": str(NOW.date()), "until": str(NOW.date())} if route.endswith("/daily") else {}
-        body = {} if "requestBody" in routes[(method, route)] else None
+        body: dict[str, object] | None = {} if "requestBody" in routes[(method, route)] else None
         response = await browser.request(method, path, headers=who, json=body, params=params)
         outcomes.append((method, route, response.status_code))
         where = (role.value, method, route, response.status_code, response.text[:200])

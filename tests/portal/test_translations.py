@@ -58,12 +58,20 @@ def messages(catalog: Catalog) -> list[Message]:
     return [message for message in catalog if message.id]
 
 
+def ids(message: Message) -> list[str]:
+    """The source string, or the singular and the plural of a pluralizable one."""
+    return [message.id] if isinstance(message.id, str) else list(message.id)
+
+
 def key(message: Message) -> str:
-    return message.id[0] if message.pluralizable else message.id
+    return ids(message)[0]
 
 
 def forms(message: Message) -> list[str]:
-    return list(message.string) if message.pluralizable else [message.string]
+    """The translation, one string per plural form; "" where there is none (None)."""
+    if message.string is None or isinstance(message.string, str):
+        return [message.string or ""]
+    return list(message.string)
 
 
 def placeholders(text: str) -> set[str]:
@@ -81,7 +89,7 @@ def test_every_source_string_is_translated(template: Catalog, language: str) -> 
         message = translated[key(wanted)]
         assert message.pluralizable == wanted.pluralizable, message.id
         if wanted.pluralizable:
-            assert message.id[1] == wanted.id[1], message.id
+            assert ids(message)[1] == ids(wanted)[1], message.id
         assert not message.fuzzy, f"{language}: fuzzy (ignored at start-up): {message.id!r}"
         assert all(form.strip() for form in forms(message)), f"{language}: untranslated: {message.id!r}"
 
@@ -103,24 +111,24 @@ def test_catalog_is_clean(language: str) -> None:
 def test_placeholders_tags_and_line_breaks_are_kept(language: str) -> None:
     for message in messages(read_catalog(language)):
         if message.pluralizable:
-            singular, plural = message.id
+            singular, plural = ids(message)
             wanted = placeholders(plural)
-            for index, form in enumerate(message.string):
+            for index, form in enumerate(forms(message)):
                 found = placeholders(form)
                 # The singular form may say "one" rather than "%(num)d" (Italian: only n == 1).
                 allowed = [wanted, wanted - {"%(num)d"}] if index == 0 else [wanted]
                 assert found in allowed, f"{language}: {form!r} vs {plural!r}"
             sources = [singular, plural]
         else:
-            assert placeholders(message.string) == placeholders(message.id), (
+            assert placeholders(forms(message)[0]) == placeholders(key(message)), (
                 f"{language}: {message.string!r} vs {message.id!r}"
             )
-            sources = [message.id]
+            sources = [key(message)]
         for form in forms(message):
             assert Counter(TAG.findall(form)) == Counter(TAG.findall(sources[-1])), f"{language}: {form!r}"
             assert form.count("\n") == sources[-1].count("\n"), f"{language}: line breaks in {form!r}"
             # i18n.Translator formats plurals always (with "num"), other strings when given values.
-            if message.pluralizable or placeholders(message.id):
+            if message.pluralizable or placeholders(key(message)):
                 values = dict.fromkeys(PLACEHOLDER.findall(sources[-1]), 1)
                 assert isinstance(form % values, str)  # raises on a broken or unnamed conversion
 

@@ -13,9 +13,10 @@ from pyrad import packet as pp
 
 from accounts.sessions import StatusType, Usage
 from radius.accounting import Accounting, SessionClass
+from radius.clients import ClientTable
 from radius.codec import Code, Codec
 from radius.core import PortKind, ServerCore
-from radius.events import Discard, DropReason, RequestReceived
+from radius.events import Discard, DropReason, ReplyReady, RequestReceived
 from radius.store import AccountView
 from tests.radius.conftest import AccessPoint
 
@@ -48,7 +49,7 @@ def store() -> FakeUsageStore:
 
 
 @pytest.fixture
-def acct(clients, radius_codec: Codec) -> ServerCore:
+def acct(clients: ClientTable, radius_codec: Codec) -> ServerCore:
     return ServerCore(kind=PortKind.ACCT, clients=clients, codec_=radius_codec)
 
 
@@ -62,10 +63,13 @@ async def account(acct: ServerCore, handler: Accounting, request: pp.Packet) -> 
     assert isinstance(event, RequestReceived), event
     decision = await handler(event.request, NOW)
     ready = acct.finish(event.request, decision, 0.0)
+    assert isinstance(ready, ReplyReady), ready
     return AccessPoint(request.dict).verify(request, ready.data)
 
 
-async def test_a_start_becomes_a_record_once_stored_then_answered(acct, handler, ap, store) -> None:
+async def test_a_start_becomes_a_record_once_stored_then_answered(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     request = ap.accounting_request(
         User_Name="bob",
         Acct_Status_Type="Start",
@@ -95,7 +99,9 @@ async def test_a_start_becomes_a_record_once_stored_then_answered(acct, handler,
     assert (usage.nas_id, usage.site_id) == (1, 7)
 
 
-async def test_counters_fold_in_gigawords_and_time_goes_back_by_the_delay(acct, handler, ap, store) -> None:
+async def test_counters_fold_in_gigawords_and_time_goes_back_by_the_delay(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     request = ap.accounting_request(
         User_Name="bob@WIFI.SUD.EXAMPLE",
         Acct_Status_Type="Stop",
@@ -116,7 +122,9 @@ async def test_counters_fold_in_gigawords_and_time_goes_back_by_the_delay(acct, 
     assert usage.realm == REALM and usage.account_id == 42
 
 
-async def test_a_nas_claiming_an_absurd_delay_is_not_believed_beyond_a_week(acct, handler, ap, store) -> None:
+async def test_a_nas_claiming_an_absurd_delay_is_not_believed_beyond_a_week(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     request = ap.accounting_request(
         User_Name="bob", Acct_Status_Type="Interim-Update", Acct_Session_Id="s", Acct_Delay_Time=2**31
     )
@@ -124,7 +132,9 @@ async def test_a_nas_claiming_an_absurd_delay_is_not_believed_beyond_a_week(acct
     assert store.records[0].event_time == NOW - timedelta(days=7)
 
 
-async def test_the_signed_class_names_the_account_without_a_lookup(acct, handler, ap, store) -> None:
+async def test_the_signed_class_names_the_account_without_a_lookup(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     request = ap.accounting_request(
         User_Name="aa:bb:cc:dd:ee:01", Acct_Status_Type="Start", Acct_Session_Id="s-3", Class=CLASSES.make(77)
     )
@@ -146,7 +156,9 @@ async def test_the_signed_class_names_the_account_without_a_lookup(acct, handler
     assert store.lookups == []
 
 
-async def test_the_unique_id_names_one_session_of_one_nas(acct, handler, ap, store) -> None:
+async def test_the_unique_id_names_one_session_of_one_nas(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     def record(**kw: object) -> pp.Packet:
         values: dict[str, object] = {
             "User_Name": "bob",
@@ -168,7 +180,9 @@ async def test_the_unique_id_names_one_session_of_one_nas(acct, handler, ap, sto
     assert ids[0] == ids[1] and len(set(ids)) == 5
 
 
-async def test_accounting_on_and_off_name_the_nas(acct, handler, ap, store) -> None:
+async def test_accounting_on_and_off_name_the_nas(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     for status in ("Accounting-On", "Accounting-Off"):
         await account(
             acct, handler, ap.accounting_request(Acct_Status_Type=status, NAS_IP_Address="192.0.2.10")
@@ -177,7 +191,9 @@ async def test_accounting_on_and_off_name_the_nas(acct, handler, ap, store) -> N
     assert all(r.nas_id == 1 and r.nasipaddress == "192.0.2.10" for r in store.records)
 
 
-async def test_incomplete_requests_are_left_unanswered(acct, handler, ap, store) -> None:
+async def test_incomplete_requests_are_left_unanswered(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     for request in [
         ap.accounting_request(User_Name="bob", Acct_Session_Id="s"),  # no Acct-Status-Type
         ap.accounting_request(User_Name="bob", Acct_Status_Type="Start"),  # no Acct-Session-Id
@@ -190,14 +206,18 @@ async def test_incomplete_requests_are_left_unanswered(acct, handler, ap, store)
     assert store.records == []
 
 
-async def test_kinds_this_server_does_not_keep_are_acknowledged(acct, handler, ap, store) -> None:
+async def test_kinds_this_server_does_not_keep_are_acknowledged(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     reply = await account(
         acct, handler, ap.accounting_request(Acct_Status_Type="Tunnel-Start", Acct_Session_Id="t")
     )
     assert reply.code == pp.AccountingResponse and store.records == []
 
 
-async def test_nothing_is_acknowledged_that_was_not_stored(acct, handler, ap, store) -> None:
+async def test_nothing_is_acknowledged_that_was_not_stored(
+    acct: ServerCore, handler: Accounting, ap: AccessPoint, store: FakeUsageStore
+) -> None:
     store.failing = True
     request = ap.accounting_request(User_Name="bob", Acct_Status_Type="Start", Acct_Session_Id="s")
     event = acct.receive_datagram(request.RequestPacket(), ("192.0.2.10", 40000), 1813, 0.0)
@@ -232,7 +252,11 @@ ATTRIBUTE_CODES += [96, 97, 123, 168]
     ),
 )
 def test_any_attribute_values_give_a_record_that_fits_its_columns_or_a_clean_drop(
-    clients, radius_codec: Codec, handler: Accounting, status: int, attributes: list[tuple[int, bytes]]
+    clients: ClientTable,
+    radius_codec: Codec,
+    handler: Accounting,
+    status: int,
+    attributes: list[tuple[int, bytes]],
 ) -> None:
     """Whatever a NAS puts in its attributes, the record fits radacct's columns (one record that the
     database refuses would otherwise fail its whole batch) or is dropped as bad_accounting."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pyrad import packet as pp
 
@@ -9,7 +11,7 @@ from radius import codec
 from radius.clients import ClientTable
 from radius.codec import MESSAGE_AUTHENTICATOR, Code
 from radius.core import Decision, PortKind, ServerCore
-from radius.events import DropReason, PacketDropped, ReplyReady, RequestReceived
+from radius.events import DropReason, Event, PacketDropped, ReplyReady, RequestReceived
 from tests.radius.conftest import SECRET, AccessPoint
 
 NOW = 1_000_000.0
@@ -26,7 +28,9 @@ def acct(clients: ClientTable, radius_codec: codec.Codec) -> ServerCore:
     return ServerCore(kind=PortKind.ACCT, clients=clients, codec_=radius_codec)
 
 
-def receive(core: ServerCore, data: bytes, source=("192.0.2.10", 40000), now: float = NOW):
+def receive(
+    core: ServerCore, data: bytes, source: tuple[str, int] = ("192.0.2.10", 40000), now: float = NOW
+) -> Event:
     return core.receive_datagram(data, source, PORT, now)
 
 
@@ -115,7 +119,9 @@ def test_a_wrong_secret_or_a_tampered_packet_fails_the_message_authenticator(
         (lambda d: bytes([2]) + d[1:], DropReason.UNKNOWN_CODE),
     ],
 )
-def test_malformed_packets_are_dropped_by_reason(auth: ServerCore, ap: AccessPoint, mangle, reason) -> None:
+def test_malformed_packets_are_dropped_by_reason(
+    auth: ServerCore, ap: AccessPoint, mangle: Callable[[bytes], bytes], reason: DropReason
+) -> None:
     data = ap.access_request(User_Name="alice", User_Password="pw").RequestPacket()
     event = receive(auth, mangle(data))
     assert isinstance(event, PacketDropped)

@@ -11,10 +11,13 @@ from datetime import timedelta
 import pytest
 from pyrad import packet as pp
 
+from radius.clients import ClientTable
+from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.pipeline import MSG_BAD_CREDENTIALS, MSG_TOO_MANY, Pipeline
 from radius.ratelimit import FailureLimiter, MemoryCounters
 from radius.store import DeviceView
+from tests.radius.conftest import AccessPoint
 from tests.radius.test_pipeline import (
     CLASSES,
     CUI_KEY,
@@ -67,17 +70,18 @@ def pipeline(store: FakeStore, verifier: Verifier, clock: list[float], limiter: 
 
 
 @pytest.fixture
-def core(clients, radius_codec) -> ServerCore:
+def core(clients: ClientTable, radius_codec: Codec) -> ServerCore:
     return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
 
 
-def pap(ap, user: str, password: str, device: str | None = None) -> pp.Packet:
-    extra = {"Calling_Station_Id": device} if device else {}
-    return ap.access_request(User_Name=user, User_Password=password, **extra)
+def pap(ap: AccessPoint, user: str, password: str, device: str | None = None) -> pp.Packet:
+    if device:
+        return ap.access_request(User_Name=user, User_Password=password, Calling_Station_Id=device)
+    return ap.access_request(User_Name=user, User_Password=password)
 
 
 async def test_a_flood_of_unknown_users_through_one_nas_leaves_the_other_devices_there_alone(
-    core, pipeline, ap, store, verifier
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore, verifier: Verifier
 ) -> None:
     for i in range(1500):
         _, reply = await decide(core, pipeline, pap(ap, f"nobody{i}", "guess", GUESSER))
@@ -90,7 +94,9 @@ async def test_a_flood_of_unknown_users_through_one_nas_leaves_the_other_devices
     assert verifier.calls == FailureLimiter().per_device + 1
 
 
-async def test_guessing_an_account_blocks_the_guessing_device_only(core, pipeline, ap, store) -> None:
+async def test_guessing_an_account_blocks_the_guessing_device_only(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     for _ in range(12):
         _, reply = await decide(core, pipeline, pap(ap, "alice", "guess", GUESSER))
     assert message(reply) == MSG_TOO_MANY
@@ -102,7 +108,9 @@ async def test_guessing_an_account_blocks_the_guessing_device_only(core, pipelin
     assert reply.code == pp.AccessAccept
 
 
-async def test_tokens_and_mac_authentication_ignore_password_limits(core, pipeline, ap, store) -> None:
+async def test_tokens_and_mac_authentication_ignore_password_limits(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     for i in range(30):  # the device, and alice from it, are over every limit but the NAS's
         await decide(core, pipeline, pap(ap, "alice" if i % 2 else f"x{i}", "guess", GUESSER))
     store.tokens[TOKEN] = (1, False)
@@ -116,7 +124,7 @@ async def test_tokens_and_mac_authentication_ignore_password_limits(core, pipeli
 
 
 async def test_the_right_password_verified_recently_is_accepted_even_from_a_blocked_source(
-    core, pipeline, ap, verifier
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, verifier: Verifier
 ) -> None:
     _, reply = await decide(core, pipeline, pap(ap, "alice", "correct horse", GUESSER))
     assert reply.code == pp.AccessAccept
@@ -130,7 +138,7 @@ async def test_the_right_password_verified_recently_is_accepted_even_from_a_bloc
 
 
 async def test_refusals_of_a_blocked_source_do_not_count_against_the_account(
-    core, pipeline, ap, verifier, limiter
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, verifier: Verifier, limiter: FailureLimiter
 ) -> None:
     for _ in range(limiter.per_identity_device + 200):
         await decide(core, pipeline, pap(ap, "alice", "guess", GUESSER))
@@ -140,7 +148,7 @@ async def test_refusals_of_a_blocked_source_do_not_count_against_the_account(
 
 
 async def test_guesses_from_many_devices_slow_the_account_but_never_refuse_its_password(
-    core, pipeline, ap, verifier, limiter
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, verifier: Verifier, limiter: FailureLimiter
 ) -> None:
     for i in range(limiter.per_identity):
         _, reply = await decide(core, pipeline, pap(ap, "alice", "guess", f"02-00-00-00-01-{i:02x}"))
@@ -150,7 +158,9 @@ async def test_guesses_from_many_devices_slow_the_account_but_never_refuse_its_p
     assert verifier.serials[-1] == f"alice@{REALM}"  # its verifications now run one at a time
 
 
-async def test_a_success_forgives_the_mistakes_of_that_device(core, pipeline, ap, limiter) -> None:
+async def test_a_success_forgives_the_mistakes_of_that_device(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, limiter: FailureLimiter
+) -> None:
     for _ in range(limiter.per_identity_device - 1):
         await decide(core, pipeline, pap(ap, "alice", "typo", CITIZEN))
     await decide(core, pipeline, pap(ap, "alice", "correct horse", CITIZEN))
@@ -159,7 +169,9 @@ async def test_a_success_forgives_the_mistakes_of_that_device(core, pipeline, ap
         assert message(reply) == MSG_BAD_CREDENTIALS
 
 
-async def test_a_device_is_blocked_for_the_window_only(core, pipeline, ap, clock, limiter) -> None:
+async def test_a_device_is_blocked_for_the_window_only(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, clock: list[float], limiter: FailureLimiter
+) -> None:
     for _ in range(limiter.per_identity_device):
         await decide(core, pipeline, pap(ap, "bob", "guess", GUESSER))
     store_reply = (await decide(core, pipeline, pap(ap, "alice", "guess", GUESSER)))[1]

@@ -17,9 +17,10 @@ from accounts.policies import Policy
 from accounts.sessions import DailyUsage
 from radius import codec
 from radius.accounting import SessionClass
-from radius.codec import Code
+from radius.clients import ClientTable
+from radius.codec import Code, Codec
 from radius.core import Decision, PortKind, ServerCore
-from radius.events import RequestReceived
+from radius.events import ReplyReady, RequestReceived
 from radius.mschap import generate_authenticator_response, generate_nt_response
 from radius.pipeline import (
     MSG_BAD_CREDENTIALS,
@@ -153,7 +154,7 @@ def pipeline(store: FakeStore, verifier: Verifier, clock: list[float]) -> Pipeli
 
 
 @pytest.fixture
-def core(clients, radius_codec) -> ServerCore:
+def core(clients: ClientTable, radius_codec: Codec) -> ServerCore:
     return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
 
 
@@ -164,15 +165,16 @@ async def decide(
     assert isinstance(event, RequestReceived), event
     decision = await pipeline.decide(event.request, NOW)
     ready = core.finish(event.request, decision, 0.0)
+    assert isinstance(ready, ReplyReady), ready
     return decision, AccessPoint(request.dict).verify(request, ready.data)
 
 
 def message(reply: pp.Packet) -> str:
-    return reply["Reply-Message"][0]
+    return str(reply["Reply-Message"][0])
 
 
 async def test_pap_accepts_the_password_and_sends_the_site_policy(
-    core, pipeline, ap, store, verifier
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore, verifier: Verifier
 ) -> None:
     store.policy_value = Policy(
         session_timeout=3600,
@@ -193,14 +195,18 @@ async def test_pap_accepts_the_password_and_sends_the_site_policy(
     assert store.records[-1].class_ == reply["Class"][0].decode()
 
 
-async def test_the_realm_may_be_omitted_at_home(core, pipeline, ap) -> None:
+async def test_the_realm_may_be_omitted_at_home(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint
+) -> None:
     _, reply = await decide(
         core, pipeline, ap.access_request(User_Name="Alice", User_Password="correct horse")
     )
     assert reply.code == pp.AccessAccept
 
 
-async def test_wrong_password_and_unknown_user_look_the_same(core, pipeline, ap, store, verifier) -> None:
+async def test_wrong_password_and_unknown_user_look_the_same(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore, verifier: Verifier
+) -> None:
     _, wrong = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="wrong"))
     _, unknown = await decide(core, pipeline, ap.access_request(User_Name="nobody", User_Password="wrong"))
     assert wrong.code == unknown.code == pp.AccessReject
@@ -210,7 +216,7 @@ async def test_wrong_password_and_unknown_user_look_the_same(core, pipeline, ap,
 
 
 async def test_a_successful_verification_is_cached_until_the_password_changes(
-    core, pipeline, ap, store, verifier
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore, verifier: Verifier
 ) -> None:
     for _ in range(3):
         _, reply = await decide(
@@ -226,7 +232,9 @@ async def test_a_successful_verification_is_cached_until_the_password_changes(
     assert verifier.calls == 2
 
 
-async def test_failures_are_rate_limited_per_identity_and_source(core, pipeline, ap, verifier, clock) -> None:
+async def test_failures_are_rate_limited_per_identity_and_source(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, verifier: Verifier, clock: list[float]
+) -> None:
     for _ in range(3):
         await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="guess"))
     calls = verifier.calls
@@ -242,7 +250,9 @@ async def test_failures_are_rate_limited_per_identity_and_source(core, pipeline,
     assert reply.code == pp.AccessAccept
 
 
-async def test_account_state_is_told_only_after_the_credential_is_proved(core, pipeline, ap, store) -> None:
+async def test_account_state_is_told_only_after_the_credential_is_proved(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.accounts["alice"] = account(status="disabled")
     _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="wrong"))
     assert message(reply) == MSG_BAD_CREDENTIALS
@@ -257,14 +267,16 @@ async def test_account_state_is_told_only_after_the_credential_is_proved(core, p
     assert message(reply) == MSG_UNVERIFIED
 
 
-async def test_a_foreign_realm_is_rejected(core, pipeline, ap) -> None:
+async def test_a_foreign_realm_is_rejected(core: ServerCore, pipeline: Pipeline, ap: AccessPoint) -> None:
     _, reply = await decide(
         core, pipeline, ap.access_request(User_Name="marco@liguria.example", User_Password="x")
     )
     assert reply.code == pp.AccessReject and message(reply) == MSG_FOREIGN_REALM
 
 
-async def test_a_token_is_accepted_once(core, pipeline, ap, store, verifier) -> None:
+async def test_a_token_is_accepted_once(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore, verifier: Verifier
+) -> None:
     store.tokens[TOKEN] = (1, False)
     _, first = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
     _, second = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
@@ -274,7 +286,9 @@ async def test_a_token_is_accepted_once(core, pipeline, ap, store, verifier) -> 
     assert store.lookups == 1  # and only it needed a separate account lookup
 
 
-async def test_a_token_of_another_account_is_refused(core, pipeline, ap, store) -> None:
+async def test_a_token_of_another_account_is_refused(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.accounts["bob"] = account(id=2, username="bob")
     store.tokens[TOKEN] = (1, False)
     _, reply = await decide(core, pipeline, ap.access_request(User_Name="bob", User_Password=TOKEN))
@@ -282,7 +296,9 @@ async def test_a_token_of_another_account_is_refused(core, pipeline, ap, store) 
     assert store.tokens[TOKEN] == (1, False)
 
 
-async def test_a_token_is_refused_at_another_access_point(core, pipeline, ap, store) -> None:
+async def test_a_token_is_refused_at_another_access_point(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     """Issue 14: a token handed to ap-valence (client 1) must not open legacy-ap (client 2),
     over PAP or CHAP; it stays unused, so the access point it was meant for still takes it."""
     store.tokens[TOKEN] = (1, False)
@@ -300,14 +316,18 @@ async def test_a_token_is_refused_at_another_access_point(core, pipeline, ap, st
     assert home.code == pp.AccessAccept
 
 
-async def test_a_token_bound_to_no_access_point_is_refused(core, pipeline, ap, store) -> None:
+async def test_a_token_bound_to_no_access_point_is_refused(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.tokens[TOKEN] = (1, False)
     store.token_nas[TOKEN] = None
     _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password=TOKEN))
     assert reply.code == pp.AccessReject and store.tokens[TOKEN] == (1, False)
 
 
-async def test_a_token_over_chap_is_accepted_once(core, pipeline, ap, store) -> None:
+async def test_a_token_over_chap_is_accepted_once(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.tokens[TOKEN] = (1, False)
 
     def chap_request() -> pp.Packet:
@@ -323,7 +343,9 @@ async def test_a_token_over_chap_is_accepted_once(core, pipeline, ap, store) -> 
 
 
 @pytest.mark.parametrize("notation", ["AA-BB-CC-DD-EE-FF", "aabbccddeeff", "aa:bb:cc:dd:ee:ff"])
-async def test_mac_authentication_of_a_remembered_device(core, pipeline, ap, store, notation) -> None:
+async def test_mac_authentication_of_a_remembered_device(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore, notation: str
+) -> None:
     store.devices["aa:bb:cc:dd:ee:ff"] = DeviceView(
         mac="aa:bb:cc:dd:ee:ff", account=account(), remembered_until=NOW + timedelta(days=1)
     )
@@ -336,7 +358,9 @@ async def test_mac_authentication_of_a_remembered_device(core, pipeline, ap, sto
     assert store.records[-1].method == "mac" and store.records[-1].account_id == 1
 
 
-async def test_mac_authentication_refuses_expired_unknown_and_spoofed(core, pipeline, ap, store) -> None:
+async def test_mac_authentication_refuses_expired_unknown_and_spoofed(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.devices["aa:bb:cc:dd:ee:ff"] = DeviceView(
         mac="aa:bb:cc:dd:ee:ff", account=account(), remembered_until=NOW - timedelta(seconds=1)
     )
@@ -361,7 +385,9 @@ async def test_mac_authentication_refuses_expired_unknown_and_spoofed(core, pipe
     assert reply.code == pp.AccessReject  # User-Name and the MAC the AP saw disagree
 
 
-async def test_mschapv2_with_a_device_credential(core, pipeline, ap, store) -> None:
+async def test_mschapv2_with_a_device_credential(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     device_password = "k7m2q9xw4r8t3vz6p5nh"
     store.hashes[1] = [(10, nt_hash("another one")), (11, nt_hash(device_password))]
     challenge, peer = os.urandom(16), os.urandom(16)
@@ -388,7 +414,7 @@ async def test_mschapv2_with_a_device_credential(core, pipeline, ap, store) -> N
     assert reply["MS-CHAP-Error"][0].startswith("\x05E=691")
 
 
-async def test_eap_is_refused_clearly_for_now(core, pipeline, ap) -> None:
+async def test_eap_is_refused_clearly_for_now(core: ServerCore, pipeline: Pipeline, ap: AccessPoint) -> None:
     _, reply = await decide(
         core,
         pipeline,
@@ -397,13 +423,17 @@ async def test_eap_is_refused_clearly_for_now(core, pipeline, ap) -> None:
     assert reply.code == pp.AccessReject and "EAP" in message(reply)
 
 
-async def test_no_password_at_all_is_rejected(core, pipeline, ap, store) -> None:
+async def test_no_password_at_all_is_rejected(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     decision, _ = await decide(core, pipeline, ap.access_request(User_Name="alice"))
     assert decision.code is Code.ACCESS_REJECT
     assert store.records[-1].reason == "no_credentials"
 
 
-async def test_mschap_v1_with_a_device_credential(core, pipeline, ap, store) -> None:
+async def test_mschap_v1_with_a_device_credential(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     from radius.mschap import challenge_response, hash_nt_password_hash
 
     device_password = "k7m2q9xw4r8t3vz6p5nh"
@@ -424,7 +454,9 @@ async def test_mschap_v1_with_a_device_credential(core, pipeline, ap, store) -> 
     assert reply.code == pp.AccessReject
 
 
-async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier, clock, ap) -> None:
+async def test_the_nas_budget_gates_password_hashing_only(
+    core: ServerCore, store: FakeStore, verifier: Verifier, clock: list[float], ap: AccessPoint
+) -> None:
     pipeline = Pipeline(
         realm=REALM,
         store=store,
@@ -452,7 +484,9 @@ async def test_the_nas_budget_gates_password_hashing_only(core, store, verifier,
     assert reply.code == pp.AccessAccept
 
 
-async def test_the_class_names_the_account_signed(core, store, verifier, ap) -> None:
+async def test_the_class_names_the_account_signed(
+    core: ServerCore, store: FakeStore, verifier: Verifier, ap: AccessPoint
+) -> None:
     classes = SessionClass(b"k" * 32)
     pipeline = Pipeline(realm=REALM, store=store, verify_password=verifier, classes=classes, cui_key=CUI_KEY)
     _, reply = await decide(
@@ -469,7 +503,9 @@ async def test_the_class_names_the_account_signed(core, store, verifier, ap) -> 
     assert again["Class"][0] != value  # one per Access-Accept
 
 
-async def test_simultaneous_use_counts_other_devices_only(core, pipeline, ap, store) -> None:
+async def test_simultaneous_use_counts_other_devices_only(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.policy_value = Policy(simultaneous_use=2)
     store.open_macs[1] = ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02"]
 
@@ -487,7 +523,9 @@ async def test_simultaneous_use_counts_other_devices_only(core, pipeline, ap, st
     assert decision.code == Code.ACCESS_ACCEPT
 
 
-async def test_daily_time_limit_shortens_the_session_then_refuses(core, pipeline, ap, store) -> None:
+async def test_daily_time_limit_shortens_the_session_then_refuses(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.policy_value = Policy(session_timeout=3600, daily_time_limit=5400)
     alice = ap.access_request(User_Name="alice", User_Password="correct horse")
     _, reply = await decide(core, pipeline, alice)
@@ -504,7 +542,9 @@ async def test_daily_time_limit_shortens_the_session_then_refuses(core, pipeline
     assert decision.code == Code.ACCESS_REJECT and message(reply) == MSG_DAILY_TIME
 
 
-async def test_daily_volume_limit_sends_what_is_left_in_64_bits(core, pipeline, ap, store) -> None:
+async def test_daily_volume_limit_sends_what_is_left_in_64_bits(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     store.policy_value = Policy(daily_octets_limit=10 * 2**32 + 500)
     store.used_today[1] = DailyUsage(seconds=0, octets=2**32)
     _, reply = await decide(
@@ -518,7 +558,9 @@ async def test_daily_volume_limit_sends_what_is_left_in_64_bits(core, pipeline, 
     assert decision.code == Code.ACCESS_REJECT and message(reply) == MSG_DAILY_VOLUME
 
 
-async def test_an_unverified_account_connects_during_its_grace_period_only(core, pipeline, ap, store) -> None:
+async def test_an_unverified_account_connects_during_its_grace_period_only(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
     grace_until = NOW + timedelta(minutes=10)
     store.accounts["alice"] = account(email_verified=False, grace_until=grace_until)
     _, reply = await decide(
@@ -534,7 +576,7 @@ async def test_an_unverified_account_connects_during_its_grace_period_only(core,
 
 
 async def test_a_chargeable_user_identity_is_returned_when_asked_opaque_stable_and_per_partner(
-    core, pipeline, ap
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint
 ) -> None:
     asked = ap.access_request(
         User_Name="alice", User_Password="correct horse", Chargeable_User_Identity=b"\x00"

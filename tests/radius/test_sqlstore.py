@@ -17,6 +17,7 @@ from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
+from radius.codec import Codec
 from radius.sqlstore import SqlStore
 from sesame.db import create_sessionmaker, unit_of_work
 
@@ -195,8 +196,16 @@ async def test_records_of_an_account_deleted_meanwhile_are_kept_unlinked(
     sessions = create_sessionmaker(engine)
     alice = await _create_alice(engine, hasher)
     now = datetime.now(UTC)
-    accepted = {"reply": "Access-Accept", "method": "pap", "reason": "accepted"}
-    store.record(Recorded(authdate=now, username="alice", account_id=alice.id, **accepted))
+    store.record(
+        Recorded(
+            authdate=now,
+            username="alice",
+            account_id=alice.id,
+            reply="Access-Accept",
+            method="pap",
+            reason="accepted",
+        )
+    )
     async with unit_of_work(sessions) as session:
         owner = await session.get_one(Account, alice.id)
         await users.delete_account(session, box=box, account=owner, now=now)
@@ -218,7 +227,7 @@ async def test_records_of_an_account_deleted_meanwhile_are_kept_unlinked(
 
 
 async def test_housekeeping_closes_stale_sessions_and_disconnects_those_over_the_daily_limit(
-    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher, radius_codec
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher, radius_codec: Codec
 ) -> None:
     from accounts.disconnect import CoaOutcome, CoaResult
     from accounts.models import AccountingSession
@@ -333,7 +342,7 @@ async def test_a_record_the_database_refuses_does_not_take_its_batch_down(
     )
     # the refused record is acknowledged (retransmitted, it would be refused again forever),
     # counted, and logged with what it held
-    assert results == [None, None, None]
+    assert list(results) == [None, None, None]
     assert refused() == before + 1
     assert "poison" in caplog.text
     async with create_sessionmaker(engine)() as session:
