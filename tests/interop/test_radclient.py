@@ -12,6 +12,7 @@ import pytest
 
 from radius import codec
 from radius.codec import Code
+from tests.conftest import need_ipv6_loopback
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, wait_until_served
 
 pytestmark = pytest.mark.slow
@@ -154,6 +155,7 @@ def test_decisions_are_recorded_without_passwords(server: Server) -> None:
 
 
 def test_ipv6_with_its_own_access_point_and_secret(server: Server) -> None:
+    need_ipv6_loopback()
     request = f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
     out = server.radclient(request, host="[::1]", secret=SECRET + "-v6")
     assert received(out) == "Access-Accept", out
