@@ -4,7 +4,8 @@ Each backend is migrated once per test session into a template (a SQLite file, a
 template database); every test then gets its own copy, so tests may commit and still never see
 each other's data. PostgreSQL is at ``SESAME_TEST_POSTGRES_URL`` (default: the local server,
 trust auth). When it is unreachable its tests are skipped on a workstation but **fail** in CI
-(``CI=true``), where PostgreSQL must be there.
+(``CI=true``), where PostgreSQL must be there. The IPv6 loopback ``::1``, which the interop
+servers always bind, follows the same rule (:func:`need_ipv6_loopback`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import itertools
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
+from functools import cache
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -50,6 +53,28 @@ async def _pg_admin(*statements: str) -> None:
 
 def postgres_unavailable(reason: str) -> None:
     message = f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string(True)} is needed: {reason}"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@cache
+def _ipv6_loopback_missing() -> str | None:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def need_ipv6_loopback() -> None:
+    """Every test that talks over ``::1`` calls this first: without an IPv6 loopback the test is
+    skipped on a workstation and **fails** in CI, where the servers' IPv6 listeners must be tested."""
+    reason = _ipv6_loopback_missing()
+    if reason is None:
+        return
+    message = f"the IPv6 loopback ::1 is needed: {reason}"
     if IN_CI:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)

@@ -23,6 +23,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl, unquote
 
@@ -63,8 +64,18 @@ Text = Annotated[str, AfterValidator(_one_line)]
 LongText = Annotated[str, AfterValidator(_lines)]
 
 
-#: an aware date and time (``2026-11-22T12:00:00Z``, ``…+01:00``); naive ones are refused
-Instant = AwareDatetime
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC, as the database stores it: ``0001-01-01T00:00+01:00`` and
+    ``9999-12-31T23:59-01:00`` have no UTC form (an OverflowError, a 500, when stored or compared)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date and time is out of range once converted to UTC") from None
+
+
+#: an aware date and time (``2026-11-22T12:00:00Z``, ``…+01:00``), given in UTC; naive ones and
+#: ones beyond the range of dates once in UTC are refused
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Patch(BaseModel):

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -141,15 +141,18 @@ async def test_a_commune_with_sites_cannot_be_deleted(session: AsyncSession, reg
 
 
 async def test_nas_updated_at_moves_on_change(session: AsyncSession, region: Region, box: SecretBox) -> None:
+    """The RADIUS caches reload an access point whose ``updated_at`` moved: a change must move it.
+    The row is dated back first, so "moved" does not depend on the clock ticking between two writes."""
     site = await _site(session, region)
     nas = await network.add_nas(
         session, box=box, site=site, name="ap-1", address="192.0.2.9", secret="x" * 16
     )
-    before = nas.updated_at
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    await session.execute(update(Nas).where(Nas.id == nas.id).values(updated_at=long_ago))
     nas.coa_port = 1700
     await session.flush()
-    refreshed = await session.scalar(select(Nas).where(Nas.id == nas.id))
-    assert refreshed is not None and refreshed.updated_at >= before
+    moved = await session.scalar(select(Nas.updated_at).where(Nas.id == nas.id))
+    assert moved is not None and moved > long_ago
 
 
 # -- access point addresses: no overlap, no range wider than the setting (issue 14, point 6) -------

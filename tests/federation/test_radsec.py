@@ -24,6 +24,7 @@ from federation.tls import TlsError, TlsFiles, client_context, name_matches, pee
 from radius import codec
 from radius.codec import Code
 from radius.server import BindError
+from tests.conftest import need_ipv6_loopback
 from tests.federation.pki import Authority, handshake_in_memory
 
 SECRET = b"radsec"
@@ -180,10 +181,8 @@ def test_open_tcp_socket_says_what_it_could_not_do() -> None:
 
 
 def test_open_tcp_socket_listens_on_ipv6() -> None:
-    try:
-        sock = open_tcp_socket("::1", 0)
-    except BindError as exc:
-        pytest.skip(f"no IPv6 loopback here: {exc}")
+    need_ipv6_loopback()
+    sock = open_tcp_socket("::1", 0)
     with sock, socket.create_connection(("::1", sock.getsockname()[1]), timeout=WAIT):
         assert sock.family == socket.AF_INET6
 

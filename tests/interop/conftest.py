@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, need_ipv6_loopback
 
 SECRET = "interop-secret-123"
 REALM = "wifi.interop.example"
@@ -127,6 +127,7 @@ class Server:
 
 def launch(workdir: Path, database_url: str, **settings: str) -> Server:
     """Start ``sesame serve`` on free ports and wait until both RADIUS ports listen."""
+    need_ipv6_loopback()  # it listens on ::1 too
     auth_port, acct_port = free_udp_port(), free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")} | {
         "SESAME_ENVIRONMENT": "development",

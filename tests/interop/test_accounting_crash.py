@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,23 @@ from tests.interop.conftest import SECRET, launch, wait_until_served
 SENDERS = 8
 
 
-def sender(port: int, prefix: str, acked: list[str], sent: list[str], stop: threading.Event) -> None:
+@dataclass
+class Stream:
+    """What the senders share: a request counts as sent only if it went out before the kill."""
+
+    acked: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def sender(port: int, prefix: str, stream: Stream) -> None:
     dictionary = Dictionary(str(DICTIONARY))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
         sock.connect(("127.0.0.1", port))
         n = 0
-        while not stop.is_set():
+        while True:
             n += 1
             session_id = f"{prefix}-{n}"
             request = pp.AcctPacket(id=n % 256, secret=SECRET.encode(), dict=dictionary)
@@ -42,14 +53,17 @@ def sender(port: int, prefix: str, acked: list[str], sent: list[str], stop: thre
             request["Acct-Session-Id"] = session_id
             request["Calling-Station-Id"] = f"02-00-00-00-{n // 256 % 256:02X}-{n % 256:02X}"
             data = request.RequestPacket()
-            sent.append(session_id)
-            try:
+            with stream.lock:  # the kill happens under the lock: nothing is sent after it
+                if stream.stop.is_set():
+                    return
+                stream.sent.append(session_id)
                 sock.send(data)
+            try:
                 reply = sock.recv(4096)
             except (TimeoutError, ConnectionRefusedError):
                 continue  # the server is gone (or slow): not acknowledged
             if reply[0] == pp.AccountingResponse and reply[1] == data[1]:
-                acked.append(session_id)
+                stream.acked.append(session_id)
 
 
 async def stored_session_ids(database_url: str) -> set[str]:
@@ -70,33 +84,34 @@ def test_every_acknowledged_record_survives_sigkill(database_url: str, tmp_path:
         server.cli("nas", "add", "ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Gare")
         wait_until_served(server)
 
-        acked: list[str] = []
-        sent: list[str] = []
-        stop = threading.Event()
+        stream = Stream()
         threads = [
-            threading.Thread(target=sender, args=(server.acct_port, f"ap{i}", acked, sent, stop), daemon=True)
+            threading.Thread(target=sender, args=(server.acct_port, f"ap{i}", stream), daemon=True)
             for i in range(SENDERS)
         ]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 30
-        while len(acked) < 500 and time.monotonic() < deadline:  # well into the stream
+        while len(stream.acked) < 500 and time.monotonic() < deadline:  # well into the stream
             time.sleep(0.05)
-        server.proc.send_signal(signal.SIGKILL)
+        with stream.lock:
+            server.proc.send_signal(signal.SIGKILL)
+            stream.stop.set()
+            sent_at_kill = len(stream.sent)
         server.proc.wait(timeout=10)
-        killed_at = len(acked)
-        time.sleep(0.6)  # the senders' last waits time out
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
+        killed_at = len(stream.acked)
+        for thread in threads:  # each sender ends once its last request is answered or times out
+            thread.join(timeout=10)
+        assert not any(thread.is_alive() for thread in threads)
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
 
     assert killed_at >= 500, "the stream had not started before the kill"
-    assert len(sent) > len(acked), "the kill should interrupt requests in flight"
+    assert len(stream.sent) == sent_at_kill
+    assert sent_at_kill > len(stream.acked), "the kill should interrupt requests in flight"
     stored = asyncio.run(stored_session_ids(database_url))
-    lost = set(acked) - stored
+    lost = set(stream.acked) - stored
     assert not lost, f"{len(lost)} acknowledged records lost, e.g. {sorted(lost)[:5]}"
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -86,6 +87,54 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, database: str) -> Itera
         srv.proc.wait(timeout=30)
 
 
+class Tokens:
+    """A fresh region-admin token for each request of the fuzzing: a generated request may revoke
+    the tokens it is sent with (a successful ``PATCH /admins/{id}``, a client disabled), and from
+    then on an "authenticated" request would only test the 401 path. The tokens come from a
+    service client (client credentials, no password the fuzzing could change); when the fuzzing
+    disabled it, a new one is created with the CLI."""
+
+    def __init__(self, srv: Server, base: str) -> None:
+        self.srv, self.base, self.clients = srv, base, 0
+        self.credentials = self._new_client()
+
+    def _new_client(self) -> tuple[str, str]:
+        self.clients += 1
+        out = self.srv.cli("admin", "client", f"fuzzer {self.clients}", "--role", "region_admin")
+        client_id, secret = out.strip().splitlines()[-2:]
+        return client_id.removeprefix("client_id: "), secret
+
+    def fresh(self) -> str:
+        for _ in range(2):
+            client_id, secret = self.credentials
+            response = httpx.post(
+                f"{self.base}/api/v1/auth/token",
+                data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+            )
+            if response.status_code == 200:
+                return str(response.json()["access_token"])
+            self.credentials = self._new_client()
+        raise AssertionError(f"no token for a new service client: {response.status_code} {response.text}")
+
+
+@dataclass
+class Answers:
+    """How the requests sent with a token were answered: a 401 means the fuzzing tested nothing."""
+
+    authenticated: int = 0
+    unauthorized: int = 0
+
+    def count(self, status: int) -> None:
+        self.authenticated += 1
+        self.unauthorized += status == 401
+
+    def check(self) -> None:
+        assert self.authenticated > 0
+        assert self.unauthorized == 0, (
+            f"{self.unauthorized} of {self.authenticated} requests with a token were answered 401"
+        )
+
+
 def test_a_secret_rotated_through_the_api_reaches_the_radius_server(
     api_server: tuple[Server, str, str],
 ) -> None:
@@ -121,15 +170,17 @@ def operations_of(schema: BaseSchema) -> list[Operation]:
 
 
 def test_no_request_makes_the_api_fail(api_server: tuple[Server, str, str]) -> None:
-    """Every operation of the schema, 25 generated requests each, with and without a token.
+    """Every operation of the schema, 25 generated requests each, with and without a token (a fresh
+    region admin's token each time, and none of those requests refused as unauthenticated).
 
     (schemathesis' own pytest plugin does not run under this pytest, so the operations are driven
     through their hypothesis strategies here.)"""
-    srv, base, token = api_server
+    srv, base, _token = api_server
     schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json")
     failures: list[str] = []
     operations = operations_of(schema)
     assert len(operations) >= 20
+    tokens, answers = Tokens(srv, base), Answers()
 
     for operation in operations:
         if operation.path == "/api/v1/auth/revoke":
@@ -143,8 +194,10 @@ def test_no_request_makes_the_api_fail(api_server: tuple[Server, str, str]) -> N
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         def run(case: schemathesis.Case[Operation]) -> None:
-            for headers in ({"Authorization": f"Bearer {token}"}, {}):
+            for headers in ({"Authorization": f"Bearer {tokens.fresh()}"}, {}):
                 response = case.call(headers=headers, timeout=30)
+                if headers:
+                    answers.count(response.status_code)
                 if response.status_code >= 500:
                     failures.append(
                         f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
@@ -152,18 +205,20 @@ def test_no_request_makes_the_api_fail(api_server: tuple[Server, str, str]) -> N
 
         run()
     assert failures == []
+    answers.check()
     assert srv.proc.poll() is None
 
 
 def test_values_schemathesis_never_sends_make_no_500(api_server: tuple[Server, str, str]) -> None:
     """Every operation, 15 generated requests each, one body field or query parameter replaced by
     one of the values JSON parsers and databases choke on (the generated request otherwise as
-    schemathesis drew it); with a region admin's token, every answer is below 500."""
-    srv, base, token = api_server
+    schemathesis drew it); with a fresh region admin's token each time, every answer is below
+    500, and the requests were authenticated (answered otherwise than 401)."""
+    srv, base, _token = api_server
     schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json")
     failures: list[str] = []
     operations = operations_of(schema)
-    headers = {"Authorization": f"Bearer {token}"}
+    tokens, answers = Tokens(srv, base), Answers()
 
     for operation in operations:
         if operation.path.startswith("/api/v1/auth/"):
@@ -198,10 +253,13 @@ def test_values_schemathesis_never_sends_make_no_500(api_server: tuple[Server, s
                 + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
             )
             extra = {"Content-Type": "application/json"} if raw is not None else {}
-            response = httpx.request(case.method, url, content=raw, headers=headers | extra, timeout=30)
+            headers = {"Authorization": f"Bearer {tokens.fresh()}"} | extra
+            response = httpx.request(case.method, url, content=raw, headers=headers, timeout=30)
+            answers.count(response.status_code)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {url} {raw!r}: {response.status_code} {response.text[:200]}")
 
         run()
     assert failures == []
+    answers.check()
     assert srv.proc.poll() is None

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import socket
 import sqlite3
 import time
 
 import pytest
 
+from radius import codec
+from radius.codec import Code
+from tests.conftest import need_ipv6_loopback
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server
 
 pytestmark = pytest.mark.slow
@@ -113,18 +118,32 @@ def test_unknown_client_no_answer(server: Server) -> None:
     assert received(out) is None and "No reply" in out
 
 
-def test_retransmissions_get_the_same_answer_once_decided(server: Server) -> None:
-    out = server.radclient(
-        f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
-        'Acct-Session-Id = "retransmit-check"\n',
-        command="auth",
+def test_a_retransmission_gets_the_cached_reply_byte_for_byte(server: Server) -> None:
+    """RFC 5080 §2.2.2: the same Access-Request again (same bytes, same source port, same
+    Identifier and authenticator) is answered from the duplicate cache. The password is a
+    one-time token, so a server that decided again would reject the second copy."""
+    token = server.cli("token", "issue", "alice", "--nas", "local-ap").strip().splitlines()[-1]
+    authenticator = os.urandom(16)
+    secret = SECRET.encode()
+    request = codec.encode_request(
+        code=Code.ACCESS_REQUEST,
+        identifier=42,
+        secret=secret,
+        authenticator=authenticator,
+        attributes=codec.tlv(codec.USER_NAME, b"alice")
+        + codec.tlv(codec.USER_PASSWORD, codec.hide_user_password(token.encode(), secret, authenticator)),
     )
-    assert received(out) == "Access-Accept"
-    # radclient -c sends the same packet again: the duplicate cache must answer identically
-    done = server.radclient(
-        f'User-Name = "alice"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n',
-    )
-    assert received(done) == "Access-Accept"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", server.auth_port))
+        sock.send(request)
+        first = sock.recv(4096)
+        sock.send(request)
+        again = sock.recv(4096)
+    assert first[0] == Code.ACCESS_ACCEPT, first
+    assert again == first
+    # the token is spent: a new request (new authenticator) with it is decided afresh, and refused
+    assert received(server.radtest("alice", token)) == "Access-Reject"
 
 
 def answered_from(server: Server, source: str, secret: str) -> bool:
@@ -187,6 +206,7 @@ def test_decisions_are_recorded_without_passwords(server: Server, user: str) -> 
 
 
 def test_ipv6_with_its_own_access_point_and_secret(server: Server, user: str) -> None:
+    need_ipv6_loopback()
     request = f'User-Name = "{user}"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
     out = server.radclient(request, host="[::1]", secret=SECRET + "-v6")
     assert received(out) == "Access-Accept", out

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import need_ipv6_loopback
 from tests.interop.conftest import PASSWORD, REALM, SECRET, launch, need_tool, wait_until_served
 from tests.interop.test_radclient import received
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_token_works_only_at_the_access_point_it_was_issued_for(database_url: str, tmp_path: Path) -> None:
+    need_ipv6_loopback()
     need_tool("radclient")
     server = launch(tmp_path, database_url.replace("+aiosqlite", ""))
     try:

@@ -239,7 +239,7 @@ async def test_null_in_every_field_is_never_a_500_and_refused_where_required(
     assert tried >= 40
 
 
-async def test_date_times_without_a_zone_are_4xx(
+async def test_date_times_without_a_zone_or_beyond_utc_are_4xx(
     browser: Browser, api: tuple[Schema, dict[str, str], dict[str, int | str]]
 ) -> None:
     schema, headers, ids = api
@@ -254,6 +254,11 @@ async def test_date_times_without_a_zone_are_4xx(
                 _refused(response, (op, param["name"]))
                 aware = await _send(browser, headers, op, _path(op, ids), None, f"{param['name']}={NAIVE}Z")
                 assert aware.status_code == 200, (op, param["name"], aware.text[:300])
+                for edge in ("0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"):  # no UTC form
+                    response = await _send(
+                        browser, headers, op, _path(op, ids), None, f"{param['name']}={edge}"
+                    )
+                    _refused(response, (op, param["name"], edge))
                 tried += 1
     assert tried >= 3  # /sessions since and until, /audit since
 
