@@ -1,0 +1,63 @@
+"""SQLAlchemy 2 typed models of the identity domain, one module per part of it; every name is
+re-exported here (``from accounts.models import Account``), and importing this package registers
+every table on ``Base.metadata`` (what Alembic and the migration tests compare with).
+
+Table and column names follow FreeRADIUS where an operator's existing tools read the table
+(``nas``: ``nasname``, ``shortname``, ``type``); everything else uses plain English names.
+Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
+
+- :mod:`~accounts.models.base`: ``Base``, its naming convention, ``UTCDateTime``, ``utcnow``
+- :mod:`~accounts.models.inventory`: region, communes, sites, access points, their policies and branding
+- :mod:`~accounts.models.people`: accounts, devices, email codes, closed accounts, tombstones
+- :mod:`~accounts.models.radius`: portal tokens, device credentials, ``radpostauth``, ``radacct``
+- :mod:`~accounts.models.staff`: admins, service clients, revoked tokens, the audit log
+- :mod:`~accounts.models.federation`: partners, their realms and home servers
+"""
+
+from __future__ import annotations
+
+from accounts.models.base import Base, UTCDateTime, utcnow
+from accounts.models.federation import HomeServer, Partner, PartnerRealm
+from accounts.models.inventory import AccessPolicy, Branding, Commune, Nas, Region, Site
+from accounts.models.people import (
+    Account,
+    AccountCode,
+    AccountStatus,
+    ClosedAccount,
+    CodePurpose,
+    Device,
+    Tombstone,
+)
+from accounts.models.radius import AccountingSession, AuthRecord, DeviceCredential, RadiusToken
+from accounts.models.staff import Admin, AdminRole, AuditEntry, RevokedToken, ServiceClient
+
+__all__ = [
+    "AccessPolicy",
+    "Account",
+    "AccountCode",
+    "AccountStatus",
+    "AccountingSession",
+    "Admin",
+    "AdminRole",
+    "AuditEntry",
+    "AuthRecord",
+    "Base",
+    "Branding",
+    "ClosedAccount",
+    "CodePurpose",
+    "Commune",
+    "Device",
+    "DeviceCredential",
+    "HomeServer",
+    "Nas",
+    "Partner",
+    "PartnerRealm",
+    "RadiusToken",
+    "Region",
+    "RevokedToken",
+    "ServiceClient",
+    "Site",
+    "Tombstone",
+    "UTCDateTime",
+    "utcnow",
+]
