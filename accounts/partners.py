@@ -1,5 +1,6 @@
 """Partner regions for federation (the eduroam model): who they are, the realm patterns routed to
-them, their home servers, and the snapshot the RADIUS processes route with.
+them, their home servers, and the snapshot the RADIUS processes route with. What a name, a pattern
+or a home server may be is :mod:`accounts.partnerrules`'s.
 
 A request whose outer User-Name carries a realm that is not ours is routed to the partner holding
 the most specific matching pattern (``liguria.example`` exactly, then ``*.liguria.example``, then
@@ -18,14 +19,12 @@ poll.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import idna
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -33,217 +32,64 @@ from sqlalchemy.orm import selectinload
 from accounts.errors import Conflict, InvalidInput, NotFound, SecretUnreadable
 from accounts.identity import display_name as check_display_name
 from accounts.models import HomeServer, Partner, PartnerRealm, utcnow
-from accounts.network import MAX_NAS_SECRET, check_nas_secret, flush_or_conflict
+from accounts.network import flush_or_conflict
+from accounts.partnerrules import (
+    HOME_SERVER_STATES,
+    MAX_PRIORITY,
+    RADSEC,
+    UDP,
+    CheckedServer,
+    HomeServerSpec,
+    check_home_server,
+    check_home_server_secret,
+    describe_server,
+    normalize_host,
+    normalize_partner_name,
+    normalize_realm_pattern,
+    parse_server,
+    realm_patterns,
+    server_address,
+)
 from accounts.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 
+#: the services, and what their callers pass in and read back (from :mod:`accounts.partnerrules`)
+__all__ = [
+    "HOME_SERVER_SECRET_PURPOSE",
+    "MAX_PRIORITY",
+    "RADSEC",
+    "UDP",
+    "FederationConfig",
+    "HomeServerConfig",
+    "HomeServerSpec",
+    "PartnerConfig",
+    "add_home_server",
+    "add_partner",
+    "add_realm",
+    "describe_server",
+    "federation_snapshot",
+    "federation_version",
+    "find_home_server",
+    "get_partner",
+    "home_server_secret",
+    "list_partners",
+    "normalize_host",
+    "normalize_realm_pattern",
+    "parse_server",
+    "record_health",
+    "remove_home_server",
+    "remove_partner",
+    "remove_realm",
+    "server_address",
+    "set_home_server_secret",
+    "update_partner",
+]
+
 HOME_SERVER_SECRET_PURPOSE = "home-server-secret"  # noqa: S105 - a label, not a secret
-#: RFC 6614 §2.3: over TLS the RADIUS shared secret is this fixed string (TLS protects the packets)
-RADSEC_SECRET = "radsec"  # noqa: S105 - a protocol constant
-UDP, RADSEC = "udp", "radsec"
-TRANSPORTS = (UDP, RADSEC)
-#: RFC 2865 (authentication over UDP) and RFC 6614 §2.1 (RadSec over TCP)
-DEFAULT_PORTS = {UDP: 1812, RADSEC: 2083}
-CATCH_ALL = "*"
-MAX_PRIORITY = 1000
-#: what the RADIUS processes write in ``home_server.state``, as FreeRADIUS names its home servers'
-#: states (alive, zombie: stopped answering and being probed, dead); "unknown" until first probed
-HOME_SERVER_STATES = ("unknown", "alive", "zombie", "dead")
-
-_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
-# -- names, patterns, hosts --------------------------------------------------------------------
-
-
-def normalize_partner_name(raw: str) -> str:
-    """A partner's name: a lower-case slug (``liguria``, ``geant-etlr1``), not only digits (an id)."""
-    name = raw.strip().lower()
-    if not _NAME.fullmatch(name) or name.isdigit():
-        raise InvalidInput(
-            f"{raw!r} is not a partner name: 1 to 63 letters a-z, digits or '-', starting with a letter "
-            "or digit, not only digits"
-        )
-    return name
-
-
-def _dns_name(raw: str, *, what: str, min_labels: int) -> str:
-    """A DNS name as lower-case A-labels; Unicode is accepted and encoded (IDNA 2008, UTS #46)."""
-    text = raw.strip().rstrip(".")
-    try:
-        name = idna.encode(text, uts46=True).decode("ascii") if text else ""
-    except UnicodeError:  # idna.IDNAError is one: an empty or over-long label, a forbidden character
-        name = ""
-    labels = name.split(".")
-    # RFC 3696 §2: a top-level label is never all digits (so 10.1.2 cannot pass for a name)
-    if (
-        not name
-        or len(name) > 253
-        or len(labels) < min_labels
-        or not all(_LABEL.fullmatch(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
-        dots = " with at least one dot" if min_labels > 1 else ""
-        raise InvalidInput(f"{raw!r} is not {what}: use a DNS name{dots} (letters, digits, '-')")
-    return name
-
-
-def normalize_realm_pattern(raw: str) -> str:
-    """``liguria.example`` (that realm, any case), ``*.liguria.example`` (its subdomains, not the bare
-    name) or ``*`` (every realm no other pattern matches: the upstream federation proxy)."""
-    text = raw.strip()
-    if text == CATCH_ALL:
-        return CATCH_ALL
-    wildcard = text.startswith("*.")
-    name = _dns_name(text[2:] if wildcard else text, what="a realm pattern", min_labels=2)
-    pattern = f"*.{name}" if wildcard else name
-    if len(pattern) > 253:
-        raise InvalidInput(f"{raw!r} is not a realm pattern: at most 253 characters")
-    return pattern
-
-
-def pattern_matches(pattern: str, realm: str) -> bool:
-    """Whether a stored pattern matches a normalised realm (``*`` matches every realm)."""
-    if pattern == CATCH_ALL:
-        return True
-    if pattern.startswith("*."):
-        return realm.endswith(pattern[1:])
-    return realm == pattern
-
-
-def _check_not_ours(pattern: str, home_realm: str) -> None:
-    """Our own realm is answered here, never routed away, and neither is a name under it (our DNS
-    namespace). The catch-all is the exception by definition: it only receives what matched
-    nothing else, and our realm always matches first."""
-    home = home_realm.strip().lower().rstrip(".")
-    if pattern == CATCH_ALL:
-        return
-    bare = pattern.removeprefix("*.")
-    if pattern_matches(pattern, home) or bare == home or bare.endswith("." + home):
-        raise InvalidInput(
-            f"{pattern} is, covers or lies under our own realm {home}: it cannot be routed to a partner"
-        )
-
-
-def normalize_host(raw: str) -> str:
-    """A home server's address: an IP literal (``192.0.2.1``, ``2001:db8::1``, ``[2001:db8::1]``),
-    written compressed, or a DNS name as lower-case A-labels."""
-    text = raw.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return _dns_name(text, what="a host", min_labels=1)
-
-
-def _port(raw: str, server: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise InvalidInput(f"{server!r}: a port is a number from 1 to 65535")
-    return int(raw)
-
-
-def parse_server(text: str) -> tuple[str, int | None]:
-    """``host``, ``host:port``, ``[v6]:port``, ``[v6]`` or a bare IPv6 address → (host, port or None)."""
-    raw = text.strip()
-    if raw.startswith("["):
-        inside, closed, rest = raw[1:].partition("]")
-        if not closed or (rest and not rest.startswith(":")):
-            raise InvalidInput(f"{text!r}: write an IPv6 address with a port as [2001:db8::1]:1812")
-        try:
-            ipaddress.IPv6Address(inside)
-        except ValueError:
-            raise InvalidInput(f"{text!r}: only an IPv6 address goes in brackets") from None
-        return normalize_host(inside), _port(rest[1:], text) if rest else None
-    if raw.count(":") > 1:  # a bare IPv6 address: no port can follow without brackets
-        return normalize_host(raw), None
-    host, colon, port = raw.partition(":")
-    return normalize_host(host), _port(port, text) if colon else None
-
-
-# -- home servers ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HomeServerSpec:
-    """A home server as an admin describes it; ``port`` None is the transport's default, ``secret``
-    None is RFC 6614's ``radsec`` over RadSec (a UDP server needs its own)."""
-
-    host: str
-    port: int | None = None
-    transport: str = UDP
-    secret: str | None = field(default=None, repr=False)
-    tls_name: str | None = None
-    priority: int = 0
-    acct_port: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Checked:
-    host: str
-    port: int
-    acct_port: int | None
-    transport: str
-    secret: bytes = field(repr=False)
-    tls_name: str | None
-    priority: int
-
-    @property
-    def key(self) -> tuple[str, int, str]:
-        return self.host, self.port, self.transport
-
-
-def check_home_server_secret(transport: str, secret: str | None) -> bytes:
-    """The rules of a home server's shared secret: a NAS secret's over UDP (8 to 128 bytes, RFC 2865
-    §3 asks 16+); over RadSec 1 to 128 bytes, ``radsec`` when none is given (RFC 6614 §2.3)."""
-    if transport == RADSEC:
-        raw = (secret or RADSEC_SECRET).encode("utf-8")
-        if len(raw) > MAX_NAS_SECRET:
-            raise InvalidInput(f"a shared secret has at most {MAX_NAS_SECRET} bytes")
-        return raw
-    if not secret:
-        raise InvalidInput("a UDP home server needs a shared secret")
-    return check_nas_secret(secret)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def _check(spec: HomeServerSpec) -> _Checked:
-    transport = spec.transport.strip().lower()
-    if transport not in TRANSPORTS:
-        raise InvalidInput(f"unknown transport {spec.transport!r}; choose one of {', '.join(TRANSPORTS)}")
-    port = DEFAULT_PORTS[transport] if spec.port is None else spec.port
-    if not 1 <= port <= 65535:
-        raise InvalidInput("a port is a number from 1 to 65535")
-    if not 0 <= spec.priority <= MAX_PRIORITY:
-        raise InvalidInput(f"a priority is between 0 (tried first) and {MAX_PRIORITY}")
-    if spec.tls_name and transport != RADSEC:
-        raise InvalidInput("a TLS name is for RadSec home servers only")
-    if transport == RADSEC and not spec.tls_name and _is_ip(spec.host):
-        # certificates are matched by DNS name (SubjectAltName, else CN): an address never matches
-        raise InvalidInput("a RadSec home server given by IP address needs the name its certificate carries")
-    if spec.acct_port is not None and (transport != UDP or not 1 <= spec.acct_port <= 65535):
-        raise InvalidInput("an accounting port is a number from 1 to 65535, for UDP home servers only")
-    return _Checked(
-        host=normalize_host(spec.host),
-        port=port,
-        acct_port=spec.acct_port,
-        transport=transport,
-        secret=check_home_server_secret(transport, spec.secret),
-        tls_name=normalize_host(spec.tls_name) if spec.tls_name else None,
-        priority=spec.priority,
-    )
-
-
-def _server(box: SecretBox, checked: _Checked) -> HomeServer:
+def _server(box: SecretBox, checked: CheckedServer) -> HomeServer:
     return HomeServer(
         host=checked.host,
         port=checked.port,
@@ -259,17 +105,6 @@ def _server(box: SecretBox, checked: _Checked) -> HomeServer:
 def home_server_secret(box: SecretBox, server: HomeServer) -> bytes:
     """The shared secret of a home server, for the RADIUS processes only: never log or return it."""
     return box.open(server.secret_ciphertext, purpose=HOME_SERVER_SECRET_PURPOSE)
-
-
-def server_address(server: HomeServer) -> str:
-    """``192.0.2.1:1812``, ``[2001:db8::1]:2083``, ``radius.example:1812`` (what parse_server reads)."""
-    host = f"[{server.host}]" if ":" in server.host else server.host
-    return f"{host}:{server.port}"
-
-
-def describe_server(server: HomeServer) -> str:
-    """``udp 192.0.2.1:1812``, ``radsec [2001:db8::1]:2083`` (how people name a server)."""
-    return f"{server.transport} {server_address(server)}"
 
 
 # -- partners ----------------------------------------------------------------------------------
@@ -288,16 +123,6 @@ async def _check_patterns_free(session: AsyncSession, patterns: Sequence[str]) -
     ).first()
     if held is not None:
         raise Conflict(f"realm {held[0]} is already routed to partner {held[1]}")
-
-
-def _patterns(realms: Sequence[str], home_realm: str) -> list[str]:
-    patterns: list[str] = []
-    for raw in realms:
-        pattern = normalize_realm_pattern(raw)
-        _check_not_ours(pattern, home_realm)
-        if pattern not in patterns:
-            patterns.append(pattern)
-    return patterns
 
 
 def _touch(partner: Partner) -> None:
@@ -321,10 +146,10 @@ async def add_partner(
     """A new partner with its realm patterns (none: they only send us requests) and at least one
     home server; secrets are sealed before they reach the session."""
     slug = normalize_partner_name(name)
-    patterns = _patterns(realms, home_realm)
+    patterns = realm_patterns(realms, home_realm)
     if not servers:
         raise InvalidInput("a partner needs at least one home server")
-    checked = [_check(spec) for spec in servers]
+    checked = [check_home_server(spec) for spec in servers]
     if len({c.key for c in checked}) < len(checked):
         raise InvalidInput("the same home server is given twice")
     shown = check_display_name(display_name, what="partner's display") if display_name else None
@@ -404,7 +229,7 @@ async def remove_partner(session: AsyncSession, *, partner: Partner) -> None:
 async def add_realm(
     session: AsyncSession, *, partner: Partner, home_realm: str, pattern: str
 ) -> PartnerRealm:
-    [normalized] = _patterns([pattern], home_realm)
+    [normalized] = realm_patterns([pattern], home_realm)
     if any(r.pattern == normalized for r in partner.realms):
         raise Conflict(f"realm {normalized} is already routed to partner {partner.name}")
     await _check_patterns_free(session, [normalized])
@@ -431,7 +256,7 @@ async def remove_realm(session: AsyncSession, *, partner: Partner, pattern: str)
 async def add_home_server(
     session: AsyncSession, *, box: SecretBox, partner: Partner, server: HomeServerSpec
 ) -> HomeServer:
-    checked = _check(server)
+    checked = check_home_server(server)
     if any((s.host, s.port, s.transport) == checked.key for s in partner.servers):
         raise Conflict(f"partner {partner.name} already has home server {checked.host}:{checked.port}")
     added = _server(box, checked)
