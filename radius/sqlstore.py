@@ -4,9 +4,9 @@ request reads (accounts, devices, tokens, hashes, policies, limits) and the acce
 Hot lookups are cached in memory: accounts by username and devices by MAC, misses included.
 The cache stays correct because :meth:`SqlStore.refresh` (run every couple of seconds) reads
 the rows whose ``updated_at`` moved and forgets them; tokens are never cached (single use must
-hold across worker processes, so it is decided by the database). The records a request leaves
-(decisions, accounting) are handed on to :class:`radius.records.RecordWriter`, which writes them
-off the request path.
+hold across worker processes, so it is decided by the database, in batches:
+:class:`radius.tokenbatch.TokenBatches`). The records a request leaves (decisions, accounting) are
+handed on to :class:`radius.records.RecordWriter`, which writes them off the request path.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import credentials, policies, sessions, tokens
+from accounts import credentials, policies, sessions
 from accounts.authlog import Decision as RecordedDecision
 from accounts.errors import SecretUnreadable
 from accounts.models import AccessPolicy, Account, Device, Nas, Site, Tombstone
 from accounts.network import ensure_home_region, nas_secret
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
-from radius.batching import Batcher
 from radius.clients import Client, ClientTable
-from radius.records import KeptConnection, RecordWriter
+from radius.records import RecordWriter
 from radius.store import AccountView, DeviceView
+from radius.tokenbatch import TokenBatches
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ POLL_OVERLAP = timedelta(seconds=5)
 #: an unknown username is remembered this long (a flood of made-up names costs no queries);
 #: unknown MACs are not cached at all: "remember this device" must work on the next attempt
 NEGATIVE_TTL = 2.0
-#: most token uses in one UPDATE
-TOKEN_BATCH = 500
 
 
 K = TypeVar("K")
@@ -113,12 +111,9 @@ class SqlStore:
         )
         self._since = self.clock()
         self._clients_version: tuple[int, datetime | None] | None = None
-        self._tokens = Batcher(self._consume_tokens, limit=TOKEN_BATCH)
+        self._tokens = TokenBatches(sessions=sessions, box=box, region_id=lambda: self.region_id)
         self._open_sessions: dict[int, list[str | None]] = {}
         self.timezone = ZoneInfo(timezone)
-        engine: AsyncEngine = sessions.kw["bind"]
-        self._postgres = engine.dialect.name == "postgresql"
-        self._tokens_connection = KeptConnection(engine)
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -235,44 +230,15 @@ class SqlStore:
     async def consume_token(
         self, *, username: str, token: str, nas_id: int | None, now: datetime
     ) -> AccountView | None:
-        """Group commit: attempts that arrive while a batch is in flight go together in the next one."""
-        if nas_id is None:  # a partner's proxy: no token of ours was handed to it
-            return None
-        return await self._tokens((username, token, nas_id, now))
-
-    async def _consume_tokens(self, batch: list[tuple[str, str, int, datetime]]) -> list[AccountView | None]:
-        attempts: list[tokens.Attempt] = [(username, token, nas_id) for username, token, nas_id, _ in batch]
-        now = max(now for _, _, _, now in batch)
-        if self._postgres:  # one statement, its own transaction: one round trip per batch
-            try:
-                won = await tokens.consume_tokens_of_users_on(
-                    await self._tokens_connection.driver(),
-                    box=self.box,
-                    region_id=self.region_id,
-                    attempts=attempts,
-                    now=now,
-                )
-            except Exception:
-                await self._tokens_connection.drop()
-                raise
-        else:
-            async with self.sessions() as session, session.begin():
-                won = await tokens.consume_tokens_of_users(
-                    session, box=self.box, region_id=self.region_id, attempts=attempts, now=now
-                )
-        # the same token twice in one batch (a client retrying fast): only the first wins
-        owners = [(attempt[0], won.pop(attempt, None)) for attempt in attempts]
-        return [_owner_view(username, owner) if owner else None for username, owner in owners]
+        """Group commit (see :class:`radius.tokenbatch.TokenBatches`)."""
+        return await self._tokens.consume(username=username, token=token, nas_id=nas_id, now=now)
 
     async def consume_token_matching(
         self, *, account_id: int, nas_id: int | None, matches: Callable[[bytes], bool], now: datetime
     ) -> bool:
-        if nas_id is None:
-            return False
-        async with self.sessions() as session, session.begin():
-            return await tokens.consume_token_matching(
-                session, box=self.box, account_id=account_id, nas_id=nas_id, matches=matches, now=now
-            )
+        return await self._tokens.consume_matching(
+            account_id=account_id, nas_id=nas_id, matches=matches, now=now
+        )
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
         async with self.sessions() as session:
@@ -316,7 +282,7 @@ class SqlStore:
     async def close(self) -> None:
         """Give the kept connections back (after the last flush)."""
         await self._writer.close()
-        await self._tokens_connection.close()
+        await self._tokens.close()
 
     # -- accounting and limits ------------------------------------------------------------------
 
@@ -428,14 +394,3 @@ class SqlStore:
                 )
             )
         return ClientTable(clients)
-
-
-def _owner_view(username: str, owner: tokens.TokenOwner) -> AccountView:
-    return AccountView(
-        id=owner.account_id,
-        username=username,
-        status=owner.status,
-        email_verified=owner.email_verified,
-        password_hash=owner.password_hash,
-        grace_until=owner.grace_until,
-    )
