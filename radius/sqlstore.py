@@ -11,7 +11,6 @@ handed on to :class:`radius.records.RecordWriter`, which writes them off the req
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections import OrderedDict
@@ -20,17 +19,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import credentials, policies, sessions
 from accounts.authlog import Decision as RecordedDecision
-from accounts.errors import SecretUnreadable
-from accounts.models import AccessPolicy, Account, Device, Nas, Site, Tombstone
-from accounts.network import ensure_home_region, nas_secret
+from accounts.models import AccessPolicy, Account, Device, Tombstone
+from accounts.network import ensure_home_region
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
-from radius.clients import Client, ClientTable
+from radius.clients import ClientTable
+from radius.nasclients import NasClients
 from radius.records import RecordWriter
 from radius.store import AccountView, DeviceView
 from radius.tokenbatch import TokenBatches
@@ -110,7 +109,7 @@ class SqlStore:
             monotonic=monotonic,
         )
         self._since = self.clock()
-        self._clients_version: tuple[int, datetime | None] | None = None
+        self._clients = NasClients(sessions=sessions, box=box)
         self._tokens = TokenBatches(sessions=sessions, box=box, region_id=lambda: self.region_id)
         self._open_sessions: dict[int, list[str | None]] = {}
         self.timezone = ZoneInfo(timezone)
@@ -359,38 +358,7 @@ class SqlStore:
         self._since = now
 
     async def clients_changed(self) -> bool:
-        async with self.sessions() as session:
-            version = tuple(
-                (await session.execute(select(func.count(Nas.id), func.max(Nas.updated_at)))).one()
-            )
-        changed = version != self._clients_version
-        self._clients_version = version  # type: ignore[assignment]
-        return changed
+        return await self._clients.changed()
 
     async def load_clients(self) -> ClientTable:
-        async with self.sessions() as session:
-            rows = (
-                await session.execute(select(Nas, Site.commune_id).join(Site, Site.id == Nas.site_id))
-            ).all()
-        clients = []
-        for nas, commune_id in rows:
-            try:
-                secret = nas_secret(self.box, nas)
-            except SecretUnreadable:
-                log.error(
-                    "access point %s: its shared secret cannot be decrypted; it is ignored", nas.shortname
-                )
-                continue
-            clients.append(
-                Client(
-                    id=nas.id,
-                    name=nas.shortname,
-                    network=ipaddress.ip_network(nas.nasname),
-                    secret=secret,
-                    require_message_authenticator=nas.require_message_authenticator,
-                    site_id=nas.site_id,
-                    commune_id=commune_id,
-                    vendor=nas.type,
-                )
-            )
-        return ClientTable(clients)
+        return await self._clients.load()
