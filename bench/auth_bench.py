@@ -210,7 +210,7 @@ class SesameTarget:
         asyncio.run(seed_sesame(self.database, scenario, n_users, tokens, token_file))
 
     def start(self) -> tuple[str, int, str]:
-        auth, acct = fr.free_port(), fr.free_port()
+        auth, acct = fr.free_udp_port(), fr.free_udp_port()
         self.auth_port, self.acct_port = auth, acct
         env = self.env | {
             "SESAME_RADIUS_BIND": "127.0.0.1",

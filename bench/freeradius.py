@@ -25,8 +25,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +34,14 @@ from pathlib import Path
 from types import TracebackType
 
 import asyncpg  # type: ignore[import-untyped]
+
+if (_ROOT := str(Path(__file__).resolve().parents[1])) not in sys.path:
+    sys.path.insert(0, _ROOT)  # for tests.support, shared with the interop tests
+
 from radpackets import Credential, bench_mac, bench_user, status_server
+
+from tests.support.freeradius import FreeRadiusProcess, render
+from tests.support.ports import free_udp_port as free_udp_port  # also for the other bench scripts
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "freeradius"
@@ -178,14 +183,7 @@ async def backend_pids(db: str) -> list[int]:
 # The instance
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class FreeRadius:
+class FreeRadius(FreeRadiusProcess):
     """A private FreeRADIUS: ``load_users()``, then ``start()`` … ``stop()`` (or use ``with``)."""
 
     def __init__(
@@ -216,8 +214,8 @@ class FreeRadius:
         ensure_installed()
         self.backend = backend
         self.host = host
-        self.auth_port = auth_port or free_port(host)
-        self.acct_port = free_port(host)
+        self.auth_port = auth_port or free_udp_port(host)
+        self.acct_port = free_udp_port(host)
         self._ports_chosen = not auth_port  # ours to choose again if taken before FreeRADIUS binds
         self.secret = secret
         # FreeRADIUS 3 reads the socket in one thread and hands requests to a pool of workers. With
@@ -234,15 +232,12 @@ class FreeRadius:
         self.clients = dict(clients or {})
         self.proxy = dict(proxy) if proxy is not None else None
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sesame-bench-fr-")
-        self.dir = workdir or Path(self._tmp.name if self._tmp else ".") / "raddb"
-        self.log = self.dir / "log" / "radius.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir or Path(self._tmp.name if self._tmp else ".") / "raddb", stop_timeout=15.0)
         self._configure()
 
     # -- configuration
 
     def _render(self, template: str, **extra: str) -> str:
-        text = (TEMPLATES / template).read_text()
         values = {
             "DIR": str(self.dir),
             "HOST": self.host,
@@ -262,9 +257,7 @@ class FreeRadius:
             **(self.proxy or {}),
             **extra,
         }
-        for key, value in values.items():
-            text = text.replace(f"@@{key}@@", value)
-        return text
+        return render(TEMPLATES / template, values, complete=False)
 
     def _configure(self) -> None:
         if self.dir.exists():
@@ -331,45 +324,23 @@ class FreeRadius:
 
     # -- process
 
-    def start(self, timeout: float = 120.0, *, attempts: int = 3) -> tuple[str, int, str]:
+    def start(self, timeout: float = 120.0, *, attempts: int = 3) -> tuple[str, int, str]:  # type: ignore[override]
         """Start and wait until it answers Status-Server; return (host, auth port, secret).
 
-        The ports ``free_port`` chose were free when chosen, not reserved: another process's
-        ephemeral socket can take one before FreeRADIUS binds. Then new ones are chosen, up to
-        ``attempts`` times in all."""
-        if self.proc:
-            raise RuntimeError("already started")
-        cmd = ["freeradius", "-f", "-d", str(self.dir), "-l", str(self.log)]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                self.proc = None
-                err += "\n" + self.log_tail()
-                if "Address already in use" in err and self._ports_chosen and attempts > 1:
-                    self.auth_port, self.acct_port = free_port(self.host), free_port(self.host)
-                    self._write_site()
-                    return self.start(deadline - time.monotonic(), attempts=attempts - 1)
-                raise RuntimeError(f"freeradius exited at start:\n{err}")
-            if status_server(self.host, self.auth_port, self.secret.encode(), timeout=0.5):
-                return self.host, self.auth_port, self.secret
-        self.stop()
-        raise RuntimeError(f"freeradius did not answer within {timeout:g} s\n{self.log_tail()}")
+        Ports it chose itself (no ``auth_port`` given) are chosen again if one was taken before
+        FreeRADIUS could bind it, up to ``attempts`` tries in all."""
+        super().start(timeout, attempts=attempts)
+        return self.host, self.auth_port, self.secret
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL if it lingers."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def ready(self) -> bool:
+        return status_server(self.host, self.auth_port, self.secret.encode(), timeout=0.5)
+
+    def choose_new_ports(self) -> bool:
+        if not self._ports_chosen:
+            return False
+        self.auth_port, self.acct_port = free_udp_port(self.host), free_udp_port(self.host)
+        self._write_site()
+        return True
 
     def close(self) -> None:
         self.stop()
@@ -384,19 +355,9 @@ class FreeRadius:
     ) -> None:
         self.close()
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
     def cpu_seconds(self) -> float:
         """CPU time of the FreeRADIUS process (every thread); 0 when not running."""
         return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,7 +205,7 @@ class SesameProxy:
         self.name = f"Sésame ×{workers}"
 
     def start(self) -> tuple[str, int, str]:
-        auth, acct = fr.free_port(), fr.free_port()
+        auth, acct = fr.free_udp_port(), fr.free_udp_port()
         env = self.env | {
             "SESAME_RADIUS_BIND": "127.0.0.1",
             "SESAME_RADIUS_AUTH_PORT": str(auth),

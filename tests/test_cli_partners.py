@@ -30,6 +30,7 @@ from sesame.db import create_engine, create_sessionmaker
 from tests.cli import CLI_REALM, fails, ok
 from tests.conftest import IN_CI, TEST_SECRET_KEY
 from tests.federation.pki import Authority
+from tests.support.ports import closed_tcp_port, closed_udp_port
 
 SECRET = "liguria-shared-secret"
 BOX = SecretBox(TEST_SECRET_KEY)
@@ -207,12 +208,6 @@ def responder() -> Iterator[Callable[[bytes, Answer], int]]:
         sock.close()
 
 
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_status_server_probes_each_udp_server(
     cli_env: str, capsys: pytest.CaptureFixture[str], responder: Callable[[bytes, Answer], int]
 ) -> None:
@@ -239,7 +234,7 @@ def test_status_server_probes_each_udp_server(
         "server",
         "add",
         "liguria",
-        f"127.0.0.1:{closed_port()}",
+        f"127.0.0.1:{closed_udp_port()}",
         "--secret",
         SECRET,
         "--priority",
@@ -324,12 +319,6 @@ def radsec_responder() -> Iterator[Callable[[TlsFiles, Answer], int]]:
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     loop.close()
-
-
-def closed_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def use_radsec_files(monkeypatch: pytest.MonkeyPatch, files: TlsFiles) -> None:

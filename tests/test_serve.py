@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,10 @@ from accounts.users import find_account
 from sesame import migrations
 from sesame.db import create_engine, create_sessionmaker
 from sesame.demo import seed_demo
+from tests.support.ports import free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 30.0
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Process:
@@ -79,11 +73,11 @@ def env(tmp_path: Path) -> dict[str, str]:
         "SESAME_ENVIRONMENT": "development",
         "SESAME_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "SESAME_WEB_BIND": "127.0.0.1",
-        "SESAME_WEB_PORT": str(free_port()),
-        "SESAME_METRICS_PORT": str(free_port()),
+        "SESAME_WEB_PORT": str(free_tcp_port()),
+        "SESAME_METRICS_PORT": str(free_tcp_port()),
         "SESAME_RADIUS_BIND": "127.0.0.1",
-        "SESAME_RADIUS_AUTH_PORT": str(free_port(socket.SOCK_DGRAM)),
-        "SESAME_RADIUS_ACCT_PORT": str(free_port(socket.SOCK_DGRAM)),
+        "SESAME_RADIUS_AUTH_PORT": str(free_udp_port()),
+        "SESAME_RADIUS_ACCT_PORT": str(free_udp_port()),
     }
 
 
@@ -131,7 +125,7 @@ def test_serve_upgrades_sqlite_answers_probes_and_stops_on_sigterm(
     web_port = env["SESAME_WEB_PORT"]
     assert f"error: web: cannot listen on 127.0.0.1:{web_port}: Address already in use" in web_only.stderr
 
-    metrics_taken = env | {"SESAME_RADIUS_ENABLED": "false", "SESAME_WEB_PORT": str(free_port())}
+    metrics_taken = env | {"SESAME_RADIUS_ENABLED": "false", "SESAME_WEB_PORT": str(free_tcp_port())}
     web_only = Process(["serve"], metrics_taken, tmp_path)
     processes.append(web_only)
     assert web_only.proc.wait(timeout=START_TIMEOUT) == 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, need_ipv6_loopback
+from tests.support.ports import free_tcp_port, free_udp_port
 
 SECRET = "interop-secret-123"
 REALM = "wifi.interop.example"
@@ -37,18 +37,6 @@ def need_tool(name: str) -> str:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return path
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -37,7 +37,6 @@ import hmac
 import ipaddress
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -48,18 +47,19 @@ from types import TracebackType
 
 from tests.federation.pki import Authority
 from tests.interop.conftest import need_tool
+from tests.support.freeradius import FreeRadiusProcess, render
+from tests.support.ports import free_udp_port
 
 TEMPLATES = Path(__file__).resolve().parent / "freeradius"
 #: The realm the inner tunnel proxies to with ``inner_proxy``: no User-Name names it (RFC 2606 .invalid)
 INNER_REALM = "inner-home.invalid"
 HOST = "127.0.0.1"
 READY = "Ready to process requests"
-_PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
 
 Record = list[tuple[str, str]]
 
 
-class FreeRadiusPeer:
+class FreeRadiusPeer(FreeRadiusProcess):
     """A private FreeRADIUS 3.2 on a loopback address, configured for one role; a context manager.
 
     ``host``: another loopback address (127.0.0.2…) gives the peer an address of its own, for its
@@ -74,7 +74,8 @@ class FreeRadiusPeer:
     authenticates what comes out of PEAP and TTLS tunnels, whatever the inner realm, instead of the
     users file. ``sign_replies``: Message-Authenticator first in every Access-Accept and -Reject as
     FreeRADIUS >= 3.2.5 does (False: only in EAP replies, as Debian's 3.2.1 does). ``with`` starts
-    the server (unless it runs) and stops it.
+    the server (unless it runs) and stops it. The ports are the peer's own until it first starts
+    (read ``auth_port`` after that): a port taken meanwhile means new ones and another try.
     """
 
     def __init__(
@@ -92,7 +93,7 @@ class FreeRadiusPeer:
         sign_replies: bool = True,
         host: str = "127.0.0.1",
     ) -> None:
-        self.dir = workdir
+        super().__init__(workdir)
         self.realm = realm
         self.secret = secret
         self.users = {_local_part(name, realm): password for name, password in (users or {}).items()}
@@ -107,8 +108,8 @@ class FreeRadiusPeer:
         self.host = host
         self.auth_port = free_udp_port(host)
         self.acct_port = free_udp_port(host)
-        self.log = self.dir / "log" / "radius.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._ports_published = False
+        self._probe: str | None = None
         self._configure()
 
     # -- configuration
@@ -198,54 +199,29 @@ class FreeRadiusPeer:
 
     # -- process
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, *, attempts: int = 3) -> None:
         """Start and return once it answers Status-Server (or, without it, says it is ready)."""
-        if self.proc is not None:
-            raise RuntimeError("already started")
-        binary = need_tool("freeradius")
-        logged = len(self._log_text())
-        probe_secret = self._probe_secret()
-        with (self.dir / "log" / "stderr.log").open("ab") as err:
-            self.proc = subprocess.Popen(
-                [binary, "-f", "-d", str(self.dir), "-l", str(self.log)],
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.proc = None
-                raise RuntimeError(f"freeradius exited at start:\n{self.log_tail()}")
-            if probe_secret is not None:
-                if status_server(self.host, self.auth_port, probe_secret, timeout=0.2):
-                    return
-            elif READY in self._log_text()[logged:]:
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"freeradius did not answer within {timeout:g} s\n{self.log_tail()}")
+        self.binary = need_tool("freeradius")
+        self._probe = self._probe_secret()
+        super().start(timeout, attempts=attempts if not self._ports_published else 1)
+        self._ports_published = True
 
-    def stop(self) -> None:
-        """SIGTERM (then SIGKILL if it lingers); also how a test simulates an outage."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def ready(self) -> bool:
+        if self._probe is not None:
+            return status_server(self.host, self.auth_port, self._probe, timeout=0.2)
+        return READY in self.logged_since_start()
+
+    def choose_new_ports(self) -> bool:
+        if self._ports_published:
+            return False
+        self.auth_port, self.acct_port = free_udp_port(self.host), free_udp_port(self.host)
+        self._configure()
+        return True
 
     def restart(self) -> None:
         """Stop and start again on the same ports (what it has logged so far is kept)."""
         self.stop()
         self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def __enter__(self) -> FreeRadiusPeer:
         if self.proc is None:
@@ -268,18 +244,6 @@ class FreeRadiusPeer:
         return None
 
     # -- what it saw
-
-    def _log_text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 60) -> str:
-        """The end of its log and of its stderr (start-up errors land there)."""
-        stderr = self.dir / "log" / "stderr.log"
-        text = self._log_text() + (stderr.read_text(errors="replace") if stderr.exists() else "")
-        return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
     @property
     def _requests_file(self) -> Path:
@@ -322,19 +286,8 @@ class FreeRadiusPeer:
 # Configuration helpers
 
 
-def free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _render(template: str, **values: str) -> str:
-    text = (TEMPLATES / template).read_text()
-    for key, value in values.items():
-        text = text.replace(f"@@{key}@@", value)
-    if left := _PLACEHOLDER.search(text):
-        raise ValueError(f"{template}: {left.group()} was left unfilled")
-    return text
+    return render(TEMPLATES / template, values)
 
 
 def _check_config_string(value: str) -> None:

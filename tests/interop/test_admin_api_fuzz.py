@@ -28,7 +28,7 @@ from sqlalchemy import make_url
 
 from tests.conftest import POSTGRES_URL, _pg_admin
 from tests.interop.conftest import SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.test_portal_browser import free_tcp_port
+from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a long test passphrase 2026"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,8 @@ import pytest
 from federation.tls import TlsFiles
 from tests.federation.pki import Authority
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.peers import FreeRadiusPeer, free_udp_port, radclient, radclient_reply
+from tests.interop.peers import FreeRadiusPeer, radclient, radclient_reply
+from tests.support.ports import closed_tcp_port, free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +56,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RadSecProxy:
@@ -208,7 +202,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         users={"mario": MARIO_PASSWORD},
         clients={PROXY_SOURCE: HOME_SECRET, SESAME_SOURCE: PARTNER_SECRET},
     )
-    radsec_port, tls_port, udp_port = free_tcp_port(), free_tcp_port(), free_udp_port("127.0.0.1")
+    radsec_port, tls_port, udp_port = free_tcp_port(), free_tcp_port(), free_udp_port()
     with contextlib.ExitStack() as stack:
         stack.enter_context(home)
         sesame = launch(
@@ -382,7 +376,7 @@ def test_a_proxy_with_a_certificate_from_another_ca_is_refused(federation: Feder
         rogue_ca.issue("liguria", dns=(LIGURIA_NAME,)),
         trust=federation.ca,  # it trusts us: the refusal is ours
     )
-    udp_port = free_udp_port("127.0.0.1")
+    udp_port = free_udp_port()
     logged = len(federation.sesame.log.read_text())
     with RadSecProxy(
         federation.workdir / "rogue-radsecproxy", rogue, udp_port=udp_port, sesame_port=federation.radsec_port
@@ -407,7 +401,7 @@ def test_a_partner_with_a_radsec_secret_of_its_own(federation: Federation) -> No
     ``sesame partner add --radsec --secret``: both directions must then use it."""
     name, secret = "radsec.piemonte.example", "piemonte-radsec-secret"
     files = federation.ca.files(federation.workdir / "pki", "piemonte", federation.ca.issue("p", dns=(name,)))
-    tls_port, udp_port = free_tcp_port(), free_udp_port("127.0.0.1")
+    tls_port, udp_port = free_tcp_port(), free_udp_port()
     server = f"127.0.0.1:{tls_port}"
     federation.sesame.cli(
         "partner", "add", "piemonte", "--radsec", "--secret", secret, "--server", server, "--tls-name", name
@@ -477,7 +471,7 @@ def test_partner_test_probes_radsecproxy_with_status_server(federation: Federati
     # UDP probe leaves from the kernel's choice (127.0.0.1): that line is not this test's subject
     assert out[1].startswith(f"udp 127.0.0.2:{federation.home.auth_port}: "), out
 
-    closed = free_tcp_port()
+    closed = closed_tcp_port()
     federation.sesame.cli(
         "partner", "add", "impostor", "--no-accept-requests", "--radsec",
         "--server", f"127.0.0.1:{federation.tls_port}", "--tls-name", "radsec.impostor.example",

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from radius import codec
 from radius.codec import Code
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
-from tests.test_serve import free_port
+from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ START = (1).to_bytes(4, "big")
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, str, int]]:
     need_tool("radclient")
-    web = free_port()
+    web = free_tcp_port()
     url = database_url
     if url.startswith("sqlite"):
         url = f"sqlite:///{make_url(url).database}"

@@ -7,6 +7,7 @@ belong to that test alone.
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,32 @@ def test_stop_is_an_outage_and_restart_keeps_the_ports_and_the_count(home: FreeR
     assert (home.auth_port, home.acct_port) == ports
     assert radclient_reply(radclient(home.auth_port, home.secret, request)) is not None
     assert home.requests_seen() == 2
+
+
+def test_a_port_taken_before_the_first_start_means_other_ports(tmp_path: Path) -> None:
+    """The ports a peer chose were free, not reserved: another socket taking one before FreeRADIUS
+    binds it is a new choice and another try, not a failed test."""
+    peer = FreeRadiusPeer(tmp_path / "clash", users={"mario": PASSWORD})
+    taken = peer.auth_port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        with peer:
+            assert peer.auth_port != taken
+            request = pap("mario@liguria.example", PASSWORD)
+            assert radclient_reply(radclient(peer.auth_port, peer.secret, request)) is not None
+
+
+def test_a_port_taken_before_a_restart_is_an_error_not_a_move(home: FreeRadiusPeer) -> None:
+    """Once started, the peer's ports are known to the tests (and to Sésame's partner table): a
+    restart never moves them."""
+    ports = home.auth_port, home.acct_port
+    home.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", home.auth_port))
+        with pytest.raises(RuntimeError):
+            home.start()
+    assert (home.auth_port, home.acct_port) == ports
+    assert not home.running
 
 
 def test_a_proxy_forwards_a_realm_whole_from_its_own_address_and_keeps_accounting(tmp_path: Path) -> None:

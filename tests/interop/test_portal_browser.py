@@ -15,7 +15,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.interop.conftest import SECRET, Server, launch, need_tool, wait_until_served
+from tests.support.ports import free_tcp_port
 
 UAM_SECRET = "uam-shared-secret"
 CHALLENGE = bytes(range(16)).hex()
@@ -45,12 +45,6 @@ def need_browser() -> tuple[str, str]:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return chromium, driver
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Controller(ThreadingHTTPServer):

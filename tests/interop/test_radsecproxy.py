@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -31,7 +30,8 @@ from radius import codec
 from radius.codec import Code
 from tests.conftest import IN_CI
 from tests.federation.pki import Authority
-from tests.interop.conftest import free_udp_port, need_tool
+from tests.interop.conftest import need_tool
+from tests.support.ports import free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +53,6 @@ def need_radsecproxy() -> str:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return path
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Certificates:

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.interop.conftest import SECRET, free_udp_port, need_tool
-from tests.test_serve import free_port
+from tests.interop.conftest import SECRET, need_tool
+from tests.support.ports import free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def _children(pid: int) -> list[int]:
 
 def test_two_workers_answer_and_stop_cleanly(tmp_path: Path) -> None:
     radtest = need_tool("radtest")
-    auth, acct, web, metrics_port = free_udp_port(), free_udp_port(), free_port(), free_port()
+    auth, acct, web, metrics_port = free_udp_port(), free_udp_port(), free_tcp_port(), free_tcp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))} | {
         "SESAME_ENVIRONMENT": "development",
         "SESAME_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
