@@ -41,6 +41,10 @@ POLL_OVERLAP = timedelta(seconds=5)
 #: an unknown username is remembered this long (a flood of made-up names costs no queries);
 #: unknown MACs are not cached at all: "remember this device" must work on the next attempt
 NEGATIVE_TTL = 2.0
+#: unknown usernames remembered at most: in a cache of their own, so that a flood of made-up
+#: names neither grows a worker's memory (they filled the 500,000 accounts' cache, ~1 MiB/min
+#: per worker under the soak's mixed load) nor pushes the known accounts out of theirs
+UNKNOWN_NAMES = 10_000
 
 
 K = TypeVar("K")
@@ -97,7 +101,8 @@ class SqlStore:
         self.defaults = defaults
         self.clock = clock
         self.region_id = 0
-        self._accounts: _Lru[str, tuple[AccountView | None, float]] = _Lru(cache_size)
+        self._accounts: _Lru[str, AccountView] = _Lru(cache_size)
+        self._unknown: _Lru[str, float] = _Lru(min(cache_size, UNKNOWN_NAMES))  # until when
         self._devices: _Lru[str, tuple[str, datetime | None]] = _Lru(cache_size)
         self._by_commune: dict[int, AccessPolicy] = {}
         self._by_site: dict[int, AccessPolicy] = {}
@@ -166,7 +171,7 @@ class SqlStore:
             )
             devices = [(row[0], (row[1], row[2])) async for row in device_rows]
         for view in reversed(accounts):  # the most recent last: the least likely to be evicted
-            self._accounts.put(view.username, (view, 0.0))
+            self._accounts.put(view.username, view)
         for mac, device in reversed(devices):
             self._devices.put(mac, device)
         log.info("radius: %d accounts and %d remembered devices loaded", len(accounts), len(devices))
@@ -176,8 +181,11 @@ class SqlStore:
 
     async def account(self, username: str) -> AccountView | None:
         cached = self._accounts.get(username)
-        if cached is not None and (cached[0] is not None or cached[1] > self.monotonic()):
-            return cached[0]
+        if cached is not None:
+            return cached
+        unknown_until = self._unknown.get(username)
+        if unknown_until is not None and unknown_until > self.monotonic():
+            return None
         async with self.sessions() as session:
             row = (
                 await session.execute(
@@ -202,7 +210,11 @@ class SqlStore:
             if row is not None
             else None
         )
-        self._accounts.put(username, (view, self.monotonic() + NEGATIVE_TTL))
+        if view is None:
+            self._unknown.put(username, self.monotonic() + NEGATIVE_TTL)
+        else:
+            self._unknown.forget(username)
+            self._accounts.put(username, view)
         return view
 
     async def device(self, mac: str) -> DeviceView | None:
@@ -351,6 +363,7 @@ class SqlStore:
         self._open_sessions = open_sessions
         for username in changed_accounts:
             self._accounts.forget(username)
+            self._unknown.forget(username)  # created meanwhile
         for mac in changed_devices:
             self._devices.forget(mac)
         for kind, key in deleted:  # deleted rows leave no updated_at behind: their tombstones say

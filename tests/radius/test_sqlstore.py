@@ -120,6 +120,39 @@ async def test_cached_accounts_are_forgotten_when_they_change(
     assert (await store.account("alice")).status == "disabled"  # type: ignore[union-attr]
 
 
+async def test_a_flood_of_unknown_names_does_not_push_known_accounts_out_of_the_cache(
+    engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
+) -> None:
+    """Made-up names (a guessing flood, the soak's unknown users) are remembered apart: alice stays
+    cached (the stale status proves no query was made), and a name created meanwhile is found once
+    the poll has seen it."""
+    store = SqlStore(
+        sessions=create_sessionmaker(engine), box=box, realm=REALM, region_name="R", defaults=Policy(),
+        cache_size=1_000,
+    )  # fmt: skip
+    await store.start()
+    _opened.append(store)
+    sessions = create_sessionmaker(engine)
+    await _create_alice(engine, hasher)
+    await store.refresh()
+    assert (await store.account("alice")) is not None
+    async with unit_of_work(sessions) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        account = await users.find_account(session, "alice", region=region)
+        await users.set_status(session, account=account, status=AccountStatus.DISABLED)
+    for i in range(3_000):  # three times the cache's size
+        assert await store.account(f"nobody{i}") is None
+    assert (await store.account("alice")).status == "active"  # type: ignore[union-attr]  # still cached
+    async with unit_of_work(sessions) as session:
+        region = await ensure_home_region(session, realm=REALM)
+        await users.create_account(
+            session, hasher=hasher, region=region, username="nobody2999", email="n@example.fr",
+            password="correct horse battery", verified=True,
+        )  # fmt: skip
+    await store.refresh()
+    assert (await store.account("nobody2999")) is not None
+
+
 async def test_devices_are_found_at_once_after_being_remembered(
     engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher
 ) -> None:
