@@ -44,7 +44,7 @@ BAD_JSON = (
 BAD_QUERY = ("%00", "%ED%A0%80", "%FF", "a%1Bb", "NaN", "1e400", "2026-11-22T12:00:00", "")
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('fuzzdb') / 'fuzz.db'}"
@@ -56,7 +56,7 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api_server(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[tuple[Server, str, str]]:
     need_tool("radclient")
     workdir = tmp_path_factory.mktemp("fuzz")
@@ -138,8 +138,8 @@ class Answers:
 def test_a_secret_rotated_through_the_api_reaches_the_radius_server(
     api_server: tuple[Server, str, str],
 ) -> None:
-    """Runs before the fuzzing (which may delete things): rotate ap-1's shared secret through the
-    API; within seconds the real radclient is answered with the new secret only."""
+    """Rotate ap-1's shared secret through the API; within seconds the real radclient is answered
+    with the new secret only. (A server of its own: the fuzzing changes and deletes things.)"""
     srv, base, token = api_server
     request = 'User-Name = "alice"\nUser-Password = "correct horse battery"\nMessage-Authenticator = 0x00\n'
     assert "Access-Accept" in srv.radclient(request)

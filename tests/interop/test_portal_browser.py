@@ -133,8 +133,21 @@ def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
         srv.proc.wait(timeout=30)
 
 
+@pytest.fixture
+def chrome(chromium_driver: object, portal_server: tuple[Server, str]) -> object:
+    """The module's browser, as a new visitor: no cookie of another test (its log-in, language),
+    whatever order the tests run in."""
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    driver: WebDriver = chromium_driver  # type: ignore[assignment]
+    _, base = portal_server
+    driver.get(f"{base}/healthz")
+    driver.delete_all_cookies()
+    return driver
+
+
 @pytest.fixture(scope="module")
-def chrome() -> Iterator[object]:
+def chromium_driver() -> Iterator[object]:
     chromium, driver_path = need_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
