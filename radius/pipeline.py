@@ -224,11 +224,21 @@ class Pipeline:
         }[attempt.method]
         if attempt.method not in (Method.MSCHAPV2, Method.MSCHAPV1):
             return await handler(attempt)
-        identity, source = self.identity(attempt), self.source(attempt)
+        return await self.limited(attempt, self.identity(attempt), self.source(attempt), handler)
+
+    async def limited(
+        self,
+        attempt: Attempt,
+        identity: str,
+        source: Source,
+        check: Callable[[Attempt], Awaitable[Outcome]],
+    ) -> Outcome:
+        """``check`` a password, under the failed-password limits: a blocked source is refused
+        unverified and not counted (see radius.ratelimit); the outcome is counted for the source."""
         blocked = self.limiter.blocked(identity, source, self.clock())
-        if blocked is not None:  # not counted: see radius.ratelimit
+        if blocked is not None:
             return attempt.reject(blocked.value, MSG_TOO_MANY)
-        outcome = await handler(attempt)
+        outcome = await check(attempt)
         if outcome is Outcome.OK:
             self.limiter.succeeded(identity, source)
         else:
@@ -256,21 +266,20 @@ class Pipeline:
         if account is not None and self.cache.hit(identity, password, account.password_hash, now):
             return Outcome.OK  # known good: accepted whatever the limits say
         source = self.source(attempt)
-        blocked = self.limiter.blocked(identity, source, now)
-        if blocked is not None:  # refused unverified, and not counted: see radius.ratelimit
-            return attempt.reject(blocked.value, MSG_TOO_MANY)
-        ok = await self.verify_password(
-            password,
-            account.password_hash if account else None,
-            source=source.nas,
-            serial=identity if self.limiter.hot(identity, now) else None,
-        )
-        if not ok or account is None:
-            self.limiter.failed(identity, source, self.clock())
-            return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)
-        self.limiter.succeeded(identity, source)
-        self.cache.remember(identity, password, account.password_hash, self.clock())
-        return Outcome.OK
+
+        async def verify(attempt: Attempt) -> Outcome:
+            ok = await self.verify_password(
+                password,
+                account.password_hash if account else None,
+                source=source.nas,
+                serial=identity if self.limiter.hot(identity, now) else None,
+            )
+            if not ok or account is None:
+                return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)
+            self.cache.remember(identity, password, account.password_hash, self.clock())
+            return Outcome.OK
+
+        return await self.limited(attempt, identity, source, verify)
 
     async def authenticate_token(self, attempt: Attempt) -> Outcome:
         token = attempt.password.decode("utf-8", "replace")
