@@ -16,10 +16,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts import admins, network
-from accounts.models import AdminRole
+from accounts import admins, network, partners
+from accounts.models import Account, AdminRole, Partner
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
+from accounts.users import create_account
 from portal.app import create_app
 from portal.context import Portal, PortalConfig
 from portal.mail import OutboxMailer, Postman
@@ -160,3 +161,17 @@ async def token(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -
 
 def bearer(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
+
+
+async def citizen_and_partner(portal: Portal) -> tuple[Account, Partner]:
+    """What the admin-API walks need beside the world: an unverified citizen and a partner region."""
+    async with portal.transaction() as session:
+        citizen = await create_account(
+            session, hasher=portal.hasher, region=await portal.region(session), username="citizen",
+            email="citizen@example.fr", password=None, verified=False,
+        )  # fmt: skip
+        partner = await partners.add_partner(
+            session, box=portal.box, home_realm=TEST_REALM, name="liguria", realms=["liguria.example"],
+            servers=[partners.HomeServerSpec(host="192.0.2.10", secret="liguria-secret-1")],
+        )  # fmt: skip
+    return citizen, partner

@@ -18,11 +18,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from accounts import network, partners
+from accounts import network
 from accounts.models import Commune
-from accounts.users import create_account
-from tests.conftest import TEST_REALM
-from tests.portal.conftest import NOW, Browser, World, bearer, token
+from tests.portal.conftest import NOW, Browser, World, bearer, citizen_and_partner, token
 from tests.portal.test_admin_api import add_session
 
 SENTINEL = "__bad_value__"
@@ -111,20 +109,12 @@ class Schema:
 @pytest.fixture
 async def api(browser: Browser, world: World) -> tuple[Schema, dict[str, str], dict[str, int | str]]:
     portal = browser.portal
-    async with portal.transaction() as session:
-        citizen = await create_account(
-            session, hasher=portal.hasher, region=await portal.region(session), username="citizen",
-            email="citizen@example.fr", password=None, verified=False,
-        )  # fmt: skip
-        partner = await partners.add_partner(
-            session, box=portal.box, home_realm=TEST_REALM, name="liguria", realms=["liguria.example"],
-            servers=[partners.HomeServerSpec(host="192.0.2.10", secret="liguria-secret-1")],
-        )  # fmt: skip
-        ids: dict[str, int | str] = {
-            "commune_id": world.commune_a, "site_id": world.site_a, "ap_id": world.ap_a,
-            "account_id": citizen.id, "admin_id": 2, "client_pk": 1, "partner_id": partner.id,
-            "pattern": "liguria.example", "server_id": partner.servers[0].id,
-        }  # fmt: skip
+    citizen, partner = await citizen_and_partner(portal)
+    ids: dict[str, int | str] = {
+        "commune_id": world.commune_a, "site_id": world.site_a, "ap_id": world.ap_a,
+        "account_id": citizen.id, "admin_id": 2, "client_pk": 1, "partner_id": partner.id,
+        "pattern": "liguria.example", "server_id": partner.servers[0].id,
+    }  # fmt: skip
     ids["session_id"] = await add_session(browser, world, "sess-a", commune="a", account_id=None)
     headers = bearer(await token(browser, "region@test.example"))
     return Schema(browser.app.openapi()), headers, ids

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from accounts import admins, partners
+from accounts import admins
 from accounts.admins import (
     HELP_ACCOUNTS,
     READ_ACCOUNTS,
@@ -30,9 +30,7 @@ from accounts.admins import (
     WRITE_SESSIONS,
 )
 from accounts.models import AdminRole
-from accounts.users import create_account
-from tests.conftest import TEST_REALM
-from tests.portal.conftest import NOW, Browser, World, bearer, token
+from tests.portal.conftest import NOW, Browser, World, bearer, citizen_and_partner, token
 from tests.portal.test_admin_api import FakeAccessPoint, add_session
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "admin-api.md"
@@ -142,15 +140,8 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
     last, so that what is read is still there."""
     portal = browser.portal
     portal.coa = FakeAccessPoint()
+    citizen, partner = await citizen_and_partner(portal)
     async with portal.transaction() as session:
-        citizen = await create_account(
-            session, hasher=portal.hasher, region=await portal.region(session), username="citizen",
-            email="citizen@example.fr", password=None, verified=False,
-        )  # fmt: skip
-        partner = await partners.add_partner(
-            session, box=portal.box, home_realm=TEST_REALM, name="liguria", realms=["liguria.example"],
-            servers=[partners.HomeServerSpec(host="192.0.2.10", secret="liguria-secret-1")],
-        )  # fmt: skip
         # an admin whose tokens may be revoked by the PATCH (not the caller)
         other = await admins.find_admin(
             session, "support@test.example" if role != AdminRole.SUPPORT else "auditor@test.example"
