@@ -11,7 +11,9 @@ of checks, each of which may end it with :class:`PacketDropped`:
    (required unless the client is marked legacy — BlastRADIUS, CVE-2024-3596) and Status-Server
    (always required, RFC 5997 §3); the Request Authenticator for Accounting-Request;
 5. Status-Server is answered at once (Access-Accept or Accounting-Response, RFC 5997 §3);
-6. the RFC 5080 duplicate cache decides: a new request becomes :class:`RequestReceived`, a
+6. with several worker processes, a request whose State names another worker's conversation
+   is :class:`RequestMisdirected` (forwarded there: :mod:`radius.workerroute`);
+7. the RFC 5080 duplicate cache decides: a new request becomes :class:`RequestReceived`, a
    retransmission of an answered one gets the cached reply, one still in progress is dropped.
 
 The I/O layer runs the policy on a :class:`RequestReceived` and calls :meth:`ServerCore.finish`
@@ -37,8 +39,10 @@ from radius.events import (
     PacketDropped,
     RadiusRequest,
     ReplyReady,
+    RequestMisdirected,
     RequestReceived,
 )
+from radius.workerroute import state_owner
 
 
 class PortKind(enum.StrEnum):
@@ -82,8 +86,14 @@ class ServerCore:
         clients: ClientTable,
         codec_: codec.Codec,
         duplicates: DuplicateCache | None = None,
+        worker: int = 0,
+        workers: int = 1,
     ) -> None:
+        """``worker`` of ``workers``: this process's index among the worker processes sharing the
+        ports (a request continuing another's conversation is :class:`RequestMisdirected`)."""
         self.kind = kind
+        self.worker = worker
+        self.workers = workers
         self.clients = clients
         self.codec = codec_
         self.duplicates = duplicates or DuplicateCache()
@@ -91,7 +101,7 @@ class ServerCore:
         self.drops: Counter[DropReason] = Counter()
         self.received: Counter[str] = Counter()
 
-    def _drop(self, reason: DropReason, source: Address, client: str | None = None) -> PacketDropped:
+    def drop(self, reason: DropReason, source: Address, client: str | None = None) -> PacketDropped:
         self.drops[reason] += 1
         return PacketDropped(reason=reason, source=source, client=client)
 
@@ -101,38 +111,44 @@ class ServerCore:
         """``client``: the peer is already known (RadSec: by its certificate, RFC 6614 §2.3)."""
         client = client or self.clients.lookup(source[0])
         if client is None:
-            return self._drop(DropReason.UNKNOWN_CLIENT, source)
+            return self.drop(DropReason.UNKNOWN_CLIENT, source)
         try:
             packet = codec.parse(data)
         except Malformed as exc:
-            return self._drop(DropReason(exc.reason), source, client.name)
+            return self.drop(DropReason(exc.reason), source, client.name)
         if packet.code not in self.accepted:
-            return self._drop(DropReason.UNKNOWN_CODE, source, client.name)
+            return self.drop(DropReason.UNKNOWN_CODE, source, client.name)
 
         has_ma = packet.first(codec.MESSAGE_AUTHENTICATOR) is not None
         if packet.code == Code.ACCOUNTING_REQUEST:
             if not codec.request_authenticator_valid(packet, client.secret):
-                return self._drop(DropReason.BAD_REQUEST_AUTHENTICATOR, source, client.name)
+                return self.drop(DropReason.BAD_REQUEST_AUTHENTICATOR, source, client.name)
             if has_ma and not codec.message_authenticator_valid(packet, client.secret):
-                return self._drop(DropReason.BAD_MESSAGE_AUTHENTICATOR, source, client.name)
+                return self.drop(DropReason.BAD_MESSAGE_AUTHENTICATOR, source, client.name)
         else:
             must_sign = packet.code == Code.STATUS_SERVER or client.require_message_authenticator
             if not has_ma and (must_sign or packet.first(codec.EAP_MESSAGE) is not None):
-                return self._drop(DropReason.MISSING_MESSAGE_AUTHENTICATOR, source, client.name)
+                return self.drop(DropReason.MISSING_MESSAGE_AUTHENTICATOR, source, client.name)
             if has_ma and not codec.message_authenticator_valid(packet, client.secret):
-                return self._drop(DropReason.BAD_MESSAGE_AUTHENTICATOR, source, client.name)
+                return self.drop(DropReason.BAD_MESSAGE_AUTHENTICATOR, source, client.name)
 
         self.received[Code(packet.code).name] += 1
         if packet.code == Code.STATUS_SERVER:
             try:
                 return ReplyReady(data=self._status_reply(packet, client.secret), destination=source)
             except codec.ReplyTooBig:
-                return self._drop(DropReason.REPLY_TOO_BIG, source, client.name)
+                return self.drop(DropReason.REPLY_TOO_BIG, source, client.name)
+
+        if self.workers > 1 and packet.code == Code.ACCESS_REQUEST:
+            owner = state_owner(packet.first(codec.STATE))
+            if owner is not None and owner != self.worker and owner < self.workers:
+                # the owner's duplicate cache, not ours, sees this request and its retransmissions
+                return RequestMisdirected(worker=owner, data=data, source=source, local_port=local_port)
 
         key = (source[0], source[1], packet.identifier, local_port)
         verdict, cached = self.duplicates.check(key, packet.authenticator, now)
         if verdict is Verdict.IN_PROGRESS:
-            return self._drop(DropReason.DUPLICATE_IN_PROGRESS, source, client.name)
+            return self.drop(DropReason.DUPLICATE_IN_PROGRESS, source, client.name)
         if verdict is Verdict.ANSWERED:
             assert cached is not None
             self.received["duplicate_answered"] += 1
@@ -171,7 +187,7 @@ class ServerCore:
         packet, client = request.packet, request.client
         key = (request.source[0], request.source[1], packet.identifier, request.local_port)
         if not self.duplicates.answered(key, packet.authenticator, data, now):
-            return self._drop(DropReason.SUPERSEDED, request.source, client.name)
+            return self.drop(DropReason.SUPERSEDED, request.source, client.name)
         return ReplyReady(data=data, destination=request.source)
 
     def _encode(self, request: RadiusRequest, decision: Decision) -> bytes:
@@ -199,7 +215,7 @@ class ServerCore:
         """Give up on a request without answering (overload, a failing database); the NAS will retry."""
         key = (request.source[0], request.source[1], request.packet.identifier, request.local_port)
         self.duplicates.forget(key, request.packet.authenticator)
-        return self._drop(reason, request.source, request.client.name)
+        return self.drop(reason, request.source, request.client.name)
 
     def handle_timer(self, now: float) -> None:
         self.duplicates.expire(now)

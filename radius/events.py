@@ -35,6 +35,7 @@ class DropReason(enum.StrEnum):
     PROXY_FAILED = "proxy_failed"  # no home server of the partner answered: unanswered, the NAS retries
     REPLY_TOO_BIG = "reply_too_big"  # the reply, with the Proxy-State to echo, exceeds 4,096 octets
     REPLY_FAILED = "reply_failed"  # the reply could not be encoded (our bug: logged with its traceback)
+    MISDIRECTED = "misdirected"  # names another worker's conversation, and there is no link to it
     INTERNAL_ERROR = "internal_error"  # any other exception of ours on a request's path (logged likewise)
 
 
@@ -74,7 +75,18 @@ class PacketDropped:
     client: str | None = None
 
 
-Event = RequestReceived | ReplyReady | PacketDropped
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestMisdirected:
+    """Fired when an authenticated request continues a conversation another worker process holds
+    (its State names that worker: :mod:`radius.workerroute`); it is forwarded there unanswered."""
+
+    worker: int
+    data: bytes
+    source: Address
+    local_port: int
+
+
+Event = RequestReceived | ReplyReady | PacketDropped | RequestMisdirected
 
 
 class Discard(Exception):

@@ -84,3 +84,14 @@ def coa_request(kind: str, outcome: str) -> None:
 
 def coa_ignored(reason: str) -> None:
     _inc(COA_IGNORED, reason)
+
+
+FORWARDED = Counter(
+    "sesame_radius_forwarded",
+    "Requests handed between worker processes (a conversation held by another worker), by outcome",
+    ["outcome"],
+)
+
+
+def forwarded(outcome: str) -> None:
+    _inc(FORWARDED, outcome)

@@ -33,10 +33,13 @@ from radius.events import (
     PacketDropped,
     RadiusRequest,
     ReplyReady,
+    RequestMisdirected,
     RequestReceived,
 )
 from radius.periodic import FailureLog, every
 from radius.sqlstore import SqlStore
+from radius.workerlink import WorkerLink
+from radius.workerroute import Forwarded
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +197,11 @@ class ReplySink(Protocol):
 
 
 class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, service: RadiusService, core: ServerCore, local_port: int) -> None:
+    def __init__(self, service: RadiusService, core: ServerCore, local_port: int, index: int) -> None:
         self.service = service
         self.core = core
         self.local_port = local_port
+        self.index = index  # among the listeners, the same in every worker process
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -264,8 +268,12 @@ class RadiusService:
         flush_interval: float = 0.1,
         housekeeping: Housekeeping | None = None,
         extension: Extension | None = None,
+        link: WorkerLink | None = None,
     ) -> None:
+        """``link``: to the other worker processes (requests continuing their conversations)."""
         self.extension = extension
+        self.link = link
+        self._endpoints: list[_Endpoint] = []
         self._nas_clients: tuple[Client, ...] = ()
         self.cores = {PortKind.AUTH: auth, PortKind.ACCT: acct}
         self.handlers = handlers
@@ -321,8 +329,22 @@ class RadiusService:
                 metrics.DUPLICATES.inc()
             else:  # Status-Server, answered by the core itself
                 metrics.request(core.kind.value, 12)
+        elif type(event) is RequestMisdirected:
+            if self.link is None or not isinstance(sink, _Endpoint):
+                self.dropped(core.drop(DropReason.MISDIRECTED, source, client.name if client else None))
+                return
+            self.link.forward(event.worker, listener=sink.index, source=source, data=data)
         else:
             self.dropped(event)  # type: ignore[arg-type]
+
+    def deliver(self, forwarded: Forwarded) -> None:
+        """A request another worker received for a conversation of ours: answered as if it had
+        arrived on our own socket of the same listener (the reply leaves from the same port)."""
+        if forwarded.listener >= len(self._endpoints):
+            metrics.forwarded("refused")
+            return
+        endpoint = self._endpoints[forwarded.listener]
+        self.receive(endpoint, forwarded.data, forwarded.source, endpoint.local_port)
 
     def _failed(self, reason: DropReason, source: Address, client: str | None, doing: str) -> None:
         """An exception of ours on a request's path: the request is dropped and counted, logged
@@ -366,8 +388,11 @@ class RadiusService:
             await self.extension.start(self)
         await self.reload_clients(force=True)
         loop = asyncio.get_running_loop()
-        for listener in listeners:
-            endpoint = _Endpoint(self, self.cores[listener.kind], listener.port)
+        if self.link is not None:
+            await self.link.open(self.deliver)
+        for index, listener in enumerate(listeners):
+            endpoint = _Endpoint(self, self.cores[listener.kind], listener.port, index)
+            self._endpoints.append(endpoint)
             transport, _ = await loop.create_datagram_endpoint(partial(_same, endpoint), sock=listener.sock)
             self._transports.append(transport)
         self._worker_tasks = [
@@ -394,6 +419,8 @@ class RadiusService:
     async def stop(self) -> None:
         for transport in self._transports:
             transport.close()
+        if self.link is not None:
+            self.link.close()
         if self.extension is not None:
             await self.extension.stop()
         pending: list[asyncio.Future[Any]] = [*self._tasks, *self._later]

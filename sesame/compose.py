@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,7 @@ from radius.server import (
 )
 from radius.sqlstore import SqlStore
 from radius.verifycache import VerificationCache
+from radius.workerlink import WorkerLink
 from sesame.db import create_sessionmaker
 from sesame.settings import Settings
 
@@ -96,16 +98,29 @@ async def _disconnect(
     return await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerPlace:
+    """One worker process among ``count`` (``--radius-workers``): its index, and the name and key
+    of the link between them (:mod:`radius.workerlink`), given by the supervisor."""
+
+    index: int
+    count: int
+    name: str
+    key: bytes = field(repr=False)
+
+
 def build_radius(
     settings: Settings,
     engine: AsyncEngine,
     *,
     housekeeping: bool = True,
     radsec_socket: socket.socket | None = None,
+    worker: WorkerPlace | None = None,
 ) -> RadiusService:
     """The RADIUS service; ``housekeeping``: this process also runs the periodic session upkeep
     (exactly one process should: the first worker); ``radsec_socket``: the RadSec listener for
-    partners (federation), bound by the caller."""
+    partners (federation), bound by the caller; ``worker``: this process's place among several
+    worker processes (None: the only one)."""
     radius = settings.radius
     codec = radius_codec(settings)
     box = SecretBox(settings.secret_key.get_secret_value())
@@ -172,9 +187,16 @@ def build_radius(
             clients=ClientTable(),
             codec_=codec,
             duplicates=DuplicateCache(lifetime=radius.duplicate_lifetime),
+            worker=worker.index if worker else 0,
+            workers=worker.count if worker else 1,
         )
         for kind in PortKind
     }
+    link = (
+        WorkerLink(name=worker.name, index=worker.index, key=worker.key)
+        if worker is not None and worker.count > 1
+        else None
+    )
     return RadiusService(
         auth=cores[PortKind.AUTH],
         acct=cores[PortKind.ACCT],
@@ -191,6 +213,7 @@ def build_radius(
         if housekeeping
         else None,
         extension=federation,
+        link=link,
     )
 
 

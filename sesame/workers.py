@@ -13,13 +13,14 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import secrets
 import signal
 import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from radius.server import RadiusService
-from sesame.compose import build_radius, radius_listeners, radsec_listener
+from sesame.compose import WorkerPlace, build_radius, radius_listeners, radsec_listener
 from sesame.db import create_engine
 from sesame.logs import configure_logging
 from sesame.settings import get_settings
@@ -44,11 +45,11 @@ def run_event_loop(main: object) -> None:
         runner.run(main)  # type: ignore[arg-type]
 
 
-def _worker_main(index: int, beats: Any) -> None:
+def _worker_main(place: WorkerPlace, beats: Any) -> None:
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
-    run_event_loop(_worker(index, beats))
+    run_event_loop(_worker(place, beats))
 
 
 async def _heartbeat(service: RadiusService, index: int, beats: Any) -> None:
@@ -59,14 +60,15 @@ async def _heartbeat(service: RadiusService, index: int, beats: Any) -> None:
         await asyncio.sleep(HEARTBEAT_INTERVAL)
 
 
-async def _worker(index: int, beats: Any) -> None:
+async def _worker(place: WorkerPlace, beats: Any) -> None:
     settings = get_settings()
+    index = place.index
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     first = index == 0
     radsec = radsec_listener(settings) if first else None  # RadSec: few connections, one process
-    service = build_radius(settings, engine, housekeeping=first, radsec_socket=radsec)
+    service = build_radius(settings, engine, housekeeping=first, radsec_socket=radsec, worker=place)
     await service.start(radius_listeners(settings, reuse_port=True))
     log.info("radius worker %d ready (pid %d)", index, os.getpid())
     heartbeat = asyncio.create_task(_heartbeat(service, index, beats), name="radius-heartbeat")
@@ -89,6 +91,10 @@ class Supervisor:
         self.stopping = False
         # per worker: when it last said it answers (time.monotonic), 0 when it does not
         self.beats = self.context.RawArray("d", count)
+        # the link between the workers (radius.workerlink): named after this process, keyed anew
+        # at each start so that no other local process can hand them requests
+        self.link_name = str(os.getpid())
+        self.link_key = secrets.token_bytes(32)
 
     def health(self) -> str | None:
         """None while every worker answers; else which does not (for ``/readyz``)."""
@@ -104,7 +110,12 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         self.beats[index] = 0.0
         process = self.context.Process(
-            target=_worker_main, args=(index, self.beats), name=f"sesame-radius-{index}"
+            target=_worker_main,
+            args=(
+                WorkerPlace(index=index, count=self.count, name=self.link_name, key=self.link_key),
+                self.beats,
+            ),
+            name=f"sesame-radius-{index}",
         )
         process.start()
         self.processes[index] = process
