@@ -24,6 +24,7 @@ TABLES = {
     "device",
     "radius_token",
     "device_credential",
+    "device_certificate",
     "radacct",
     "closed_account",
     "tombstone",

@@ -9,7 +9,8 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
 - :mod:`~accounts.models.base`: ``Base``, its naming convention, ``UTCDateTime``, ``utcnow``
 - :mod:`~accounts.models.inventory`: region, communes, sites, access points, their policies and branding
 - :mod:`~accounts.models.people`: accounts, devices, email codes, closed accounts, tombstones
-- :mod:`~accounts.models.radius`: portal tokens, device credentials, ``radpostauth``, ``radacct``
+- :mod:`~accounts.models.radius`: portal tokens, device credentials and certificates, ``radpostauth``,
+  ``radacct``
 - :mod:`~accounts.models.staff`: admins, service clients, revoked tokens, the audit log
 - :mod:`~accounts.models.federation`: partners, their realms and home servers
 """
@@ -28,7 +29,13 @@ from accounts.models.people import (
     Device,
     Tombstone,
 )
-from accounts.models.radius import AccountingSession, AuthRecord, DeviceCredential, RadiusToken
+from accounts.models.radius import (
+    AccountingSession,
+    AuthRecord,
+    DeviceCertificate,
+    DeviceCredential,
+    RadiusToken,
+)
 from accounts.models.staff import Admin, AdminRole, AuditEntry, RevokedToken, ServiceClient
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "CodePurpose",
     "Commune",
     "Device",
+    "DeviceCertificate",
     "DeviceCredential",
     "HomeServer",
     "Nas",

@@ -1,11 +1,12 @@
-"""What the RADIUS servers check and write: single-use portal tokens, per-device credentials, and
-the legal records (``radpostauth`` decisions, ``radacct`` sessions)."""
+"""What the RADIUS servers check and write: single-use portal tokens, per-device credentials
+(MS-CHAPv2 NT hashes, EAP-TLS certificates), and the legal records (``radpostauth`` decisions,
+``radacct`` sessions)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accounts.models.base import Base, utcnow
@@ -41,6 +42,33 @@ class DeviceCredential(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
     label: Mapped[str] = mapped_column(String(64))
     nt_hash_ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class DeviceCertificate(Base):
+    """A device's EAP-TLS client certificate: whose it is, and whether it is still good.
+
+    A certificate is accepted only when it chains to the configured device CA (checked by the TLS
+    handshake) *and* has a row here that is not revoked: issuing alone does not grant access, and
+    revoking takes effect on the next handshake (looked up every time, never cached). Found by
+    ``issuer_key`` (SHA-256 of the issuer's DER name) and ``serial`` (lower-case hex), the pair
+    that names an X.509 certificate.
+    """
+
+    __tablename__ = "device_certificate"
+    __table_args__ = (UniqueConstraint("issuer_key", "serial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    issuer_key: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(1024))
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the DER certificate
+    not_after: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column()

@@ -26,6 +26,7 @@ from sesame.cli import (
     admins,
     credentials,
     db,
+    eap,
     network,
     partners,
     policy,
@@ -76,6 +77,7 @@ app.add_typer(retention.app, name="retention")
 app.add_typer(sessions.app, name="session")
 app.add_typer(admins.app, name="admin")
 app.add_typer(partners.app, name="partner")
+app.add_typer(eap.app, name="eap")
 
 
 EXIT_DATABASE = 3
