@@ -12,14 +12,12 @@ account's state (disabled, locked, unverified) is only told to someone who prove
 
 from __future__ import annotations
 
-import enum
 import gettext
 import hashlib
 import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -31,59 +29,33 @@ from accounts.tokens import looks_like_token
 from accounts.wiretext import is_clean
 from radius import codec, metrics
 from radius.accounting import SessionClass
+from radius.attempt import (
+    MSG_BAD_CREDENTIALS,
+    MSG_DAILY_TIME,
+    MSG_DAILY_VOLUME,
+    MSG_DISABLED,
+    MSG_EAP,
+    MSG_FOREIGN_REALM,
+    MSG_LOCKED,
+    MSG_NO_CREDENTIALS,
+    MSG_TOO_MANY,
+    MSG_TOO_MANY_DEVICES,
+    MSG_UNKNOWN_DEVICE,
+    MSG_UNVERIFIED,
+    Attempt,
+    Outcome,
+)
 from radius.codec import Code
 from radius.core import Decision
-from radius.events import RadiusRequest
+from radius.eapstep import EapStep, eap_attributes, failure_for
+from radius.events import Discard, RadiusRequest
 from radius.methods import Method, chap_valid, mschapv1, mschapv2
 from radius.ratelimit import FailureLimiter, Source
-from radius.store import AccountView, Store
+from radius.store import Store
 from radius.verifycache import VerificationCache
 
 _ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.radius.auth")
-
-MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
-MSG_DISABLED = "This account is disabled"
-MSG_LOCKED = "This account is locked: contact support"
-MSG_UNVERIFIED = "Confirm your email address first"
-MSG_FOREIGN_REALM = "This network does not serve that realm"
-MSG_NO_CREDENTIALS = "No credentials in the request"
-MSG_TOO_MANY = "Too many failed attempts: try again in a few minutes"
-MSG_UNKNOWN_DEVICE = "This device is not remembered"
-MSG_EAP = "EAP is not available on this server yet"
-MSG_TOO_MANY_DEVICES = "Too many devices connected with this account: disconnect one first"
-MSG_DAILY_TIME = "Daily connection time used up here: come back tomorrow"
-MSG_DAILY_VOLUME = "Daily data allowance used up here: come back tomorrow"
-
-
-class Outcome(enum.StrEnum):
-    OK = "ok"
-    REJECT = "reject"
-
-
-@dataclass(slots=True, kw_only=True)
-class Attempt:
-    """What the steps learn about one request as they go."""
-
-    request: RadiusRequest
-    now: datetime
-    user_name: str = ""
-    username: str = ""
-    realm: str = ""
-    method: Method = Method.NONE
-    password: bytes = b""
-    account: AccountView | None = None
-    reason: str = ""
-    message: str = ""
-    reply: list[tuple[str, Any]] = field(default_factory=list)
-    class_: bytes | None = None
-    secret_reply: list[tuple[str, Any]] = field(default_factory=list)
-    raw: bytes = b""
-
-    def reject(self, reason: str, message: str) -> Outcome:
-        self.reason, self.message = reason, message
-        return Outcome.REJECT
-
 
 class PasswordVerifier(Protocol):
     """Checks a password against its stored hash (None: a dummy check, False), off the loop.
@@ -107,6 +79,7 @@ class Pipeline:
         limiter: FailureLimiter | None = None,
         verification_cache: VerificationCache | None = None,
         clock: Callable[[], float] = time.monotonic,
+        eap: EapStep | None = None,
     ) -> None:
         """``classes`` and ``cui_key`` are derived from the deployment's secret key, the same in
         every worker: a key of its own per worker would give a person another Chargeable-User-
@@ -121,16 +94,24 @@ class Pipeline:
         self.classes = classes
         self.cui_key = cui_key
         self.clock = clock
+        self.eap = eap
 
     async def decide(self, request: RadiusRequest, now: datetime | None = None) -> Decision:
         attempt = Attempt(request=request, now=now or datetime.now(UTC))
         outcome = self.authorize(attempt)
         if outcome is Outcome.OK:
             outcome = await self.authenticate(attempt)
+        if outcome is Outcome.CHALLENGE:  # a round of an EAP conversation: nothing decided yet
+            return Decision(
+                code=Code.ACCESS_CHALLENGE,
+                raw=eap_attributes(attempt.eap_reply) + codec.tlv(codec.STATE, attempt.state),
+            )
+        if attempt.discard is not None:
+            raise Discard(attempt.discard)
         if outcome is Outcome.OK:
             outcome = await self.post_auth(attempt)
         self.record(attempt, outcome)
-        metrics.decision(attempt.method.value, "accept" if outcome is Outcome.OK else attempt.reason)
+        metrics.decision(attempt.recorded_method, "accept" if outcome is Outcome.OK else attempt.reason)
         if log.isEnabledFor(logging.DEBUG):  # per-request logging only when asked for: it costs
             log.debug(
                 "%s %s",
@@ -141,7 +122,7 @@ class Pipeline:
                     "nas_address": request.source[0],
                     "packet_id": request.packet.identifier,
                     "user": attempt.user_name[:64],
-                    "method": attempt.method.value,
+                    "method": attempt.recorded_method,
                 },
             )
         if outcome is Outcome.OK:
@@ -150,11 +131,14 @@ class Pipeline:
                 code=Code.ACCESS_ACCEPT,
                 attributes=tuple(attempt.reply),
                 secret_attributes=tuple(attempt.secret_reply),
-                raw=attempt.raw,
+                raw=attempt.raw + eap_attributes(attempt.eap_reply),
             )
+        eap = attempt.eap_reply
+        if eap[:1] == b"\x03":  # post-auth overruled the EAP server's success: the peer hears a failure
+            eap = failure_for(eap)
         reply: list[tuple[str, Any]] = [("Reply-Message", _(attempt.message))]
         reply += attempt.reply
-        return Decision(code=Code.ACCESS_REJECT, attributes=tuple(reply))
+        return Decision(code=Code.ACCESS_REJECT, attributes=tuple(reply), raw=eap_attributes(eap))
 
     # -- authorize ---------------------------------------------------------------------------
 
@@ -170,7 +154,16 @@ class Pipeline:
             # reach a query (PostgreSQL refuses NUL); recorded escaped
             return attempt.reject("bad_user_name", MSG_BAD_CREDENTIALS)
         if packet.first(codec.EAP_MESSAGE) is not None:
-            return attempt.reject("eap_unsupported", MSG_EAP)
+            if self.eap is None:
+                return attempt.reject("eap_unsupported", MSG_EAP)
+            # the outer identity routes (it may be anonymous: "@realm", "anonymous@realm"); the
+            # inner identity, inside the tunnel, decides whose the credential is
+            _user, _sep, realm = attempt.user_name.strip().rpartition("@")
+            attempt.realm = realm.lower() if _sep else self.realm
+            if attempt.realm != self.realm:
+                return attempt.reject("foreign_realm", MSG_FOREIGN_REALM)
+            attempt.method, attempt.method_label = Method.EAP, "eap"
+            return Outcome.OK
 
         mac = canonical_mac(attempt.user_name)
         hidden = packet.first(codec.USER_PASSWORD)
@@ -213,6 +206,9 @@ class Pipeline:
         authentication or to a live single-use token, which nobody can guess."""
         if attempt.method is Method.MAC:
             return await self.authenticate_mac(attempt)
+        if attempt.method is Method.EAP:
+            assert self.eap is not None
+            return await self.eap.run(self, attempt)
         if attempt.method is not Method.TOKEN:  # a token brings its account along
             attempt.account = await self.store.account(attempt.username)
         handler = {
@@ -431,7 +427,7 @@ class Pipeline:
                 authdate=attempt.now,
                 username=attempt.user_name,
                 reply="Access-Accept" if outcome is Outcome.OK else "Access-Reject",
-                method=attempt.method.value,
+                method=attempt.recorded_method,
                 reason=attempt.reason,
                 nasipaddress=attempt.request.source[0],
                 nas_id=client.nas_id,

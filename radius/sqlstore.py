@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import credentials, policies, sessions
+from accounts import certificates, credentials, policies, sessions
 from accounts.authlog import Decision as RecordedDecision
 from accounts.models import AccessPolicy, Account, Device, Tombstone
 from accounts.network import ensure_home_region
@@ -254,6 +254,13 @@ class SqlStore:
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
         async with self.sessions() as session:
             return await credentials.active_nt_hashes(session, box=self.box, account_id=account_id)
+
+    async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
+        async with self.sessions() as session:
+            owner = await certificates.certificate_owner(
+                session, region_id=self.region_id, issuer_der=issuer, serial=serial, now=now
+            )
+        return None if owner is None else owner.username
 
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
         """The site's policy, resolved once per (commune, site) until policies are reloaded."""

@@ -55,6 +55,11 @@ class Store(Protocol):
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]: ...
 
+    async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
+        """The username whose device certificate this is (issuer: its DER name), if registered,
+        unrevoked and unexpired; read from the database every time (revocation is immediate)."""
+        ...
+
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy: ...
 
     async def open_devices(self, account_id: int) -> list[str | None]:

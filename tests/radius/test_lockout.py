@@ -14,7 +14,8 @@ from pyrad import packet as pp
 from radius.clients import ClientTable
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
-from radius.pipeline import MSG_BAD_CREDENTIALS, MSG_TOO_MANY, Pipeline
+from radius.attempt import MSG_BAD_CREDENTIALS, MSG_TOO_MANY
+from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter, MemoryCounters
 from radius.store import DeviceView
 from tests.radius.conftest import AccessPoint

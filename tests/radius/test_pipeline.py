@@ -22,7 +22,7 @@ from radius.codec import Code, Codec
 from radius.core import Decision, PortKind, ServerCore
 from radius.events import ReplyReady, RequestReceived
 from radius.mschap import generate_authenticator_response, generate_nt_response
-from radius.pipeline import (
+from radius.attempt import (
     MSG_BAD_CREDENTIALS,
     MSG_DAILY_TIME,
     MSG_DAILY_VOLUME,
@@ -32,8 +32,8 @@ from radius.pipeline import (
     MSG_TOO_MANY_DEVICES,
     MSG_UNKNOWN_DEVICE,
     MSG_UNVERIFIED,
-    Pipeline,
 )
+from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter
 from radius.store import AccountView, DeviceView
 from tests.radius.conftest import AccessPoint
@@ -54,6 +54,7 @@ class FakeStore:
     token_nas: dict[str, int | None] = field(default_factory=dict)
     lookups: int = 0
     hashes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
+    certificates: dict[tuple[bytes, int], str] = field(default_factory=dict)  # (issuer, serial) -> username
     records: list[Recorded] = field(default_factory=list)
     policy_value: Policy = field(default_factory=Policy)
     open_macs: dict[int, list[str | None]] = field(default_factory=dict)
@@ -97,6 +98,9 @@ class FakeStore:
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
         return self.hashes.get(account_id, [])
+
+    async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
+        return self.certificates.get((issuer, serial))
 
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
         return self.policy_value

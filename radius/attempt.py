@@ -1,0 +1,68 @@
+"""What the policy's steps share about one request (:class:`Attempt`), how a step ends
+(:class:`Outcome`), and the Reply-Messages a person may read (translated where sent)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from radius.events import DropReason, RadiusRequest
+from radius.methods import Method
+from radius.store import AccountView
+
+MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
+MSG_DISABLED = "This account is disabled"
+MSG_LOCKED = "This account is locked: contact support"
+MSG_UNVERIFIED = "Confirm your email address first"
+MSG_FOREIGN_REALM = "This network does not serve that realm"
+MSG_NO_CREDENTIALS = "No credentials in the request"
+MSG_TOO_MANY = "Too many failed attempts: try again in a few minutes"
+MSG_UNKNOWN_DEVICE = "This device is not remembered"
+MSG_EAP = "EAP is not configured on this server"
+MSG_TOO_MANY_DEVICES = "Too many devices connected with this account: disconnect one first"
+MSG_DAILY_TIME = "Daily connection time used up here: come back tomorrow"
+MSG_DAILY_VOLUME = "Daily data allowance used up here: come back tomorrow"
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    REJECT = "reject"
+    CHALLENGE = "challenge"  # an EAP conversation goes on: Access-Challenge, nothing decided yet
+
+
+@dataclass(slots=True, kw_only=True)
+class Attempt:
+    """What the steps learn about one request as they go."""
+
+    request: RadiusRequest
+    now: datetime
+    user_name: str = ""
+    username: str = ""
+    realm: str = ""
+    method: Method = Method.NONE
+    #: the method as recorded, when more precise than ``method`` (EAP: "peap/mschapv2", …)
+    method_label: str = ""
+    password: bytes = b""
+    account: AccountView | None = None
+    reason: str = ""
+    message: str = ""
+    reply: list[tuple[str, Any]] = field(default_factory=list)
+    class_: bytes | None = None
+    secret_reply: list[tuple[str, Any]] = field(default_factory=list)
+    raw: bytes = b""
+    #: EAP: the inner identity, the EAP packet to send back, the State of a challenge, and why a
+    #: round is left unanswered
+    identity: str = ""
+    eap_reply: bytes = b""
+    state: bytes = b""
+    discard: DropReason | None = None
+
+    def reject(self, reason: str, message: str) -> Outcome:
+        self.reason, self.message = reason, message
+        return Outcome.REJECT
+
+    @property
+    def recorded_method(self) -> str:
+        return self.method_label or self.method.value
