@@ -1,4 +1,5 @@
-"""A simulated access point for driving the RADIUS core in memory at a fixed ``now``.
+"""A simulated access point for driving the RADIUS core in memory at a fixed ``now``, and the
+home region and started stores of the tests that go through to the database.
 
 Requests are built and replies verified with pyrad's own client code, an implementation
 independent of the server's framing in ``radius.codec``.
@@ -7,15 +8,25 @@ independent of the server's framing in ``radius.codec``.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from pyrad import packet as pp
 from pyrad.dictionary import Dictionary
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from accounts import network, users
+from accounts.network import ensure_home_region
+from accounts.passwords import PasswordHasher
+from accounts.policies import Policy
+from accounts.secretbox import SecretBox
 from radius import DICTIONARY
 from radius.clients import Client, ClientTable
 from radius.codec import Codec
+from radius.sqlstore import SqlStore
+from sesame.db import create_sessionmaker, unit_of_work
 
 SECRET = b"testing123-secret"
 AP_IP = "192.0.2.10"
@@ -101,3 +112,88 @@ class AccessPoint:
 @pytest.fixture
 def ap(dictionary: Dictionary) -> AccessPoint:
     return AccessPoint(dictionary)
+
+
+# -- the database tests' home region and stores ----------------------------------------------------
+
+HOME_REALM = "wifi.home.example"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Home:
+    """The home region of a database test: a commune, a site with two access points (``ap``: ap-a
+    at 192.0.2.1, ``other``: ap-b at 192.0.2.2), and alice's account (verified, no password); ids
+    only, nothing bound to a session."""
+
+    region_id: int
+    commune_id: int
+    site_id: int
+    ap: int
+    other: int
+    alice: int
+
+
+@pytest.fixture
+async def home(engine: AsyncEngine, box: SecretBox, hasher: PasswordHasher) -> Home:
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        region = await ensure_home_region(session, realm=HOME_REALM)
+        commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+        site = await network.add_site(session, commune=commune, name="Médiathèque")
+        ap = await network.add_nas(
+            session, box=box, site=site, name="ap-a", address="192.0.2.1", secret="s" * 16
+        )
+        other = await network.add_nas(
+            session, box=box, site=site, name="ap-b", address="192.0.2.2", secret="s" * 16
+        )
+        alice = await users.create_account(
+            session, hasher=hasher, region=region, username="alice", email="alice@example.fr",
+            password=None, verified=True,
+        )  # fmt: skip
+        return Home(
+            region_id=region.id,
+            commune_id=commune.id,
+            site_id=site.id,
+            ap=ap.id,
+            other=other.id,
+            alice=alice.id,
+        )
+
+
+async def add_account(engine: AsyncEngine, hasher: PasswordHasher, username: str) -> int:
+    """Another verified account of the home region, without a password: its id."""
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        region = await ensure_home_region(session, realm=HOME_REALM)
+        account = await users.create_account(
+            session, hasher=hasher, region=region, username=username, email=f"{username}@example.fr",
+            password=None, verified=True,
+        )  # fmt: skip
+        return account.id
+
+
+async def open_store(
+    sessions: async_sessionmaker[AsyncSession], box: SecretBox, **overrides: Any
+) -> SqlStore:
+    """A started :class:`SqlStore` of the home region; ``overrides``: its other arguments."""
+    arguments: dict[str, Any] = {"realm": HOME_REALM, "region_name": "R", "defaults": Policy(), **overrides}
+    store = SqlStore(sessions=sessions, box=box, **arguments)
+    await store.start()
+    return store
+
+
+StoreFactory = Callable[..., Awaitable[SqlStore]]
+
+
+@pytest.fixture
+async def make_store(engine: AsyncEngine, box: SecretBox) -> AsyncIterator[StoreFactory]:
+    """Opens stores on the test's database (:func:`open_store`), and closes them after the test
+    (a store keeps connections for its records and tokens)."""
+    opened: list[SqlStore] = []
+
+    async def make(**overrides: Any) -> SqlStore:
+        store = await open_store(create_sessionmaker(engine), box, **overrides)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()

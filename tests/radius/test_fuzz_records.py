@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.models import AccountingSession, AuthRecord
-from accounts.policies import Policy
 from accounts.secretbox import SecretBox
 from radius import codec
 from radius.accounting import Accounting, SessionClass
@@ -24,11 +23,9 @@ from radius.codec import Code
 from radius.core import PortKind, ServerCore
 from radius.events import RequestReceived
 from radius.pipeline import Pipeline
-from radius.sqlstore import SqlStore
 from sesame.db import create_engine, create_sessionmaker
-from tests.radius.conftest import SECRET
+from tests.radius.conftest import HOME_REALM, SECRET, open_store
 
-REALM = "wifi.test"
 SOURCE = ("192.0.2.10", 40000)
 CLASSES = SessionClass(b"k" * 32)
 
@@ -41,20 +38,12 @@ wire_text = st.one_of(
 #: who the request claims to be: local, foreign, or anything at all
 user_names = st.one_of(
     wire_text,
-    wire_text.map(lambda t: t[:200] + b"@" + REALM.encode()),
+    wire_text.map(lambda t: t[:200] + b"@" + HOME_REALM.encode()),
     wire_text.map(lambda t: t[:200] + b"@elsewhere.example"),
 )
 
 _sessions = itertools.count()
 USER_PASSWORD, NAS_IDENTIFIER, ACCT_SESSION_ID, NAS_PORT_ID, CONNECT_INFO = 2, 32, 44, 87, 77
-
-
-async def _store(engine: AsyncEngine, box: SecretBox) -> SqlStore:
-    store = SqlStore(
-        sessions=create_sessionmaker(engine), box=box, realm=REALM, region_name="R", defaults=Policy()
-    )
-    await store.start()
-    return store
 
 
 async def _count(engine: AsyncEngine, table: type[AuthRecord] | type[AccountingSession]) -> int:
@@ -94,13 +83,17 @@ def test_any_text_from_the_wire_reaches_the_database(
 ) -> None:
     async def run() -> None:
         engine = create_engine(database_url)  # one per example: each runs in an event loop of its own
-        store = await _store(engine, box)
+        store = await open_store(create_sessionmaker(engine), box)
         try:
             pipeline = Pipeline(
-                realm=REALM, store=store, verify_password=_no_password, classes=CLASSES, cui_key=b"c" * 32
+                realm=HOME_REALM,
+                store=store,
+                verify_password=_no_password,
+                classes=CLASSES,
+                cui_key=b"c" * 32,
             )
             accounting = Accounting(
-                codec_=radius_codec, realm=REALM, store=store, classes=SessionClass(b"k" * 32)
+                codec_=radius_codec, realm=HOME_REALM, store=store, classes=SessionClass(b"k" * 32)
             )
             auth = ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
             acct = ServerCore(kind=PortKind.ACCT, clients=clients, codec_=radius_codec)
@@ -150,10 +143,10 @@ def test_any_text_from_the_wire_reaches_the_database(
 async def test_wire_text_is_stored_escaped_and_within_its_column(
     engine: AsyncEngine, box: SecretBox, clients: ClientTable, radius_codec: codec.Codec, value: bytes
 ) -> None:
-    store = await _store(engine, box)
+    store = await open_store(create_sessionmaker(engine), box)
     try:
         pipeline = Pipeline(
-            realm=REALM, store=store, verify_password=_no_password, classes=CLASSES, cui_key=b"c" * 32
+            realm=HOME_REALM, store=store, verify_password=_no_password, classes=CLASSES, cui_key=b"c" * 32
         )
         core = ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
         request = _received(
