@@ -64,6 +64,8 @@ class Peer:
     commitment: bool = False
     outcome: str | None = None
     requests: int = 0
+    tls_error: str | None = None  # what the peer's TLS refused (its alert goes to the server)
+    saw_server_certificate: bool = False  # a full handshake, not a resumed one
     _outgoing: list[bytes] = field(default_factory=list)
     _incoming: bytearray = field(default_factory=bytearray)
     _handshake_done: bool = False
@@ -99,6 +101,7 @@ class Peer:
             assert self.conn is None, "a second Start"
             self.conn = SSL.Connection(self.context, None)
             self.conn.set_connect_state()
+            self.conn.set_info_callback(self._watch)
             if self.session is not None:
                 self.conn.set_session(self.session)
             self._advance()
@@ -137,8 +140,15 @@ class Peer:
             self.conn.do_handshake()
         except SSL.WantReadError:
             return False
+        except SSL.Error as exc:
+            self.tls_error = str(exc)
+            return False
         self._handshake_done = True
         return True
+
+    def _watch(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        if where & SSL.SSL_CB_LOOP and b"read server certificate" in conn.get_state_string():
+            self.saw_server_certificate = True
 
     def _read_application(self) -> list[bytes]:
         assert self.conn is not None
@@ -276,12 +286,12 @@ def converse(
     client: str = "ap-1",
     framed_mtu: int | None = None,
     limit: int = 200,
+    eap_start: bool = False,
 ) -> Run:
-    """Drives ``peer`` against ``server`` from its identity to the end (or ``limit`` messages); the
-    peer gets the final EAP-Success or EAP-Failure too."""
-    step = server.receive(
-        eap_message=peer.identity_response(), state=None, client=client, framed_mtu=framed_mtu, now=now
-    )
+    """Drives ``peer`` against ``server`` from its identity (or, with ``eap_start``, from an EAP-Start
+    the NAS relays) to the end or ``limit`` messages; the peer gets the final Success or Failure too."""
+    first = b"" if eap_start else peer.identity_response()
+    step = server.receive(eap_message=first, state=None, client=client, framed_mtu=framed_mtu, now=now)
     steps, questions = [step], []
     for _ in range(limit):
         while isinstance(step, AnswerNeeded):
