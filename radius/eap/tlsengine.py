@@ -168,8 +168,8 @@ class TlsServer:
 
     @property
     def version(self) -> str:
-        """The protocol agreed, ``TLSv1.2`` or ``TLSv1.3`` (empty before the ServerHello)."""
-        return self._live.get_protocol_version_name() if self._conn is not None else ""
+        """The protocol agreed, ``TLSv1.2`` or ``TLSv1.3`` (empty until the handshake is done)."""
+        return self._live.get_protocol_version_name() if self._handshake_done else ""
 
     def feed(self, data: bytes) -> None:
         """Records from the peer; the handshake goes on as far as they allow."""
