@@ -346,3 +346,39 @@ def test_an_identity_no_account_can_have_is_refused(
     run = converse(server, peer)
     assert isinstance(run.final, Refused)
     assert run.final.reason == "bad_user_name"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_resumed_eap_tls_session_with_a_good_certificate_is_accepted(
+    make_server: MakeServer, pki: Pki, version: str
+) -> None:
+    """TLS 1.2: the peer's Finished ends the abbreviated handshake, EAP-Success follows at once;
+    TLS 1.3: tickets and the commitment message still go first."""
+    server = make_server(default_method=EapType.TLS)
+    context = _device_context(pki, pki.device, version)
+    first = Peer(method=EapType.TLS, context=context)
+    assert isinstance(converse(server, first).final, Accepted)
+    assert first.conn is not None
+    again = Peer(method=EapType.TLS, context=context, session=first.conn.get_session())
+    run = converse(server, again)
+    assert isinstance(run.final, Accepted)
+    assert not again.saw_server_certificate
+    assert run.final.msk == again.expected_msk()
+    assert again.commitment is (version == "TLSv1.3")
+
+
+def test_peap_data_sent_with_the_peers_finished_follows_the_inner_start(
+    make_server: MakeServer, pki: Pki
+) -> None:
+    inner = InnerFactoryRecorder()
+    server = make_server(inner=inner)
+    peer = Peer(
+        method=EapType.PEAP,
+        context=client_context(str(pki.server_ca.file), version="TLSv1.3"),
+        eager=b"anything",
+        replies={b"echo:anything": b"ok"},
+    )
+    run = converse(server, peer)
+    assert isinstance(run.final, Accepted)
+    assert inner.phases[0].calls == ["start", "receive:b'anything'", "receive:b'ok'"]
+    assert peer.received == [b"hello", b"echo:anything"]

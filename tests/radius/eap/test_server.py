@@ -308,6 +308,8 @@ def test_what_cannot_work_is_refused_at_construction(tls_settings: TlsSettings, 
         )
     with pytest.raises(ValueError, match="PEAP, TTLS and TLS"):
         EapServer(tls=tls_settings, inner=inner, realm="example.org", methods=(EapType.MD5,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="positive"):
+        EapServer(tls=tls_settings, inner=inner, realm="example.org", fragment_size=10)  # type: ignore[arg-type]
     with pytest.raises(TlsConfigError, match=r"missing\.pem"):
         EapServer(
             tls=dataclasses.replace(tls_settings, certificate=tmp_path / "missing.pem"),

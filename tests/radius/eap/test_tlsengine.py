@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from OpenSSL import SSL
 
+from radius.eap.eaptls import certificate_need
 from radius.eap.tlsengine import TlsConfigError, TlsFailure, TlsServer, TlsSettings, make_context
 from tests.radius.eap.peer import client_context
 from tests.radius.eap.pki import Pki
@@ -153,3 +154,23 @@ def test_the_minimum_version_is_enforced(pki: Pki, tls_settings: TlsSettings) ->
     server = TlsServer(make_context(dataclasses.replace(tls_settings, min_version="TLSv1.3")))
     with pytest.raises(TlsFailure):
         _handshake(server, _client(client_context(str(pki.server_ca.file), version="TLSv1.2")))
+
+
+def test_a_tampered_record_is_a_tls_failure(pki: Pki, tls_settings: TlsSettings) -> None:
+    server = TlsServer(make_context(tls_settings))
+    client = _client(client_context(str(pki.server_ca.file)))
+    _handshake(server, client)
+    client.sendall(b"inner data")
+    record = bytearray(_drain(client))
+    record[-1] ^= 0x01
+    server.feed(bytes(record))
+    with pytest.raises(TlsFailure) as caught:
+        server.read_application()
+    assert caught.value.reason == "record"
+
+
+def test_a_certificate_without_alternative_names_is_asked_about_with_none(pki: Pki) -> None:
+    need = certificate_need(pki.stranger.certificate)
+    assert need.san == []
+    assert need.serial == pki.stranger.certificate.serial_number
+    assert need.subject == "CN=stranger,O=Sesame EAP tests"
