@@ -107,14 +107,16 @@ class EapServer:
         if fragment_size < 64 or max_conversations < 1 or deadline <= 0 or max_rounds < 1:
             raise ValueError("eap: fragment size, table size, deadline and rounds must be positive")
         new_state(worker, random)  # checks the worker index
-        # PEAP and TTLS share one context (a session of one may resume in the other: the inner method
-        # runs again either way); EAP-TLS has its own (see radius.eap.tlsengine).
+        # One context per method: sessions resume only within their method (see tlsengine).
         contexts: dict[EapType, SSL.Context] = {}
-        if {EapType.PEAP, EapType.TTLS} & set(enabled):
-            tunnel = make_context(tls)
-            contexts.update({method: tunnel for method in enabled if method is not EapType.TLS})
+        if EapType.PEAP in enabled:
+            contexts[EapType.PEAP] = make_context(tls, session_context=b"sesame-eap-peap")
+        if EapType.TTLS in enabled:
+            contexts[EapType.TTLS] = make_context(tls, session_context=b"sesame-eap-ttls", resumption=False)
         if EapType.TLS in enabled:
-            contexts[EapType.TLS] = make_context(tls, client_ca=tls.device_ca)
+            contexts[EapType.TLS] = make_context(
+                tls, session_context=b"sesame-eap-tls", client_ca=tls.device_ca
+            )
         self.policy = Policy(
             methods=enabled,
             default=default_method,

@@ -6,18 +6,24 @@ reassembled records in (:meth:`TlsServer.feed`), takes ours out (:meth:`TlsServe
 and, once the handshake is over, reads and writes the tunnel's application data.
 
 Contexts (:func:`make_context`) are built once per process from files and shared by every
-connection. EAP-TLS needs its own context, apart from PEAP's and TTLS's: it requires a client
-certificate chained to the device CA, and a session resumed in a context that never asked for one
-must not pass for a device's. OpenSSL refuses to resume a session in another session-id context
-(each context has its own, and its own ticket keys), so a PEAP session offered to EAP-TLS gets a
-full handshake.
+connection, one per method (the server builds them). EAP-TLS's requires a client certificate
+chained to the device CA, and a session resumed in a context that never asked for one must not
+pass for a device's: OpenSSL refuses to resume a session in another session-id context (each
+context has its own, and its own ticket keys), so a PEAP session offered to EAP-TLS gets a full
+handshake.
 
-Session resumption: both the server-side cache (TLS 1.2 session ids) and tickets (TLS 1.2 and 1.3)
-are on, for ``session_lifetime`` seconds. Both live in the process: the cache is process memory and
-the ticket keys are random per context (pyOpenSSL cannot set them), so a peer that reconnects
-through another RADIUS worker process gets a full handshake, which costs a round trip, nothing
-else. Resumption never skips anything of ours: PEAP and TTLS run their inner method again, and
+Session resumption: where it is on, both the server-side cache (TLS 1.2 session ids) and tickets
+(TLS 1.2 and 1.3) serve it, for ``session_lifetime`` seconds. Both live in the process: the cache is
+process memory and the ticket keys are random per context (pyOpenSSL cannot set them), so a peer
+that reconnects through another RADIUS worker process gets a full handshake, which costs a round
+trip, nothing else. Resumption never skips anything of ours: PEAP runs its inner method again, and
 EAP-TLS asks the caller about the certificate again (the session keeps the peer's certificate).
+TTLS is never resumed (``resumption=False``): wpa_supplicant, hence Android and Linux peers, skip
+phase 2 when a re-authentication resumes a TTLS session (hostapd ``eap_peer/eap_ttls.c``,
+``eap_ttls_phase2_start``: "EAP-TTLS does not use Phase2 on fast re-auth") and wait for an
+EAP-Success that only a server remembering the session's inner identity could give; Sésame keeps
+none (pyOpenSSL gives no per-session data), and eapol_test's re-authentication failed when the
+server ran phase 2 again. FreeRADIUS and hostapd leave resumption off by default for all methods.
 
 Errors: a handshake or record the peer got wrong is a :class:`TlsFailure` (the peer's fault, with
 OpenSSL's words in ``detail`` for the log); a file that cannot be used is a :class:`TlsConfigError`
@@ -42,8 +48,6 @@ __all__ = [
 ]
 
 VERSIONS = {"TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
-_TUNNEL_SESSION_CONTEXT = b"sesame-eap-tunnel"
-_DEVICE_SESSION_CONTEXT = b"sesame-eap-tls"
 _CHUNK = 16384
 
 
@@ -73,10 +77,18 @@ class TlsSettings:
     session_lifetime: int = 3600  # seconds a session may be resumed
 
 
-def make_context(settings: TlsSettings, *, client_ca: Path | None = None) -> SSL.Context:
-    """The context of PEAP and TTLS, or with ``client_ca`` the one of EAP-TLS: a client certificate is
-    then required and verified by OpenSSL against that CA alone (the configured CA is the trust
-    anchor even when it is an intermediate; its own issuers are not asked for)."""
+def make_context(
+    settings: TlsSettings,
+    *,
+    session_context: bytes = b"sesame-eap",
+    client_ca: Path | None = None,
+    resumption: bool = True,
+) -> SSL.Context:
+    """A server context; sessions resume only in a context of the same ``session_context``. With
+    ``client_ca`` (EAP-TLS) a client certificate is required and verified by OpenSSL against that
+    CA alone (the configured CA is the trust anchor even when it is an intermediate; its own issuers
+    are not asked for). Without ``resumption``, or with a ``session_lifetime`` of 0, no session is
+    ever resumed (TLS 1.3 still sends a ticket nobody can use)."""
     for name in (settings.min_version, settings.max_version):
         if name not in VERSIONS:
             raise TlsConfigError(f"eap: unknown TLS version {name!r} (one of {', '.join(VERSIONS)})")
@@ -104,13 +116,16 @@ def make_context(settings: TlsSettings, *, client_ca: Path | None = None) -> SSL
         raise TlsConfigError(
             f"eap: cannot use certificate {settings.certificate} with key {settings.private_key}: {_why(exc)}"
         ) from None
-    context.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
-    context.set_timeout(settings.session_lifetime)
+    context.set_session_id(session_context)
+    if resumption and settings.session_lifetime > 0:
+        context.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+        context.set_timeout(settings.session_lifetime)
+    else:
+        context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        context.set_options(SSL.OP_NO_TICKET)
     if client_ca is None:
-        context.set_session_id(_TUNNEL_SESSION_CONTEXT)
         context.set_verify(SSL.VERIFY_NONE)
         return context
-    context.set_session_id(_DEVICE_SESSION_CONTEXT)
     try:
         context.load_verify_locations(str(client_ca))
         context.load_client_ca(str(client_ca).encode())

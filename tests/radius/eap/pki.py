@@ -121,8 +121,8 @@ class Authority:
                 x509.SubjectAlternativeName([x509.RFC822Name(email) for email in emails]), critical=False
             )
         certificate = builder.sign(self.key, hashes.SHA256())
-        stem = directory / common_name.replace(" ", "-").lower()
-        certificate_file, key_file = stem.with_suffix(".pem"), stem.with_suffix(".key")
+        stem = common_name.replace(" ", "-").lower()
+        certificate_file, key_file = directory / f"{stem}.pem", directory / f"{stem}.key"
         pem = certificate.public_bytes(serialization.Encoding.PEM)
         if chain:
             pem += self.certificate.public_bytes(serialization.Encoding.PEM)

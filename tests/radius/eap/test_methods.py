@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from OpenSSL import SSL
 from radius.eap.needs import NeedCertificate, NeedPassword
 from radius.eap.packet import EapType, parse
 from radius.eap.steps import Accepted, Challenge, Refused
+from radius.eap.tlsengine import TlsSettings
 from tests.radius.eap.conftest import MakeServer
 from tests.radius.eap.peer import InnerFactoryRecorder, Peer, client_context, converse
 from tests.radius.eap.pki import Leaf, Pki
@@ -196,25 +198,57 @@ def test_inner_data_longer_than_a_fragment_goes_in_fragments(make_server: MakeSe
     assert peer.received == [b"hello", bytes(range(256)) * 19 + bytes(136)]
 
 
-@pytest.mark.parametrize("method", [EapType.PEAP, EapType.TTLS])
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_resumed_tunnel_is_shorter_and_still_runs_the_inner_method(
-    make_server: MakeServer, pki: Pki, method: EapType, version: str
+def test_a_resumed_peap_session_is_shorter_and_still_runs_the_inner_method(
+    make_server: MakeServer, pki: Pki, version: str
 ) -> None:
-    inner = InnerFactoryRecorder(quiet_for=frozenset())
-    server = make_server(default_method=method, inner=inner, fragment_size=200)
+    inner = InnerFactoryRecorder()
+    server = make_server(inner=inner, fragment_size=200)
     context = client_context(str(pki.server_ca.file), version=version)
-    first = Peer(method=method, context=context, replies={b"hello": b"ok"})
+    first = Peer(method=EapType.PEAP, context=context, replies={b"hello": b"ok"})
     full = converse(server, first)
     assert isinstance(full.final, Accepted)
     assert first.conn is not None
-    again = Peer(method=method, context=context, session=first.conn.get_session(), replies={b"hello": b"ok"})
+    again = Peer(
+        method=EapType.PEAP, context=context, session=first.conn.get_session(), replies={b"hello": b"ok"}
+    )
     resumed = converse(server, again)
     assert isinstance(resumed.final, Accepted)
     assert first.saw_server_certificate and not again.saw_server_certificate
     assert resumed.challenges < full.challenges
     assert resumed.final.msk == again.expected_msk() != full.final.msk
     assert [phase.calls[:2] for phase in inner.phases] == [["start", "receive:b'ok'"]] * 2
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_ttls_session_is_never_resumed(make_server: MakeServer, pki: Pki, version: str) -> None:
+    """wpa_supplicant skips phase 2 when it resumes a TTLS session on re-authentication; Sésame
+    cannot skip it, so it offers no resumption: a full handshake each time."""
+    server = make_server(default_method=EapType.TTLS)
+    context = client_context(str(pki.server_ca.file), version=version)
+    first = Peer(method=EapType.TTLS, context=context, eager=b"ok")
+    assert isinstance(converse(server, first).final, Accepted)
+    assert first.conn is not None
+    again = Peer(method=EapType.TTLS, context=context, session=first.conn.get_session(), eager=b"ok")
+    run = converse(server, again)
+    assert isinstance(run.final, Accepted)
+    assert again.saw_server_certificate
+    assert run.final.msk == again.expected_msk()
+
+
+def test_no_session_is_resumed_with_a_lifetime_of_zero(
+    make_server: MakeServer, pki: Pki, tls_settings: TlsSettings
+) -> None:
+    server = make_server(tls=dataclasses.replace(tls_settings, session_lifetime=0))
+    context = client_context(str(pki.server_ca.file))
+    first = Peer(method=EapType.PEAP, context=context, replies={b"hello": b"ok"})
+    assert isinstance(converse(server, first).final, Accepted)
+    assert first.conn is not None
+    again = Peer(
+        method=EapType.PEAP, context=context, session=first.conn.get_session(), replies={b"hello": b"ok"}
+    )
+    assert isinstance(converse(server, again).final, Accepted)
+    assert again.saw_server_certificate
 
 
 @pytest.mark.parametrize("version", VERSIONS)
