@@ -224,6 +224,7 @@ class Conversation:
         self._goto(Phase.METHOD_START)
         self.method = method
         self._proposed.add(method)
+        self._reassembler.reset()  # a Nak may come after fragments of a message for the last method
         return self._request(tlsframe.start(VERSION))
 
     def _nak(self, wanted: bytes) -> Step:

@@ -8,7 +8,7 @@ password verifier: the conversation returns it (wrapped with its handle, see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,7 +17,7 @@ class NeedPassword:
     the account's password (the pipeline checks it with argon2id, its cache and failure limits)."""
 
     identity: str
-    password: str
+    password: str = field(repr=False)  # never in a log line
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -316,3 +316,34 @@ def test_what_cannot_work_is_refused_at_construction(tls_settings: TlsSettings, 
             inner=inner,  # type: ignore[arg-type]
             realm="example.org",
         )
+
+
+def test_a_nak_after_fragments_for_the_first_method_leaves_none_of_them_behind(
+    make_server: MakeServer,
+) -> None:
+    server = make_server()
+    start = _begin(server)
+    fragment = EapPacket(
+        code=EapCode.RESPONSE,
+        identifier=parse(start.eap_message).identifier,
+        type=EapType.PEAP,
+        data=b"\xc0\x00\x00\x00\x64" + bytes(50),
+    )
+    ack = server.receive(eap_message=fragment.encode(), state=start.state, client="ap-1", now=NOW)
+    assert isinstance(ack, Challenge)
+    assert parse(ack.eap_message).data == b"\x00"
+    nak = EapPacket(
+        code=EapCode.RESPONSE, identifier=parse(ack.eap_message).identifier, type=EapType.NAK, data=b"\x15"
+    )
+    ttls = server.receive(eap_message=nak.encode(), state=start.state, client="ap-1", now=NOW)
+    assert isinstance(ttls, Challenge)
+    assert parse(ttls.eap_message).type == EapType.TTLS
+    hello = EapPacket(
+        code=EapCode.RESPONSE,
+        identifier=parse(ttls.eap_message).identifier,
+        type=EapType.TTLS,
+        data=b"\x00" + bytes(60),
+    )
+    step = server.receive(eap_message=hello.encode(), state=start.state, client="ap-1", now=NOW)
+    assert isinstance(step, Refused)
+    assert step.reason == "tls_failed"  # a fresh (bad) message, not the tail of the PEAP fragments
