@@ -135,8 +135,9 @@ class EapServer:
         self._per_client: Counter[str] = Counter()
         self._current: Conversation | None = None  # the one a step is running in, for _internal_error
 
-    def __len__(self) -> int:
-        """Conversations held (each with its TLS state)."""
+    @property
+    def conversations(self) -> int:
+        """Conversations held (each with its TLS state). Not ``__len__``: an idle server stays truthy."""
         return len(self._table)
 
     def receive(
@@ -176,13 +177,14 @@ class EapServer:
     def expire(self, now: float) -> int:
         """Forget the conversations past their deadline (nothing is sent: no Request is outstanding
         that the NAS still waits on); how many."""
-        expired = 0
-        for conversation in list(self._table.values()):
+        expired = []
+        for conversation in self._table.values():
             if now < conversation.deadline:
                 break  # creation order is deadline order
+            expired.append(conversation)
+        for conversation in expired:
             self._drop(conversation)
-            expired += 1
-        return expired
+        return len(expired)
 
     # -- the table ----------------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ def test_peap_runs_its_inner_method_and_both_ends_derive_one_msk(
             "challenge": b"",
         }
     ]
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -108,7 +108,7 @@ def test_eap_tls_sends_nothing_of_its_last_flight_before_the_certificate_is_acce
     assert run.final.reason == "certificate_refused"
     assert peer.outcome == "failure"
     assert not peer.handshake_finished  # the server's Finished never left
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 def _device_context(pki: Pki, leaf: Leaf | None, version: str | None = None) -> SSL.Context:
@@ -133,7 +133,7 @@ def test_eap_tls_refuses_a_certificate_openssl_does_not_verify(
     assert run.final.error is None
     assert run.questions == []  # the caller is never asked about a certificate OpenSSL refused
     assert peer.outcome == "failure"
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 @pytest.mark.parametrize("method", [EapType.PEAP, EapType.TTLS, EapType.TLS])
@@ -368,7 +368,7 @@ def test_a_bug_in_an_inner_method_ends_only_its_conversation(make_server: MakeSe
     assert run.final.reason == "eap_internal_error"
     assert isinstance(run.final.error, KeyError)
     assert peer.outcome == "failure"
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 @pytest.mark.parametrize("identity", [b"bob\x00@example.org", b"\xff\xfe", b"a" * 254])

@@ -55,7 +55,7 @@ def test_the_first_request_proposes_the_default_method_with_start_and_the_next_i
     assert parse(step.eap_message) == EapPacket(
         code=EapCode.REQUEST, identifier=42, type=EapType.TTLS, data=b"\x20"
     )
-    assert len(server) == 1
+    assert server.conversations == 1
 
 
 def test_a_response_that_answers_no_outstanding_request_is_ignored(make_server: MakeServer, pki: Pki) -> None:
@@ -81,7 +81,7 @@ def test_a_response_that_answers_no_outstanding_request_is_ignored(make_server: 
     ]:
         step = server.receive(eap_message=eap.encode(), state=start.state, client="ap-1", now=NOW)
         assert step == Discarded(reason=reason)
-    assert len(server) == 1
+    assert server.conversations == 1
     # the conversation goes on with the right Response
     peer = _peap_peer(pki, replies={b"hello": b"ok"})
     peer.answer(_identity_request_for(peer))
@@ -110,7 +110,7 @@ def test_an_unknown_or_replayed_state_is_discarded(make_server: MakeServer, pki:
     assert server.receive(eap_message=replay.encode(), state=None, client="ap-1", now=NOW) == Discarded(
         reason="eap_unknown_state"
     )
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 def test_a_state_answers_only_the_client_that_got_it(make_server: MakeServer) -> None:
@@ -133,7 +133,7 @@ def test_an_identity_on_a_known_state_starts_over(make_server: MakeServer) -> No
     again = server.receive(eap_message=_identity(5), state=start.state, client="ap-1", now=NOW)
     assert isinstance(again, Challenge)
     assert again.state != start.state
-    assert len(server) == 1
+    assert server.conversations == 1
 
 
 def test_malformed_eap_ends_a_known_conversation_and_is_ignored_otherwise(make_server: MakeServer) -> None:
@@ -143,7 +143,7 @@ def test_malformed_eap_ends_a_known_conversation_and_is_ignored_otherwise(make_s
     assert isinstance(step, Refused)
     assert (step.reason, step.detail) == ("eap_malformed", "length_mismatch")
     assert parse(step.eap_message).code is EapCode.FAILURE
-    assert len(server) == 0
+    assert server.conversations == 0
     assert server.receive(eap_message=b"\x02", state=None, client="ap-1", now=NOW) == Discarded(
         reason="eap_malformed"
     )
@@ -177,7 +177,7 @@ def test_a_conversation_has_a_bounded_number_of_rounds(make_server: MakeServer, 
     assert isinstance(run.final, Refused)
     assert run.final.reason == "eap_rounds"
     assert run.challenges == 20
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 def test_a_conversation_past_its_deadline_is_refused_and_expire_forgets_it(
@@ -191,14 +191,14 @@ def test_a_conversation_past_its_deadline_is_refused_and_expire_forgets_it(
     )
     assert isinstance(late, Refused)
     assert late.reason == "eap_timeout"
-    assert len(server) == 0
+    assert server.conversations == 0
     _begin(server, now=NOW)
     _begin(server, now=NOW + 10)
     assert server.expire(NOW + 29) == 0
     assert server.expire(NOW + 30) == 1
-    assert len(server) == 1
+    assert server.conversations == 1
     assert server.expire(NOW + 40) == 1
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 def test_an_answer_after_the_deadline_or_twice_goes_nowhere(make_server: MakeServer, pki: Pki) -> None:
@@ -253,9 +253,9 @@ def test_the_table_is_bounded_in_all_and_per_client_and_expired_ones_make_room(
     assert server.receive(eap_message=_identity(), state=None, client="ap-4", now=NOW) == Discarded(
         reason="eap_table_full"
     )
-    assert len(server) == 4
+    assert server.conversations == 4
     _begin(server, client="ap-4", now=NOW + 31)  # the others' deadlines passed: they made room
-    assert len(server) == 1
+    assert server.conversations == 1
 
 
 def test_interleaved_conversations_do_not_mix(make_server: MakeServer, pki: Pki) -> None:
@@ -281,7 +281,7 @@ def test_interleaved_conversations_do_not_mix(make_server: MakeServer, pki: Pki)
         assert final.msk == peer.expected_msk()
         msks.append(final.msk)
     assert len(set(msks)) == 3
-    assert len(server) == 0
+    assert server.conversations == 0
 
 
 def test_fragment_size_for_the_framed_mtu() -> None:
