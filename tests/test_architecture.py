@@ -29,6 +29,21 @@ SANS_IO = [
     *(f"radius.{name}" for name in ("codec", "core", "clients", "duplicates", "events", "methods", "mschap")),
     "radius.ratelimit",
     "radius.verifycache",
+    *(
+        f"radius.eap.{name}"
+        for name in (
+            "packet",
+            "tlsframe",
+            "tlsengine",
+            "keys",
+            "eaptls",
+            "steps",
+            "needs",
+            "inner",
+            "conversation",
+            "server",
+        )
+    ),
     "federation.routing",
     "federation.health",
     "federation.proxy",
