@@ -29,6 +29,8 @@ SANS_IO = [
     *(f"radius.{name}" for name in ("codec", "core", "clients", "duplicates", "events", "methods", "mschap")),
     "radius.ratelimit",
     "radius.verifycache",
+    # the inner methods of EAP (issue 15)
+    *(f"radius.eap.{name}" for name in ("inner", "needs", "mschapv2", "ttls", "peap")),
     "federation.routing",
     "federation.health",
     "federation.proxy",
