@@ -6,13 +6,20 @@ Identifier — except the Extensions packets (EAP type 33, [MS-PEAP] §2.2.8), w
 hostapd (eap_server_peap.c) tells them apart by state, not by content, and so do we:
 
     state       we sent                             the peer answers         then
-    IDENTITY    01  (Request/Identity, header-less)  01 <identity>            Challenge, or Result failure
+    IDENTITY    01 id 00 05 01 (Request/Identity)    01 <identity>            Challenge, or Result failure
     METHOD      1a <EAP-MSCHAPv2 type-data>          1a <Response>            NeedNtHashes
                                                      03 <types> (NAK)         Result failure
     NT_HASHES   (waiting for ``supply``)                                     Success- or Failure-Request
     METHOD      1a 03/04 (Success/Failure-Request)   1a 03 / 1a 04 (ack)      Result TLV success / failure
     RESULT      whole EAP-Request type 33 with       whole EAP-Response 33,   InnerSuccess / InnerFailure
                 Result TLV (0x8003, 1 or 2)          Result TLV
+
+The Request/Identity goes as a whole 5-octet packet, as FreeRADIUS (rlm_eap_peap) sends it, not
+header-less as hostapd does: when it rides in the same EAP-Request as the server's TLS Finished,
+wpa_supplicant (2.10, eap_peap.c "pending Phase 2 request") does not put a header back, reads a
+lone 01 as a truncated packet and stops; it takes the whole packet in either case (it
+special-cases exactly this one) and answers header-less. A peer answering with a whole packet is
+read too.
 
 As FreeRADIUS's rlm_eap_peap does, a refusal the peer can be told about (an identity we refuse,
 no method in common, a wrong password) goes through a Result TLV of failure, and the phase ends
@@ -104,7 +111,8 @@ class PeapInner:
         if PEAP_MSCHAPV2 not in self.allowed:
             return self._end(InnerFailure(reason="inner_method_not_allowed", identity=None))
         self.state = PeapState.IDENTITY
-        return InnerOutput(send=bytes([_wire.IDENTITY]))
+        # a whole packet, as FreeRADIUS sends it: see the module's docstring
+        return InnerOutput(send=_wire.request(self._next_identifier(), _wire.IDENTITY, b""))
 
     def receive(self, data: bytes) -> InnerOutput | Need:
         handler = RECEIVE.get(self.state)
@@ -122,10 +130,15 @@ class PeapInner:
     # -- handlers ---------------------------------------------------------------------------
 
     def _on_identity(self, data: bytes) -> InnerOutput | Need:
-        if data[:1] != bytes([_wire.IDENTITY]):
+        whole = _wire.parse(data) if data[:1] == bytes([_wire.RESPONSE]) else None
+        if whole is not None and whole.type == _wire.IDENTITY:
+            name = whole.data  # a peer that answered our whole packet with a whole packet
+        elif data[:1] == bytes([_wire.IDENTITY]):
+            name = data[1:]  # header-less, as wpa_supplicant and Windows answer
+        else:
             return self._end(InnerFailure(reason="inner_malformed", identity=None))
         identity = inner_identity(
-            data[1:], outer_identity=self.outer_identity, realm=self.realm, strip_domain=True
+            name, outer_identity=self.outer_identity, realm=self.realm, strip_domain=True
         )
         if isinstance(identity, InnerFailure):
             return self._result(identity)

@@ -29,7 +29,8 @@ ALICE = "alice@wifi.example"
 
 def phase(*, outer: str = "anonymous@wifi.example", allowed: frozenset[str] = INNER_METHODS) -> PeapInner:
     inner = PeapInner(outer_identity=outer, realm=REALM, allowed=allowed)
-    assert inner.start() == InnerOutput(send=b"\x01")  # Request/Identity, header-less
+    code, _identifier, eap_type, data = unpack_eap(sent(inner.start()))
+    assert (code, eap_type, data) == (1, 1, b"")  # Request/Identity, a whole packet as FreeRADIUS sends it
     return inner
 
 
@@ -70,6 +71,13 @@ def test_identity_mschapv2_then_result_tlv_success() -> None:
     assert inner.receive(eap(2, identifier, 33, RESULT_SUCCESS)) == ended(
         InnerSuccess(identity=ALICE, method=PEAP_MSCHAPV2)
     )
+
+
+def test_an_identity_answered_with_a_whole_packet_is_read_too() -> None:
+    inner = phase()
+    challenge = sent(inner.receive(eap(2, 1, 1, b"Alice@wifi.example")))
+    assert challenge[0] == 26
+    assert inner.identity == ALICE
 
 
 def test_the_second_device_credential_may_match() -> None:
@@ -156,7 +164,7 @@ def test_peap_not_enabled_fails_at_once() -> None:
     assert inner.state is PeapState.DONE
 
 
-@pytest.mark.parametrize("message", [b"", b"\x02\x00\x00\x0a\x01alice", b"\x1a\x02"])
+@pytest.mark.parametrize("message", [b"", b"\x02\x00\x00\x0b\x01alice", eap(2, 1, 26, b"alice"), b"\x1a\x02"])
 def test_a_message_that_is_no_identity_ends_the_phase(message: bytes) -> None:
     assert phase().receive(message) == ended(InnerFailure(reason="inner_malformed", identity=None))
 
