@@ -6,8 +6,11 @@ the tunnel is up it builds one :class:`InnerPhase` (``radius.eap.peap.PeapInner`
 
 * ``start()`` right after the handshake: what to send first (PEAP asks for the identity; TTLS
   waits for the peer, ``send=b""``);
-* ``receive(data)`` with each decrypted message of the peer (``b""`` when the peer sent an
-  EAP-TTLS/PEAP response without application data, an acknowledgement);
+* ``receive(data)`` with each decrypted message of the peer, and ``b""`` when the peer sent an
+  EAP-TTLS/PEAP Response with no TLS data while nothing of ours was left to send (not the ack
+  of one of our fragments): EAP-TTLS peers acknowledge MS-CHAP2-Success and MS-CHAP-Error that
+  way (hostapd eap_server_ttls.c: an empty ``tls_in``), and a TTLS peer that has not spoken yet
+  is asked again with an empty request (``send=b""``);
 * ``supply(need, answer)`` with the caller's answer to a :mod:`radius.eap.needs` need that
   ``receive`` returned.
 
@@ -15,6 +18,15 @@ Each returns an :class:`InnerOutput`: data to encrypt into the next EAP-Request,
 inner method has ended, its result. Inner methods never see TLS, and TLS code never parses
 inner data. Nothing from the peer makes an inner phase raise: malformed input ends it with
 ``InnerFailure("inner_malformed")``.
+
+Failure reasons (:data:`INNER_REASONS`, decision-record values): ``bad_user_name``,
+``realm_mismatch``, ``bad_password`` (a wrong password or NT-Response; for inner PAP also an
+unknown user, which only the caller can tell), ``unknown_user`` (NeedNtHashes answered ``[]``),
+``peer_rejected`` (the peer refused our MS-CHAPv2 proof or answered our Result TLV with
+failure), ``inner_malformed``, ``inner_method_not_allowed`` (not in ``allowed``),
+``inner_no_common_method`` (the peer NAKed EAP-MSCHAPv2, or offered TTLS CHAP/MS-CHAPv1),
+``inner_unsupported_avp`` (a mandatory AVP we do not know), ``inner_challenge_mismatch`` (TTLS
+MS-CHAPv2 not answering the implicit challenge).
 
 Identities (:func:`inner_identity`): the inner name is ``user@realm`` or ``user`` (then our
 realm), lower-cased as the RADIUS pipeline does; its realm must be ours and the outer
@@ -31,6 +43,7 @@ from radius.eap.needs import Need
 
 __all__ = [
     "INNER_METHODS",
+    "INNER_REASONS",
     "PEAP_MSCHAPV2",
     "TTLS_EAP_MSCHAPV2",
     "TTLS_MSCHAPV2",
@@ -48,6 +61,22 @@ TTLS_PAP = "eap-ttls/pap"
 TTLS_MSCHAPV2 = "eap-ttls/mschapv2"
 TTLS_EAP_MSCHAPV2 = "eap-ttls/eap-mschapv2"
 INNER_METHODS = frozenset({PEAP_MSCHAPV2, TTLS_PAP, TTLS_MSCHAPV2, TTLS_EAP_MSCHAPV2})
+
+#: every InnerFailure.reason the inner phases give (see the module's docstring)
+INNER_REASONS = frozenset(
+    {
+        "bad_user_name",
+        "realm_mismatch",
+        "bad_password",
+        "unknown_user",
+        "peer_rejected",
+        "inner_malformed",
+        "inner_method_not_allowed",
+        "inner_no_common_method",
+        "inner_unsupported_avp",
+        "inner_challenge_mismatch",
+    }
+)
 
 MAX_IDENTITY = 253  # octets: what a RADIUS User-Name holds, so what an account name can be
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from radius.eap.inner import (
     INNER_METHODS,
+    INNER_REASONS,
     PEAP_MSCHAPV2,
     TTLS_PAP,
     InnerFailure,
@@ -56,6 +57,7 @@ def to_need(inner: PeapInner, peer: MsChapV2Peer, identity: bytes = b"alice@wifi
 
 
 def ended(result: InnerSuccess | InnerFailure) -> InnerOutput:
+    assert isinstance(result, InnerSuccess) or result.reason in INNER_REASONS  # documented reasons only
     return InnerOutput(result=result)
 
 
@@ -239,4 +241,5 @@ def test_any_messages_end_or_advance_the_phase_and_never_raise(messages: list[by
             assert inner.state is PeapState.DONE
             assert isinstance(step.result, InnerFailure)  # random bytes prove no password
             assert step.result.identity == ALICE
+            assert step.result.reason in INNER_REASONS
             break

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from radius.eap.inner import (
     INNER_METHODS,
+    INNER_REASONS,
     TTLS_EAP_MSCHAPV2,
     TTLS_MSCHAPV2,
     TTLS_PAP,
@@ -54,6 +55,7 @@ def mschapv2(peer: MsChapV2Peer, *, challenge: bytes = IMPLICIT[:16], ident: int
 
 
 def failure(reason: str, identity: str | None = "alice@wifi.example") -> InnerOutput:
+    assert reason in INNER_REASONS  # every reason a test expects is a documented one
     return InnerOutput(result=InnerFailure(reason=reason, identity=identity))
 
 
@@ -402,4 +404,5 @@ def test_any_messages_end_or_advance_the_phase_and_never_raise(messages: list[by
         assert isinstance(step, InnerOutput)
         if step.result is not None:
             assert inner.state is TtlsState.DONE
+            assert isinstance(step.result, InnerSuccess) or step.result.reason in INNER_REASONS
             break
