@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from radius.eap.mschapv2 import EapMsChapV2, MethodEnded, MsChapV2State, nt_hashes
 from radius.eap.needs import NeedNtHashes
 from radius.mschap import nt_password_hash
-from tests.radius.eap.peer import MsChapV2Peer
+from tests.radius.eap.inner_peer import MsChapV2Peer
 
 IDENTITY = "alice@wifi.example"
 PASSWORD = "correct horse"

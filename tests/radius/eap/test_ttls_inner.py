@@ -30,7 +30,7 @@ from radius.eap.ttls import (
     parse_avps,
 )
 from radius.mschap import nt_password_hash
-from tests.radius.eap.peer import MsChapV2Peer, avp, eap, unpack_avps, unpack_eap
+from tests.radius.eap.inner_peer import MsChapV2Peer, avp, eap, unpack_avps, unpack_eap
 
 REALM = "wifi.example"
 PASSWORD = "correct horse"
