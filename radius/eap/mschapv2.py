@@ -1,4 +1,4 @@
-"""EAP-MSCHAPv2, server side (draft-kamath-pppext-eap-mschapv2-02), as run inside PEAP and EAP-TTLS.
+"""EAP-MSCHAPv2, server side (draft-kamath-pppext-eap-mschapv2), as run inside PEAP and EAP-TTLS.
 
 Theory of operation. The method works on the type-data of EAP packets of type 26 (what follows
 the Type octet); the tunnel around it (``peap``: header-less packets; ``ttls``: whole packets
