@@ -29,6 +29,7 @@ SANS_IO = [
     *(f"radius.{name}" for name in ("codec", "core", "clients", "duplicates", "events", "methods", "mschap")),
     "radius.ratelimit",
     "radius.verifycache",
+    # EAP (issue 15): the TLS side and the inner methods
     *(
         f"radius.eap.{name}"
         for name in (
@@ -42,6 +43,9 @@ SANS_IO = [
             "inner",
             "conversation",
             "server",
+            "mschapv2",
+            "ttls",
+            "peap",
         )
     ),
     "federation.routing",

@@ -1,40 +1,45 @@
-"""What an EAP conversation needs from its caller before it can go on (placeholder: the inner-methods
-side owns this module; its version replaces this one at merge).
+"""What an EAP conversation needs from its caller before it can go on: the only steps wanting I/O.
 
-Each is a question whose answer only the caller can give, because it takes the database or the
-password verifier: the conversation returns it (wrapped with its handle, see
-:class:`radius.eap.steps.AnswerNeeded`) and resumes when the caller supplies the answer.
+A method returns one of these instead of an answer; the caller (the RADIUS pipeline) looks the
+account up, checks the credential with its own limits and caches, and hands the answer back
+through ``supply``. The conversation wraps a need with its handle before the caller sees it.
+The inner phase that asked is the one that reads the answer:
+
+* :class:`NeedPassword` → ``bool`` (the password is the account's);
+* :class:`NeedNtHashes` → ``list[bytes]`` (the account's device NT hashes, 16 octets each;
+  ``[]`` for an unknown user);
+* :class:`NeedCertificate` → ``str | None`` (the account's ``user@realm``, or None when the
+  certificate is unknown or revoked).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["Need", "NeedCertificate", "NeedNtHashes", "NeedPassword"]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NeedPassword:
-    """Asked when an inner method (TTLS/PAP) received a password: the answer is ``bool``, whether it is
-    the account's password (the pipeline checks it with argon2id, its cache and failure limits)."""
+    """Fired when a peer sent a clear password inside the tunnel (EAP-TTLS inner PAP)."""
 
-    identity: str
-    password: str = field(repr=False)  # never in a log line
+    identity: str  # inner "user@realm", lower case
+    password: str = field(repr=False)  # never logged, never recorded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NeedNtHashes:
-    """Asked when an inner MS-CHAPv2 needs the account's device NT hashes: the answer is ``list[bytes]``
-    ([] for an unknown account)."""
+    """Fired when a peer answered an MS-CHAPv2 challenge and its NT-Response must be checked."""
 
-    identity: str
+    identity: str  # inner "user@realm", lower case
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NeedCertificate:
-    """Asked when an EAP-TLS peer's certificate chained to the device CA: the answer is the account's
-    identity (``user@realm``), or None for a certificate that is unknown or revoked."""
+    """Fired when a peer's certificate chained to the device CA and its owner must be found."""
 
     serial: int
-    issuer: bytes  # the issuer's Name, DER
+    issuer: bytes  # DER-encoded issuer name
     subject: str
     san: list[str]
 
