@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from radius import codec
+from radius import codec, metrics
 from radius.attempt import MSG_BAD_CREDENTIALS, MSG_TOO_MANY, Attempt, Outcome
 from radius.eap import steps
 from radius.eap.needs import NeedCertificate, NeedNtHashes, NeedPassword
 from radius.eap.server import EapServer
+from radius.events import DropReason
 from radius.ratelimit import Source
 
 log = logging.getLogger("sesame.radius.eap")
@@ -51,9 +52,15 @@ class EapStep:
     def __init__(self, server: EapServer) -> None:
         self.server = server
         self._logged: set[type[BaseException]] = set()
+        self._next_expiry = 0.0
 
     async def run(self, pipeline: Pipeline, attempt: Attempt) -> Outcome:
         packet, client = attempt.request.packet, attempt.request.client
+        now = pipeline.clock()
+        if now >= self._next_expiry:  # conversations past their deadline leave, with their TLS state
+            self._next_expiry = now + 1.0
+            self.server.expire(now)
+            metrics.EAP_CONVERSATIONS.set(self.server.conversations)
         mtu = packet.first(codec.FRAMED_MTU)
         step = self.server.receive(
             eap_message=b"".join(packet.all(codec.EAP_MESSAGE)),
@@ -87,7 +94,8 @@ class EapStep:
             attempt.eap_reply, attempt.state = step.eap_message, step.state
             return Outcome.CHALLENGE
         if isinstance(step, steps.Discarded):
-            attempt.discard = step.reason
+            metrics.eap_discarded(step.reason)
+            attempt.discard = DropReason.EAP_DISCARDED
             return Outcome.REJECT
         attempt.eap_reply = step.eap_message
         attempt.method_label = step.method or attempt.method_label
@@ -142,7 +150,9 @@ class EapStep:
         return False, None
 
     async def _certificate(self, pipeline: Pipeline, attempt: Attempt, need: NeedCertificate) -> str | None:
-        owner = await pipeline.store.certificate_owner(issuer=need.issuer, serial=need.serial, now=attempt.now)
+        owner = await pipeline.store.certificate_owner(
+            issuer=need.issuer, serial=need.serial, now=attempt.now
+        )
         return None if owner is None else f"{owner}@{pipeline.realm}"  # the owner's username
 
 

@@ -35,6 +35,7 @@ class DropReason(enum.StrEnum):
     PROXY_FAILED = "proxy_failed"  # no home server of the partner answered: unanswered, the NAS retries
     REPLY_TOO_BIG = "reply_too_big"  # the reply, with the Proxy-State to echo, exceeds 4,096 octets
     REPLY_FAILED = "reply_failed"  # the reply could not be encoded (our bug: logged with its traceback)
+    EAP_DISCARDED = "eap_discarded"  # an EAP round left unanswered (unknown State, full table, …)
     MISDIRECTED = "misdirected"  # names another worker's conversation, and there is no link to it
     INTERNAL_ERROR = "internal_error"  # any other exception of ours on a request's path (logged likewise)
 

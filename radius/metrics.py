@@ -95,3 +95,17 @@ FORWARDED = Counter(
 
 def forwarded(outcome: str) -> None:
     _inc(FORWARDED, outcome)
+
+
+EAP_DISCARDED = Counter(
+    "sesame_eap_discarded",
+    "EAP rounds left unanswered (the access point may retry), by reason",
+    ["reason"],
+)
+EAP_CONVERSATIONS = Gauge(
+    "sesame_eap_conversations", "EAP conversations held (each with its TLS state)", multiprocess_mode="sum"
+)
+
+
+def eap_discarded(reason: str) -> None:
+    _inc(EAP_DISCARDED, reason)

@@ -57,6 +57,7 @@ from radius.verifycache import VerificationCache
 _ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.radius.auth")
 
+
 class PasswordVerifier(Protocol):
     """Checks a password against its stored hash (None: a dummy check, False), off the loop.
     ``source``: who asks, for a fair share of the verification queue; ``serial``: an identity

@@ -36,6 +36,12 @@ from radius.coa import CoaClient
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.duplicates import DuplicateCache
+from radius.eap.inner import TTLS_EAP_MSCHAPV2, TTLS_MSCHAPV2, TTLS_PAP
+from radius.eap.packet import EapType
+from radius.eap.server import EapServer
+from radius.eap.tlsengine import TlsSettings
+from radius.eap.tunnels import Tunnels
+from radius.eapstep import EapStep
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter
 from radius.server import (
@@ -159,6 +165,7 @@ def build_radius(
         ),
         classes=classes,
         cui_key=box.digest(b"cui", purpose="chargeable-user-identity").encode(),
+        eap=build_eap(settings, worker=worker.index if worker else 0),
     )
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     auth_handler: Handler = pipeline.decide
@@ -215,6 +222,38 @@ def build_radius(
         extension=federation,
         link=link,
     )
+
+
+_EAP_METHODS = {"peap": EapType.PEAP, "ttls": EapType.TTLS, "tls": EapType.TLS}
+_TTLS_INNER = {"pap": TTLS_PAP, "mschapv2": TTLS_MSCHAPV2, "eap-mschapv2": TTLS_EAP_MSCHAPV2}
+
+
+def build_eap(settings: Settings, *, worker: int = 0) -> EapStep | None:
+    """EAP served here, when a server certificate is configured (else None: EAP is refused)."""
+    eap = settings.eap
+    if not eap.enabled:
+        return None
+    methods = [_EAP_METHODS[name] for name in eap.method_list]
+    server = EapServer(
+        tls=TlsSettings(
+            certificate=Path(eap.certificate),
+            private_key=Path(eap.private_key),
+            device_ca=Path(eap.device_ca) if eap.device_ca else None,
+            min_version=f"TLSv{eap.tls_min_version}",
+            max_version=f"TLSv{eap.tls_max_version}",
+        ),
+        inner=Tunnels(ttls=frozenset(_TTLS_INNER[name] for name in eap.ttls_inner.split(","))),
+        realm=settings.realm,
+        methods=methods,
+        default_method=methods[0],
+        worker=worker,
+        fragment_size=eap.fragment_size,
+        max_conversations=eap.max_conversations,
+        max_per_client=eap.max_conversations_per_client,
+        deadline=eap.deadline,
+        max_rounds=eap.max_rounds,
+    )
+    return EapStep(server)
 
 
 def _visitor_limits(store: SqlStore, client: Client) -> LocalLimits:

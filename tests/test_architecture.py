@@ -46,6 +46,7 @@ SANS_IO = [
             "mschapv2",
             "ttls",
             "peap",
+            "tunnels",
         )
     ),
     "federation.routing",

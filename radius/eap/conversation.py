@@ -46,7 +46,7 @@ from OpenSSL import SSL
 
 from accounts.wiretext import is_clean
 from radius.eap import eaptls, keys, packet, tlsframe
-from radius.eap.inner import InnerFailure, InnerOutput, InnerPhase, InnerSuccess
+from radius.eap.inner import PEAP_MSCHAPV2, InnerFailure, InnerOutput, InnerPhase, InnerSuccess
 from radius.eap.needs import Need
 from radius.eap.packet import EapCode, EapPacket, EapType
 from radius.eap.steps import Accepted, AnswerNeeded, Challenge, Discarded, Handle, Refused, Step
@@ -387,12 +387,28 @@ class Conversation:
         )
 
     def _refuse(self, reason: str, detail: str = "") -> Refused:
+        method = self._label()
         self._goto(Phase.FAILED)
         self.close()
         return Refused(
-            eap_message=packet.failure(self.identifier), reason=reason, identity=self.identity, detail=detail
+            eap_message=packet.failure(self.identifier),
+            reason=reason,
+            identity=self.identity,
+            detail=detail,
+            method=method,
         )
 
+    def _label(self) -> str:
+        """The method as far as it got, for the decision record ("eap-ttls/pap", "peap", …)."""
+        inner = getattr(self._inner, "method", "") if self._inner is not None else ""
+        if inner:
+            return str(inner)
+        if self.method is EapType.PEAP and self._inner is not None:
+            return PEAP_MSCHAPV2  # PEAP carries EAP-MSCHAPv2 only
+        return _LABELS.get(self.method, "eap") if self.method is not None else "eap"
+
+
+_LABELS = {EapType.TLS: eaptls.METHOD_NAME, EapType.PEAP: "peap", EapType.TTLS: "eap-ttls"}
 
 #: which handler takes a complete peer message in each phase that waits for the peer's TLS
 _PEER_HANDLERS: Mapping[Phase, Callable[[Conversation, bytes], Step]] = {

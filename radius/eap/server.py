@@ -11,11 +11,12 @@ with its State (None on the first one), the client it came from, Framed-MTU and 
 * a conversation past its deadline is refused ("eap_timeout"); every step it returns goes back to
   the caller, and one that ends (Accepted, Refused) leaves the table with its TLS state freed.
 
-A State is ``b"S"`` + version (1) + the worker's index + 16 random octets (:func:`new_state`), so a
-process that gets a packet of a conversation another worker holds can tell which one
-(:func:`state_worker`). The table is bounded (``max_conversations``, and ``max_per_client`` for each
-client) and ordered by creation, which is deadline order: :meth:`EapServer.expire` drops the
-expired ones from the front, and a full table is first relieved of those.
+A State is ``b"S"`` + version (1) + the worker's index + 16 random octets
+(:func:`radius.workerroute.make_state`), so a process that gets a packet of a conversation another
+worker holds can tell which one and hand it over (:mod:`radius.workerroute`). The table is
+bounded (``max_conversations``, and ``max_per_client`` for each client) and ordered by creation,
+which is deadline order: :meth:`EapServer.expire` drops the expired ones from the front, and a
+full table is first relieved of those.
 
 Nothing raised by the peer's input escapes: malformed EAP, framing and TLS become Refused or
 Discarded with a reason. An exception of ours (or of an inner method) is caught too, ends its
@@ -35,36 +36,18 @@ from radius.eap.conversation import TLS_METHODS, Conversation, InnerFactory, Pha
 from radius.eap.packet import EapCode, EapMalformed, EapType
 from radius.eap.steps import AnswerNeeded, Discarded, Refused, Step
 from radius.eap.tlsengine import TlsSettings, make_context
+from radius.workerroute import STATE_RANDOM, make_state
 
 __all__ = [
     "DEFAULT_FRAGMENT_SIZE",
-    "STATE_LENGTH",
-    "STATE_VERSION",
     "EapServer",
     "fragment_size_for",
-    "new_state",
-    "state_worker",
 ]
 
-STATE_VERSION = 1
-STATE_LENGTH = 3 + 16
 DEFAULT_FRAGMENT_SIZE = 1024  # octets of TLS data per EAP packet, FreeRADIUS's fragment_size
 # What an EAP packet adds to a fragment's TLS data: EAP header 4, Type 1, Flags 1, TLS Message Length
 # 4 — the "EAP header (4) and EAP-TLS header (6)" FreeRADIUS 2 subtracted from Framed-MTU.
 EAP_TLS_OVERHEAD = 10
-
-
-def new_state(worker: int, random: Callable[[int], bytes]) -> bytes:
-    if not 0 <= worker <= 255:
-        raise ValueError("a worker index is one octet")
-    return b"S" + bytes([STATE_VERSION, worker]) + random(16)
-
-
-def state_worker(state: bytes | None) -> int | None:
-    """The index of the worker that made ``state``, None when it is not one of our EAP States."""
-    if state is None or len(state) != STATE_LENGTH or state[:2] != b"S" + bytes([STATE_VERSION]):
-        return None
-    return state[2]
 
 
 def fragment_size_for(framed_mtu: int | None, default: int) -> int:
@@ -106,7 +89,7 @@ class EapServer:
             raise ValueError("eap: EAP-TLS needs the device CA")
         if fragment_size < 64 or max_conversations < 1 or deadline <= 0 or max_rounds < 1:
             raise ValueError("eap: fragment size, table size, deadline and rounds must be positive")
-        new_state(worker, random)  # checks the worker index
+        make_state(worker, random(STATE_RANDOM))  # checks the worker index
         # One context per method: sessions resume only within their method (see tlsengine).
         contexts: dict[EapType, SSL.Context] = {}
         if EapType.PEAP in enabled:
@@ -236,9 +219,9 @@ class EapServer:
             return Discarded(reason="eap_table_full")
         if self._per_client[client] >= self.max_per_client:
             return Discarded(reason="eap_client_table_full")
-        state = new_state(self.worker, self._random)
+        state = make_state(self.worker, self._random(STATE_RANDOM))
         while state in self._table:  # pragma: no cover - 128 random bits
-            state = new_state(self.worker, self._random)
+            state = make_state(self.worker, self._random(STATE_RANDOM))
         conversation = Conversation(
             policy=self.policy,
             state=state,

@@ -48,6 +48,7 @@ class Refused:
     identity: str | None  # the inner identity when one was claimed, else None
     detail: str = ""  # for the log: what the peer got wrong (OpenSSL's words, the framing rule); no secret
     error: Exception | None = None  # with "eap_internal_error": our own bug, to log with its traceback
+    method: str = ""  # the method as far as it got, for the decision record ("eap-ttls/pap", "peap", …)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ class Eap:
     pki: Path
     database: Path
 
-    def connect(self, identity: str, password: str = "", *, method: str = "PEAP", **options: object) -> str:
+    def connect(self, identity: str, password: str = "", *, method: str = "PEAP", **options: Any) -> str:
         need_tool("eapol_test")
         return eapol_test(
             self.sesame.workdir,
@@ -44,7 +45,7 @@ class Eap:
             method=method,
             ca_cert=self.pki / "ca.pem",
             server_name=SERVER_NAME,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
 
     def decisions(self, user: str) -> list[tuple[str, str, str]]:
@@ -146,8 +147,14 @@ def test_eap_tls_with_a_registered_device_certificate_until_it_is_revoked(
     eap: Eap, citizen: Citizen, tls: str
 ) -> None:
     out_prefix = eap.sesame.workdir / f"{citizen.name}-{tls}"
-    eap.sesame.cli("eap", "device-cert", "issue", citizen.name, "--ca-dir", str(eap.pki), "--out", str(out_prefix))
-    options = {"client_cert": out_prefix.with_suffix(".pem"), "private_key": out_prefix.with_suffix(".key"), "tls": tls}
+    eap.sesame.cli(
+        "eap", "device-cert", "issue", citizen.name, "--ca-dir", str(eap.pki), "--out", str(out_prefix)
+    )
+    options: dict[str, Any] = {
+        "client_cert": out_prefix.with_suffix(".pem"),
+        "private_key": out_prefix.with_suffix(".key"),
+        "tls": tls,
+    }
     out = eap.connect(f"{citizen.name}@{REALM}", method="TLS", **options)
     assert succeeded(out) and keys_match(out), out[-3000:]
     assert eap.decisions(citizen.name)[-1] == ("Access-Accept", "eap-tls", "accepted")
@@ -160,9 +167,7 @@ def test_eap_tls_with_a_registered_device_certificate_until_it_is_revoked(
 
 def test_an_anonymous_outer_identity_and_the_inner_one_decides(eap: Eap, citizen: Citizen) -> None:
     for outer in (f"anonymous@{REALM}", f"@{REALM}"):
-        out = eap.connect(
-            f"{citizen.name}@{REALM}", PASSWORD, method="TTLS", anonymous_identity=outer
-        )
+        out = eap.connect(f"{citizen.name}@{REALM}", PASSWORD, method="TTLS", anonymous_identity=outer)
         assert succeeded(out), out[-3000:]
     # the records name the inner identity, never the anonymous one only
     assert eap.decisions(citizen.name)[-1] == ("Access-Accept", "eap-ttls/pap", "accepted")
@@ -191,4 +196,4 @@ def test_small_fragments_both_ways(eap: Eap, citizen: Citizen) -> None:
 
 def test_a_returning_device_resumes_its_tls_session(eap: Eap, citizen: Citizen) -> None:
     out = eap.connect(f"{citizen.name}@{REALM}", PASSWORD, method="TTLS", reauthentications=1, tls="1.2")
-    assert out.count("SUCCESS") >= 1 and "MPPE keys OK: 2" in out or succeeded(out), out[-3000:]
+    assert (out.count("SUCCESS") >= 1 and "MPPE keys OK: 2" in out) or succeeded(out), out[-3000:]

@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 from pyrad import packet as pp
 
+from radius.attempt import MSG_BAD_CREDENTIALS, MSG_TOO_MANY
 from radius.clients import ClientTable
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
-from radius.attempt import MSG_BAD_CREDENTIALS, MSG_TOO_MANY
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter, MemoryCounters
 from radius.store import DeviceView

@@ -17,11 +17,6 @@ from accounts.policies import Policy
 from accounts.sessions import DailyUsage
 from radius import codec
 from radius.accounting import SessionClass
-from radius.clients import ClientTable
-from radius.codec import Code, Codec
-from radius.core import Decision, PortKind, ServerCore
-from radius.events import ReplyReady, RequestReceived
-from radius.mschap import generate_authenticator_response, generate_nt_response
 from radius.attempt import (
     MSG_BAD_CREDENTIALS,
     MSG_DAILY_TIME,
@@ -33,6 +28,11 @@ from radius.attempt import (
     MSG_UNKNOWN_DEVICE,
     MSG_UNVERIFIED,
 )
+from radius.clients import ClientTable
+from radius.codec import Code, Codec
+from radius.core import Decision, PortKind, ServerCore
+from radius.events import ReplyReady, RequestReceived
+from radius.mschap import generate_authenticator_response, generate_nt_response
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter
 from radius.store import AccountView, DeviceView

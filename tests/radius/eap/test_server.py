@@ -10,9 +10,10 @@ import pytest
 
 from radius.eap.needs import NeedPassword
 from radius.eap.packet import EapCode, EapPacket, EapType, parse
-from radius.eap.server import EapServer, fragment_size_for, new_state, state_worker
+from radius.eap.server import EapServer, fragment_size_for
 from radius.eap.steps import Accepted, AnswerNeeded, Challenge, Discarded, Refused, Step
 from radius.eap.tlsengine import TlsConfigError, TlsSettings
+from radius.workerroute import make_state, state_owner
 from tests.radius.eap.conftest import MakeServer
 from tests.radius.eap.peer import Peer, client_context, converse
 from tests.radius.eap.pki import Pki
@@ -38,12 +39,12 @@ def test_a_state_names_the_version_and_the_worker_and_is_random_otherwise(make_s
     server = make_server(worker=7, random=lambda n: bytes(range(n)))
     step = _begin(server)
     assert step.state == b"S\x01\x07" + bytes(range(16))
-    assert state_worker(step.state) == 7
-    assert state_worker(b"S\x01\x07") is None
-    assert state_worker(b"X\x01\x07" + bytes(16)) is None
-    assert state_worker(None) is None
+    assert state_owner(step.state) == 7
+    assert state_owner(b"S\x01\x07") is None
+    assert state_owner(b"X\x01\x07" + bytes(16)) is None
+    assert state_owner(None) is None
     with pytest.raises(ValueError):
-        new_state(256, bytes)
+        make_state(256, bytes(16))
 
 
 def test_the_first_request_proposes_the_default_method_with_start_and_the_next_identifier(
