@@ -426,7 +426,7 @@ class Pipeline:
         self.store.record(
             RecordedDecision(
                 authdate=attempt.now,
-                username=attempt.user_name,
+                username=attempt.identity or attempt.user_name,  # EAP: the inner identity decides
                 reply="Access-Accept" if outcome is Outcome.OK else "Access-Reject",
                 method=attempt.recorded_method,
                 reason=attempt.reason,

@@ -94,7 +94,7 @@ class AuthRecord(Base):
     nas_id: Mapped[int | None] = mapped_column(Integer)
     site_id: Mapped[int | None] = mapped_column(Integer, index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
-    method: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(64))
 
 

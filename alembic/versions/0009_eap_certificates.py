@@ -1,6 +1,7 @@
 """EAP-TLS (issue 15): ``device_certificate``, a device's client certificate — whose it is (the
 account), found by issuer and serial, and whether it is revoked. A certificate that chains to the
-device CA but has no row here, or a revoked one, is refused.
+device CA but has no row here, or a revoked one, is refused. ``radpostauth.method`` widens to 32
+characters for the EAP methods' names ("eap-ttls/eap-mschapv2").
 
 Revision ID: 0009
 Revises: 0008
@@ -46,9 +47,18 @@ def upgrade() -> None:
     with op.batch_alter_table("device_certificate", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_device_certificate_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_device_certificate_updated_at"), ["updated_at"], unique=False)
+    with op.batch_alter_table("radpostauth", schema=None) as batch_op:
+        batch_op.alter_column(
+            "method", existing_type=sa.String(length=16), type_=sa.String(length=32), existing_nullable=False
+        )
 
 
 def downgrade() -> None:
+    op.execute("UPDATE radpostauth SET method = substr(method, 1, 16) WHERE length(method) > 16")
+    with op.batch_alter_table('radpostauth', schema=None) as batch_op:
+        batch_op.alter_column(
+            'method', existing_type=sa.String(length=32), type_=sa.String(length=16), existing_nullable=False
+        )
     with op.batch_alter_table("device_certificate", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_device_certificate_updated_at"))
         batch_op.drop_index(batch_op.f("ix_device_certificate_account_id"))

@@ -200,10 +200,10 @@ class Conversation:
     def finished(self) -> bool:
         return TABLE[self.phase].waits_for is None
 
-    def close(self) -> None:
-        """Free the TLS state (idempotent)."""
+    def close(self, *, resumable: bool = False) -> None:
+        """Free the TLS state (idempotent); ``resumable``: the conversation succeeded."""
         if self._tls is not None:
-            self._tls.close()
+            self._tls.close(resumable=resumable)
             self._tls = None
         self._inner = None
         self._outgoing = []
@@ -381,7 +381,7 @@ class Conversation:
         msk = keys.derive(self._live_tls, self.method).msk
         self.identity = identity
         self._goto(Phase.DONE)
-        self.close()
+        self.close(resumable=True)
         return Accepted(
             eap_message=packet.success(self.identifier), identity=identity, method=method, msk=msk
         )

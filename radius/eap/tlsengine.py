@@ -256,6 +256,12 @@ class TlsServer:
         certificate = self._live.get_peer_certificate()
         return None if certificate is None else certificate.to_cryptography()
 
-    def close(self) -> None:
-        """Free the OpenSSL state now (the connection's buffers and keys); nothing works after."""
+    def close(self, *, resumable: bool = False) -> None:
+        """Free the OpenSSL state now (the connection's buffers and keys); nothing works after.
+
+        ``resumable``: the conversation succeeded, so its session may be resumed. OpenSSL drops a
+        TLS 1.2 session from the cache when a connection is freed without a shutdown (it may have
+        ended badly); the close_notify itself is never sent (EAP ends with EAP-Success)."""
+        if resumable and self._conn is not None and self._handshake_done:
+            self._conn.set_shutdown(SSL.SENT_SHUTDOWN | SSL.RECEIVED_SHUTDOWN)
         self._conn = None
