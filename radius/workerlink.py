@@ -33,6 +33,7 @@ class WorkerLink(asyncio.DatagramProtocol):
         self.key = key
         self.deliver: Callable[[Forwarded], None] = lambda _: None
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
 
     async def open(self, deliver: Callable[[Forwarded], None]) -> None:
         """Bind this worker's socket; what the others forward to it goes to ``deliver``."""
@@ -45,17 +46,21 @@ class WorkerLink(asyncio.DatagramProtocol):
         except Exception:
             sock.close()
             raise
+        self.sock = sock
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def forward(self, worker: int, *, listener: int, source: tuple[str, int], data: bytes) -> None:
-        if self.transport is None:
+        if self.sock is None:
             return
         message = seal(self.key, listener=listener, source=source, data=data)
         try:
-            self.transport.sendto(message, link_address(self.name, worker))
-        except OSError as exc:  # the owner is restarting: the NAS retransmits
+            # on the socket itself: uvloop's transports take no abstract-namespace address (it
+            # cuts the name at its leading NUL); a local datagram socket does not block for long,
+            # and when it would, the request is dropped like any other overload
+            self.sock.sendto(message, link_address(self.name, worker))
+        except OSError as exc:  # the owner is restarting, or its queue is full: the NAS retransmits
             metrics.forwarded("failed")
             log.debug("radius: could not forward a request to worker %d: %s", worker, exc)
             return
@@ -76,3 +81,4 @@ class WorkerLink(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+        self.sock = None

@@ -139,7 +139,12 @@ def launch(workdir: Path, database_url: str, **settings: str) -> Server:
         )
     srv = Server(env=env, workdir=workdir, auth_port=auth_port, acct_port=acct_port, proc=proc, log=log)
     deadline = time.monotonic() + 30
-    while "radius: acct listening" not in log.read_text():
+    workers = int(settings.get("SESAME_RADIUS_WORKERS", "1"))
+    while (
+        "radius: acct listening" not in log.read_text()
+        if workers == 1
+        else log.read_text().count(" ready (pid") < workers
+    ):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(log.read_text())

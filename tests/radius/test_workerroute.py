@@ -7,6 +7,7 @@ import asyncio
 import os
 
 import pytest
+import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -101,18 +102,26 @@ def test_anything_else_on_the_link_is_refused(message: bytes) -> None:
     assert unseal(KEY, message) is None
 
 
-async def test_workers_hand_requests_over_their_link() -> None:
-    name = f"test-{os.getpid()}"
+async def _hand_over() -> Forwarded:
+    name = f"test-{os.getpid()}-{os.urandom(4).hex()}"
     got: asyncio.Queue[Forwarded] = asyncio.Queue()
     first = WorkerLink(name=name, index=0, key=KEY)
     second = WorkerLink(name=name, index=1, key=KEY)
     await first.open(lambda _: None)
     await second.open(got.put_nowait)
     try:
-        first.forward(1, listener=2, source=("2001:db8::7", 1645), data=b"datagram")
         first.forward(5, listener=0, source=("192.0.2.1", 1), data=b"to nobody")  # counted, not raised
-        forwarded = await asyncio.wait_for(got.get(), 5)
-        assert forwarded == Forwarded(listener=2, source=("2001:db8::7", 1645), data=b"datagram")
+        first.forward(1, listener=2, source=("2001:db8::7", 1645), data=b"datagram")
+        return await asyncio.wait_for(got.get(), 5)
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_workers_hand_requests_over_their_link(loop: str) -> None:
+    """On uvloop too (what the workers run): its transports take no abstract socket address."""
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        forwarded = runner.run(_hand_over())
+    assert forwarded == Forwarded(listener=2, source=("2001:db8::7", 1645), data=b"datagram")
