@@ -31,6 +31,9 @@ from accounts.secretbox import SecretBox
 from sesame import migrations
 from sesame.db import create_engine, create_sessionmaker
 
+# helpers that assert, outside test files: their failures show the values compared
+pytest.register_assert_rewrite("tests.cli", "tests.support")
+
 POSTGRES_URL = os.environ.get("SESAME_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_REALM = "wifi.test.example"
