@@ -38,8 +38,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import freeradius as fr
-from radpackets import status_server, write_credentials
+from radpackets import write_credentials
 from sesame_seed import BENCH_SECRET, SESAME_KEY, recreate_database, seed_sesame
+
+from tests.support.status_server import answers_status_server
 
 HERE = Path(__file__).resolve().parent
 RADLOAD = HERE / "radload.py"
@@ -146,7 +148,7 @@ class SesameTarget:
     start() must run Sésame's RADIUS server as a child process (``self.proc``) on 127.0.0.1 with a
     free port, a NAS entry for 127.0.0.1 with ``require_message_authenticator``, the same PostgreSQL
     server (database ``self.database``), and return (host, port, secret) once it answers
-    (``radload.status_server`` or one Access-Request). Size its workers for the machine as FreeRADIUS's
+    (``answers_status_server`` or one Access-Request). Size its workers for the machine as FreeRADIUS's
     are. stop(), the CPU probes and close() below already work from ``self.proc``.
     """
 
@@ -228,7 +230,7 @@ class SesameTarget:
         )
         # each process loads its working set before it answers: ~1 min per million accounts here
         deadline = time.monotonic() + 60 + self.n_users / 5_000
-        while not status_server("127.0.0.1", auth, BENCH_SECRET.encode(), timeout=0.5):
+        while not answers_status_server("127.0.0.1", auth, BENCH_SECRET, timeout=0.5):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Sésame did not start; see {self.workdir / 'sesame.log'}")
             time.sleep(0.2)

@@ -19,8 +19,10 @@ from typing import Protocol
 import asyncpg  # type: ignore[import-untyped]
 import auth_bench as ab
 import freeradius as fr
-from radpackets import Credential, Encoder, RequestOptions, check_reply, status_server
+from radpackets import Credential, Encoder, RequestOptions, check_reply
 from sesame_seed import BENCH_SECRET, SESAME_KEY, recreate_database, seed_sesame
+
+from tests.support.status_server import answers_status_server
 
 REALM = "liguria.example"
 PATTERN = "user{i}@" + REALM
@@ -223,7 +225,7 @@ class SesameProxy:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
-        while not status_server("127.0.0.1", auth, BENCH_SECRET.encode(), timeout=0.5):
+        while not answers_status_server("127.0.0.1", auth, BENCH_SECRET, timeout=0.5):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Sésame did not start; see {self.log}")
             time.sleep(0.2)
