@@ -312,9 +312,9 @@ def _against_sql(ses: Result, ref: Result | None) -> list[str]:
         f"{ses.target} / FreeRADIUS-sql: auth/s "
         + ratio(ses.peak.report["throughput_rps"], ref.peak.report["throughput_rps"])
         + ", p50 "
-        + ratio(ses.half.report["latency_ms"]["p50"], ref.half.report["latency_ms"]["p50"])
+        + ratio(ses.half.report["latency_ms"].get("p50"), ref.half.report["latency_ms"].get("p50"))
         + ", p99 "
-        + ratio(ses.half.report["latency_ms"]["p99"], ref.half.report["latency_ms"]["p99"])
+        + ratio(ses.half.report["latency_ms"].get("p99"), ref.half.report["latency_ms"].get("p99"))
         + ", server CPU/req "
         + ratio(
             ses.peak.per_request_us(ses.peak.server_cpu_s), ref.peak.per_request_us(ref.peak.server_cpu_s)
@@ -325,7 +325,7 @@ def _against_sql(ses: Result, ref: Result | None) -> list[str]:
             ref.peak.per_request_us(ref.peak.server_cpu_s + ref.peak.db_cpu_s),
         )
     ]
-    if ses.same_rate:
+    if ses.same_rate and ses.same_rate.report["latency_ms"] and ref.half.report["latency_ms"]:
         same, sql = ses.same_rate.report, ref.half.report
         lines.append(
             f"At FreeRADIUS-sql's ½ load ({sql['throughput_rps']:,.0f}/s) {ses.target}'s p50/p99: "
