@@ -19,10 +19,21 @@ import pytest
 
 from tests.conftest import IN_CI, need_ipv6_loopback
 from tests.support.ports import free_tcp_port, free_udp_port
+from tests.support.status_server import answers_status_server
 
 SECRET = "interop-secret-123"
 REALM = "wifi.interop.example"
 PASSWORD = "correct horse battery"
+#: Federation timers short enough for tests: a home server is given up after 1.5 s and probed every 0.5 s
+FAST_FEDERATION = {
+    "SESAME_FEDERATION_ENABLED": "true",
+    "SESAME_FEDERATION_RESPONSE_WINDOW": "1.5",
+    "SESAME_FEDERATION_RETRY_INTERVAL": "0.5",
+    "SESAME_FEDERATION_RETRIES": "1",
+    "SESAME_FEDERATION_ZOMBIE_PERIOD": "3",
+    "SESAME_FEDERATION_CHECK_INTERVAL": "0.5",
+    "SESAME_FEDERATION_ANSWERS_TO_ALIVE": "2",
+}
 
 
 PACKAGES = {"freeradius": "freeradius", "eapol_test": "eapoltest", "radsecproxy": "radsecproxy"}
@@ -158,24 +169,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("interop")
     srv = launch(workdir, f"sqlite:///{workdir / 'interop.db'}")
     try:
-        srv.cli("commune", "add", "Valence", "--insee", "26362")
-        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
-        srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
-        srv.cli("nas", "add", "local-ap6", "--ip", "::1", "--secret", SECRET + "-v6", "--site", "Médiathèque")
-        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
-        wait_until_served(srv)
+        add_valence(srv, ipv6=True)
         yield srv
     finally:
         srv.proc.terminate()
         srv.proc.wait(timeout=30)
 
 
+def add_valence(srv: Server, *, ap: str = "local-ap", ipv6: bool = False) -> None:
+    """Valence's Médiathèque with the access point ``ap`` at 127.0.0.1 (secret SECRET; with ``ipv6``,
+    ``ap``6 at ::1, secret SECRET-v6) and alice (PASSWORD); returns once the server answers there."""
+    srv.cli("commune", "add", "Valence", "--insee", "26362")
+    srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
+    srv.cli("nas", "add", ap, "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
+    if ipv6:
+        srv.cli("nas", "add", f"{ap}6", "--ip", "::1", "--secret", SECRET + "-v6", "--site", "Médiathèque")
+    srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
+    wait_until_served(srv)
+
+
 def wait_until_served(srv: Server, *, served: bool = True) -> None:
-    """Access points are reloaded within a couple of seconds of a change."""
+    """Access points are reloaded within a couple of seconds of a change: wait until 127.0.0.1 is
+    answered a Status-Server (or, ``served=False``, no longer is)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        out = srv.radclient("Message-Authenticator = 0x00\n", command="status", timeout=0.5, retries=1)
-        if ("Received Access-Accept" in out) == served:
+        if answers_status_server("127.0.0.1", srv.auth_port, SECRET, timeout=0.5) == served:
             return
         time.sleep(0.3)
     raise AssertionError(f"the server did not {'start' if served else 'stop'} answering 127.0.0.1")
