@@ -18,6 +18,7 @@ from pathlib import Path
 import freeradius as fr
 from sesame_seed import BENCH_SECRET, SESAME_KEY
 
+from tests.support import processes
 from tests.support.status_server import answers_status_server
 
 HOST = "127.0.0.1"
@@ -80,10 +81,4 @@ def serve(
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
     """Terminate the server (SIGTERM: it flushes what it holds), killing it after 15 s."""
-    if proc and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    processes.stop(proc, 15)

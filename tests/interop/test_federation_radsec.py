@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from tests.interop.conftest import (
     wait_until_served,
 )
 from tests.interop.peers import FreeRadiusPeer, radclient, radclient_reply
+from tests.support import processes
 from tests.support.ports import closed_tcp_port, free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.slow
@@ -153,14 +153,7 @@ class RadSecProxy:
     def stop(self) -> None:
         """SIGTERM (then SIGKILL if it lingers); also how a test simulates an outage."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc, 10)
 
     def text(self) -> str:
         """What it has logged so far."""
