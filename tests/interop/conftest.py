@@ -7,6 +7,7 @@ tests are skipped on a workstation and fail in CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,26 +84,16 @@ class Server:
         timeout: float = 2.0,
         host: str = "127.0.0.1",
     ) -> str:
-        """radclient's verbose output for one request; its exit code is not asserted (no reply = 1)."""
-        done = subprocess.run(
-            [
-                need_tool("radclient"),
-                "-x",
-                "-r",
-                str(retries),
-                "-t",
-                str(timeout),
-                *(["-6"] if ":" in host else []),
-                f"{host}:{port or self.auth_port}",
-                command,
-                secret,
-            ],
-            input=attributes,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        """:func:`radclient` to this server (its authentication port unless ``port``)."""
+        return radclient(
+            port or self.auth_port,
+            secret,
+            attributes,
+            command=command,
+            host=host,
+            timeout=timeout,
+            retries=retries,
         )
-        return done.stdout + done.stderr
 
     def radtest(self, user: str, password: str, *, method: str = "pap", secret: str = SECRET) -> str:
         done = subprocess.run(
@@ -122,6 +113,46 @@ class Server:
             timeout=60,
         )
         return done.stdout + done.stderr
+
+
+def radclient(
+    port: int,
+    secret: str,
+    attributes: str,
+    *,
+    command: str = "auth",
+    host: str = "127.0.0.1",
+    timeout: float = 2.0,
+    retries: int = 1,
+) -> str:
+    """radclient's verbose output for one request (attributes one per line, as radclient reads them;
+    add ``Message-Authenticator = 0x00`` to have it signed; an IPv6 ``host`` in brackets). Its exit
+    code is not asserted (no reply = 1)."""
+    done = subprocess.run(
+        [
+            need_tool("radclient"),
+            "-x",
+            "-r",
+            str(retries),
+            "-t",
+            str(timeout),
+            *(["-6"] if ":" in host else []),
+            f"{host}:{port}",
+            command,
+            secret,
+        ],
+        input=attributes,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout + done.stderr
+
+
+def received(output: str) -> str | None:
+    """The kind of reply radclient received (``Access-Accept``…), None when none came."""
+    match = re.search(r"Received (Access-\w+|Accounting-Response)", output)
+    return match.group(1) if match else None
 
 
 def launch(workdir: Path, database_url: str, **settings: str) -> Server:

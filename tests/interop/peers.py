@@ -372,38 +372,6 @@ def _unquote(value: str) -> str:
 # Clients
 
 
-def radclient(
-    port: int,
-    secret: str,
-    attributes: str,
-    *,
-    command: str = "auth",
-    host: str = HOST,
-    timeout: float = 2.0,
-    retries: int = 1,
-) -> str:
-    """radclient's verbose output for one request (attributes one per line, as radclient reads them;
-    add ``Message-Authenticator = 0x00`` to have it signed)."""
-    done = subprocess.run(
-        [
-            need_tool("radclient"),
-            "-x",
-            "-r",
-            str(retries),
-            "-t",
-            str(timeout),
-            f"{host}:{port}",
-            command,
-            secret,
-        ],
-        input=attributes,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return done.stdout + done.stderr
-
-
 def radclient_reply(output: str) -> tuple[str, Record] | None:
     """The type and attributes of the reply in radclient's verbose output (None: no reply)."""
     match = re.search(r"^Received (\S+) Id \d+ .*\n((?:\t.*\n?)*)", output, re.MULTILINE)

@@ -26,9 +26,10 @@ from tests.interop.conftest import (
     Server,
     launch,
     need_tool,
+    radclient,
     wait_until_served,
 )
-from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient, radclient_reply
+from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient_reply
 
 LIGURIA = "liguria.example"
 PARTNER_SECRET = "liguria-secret-1"

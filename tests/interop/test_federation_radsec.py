@@ -40,9 +40,10 @@ from tests.interop.conftest import (
     Server,
     launch,
     need_tool,
+    radclient,
     wait_until_served,
 )
-from tests.interop.peers import FreeRadiusPeer, radclient, radclient_reply
+from tests.interop.peers import FreeRadiusPeer, radclient_reply
 from tests.support import processes
 from tests.support.ports import closed_tcp_port, free_tcp_port, free_udp_port
 

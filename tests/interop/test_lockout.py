@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, add_valence, launch, need_tool
-from tests.interop.test_radclient import received
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, add_valence, launch, need_tool, received
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

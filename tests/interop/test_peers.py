@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.conftest import radclient
 from tests.interop.peers import (
     FreeRadiusPeer,
     Record,
     eapol_test,
     flatten,
-    radclient,
     radclient_reply,
     read_detail,
 )
