@@ -11,6 +11,7 @@ servers always bind, follows the same rule (:func:`need_ipv6_loopback`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -59,6 +60,20 @@ def postgres_unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str, *, template: str | None = None) -> Iterator[str]:
+    """The URL of a PostgreSQL database of its own, a copy of ``template`` or empty, dropped after."""
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        postgres_unavailable(f"{type(exc).__name__}: {exc}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @cache
@@ -110,11 +125,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"sesame_t_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("sesame_t", template=request.getfixturevalue("postgres_template")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -165,13 +177,8 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
     """The URL of an empty PostgreSQL database (no schema) of its own for this test."""
-    name = f"sesame_empty_{os.getpid()}_{next(_counter)}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        postgres_unavailable(f"{type(exc).__name__}: {exc}")
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("sesame_empty") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

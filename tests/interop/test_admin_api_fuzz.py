@@ -6,10 +6,7 @@ or without one, no answer is a 5xx — including the values schemathesis itself 
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,17 +21,15 @@ from hypothesis import strategies as st
 from schemathesis import APIOperation
 from schemathesis.core.result import Ok
 from schemathesis.schemas import BaseSchema
-from sqlalchemy import make_url
 
-from tests.conftest import POSTGRES_URL, _pg_admin
-from tests.interop.conftest import SECRET, Server, launch, need_tool, wait_until_served
+from tests.conftest import postgres_database
+from tests.interop.conftest import Server, add_valence, launch, need_tool
 from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a long test passphrase 2026"
 
 
-_databases = itertools.count()
 SENTINEL = "__bad_value__"
 #: what schemathesis never sends, as JSON tokens (raw bytes) and in a query string
 BAD_JSON = (
@@ -49,11 +44,8 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('fuzzdb') / 'fuzz.db'}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"sesame_fuzz_{os.getpid()}_{next(_databases)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("sesame_fuzz", template=request.getfixturevalue("postgres_template")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -71,12 +63,8 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, database: str) -> Itera
         SESAME_MAIL_OUTBOX=str(workdir / "outbox"),
     )
     try:
-        srv.cli("commune", "add", "Valence", "--insee", "26362")
-        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
-        srv.cli("nas", "add", "ap-1", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
-        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", "correct horse battery")
+        add_valence(srv, ap="ap-1")
         srv.cli("admin", "create", "fuzz@test.example", "--role", "region_admin", "--password", PASSWORD)
-        wait_until_served(srv)
         token = httpx.post(
             f"{base}/api/v1/auth/token",
             data={"grant_type": "password", "username": "fuzz@test.example", "password": PASSWORD},

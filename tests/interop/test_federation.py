@@ -18,8 +18,18 @@ from pathlib import Path
 import pytest
 
 from radius import codec
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient, radclient_reply
+from tests.interop.conftest import (
+    FAST_FEDERATION,
+    PASSWORD,
+    REALM,
+    SECRET,
+    Server,
+    launch,
+    need_tool,
+    radclient,
+    wait_until_served,
+)
+from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient_reply
 
 LIGURIA = "liguria.example"
 PARTNER_SECRET = "liguria-secret-1"
@@ -62,13 +72,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     sesame = launch(
         workdir,
         f"sqlite:///{workdir / 'federation.db'}",
-        SESAME_FEDERATION_ENABLED="true",
-        SESAME_FEDERATION_RESPONSE_WINDOW="1.5",
-        SESAME_FEDERATION_RETRY_INTERVAL="0.5",
-        SESAME_FEDERATION_RETRIES="1",
-        SESAME_FEDERATION_ZOMBIE_PERIOD="3",
-        SESAME_FEDERATION_CHECK_INTERVAL="0.5",
-        SESAME_FEDERATION_ANSWERS_TO_ALIVE="2",
+        **FAST_FEDERATION,
         SESAME_POLICY_SESSION_TIMEOUT="3600",
         SESAME_FEDERATION_SOURCE_ADDRESS=SESAME_SOURCE,
     )
