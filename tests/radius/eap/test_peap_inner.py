@@ -82,6 +82,13 @@ def test_an_identity_answered_with_a_whole_packet_is_read_too() -> None:
     assert inner.identity == ALICE
 
 
+def test_octets_past_a_whole_packets_length_are_the_tunnels_padding() -> None:
+    inner = phase()  # RFC 3748 §4.1: ignored upon reception, as hostapd ignores them
+    challenge = sent(inner.receive(eap(2, 1, 1, b"alice@wifi.example") + bytes(3)))
+    assert challenge[0] == 26
+    assert inner.identity == ALICE
+
+
 def test_the_second_device_credential_may_match() -> None:
     inner, peer = phase(), MsChapV2Peer(name=b"alice@wifi.example", password=PASSWORD)
     need = to_need(inner, peer)

@@ -316,6 +316,14 @@ def test_eap_message_split_over_several_avps_is_joined() -> None:
     assert unpack_eap(unpack_avps(output.send)[0][2])[2] == 26
 
 
+def test_octets_past_an_inner_eap_packets_length_are_the_tunnels_padding() -> None:
+    inner, peer = phase(), MsChapV2Peer(name=b"alice", password=PASSWORD)  # RFC 3748 §4.1: ignored
+    code, identifier, eap_type, challenge = eap_round(inner, eap(2, 0, 1, b"alice") + b"pad")
+    assert (code, eap_type) == (1, 26)
+    need = inner.receive(avp(79, eap(2, identifier, 26, peer.eap_response(challenge)) + bytes(5)))
+    assert need == NeedNtHashes(identity="alice@wifi.example")
+
+
 def test_a_peer_that_refuses_eap_mschapv2_has_no_method_in_common() -> None:
     inner = phase()
     _code, identifier, _type, _data = eap_round(inner, eap(2, 0, 1, b"alice"))
