@@ -19,7 +19,8 @@ from radius.eap.inner import (
 from radius.eap.needs import NeedNtHashes
 from radius.eap.peap import RECEIVE, SUPPLY, PeapInner, PeapState, result_status
 from radius.mschap import nt_password_hash
-from tests.radius.eap.inner_peer import MsChapV2Peer, eap, unpack_eap
+from tests.radius.eap.inner_peer import MsChapV2Peer
+from tests.radius.eap.peer import eap, unpack_eap
 
 REALM = "wifi.example"
 PASSWORD = "correct horse"

@@ -30,7 +30,8 @@ from radius.eap.ttls import (
     parse_avps,
 )
 from radius.mschap import nt_password_hash
-from tests.radius.eap.inner_peer import MsChapV2Peer, avp, eap, unpack_avps, unpack_eap
+from tests.radius.eap.inner_peer import MsChapV2Peer, avp, unpack_avps
+from tests.radius.eap.peer import eap, unpack_eap
 
 REALM = "wifi.example"
 PASSWORD = "correct horse"
@@ -264,7 +265,7 @@ def test_mschapv2_response_of_the_wrong_length_is_malformed() -> None:
 # -- inner EAP-MSCHAPv2 ----------------------------------------------------------------------
 
 
-def eap_round(inner: TtlsInner, packet: bytes) -> tuple[int, int, int, bytes]:
+def eap_round(inner: TtlsInner, packet: bytes) -> tuple[int, int, int | None, bytes]:
     output = inner.receive(avp(79, packet))
     assert isinstance(output, InnerOutput)
     assert output.result is None
