@@ -21,9 +21,19 @@ EAP-TLS asks the caller about the certificate again (the session keeps the peer'
 TTLS is never resumed (``resumption=False``): wpa_supplicant, hence Android and Linux peers, skip
 phase 2 when a re-authentication resumes a TTLS session (hostapd ``eap_peer/eap_ttls.c``,
 ``eap_ttls_phase2_start``: "EAP-TTLS does not use Phase2 on fast re-auth") and wait for an
-EAP-Success that only a server remembering the session's inner identity could give; Sésame keeps
-none (pyOpenSSL gives no per-session data), and eapol_test's re-authentication failed when the
-server ran phase 2 again. FreeRADIUS and hostapd leave resumption off by default for all methods.
+EAP-Success that only a server remembering the session's inner identity could give, and
+eapol_test's re-authentication failed when the server ran phase 2 again. hostapd's server keeps
+the identity in the session (``SSL_SESSION_set_ex_data``); the bindings under pyOpenSSL have no
+session ex_data, ticket appdata, session id, new-session callback nor ``SSL_CTX_set_num_tickets``.
+A session could still be told by its secret (``Connection.master_key``): a resumed TLS 1.2
+session has its first one's master secret; under TLS 1.3 it is the ticket's PSK, of which only
+the last of the two tickets a full handshake issues is visible, and on the resumed handshake only
+until the server writes its next ticket, inside the call that reads the peer's Finished. And a
+resumed session proves the TLS secret, not the password: MS-CHAPv2 sessions could be re-checked
+against the account's NT hashes, inner PAP ones by nothing we keep, so those would have to be
+made unresumable, and a stateless TLS 1.3 ticket once sent cannot be withdrawn. Not clean enough
+to build on: a full handshake each time. FreeRADIUS and hostapd leave resumption off by default
+for all methods.
 
 Errors: a handshake or record the peer got wrong is a :class:`TlsFailure` (the peer's fault, with
 OpenSSL's words in ``detail`` for the log); a file that cannot be used is a :class:`TlsConfigError`
