@@ -62,6 +62,7 @@ log = logging.getLogger("sesame.radius.eap")
 
 #: a server certificate (or device CA) that expires sooner than this is a warning at start-up
 EXPIRY_WARNING = timedelta(days=30)
+SERVER, DEVICE_CA = "the server certificate", "the device CA"
 #: X509_V_FLAG_NO_CHECK_TIME (OpenSSL 1.1.0): dates are reported apart from the chain; pyOpenSSL
 #: does not name the flag
 _NO_CHECK_TIME = 0x200000
@@ -139,7 +140,7 @@ def read_server_certificate(path: Path) -> ServerCertificate:
 
 def published_ca(path: Path) -> x509.Certificate:
     """The CA devices must trust (``SESAME_EAP_CA``): one certificate, PEM."""
-    found = _certificates(_read(path, "the CA devices trust,"), path, "the CA devices trust,")
+    found = _certificates(_read(path, "CA file"), path, "CA file")
     if len(found) != 1:
         raise TlsConfigError(
             f"eap: {path} must hold one certificate, the CA devices trust; it holds {len(found)}"
@@ -151,12 +152,13 @@ def _expiry(what: str, path: Path, not_after: datetime, now: datetime) -> None:
     """Warn of a certificate that expires soon; say it louder when it has."""
     day = f"{not_after:%Y-%m-%d %H:%M} UTC"
     if not_after <= now:
+        refused = "devices refuse the handshake" if what == SERVER else "EAP-TLS refuses every device"
         log.error(
-            "eap: %s %s expired on %s: devices refuse the handshake; renew it (the new file is "
-            "loaded without a restart)",
+            "eap: %s %s expired on %s: %s; renew it (the new file is loaded without a restart)",
             what,
             path,
             day,
+            refused,
         )
     elif not_after - now < EXPIRY_WARNING:
         log.warning(
@@ -166,6 +168,14 @@ def _expiry(what: str, path: Path, not_after: datetime, now: datetime) -> None:
             day,
             (not_after - now).days,
         )
+
+
+def _expiries(
+    tls: TlsSettings, server: ServerCertificate, device_ca: list[x509.Certificate], now: datetime
+) -> None:
+    _expiry(SERVER, tls.certificate, server.not_after, now)
+    for certificate in device_ca:
+        _expiry(DEVICE_CA, tls.device_ca or Path(), certificate.not_valid_after_utc, now)
 
 
 def _gauge(server: ServerCertificate, device_ca: list[x509.Certificate]) -> None:
@@ -197,9 +207,7 @@ def check_at_start(
                 f"eap: the server certificate {tls.certificate} does not chain to the CA devices "
                 f"trust ({ca}): {problem}"
             )
-    _expiry("the server certificate", tls.certificate, server.not_after, now)
-    for certificate in device_ca:
-        _expiry("the device CA", tls.device_ca or Path(), certificate.not_valid_after_utc, now)
+    _expiries(tls, server, device_ca, now)
     return server
 
 
@@ -291,10 +299,7 @@ class CertificateWatch:
             ", ".join(server.names) or "-",
             f"{server.not_after:%Y-%m-%d}",
         )
-        now = self._clock()
-        _expiry("the server certificate", tls.certificate, server.not_after, now)
-        for certificate in device_ca:
-            _expiry("the device CA", tls.device_ca or Path(), certificate.not_valid_after_utc, now)
+        _expiries(tls, server, device_ca, self._clock())
         return True
 
     def _refuse_what_devices_would(self, server: ServerCertificate) -> None:
