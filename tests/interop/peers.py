@@ -403,6 +403,7 @@ def eapol_test(
     private_key: Path | None = None,
     fragment_size: int | None = None,
     reauthentications: int = 0,
+    mac: str | None = None,
 ) -> str:
     """Run wpa_supplicant's ``eapol_test`` (Debian ``eapoltest``) once; its output ends with SUCCESS
     or FAILURE. ``method``: PEAP (inner EAP-MSCHAPv2), TTLS (inner PAP), TTLS-MSCHAPV2,
@@ -410,7 +411,8 @@ def eapol_test(
     ``attributes``: extra RADIUS attributes in eapol_test's ``-N`` syntax, e.g. ``"89:x:00"`` (ask
     for a Chargeable-User-Identity, RFC 4372) or ``"126:s:1wifi.example"`` (Operator-Name).
     ``tls``: "1.2" or "1.3" to allow only that version; ``fragment_size``: the client's TLS
-    fragments; ``reauthentications``: authenticate again that many times (TLS resumption)."""
+    fragments; ``reauthentications``: authenticate again that many times (TLS resumption);
+    ``mac``: the device's MAC address, sent as Calling-Station-Id (eapol_test's own by default)."""
     outer, _, inner = method.upper().partition("-")
     phase2 = {
         ("PEAP", ""): "auth=MSCHAPV2",
@@ -464,6 +466,7 @@ def eapol_test(
             "-t",
             str(int(timeout)),
             *([f"-r{reauthentications}"] if reauthentications else []),
+            *([f"-M{mac}"] if mac else []),
             *(f"-N{attribute}" for attribute in attributes),
         ],
         capture_output=True,
