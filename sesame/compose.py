@@ -251,6 +251,15 @@ def check_eap(settings: Settings) -> None:
         check_at_start(eap_tls(settings), ca=Path(settings.eap.ca) if settings.eap.ca else None)
 
 
+def check_radsec(settings: Settings) -> None:
+    """Before anything starts: RadSec's certificate, key and partners' CA can be used, both ways
+    (:class:`federation.tls.TlsError` naming the file and why, else)."""
+    files = radsec_tls(settings) if settings.federation.enabled else None
+    if files is not None:
+        server_context(files)
+        client_context(files)
+
+
 def eap_certificate_watch(settings: Settings, server: EapServer) -> CertificateWatch:
     """Takes a renewed certificate, key or device CA into use (every few seconds, see RadiusService)."""
     return CertificateWatch(

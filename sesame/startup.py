@@ -23,12 +23,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from federation.tls import TlsError
 from portal.app import create_app
 from radius.eap.tlsengine import TlsConfigError
 from radius.eapcerts import CertificateUnreadable
 from radius.server import BindError, RadiusService
 from sesame import migrations
-from sesame.compose import build_portal, build_radius, check_eap, radius_listeners, radsec_listener
+from sesame.compose import (
+    build_portal,
+    build_radius,
+    check_eap,
+    check_radsec,
+    radius_listeners,
+    radsec_listener,
+)
 from sesame.db import create_engine, is_sqlite, reaching
 from sesame.settings import Settings
 from sesame.workers import Supervisor
@@ -45,12 +53,14 @@ class StartupFileError(StartupError):
 
 
 def check_files(settings: Settings) -> None:
-    """The files the services read at start (EAP's certificates) can be used: else one error."""
+    """The files the services read at start (EAP's and RadSec's certificates) can be used: else
+    one error."""
     try:
         check_eap(settings)
+        check_radsec(settings)
     except CertificateUnreadable as exc:
         raise StartupFileError(str(exc)) from None
-    except TlsConfigError as exc:
+    except (TlsConfigError, TlsError) as exc:
         raise StartupError(str(exc)) from None
 
 

@@ -311,3 +311,23 @@ def test_serve_refuses_eap_files_it_cannot_use_with_one_line(
     assert len(errors) == 1 and said in errors[0], server.stderr
     assert "Traceback" not in server.stderr
     assert "listening" not in server.stderr  # nothing was started
+
+
+def test_serve_refuses_radsec_files_it_cannot_use_with_one_line(
+    env: dict[str, str], tmp_path: Path, processes: list[Process]
+) -> None:
+    """A RadSec certificate that is no certificate: one line, not a traceback (it was one)."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    radsec = {
+        "SESAME_FEDERATION_ENABLED": "true",
+        "SESAME_FEDERATION_RADSEC_CERTIFICATE": str(junk),
+        "SESAME_FEDERATION_RADSEC_PRIVATE_KEY": str(junk),
+        "SESAME_FEDERATION_RADSEC_CA": str(junk),
+    }
+    server = Process(["serve"], env | radsec, tmp_path)
+    processes.append(server)
+    assert server.proc.wait(timeout=START_TIMEOUT) == 2
+    errors = [line for line in server.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"radsec: cannot use certificate {junk}" in errors[0], server.stderr
+    assert "Traceback" not in server.stderr
