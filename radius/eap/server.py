@@ -258,6 +258,7 @@ class EapServer:
             reason=reason,
             identity=conversation.identity,
             detail=detail,
+            method=conversation.label,
         )
 
     def _timeout(self, conversation: Conversation) -> Refused:

@@ -143,6 +143,7 @@ def test_malformed_eap_ends_a_known_conversation_and_is_ignored_otherwise(make_s
     step = server.receive(eap_message=b"\x02\x01\x00\x09", state=start.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert (step.reason, step.detail) == ("eap_malformed", "length_mismatch")
+    assert step.method == "peap"  # as far as it got: the decision record names it
     assert parse(step.eap_message).code is EapCode.FAILURE
     assert server.conversations == 0
     assert server.receive(eap_message=b"\x02", state=None, client="ap-1", now=NOW) == Discarded(
@@ -191,7 +192,7 @@ def test_a_conversation_past_its_deadline_is_refused_and_expire_forgets_it(
         eap_message=peer.answer(start.eap_message), state=start.state, client="ap-1", now=NOW + 30
     )
     assert isinstance(late, Refused)
-    assert late.reason == "eap_timeout"
+    assert (late.reason, late.method) == ("eap_timeout", "peap")
     assert server.conversations == 0
     _begin(server, now=NOW)
     _begin(server, now=NOW + 10)
