@@ -232,6 +232,7 @@ def test_a_flood_of_unfinished_handshakes_neither_exhausts_memory_nor_starves_ot
         done = device.run()
     assert done is not None and done.code == Code.ACCESS_ACCEPT, done
     assert device.msk_matches(done, device.sent[-1])
+    assert metric(eap, "sesame_eap_evicted_total") > 0  # room was made for it
     out = eapol_test(
         srv.workdir,
         srv.auth_port,

@@ -127,10 +127,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         served = Served(eap=deployment)
         with served.nas(other=True) as other:  # the second access point is loaded (polled every 2 s)
             deadline = time.monotonic() + 15
-            probe = other.request(user_name=b"alice", raw=b"")
-            while other.ask(probe, timeout=0.5) is None:
+            while other.ask(other.request(user_name=b"probe"), timeout=0.5) is None:  # rejected once known
                 assert time.monotonic() < deadline, "the second access point was not loaded"
-                probe = other.request(user_name=b"alice")
         yield served
     finally:
         srv.proc.terminate()
