@@ -35,24 +35,21 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from array import array
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import auth_bench as ab
 import freeradius as fr
-from radpackets import START, STEP_BITS, STOP, acct_session_id, acct_status, acct_values
+from acct_checks import Durability, Wal, checkpoint, current_lsn, pg_value, verify, wal_of
+from auth_targets import SesameTarget, database_cpu_seconds
 from sesame_seed import BENCH_SECRET
+from tables import Columns, heading, number, ratio, row
 
 FR_DATABASE = "sesame_bench_fr_acct"
 SESAME_DATABASE = "sesame_bench_acct"
@@ -138,7 +135,7 @@ class FreeRadiusAcct:
         return self.server.cpu_seconds()
 
     def database_cpu_seconds(self) -> float:
-        return ab.database_cpu_seconds(self.database)
+        return database_cpu_seconds(self.database)
 
     def close(self) -> None:
         self.server.close()
@@ -148,7 +145,7 @@ class FreeRadiusAcct:
         return f"{n} worker threads, {n} SQL connections, stock queries.conf"
 
 
-class SesameAcct(ab.SesameTarget):
+class SesameAcct(SesameTarget):
     """``sesame serve`` (RADIUS only) with ``workers`` processes, accounting on its own database."""
 
     def __init__(self, workdir: Path, workers: int, env: dict[str, str]) -> None:
@@ -178,90 +175,6 @@ Target = FreeRadiusAcct | SesameAcct
 
 
 # --------------------------------------------------------------------------------------------------
-# PostgreSQL: WAL written by a database during a measurement
-
-
-async def _admin_fetch(query: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(fr.PG_URL + "/postgres")
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
-
-
-def pg_value(query: str, *args: Any) -> Any:
-    return asyncio.run(_admin_fetch(query, *args))
-
-
-def pg_waldump() -> tuple[str, Path] | None:
-    """pg_waldump of the server's major version and the server's pg_wal, when this machine has them."""
-    try:
-        major = int(pg_value("SHOW server_version_num")) // 10000
-        data = Path(pg_value("SHOW data_directory"))
-    except (OSError, asyncpg.PostgresError):
-        return None
-    tool = Path(f"/usr/lib/postgresql/{major}/bin/pg_waldump")
-    if tool.exists() and (data / "pg_wal").is_dir():
-        return str(tool), data / "pg_wal"
-    return None
-
-
-@dataclass
-class Wal:
-    """WAL records of one database between two LSNs (other databases on the server are left out)."""
-
-    records: int = 0
-    bytes: int = 0  # records of the database and the commit records of its transactions, FPIs included
-    commits: int = 0
-    fpi_records: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)  # heap and index record kinds
-
-
-_WAL_LINE = re.compile(r"rmgr: (\S+)\s+len \(rec/tot\):\s+\d+/\s*(\d+), tx:\s+(\d+), .*?desc: (\S+)")
-
-
-def wal_of(database_oid: int, start: str, end: str) -> Wal | None:
-    """Parse ``pg_waldump`` between two LSNs: what the database's transactions wrote, commits included."""
-    found = pg_waldump()
-    if not found:
-        return None
-    tool, pg_wal = found
-    out = subprocess.run(
-        [tool, "-p", str(pg_wal), "--start", start, "--end", end],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode and not out.stdout:
-        return None
-    mine = f" rel 1663/{database_oid}/"
-    txs: set[str] = set()
-    commits: list[tuple[str, int]] = []
-    wal = Wal()
-    kinds: Counter[str] = Counter()
-    for line in out.stdout.splitlines():
-        m = _WAL_LINE.match(line)
-        if not m:
-            continue
-        rmgr, size, tx, desc = m.group(1), int(m.group(2)), m.group(3), m.group(4)
-        if rmgr == "Transaction" and desc == "COMMIT":
-            commits.append((tx, size))
-        elif mine in line:
-            txs.add(tx)
-            wal.records += 1
-            wal.bytes += size
-            wal.fpi_records += "FPW" in line or "FPI" in line
-            kinds[f"{rmgr}/{desc}"] += 1
-    for tx, size in commits:
-        if tx in txs:
-            wal.commits += 1
-            wal.bytes += size
-            wal.records += 1
-    wal.kinds = dict(kinds.most_common(8))
-    return wal
-
-
-# --------------------------------------------------------------------------------------------------
 # Measurements
 
 
@@ -274,18 +187,6 @@ class AcctMeasurement(ab.Measurement):
 
 
 @dataclass
-class Durability:
-    acked: dict[str, int] = field(default_factory=dict)  # start, interim, stop, complete sessions
-    ok: dict[str, int] = field(default_factory=dict)
-    rows: int = 0
-    closed_rows: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return all(self.ok.get(k, 0) == self.acked.get(k, 0) for k in ("start", "interim", "stop"))
-
-
-@dataclass
 class Result:
     target: str
     setup: str = ""
@@ -295,70 +196,6 @@ class Result:
     peaks: list[float] = field(default_factory=list)
     durability: Durability | None = None
     timings: dict[str, float] = field(default_factory=dict)
-
-
-async def _verify(database: str, streams: Streams) -> Durability:
-    conn = await asyncpg.connect(f"{fr.PG_URL}/{database}")
-    try:
-        rows = await conn.fetch(
-            "SELECT acctsessionid, acctstoptime IS NOT NULL AS closed, acctsessiontime, "
-            "acctinputoctets, acctoutputoctets FROM radacct"
-        )
-    finally:
-        await conn.close()
-    table = {r["acctsessionid"]: r for r in rows}
-    d = Durability(rows=len(rows), closed_rows=sum(1 for r in rows if r["closed"]))
-    acked: Counter[str] = Counter()
-    ok: Counter[str] = Counter()
-    mask = (1 << STEP_BITS) - 1
-    for prefix, path in streams.runs:
-        tags = array("q")
-        if path.exists():
-            tags.frombytes(path.read_bytes())
-        per_session: Counter[int] = Counter()
-        for tag in tags:
-            session, step = tag >> STEP_BITS, tag & mask
-            per_session[session] += 1
-            status = acct_status(step, streams.interims)
-            row = table.get(acct_session_id(prefix, session))
-            seconds, octets_in, octets_out = acct_values(session, step)
-            if status == START:
-                acked["start"] += 1
-                ok["start"] += row is not None
-            elif status == STOP:
-                acked["stop"] += 1
-                ok["stop"] += bool(
-                    row is not None
-                    and row["closed"]
-                    and row["acctsessiontime"] == seconds
-                    and row["acctinputoctets"] == octets_in
-                    and row["acctoutputoctets"] == octets_out
-                )
-            else:
-                acked["interim"] += 1
-                ok["interim"] += bool(
-                    row is not None
-                    and (row["acctsessiontime"] or 0) >= seconds
-                    and (row["acctinputoctets"] or 0) >= octets_in
-                    and (row["acctoutputoctets"] or 0) >= octets_out
-                )
-        acked["complete sessions"] += sum(1 for n in per_session.values() if n == streams.interims + 2)
-    d.acked, d.ok = dict(acked), dict(ok)
-    return d
-
-
-def verify(database: str, streams: Streams) -> Durability:
-    return asyncio.run(_verify(database, streams))
-
-
-def current_lsn() -> str:
-    value = pg_value("SELECT pg_current_wal_lsn()::text")
-    return str(value)
-
-
-def checkpoint() -> None:
-    """Start every measurement right after a checkpoint, so each pays full-page writes alike."""
-    pg_value("CHECKPOINT")
 
 
 class Runner:
@@ -419,7 +256,7 @@ class Runner:
         finally:
             target.crash()  # nothing acknowledged may depend on a graceful shutdown
         t = time.monotonic()
-        result.durability = verify(database, streams)
+        result.durability = verify(database, streams.runs, streams.interims)
         result.timings["verify_s"] = round(time.monotonic() - t, 2)
         for _, path in streams.runs:
             path.unlink(missing_ok=True)
@@ -436,7 +273,7 @@ process(es) at peak; +db: of the PostgreSQL backends serving its database; commi
 pg_waldump, the database's own records and its transactions' commits; loadgen: cores used by radload
 at peak (µs per reply); other: cores used by anything else (noise) at peak / at half."""
 
-COLUMNS = (  # header, unit, width
+COLUMNS: Columns = (  # header, unit, width
     ("target", "", 15),
     ("rec/s", "peak", 9),
     ("p50/p99 ms", "@peak", 15),
@@ -450,36 +287,20 @@ COLUMNS = (  # header, unit, width
 )
 
 
-def _row(cells: list[str]) -> str:
-    first, *rest = cells
-    widths = [w for _, _, w in COLUMNS]
-    return f"{first:<{widths[0]}}" + "".join(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=False))
-
-
 def _lat(m: AcctMeasurement) -> str:
     lat = m.report["latency_ms"]
     return f"{lat.get('p50', 0):.2f}/{lat.get('p99', 0):.2f}"
 
 
-def _ratio(x: float, y: float) -> str:
-    return f"{x / y:.2f}×" if y else "-"
-
-
 def table(results: list[Result], a: argparse.Namespace) -> str:
-    head = (
+    title = (
         f"Accounting: sessions of Start + {a.interims} Interim-Update + Stop, {a.users:,} users, "
         f"{a.outstanding} outstanding at peak, {a.duration:g} s per measurement"
     )
-    lines = [
-        "",
-        head,
-        "=" * len(head),
-        _row([h for h, _, _ in COLUMNS]) + "  notes",
-        _row([u for _, u, _ in COLUMNS]),
-    ]
+    lines = heading(title, COLUMNS)
     for r in results:
         if not r.peak or not r.half:
-            lines.append(_row([r.target, "—"]) + f"  {r.error or 'no result'}")
+            lines.append(row(COLUMNS, [r.target, "—"]) + f"  {r.error or 'no result'}")
             continue
         p, h = r.peak, r.half
         notes = [r.setup]
@@ -492,19 +313,20 @@ def table(results: list[Result], a: argparse.Namespace) -> str:
             notes.append(r.error)
         wal = p.wal
         lines.append(
-            _row(
+            row(
+                COLUMNS,
                 [
                     r.target,
-                    ab._fmt(p.report["throughput_rps"]),
+                    number(p.report["throughput_rps"]),
                     _lat(p),
                     _lat(h),
-                    ab._fmt(p.per_request_us(p.server_cpu_s)),
-                    ab._fmt(p.per_request_us(p.db_cpu_s)),
+                    number(p.per_request_us(p.server_cpu_s)),
+                    number(p.per_request_us(p.db_cpu_s)),
                     f"{p.per_record(wal.commits):.3f}" if wal else "-",
-                    ab._fmt(p.per_record(wal.bytes)) if wal else "-",
+                    number(p.per_record(wal.bytes)) if wal else "-",
                     f"{p.report['loadgen_cpu_cores']:.2f} ({p.report['loadgen_cpu_us_per_reply']:.0f})",
                     f"{p.other_cores:.2f}/{h.other_cores:.2f}",
-                ]
+                ],
             )
             + "  "
             + "; ".join(x for x in notes if x)
@@ -516,15 +338,15 @@ def table(results: list[Result], a: argparse.Namespace) -> str:
         p, h, rp, rh = r.peak, r.half, ref.peak, ref.half
         lines.append(
             f"{r.target} / {ref.target}: rec/s "
-            + _ratio(p.report["throughput_rps"], rp.report["throughput_rps"])
+            + ratio(p.report["throughput_rps"], rp.report["throughput_rps"])
             + ", p50 @½ "
-            + _ratio(h.report["latency_ms"]["p50"], rh.report["latency_ms"]["p50"])
+            + ratio(h.report["latency_ms"]["p50"], rh.report["latency_ms"]["p50"])
             + ", p99 @½ "
-            + _ratio(h.report["latency_ms"]["p99"], rh.report["latency_ms"]["p99"])
+            + ratio(h.report["latency_ms"]["p99"], rh.report["latency_ms"]["p99"])
             + ", server CPU/rec "
-            + _ratio(p.per_request_us(p.server_cpu_s), rp.per_request_us(rp.server_cpu_s))
+            + ratio(p.per_request_us(p.server_cpu_s), rp.per_request_us(rp.server_cpu_s))
             + ", server+db CPU/rec "
-            + _ratio(
+            + ratio(
                 p.per_request_us(p.server_cpu_s + p.db_cpu_s),
                 rp.per_request_us(rp.server_cpu_s + rp.db_cpu_s),
             )

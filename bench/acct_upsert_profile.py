@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import auth_bench as ab
+from auth_targets import SesameTarget
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", type=int, default=6_000, help="sessions per variant (default %(default)s)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sesame-upsert-") as tmp:
-        target = ab.SesameTarget(Path(tmp), database=DATABASE)
+        target = SesameTarget(Path(tmp), database=DATABASE)
         target.make_database("acct", 100)  # migrated, one NAS
     url = f"postgresql+asyncpg://postgres@127.0.0.1/{DATABASE}"
     asyncio.run(run(url, [int(x) for x in a.batches.split(",")], a.records))

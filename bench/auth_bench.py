@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -35,281 +34,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import freeradius as fr
-from radpackets import status_server, write_credentials
-from sesame_seed import BENCH_SECRET, SESAME_KEY, recreate_database, seed_sesame
+from auth_targets import RADLOAD, Credentials, FreeRadiusTarget, SesameTarget, Target
+from tables import Columns, heading, number, ratio, row
 
-HERE = Path(__file__).resolve().parent
-RADLOAD = HERE / "radload.py"
 SCENARIO_TITLES = {
     "pap": "cached-password PAP",
     "mac": "MAC authentication (CoovaChilli style)",
     "token": "single-use-token PAP",
 }
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What the load generator presents: generated users or MACs, or a CSV file (tokens)."""
-
-    users: int = 0  # user{i}@bench.example with ``password``
-    macs: int = 0  # generated MACs, each its own password
-    file: Path | None = None  # CSV of ``user,password`` lines
-    password: str = fr.PASSWORD
-    single_use: bool = False  # each sent once; the runner gives every phase fresh ones
-
-    def radload_args(self, offset: int = 0) -> list[str]:
-        if self.file:
-            args = ["--credentials", str(self.file)]
-        elif self.macs:
-            args = ["--macs", str(self.macs)]
-        else:
-            args = ["--users", str(self.users), "--password", self.password]
-        if self.single_use:
-            args += ["--single-use", "--offset", str(offset)]
-        return args
-
-
-class Target(Protocol):
-    name: str
-
-    def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials: ...
-    def start(self) -> tuple[str, int, str]: ...
-    def stop(self) -> None: ...
-    def server_cpu_seconds(self) -> float: ...
-    def database_cpu_seconds(self) -> float: ...
-    def close(self) -> None: ...
-    def describe(self) -> str: ...
-
-
-def database_cpu_seconds(database: str) -> float:
-    """CPU time of the PostgreSQL processes now serving connections to ``database``."""
-    return float(sum(fr.pid_cpu_seconds(pid) for pid in asyncio.run(fr.backend_pids(database))))
-
-
-class FreeRadiusTarget:
-    """Debian's FreeRADIUS 3.2 with the ``sql`` (PostgreSQL) or ``files`` back-end."""
-
-    def __init__(self, backend: str, workdir: Path, threads: int = 0) -> None:
-        self.name = f"FreeRADIUS-{backend}"
-        self.backend = backend
-        self.workdir = workdir
-        self.server = fr.FreeRadius(backend, threads=threads, workdir=workdir / f"fr-{backend}")
-
-    def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials:
-        self.server.load_users(fr.scenario_credentials(scenario, n_users))
-        if scenario == "pap":
-            return Credentials(users=n_users)
-        if scenario == "mac":
-            return Credentials(macs=n_users)
-        # FreeRADIUS cannot consume a token: each account keeps its token and radload cycles over them.
-        path = self.workdir / f"fr-tokens-{n_users}.csv"
-        write_credentials(path, list(fr.scenario_credentials(scenario, n_users)))
-        return Credentials(file=path)
-
-    def start(self) -> tuple[str, int, str]:
-        return self.server.start(timeout=600)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def server_cpu_seconds(self) -> float:
-        return self.server.cpu_seconds()
-
-    def database_cpu_seconds(self) -> float:
-        return database_cpu_seconds(self.server.database) if self.backend == "sql" else 0.0
-
-    def close(self) -> None:
-        self.server.close()
-
-    def describe(self) -> str:
-        return f"{self.server.threads} worker threads"
-
-
-class SesameTarget:
-    """Sésame's RADIUS server. ---- THE PLUGGABLE PIECE: fill in prepare() and start(). ----
-
-    prepare(scenario, n_users, tokens=…) must give Sésame's database exactly ``n_users`` accounts for
-    the scenario and return the credentials radload will send:
-
-    * ``pap``: accounts ``user{i}@bench.example`` (``fr.bench_user(i)``) with password
-      ``fr.PASSWORD``, with the verifier Sésame keeps for fast PAP already cached/derived, as in
-      production → ``Credentials(users=n_users)``;
-    * ``mac``: devices ``fr.bench_mac(i)`` (``02-00-…``, CoovaChilli's format) allowed to log in by
-      MAC, password = MAC → ``Credentials(macs=n_users)``;
-    * ``token``: ``n_users`` accounts, and at least ``tokens`` single-use RADIUS tokens minted for them,
-      written as ``user,token`` CSV lines to a file under ``self.workdir`` →
-      ``Credentials(file=path, single_use=True)`` (the runner then never sends a token twice).
-
-    start() must run Sésame's RADIUS server as a child process (``self.proc``) on 127.0.0.1 with a
-    free port, a NAS entry for 127.0.0.1 with ``require_message_authenticator``, the same PostgreSQL
-    server (database ``self.database``), and return (host, port, secret) once it answers
-    (``radload.status_server`` or one Access-Request). Size its workers for the machine as FreeRADIUS's
-    are. stop(), the CPU probes and close() below already work from ``self.proc``.
-    """
-
-    def __init__(
-        self,
-        workdir: Path,
-        workers: int = 2,
-        *,
-        database: str = "sesame_bench",
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.name = f"Sésame-w{workers}"
-        self.workdir = workdir
-        self.database = database
-        self.workers = workers
-        self.extra_env = env or {}  # SESAME_* settings added to the benchmark's
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.env: dict[str, str] = {}
-        self.scenario = ""
-        self.n_users = 0
-        self.auth_port = self.acct_port = 0
-
-    def prepare(self, scenario: str, n_users: int, *, tokens: int = 0) -> Credentials:
-        token_file = self.workdir / "sesame-tokens.csv" if scenario == "token" else None
-        self.make_database(scenario, n_users, tokens=tokens, token_file=token_file)
-        if scenario == "pap":
-            return Credentials(users=n_users)
-        if scenario == "mac":
-            return Credentials(macs=n_users)
-        assert token_file is not None
-        return Credentials(file=token_file, single_use=True)
-
-    def make_database(
-        self, scenario: str, n_users: int, *, tokens: int = 0, token_file: Path | None = None
-    ) -> None:
-        """A fresh database ``self.database`` at the schema head, filled by COPY: one NAS (127.0.0.1),
-        ``n_users`` accounts, and what the scenario needs (devices, tokens)."""
-        self.scenario, self.n_users = scenario, n_users
-        asyncio.run(recreate_database(self.database))
-        url = f"postgresql://postgres@127.0.0.1/{self.database}"
-        self.env = (
-            {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))}
-            | {
-                "SESAME_ENVIRONMENT": "production",
-                "SESAME_SECRET_KEY": SESAME_KEY,
-                "SESAME_DATABASE_URL": url,
-                "SESAME_REALM": "bench.example",
-                "SESAME_LOG_LEVEL": "WARNING",
-                "SESAME_WEB_ENABLED": "false",
-                "SESAME_METRICS_PORT": "0",  # nothing here scrapes it (and 9812 may be taken)
-            }
-            | self.extra_env
-        )
-        subprocess.run(
-            [sys.executable, "-m", "sesame", "db", "upgrade"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            cwd=self.workdir,
-        )
-        asyncio.run(seed_sesame(self.database, scenario, n_users, tokens, token_file))
-
-    def start(self) -> tuple[str, int, str]:
-        auth, acct = fr.free_udp_port(), fr.free_udp_port()
-        self.auth_port, self.acct_port = auth, acct
-        env = self.env | {
-            "SESAME_RADIUS_BIND": "127.0.0.1",
-            "SESAME_RADIUS_AUTH_PORT": str(auth),
-            "SESAME_RADIUS_ACCT_PORT": str(acct),
-            "SESAME_RADIUS_WORKERS": str(self.workers),
-        }
-        log = (self.workdir / "sesame.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sesame", "serve"],
-            env=env,
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        # each process loads its working set before it answers: ~1 min per million accounts here
-        deadline = time.monotonic() + 60 + self.n_users / 5_000
-        while not status_server("127.0.0.1", auth, BENCH_SECRET.encode(), timeout=0.5):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Sésame did not start; see {self.workdir / 'sesame.log'}")
-            time.sleep(0.2)
-        preloaded = self.env.get("SESAME_RADIUS_PRELOAD", "true").lower() not in ("0", "false", "no")
-        if self.scenario == "pap" or (self.scenario == "mac" and not preloaded):
-            self.warm_up(auth)
-        return "127.0.0.1", auth, BENCH_SECRET
-
-    def warm_up(self, port: int) -> None:
-        """As in production, people logged in before: every account (or device) authenticates once
-        on every worker, filling each process's verification and device caches. The kernel sends a
-        source port to one worker, so passes from one socket each, 4 per worker, reach them all
-        (a worker missed by all its passes: 2**-8 for 2 workers). Tokens are single use: no warm-up.
-        With the working set preloaded (``SESAME_RADIUS_PRELOAD``, the default) each process starts
-        with every device and account in memory, so MAC needs none; PAP still fills the cache of
-        verified passwords, which nothing can preload (it holds no password).
-
-        The passes run side by side, paced so that they cannot overload a worker: however the
-        kernel spreads them, one worker has at most ``max_pending_verifications_per_nas`` (8)
-        requests in flight, none waits long enough to be given up (30 s), and a pass that still lost
-        requests is run again, slower. (One after the other, at 1M accounts the passes took most
-        of an hour; unpaced side by side, they were dropped by the verification queue.)"""
-        kind = "--users" if self.scenario == "pap" else "--macs"
-        passes = 4 * self.workers
-        cmd = [sys.executable, str(RADLOAD), f"127.0.0.1:{port}", "-s", BENCH_SECRET]
-        cmd += [kind, str(self.n_users), "--password", fr.PASSWORD, "--single-use", "--sockets", "1"]
-        cmd += ["--timeout", "30", "-d", "3600", "--json"]
-        outstanding = ["--outstanding", str(max(1, 8 // passes))]
-        runs = [
-            subprocess.Popen([*cmd, *outstanding], stdout=subprocess.PIPE, text=True) for _ in range(passes)
-        ]
-        for run in runs:
-            out, _ = run.communicate(timeout=3600)
-            if json.loads(out)["accepts"] < 0.99 * self.n_users:  # once more, alone and paced
-                again = subprocess.run(
-                    [*cmd, "--outstanding", "8", "--rate", "3000"],
-                    capture_output=True,
-                    text=True,
-                    timeout=3600,
-                )
-                report = json.loads(again.stdout)
-                if report["accepts"] < 0.99 * self.n_users:
-                    raise RuntimeError(f"warm-up: {report['accepts']} of {self.n_users} accepted")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def server_cpu_seconds(self) -> float:
-        """The server and all its worker processes (a pre-fork or SO_REUSEPORT design is covered)."""
-        return fr.tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
-
-    def memory(self) -> str:
-        """Resident memory of each worker process (caches are per process), for the notes."""
-        if not self.proc:
-            return ""
-        sizes = []
-        for pid in fr.process_tree(self.proc.pid)[1:]:  # the supervisor holds no cache
-            with contextlib.suppress(OSError):
-                if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    continue  # multiprocessing's resource tracker
-                status = Path(f"/proc/{pid}/status").read_text()
-                sizes += [
-                    int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmRSS")
-                ]
-        return "RSS/worker " + "+".join(f"{mib:,} MiB" for mib in sizes) if sizes else ""
-
-    def database_cpu_seconds(self) -> float:
-        return database_cpu_seconds(self.database)
-
-    def close(self) -> None:
-        self.stop()
-
-    def describe(self) -> str:
-        return f"{self.workers} worker processes (SO_REUSEPORT), uvloop, PostgreSQL"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -522,17 +256,13 @@ class Runner:
 # Output
 
 
-def _fmt(x: float | None, digits: int = 0) -> str:
-    return "-" if x is None else f"{x:,.{digits}f}"
-
-
 LEGEND = """\
 auth/s: replies per second at peak (closed loop); p50/p99: latency at half that rate (open loop);
 server: CPU µs per request of the server process(es) at peak; +db: of the PostgreSQL processes serving
 its database; loadgen: cores used by radload at peak; other: cores used by anything else on the machine
 (noise) during the peak and the half-load runs."""
 
-COLUMNS = (  # header, unit, width
+COLUMNS: Columns = (  # header, unit, width
     ("target", "", 18),
     ("auth/s", "peak", 9),
     ("p50 ms", "@½ peak", 9),
@@ -545,21 +275,12 @@ COLUMNS = (  # header, unit, width
 )
 
 
-def _row(cells: list[str]) -> str:
-    first, *rest = cells
-    widths = [w for _, _, w in COLUMNS]
-    return f"{first:<{widths[0]}}" + "".join(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=False))
-
-
 def table(results: list[Result]) -> str:
     r0 = results[0]
-    head = f"{SCENARIO_TITLES[r0.scenario]}, {r0.n_users:,} accounts"
-    lines = ["", head, "=" * len(head)]
-    lines.append(_row([h for h, _, _ in COLUMNS]) + "  notes")
-    lines.append(_row([u for _, u, _ in COLUMNS]))
+    lines = heading(f"{SCENARIO_TITLES[r0.scenario]}, {r0.n_users:,} accounts", COLUMNS)
     for r in results:
         if r.error or not r.peak or not r.half:
-            lines.append(_row([r.target, "—"]) + f"  {r.error or 'no result'}")
+            lines.append(row(COLUMNS, [r.target, "—"]) + f"  {r.error or 'no result'}")
             continue
         p, h = r.peak, r.half
         notes = "; ".join(x for x in (r.setup, r.note) if x)
@@ -567,24 +288,20 @@ def table(results: list[Result]) -> str:
             notes += f"; lost {p.report['lost']} at peak, {h.report['lost']} at ½"
         cells = [
             r.target,
-            _fmt(p.report["throughput_rps"]),
-            _fmt(h.report["latency_ms"].get("p50"), 2),
-            _fmt(h.report["latency_ms"].get("p99"), 2),
-            _fmt(p.per_request_us(p.server_cpu_s)),
-            _fmt(p.per_request_us(p.db_cpu_s)),
-            _fmt(100.0 * p.report["accepts"] / max(1, p.replies), 1),
-            _fmt(p.report["loadgen_cpu_cores"], 2),
+            number(p.report["throughput_rps"]),
+            number(h.report["latency_ms"].get("p50"), 2),
+            number(h.report["latency_ms"].get("p99"), 2),
+            number(p.per_request_us(p.server_cpu_s)),
+            number(p.per_request_us(p.db_cpu_s)),
+            number(100.0 * p.report["accepts"] / max(1, p.replies), 1),
+            number(p.report["loadgen_cpu_cores"], 2),
             f"{p.other_cores:.2f}/{h.other_cores:.2f}",
         ]
-        lines.append(_row(cells) + f"  {notes}")
+        lines.append(row(COLUMNS, cells) + f"  {notes}")
     ref = next((r for r in results if r.target == "FreeRADIUS-sql"), None)
     for ses in (r for r in results if r.target.startswith("Sésame")):
         lines += _against_sql(ses, ref)
     return "\n".join(lines)
-
-
-def _ratio(x: float, y: float) -> str:
-    return f"{x / y:.2f}×" if y else "-"
 
 
 def _against_sql(ses: Result, ref: Result | None) -> list[str]:
@@ -593,22 +310,22 @@ def _against_sql(ses: Result, ref: Result | None) -> list[str]:
         return [f"{ses.target} / FreeRADIUS-sql: - (both must have run)"]
     lines = [
         f"{ses.target} / FreeRADIUS-sql: auth/s "
-        + _ratio(ses.peak.report["throughput_rps"], ref.peak.report["throughput_rps"])
+        + ratio(ses.peak.report["throughput_rps"], ref.peak.report["throughput_rps"])
         + ", p50 "
-        + _ratio(ses.half.report["latency_ms"]["p50"], ref.half.report["latency_ms"]["p50"])
+        + ratio(ses.half.report["latency_ms"].get("p50"), ref.half.report["latency_ms"].get("p50"))
         + ", p99 "
-        + _ratio(ses.half.report["latency_ms"]["p99"], ref.half.report["latency_ms"]["p99"])
+        + ratio(ses.half.report["latency_ms"].get("p99"), ref.half.report["latency_ms"].get("p99"))
         + ", server CPU/req "
-        + _ratio(
+        + ratio(
             ses.peak.per_request_us(ses.peak.server_cpu_s), ref.peak.per_request_us(ref.peak.server_cpu_s)
         )
         + ", server+db CPU/req "
-        + _ratio(
+        + ratio(
             ses.peak.per_request_us(ses.peak.server_cpu_s + ses.peak.db_cpu_s),
             ref.peak.per_request_us(ref.peak.server_cpu_s + ref.peak.db_cpu_s),
         )
     ]
-    if ses.same_rate:
+    if ses.same_rate and ses.same_rate.report["latency_ms"] and ref.half.report["latency_ms"]:
         same, sql = ses.same_rate.report, ref.half.report
         lines.append(
             f"At FreeRADIUS-sql's ½ load ({sql['throughput_rps']:,.0f}/s) {ses.target}'s p50/p99: "

@@ -38,10 +38,11 @@ import asyncpg  # type: ignore[import-untyped]
 if (_ROOT := str(Path(__file__).resolve().parents[1])) not in sys.path:
     sys.path.insert(0, _ROOT)  # for tests.support, shared with the interop tests
 
-from radpackets import Credential, bench_mac, bench_user, status_server
+from radpackets import Credential, bench_mac, bench_user
 
 from tests.support.freeradius import FreeRadiusProcess, render
 from tests.support.ports import free_udp_port as free_udp_port  # also for the other bench scripts
+from tests.support.status_server import answers_status_server
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "freeradius"
@@ -333,7 +334,7 @@ class FreeRadius(FreeRadiusProcess):
         return self.host, self.auth_port, self.secret
 
     def ready(self) -> bool:
-        return status_server(self.host, self.auth_port, self.secret.encode(), timeout=0.5)
+        return answers_status_server(self.host, self.auth_port, self.secret, timeout=0.5)
 
     def choose_new_ports(self) -> bool:
         if not self._ports_chosen:

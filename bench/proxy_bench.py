@@ -54,6 +54,7 @@ from proxy_targets import (
     SesameProxy,
     check_target,
 )
+from tables import Columns, heading, number, ratio, row
 
 HERE = Path(__file__).resolve().parent
 RADLOAD = HERE / "radload.py"
@@ -176,12 +177,8 @@ class Bench:
 # Output
 
 
-def _f(x: float | None, digits: int = 0) -> str:
-    return "-" if x is None else f"{x:,.{digits}f}"
-
-
 def _pair(x: float | None, y: float | None, digits: int = 2) -> str:
-    return f"{_f(x, digits)}/{_f(y, digits)}"
+    return f"{number(x, digits)}/{number(y, digits)}"
 
 
 def _added(run: Run | None, base: Run | None, q: str) -> float | None:
@@ -198,7 +195,7 @@ same rate; proxy: CPU µs per request of the proxy's processes at peak (+db: Pos
 decision records); home: the home server's CPU µs per request and cores at peak; loadgen: radload's cores
 at peak; other: cores used by anything else on the machine (noise), at peak / at half rate."""
 
-COLUMNS = (  # header, unit, width
+COLUMNS: Columns = (  # header, unit, width
     ("target", "", 19),
     ("req/s", "peak", 8),
     ("p50/p99", "ms @peak", 13),
@@ -213,23 +210,13 @@ COLUMNS = (  # header, unit, width
 )
 
 
-def _row(cells: list[str]) -> str:
-    first, *rest = cells
-    widths = [w for _, _, w in COLUMNS]
-    return f"{first:<{widths[0]}}" + "".join(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=False))
-
-
-def _ratio(x: float | None, y: float | None) -> str:
-    return f"{x / y:.2f}×" if x is not None and y else "-"
-
-
 def table(results: list[Result], a: argparse.Namespace) -> str:
-    head = f"Proxied PAP, {a.users:,} users of {REALM}, {a.outstanding} outstanding at peak"
-    lines = ["", head, "=" * len(head), _row([h for h, _, _ in COLUMNS]) + "  notes"]
-    lines.append(_row([u for _, u, _ in COLUMNS]))
+    lines = heading(
+        f"Proxied PAP, {a.users:,} users of {REALM}, {a.outstanding} outstanding at peak", COLUMNS
+    )
     for r in results:
         if r.error or r.peak is None or r.half is None:
-            lines.append(_row([r.target, "—"]) + f"  {r.error or 'no result'}")
+            lines.append(row(COLUMNS, [r.target, "—"]) + f"  {r.error or 'no result'}")
             continue
         p, h = r.peak, r.half
         notes = [r.setup, *r.notes]
@@ -244,18 +231,18 @@ def table(results: list[Result], a: argparse.Namespace) -> str:
             notes.append(f"{not_accepted} replies at peak not Access-Accept")
         cells = [
             r.target,
-            _f(p.rps),
+            number(p.rps),
             _pair(p.latency("p50"), p.latency("p99"), 1),
             _pair(h.latency("p50"), h.latency("p99")),
             _pair(_added(h, r.direct, "p50"), _added(h, r.direct, "p99")) if r.direct else "",
-            _f(p.us_per_request(p.proxy_cpu_s)),
-            _f(p.us_per_request(p.db_cpu_s)),
-            _f(p.us_per_request(p.home_cpu_s)),
-            _f(p.cores(p.home_cpu_s), 2),
-            _f(p.loadgen_cores, 2),
+            number(p.us_per_request(p.proxy_cpu_s)),
+            number(p.us_per_request(p.db_cpu_s)),
+            number(p.us_per_request(p.home_cpu_s)),
+            number(p.cores(p.home_cpu_s), 2),
+            number(p.loadgen_cores, 2),
             f"{p.other_cores:.2f}/{h.other_cores:.2f}",
         ]
-        lines.append(_row(cells) + "  " + "; ".join(x for x in notes if x))
+        lines.append(row(COLUMNS, cells) + "  " + "; ".join(x for x in notes if x))
     lines += ratios(results)
     lines += bottlenecks(results)
     return "\n".join(lines)
@@ -272,11 +259,11 @@ def ratios(results: list[Result]) -> list[str]:
         theirs = ref.peak.us_per_request(ref.peak.proxy_cpu_s)
         with_db = r.peak.proxy_cpu_s + r.peak.db_cpu_s
         lines.append(
-            f"{name} / FreeRADIUS: req/s {_ratio(r.peak.rps, ref.peak.rps)}, "
-            f"proxy CPU/req {_ratio(r.peak.us_per_request(r.peak.proxy_cpu_s), theirs)}, "
-            f"proxy+db CPU/req {_ratio(r.peak.us_per_request(with_db), theirs)}, "
-            f"added p50 at ½ {_ratio(_added(r.half, r.direct, 'p50'), _added(ref.half, ref.direct, 'p50'))}, "
-            f"added p99 at ½ {_ratio(_added(r.half, r.direct, 'p99'), _added(ref.half, ref.direct, 'p99'))}"
+            f"{name} / FreeRADIUS: req/s {ratio(r.peak.rps, ref.peak.rps)}, "
+            f"proxy CPU/req {ratio(r.peak.us_per_request(r.peak.proxy_cpu_s), theirs)}, "
+            f"proxy+db CPU/req {ratio(r.peak.us_per_request(with_db), theirs)}, "
+            f"added p50 at ½ {ratio(_added(r.half, r.direct, 'p50'), _added(ref.half, ref.direct, 'p50'))}, "
+            f"added p99 at ½ {ratio(_added(r.half, r.direct, 'p99'), _added(ref.half, ref.direct, 'p99'))}"
         )
     if not lines:
         lines.append("Sésame / FreeRADIUS: - (both must have run)")

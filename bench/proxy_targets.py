@@ -7,20 +7,19 @@ stopped, with probes of the CPU they use; and ``check_target``, which makes sure
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Protocol
 
 import asyncpg  # type: ignore[import-untyped]
-import auth_bench as ab
 import freeradius as fr
-from radpackets import Credential, Encoder, RequestOptions, check_reply, status_server
-from sesame_seed import BENCH_SECRET, SESAME_KEY, recreate_database, seed_sesame
+import sesame_server
+from auth_targets import database_cpu_seconds
+from radpackets import Credential, Encoder, RequestOptions, check_reply
+from sesame_seed import BENCH_SECRET, recreate_database, seed_sesame
 
 REALM = "liguria.example"
 PATTERN = "user{i}@" + REALM
@@ -161,42 +160,23 @@ class SesameProxy:
         self.name = "Sésame"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "sesame.log"
-        url = f"{fr.PG_URL}/{SESAME_DATABASE}"
-        self.env = (
-            {k: v for k, v in os.environ.items() if not k.startswith(("SESAME_", "PROMETHEUS_"))}
-            | {
-                "SESAME_ENVIRONMENT": "production",
-                "SESAME_SECRET_KEY": SESAME_KEY,
-                "SESAME_DATABASE_URL": url,
-                "SESAME_REALM": OUR_REALM,
-                "SESAME_LOG_LEVEL": "WARNING",
-                "SESAME_WEB_ENABLED": "false",
-                "SESAME_METRICS_PORT": "0",  # nothing here scrapes it (and 9812 may be taken)
-                "SESAME_FEDERATION_ENABLED": "true",
-                "SESAME_FEDERATION_SOURCE_ADDRESS": SESAME_SOURCE,
-            }
-            | extra_env
+        self.env = sesame_server.environment(
+            SESAME_DATABASE,
+            OUR_REALM,
+            {"SESAME_FEDERATION_ENABLED": "true", "SESAME_FEDERATION_SOURCE_ADDRESS": SESAME_SOURCE}
+            | extra_env,
         )
         self._log_mark = 0
         self._unanswered: dict[str, int] = {}
-
-    def _sesame(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "sesame", *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            cwd=self.workdir,
-        )
 
     def prepare(self) -> None:
         """A fresh database at the schema head: the load generator's NAS (no accounts: nothing is
         authenticated locally), and the partner through the command line, as an operator would."""
         asyncio.run(recreate_database(SESAME_DATABASE))
-        self._sesame("db", "upgrade")
+        sesame_server.sesame(self.env, self.workdir, "db", "upgrade")
         asyncio.run(seed_sesame(SESAME_DATABASE, "pap", 0, 0, None))
-        self._sesame(
-            "partner", "add", "liguria", "--realm", REALM,
+        sesame_server.sesame(
+            self.env, self.workdir, "partner", "add", "liguria", "--realm", REALM,
             "--server", f"{HOME_HOST}:{self.home_port}", "--secret", PARTNER_SECRET,
         )  # fmt: skip
 
@@ -205,46 +185,23 @@ class SesameProxy:
         self.name = f"Sésame ×{workers}"
 
     def start(self) -> tuple[str, int, str]:
-        auth, acct = fr.free_udp_port(), fr.free_udp_port()
-        env = self.env | {
-            "SESAME_RADIUS_BIND": "127.0.0.1",
-            "SESAME_RADIUS_AUTH_PORT": str(auth),
-            "SESAME_RADIUS_ACCT_PORT": str(acct),
-            "SESAME_RADIUS_WORKERS": str(self.workers),
-        }
         self._log_mark = self.log.stat().st_size if self.log.exists() else 0
         self._unanswered = asyncio.run(unanswered(SESAME_DATABASE))
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sesame", "serve"],
-                env=env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while not status_server("127.0.0.1", auth, BENCH_SECRET.encode(), timeout=0.5):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Sésame did not start; see {self.log}")
-            time.sleep(0.2)
-        return "127.0.0.1", auth, BENCH_SECRET
+        self.proc, auth, _ = sesame_server.serve(
+            self.env, workdir=self.workdir, log=self.log, workers=self.workers, within=60
+        )
+        return sesame_server.HOST, auth, BENCH_SECRET
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        sesame_server.stop(proc)
 
     def cpu_seconds(self) -> float:
         """The server and its worker processes."""
         return fr.tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
 
     def db_cpu_seconds(self) -> float:
-        return ab.database_cpu_seconds(SESAME_DATABASE)
+        return database_cpu_seconds(SESAME_DATABASE)
 
     def describe(self) -> str:
         n = self.workers

@@ -11,7 +11,6 @@ import hashlib
 import ipaddress
 import math
 import os
-import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -220,25 +219,6 @@ def check_reply(data: bytes, req_auth: bytes, secret: bytes) -> int:
         if expect != data[22:38]:
             return -2
     return data[0]
-
-
-def status_server(host: str, port: int, secret: bytes, timeout: float = 1.0) -> bool:
-    """Send one Status-Server (RFC 5997, with Message-Authenticator); True if a valid reply came back."""
-    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-    if not ipaddress.ip_address(addr[0]).is_loopback:
-        raise ValueError("benchmarks target loopback only")
-    auth = os.urandom(16)
-    head = struct.pack("!BBH", 12, auth[0], 38) + auth
-    pkt = head + b"\x50\x12" + hmac_md5(secret, head + b"\x50\x12" + bytes(16))
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(addr)
-            s.send(pkt)
-            data = s.recv(4096)
-        except OSError:
-            return False
-    return len(data) >= 20 and data[1] == auth[0] and check_reply(data, auth, secret) > 0
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import freeradius as fr
-from auth_bench import SesameTarget
+from auth_targets import SesameTarget
 from sesame_seed import BENCH_SECRET
 
 RADLOAD = Path(__file__).with_name("radload.py")

@@ -5,6 +5,8 @@ renders a page.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,6 +47,30 @@ HANDOFF_MAX_AGE = 3600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EapProfile:
+    """What a device's profile for the secure network pins (published under ``/eap/``): the CA
+    that issued the RADIUS server's certificate and the server's name; and the methods offered.
+    Built by the composition root from the EAP settings."""
+
+    ca_der: bytes
+    ca_subject: str
+    ca_not_after: datetime
+    server_names: tuple[str, ...]
+    methods: tuple[str, ...]  # as decision records name them: "peap/mschapv2", "eap-tls", …
+
+    @property
+    def ca_pem(self) -> str:
+        body = base64.b64encode(self.ca_der).decode("ascii")
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""])
+
+    @property
+    def ca_sha256(self) -> str:
+        """The CA's fingerprint as devices and ``openssl x509 -fingerprint -sha256`` show it."""
+        return ":".join(f"{octet:02X}" for octet in hashlib.sha256(self.ca_der).digest())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortalConfig:
     realm: str
     region_name: str
@@ -56,6 +82,7 @@ class PortalConfig:
     login_max_age: float = 12 * 3600.0
     wifi4eu_self_test: bool = False
     nas_address_rules: AddressRules = field(default_factory=AddressRules)
+    eap: EapProfile | None = None  # None: the secure network's CA is not published
 
     @property
     def secure_cookies(self) -> bool:

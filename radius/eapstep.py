@@ -87,7 +87,7 @@ class EapStep:
                     blocked, answer = found.value, []
                 else:
                     attempt.identity = need.identity
-                    account = await pipeline.store.account(_username(need.identity))
+                    account = attempt.account = await pipeline.store.account(_username(need.identity))
                     hashes = await pipeline.store.nt_hashes(account_id=account.id) if account else []
                     answer = [nt_hash for _id, nt_hash in hashes]
             else:
@@ -115,7 +115,10 @@ class EapStep:
                 pipeline.limiter.failed(identity, source, pipeline.clock())
             if blocked is not None:
                 return attempt.reject(blocked, MSG_TOO_MANY)
-            return attempt.reject(step.reason, MSG_BAD_CREDENTIALS)
+            reason = step.reason
+            if reason == "bad_password" and attempt.identity and attempt.account is None:
+                reason = "unknown_user"  # the inner method only heard "no"; the record says why, as PAP's
+            return attempt.reject(reason, MSG_BAD_CREDENTIALS)
         # accepted: the inner identity (or the certificate's owner) names the account
         attempt.identity = step.identity
         attempt.username = _username(step.identity)
@@ -136,7 +139,7 @@ class EapStep:
         """(the password is the account's, why it was refused unverified)."""
         identity, now = need.identity, pipeline.clock()
         attempt.identity = identity
-        account = await pipeline.store.account(_username(identity))
+        account = attempt.account = await pipeline.store.account(_username(identity))
         if account is not None and pipeline.cache.hit(identity, need.password, account.password_hash, now):
             return True, None  # known good: accepted whatever the limits say
         refused = pipeline.limiter.blocked(identity, source, now)

@@ -113,3 +113,18 @@ EAP_CONVERSATIONS = Gauge(
 
 def eap_discarded(reason: str) -> None:
     _inc(EAP_DISCARDED, reason)
+
+
+EAP_CERTIFICATE_EXPIRY = Gauge(
+    "sesame_eap_certificate_expiry_timestamp_seconds",
+    "When the EAP server certificate (server) and the device CA (device_ca) in use expire, Unix time; "
+    "with several workers the soonest any of them serves",
+    ["certificate"],
+    multiprocess_mode="livemin",
+)
+EAP_CERTIFICATE_RELOADS = Counter(
+    "sesame_eap_certificate_reloads",
+    "Changes of the EAP certificate, key or device CA files: taken into use (reloaded) or refused "
+    "(failed: the ones in use are kept)",
+    ["outcome"],
+)

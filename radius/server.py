@@ -3,7 +3,8 @@
 ``datagram_received`` hands each datagram to the :class:`~radius.core.ServerCore` of its port;
 a new request goes on its port's bounded queue (full: dropped and counted — the NAS retransmits),
 and that port's worker tasks run the policy and send the reply. Periodic tasks expire the duplicate cache,
-reload NAS clients and policies when the database changes, and write decision records.
+reload NAS clients and policies when the database changes, take renewed files (EAP's certificates)
+into use, and write decision records.
 Password verifications run in a thread pool with a bound on pending work.
 """
 
@@ -14,7 +15,7 @@ import contextlib
 import gc
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,9 @@ RECEIVE_BUFFER = 4 * 1024 * 1024  # past ~128 outstanding requests the default b
 
 #: requests waiting this long on a queue that no worker takes from make the service not ready
 STALLED_AFTER = 10.0
+
+#: how often files that may change on disk (EAP's certificates) are looked at
+FILE_CHECK_INTERVAL = 5.0
 
 #: how often the young generation is collected (see :func:`tune_gc`)
 YOUNG_GC_INTERVAL = 0.2
@@ -269,10 +273,16 @@ class RadiusService:
         housekeeping: Housekeeping | None = None,
         extension: Extension | None = None,
         link: WorkerLink | None = None,
+        file_checks: Sequence[Callable[[], object]] = (),
+        file_check_interval: float = FILE_CHECK_INTERVAL,
     ) -> None:
-        """``link``: to the other worker processes (requests continuing their conversations)."""
+        """``link``: to the other worker processes (requests continuing their conversations);
+        ``file_checks``: called every ``file_check_interval`` seconds to take files changed on
+        disk into use (EAP's certificates: :class:`radius.eapcerts.CertificateWatch`)."""
         self.extension = extension
         self.link = link
+        self.file_checks = tuple(file_checks)
+        self.file_check_interval = file_check_interval
         self._endpoints: list[_Endpoint] = []
         self._nas_clients: tuple[Client, ...] = ()
         self.cores = {PortKind.AUTH: auth, PortKind.ACCT: acct}
@@ -409,6 +419,12 @@ class RadiusService:
             asyncio.create_task(self._every(self.flush_interval, self._flush), name="radius-records"),
             asyncio.create_task(self._every(YOUNG_GC_INTERVAL, _collect_young), name="radius-gc"),
         ]
+        if self.file_checks:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._every(self.file_check_interval, self._check_files), name="radius-files"
+                )
+            )
         if self.housekeeping is not None:
             self._tasks.append(
                 asyncio.create_task(
@@ -537,6 +553,10 @@ class RadiusService:
         peers_changed = await self.extension.refresh() if self.extension is not None else False
         await self.reload_clients(force=peers_changed)
         await self.store.refresh()
+
+    async def _check_files(self) -> None:
+        for check in self.file_checks:
+            check()
 
     async def housekeep(self, now: datetime | None = None) -> None:
         """Close stale sessions; ask the NAS to end sessions that went over a daily limit."""

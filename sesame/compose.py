@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts.disconnect import CoaResult, disconnect_session
@@ -26,7 +27,7 @@ from federation.relay import LocalLimits
 from federation.service import Federation
 from federation.store import PartnerStore
 from federation.tls import TlsFiles, client_context, server_context
-from portal.context import Portal, PortalConfig
+from portal.context import EapProfile, Portal, PortalConfig
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
 from radius import DICTIONARY
@@ -36,11 +37,13 @@ from radius.coa import CoaClient
 from radius.codec import Codec
 from radius.core import PortKind, ServerCore
 from radius.duplicates import DuplicateCache
-from radius.eap.inner import TTLS_EAP_MSCHAPV2, TTLS_MSCHAPV2, TTLS_PAP
+from radius.eap import eaptls
+from radius.eap.inner import PEAP_MSCHAPV2, TTLS_EAP_MSCHAPV2, TTLS_MSCHAPV2, TTLS_PAP
 from radius.eap.packet import EapType
 from radius.eap.server import EapServer
 from radius.eap.tlsengine import TlsSettings
 from radius.eap.tunnels import Tunnels
+from radius.eapcerts import CertificateWatch, check_at_start, published_ca, read_server_certificate
 from radius.eapstep import EapStep
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter
@@ -165,7 +168,7 @@ def build_radius(
         ),
         classes=classes,
         cui_key=box.digest(b"cui", purpose="chargeable-user-identity").encode(),
-        eap=build_eap(settings, worker=worker.index if worker else 0),
+        eap=(eap := build_eap(settings, worker=worker.index if worker else 0)),
     )
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     auth_handler: Handler = pipeline.decide
@@ -221,11 +224,38 @@ def build_radius(
         else None,
         extension=federation,
         link=link,
+        file_checks=[eap_certificate_watch(settings, eap.server).check] if eap is not None else [],
     )
 
 
 _EAP_METHODS = {"peap": EapType.PEAP, "ttls": EapType.TTLS, "tls": EapType.TLS}
 _TTLS_INNER = {"pap": TTLS_PAP, "mschapv2": TTLS_MSCHAPV2, "eap-mschapv2": TTLS_EAP_MSCHAPV2}
+
+
+def eap_tls(settings: Settings) -> TlsSettings:
+    """The TLS side of EAP, from ``SESAME_EAP_*`` (EAP must be enabled)."""
+    eap = settings.eap
+    return TlsSettings(
+        certificate=Path(eap.certificate),
+        private_key=Path(eap.private_key),
+        private_key_password=eap.private_key_password.get_secret_value().encode(),
+        device_ca=Path(eap.device_ca) if eap.device_ca else None,
+        min_version=f"TLSv{eap.tls_min_version}",
+        max_version=f"TLSv{eap.tls_max_version}",
+    )
+
+
+def check_eap(settings: Settings) -> None:
+    """Before anything starts: EAP's files can be used (:func:`radius.eapcerts.check_at_start`)."""
+    if settings.eap.enabled:
+        check_at_start(eap_tls(settings), ca=Path(settings.eap.ca) if settings.eap.ca else None)
+
+
+def eap_certificate_watch(settings: Settings, server: EapServer) -> CertificateWatch:
+    """Takes a renewed certificate, key or device CA into use (every few seconds, see RadiusService)."""
+    return CertificateWatch(
+        server, trusted_ca=published_ca(Path(settings.eap.ca)) if settings.eap.ca else None
+    )
 
 
 def build_eap(settings: Settings, *, worker: int = 0) -> EapStep | None:
@@ -235,13 +265,7 @@ def build_eap(settings: Settings, *, worker: int = 0) -> EapStep | None:
         return None
     methods = [_EAP_METHODS[name] for name in eap.method_list]
     server = EapServer(
-        tls=TlsSettings(
-            certificate=Path(eap.certificate),
-            private_key=Path(eap.private_key),
-            device_ca=Path(eap.device_ca) if eap.device_ca else None,
-            min_version=f"TLSv{eap.tls_min_version}",
-            max_version=f"TLSv{eap.tls_max_version}",
-        ),
+        tls=eap_tls(settings),
         inner=Tunnels(ttls=frozenset(_TTLS_INNER[name] for name in eap.ttls_inner.split(","))),
         realm=settings.realm,
         methods=methods,
@@ -254,6 +278,31 @@ def build_eap(settings: Settings, *, worker: int = 0) -> EapStep | None:
         max_rounds=eap.max_rounds,
     )
     return EapStep(server)
+
+
+def eap_profile(settings: Settings) -> EapProfile | None:
+    """What the portal publishes for devices' profiles (``/eap/``): the CA they must trust and the
+    server's name, when ``SESAME_EAP_CA`` is set."""
+    eap = settings.eap
+    if not (eap.enabled and eap.ca):
+        return None
+    ca = published_ca(Path(eap.ca))
+    server = read_server_certificate(Path(eap.certificate))
+    methods: list[str] = []  # what a device may use, named as decision records name it
+    for name in eap.method_list:
+        if name == "peap":
+            methods.append(PEAP_MSCHAPV2)
+        elif name == "ttls":
+            methods += [_TTLS_INNER[inner] for inner in eap.ttls_inner.split(",")]
+        else:
+            methods.append(eaptls.METHOD_NAME)
+    return EapProfile(
+        ca_der=ca.public_bytes(serialization.Encoding.DER),
+        ca_subject=ca.subject.rfc4514_string(),
+        ca_not_after=ca.not_valid_after_utc,
+        server_names=server.names,
+        methods=tuple(methods),
+    )
 
 
 def _visitor_limits(store: SqlStore, client: Client) -> LocalLimits:
@@ -359,6 +408,7 @@ def build_portal(settings: Settings, engine: AsyncEngine) -> Portal:
             login_max_age=portal.login_hours * 3600.0,
             wifi4eu_self_test=portal.wifi4eu_self_test,
             nas_address_rules=settings.radius.nas_address_rules,
+            eap=eap_profile(settings),
         ),
         sessions=create_sessionmaker(engine),
         box=SecretBox(settings.secret_key.get_secret_value()),

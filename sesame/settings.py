@@ -354,6 +354,10 @@ class EapSettings(BaseModel):
     certificate: str = ""
     private_key: str = ""
     private_key_password: SecretStr = SecretStr("")
+    #: the CA that issued the server's certificate (PEM, one certificate): the one devices must
+    #: trust, published by the portal at /eap/ca.pem and /eap/ca.crt with the server's name
+    #: (/eap/server.json); the server's chain must lead to it ("": nothing is published)
+    ca: str = ""
     #: the CA devices' EAP-TLS certificates must chain to ("": EAP-TLS is off); a certificate must
     #: also be registered for an account and not revoked (``sesame eap device-cert``)
     device_ca: str = ""
@@ -383,7 +387,7 @@ class EapSettings(BaseModel):
     def _ttls_inner(cls, value: str) -> str:
         return _choose(value, {"pap", "mschapv2", "eap-mschapv2"})
 
-    @field_validator("certificate", "private_key", "device_ca")
+    @field_validator("certificate", "private_key", "device_ca", "ca")
     @classmethod
     def _file(cls, value: str) -> str:
         if value and not Path(value).is_file():

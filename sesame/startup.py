@@ -24,9 +24,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from portal.app import create_app
+from radius.eap.tlsengine import TlsConfigError
+from radius.eapcerts import CertificateUnreadable
 from radius.server import BindError, RadiusService
 from sesame import migrations
-from sesame.compose import build_portal, build_radius, radius_listeners, radsec_listener
+from sesame.compose import build_portal, build_radius, check_eap, radius_listeners, radsec_listener
 from sesame.db import create_engine, is_sqlite, reaching
 from sesame.settings import Settings
 from sesame.workers import Supervisor
@@ -36,6 +38,20 @@ log = logging.getLogger("sesame")
 
 class StartupError(Exception):
     """The service cannot start; the message says why and what to do."""
+
+
+class StartupFileError(StartupError):
+    """The service cannot start: a file it needs cannot be read (the message names it)."""
+
+
+def check_files(settings: Settings) -> None:
+    """The files the services read at start (EAP's certificates) can be used: else one error."""
+    try:
+        check_eap(settings)
+    except CertificateUnreadable as exc:
+        raise StartupFileError(str(exc)) from None
+    except TlsConfigError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def prepare_schema(settings: Settings) -> None:
@@ -118,6 +134,7 @@ async def serve(settings: Settings) -> None:
     RADIUS runs in this process, or in ``settings.radius.workers`` worker processes sharing the
     ports (:mod:`sesame.workers`); the web app and the metrics listener always run here.
     """
+    check_files(settings)  # before anything is bound or started
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,6 +19,8 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from prometheus_client import multiprocess
+
 from radius.server import RadiusService
 from sesame.compose import WorkerPlace, build_radius, radius_listeners, radsec_listener
 from sesame.db import create_engine
@@ -80,6 +82,13 @@ async def _worker(place: WorkerPlace, beats: Any) -> None:
         await engine.dispose()
 
 
+def _forget_metrics(process: BaseProcess) -> None:
+    """A dead worker's gauges of the ``live*`` modes (the expiry of the EAP certificate it served)
+    stop counting; its counters still add up."""
+    if process.pid is not None and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
+
+
 class Supervisor:
     """Starts, watches and stops the worker processes."""
 
@@ -137,6 +146,7 @@ class Supervisor:
                     log.error("radius workers keep dying (last exit code %s); stopping", process.exitcode)
                     return
                 log.error("radius worker %d exited with code %s; restarting it", index, process.exitcode)
+                _forget_metrics(process)
                 self._spawn(index)
 
     async def stop(self, grace: float = 15.0) -> None:

@@ -11,6 +11,7 @@ servers always bind, follows the same rule (:func:`need_ipv6_loopback`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -30,6 +31,9 @@ from accounts.passwords import Argon2Cost, PasswordHasher
 from accounts.secretbox import SecretBox
 from sesame import migrations
 from sesame.db import create_engine, create_sessionmaker
+
+# helpers that assert, outside test files: their failures show the values compared
+pytest.register_assert_rewrite("tests.cli", "tests.support")
 
 POSTGRES_URL = os.environ.get("SESAME_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -56,6 +60,20 @@ def postgres_unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str, *, template: str | None = None) -> Iterator[str]:
+    """The URL of a PostgreSQL database of its own, a copy of ``template`` or empty, dropped after."""
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        postgres_unavailable(f"{type(exc).__name__}: {exc}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @cache
@@ -107,11 +125,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"sesame_t_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("sesame_t", template=request.getfixturevalue("postgres_template")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -162,13 +177,8 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
     """The URL of an empty PostgreSQL database (no schema) of its own for this test."""
-    name = f"sesame_empty_{os.getpid()}_{next(_counter)}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        postgres_unavailable(f"{type(exc).__name__}: {exc}")
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("sesame_empty") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -29,6 +29,7 @@ SANS_IO = [
     *(f"radius.{name}" for name in ("codec", "core", "clients", "duplicates", "events", "methods", "mschap")),
     "radius.ratelimit",
     "radius.verifycache",
+    "radius.workerroute",
     # EAP (issue 15): the TLS side and the inner methods
     *(
         f"radius.eap.{name}"

@@ -8,10 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from accounts.models import AuditEntry
+from sesame.compose import eap_profile
 from sesame.db import create_engine, create_sessionmaker
+from sesame.settings import get_settings
 from tests.cli import CLI_REALM, fails, ok
 
 
@@ -110,3 +114,28 @@ def test_refusals_are_one_line(cli_env: str, tmp_path: Path, capsys: pytest.Capt
         capsys, "eap", "device-cert", "add", "alice", str(tmp_path / "phone.pem")
     )
     assert "no device certificate 99" in fails(capsys, "eap", "device-cert", "revoke", "alice", "99")
+
+
+def test_the_trial_settings_make_certs_prints_let_the_portal_publish_the_ca_and_the_server_name(
+    cli_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = ok("eap", "make-certs", str(tmp_path / "pki"))
+    settings = dict(line.split("=", 1) for line in out.splitlines() if line.startswith("SESAME_EAP_"))
+    assert settings["SESAME_EAP_CA"] == str(tmp_path / "pki" / "ca.pem")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SESAME_EAP_TTLS_INNER", "pap,eap-mschapv2")
+    get_settings.cache_clear()
+    profile = eap_profile(get_settings())
+    assert profile is not None
+    assert profile.server_names == (f"radius.{CLI_REALM}",)
+    ca = x509.load_pem_x509_certificate((tmp_path / "pki" / "ca.pem").read_bytes())
+    assert profile.ca_der == ca.public_bytes(serialization.Encoding.DER)
+    assert profile.methods == ("peap/mschapv2", "eap-ttls/pap", "eap-ttls/eap-mschapv2", "eap-tls")
+    monkeypatch.setenv("SESAME_EAP_METHODS", "ttls")  # EAP-TLS and PEAP off: not offered
+    get_settings.cache_clear()
+    profile = eap_profile(get_settings())
+    assert profile is not None and profile.methods == ("eap-ttls/pap", "eap-ttls/eap-mschapv2")
+    monkeypatch.delenv("SESAME_EAP_CA")  # no CA: nothing published
+    get_settings.cache_clear()
+    assert eap_profile(get_settings()) is None

@@ -2,11 +2,12 @@
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from accounts.models import Base
@@ -86,41 +87,44 @@ def test_nas_table_keeps_freeradius_column_names(empty_database: str) -> None:
     )
 
 
-def test_0002_backfills_updated_at_on_existing_rows(empty_database: str) -> None:
-    from datetime import UTC, datetime
+Insert = tuple[str, dict[str, object]]  # a statement and its values
 
-    from sqlalchemy import text
 
-    migrations.upgrade(empty_database, "0001")
-    # raw SQL, as rows written by 0001-era code: SQLite stores naive UTC text, PostgreSQL timestamptz
+def _upgraded_over(url: str, revision: str, inserts: list[Insert], query: str) -> list[tuple[Any, ...]]:
+    """Bring an empty database to ``revision``, write ``inserts`` in raw SQL, as code of that era did
+    (``:t`` is a moment as each backend stored it: naive UTC text on SQLite, timestamptz on
+    PostgreSQL), upgrade to the head and return what ``query`` reads."""
+    migrations.upgrade(url, revision)
     moment: object = "2026-01-01 10:00:00.000000"
-    if empty_database.startswith("postgresql"):
+    if url.startswith("postgresql"):
         moment = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
-    async def seed_and_read() -> list[tuple[object, ...]]:
-        engine = create_engine(empty_database)
+    async def seed_and_read() -> list[tuple[Any, ...]]:
+        engine = create_engine(url)
         try:
             async with engine.begin() as connection:
-                await connection.execute(
-                    text("INSERT INTO region (id, realm, name, created_at) VALUES (1, 'r.example', 'R', :t)"),
-                    {"t": moment},
-                )
-                await connection.execute(
-                    text(
-                        "INSERT INTO account (region_id, username, email, email_verified, status, "
-                        "created_at) VALUES (1, 'alice', 'a@example.fr', true, 'active', :t)"
-                    ),
-                    {"t": moment},
-                )
-            await asyncio.to_thread(migrations.upgrade, empty_database)
+                for statement, values in inserts:
+                    await connection.execute(text(statement), {"t": moment, **values})
+            await asyncio.to_thread(migrations.upgrade, url)
             async with engine.connect() as connection:
-                return list(
-                    (await connection.execute(text("SELECT created_at, updated_at FROM account"))).all()
-                )
+                return [tuple(row) for row in await connection.execute(text(query))]
         finally:
             await engine.dispose()
 
-    rows = asyncio.run(seed_and_read())
+    return asyncio.run(seed_and_read())
+
+
+REGION: Insert = ("INSERT INTO region (id, realm, name, created_at) VALUES (1, 'r.example', 'R', :t)", {})
+
+
+def test_0002_backfills_updated_at_on_existing_rows(empty_database: str) -> None:
+    account = (
+        "INSERT INTO account (region_id, username, email, email_verified, status, created_at) "
+        "VALUES (1, 'alice', 'a@example.fr', true, 'active', :t)"
+    )
+    rows = _upgraded_over(
+        empty_database, "0001", [REGION, (account, {})], "SELECT created_at, updated_at FROM account"
+    )
     assert len(rows) == 1
     assert rows[0][0] == rows[0][1]
 
@@ -128,50 +132,19 @@ def test_0002_backfills_updated_at_on_existing_rows(empty_database: str) -> None
 def test_0007_keys_existing_names_and_keeps_colliding_ones_apart(empty_database: str) -> None:
     """Rows written before 0007 get their folded key; two sites of a commune whose names fold alike
     both survive (the later one's key carries its id), and lookups by name find the first."""
-    from sqlalchemy import text
-
-    migrations.upgrade(empty_database, "0006")
-    moment: object = "2026-01-01 10:00:00.000000"
-    if empty_database.startswith("postgresql"):
-        from datetime import UTC, datetime
-
-        moment = datetime(2026, 1, 1, 10, tzinfo=UTC)
-
-    async def seed_and_read() -> list[tuple[object, ...]]:
-        engine = create_engine(empty_database)
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(
-                    text("INSERT INTO region (id, realm, name, created_at) VALUES (1, 'r.example', 'R', :t)"),
-                    {"t": moment},
-                )
-                await connection.execute(
-                    text(
-                        "INSERT INTO commune (id, region_id, name, insee_code, created_at) "
-                        "VALUES (1, 1, 'Valence', '26362', :t)"
-                    ),
-                    {"t": moment},
-                )
-                for site_id, name in ((1, "Médiathèque"), (2, "MEDIATHEQUE"), (3, "Gare")):
-                    await connection.execute(
-                        text("INSERT INTO site (id, commune_id, name, created_at) VALUES (:id, 1, :n, :t)"),
-                        {"id": site_id, "n": name, "t": moment},
-                    )
-            await asyncio.to_thread(migrations.upgrade, empty_database)
-            async with engine.connect() as connection:
-                rows = await connection.execute(
-                    text(
-                        "SELECT s.id, s.name_key, c.name_key FROM site s "
-                        "JOIN commune c ON c.id = s.commune_id ORDER BY s.id"
-                    )
-                )
-                return list(rows.all())
-        finally:
-            await engine.dispose()
-
-    assert asyncio.run(seed_and_read()) == [
-        (1, "mediatheque", "valence"),
-        (2, "mediatheque#2", "valence"),
-        (3, "gare", "valence"),
+    commune = (
+        "INSERT INTO commune (id, region_id, name, insee_code, created_at) "
+        "VALUES (1, 1, 'Valence', '26362', :t)"
+    )
+    site = "INSERT INTO site (id, commune_id, name, created_at) VALUES (:id, 1, :n, :t)"
+    sites = [
+        (site, {"id": i, "n": name}) for i, name in ((1, "Médiathèque"), (2, "MEDIATHEQUE"), (3, "Gare"))
     ]
+    rows = _upgraded_over(
+        empty_database,
+        "0006",
+        [REGION, (commune, {}), *sites],
+        "SELECT s.id, s.name_key, c.name_key FROM site s JOIN commune c ON c.id = s.commune_id ORDER BY s.id",
+    )
+    assert rows == [(1, "mediatheque", "valence"), (2, "mediatheque#2", "valence"), (3, "gare", "valence")]
     migrations.downgrade(empty_database, "0006")

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.network import ensure_home_region, find_nas, nas_secret
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from accounts.users import find_account
+from radius.eap import trialpki
 from sesame import migrations
 from sesame.db import create_engine, create_sessionmaker
 from sesame.demo import seed_demo
@@ -218,3 +221,93 @@ async def test_seed_demo_is_idempotent_and_renews_the_password(
     assert not hasher.verify(first.password, account.password_hash)
     nas = await find_nas(session, "demo-ap")
     assert (nas.nasname, nas_secret(box, nas)) == ("127.0.0.1", b"testing123")
+
+
+# -- EAP's certificates (issue 15, operations) ---------------------------------------------------
+
+
+def _eap_pki(directory: Path, *, days: int) -> tuple[dict[str, str], trialpki.Issued]:
+    """A CA and a server certificate valid ``days`` more days, as files: the settings naming
+    them, and the CA (to renew the certificate with)."""
+    directory.mkdir(exist_ok=True)
+    ca = trialpki.make_ca("Sesame serve test CA")
+    server = trialpki.make_server(ca, "radius.serve.example", days=days)
+    files = {
+        "SESAME_EAP_CERTIFICATE": trialpki.write(directory / "server.pem", server.certificate_pem()),
+        "SESAME_EAP_PRIVATE_KEY": trialpki.write(directory / "server.key", server.key_pem(), secret=True),
+        "SESAME_EAP_CA": trialpki.write(directory / "ca.pem", ca.certificate_pem()),
+    }
+    return {name: str(path) for name, path in files.items()}, ca
+
+
+def _expiry(metrics: str) -> float | None:
+    found = re.search(
+        r'^sesame_eap_certificate_expiry_timestamp_seconds\{certificate="server"\} (\S+)$', metrics, re.M
+    )
+    return float(found.group(1)) if found else None
+
+
+def test_serve_warns_of_an_expiring_eap_certificate_publishes_its_ca_and_takes_a_renewed_one(
+    env: dict[str, str], tmp_path: Path, processes: list[Process]
+) -> None:
+    eap, ca = _eap_pki(tmp_path / "pki", days=20)
+    server = Process(["serve"], env | eap, tmp_path)
+    processes.append(server)
+    base = f"http://127.0.0.1:{env['SESAME_WEB_PORT']}"
+    profile = server.wait_http(f"{base}/eap/server.json").json()
+    assert profile["server_name"] == "radius.serve.example"
+    assert httpx.get(f"{base}/eap/ca.crt").content == ca.certificate.public_bytes(serialization.Encoding.DER)
+    assert re.search(
+        r"WARNING .*the server certificate \S+server.pem expires on .*, in 19 days", server.stderr
+    )
+    served = x509.load_pem_x509_certificate(Path(eap["SESAME_EAP_CERTIFICATE"]).read_bytes())
+    metrics_url = f"http://127.0.0.1:{env['SESAME_METRICS_PORT']}/metrics"
+    assert _expiry(server.wait_http(metrics_url).text) == served.not_valid_after_utc.timestamp()
+
+    # the region's PKI renews it (the same CA, a year more): the running server takes it in
+    renewal = trialpki.make_server(ca, "radius.serve.example", days=365)
+    Path(eap["SESAME_EAP_CERTIFICATE"]).write_bytes(renewal.certificate_pem())
+    Path(eap["SESAME_EAP_PRIVATE_KEY"]).write_bytes(renewal.key_pem())
+    deadline = time.monotonic() + START_TIMEOUT
+    while _expiry(httpx.get(metrics_url).text) != renewal.certificate.not_valid_after_utc.timestamp():
+        assert time.monotonic() < deadline, server.stderr
+        time.sleep(0.2)
+    assert "eap: certificates reloaded from" in server.stderr
+    assert server.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.parametrize(
+    ("breakage", "code", "said"),
+    [
+        ("a key that is not the certificate's", 2, "is not the key of certificate"),
+        (
+            "a key file that cannot be read",
+            4,
+            "eap: cannot read private key /proc/self/mem: Input/output error",
+        ),
+        ("a CA that did not issue the certificate", 2, "does not chain to the CA devices trust"),
+        ("a CA file of two certificates", 2, "must hold one certificate"),
+    ],
+)
+def test_serve_refuses_eap_files_it_cannot_use_with_one_line(
+    env: dict[str, str], tmp_path: Path, processes: list[Process], breakage: str, code: int, said: str
+) -> None:
+    eap, ca = _eap_pki(tmp_path / "pki", days=365)
+    other, other_ca = _eap_pki(tmp_path / "other", days=365)
+    if breakage == "a key that is not the certificate's":
+        eap["SESAME_EAP_PRIVATE_KEY"] = other["SESAME_EAP_PRIVATE_KEY"]
+    elif breakage == "a key file that cannot be read":
+        eap["SESAME_EAP_PRIVATE_KEY"] = "/proc/self/mem"  # a file; reading it fails (EIO)
+    elif breakage == "a CA that did not issue the certificate":
+        eap["SESAME_EAP_CA"] = other["SESAME_EAP_CA"]
+    else:
+        both = tmp_path / "both.pem"
+        both.write_bytes(ca.certificate_pem() + other_ca.certificate_pem())
+        eap["SESAME_EAP_CA"] = str(both)
+    server = Process(["serve"], env | eap, tmp_path)
+    processes.append(server)
+    assert server.proc.wait(timeout=START_TIMEOUT) == code
+    errors = [line for line in server.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and said in errors[0], server.stderr
+    assert "Traceback" not in server.stderr
+    assert "listening" not in server.stderr  # nothing was started

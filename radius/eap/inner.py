@@ -40,6 +40,7 @@ from typing import Protocol
 
 from accounts.wiretext import is_clean, storable
 from radius.eap.needs import Need
+from radius.eap.packet import EapCode, EapMalformed, EapPacket, parse
 
 __all__ = [
     "INNER_METHODS",
@@ -53,6 +54,7 @@ __all__ = [
     "InnerPhase",
     "InnerSuccess",
     "inner_identity",
+    "tunnelled_response",
 ]
 
 # The decision-record names of the inner methods; ``allowed`` holds some of them.
@@ -111,6 +113,19 @@ class InnerPhase(Protocol):
     def start(self) -> InnerOutput: ...  # right after the handshake
     def receive(self, data: bytes) -> InnerOutput | Need: ...  # decrypted application data from the peer
     def supply(self, need: Need, answer: object) -> InnerOutput: ...  # the answer to a Need it returned
+
+
+def tunnelled_response(data: bytes) -> EapPacket | None:
+    """The EAP-Response a peer sent whole inside the tunnel, or None when ``data`` holds none.
+
+    Octets past its Length are the tunnel's padding and ignored (RFC 3748 §4.1; see
+    :mod:`radius.eap.packet`); anything that does not parse, or is not a Response, is None.
+    """
+    try:
+        packet = parse(data, padding=True)
+    except EapMalformed:
+        return None
+    return packet if packet.code is EapCode.RESPONSE else None
 
 
 def _realm_of(name: str, ours: str) -> str:

@@ -4,8 +4,22 @@
 
 Over RADIUS (RFC 3579 §3.1) the EAP-Message attributes of one packet, joined, carry exactly one EAP
 packet; splitting and joining them (253 octets each) is the RADIUS glue's job, not this module's.
-RFC 3748 §4 lets a link pad a packet past its Length; RADIUS has no padding, so a Length that does
-not match the octets received is refused here, as FreeRADIUS (``eap_vp2packet``) refuses it.
+
+Octets past the Length. RFC 3748 §4.1: "Octets outside the range of the Length field should be
+treated as Data Link Layer padding and MUST be ignored upon reception. A message with the Length
+field set to a value larger than the number of received octets MUST be silently discarded." Who
+receives from a link decides, so :func:`parse` has two readings:
+
+* ``parse(data)``, exact: the outer EAP-Message over RADIUS. The access point received the
+  packet from the link, dropped the link's padding there, and "MUST validate the EAP header
+  fields (Code, Identifier, Length) prior to forwarding" (RFC 3579 §2.2); RADIUS has no padding
+  of its own. Octets past the Length are then not padding but a malformed packet, refused as
+  FreeRADIUS refuses them (``eap_vp2packet``: the Length must equal the attributes' octets).
+* ``parse(data, padding=True)``: a packet carried whole inside a tunnel (EAP-TTLS EAP-Message
+  AVPs, RFC 5281 §11.1; PEAPv0 Extensions, [MS-PEAP] §2.2.8). The tunnel is the inner packet's
+  lower layer, so RFC 3748 §4.1 applies as written: octets past the Length are ignored, as
+  hostapd ignores them (eap_server_peap.c, eap_server_ttls.c); a Length past the octets received
+  is still refused.
 
 :func:`parse` raises :class:`EapMalformed` (the peer's fault) and nothing else on any input.
 """
@@ -85,13 +99,17 @@ class EapPacket:
         return struct.pack("!BBHB", self.code, self.identifier, length, self.type) + self.data
 
 
-def parse(data: bytes) -> EapPacket:
-    """The EAP packet in ``data``; :class:`EapMalformed` when ``data`` is not exactly one packet."""
+def parse(data: bytes, *, padding: bool = False) -> EapPacket:
+    """The EAP packet in ``data``; :class:`EapMalformed` when ``data`` is not exactly one packet,
+    or, with ``padding``, one packet followed by octets it ignores (see the module's docstring)."""
     if len(data) < HEADER_LENGTH:
         raise EapMalformed("too_short")
     code, identifier, length = struct.unpack_from("!BBH", data)
-    if length != len(data):
+    if length < HEADER_LENGTH:
+        raise EapMalformed("bad_length")
+    if length > len(data) or (length < len(data) and not padding):
         raise EapMalformed("length_mismatch")
+    data = data[:length]
     try:
         kind = EapCode(code)
     except ValueError:

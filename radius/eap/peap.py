@@ -42,10 +42,17 @@ import secrets
 import struct
 from collections.abc import Callable
 
-from radius.eap import _wire
-from radius.eap.inner import PEAP_MSCHAPV2, InnerFailure, InnerOutput, InnerSuccess, inner_identity
+from radius.eap.inner import (
+    PEAP_MSCHAPV2,
+    InnerFailure,
+    InnerOutput,
+    InnerSuccess,
+    inner_identity,
+    tunnelled_response,
+)
 from radius.eap.mschapv2 import EapMsChapV2, MethodEnded, nt_hashes
 from radius.eap.needs import Need, NeedNtHashes
+from radius.eap.packet import EapCode, EapType, request
 
 __all__ = ["RECEIVE", "SUPPLY", "PeapInner", "PeapState", "result_status"]
 
@@ -69,8 +76,8 @@ def result_status(packet: bytes) -> int | None:
     """The status of the Result TLV in a whole EAP-Response of type 33, or None when the packet
     or its TLVs do not hold, the Result TLV is missing, or a mandatory TLV is one we do not know
     (hostapd: the same)."""
-    parsed = _wire.parse(packet)
-    if parsed is None or parsed.code != _wire.RESPONSE or parsed.type != _wire.EXTENSIONS:
+    parsed = tunnelled_response(packet)
+    if parsed is None or parsed.type != EapType.TLV:
         return None
     data, offset, status = parsed.data, 0, None
     while offset < len(data):
@@ -112,7 +119,7 @@ class PeapInner:
             return self._end(InnerFailure(reason="inner_method_not_allowed", identity=None))
         self.state = PeapState.IDENTITY
         # a whole packet, as FreeRADIUS sends it: see the module's docstring
-        return InnerOutput(send=_wire.request(self._next_identifier(), _wire.IDENTITY, b""))
+        return InnerOutput(send=request(self._next_identifier(), EapType.IDENTITY))
 
     def receive(self, data: bytes) -> InnerOutput | Need:
         handler = RECEIVE.get(self.state)
@@ -130,10 +137,10 @@ class PeapInner:
     # -- handlers ---------------------------------------------------------------------------
 
     def _on_identity(self, data: bytes) -> InnerOutput | Need:
-        whole = _wire.parse(data) if data[:1] == bytes([_wire.RESPONSE]) else None
-        if whole is not None and whole.type == _wire.IDENTITY:
+        whole = tunnelled_response(data) if data[:1] == bytes([EapCode.RESPONSE]) else None
+        if whole is not None and whole.type == EapType.IDENTITY:
             name = whole.data  # a peer that answered our whole packet with a whole packet
-        elif data[:1] == bytes([_wire.IDENTITY]):
+        elif data[:1] == bytes([EapType.IDENTITY]):
             name = data[1:]  # header-less, as wpa_supplicant and Windows answer
         else:
             return self._end(InnerFailure(reason="inner_malformed", identity=None))
@@ -147,14 +154,14 @@ class PeapInner:
             identity=identity, challenge=secrets.token_bytes(16), mschapv2_id=self._next_identifier()
         )
         self.state = PeapState.METHOD
-        return InnerOutput(send=bytes([_wire.MSCHAPV2]) + self._method.start())
+        return InnerOutput(send=bytes([EapType.MSCHAPV2]) + self._method.start())
 
     def _on_method(self, data: bytes) -> InnerOutput | Need:
         assert self._method is not None and self.identity is not None
-        if data[:1] == bytes([_wire.NAK]):
+        if data[:1] == bytes([EapType.NAK]):
             # MS-CHAPv2 is all we offer inside: nothing else to propose
             return self._result(InnerFailure(reason="inner_no_common_method", identity=self.identity))
-        if data[:1] != bytes([_wire.MSCHAPV2]):
+        if data[:1] != bytes([EapType.MSCHAPV2]):
             return self._end(InnerFailure(reason="inner_malformed", identity=self.identity))
         step = self._method.receive(data[1:])
         if isinstance(step, NeedNtHashes):
@@ -167,12 +174,12 @@ class PeapInner:
             if step.reason == "inner_malformed":
                 return self._end(InnerFailure(reason=step.reason, identity=self.identity))
             return self._result(InnerFailure(reason=step.reason, identity=self.identity))
-        return InnerOutput(send=bytes([_wire.MSCHAPV2]) + step)
+        return InnerOutput(send=bytes([EapType.MSCHAPV2]) + step)
 
     def _on_nt_hashes(self, answer: object) -> InnerOutput:
         assert self._method is not None
         self.state = PeapState.METHOD
-        return InnerOutput(send=bytes([_wire.MSCHAPV2]) + self._method.supply(nt_hashes(answer)))
+        return InnerOutput(send=bytes([EapType.MSCHAPV2]) + self._method.supply(nt_hashes(answer)))
 
     def _on_result(self, data: bytes) -> InnerOutput | Need:
         pending = self._pending
@@ -193,7 +200,7 @@ class PeapInner:
         self.state = PeapState.RESULT
         status = RESULT_SUCCESS if isinstance(result, InnerSuccess) else RESULT_FAILURE
         tlv = _TLV.pack(_TLV_MANDATORY | RESULT_TLV, 2) + status.to_bytes(2, "big")
-        return InnerOutput(send=_wire.request(self._next_identifier(), _wire.EXTENSIONS, tlv))
+        return InnerOutput(send=request(self._next_identifier(), EapType.TLV, tlv))
 
     def _next_identifier(self) -> int:
         self._identifier = (self._identifier + 1) & 0xFF

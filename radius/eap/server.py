@@ -27,6 +27,11 @@ reopen — measured against ``sesame serve`` (tests/interop/test_eap_flood.py). 
 holding its fair share or less always gets a conversation, and the flooders only take each
 other's places. Every eviction is counted (:attr:`EapServer.evicted`).
 
+The TLS contexts are built from files at construction. When the certificate, key or device CA
+is renewed, the caller (which watches the files: :mod:`radius.eapcerts`) hands the new settings
+to :meth:`EapServer.replace_tls`: conversations opened from then on use the new contexts, those
+under way finish on theirs; a file that cannot be used leaves everything as it was.
+
 Nothing raised by the peer's input escapes: malformed EAP, framing and TLS become Refused or
 Discarded with a reason. An exception of ours (or of an inner method) is caught too, ends its
 conversation and comes back as Refused("eap_internal_error") carrying the exception for the log.
@@ -34,6 +39,7 @@ conversation and comes back as Refused("eap_internal_error") carrying the except
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 
@@ -43,7 +49,7 @@ from radius.eap import packet
 from radius.eap.conversation import TLS_METHODS, Conversation, InnerFactory, Phase, Policy
 from radius.eap.packet import EapCode, EapMalformed, EapType
 from radius.eap.steps import AnswerNeeded, Discarded, Refused, Step
-from radius.eap.tlsengine import TlsSettings, make_context
+from radius.eap.tlsengine import TlsConfigError, TlsSettings, make_context
 from radius.workerroute import STATE_RANDOM, make_state
 
 __all__ = [
@@ -56,6 +62,19 @@ DEFAULT_FRAGMENT_SIZE = 1024  # octets of TLS data per EAP packet, FreeRADIUS's 
 # What an EAP packet adds to a fragment's TLS data: EAP header 4, Type 1, Flags 1, TLS Message Length
 # 4 — the "EAP header (4) and EAP-TLS header (6)" FreeRADIUS 2 subtracted from Framed-MTU.
 EAP_TLS_OVERHEAD = 10
+
+
+def _contexts(tls: TlsSettings, methods: Iterable[EapType]) -> dict[EapType, SSL.Context]:
+    """One context per method: sessions resume only within their method (see tlsengine)."""
+    contexts: dict[EapType, SSL.Context] = {}
+    for method in methods:
+        if method is EapType.PEAP:
+            contexts[method] = make_context(tls, session_context=b"sesame-eap-peap")
+        elif method is EapType.TTLS:
+            contexts[method] = make_context(tls, session_context=b"sesame-eap-ttls", resumption=False)
+        elif method is EapType.TLS:
+            contexts[method] = make_context(tls, session_context=b"sesame-eap-tls", client_ca=tls.device_ca)
+    return contexts
 
 
 def fragment_size_for(framed_mtu: int | None, default: int) -> int:
@@ -98,24 +117,15 @@ class EapServer:
         if fragment_size < 64 or max_conversations < 1 or deadline <= 0 or max_rounds < 1:
             raise ValueError("eap: fragment size, table size, deadline and rounds must be positive")
         make_state(worker, random(STATE_RANDOM))  # checks the worker index
-        # One context per method: sessions resume only within their method (see tlsengine).
-        contexts: dict[EapType, SSL.Context] = {}
-        if EapType.PEAP in enabled:
-            contexts[EapType.PEAP] = make_context(tls, session_context=b"sesame-eap-peap")
-        if EapType.TTLS in enabled:
-            contexts[EapType.TTLS] = make_context(tls, session_context=b"sesame-eap-ttls", resumption=False)
-        if EapType.TLS in enabled:
-            contexts[EapType.TLS] = make_context(
-                tls, session_context=b"sesame-eap-tls", client_ca=tls.device_ca
-            )
         self.policy = Policy(
             methods=enabled,
             default=default_method,
-            contexts=contexts,
+            contexts=_contexts(tls, enabled),
             inner=inner,
             realm=realm,
             max_rounds=max_rounds,
         )
+        self.tls = tls
         self.worker = worker
         self.fragment_size = fragment_size
         self.max_conversations = max_conversations
@@ -127,6 +137,18 @@ class EapServer:
         self._by_client: dict[str, dict[bytes, Conversation]] = {}
         self.evicted = 0  # conversations dropped to make room for another client's (a counter)
         self._current: Conversation | None = None  # the one a step is running in, for _internal_error
+
+    def replace_tls(self, tls: TlsSettings) -> None:
+        """New TLS contexts from ``tls`` (a renewed certificate, key or device CA) for the
+        conversations opened from now on; those under way finish on the contexts they began with
+        (each holds the policy it was opened under, and OpenSSL keeps a context alive while a
+        connection uses it). All or nothing: :class:`~radius.eap.tlsengine.TlsConfigError` leaves
+        the current contexts in place. Sessions cached by the old contexts are not resumed by the
+        new ones (their peers get a full handshake)."""
+        if EapType.TLS in self.policy.methods and tls.device_ca is None:
+            raise TlsConfigError("eap: EAP-TLS needs the device CA")
+        self.policy = dataclasses.replace(self.policy, contexts=_contexts(tls, self.policy.methods))
+        self.tls = tls
 
     @property
     def conversations(self) -> int:

@@ -21,9 +21,19 @@ EAP-TLS asks the caller about the certificate again (the session keeps the peer'
 TTLS is never resumed (``resumption=False``): wpa_supplicant, hence Android and Linux peers, skip
 phase 2 when a re-authentication resumes a TTLS session (hostapd ``eap_peer/eap_ttls.c``,
 ``eap_ttls_phase2_start``: "EAP-TTLS does not use Phase2 on fast re-auth") and wait for an
-EAP-Success that only a server remembering the session's inner identity could give; Sésame keeps
-none (pyOpenSSL gives no per-session data), and eapol_test's re-authentication failed when the
-server ran phase 2 again. FreeRADIUS and hostapd leave resumption off by default for all methods.
+EAP-Success that only a server remembering the session's inner identity could give, and
+eapol_test's re-authentication failed when the server ran phase 2 again. hostapd's server keeps
+the identity in the session (``SSL_SESSION_set_ex_data``); the bindings under pyOpenSSL have no
+session ex_data, ticket appdata, session id, new-session callback nor ``SSL_CTX_set_num_tickets``.
+A session could still be told by its secret (``Connection.master_key``): a resumed TLS 1.2
+session has its first one's master secret; under TLS 1.3 it is the ticket's PSK, of which only
+the last of the two tickets a full handshake issues is visible, and on the resumed handshake only
+until the server writes its next ticket, inside the call that reads the peer's Finished. And a
+resumed session proves the TLS secret, not the password: MS-CHAPv2 sessions could be re-checked
+against the account's NT hashes, inner PAP ones by nothing we keep, so those would have to be
+made unresumable, and a stateless TLS 1.3 ticket once sent cannot be withdrawn. Not clean enough
+to build on: a full handshake each time. FreeRADIUS and hostapd leave resumption off by default
+for all methods.
 
 Errors: a handshake or record the peer got wrong is a :class:`TlsFailure` (the peer's fault, with
 OpenSSL's words in ``detail`` for the log); a file that cannot be used is a :class:`TlsConfigError`
@@ -32,10 +42,13 @@ at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from OpenSSL import SSL, crypto
 
 __all__ = [
@@ -47,6 +60,13 @@ __all__ = [
     "make_context",
 ]
 
+PrivateKey = (
+    rsa.RSAPrivateKey
+    | ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
+    | dsa.DSAPrivateKey
+)
 VERSIONS = {"TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
 _CHUNK = 16384
 
@@ -69,7 +89,8 @@ class TlsSettings:
     """What the TLS side of EAP is built from."""
 
     certificate: Path  # PEM: the server's certificate, then the intermediates up to the CA peers trust
-    private_key: Path
+    private_key: Path  # PEM, encrypted or not
+    private_key_password: bytes = field(default=b"", repr=False)  # b"": the key is not encrypted
     device_ca: Path | None = None  # PEM: the CA device certificates must chain to (EAP-TLS); None: no EAP-TLS
     min_version: str = "TLSv1.2"
     max_version: str = "TLSv1.3"
@@ -110,11 +131,15 @@ def make_context(
             ) from None
     try:
         context.use_certificate_chain_file(str(settings.certificate))
-        context.use_privatekey_file(str(settings.private_key))
-        context.check_privatekey()
     except (OSError, SSL.Error) as exc:
+        raise TlsConfigError(f"eap: cannot use certificate {settings.certificate}: {_why(exc)}") from None
+    try:
+        context.use_privatekey(_private_key(settings))
+        context.check_privatekey()
+    except SSL.Error as exc:
         raise TlsConfigError(
-            f"eap: cannot use certificate {settings.certificate} with key {settings.private_key}: {_why(exc)}"
+            f"eap: the private key {settings.private_key} is not the key of certificate "
+            f"{settings.certificate}: {_why(exc)}"
         ) from None
     context.set_session_id(session_context)
     if resumption and settings.session_lifetime > 0:
@@ -138,6 +163,32 @@ def make_context(
     # No callback: OpenSSL's verdict stands (chain, dates, purpose sslclient as a server sets it).
     context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT | SSL.VERIFY_CLIENT_ONCE)
     return context
+
+
+def _private_key(settings: TlsSettings) -> PrivateKey:
+    """The key, decrypted here: OpenSSL's own loader would ask for a missing password on the
+    terminal, and pyOpenSSL's password callback is deprecated."""
+    path, password = settings.private_key, settings.private_key_password or None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TlsConfigError(f"eap: cannot read private key {path}: {_why(exc)}") from None
+    try:
+        try:
+            key = load_pem_private_key(data, password)
+        except TypeError:
+            if password is None:
+                raise TlsConfigError(
+                    f"eap: the private key {path} is encrypted: its password is needed"
+                ) from None
+            key = load_pem_private_key(data, None)  # a password for a key that needs none: harmless
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise TlsConfigError(
+            f"eap: cannot use private key {path}: not a PEM private key, or the wrong password"
+        ) from None
+    if not isinstance(key, PrivateKey):
+        raise TlsConfigError(f"eap: the private key {path} is of a kind TLS cannot use here")
+    return key
 
 
 def _why(exc: BaseException) -> str:

@@ -34,7 +34,6 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from radius.eap import _wire
 from radius.eap.inner import (
     TTLS_EAP_MSCHAPV2,
     TTLS_MSCHAPV2,
@@ -43,9 +42,11 @@ from radius.eap.inner import (
     InnerOutput,
     InnerSuccess,
     inner_identity,
+    tunnelled_response,
 )
 from radius.eap.mschapv2 import EapMsChapV2, MethodEnded, nt_hashes
 from radius.eap.needs import Need, NeedNtHashes, NeedPassword
+from radius.eap.packet import EapType, request
 from radius.mschap import strip_nt_domain, verify_mschapv2
 
 __all__ = [
@@ -308,8 +309,8 @@ class TtlsInner:
         self.method = TTLS_EAP_MSCHAPV2
         if TTLS_EAP_MSCHAPV2 not in self.allowed:
             return self._fail("inner_method_not_allowed")
-        packet = _wire.parse(eap)
-        if packet is None or packet.code != _wire.RESPONSE or packet.type != _wire.IDENTITY:
+        packet = tunnelled_response(eap)
+        if packet is None or packet.type != EapType.IDENTITY:
             return self._fail("inner_malformed")
         identity = self._identity(packet.data, strip_domain=True)
         if isinstance(identity, InnerFailure):
@@ -327,14 +328,14 @@ class TtlsInner:
             avps = parse_avps(data)
         except AvpMalformed:
             return self._fail("inner_malformed")
-        packet = _wire.parse(
+        packet = tunnelled_response(
             b"".join(avp.data for avp in avps if avp.vendor == 0 and avp.code == EAP_MESSAGE)
         )
-        if packet is None or packet.code != _wire.RESPONSE:
+        if packet is None:
             return self._fail("inner_malformed")
-        if packet.type == _wire.NAK:
+        if packet.type == EapType.NAK:
             return self._fail("inner_no_common_method")  # MS-CHAPv2 is all we offer inside
-        if packet.type != _wire.MSCHAPV2:
+        if packet.type != EapType.MSCHAPV2:
             return self._fail("inner_malformed")
         step = self._eap.receive(packet.data)
         if isinstance(step, NeedNtHashes):
@@ -368,7 +369,7 @@ class TtlsInner:
 
     def _eap_request(self, type_data: bytes) -> InnerOutput:
         self._eap_identifier = (self._eap_identifier + 1) & 0xFF
-        packet = _wire.request(self._eap_identifier, _wire.MSCHAPV2, type_data)
+        packet = request(self._eap_identifier, EapType.MSCHAPV2, type_data)
         return InnerOutput(send=encode_avps([Avp(code=EAP_MESSAGE, data=packet)]))
 
     def _ask(self, need: Need) -> Need:

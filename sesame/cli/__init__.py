@@ -39,7 +39,7 @@ from sesame.cli import (
 from sesame.cli.context import FileUnreadable, safe_url, set_config_file
 from sesame.db import DatabaseUnavailable, os_error_reason
 from sesame.settings import SettingsError, get_settings
-from sesame.startup import StartupError
+from sesame.startup import StartupError, StartupFileError
 
 app = typer.Typer(
     name="sesame",
@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{where}{exc.format_message()}{hint}", exc.exit_code)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except StartupFileError as exc:  # before StartupError, which it is
+        return _fail(str(exc), EXIT_FILE)
     except (SettingsError, StartupError) as exc:
         return _fail(str(exc), 2)
     except DomainError as exc:

@@ -34,15 +34,21 @@ def make_certs(
     rsa: bool = typer.Option(False, "--rsa", help="RSA-2048 keys instead of ECDSA P-256."),
 ) -> None:
     """Make a CA, a server certificate (radius.<realm>) and a device CA, for a trial; print the
-    settings that use them. In production, use the region's own PKI."""
+    settings that use them (SESAME_EAP_CA: the CA devices trust, published by the portal). In
+    production, use the region's own PKI."""
     realm = get_settings().realm
     try:
         files = make_trial_pki(directory, realm=realm, kind="rsa" if rsa else "ec")
     except OSError as exc:
         raise FileUnreadable(f"{directory}: cannot write the certificates: {os_error_reason(exc)}") from None
-    typer.echo(f"CA that devices must trust: {files.ca} (server name radius.{realm})", err=True)
+    typer.echo(
+        f"devices must trust the CA {files.ca} and check the server name radius.{realm} "
+        "(the portal publishes both at /eap/)",
+        err=True,
+    )
     typer.echo(f"SESAME_EAP_CERTIFICATE={files.server_certificate}")
     typer.echo(f"SESAME_EAP_PRIVATE_KEY={files.server_key}")
+    typer.echo(f"SESAME_EAP_CA={files.ca}")
     typer.echo(f"SESAME_EAP_DEVICE_CA={files.device_ca}")
 
 

@@ -1,4 +1,5 @@
-"""Accounting records for the tests of accounts.sessions and accounts.disconnect."""
+"""Accounting records for the tests of accounts.sessions and accounts.disconnect, and the accounts and
+places they name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import AccountingSession
+from accounts import network, users
+from accounts.models import AccountingSession, Commune, Region, Site
+from accounts.passwords import PasswordHasher
 from accounts.sessions import StatusType, Usage
 
 START = StatusType.START
@@ -49,3 +52,26 @@ async def stored(session: AsyncSession, uid: str) -> AccountingSession:
     )
     assert row is not None, f"no session {uid}"
     return row
+
+
+async def add_accounts(
+    session: AsyncSession, region: Region, hasher: PasswordHasher, *names: str
+) -> list[int]:
+    """Accounts of these names (no password), by id."""
+    ids = []
+    for name in names:
+        account = await users.create_account(
+            session, hasher=hasher, region=region, username=name, email=f"{name}@example.fr", password=None
+        )
+        ids.append(account.id)
+    return ids
+
+
+async def add_places(session: AsyncSession, region: Region) -> tuple[Commune, Site, Site, Commune, Site]:
+    """Valence (Médiathèque, Mairie) and Die (Place)."""
+    valence = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
+    library = await network.add_site(session, commune=valence, name="Médiathèque")
+    town_hall = await network.add_site(session, commune=valence, name="Mairie")
+    die = await network.add_commune(session, region=region, name="Die", insee_code="26113")
+    square = await network.add_site(session, commune=die, name="Place")
+    return valence, library, town_hall, die, square

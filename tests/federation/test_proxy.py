@@ -216,6 +216,7 @@ def test_a_reject_is_relayed_without_our_limits(
     [
         ("authenticator", "bad_response_authenticator"),
         ("unsigned", "missing_message_authenticator"),
+        ("mis-signed", "bad_message_authenticator"),
         ("identifier", "unmatched_reply"),
     ],
 )
@@ -236,6 +237,19 @@ def test_a_reply_that_does_not_verify_is_dropped_and_the_request_keeps_waiting(
                 secret=HOME_SECRET,
                 sign=False,
             )
+        )
+    elif tamper == "mis-signed":  # a valid Response Authenticator over a wrong Message-Authenticator
+        reply = bytearray(
+            codec.encode_reply(
+                code=pp.AccessAccept,
+                identifier=home.id,
+                request_authenticator=home.authenticator,
+                secret=HOME_SECRET,
+                sign_with=bytes(16),
+            )
+        )
+        assert codec.response_authenticator_valid(
+            codec.parse(bytes(reply)), HOME_SECRET, request_authenticator=home.authenticator
         )
     else:
         reply = bytearray(home_reply(home))

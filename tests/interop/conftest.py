@@ -7,6 +7,7 @@ tests are skipped on a workstation and fail in CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,10 +20,21 @@ import pytest
 
 from tests.conftest import IN_CI, need_ipv6_loopback
 from tests.support.ports import free_tcp_port, free_udp_port
+from tests.support.status_server import answers_status_server
 
 SECRET = "interop-secret-123"
 REALM = "wifi.interop.example"
 PASSWORD = "correct horse battery"
+#: Federation timers short enough for tests: a home server is given up after 1.5 s and probed every 0.5 s
+FAST_FEDERATION = {
+    "SESAME_FEDERATION_ENABLED": "true",
+    "SESAME_FEDERATION_RESPONSE_WINDOW": "1.5",
+    "SESAME_FEDERATION_RETRY_INTERVAL": "0.5",
+    "SESAME_FEDERATION_RETRIES": "1",
+    "SESAME_FEDERATION_ZOMBIE_PERIOD": "3",
+    "SESAME_FEDERATION_CHECK_INTERVAL": "0.5",
+    "SESAME_FEDERATION_ANSWERS_TO_ALIVE": "2",
+}
 
 
 PACKAGES = {"freeradius": "freeradius", "eapol_test": "eapoltest", "radsecproxy": "radsecproxy"}
@@ -72,26 +84,16 @@ class Server:
         timeout: float = 2.0,
         host: str = "127.0.0.1",
     ) -> str:
-        """radclient's verbose output for one request; its exit code is not asserted (no reply = 1)."""
-        done = subprocess.run(
-            [
-                need_tool("radclient"),
-                "-x",
-                "-r",
-                str(retries),
-                "-t",
-                str(timeout),
-                *(["-6"] if ":" in host else []),
-                f"{host}:{port or self.auth_port}",
-                command,
-                secret,
-            ],
-            input=attributes,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        """:func:`radclient` to this server (its authentication port unless ``port``)."""
+        return radclient(
+            port or self.auth_port,
+            secret,
+            attributes,
+            command=command,
+            host=host,
+            timeout=timeout,
+            retries=retries,
         )
-        return done.stdout + done.stderr
 
     def radtest(self, user: str, password: str, *, method: str = "pap", secret: str = SECRET) -> str:
         done = subprocess.run(
@@ -111,6 +113,46 @@ class Server:
             timeout=60,
         )
         return done.stdout + done.stderr
+
+
+def radclient(
+    port: int,
+    secret: str,
+    attributes: str,
+    *,
+    command: str = "auth",
+    host: str = "127.0.0.1",
+    timeout: float = 2.0,
+    retries: int = 1,
+) -> str:
+    """radclient's verbose output for one request (attributes one per line, as radclient reads them;
+    add ``Message-Authenticator = 0x00`` to have it signed; an IPv6 ``host`` in brackets). Its exit
+    code is not asserted (no reply = 1)."""
+    done = subprocess.run(
+        [
+            need_tool("radclient"),
+            "-x",
+            "-r",
+            str(retries),
+            "-t",
+            str(timeout),
+            *(["-6"] if ":" in host else []),
+            f"{host}:{port}",
+            command,
+            secret,
+        ],
+        input=attributes,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout + done.stderr
+
+
+def received(output: str) -> str | None:
+    """The kind of reply radclient received (``Access-Accept``…), None when none came."""
+    match = re.search(r"Received (Access-\w+|Accounting-Response)", output)
+    return match.group(1) if match else None
 
 
 def launch(workdir: Path, database_url: str, **settings: str) -> Server:
@@ -158,24 +200,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("interop")
     srv = launch(workdir, f"sqlite:///{workdir / 'interop.db'}")
     try:
-        srv.cli("commune", "add", "Valence", "--insee", "26362")
-        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
-        srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
-        srv.cli("nas", "add", "local-ap6", "--ip", "::1", "--secret", SECRET + "-v6", "--site", "Médiathèque")
-        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
-        wait_until_served(srv)
+        add_valence(srv, ipv6=True)
         yield srv
     finally:
         srv.proc.terminate()
         srv.proc.wait(timeout=30)
 
 
+def add_valence(srv: Server, *, ap: str = "local-ap", ipv6: bool = False) -> None:
+    """Valence's Médiathèque with the access point ``ap`` at 127.0.0.1 (secret SECRET; with ``ipv6``,
+    ``ap``6 at ::1, secret SECRET-v6) and alice (PASSWORD); returns once the server answers there."""
+    srv.cli("commune", "add", "Valence", "--insee", "26362")
+    srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
+    srv.cli("nas", "add", ap, "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
+    if ipv6:
+        srv.cli("nas", "add", f"{ap}6", "--ip", "::1", "--secret", SECRET + "-v6", "--site", "Médiathèque")
+    srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
+    wait_until_served(srv)
+
+
 def wait_until_served(srv: Server, *, served: bool = True) -> None:
-    """Access points are reloaded within a couple of seconds of a change."""
+    """Access points are reloaded within a couple of seconds of a change: wait until 127.0.0.1 is
+    answered a Status-Server (or, ``served=False``, no longer is)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        out = srv.radclient("Message-Authenticator = 0x00\n", command="status", timeout=0.5, retries=1)
-        if ("Received Access-Accept" in out) == served:
+        if answers_status_server("127.0.0.1", srv.auth_port, SECRET, timeout=0.5) == served:
             return
         time.sleep(0.3)
     raise AssertionError(f"the server did not {'start' if served else 'stop'} answering 127.0.0.1")

@@ -32,13 +32,9 @@ skipped on a workstation and fail in CI (``need_tool``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import os
 import re
-import socket
-import struct
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -49,6 +45,7 @@ from tests.federation.pki import Authority
 from tests.interop.conftest import need_tool
 from tests.support.freeradius import FreeRadiusProcess, render
 from tests.support.ports import free_udp_port
+from tests.support.status_server import answers_status_server
 
 TEMPLATES = Path(__file__).resolve().parent / "freeradius"
 #: The realm the inner tunnel proxies to with ``inner_proxy``: no User-Name names it (RFC 2606 .invalid)
@@ -208,7 +205,7 @@ class FreeRadiusPeer(FreeRadiusProcess):
 
     def ready(self) -> bool:
         if self._probe is not None:
-            return status_server(self.host, self.auth_port, self._probe, timeout=0.2)
+            return answers_status_server(self.host, self.auth_port, self._probe, timeout=0.2)
         return READY in self.logged_since_start()
 
     def choose_new_ports(self) -> bool:
@@ -375,61 +372,6 @@ def _unquote(value: str) -> str:
 # Clients
 
 
-def status_server(host: str, port: int, secret: str, timeout: float = 1.0) -> bool:
-    """One Status-Server (RFC 5997 §3: Message-Authenticator is mandatory in it); True when a reply
-    with a valid Response Authenticator (RFC 2865 §3) came back."""
-    request_auth = os.urandom(16)
-    identifier = request_auth[0]
-    head = struct.pack("!BBH", 12, identifier, 20 + 18) + request_auth
-    signature = hmac.new(secret.encode(), head + b"\x50\x12" + bytes(16), hashlib.md5).digest()
-    packet = head + b"\x50\x12" + signature
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect((host, port))
-            sock.send(packet)
-            reply = sock.recv(4096)
-        except OSError:  # refused (not listening yet) or timed out
-            return False
-    if len(reply) < 20 or reply[1] != identifier:
-        return False
-    length = struct.unpack("!H", reply[2:4])[0]
-    expected = hashlib.md5(reply[:4] + request_auth + reply[20:length] + secret.encode()).digest()
-    return hmac.compare_digest(expected, reply[4:20])
-
-
-def radclient(
-    port: int,
-    secret: str,
-    attributes: str,
-    *,
-    command: str = "auth",
-    host: str = HOST,
-    timeout: float = 2.0,
-    retries: int = 1,
-) -> str:
-    """radclient's verbose output for one request (attributes one per line, as radclient reads them;
-    add ``Message-Authenticator = 0x00`` to have it signed)."""
-    done = subprocess.run(
-        [
-            need_tool("radclient"),
-            "-x",
-            "-r",
-            str(retries),
-            "-t",
-            str(timeout),
-            f"{host}:{port}",
-            command,
-            secret,
-        ],
-        input=attributes,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return done.stdout + done.stderr
-
-
 def radclient_reply(output: str) -> tuple[str, Record] | None:
     """The type and attributes of the reply in radclient's verbose output (None: no reply)."""
     match = re.search(r"^Received (\S+) Id \d+ .*\n((?:\t.*\n?)*)", output, re.MULTILINE)
@@ -461,6 +403,7 @@ def eapol_test(
     private_key: Path | None = None,
     fragment_size: int | None = None,
     reauthentications: int = 0,
+    mac: str | None = None,
 ) -> str:
     """Run wpa_supplicant's ``eapol_test`` (Debian ``eapoltest``) once; its output ends with SUCCESS
     or FAILURE. ``method``: PEAP (inner EAP-MSCHAPv2), TTLS (inner PAP), TTLS-MSCHAPV2,
@@ -468,7 +411,8 @@ def eapol_test(
     ``attributes``: extra RADIUS attributes in eapol_test's ``-N`` syntax, e.g. ``"89:x:00"`` (ask
     for a Chargeable-User-Identity, RFC 4372) or ``"126:s:1wifi.example"`` (Operator-Name).
     ``tls``: "1.2" or "1.3" to allow only that version; ``fragment_size``: the client's TLS
-    fragments; ``reauthentications``: authenticate again that many times (TLS resumption)."""
+    fragments; ``reauthentications``: authenticate again that many times (TLS resumption);
+    ``mac``: the device's MAC address, sent as Calling-Station-Id (eapol_test's own by default)."""
     outer, _, inner = method.upper().partition("-")
     phase2 = {
         ("PEAP", ""): "auth=MSCHAPV2",
@@ -522,6 +466,7 @@ def eapol_test(
             "-t",
             str(int(timeout)),
             *([f"-r{reauthentications}"] if reauthentications else []),
+            *([f"-M{mac}"] if mac else []),
             *(f"-N{attribute}" for attribute in attributes),
         ],
         capture_output=True,

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from pyrad import packet as pp
 from pyrad.dictionary import Dictionary
 from sqlalchemy import select
@@ -113,10 +112,3 @@ def test_every_acknowledged_record_survives_sigkill(database_url: str, tmp_path:
     stored = asyncio.run(stored_session_ids(database_url))
     lost = set(stream.acked) - stored
     assert not lost, f"{len(lost)} acknowledged records lost, e.g. {sorted(lost)[:5]}"
-
-
-@pytest.fixture(autouse=True)
-def _radclient_needed() -> None:
-    from tests.interop.conftest import need_tool
-
-    need_tool("radclient")  # wait_until_served uses it

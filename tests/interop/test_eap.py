@@ -188,6 +188,22 @@ def test_an_unknown_user_is_refused_like_a_wrong_password(eap: Eap) -> None:
         assert not succeeded(out), out[-3000:]
 
 
+def test_wrong_passwords_inside_the_tunnel_count_per_device_as_pap_ones_do(
+    eap: Eap, citizen: Citizen
+) -> None:
+    """TTLS/PAP is PAP inside TLS, under the same limits: after 5 wrong passwords for an account
+    from one device (NAS and Calling-Station-Id), that device's passwords are refused unverified —
+    the right one too — while the owner's other device gets in (never a lock-out of the account)."""
+    identity, guesser, owner = f"{citizen.name}@{REALM}", "02:00:5e:00:00:0a", "02:00:5e:00:00:0b"
+    for _ in range(5):
+        assert not succeeded(eap.connect(identity, "a wrong guess", method="TTLS", mac=guesser))
+    assert not succeeded(eap.connect(identity, PASSWORD, method="TTLS", mac=guesser))
+    assert succeeded(eap.connect(identity, PASSWORD, method="TTLS", mac=owner))
+    decisions = eap.decisions(citizen.name)
+    assert [reason for _reply, _method, reason in decisions[:6]] == ["bad_password"] * 5 + ["rate_limited"]
+    assert decisions[6][:2] == ("Access-Accept", "eap-ttls/pap")
+
+
 def test_small_fragments_both_ways(eap: Eap, citizen: Citizen) -> None:
     """The client sends 200-octet TLS fragments; Framed-MTU 300 makes the server send small ones."""
     out = eap.connect(

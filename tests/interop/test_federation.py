@@ -18,8 +18,19 @@ from pathlib import Path
 import pytest
 
 from radius import codec
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient, radclient_reply
+from radius.eap.trialpki import make_trial_pki
+from tests.interop.conftest import (
+    FAST_FEDERATION,
+    PASSWORD,
+    REALM,
+    SECRET,
+    Server,
+    launch,
+    need_tool,
+    radclient,
+    wait_until_served,
+)
+from tests.interop.peers import FreeRadiusPeer, eapol_test, radclient_reply
 
 LIGURIA = "liguria.example"
 PARTNER_SECRET = "liguria-secret-1"
@@ -59,16 +70,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     )
     stack = contextlib.ExitStack()
     stack.enter_context(home)
+    pki = make_trial_pki(workdir / "pki", realm=REALM)  # EAP of our realm is served here
     sesame = launch(
         workdir,
         f"sqlite:///{workdir / 'federation.db'}",
-        SESAME_FEDERATION_ENABLED="true",
-        SESAME_FEDERATION_RESPONSE_WINDOW="1.5",
-        SESAME_FEDERATION_RETRY_INTERVAL="0.5",
-        SESAME_FEDERATION_RETRIES="1",
-        SESAME_FEDERATION_ZOMBIE_PERIOD="3",
-        SESAME_FEDERATION_CHECK_INTERVAL="0.5",
-        SESAME_FEDERATION_ANSWERS_TO_ALIVE="2",
+        **FAST_FEDERATION,
+        SESAME_EAP_CERTIFICATE=str(pki.server_certificate),
+        SESAME_EAP_PRIVATE_KEY=str(pki.server_key),
         SESAME_POLICY_SESSION_TIMEOUT="3600",
         SESAME_FEDERATION_SOURCE_ADDRESS=SESAME_SOURCE,
     )
@@ -183,6 +191,30 @@ def test_one_of_ours_roaming_in_liguria_is_authenticated_by_us(federation: Feder
     code, attrs = ask_via_liguria(federation, f"alice@{REALM}", "wrong password")
     assert code == "Access-Reject"
     assert "F-TICKS/sesame/1.0#REALM=" + REALM in federation.sesame.log.read_text()
+
+
+def test_one_of_ours_roaming_in_liguria_gets_eap_served_here_and_the_keys_reach_the_access_point(
+    federation: Federation,
+) -> None:
+    """The eduroam way: Liguria's proxy routes our realm's EAP to us by the outer (anonymous)
+    identity; the tunnel runs from the device to Sésame, and the MS-MPPE keys go back encrypted
+    with Liguria's secret, which its proxy re-encrypts for its access point."""
+    need_tool("eapol_test")
+    wait_partner_loaded(federation)
+    out = eapol_test(
+        federation.workdir,
+        federation.proxy.auth_port,
+        LIGURIA_NAS_SECRET,
+        host="127.0.0.3",
+        identity=f"alice@{REALM}",
+        anonymous_identity=f"anonymous@{REALM}",
+        password=PASSWORD,
+        method="TTLS",
+        ca_cert=federation.workdir / "pki" / "ca.pem",
+        server_name=f"radius.{REALM}",
+    )
+    assert "MPPE keys OK: 1  mismatch: 0" in out, out[-3000:]
+    assert out.rstrip().endswith("SUCCESS")
 
 
 def test_a_partner_may_not_use_us_for_other_realms_nor_loop(federation: Federation) -> None:

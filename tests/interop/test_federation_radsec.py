@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -33,8 +32,19 @@ import pytest
 
 from federation.tls import TlsFiles
 from tests.federation.pki import Authority
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.peers import FreeRadiusPeer, radclient, radclient_reply
+from tests.interop.conftest import (
+    FAST_FEDERATION,
+    PASSWORD,
+    REALM,
+    SECRET,
+    Server,
+    launch,
+    need_tool,
+    radclient,
+    wait_until_served,
+)
+from tests.interop.peers import FreeRadiusPeer, radclient_reply
+from tests.support import processes
 from tests.support.ports import closed_tcp_port, free_tcp_port, free_udp_port
 
 pytestmark = pytest.mark.slow
@@ -144,14 +154,7 @@ class RadSecProxy:
     def stop(self) -> None:
         """SIGTERM (then SIGKILL if it lingers); also how a test simulates an outage."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc, 10)
 
     def text(self) -> str:
         """What it has logged so far."""
@@ -208,13 +211,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         sesame = launch(
             workdir,
             f"sqlite:///{workdir / 'federation.db'}",
-            SESAME_FEDERATION_ENABLED="true",
-            SESAME_FEDERATION_RESPONSE_WINDOW="1.5",
-            SESAME_FEDERATION_RETRY_INTERVAL="0.5",
-            SESAME_FEDERATION_RETRIES="1",
-            SESAME_FEDERATION_ZOMBIE_PERIOD="3",
-            SESAME_FEDERATION_CHECK_INTERVAL="0.5",
-            SESAME_FEDERATION_ANSWERS_TO_ALIVE="2",
+            **FAST_FEDERATION,
             SESAME_FEDERATION_SOURCE_ADDRESS=SESAME_SOURCE,
             SESAME_FEDERATION_RADSEC_BIND="127.0.0.1",
             SESAME_FEDERATION_RADSEC_PORT=str(radsec_port),

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from radius import codec
 from radius.codec import Code
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, add_valence, launch, need_tool
 from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.slow
@@ -47,11 +47,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, str, int
         SESAME_PORTAL_ENABLED="false",
     )
     try:
-        srv.cli("commune", "add", "Valence", "--insee", "26362")
-        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
-        srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
-        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
-        wait_until_served(srv)
+        add_valence(srv)
         yield srv, database_url, web
     finally:
         srv.proc.terminate()

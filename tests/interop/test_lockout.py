@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.test_radclient import received
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, add_valence, launch, need_tool, received
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -24,11 +23,7 @@ OWNER = "02-00-5E-20-00-02"
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     srv = launch(tmp_path, database_url.replace("+asyncpg", ""))
     try:
-        srv.cli("commune", "add", "Valence", "--insee", "26362")
-        srv.cli("site", "add", "Médiathèque", "--commune", "Valence")
-        srv.cli("nas", "add", "local-ap", "--ip", "127.0.0.1", "--secret", SECRET, "--site", "Médiathèque")
-        srv.cli("user", "add", "alice", "--email", "alice@example.fr", "--password", PASSWORD)
-        wait_until_served(srv)
+        add_valence(srv)
         yield srv
     finally:
         srv.proc.terminate()

@@ -1,13 +1,15 @@
 """MS-CHAPv2 from a real client (issue 3): eapol_test → FreeRADIUS PEAP front-end → Sésame.
 
-Sésame does not terminate EAP. The deployment that still gives 802.1X phones and laptops their
-per-device credentials: a FreeRADIUS 3.2 front-end (127.0.0.4) terminates PEAP's TLS tunnel and,
-inside it, turns EAP-MSCHAPv2 into MS-CHAP-Challenge + MS-CHAP2-Response (RFC 2548 §2.3) that it
-proxies to Sésame (``proxy_tunneled_request_as_eap = no``). Sésame checks the NT-Response against
-the device credential's NT hash (RFC 2759 §8) and answers MS-CHAP2-Success (the authenticator
-response) and MS-MPPE keys (RFC 3079); FreeRADIUS hands the success to the client inside the
-tunnel, whose EAP-MSCHAPv2 checks the authenticator response, so only a server that knows the NT
-hash can make it succeed. The client's MPPE keys are PEAP's own then, from the TLS tunnel.
+Sésame terminates EAP itself since issue 15 (tests/interop/test_eap.py, docs/eap.md); this is the
+other deployment, which still works and which a region may keep (an existing FreeRADIUS in front
+of its access points, with its own EAP policy): a FreeRADIUS 3.2 front-end (127.0.0.4) terminates
+PEAP's TLS tunnel and, inside it, turns EAP-MSCHAPv2 into MS-CHAP-Challenge + MS-CHAP2-Response
+(RFC 2548 §2.3) that it proxies to Sésame (``proxy_tunneled_request_as_eap = no``). Sésame
+checks the NT-Response against the device credential's NT hash (RFC 2759 §8) and answers
+MS-CHAP2-Success (the authenticator response) and MS-MPPE keys (RFC 3079); FreeRADIUS hands the
+success to the client inside the tunnel, whose EAP-MSCHAPv2 checks the authenticator response, so
+only a server that knows the NT hash can make it succeed. The client's MPPE keys are PEAP's own
+then, from the TLS tunnel.
 
 TTLS with inner (non-EAP) MSCHAPv2 goes the same way: FreeRADIUS proxies the MS-CHAP attributes of
 the tunnel as they are and returns MS-CHAP2-Success to the client.
@@ -103,7 +105,6 @@ class Deployment:
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     need_tool("freeradius")
     need_tool("eapol_test")
-    need_tool("radclient")
     workdir = tmp_path_factory.mktemp("mschapv2")
     sesame = launch(workdir, f"sqlite:///{workdir / 'mschapv2.db'}")
     try:

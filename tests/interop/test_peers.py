@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.conftest import radclient
 from tests.interop.peers import (
     FreeRadiusPeer,
     Record,
     eapol_test,
     flatten,
-    radclient,
     radclient_reply,
     read_detail,
-    status_server,
 )
+from tests.support.status_server import answers_status_server
 
 pytestmark = pytest.mark.slow
 
@@ -99,10 +99,10 @@ def test_a_request_without_message_authenticator_is_dropped(home: FreeRadiusPeer
 
 
 def test_status_server_needs_the_secret_and_can_be_turned_off(home: FreeRadiusPeer, tmp_path: Path) -> None:
-    assert status_server("127.0.0.1", home.auth_port, home.secret)
-    assert not status_server("127.0.0.1", home.auth_port, "not-the-secret", timeout=0.3)
+    assert answers_status_server("127.0.0.1", home.auth_port, home.secret)
+    assert not answers_status_server("127.0.0.1", home.auth_port, "not-the-secret", timeout=0.3)
     with FreeRadiusPeer(tmp_path / "quiet", users={"mario": PASSWORD}, status_server=False) as quiet:
-        assert not status_server("127.0.0.1", quiet.auth_port, quiet.secret, timeout=0.3)
+        assert not answers_status_server("127.0.0.1", quiet.auth_port, quiet.secret, timeout=0.3)
         out = radclient(quiet.auth_port, quiet.secret, pap("mario@liguria.example", PASSWORD))
         assert radclient_reply(out) is not None
     assert home.requests_seen() == 0  # Status-Server is not an Access-Request
@@ -115,7 +115,7 @@ def test_stop_is_an_outage_and_restart_keeps_the_ports_and_the_count(home: FreeR
     home.stop()
     assert radclient_reply(radclient(home.auth_port, home.secret, request, timeout=0.5, retries=1)) is None
     home.restart()  # returns once it answers Status-Server again: no fixed wait, no time limit
-    assert home.running and status_server("127.0.0.1", home.auth_port, home.secret)
+    assert home.running and answers_status_server("127.0.0.1", home.auth_port, home.secret)
     assert (home.auth_port, home.acct_port) == ports
     assert radclient_reply(radclient(home.auth_port, home.secret, request)) is not None
     assert home.requests_seen() == 2

@@ -14,14 +14,9 @@ import pytest
 from radius import codec
 from radius.codec import Code
 from tests.conftest import need_ipv6_loopback
-from tests.interop.conftest import PASSWORD, REALM, SECRET, Server
+from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, received
 
 pytestmark = pytest.mark.slow
-
-
-def received(output: str) -> str | None:
-    match = re.search(r"Received (Access-\w+|Accounting-Response)", output)
-    return match.group(1) if match else None
 
 
 @pytest.fixture

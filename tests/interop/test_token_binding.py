@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need_ipv6_loopback
-from tests.interop.conftest import PASSWORD, REALM, SECRET, launch, need_tool, wait_until_served
-from tests.interop.test_radclient import received
+from tests.interop.conftest import PASSWORD, REALM, SECRET, launch, need_tool, received, wait_until_served
 
 pytestmark = pytest.mark.slow
 

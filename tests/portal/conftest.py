@@ -103,6 +103,15 @@ async def browser(engine: AsyncEngine, portal: Portal, tmp_path: Path) -> AsyncI
         yield client
 
 
+@pytest.fixture(name="network")
+async def hotspot_network(browser: Browser) -> None:
+    """Valence: a CoovaChilli at the Médiathèque (UAM secret, branded), a Meraki-like AP at the Gare
+    (``tests.portal.hotspots``, which imports this module: hence imported here, when used)."""
+    from tests.portal.hotspots import add_network
+
+    await add_network(browser)
+
+
 # -- the admin API: two communes, each with a site and an access point, and one admin per role ---
 
 PASSWORD = "admin passphrase 2026"

@@ -2,207 +2,52 @@
 PostgreSQL: arriving from an access point (CoovaChilli's ``md``-signed redirect, a Meraki-like
 form POST), logging in, and being handed back to the controller with a single-use token.
 
-The CoovaChilli side is written here from its sources, independently of ``portal.handoff``:
-``md`` is the upper-case hex MD5 of the redirect URL up to ``&md=`` followed by the UAM secret,
-and the logon ``password`` is the token XOR ``MD5(challenge || uamsecret)``, in hex.
+The controllers' side (CoovaChilli written from its sources) is ``tests/portal/hotspots.py``;
+test_hotspot_targets.py holds what must never be handed a credential.
 """
 
 from __future__ import annotations
 
-import hashlib
-import html
-import json
 import re
 import time
 from datetime import timedelta
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts.models import AccountingSession, AccountStatus, Device, Nas, RadiusToken
-from accounts.network import (
-    add_commune,
-    add_nas,
-    add_site,
-    ensure_home_region,
-    find_site,
-    set_branding,
-    set_handoff,
-    set_wifi4eu,
-)
-from accounts.passwords import PasswordHasher
+from accounts.models import AccountStatus, Device, Nas, RadiusToken
 from accounts.secretbox import SecretBox
-from accounts.tokens import consume_token
-from accounts.users import create_account, find_account, set_status
-from portal.app import create_app
-from portal.context import Portal, PortalConfig
+from accounts.users import find_account, set_status
 from portal.security import HANDOFF_COOKIE
-from sesame.db import create_sessionmaker
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import NOW, PUBLIC_URL, Browser, Clock
-
-PASSWORD = "correct horse battery"
-UAM_SECRET = "uam-s3cret-for-tests"
-CHALLENGE = "5f2a9c0d7e1b3a4c6d8e0f1a2b3c4d5e"
-CLIENT_MAC = "11-22-33-44-55-66"
-USER_URL = "https://example.com/news?q=a%20b"
-CHILLI_NAS = "ap-mediatheque"
-MERAKI_NAS = "ap-gare"
-MERAKI_LOGIN = "https://n123.network-auth.com/splash/login"
-WELCOME = "Welcome to the library's Wi-Fi"
-BRAND_COLOR = "#1a5276"
-WIFI4EU_ID = "5c7b2f0e-aaaa-4bbb-8ccc-0123456789ab"
-WIFI4EU_SCRIPTS = "https://collection.wifi4eu.ec.europa.eu"
-
-DAMAGED = "The access point's link is damaged or was changed."
-UNKNOWN = "This link does not come from an access point we know."
-
-
-# -- the network and the accounts ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def network(browser: Browser) -> None:
-    """Valence: a CoovaChilli at the Médiathèque (UAM secret, branded), a Meraki-like AP at the Gare."""
-    portal = browser.portal
-    async with portal.transaction() as session:
-        region = await ensure_home_region(session, realm=TEST_REALM, name="Région de test")
-        valence = await add_commune(session, region=region, name="Valence", insee_code="26362")
-        library = await add_site(session, commune=valence, name="Médiathèque")
-        station = await add_site(session, commune=valence, name="Gare")
-        chilli = await add_nas(
-            session, box=portal.box, site=library, name=CHILLI_NAS, address="10.1.0.0/24",
-            secret="radius-secret",
-        )  # fmt: skip
-        await set_handoff(session, box=portal.box, nas=chilli, handoff="coovachilli", uam_secret=UAM_SECRET)
-        meraki = await add_nas(
-            session, box=portal.box, site=station, name=MERAKI_NAS, address="10.2.0.0/24",
-            secret="radius-secret", vendor="meraki",
-        )  # fmt: skip
-        await set_handoff(
-            session,
-            box=portal.box,
-            nas=meraki,
-            handoff="form_post",
-            options={
-                "login_url_param": "login_url",
-                "allowed_hosts": ".network-auth.com",
-                "username_field": "username",
-                "password_field": "password",
-            },
-        )
-        await set_branding(session, commune=valence, values={"color": BRAND_COLOR.upper()})
-        await set_branding(session, site=library, values={"welcome_text": WELCOME})
-
-
-async def add_account(
-    browser: Browser, username: str = "alice", *, verified: bool = True, grace: timedelta | None = None
-) -> int:
-    portal = browser.portal
-    async with portal.transaction() as session:
-        account = await create_account(
-            session, hasher=portal.hasher, region=await portal.region(session), username=username,
-            email=f"{username}@example.fr", password=PASSWORD, verified=verified,
-        )  # fmt: skip
-        account.grace_until = NOW + grace if grace is not None else None
-        return account.id
-
-
-async def log_in(browser: Browser, *, remember: bool = False) -> httpx.Response:
-    form = {"identity": "alice", "password": PASSWORD} | ({"remember": "yes"} if remember else {})
-    return await browser.submit("/login", form)
-
-
-# -- CoovaChilli, written from its sources ---------------------------------------------------------
-
-
-def chilli_quote(value: str) -> str:
-    """redir_urlencode: lower-case hex, only A-Za-z0-9 and ``-_.!~*`` left bare."""
-    return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(value, safe="-_.!~*"))
-
-
-def chilli_query(**changes: str | None) -> str:
-    """The query string of a CoovaChilli redirect (``None`` leaves a parameter out)."""
-    fields: dict[str, str | None] = {
-        "res": "notyet",
-        "uamip": "10.1.0.1",
-        "uamport": "3990",
-        "challenge": CHALLENGE,
-        "called": "AA-BB-CC-00-11-22",
-        "mac": CLIENT_MAC,
-        "ip": "10.1.0.23",
-        "nasid": CHILLI_NAS,
-        "sessionid": "5f2a9c0d00000001",
-        "userurl": USER_URL,
-    }
-    fields.update(changes)
-    return "&".join(f"{name}={chilli_quote(value)}" for name, value in fields.items() if value is not None)
-
-
-def signed(query: str, secret: str = UAM_SECRET) -> str:
-    """The path chilli sends the browser to: ``md`` = MD5(URL up to ``&md=`` ‖ uamsecret), upper-case hex."""
-    path = f"/hotspot?{query}"
-    md = hashlib.md5(f"{PUBLIC_URL}{path}{secret}".encode(), usedforsecurity=False).hexdigest().upper()
-    return f"{path}&md={md}"
-
-
-def chilli_token(password_hex: str, *, challenge: str = CHALLENGE, secret: str = UAM_SECRET) -> str:
-    """What chilli recovers from the logon URL's ``password``: hex XOR MD5(challenge ‖ uamsecret)."""
-    c = hashlib.md5(bytes.fromhex(challenge) + secret.encode(), usedforsecurity=False).digest()
-    return bytes(byte ^ c[i % 16] for i, byte in enumerate(bytes.fromhex(password_hex))).decode()
-
-
-# -- reading pages -------------------------------------------------------------------------------
-
-
-def text(response: httpx.Response) -> str:
-    return html.unescape(response.text)
-
-
-def csp(response: httpx.Response) -> dict[str, list[str]]:
-    directives = (item.split() for item in response.headers["content-security-policy"].split(";"))
-    return {name: values for name, *values in directives}
-
-
-def logon_url(response: httpx.Response) -> str:
-    refresh = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', response.text)
-    link = re.search(r'<a class="button" id="handoff-link" href="([^"]+)">', response.text)
-    assert refresh and link, response.text
-    assert refresh.group(1) == link.group(1)
-    return html.unescape(refresh.group(1))
-
-
-def handoff_form(response: httpx.Response) -> tuple[str, dict[str, str]]:
-    form = re.search(r'<form method="post" action="([^"]+)" id="handoff">(.*?)</form>', response.text, re.S)
-    assert form, response.text
-    fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', form.group(2))
-    return html.unescape(form.group(1)), {html.unescape(k): html.unescape(v) for k, v in fields}
-
-
-async def token_is_live_once(
-    browser: Browser, box: SecretBox, account_id: int, token: str, nas: str = CHILLI_NAS
-) -> bool:
-    """Consume the token twice, as two Access-Requests would: True if only the first wins.
-    Before that, every other access point tries it: none may (issue 14)."""
-    async with browser.portal.transaction() as session:
-        nas_id = await session.scalar(select(Nas.id).where(Nas.shortname == nas))
-        others = (await session.scalars(select(Nas.id).where(Nas.shortname != nas))).all()
-    assert nas_id is not None and others
-    results = []
-    for tried in [*others, nas_id, nas_id]:
-        async with browser.portal.transaction() as session:
-            results.append(
-                await consume_token(
-                    session, box=box, account_id=account_id, token=token, nas_id=tried, now=NOW
-                )
-            )
-    return results == [False] * len(others) + [True, False]
-
+from tests.portal.hotspots import (
+    BRAND_COLOR,
+    CHALLENGE,
+    CHILLI_NAS,
+    CLIENT_MAC,
+    DAMAGED,
+    MERAKI_LOGIN,
+    MERAKI_NAS,
+    UNKNOWN,
+    USER_URL,
+    WELCOME,
+    add_account,
+    chilli_query,
+    chilli_token,
+    csp,
+    handoff_form,
+    log_in,
+    logon_url,
+    meraki_query,
+    signed,
+    text,
+    token_is_live_once,
+)
 
 # -- arriving from CoovaChilli -------------------------------------------------------------------
 
@@ -419,20 +264,6 @@ async def test_a_logged_in_person_refused_by_chilli_is_not_sent_round_again(
 # -- a controller that takes a form POST (Meraki-like) -------------------------------------------
 
 
-def meraki_query(login_url: str = MERAKI_LOGIN) -> str:
-    return urlencode(
-        {
-            "nas": MERAKI_NAS,
-            "login_url": login_url,
-            "continue_url": "http://example.com/",
-            "ap_mac": "00:18:0a:00:00:01",
-            "ap_name": "Gare hall",
-            "client_mac": "AA:BB:CC:00:11:22",
-            "client_ip": "10.2.0.5",
-        }
-    )
-
-
 async def test_a_form_post_access_point_gets_the_token_posted(
     browser: Browser, network: None, box: SecretBox
 ) -> None:
@@ -470,171 +301,3 @@ async def test_a_login_url_on_another_host_is_refused(
     response = await browser.get(f"/hotspot?{meraki_query(login_url)}")
     assert response.status_code == 400 and DAMAGED in text(response)
     assert HANDOFF_COOKIE not in response.cookies
-
-
-# -- WiFi4EU -------------------------------------------------------------------------------------
-
-
-def wifi4eu_snippet(response: httpx.Response) -> str:
-    """The inline script of the WiFi4EU snippet, checked to be allowed by the page's CSP nonce."""
-    script = re.search(r'<script nonce="([^"]+)">(.*?)</script>', response.text, re.S)
-    assert script, response.text
-    script_src = csp(response)["script-src"]
-    assert f"'nonce-{script.group(1)}'" in script_src and WIFI4EU_SCRIPTS in script_src
-    assert f'<script src="{WIFI4EU_SCRIPTS}/wifi4eu.min.js" defer></script>' in response.text
-    return script.group(2)
-
-
-async def test_a_wifi4eu_site_embeds_the_commissions_snippet(
-    browser: Browser,
-    network: None,
-    engine: AsyncEngine,
-    box: SecretBox,
-    hasher: PasswordHasher,
-    clock: Clock,
-) -> None:
-    async with browser.portal.transaction() as session:
-        await set_wifi4eu(session, site=await find_site(session, "Médiathèque"), network_id=WIFI4EU_ID)
-    plain = await browser.get("/login")  # no access point yet: nothing to report
-    assert (
-        "wifi4eu" not in plain.text.lower()
-        and WIFI4EU_SCRIPTS not in plain.headers["content-security-policy"]
-    )
-
-    login = await browser.get(signed(chilli_query()))
-    snippet = wifi4eu_snippet(login)
-    assert f"var wifi4euNetworkIdentifier = {json.dumps(WIFI4EU_ID)};" in snippet
-    assert 'var wifi4euLanguage = "en";' in snippet and "selftestModus" not in snippet
-    signup = await browser.get("/signup", headers={"Accept-Language": "it"})
-    assert 'var wifi4euLanguage = "it";' in wifi4eu_snippet(signup)
-    assert "wifi4eu" not in (await browser.get(f"/hotspot?{meraki_query()}")).text.lower()  # another site
-
-    portal = Portal(
-        config=PortalConfig(
-            realm=TEST_REALM, region_name="Région de test", public_url=PUBLIC_URL, wifi4eu_self_test=True
-        ),
-        sessions=create_sessionmaker(engine),
-        box=box,
-        hasher=hasher,
-        postman=browser.portal.postman,
-        clock=clock,
-    )
-    async with Browser(
-        transport=httpx.ASGITransport(
-            app=create_app(engine=engine, portal=portal), client=("198.51.100.7", 50000)
-        ),
-        base_url=PUBLIC_URL,
-        headers={"Accept-Language": "en"},
-    ) as testing:
-        page = await testing.get(signed(chilli_query()))
-    snippet = wifi4eu_snippet(page)
-    assert "var selftestModus = true;" in snippet and WIFI4EU_ID in snippet
-
-
-# -- RFC 8908 ------------------------------------------------------------------------------------
-
-
-async def test_the_captive_api_sees_an_open_session_of_this_address(browser: Browser, network: None) -> None:
-    async def captive() -> bool:
-        response = await browser.get("/api/captive")
-        assert response.status_code == 200
-        return bool(response.json()["captive"])
-
-    def accounting(unique: str, address: str, *, stopped: bool) -> AccountingSession:
-        return AccountingSession(
-            acctsessionid=unique,
-            acctuniqueid=unique,
-            username=f"alice@{TEST_REALM}",
-            nasipaddress="10.1.0.1",
-            acctstarttime=NOW - timedelta(minutes=30),
-            acctstoptime=NOW if stopped else None,
-            framedipaddress=address,
-        )
-
-    async with browser.portal.transaction() as session:
-        session.add_all(
-            [
-                accounting("closed", "198.51.100.7", stopped=True),
-                accounting("other", "198.51.100.8", stopped=False),
-            ]
-        )
-    assert await captive()
-    async with browser.portal.transaction() as session:
-        session.add(accounting("open", "198.51.100.7", stopped=False))
-    assert not await captive()
-
-
-# -- issue 14: no credential to a place the verified arrival did not name -------------------------
-
-
-async def _force_handoff(
-    browser: Browser, name: str, handoff: str, options: str | None, secret: bool
-) -> None:
-    """Settings the service now refuses, written straight into the row (as a database from before
-    the fix, or a hand edit, could hold them): the portal must refuse them too."""
-    async with browser.portal.transaction() as session:
-        nas = (await session.scalars(select(Nas).where(Nas.shortname == name))).one()
-        nas.handoff, nas.handoff_options = handoff, options
-        if not secret:
-            nas.uam_secret_ciphertext = None
-
-
-async def test_a_crafted_chilli_link_sends_no_credential(browser: Browser, network: None) -> None:
-    """A CoovaChilli access point without its UAM secret: a link naming an outside uamip and the
-    attacker's challenge must mint no token and send nothing anywhere."""
-    await add_account(browser)
-    await log_in(browser)
-    await _force_handoff(browser, CHILLI_NAS, "coovachilli", None, secret=False)
-    crafted = chilli_query(uamip="203.0.113.66", challenge="00" * 16)
-    for path in (f"/hotspot?{crafted}", signed(crafted), signed(chilli_query())):
-        response = await browser.get(path)
-        assert response.status_code == 400 and DAMAGED in text(response), path
-    assert (await browser.get("/connect")).status_code == 409
-    async with browser.portal.transaction() as session:
-        assert await session.scalar(select(func.count()).select_from(RadiusToken)) == 0
-
-
-async def test_a_signed_link_to_a_public_uamip_sends_no_credential(browser: Browser, network: None) -> None:
-    await add_account(browser)
-    await log_in(browser)
-    response = await browser.get(signed(chilli_query(uamip="203.0.113.66")))
-    assert response.status_code == 400 and HANDOFF_COOKIE not in response.cookies
-    async with browser.portal.transaction() as session:
-        assert await session.scalar(select(func.count()).select_from(RadiusToken)) == 0
-
-
-@pytest.mark.parametrize(
-    ("handoff", "options"),
-    [
-        ("form_post", '{"login_url": "http://evil.example/collect"}'),  # the harvest of issue 14
-        ("form_post", '{"login_url": "javascript:alert(1)"}'),
-        ("none", '{"done_url": "http://evil.example/"}'),  # an open redirect
-        ("none", '{"done_url": "//evil.example/"}'),
-    ],
-)
-async def test_a_stored_target_outside_the_rule_is_never_used(
-    browser: Browser, network: None, handoff: str, options: str
-) -> None:
-    await add_account(browser)
-    await log_in(browser)
-    await _force_handoff(browser, MERAKI_NAS, handoff, options, secret=True)
-    arrival = await browser.get(f"/hotspot?nas={MERAKI_NAS}")
-    connect = await browser.get("/connect") if arrival.status_code == 303 else arrival
-    assert connect.status_code == 400 and DAMAGED in text(connect)
-    assert "evil.example" not in connect.text and "javascript:" not in connect.text
-
-
-async def test_settings_changed_since_the_arrival_get_no_hand_off(browser: Browser, network: None) -> None:
-    """The arrival named a Meraki login URL; the access point is now a CoovaChilli: its cookie's
-    state is not handed to another integration."""
-    await add_account(browser)
-    await browser.get(f"/hotspot?{meraki_query()}")
-    assert (await log_in(browser)).headers["location"] == "/connect"
-    async with browser.portal.transaction() as session:
-        nas = (await session.scalars(select(Nas).where(Nas.shortname == MERAKI_NAS))).one()
-        await set_handoff(
-            session, box=browser.portal.box, nas=nas, handoff="coovachilli", uam_secret="s3cret"
-        )
-    response = await browser.get("/connect")
-    assert response.status_code == 400 and DAMAGED in text(response)
-    assert "network-auth.com" not in response.text

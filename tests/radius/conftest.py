@@ -1,5 +1,6 @@
-"""A simulated access point for driving the RADIUS core in memory at a fixed ``now``, and the
-home region and started stores of the tests that go through to the database.
+"""A simulated access point for driving the RADIUS core in memory at a fixed ``now``; the policy
+pipeline over in-memory fakes behind an authentication core (``decide()``: one request through
+both); and the home region and started stores of the tests that go through to the database.
 
 Requests are built and replies verified with pyrad's own client code, an implementation
 independent of the server's framing in ``radius.codec``.
@@ -25,8 +26,13 @@ from accounts.secretbox import SecretBox
 from radius import DICTIONARY
 from radius.clients import Client, ClientTable
 from radius.codec import Codec
+from radius.core import Decision, PortKind, ServerCore
+from radius.events import ReplyReady, RequestReceived
+from radius.pipeline import Pipeline
+from radius.ratelimit import FailureLimiter
 from radius.sqlstore import SqlStore
 from sesame.db import create_sessionmaker, unit_of_work
+from tests.radius.pipelines import CLASSES, CUI_KEY, NOW, REALM, FakeStore, Verifier, account
 
 SECRET = b"testing123-secret"
 AP_IP = "192.0.2.10"
@@ -112,6 +118,65 @@ class AccessPoint:
 @pytest.fixture
 def ap(dictionary: Dictionary) -> AccessPoint:
     return AccessPoint(dictionary)
+
+
+# -- the policy pipeline over in-memory fakes (tests.radius.pipelines) ---------------------------
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore(accounts={"alice": account()})
+
+
+@pytest.fixture
+def verifier() -> Verifier:
+    return Verifier()
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    return [100.0]
+
+
+@pytest.fixture
+def limiter() -> FailureLimiter:
+    """Small limits, reached in a few requests (``test_lockout.py`` runs the production defaults)."""
+    return FailureLimiter(per_identity_device=3, per_nas=100, window=60)
+
+
+@pytest.fixture
+def pipeline(store: FakeStore, verifier: Verifier, clock: list[float], limiter: FailureLimiter) -> Pipeline:
+    return Pipeline(
+        realm=REALM,
+        store=store,
+        verify_password=verifier,
+        classes=CLASSES,
+        cui_key=CUI_KEY,
+        clock=lambda: clock[0],
+        limiter=limiter,
+    )
+
+
+@pytest.fixture
+def core(clients: ClientTable, radius_codec: Codec) -> ServerCore:
+    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
+
+
+async def decide(
+    core: ServerCore, pipeline: Pipeline, request: pp.Packet, source: str = "192.0.2.10"
+) -> tuple[Decision, pp.Packet]:
+    """One request from the access point at ``source`` through the core and the pipeline at NOW:
+    the decision and the reply, verified as the access point would."""
+    event = core.receive_datagram(request.RequestPacket(), (source, 40000), 1812, 0.0)
+    assert isinstance(event, RequestReceived), event
+    decision = await pipeline.decide(event.request, NOW)
+    ready = core.finish(event.request, decision, 0.0)
+    assert isinstance(ready, ReplyReady), ready
+    return decision, AccessPoint(request.dict).verify(request, ready.data)
+
+
+def message(reply: pp.Packet) -> str:
+    return str(reply["Reply-Message"][0])
 
 
 # -- the database tests' home region and stores ----------------------------------------------------

@@ -196,6 +196,20 @@ def test_status_server_without_message_authenticator_is_dropped_even_for_legacy(
         assert isinstance(event, PacketDropped) and event.reason is DropReason.MISSING_MESSAGE_AUTHENTICATOR
 
 
+def test_eap_without_message_authenticator_is_dropped_even_for_legacy(
+    auth: ServerCore, ap: AccessPoint
+) -> None:
+    """RFC 3579 §3.2: an Access-Request with EAP-Message must carry a Message-Authenticator, or
+    anyone who saw one round could forge the next (the legacy opt-out is for PAP gear only)."""
+    identity = b"\x02\x01\x00\x0e\x01anonymous"
+    unsigned = ap.access_request(sign=False, User_Name="anonymous", EAP_Message=identity).RequestPacket()
+    for source in [("192.0.2.10", 1), ("198.51.100.5", 1)]:  # an access point, a legacy one
+        event = receive(auth, unsigned, source=source)
+        assert isinstance(event, PacketDropped) and event.reason is DropReason.MISSING_MESSAGE_AUTHENTICATOR
+    signed = ap.access_request(User_Name="anonymous", EAP_Message=identity).RequestPacket()
+    assert isinstance(receive(auth, signed, source=("198.51.100.5", 2)), RequestReceived)
+
+
 def test_accounting_requests_need_a_valid_request_authenticator(acct: ServerCore, ap: AccessPoint) -> None:
     request = ap.accounting_request(User_Name="alice", Acct_Status_Type="Start", Acct_Session_Id="s1")
     data = request.RequestPacket()

@@ -12,25 +12,12 @@ import pytest
 from pyrad import packet as pp
 
 from radius.attempt import MSG_BAD_CREDENTIALS, MSG_TOO_MANY
-from radius.clients import ClientTable
-from radius.codec import Codec
-from radius.core import PortKind, ServerCore
+from radius.core import ServerCore
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter, MemoryCounters
 from radius.store import DeviceView
-from tests.radius.conftest import AccessPoint
-from tests.radius.test_pipeline import (
-    CLASSES,
-    CUI_KEY,
-    NOW,
-    REALM,
-    TOKEN,
-    FakeStore,
-    Verifier,
-    account,
-    decide,
-    message,
-)
+from tests.radius.conftest import AccessPoint, decide, message
+from tests.radius.pipelines import NOW, REALM, TOKEN, FakeStore, Verifier, account
 
 GUESSER = "02-00-00-00-00-01"
 CITIZEN = "02-00-00-00-00-02"
@@ -38,41 +25,8 @@ ELSEWHERE = "02-00-00-00-00-03"
 
 
 @pytest.fixture
-def store() -> FakeStore:
-    return FakeStore(accounts={"alice": account()})
-
-
-@pytest.fixture
-def verifier() -> Verifier:
-    return Verifier()
-
-
-@pytest.fixture
-def clock() -> list[float]:
-    return [100.0]
-
-
-@pytest.fixture
 def limiter() -> FailureLimiter:
     return FailureLimiter()  # the defaults a deployment runs with
-
-
-@pytest.fixture
-def pipeline(store: FakeStore, verifier: Verifier, clock: list[float], limiter: FailureLimiter) -> Pipeline:
-    return Pipeline(
-        realm=REALM,
-        store=store,
-        verify_password=verifier,
-        classes=CLASSES,
-        cui_key=CUI_KEY,
-        clock=lambda: clock[0],
-        limiter=limiter,
-    )
-
-
-@pytest.fixture
-def core(clients: ClientTable, radius_codec: Codec) -> ServerCore:
-    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
 
 
 def pap(ap: AccessPoint, user: str, password: str, device: str | None = None) -> pp.Packet:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pyrad import packet as pp
 
-from accounts.authlog import Decision as Recorded
 from accounts.credentials import nt_hash
 from accounts.policies import Policy
 from accounts.sessions import DailyUsage
@@ -28,153 +25,14 @@ from radius.attempt import (
     MSG_UNKNOWN_DEVICE,
     MSG_UNVERIFIED,
 )
-from radius.clients import ClientTable
-from radius.codec import Code, Codec
-from radius.core import Decision, PortKind, ServerCore
-from radius.events import ReplyReady, RequestReceived
+from radius.codec import Code
+from radius.core import ServerCore
 from radius.mschap import generate_authenticator_response, generate_nt_response
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter
-from radius.store import AccountView, DeviceView
-from tests.radius.conftest import AccessPoint
-
-REALM = "wifi.sud.example"
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-TOKEN = "A" * 12 + "b" * 12
-CLASSES = SessionClass(b"class-key" * 4)
-CUI_KEY = b"cui-key" * 5
-
-
-@dataclass
-class FakeStore:
-    accounts: dict[str, AccountView] = field(default_factory=dict)
-    devices: dict[str, DeviceView] = field(default_factory=dict)
-    tokens: dict[str, tuple[int, bool]] = field(default_factory=dict)  # token -> (account id, used)
-    #: token -> the access point it was issued for (1, ap-valence, when not given)
-    token_nas: dict[str, int | None] = field(default_factory=dict)
-    lookups: int = 0
-    hashes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
-    certificates: dict[tuple[bytes, int], str] = field(default_factory=dict)  # (issuer, serial) -> username
-    records: list[Recorded] = field(default_factory=list)
-    policy_value: Policy = field(default_factory=Policy)
-    open_macs: dict[int, list[str | None]] = field(default_factory=dict)
-    used_today: dict[int, DailyUsage] = field(default_factory=dict)
-
-    async def account(self, username: str) -> AccountView | None:
-        self.lookups += 1
-        return self.accounts.get(username)
-
-    async def device(self, mac: str) -> DeviceView | None:
-        return self.devices.get(mac)
-
-    async def open_devices(self, account_id: int) -> list[str | None]:
-        return self.open_macs.get(account_id, [])
-
-    async def usage_today(self, *, account_id: int, commune_id: int | None, now: datetime) -> DailyUsage:
-        return self.used_today.get(account_id, DailyUsage(0, 0))
-
-    async def consume_token(
-        self, *, username: str, token: str, nas_id: int | None, now: datetime
-    ) -> AccountView | None:
-        account = self.accounts.get(username)
-        owner = self.tokens.get(token)
-        if account is None or owner is None or owner[0] != account.id or owner[1]:
-            return None
-        if nas_id is None or self.token_nas.get(token, 1) != nas_id:
-            return None
-        self.tokens[token] = (account.id, True)
-        return account
-
-    async def consume_token_matching(
-        self, *, account_id: int, nas_id: int | None, matches: Callable[[bytes], bool], now: datetime
-    ) -> bool:
-        for token, (owner, used) in self.tokens.items():
-            if nas_id is None or self.token_nas.get(token, 1) != nas_id:
-                continue
-            if owner == account_id and not used and matches(token.encode()):
-                self.tokens[token] = (owner, True)
-                return True
-        return False
-
-    async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
-        return self.hashes.get(account_id, [])
-
-    async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
-        return self.certificates.get((issuer, serial))
-
-    def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
-        return self.policy_value
-
-    def record(self, decision: Recorded) -> None:
-        self.records.append(decision)
-
-
-class Verifier:
-    """Stands in for argon2id: ``hash:<password>``; counts calls to show the cache works."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.serials: list[str | None] = []
-
-    async def __call__(
-        self, password: str, password_hash: str | None, *, source: str = "", serial: str | None = None
-    ) -> bool:
-        self.calls += 1
-        self.serials.append(serial)
-        return password_hash == f"hash:{password}"
-
-
-def account(id: int = 1, username: str = "alice", **kw: object) -> AccountView:
-    values = {"status": "active", "email_verified": True, "password_hash": "hash:correct horse"} | kw
-    return AccountView(id=id, username=username, **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return FakeStore(accounts={"alice": account()})
-
-
-@pytest.fixture
-def verifier() -> Verifier:
-    return Verifier()
-
-
-@pytest.fixture
-def clock() -> list[float]:
-    return [100.0]
-
-
-@pytest.fixture
-def pipeline(store: FakeStore, verifier: Verifier, clock: list[float]) -> Pipeline:
-    return Pipeline(
-        realm=REALM,
-        store=store,
-        verify_password=verifier,
-        classes=CLASSES,
-        cui_key=CUI_KEY,
-        clock=lambda: clock[0],
-        limiter=FailureLimiter(per_identity_device=3, per_nas=100, window=60),
-    )
-
-
-@pytest.fixture
-def core(clients: ClientTable, radius_codec: Codec) -> ServerCore:
-    return ServerCore(kind=PortKind.AUTH, clients=clients, codec_=radius_codec)
-
-
-async def decide(
-    core: ServerCore, pipeline: Pipeline, request: pp.Packet, source: str = "192.0.2.10"
-) -> tuple[Decision, pp.Packet]:
-    event = core.receive_datagram(request.RequestPacket(), (source, 40000), 1812, 0.0)
-    assert isinstance(event, RequestReceived), event
-    decision = await pipeline.decide(event.request, NOW)
-    ready = core.finish(event.request, decision, 0.0)
-    assert isinstance(ready, ReplyReady), ready
-    return decision, AccessPoint(request.dict).verify(request, ready.data)
-
-
-def message(reply: pp.Packet) -> str:
-    return str(reply["Reply-Message"][0])
+from radius.store import DeviceView
+from tests.radius.conftest import AccessPoint, decide, message
+from tests.radius.pipelines import CUI_KEY, NOW, REALM, TOKEN, FakeStore, Verifier, account
 
 
 async def test_pap_accepts_the_password_and_sends_the_site_policy(
@@ -458,18 +316,11 @@ async def test_mschap_v1_with_a_device_credential(
     assert reply.code == pp.AccessReject
 
 
+# the limiter fixture, replaced for this test: a NAS budget of two failures
+@pytest.mark.parametrize("limiter", [FailureLimiter(per_identity_device=100, per_nas=2, window=60)])
 async def test_the_nas_budget_gates_password_hashing_only(
-    core: ServerCore, store: FakeStore, verifier: Verifier, clock: list[float], ap: AccessPoint
+    core: ServerCore, pipeline: Pipeline, store: FakeStore, verifier: Verifier, ap: AccessPoint
 ) -> None:
-    pipeline = Pipeline(
-        realm=REALM,
-        store=store,
-        verify_password=verifier,
-        classes=CLASSES,
-        cui_key=CUI_KEY,
-        clock=lambda: clock[0],
-        limiter=FailureLimiter(per_identity_device=100, per_nas=2, window=60),
-    )
     _, reply = await decide(
         core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
     )

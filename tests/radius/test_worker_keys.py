@@ -25,7 +25,7 @@ from sesame.db import create_sessionmaker, unit_of_work
 from sesame.settings import get_settings
 from tests.cli import CLI_REALM
 from tests.radius.conftest import AccessPoint
-from tests.radius.test_pipeline import FakeStore, Verifier
+from tests.radius.pipelines import FakeStore, Verifier
 
 NAS = ("127.0.0.1", 40000)
 

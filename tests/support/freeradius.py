@@ -11,11 +11,12 @@ subclass choose new ones (``choose_new_ports``) and tries again, up to ``attempt
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from tests.support import processes
 
 PORT_CLASH = "Address already in use"
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
@@ -96,14 +97,7 @@ class FreeRadiusProcess:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers (also how a test simulates an outage)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc, self.stop_timeout)
 
     @property
     def running(self) -> bool:

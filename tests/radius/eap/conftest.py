@@ -35,20 +35,22 @@ def counting_random() -> Callable[[int], bytes]:
     return lambda n: next(counter).to_bytes(n, "big") if n > 1 else bytes([next(counter) % 256])
 
 
+def new_server(**overrides: Any) -> EapServer:
+    """A server of every method for realm example.org, with an :class:`InnerFactoryRecorder` and
+    :func:`counting_random` unless ``overrides`` say otherwise; ``tls`` is the caller's to give."""
+    options: dict[str, Any] = {
+        "inner": InnerFactoryRecorder(),
+        "realm": "example.org",
+        "methods": (EapType.PEAP, EapType.TTLS, EapType.TLS),
+        "random": counting_random(),
+    }
+    options.update(overrides)
+    return EapServer(**options)
+
+
 MakeServer = Callable[..., EapServer]
 
 
 @pytest.fixture
 def make_server(tls_settings: TlsSettings) -> MakeServer:
-    def make(**overrides: Any) -> EapServer:
-        options: dict[str, Any] = {
-            "tls": tls_settings,
-            "inner": InnerFactoryRecorder(),
-            "realm": "example.org",
-            "methods": (EapType.PEAP, EapType.TTLS, EapType.TLS),
-            "random": counting_random(),
-        }
-        options.update(overrides)
-        return EapServer(**options)
-
-    return make
+    return lambda **overrides: new_server(**{"tls": tls_settings, **overrides})

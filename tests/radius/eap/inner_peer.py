@@ -1,5 +1,6 @@
 """The peer's side of the inner methods, written from the specifications and apart from the
-server's code (its own framing with ``struct``), so that a test fails when the two disagree.
+server's code (its own framing with ``struct``; whole EAP packets are :mod:`tests.radius.eap.peer`'s
+``eap``/``unpack_eap``), so that a test fails when the two disagree.
 
 The MS-CHAPv2 computations are RFC 2759's, from :mod:`radius.mschap` (itself checked against the
 RFC's vectors in tests/radius/test_mschap.py): the NT-Response the peer sends, and the
@@ -14,18 +15,6 @@ from dataclasses import dataclass, field
 from radius.mschap import generate_authenticator_response, generate_nt_response, nt_password_hash
 
 PEER_CHALLENGE = bytes(range(0x21, 0x31))
-
-
-def eap(code: int, identifier: int, eap_type: int, data: bytes = b"") -> bytes:
-    """A whole EAP packet (RFC 3748 §4)."""
-    return struct.pack("!BBHB", code, identifier, 5 + len(data), eap_type) + data
-
-
-def unpack_eap(packet: bytes) -> tuple[int, int, int, bytes]:
-    """Code, Identifier, Type, type-data of a whole EAP packet; checks its Length."""
-    code, identifier, length = struct.unpack_from("!BBH", packet)
-    assert length == len(packet), (length, len(packet))
-    return code, identifier, packet[4], packet[5:]
 
 
 def avp(code: int, data: bytes, vendor: int = 0, mandatory: bool = True) -> bytes:

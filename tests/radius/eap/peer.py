@@ -1,7 +1,9 @@
 """A test-side EAP peer (a supplicant) with a real TLS client over pyOpenSSL memory BIOs, a fake inner
 method for the server, and the loop that drives a conversation between them in memory.
 
-The peer is written from the RFCs, apart from the server: it fragments with its own size and
+The peer is written from the RFCs, apart from the server, so that a test fails when the two
+disagree: it frames EAP packets itself (:func:`eap`, :func:`unpack_eap`, RFC 3748 §4, not
+``radius.eap.packet``; the inner methods' tests use them too), fragments with its own size and
 acknowledges the server's fragments (RFC 5216 §2.1.5), answers a Start of a method it does not
 want with a Nak (RFC 3748 §5.3.1), acknowledges the TLS 1.3 commitment message of EAP-TLS (RFC
 9190 §2.5), and computes the keys it expects with the labels written out here, not with
@@ -13,16 +15,47 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from OpenSSL import SSL
 
 from radius.eap.inner import InnerFailure, InnerOutput, InnerPhase, InnerSuccess
 from radius.eap.needs import Need, NeedCertificate, NeedNtHashes, NeedPassword
-from radius.eap.packet import EapCode, EapPacket, EapType, parse
+from radius.eap.packet import EapType
 from radius.eap.server import EapServer
 from radius.eap.steps import Accepted, AnswerNeeded, Challenge, Refused, Step
+from tests.radius.eap.pki import Pki
 
 FLAG_LENGTH, FLAG_MORE, FLAG_START = 0x80, 0x40, 0x20
+REQUEST, RESPONSE, SUCCESS, FAILURE = 1, 2, 3, 4
+
+
+def eap(code: int, identifier: int, eap_type: int | None = None, data: bytes = b"") -> bytes:
+    """A whole EAP packet (RFC 3748 §4); Success and Failure have no Type."""
+    if eap_type is None:
+        return struct.pack("!BBH", code, identifier, 4 + len(data)) + data
+    return struct.pack("!BBHB", code, identifier, 5 + len(data), eap_type) + data
+
+
+def unpack_eap(packet: bytes) -> tuple[int, int, int | None, bytes]:
+    """Code, Identifier, Type (None for Success and Failure), type-data of a whole EAP packet;
+    checks its Length."""
+    code, identifier, length = struct.unpack_from("!BBH", packet)
+    assert length == len(packet), (length, len(packet))
+    if code in (SUCCESS, FAILURE):
+        assert length == 4
+        return code, identifier, None, b""
+    return code, identifier, packet[4], packet[5:]
+
+
+def identity_response(identifier: int = 0, name: bytes = b"anonymous@example.org") -> bytes:
+    return eap(RESPONSE, identifier, EapType.IDENTITY, name)
+
+
+def response_to(eap_message: bytes, eap_type: int, data: bytes) -> bytes:
+    """An EAP-Response of ``eap_type`` carrying ``data``, with the Identifier of the request in
+    ``eap_message`` (RFC 3748 §4.1)."""
+    return eap(RESPONSE, unpack_eap(eap_message)[1], eap_type, data)
 
 
 def client_context(
@@ -71,29 +104,38 @@ class Peer:
     _handshake_done: bool = False
 
     def identity_response(self, identifier: int = 0) -> bytes:
-        return EapPacket(
-            code=EapCode.RESPONSE, identifier=identifier, type=EapType.IDENTITY, data=self.identity
-        ).encode()
+        return identity_response(identifier, self.identity)
+
+    def resuming(self, **changes: Any) -> Peer:
+        """A new peer like this one (``changes`` aside) that offers this one's TLS session."""
+        assert self.conn is not None, "no session to resume"
+        like = {
+            "method": self.method,
+            "context": self.context,
+            "identity": self.identity,
+            "wants": self.wants,
+            "fragment_size": self.fragment_size,
+            "replies": self.replies,
+            "eager": self.eager,
+        }
+        return Peer(**{**like, "session": self.conn.get_session(), **changes})
 
     def answer(self, eap_message: bytes) -> bytes:
         """The Response to an EAP-Request; b"" after EAP-Success or EAP-Failure (noted in ``outcome``)."""
-        request = parse(eap_message)
-        if request.code is EapCode.SUCCESS:
+        code, identifier, eap_type, data = unpack_eap(eap_message)
+        if code == SUCCESS:
             self.outcome = "success"
             return b""
-        if request.code is EapCode.FAILURE:
+        if code == FAILURE:
             self.outcome = "failure"
             return b""
-        assert request.code is EapCode.REQUEST
+        assert code == REQUEST
         self.requests += 1
-        if request.type == EapType.IDENTITY:
-            return self.identity_response(request.identifier)
-        if request.type != self.method:
-            return self._respond(request.identifier, EapType.NAK, bytes(self.wants or (self.method,)))
-        return self._respond(request.identifier, self.method, self._tls(request.data))
-
-    def _respond(self, identifier: int, type_: int, data: bytes) -> bytes:
-        return EapPacket(code=EapCode.RESPONSE, identifier=identifier, type=type_, data=data).encode()
+        if eap_type == EapType.IDENTITY:
+            return self.identity_response(identifier)
+        if eap_type != self.method:
+            return eap(RESPONSE, identifier, EapType.NAK, bytes(self.wants or (self.method,)))
+        return eap(RESPONSE, identifier, self.method, self._tls(data))
 
     def _tls(self, data: bytes) -> bytes:
         flags = data[0]
@@ -202,6 +244,11 @@ class Peer:
     def expected_ttls_challenge(self) -> bytes:
         assert self.conn is not None
         return self.conn.export_keying_material(b"ttls challenge", 17)
+
+
+def peap_peer(pki: Pki, **fields: Any) -> Peer:
+    """A PEAP peer trusting the server's CA, whatever TLS version the two agree on."""
+    return Peer(method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), **fields)
 
 
 @dataclass

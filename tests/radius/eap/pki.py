@@ -50,6 +50,11 @@ class Leaf:
     certificate_file: Path
     key_file: Path
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        """The certificate and key files, as a TLS client loads them."""
+        return str(self.certificate_file), str(self.key_file)
+
 
 @dataclass(frozen=True)
 class Authority:

@@ -14,8 +14,8 @@ from radius.eap.packet import EapCode, EapPacket, EapType, parse
 from radius.eap.server import EapServer
 from radius.eap.steps import Accepted, AnswerNeeded, Challenge, Discarded, Refused, Step
 from radius.eap.tlsengine import TlsSettings
-from tests.radius.eap.conftest import counting_random
-from tests.radius.eap.peer import InnerFactoryRecorder, Peer, client_context, default_answer
+from tests.radius.eap.conftest import new_server
+from tests.radius.eap.peer import Peer, client_context, default_answer, identity_response, response_to
 from tests.radius.eap.pki import Pki
 
 NOW = 1000.0
@@ -49,17 +49,7 @@ def responses(identifier: st.SearchStrategy[int] = st.integers(0, 255)) -> st.Se
 
 
 def _server(settings_: TlsSettings, **overrides: object) -> EapServer:
-    options: dict[str, object] = {
-        "tls": settings_,
-        "inner": InnerFactoryRecorder(),
-        "realm": "example.org",
-        "methods": (EapType.PEAP, EapType.TTLS, EapType.TLS),
-        "random": counting_random(),
-        "max_conversations": 8,
-        "max_per_client": 4,
-    }
-    options.update(overrides)
-    return EapServer(**options)  # type: ignore[arg-type]
+    return new_server(**{"tls": settings_, "max_conversations": 8, "max_per_client": 4, **overrides})
 
 
 def _sane(step: Step) -> None:
@@ -111,10 +101,9 @@ def test_a_conversation_corrupted_at_any_round_still_ends_sanely(
     after: list[bytes],
 ) -> None:
     server = _server(tls_settings, default_method=method, fragment_size=300)
-    device = (str(pki.device.certificate_file), str(pki.device.key_file))
     peer = Peer(
         method=method,
-        context=client_context(str(pki.server_ca.file), version=version, certificate=device),
+        context=client_context(str(pki.server_ca.file), version=version, certificate=pki.device.pair),
         fragment_size=400,
         replies={b"hello": b"ok"},
         eager=b"ok" if method is EapType.TTLS else b"",
@@ -130,12 +119,7 @@ def test_a_conversation_corrupted_at_any_round_still_ends_sanely(
         try:
             reply = peer.answer(step.eap_message)
         except Exception:  # the test peer lost track after a corruption: it just acknowledges
-            reply = EapPacket(
-                code=EapCode.RESPONSE,
-                identifier=parse(step.eap_message).identifier,
-                type=method,
-                data=b"\x00",
-            ).encode()
+            reply = response_to(step.eap_message, method, b"\x00")
         if rounds == at:
             reply = _corrupt(reply, corruption, last_reply)
         elif rounds > at and after:
@@ -171,32 +155,22 @@ def _corrupt(reply: bytes, how: bytes | str, previous: bytes) -> bytes:
 
 def test_a_message_announcing_more_than_64_kib_is_refused(tls_settings: TlsSettings) -> None:
     server = _server(tls_settings)
-    start = server.receive(eap_message=_identity(), state=None, client="ap-1", now=NOW)
+    start = server.receive(eap_message=identity_response(), state=None, client="ap-1", now=NOW)
     assert isinstance(start, Challenge)
-    huge = EapPacket(
-        code=EapCode.RESPONSE,
-        identifier=parse(start.eap_message).identifier,
-        type=EapType.PEAP,
-        data=struct.pack("!BI", 0xC0, 64 * 1024 + 1) + bytes(1000),
-    )
-    step = server.receive(eap_message=huge.encode(), state=start.state, client="ap-1", now=NOW)
+    huge = response_to(start.eap_message, EapType.PEAP, struct.pack("!BI", 0xC0, 64 * 1024 + 1) + bytes(1000))
+    step = server.receive(eap_message=huge, state=start.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert (step.reason, step.detail) == ("eap_malformed", "message_too_long")
 
 
 def test_fragments_past_the_announced_length_are_refused(tls_settings: TlsSettings) -> None:
     server = _server(tls_settings)
-    step: Step = server.receive(eap_message=_identity(), state=None, client="ap-1", now=NOW)
+    step: Step = server.receive(eap_message=identity_response(), state=None, client="ap-1", now=NOW)
     payloads = [struct.pack("!BI", 0xC0, 2000) + bytes(800), b"\x40" + bytes(800), b"\x00" + bytes(800)]
     for payload in payloads:
         assert isinstance(step, Challenge)
-        eap = EapPacket(
-            code=EapCode.RESPONSE,
-            identifier=parse(step.eap_message).identifier,
-            type=EapType.PEAP,
-            data=payload,
-        )
-        step = server.receive(eap_message=eap.encode(), state=step.state, client="ap-1", now=NOW)
+        eap = response_to(step.eap_message, EapType.PEAP, payload)
+        step = server.receive(eap_message=eap, state=step.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert (step.reason, step.detail) == ("eap_malformed", "fragments_exceed_length")
 
@@ -206,21 +180,13 @@ def test_fragments_past_the_announced_length_are_refused(tls_settings: TlsSettin
 )
 def test_garbage_for_a_client_hello_fails_tls(tls_settings: TlsSettings, garbage: bytes) -> None:
     server = _server(tls_settings)
-    start = server.receive(eap_message=_identity(), state=None, client="ap-1", now=NOW)
+    start = server.receive(eap_message=identity_response(), state=None, client="ap-1", now=NOW)
     assert isinstance(start, Challenge)
-    eap = EapPacket(
-        code=EapCode.RESPONSE, identifier=parse(start.eap_message).identifier, type=EapType.PEAP, data=garbage
-    )
-    step = server.receive(eap_message=eap.encode(), state=start.state, client="ap-1", now=NOW)
+    eap = response_to(start.eap_message, EapType.PEAP, garbage)
+    step = server.receive(eap_message=eap, state=start.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert step.reason == "tls_failed"
     assert server.conversations == 0
-
-
-def _identity() -> bytes:
-    return EapPacket(
-        code=EapCode.RESPONSE, identifier=0, type=EapType.IDENTITY, data=b"anonymous@example.org"
-    ).encode()
 
 
 @SLOW
@@ -235,7 +201,7 @@ def test_interleaved_conversations_of_many_clients_stay_within_bounds(
         client = data.draw(st.sampled_from(["ap-1", "ap-2", "ap-3"]))
         action = data.draw(st.sampled_from(["open", "message", "expire", "tick"]))
         if action == "open" or not states:
-            step = server.receive(eap_message=_identity(), state=None, client=client, now=now)
+            step = server.receive(eap_message=identity_response(), state=None, client=client, now=now)
         elif action == "message":
             state, owner = data.draw(st.sampled_from(states))
             step = server.receive(eap_message=data.draw(responses()), state=state, client=owner, now=now)

@@ -14,7 +14,7 @@ from radius.eap.packet import EapType, parse
 from radius.eap.steps import Accepted, Challenge, Refused
 from radius.eap.tlsengine import TlsSettings
 from tests.radius.eap.conftest import MakeServer
-from tests.radius.eap.peer import InnerFactoryRecorder, Peer, client_context, converse
+from tests.radius.eap.peer import InnerFactoryRecorder, Peer, client_context, converse, peap_peer
 from tests.radius.eap.pki import Leaf, Pki
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
@@ -74,10 +74,9 @@ def test_eap_tls_asks_who_the_certificate_belongs_to_and_commits_under_tls_1_3(
     make_server: MakeServer, pki: Pki, version: str
 ) -> None:
     server = make_server(default_method=EapType.TLS)
-    device = (str(pki.device.certificate_file), str(pki.device.key_file))
     peer = Peer(
         method=EapType.TLS,
-        context=client_context(str(pki.server_ca.file), version=version, certificate=device),
+        context=client_context(str(pki.server_ca.file), version=version, certificate=pki.device.pair),
     )
     run = converse(server, peer)
     assert isinstance(run.final, Accepted)
@@ -98,10 +97,9 @@ def test_eap_tls_sends_nothing_of_its_last_flight_before_the_certificate_is_acce
     make_server: MakeServer, pki: Pki
 ) -> None:
     server = make_server(default_method=EapType.TLS)
-    device = (str(pki.device.certificate_file), str(pki.device.key_file))
     peer = Peer(
         method=EapType.TLS,
-        context=client_context(str(pki.server_ca.file), version="TLSv1.2", certificate=device),
+        context=client_context(str(pki.server_ca.file), version="TLSv1.2", certificate=pki.device.pair),
     )
     run = converse(server, peer, answer=lambda need: None)
     assert isinstance(run.final, Refused)
@@ -112,8 +110,9 @@ def test_eap_tls_sends_nothing_of_its_last_flight_before_the_certificate_is_acce
 
 
 def _device_context(pki: Pki, leaf: Leaf | None, version: str | None = None) -> SSL.Context:
-    certificate = None if leaf is None else (str(leaf.certificate_file), str(leaf.key_file))
-    return client_context(str(pki.server_ca.file), version=version, certificate=certificate)
+    return client_context(
+        str(pki.server_ca.file), version=version, certificate=None if leaf is None else leaf.pair
+    )
 
 
 def _device_peer(pki: Pki, leaf: Leaf | None, version: str | None = None, **kwargs: Any) -> Peer:
@@ -141,8 +140,7 @@ def test_a_peer_that_does_not_trust_the_server_ends_with_its_alert(
     make_server: MakeServer, pki: Pki, method: EapType
 ) -> None:
     server = make_server(default_method=method)
-    device = (str(pki.device.certificate_file), str(pki.device.key_file))
-    peer = Peer(method=method, context=client_context(str(pki.stranger_ca.file), certificate=device))
+    peer = Peer(method=method, context=client_context(str(pki.stranger_ca.file), certificate=pki.device.pair))
     run = converse(server, peer)
     assert peer.tls_error is not None
     assert isinstance(run.final, Refused)
@@ -156,10 +154,9 @@ def test_small_fragments_both_ways_are_acknowledged_and_put_back_together(
     make_server: MakeServer, pki: Pki, method: EapType, version: str
 ) -> None:
     server = make_server(default_method=method, fragment_size=100, max_rounds=200)
-    device = (str(pki.device.certificate_file), str(pki.device.key_file))
     peer = Peer(
         method=method,
-        context=client_context(str(pki.server_ca.file), version=version, certificate=device),
+        context=client_context(str(pki.server_ca.file), version=version, certificate=pki.device.pair),
         fragment_size=90,
         replies={b"hello": b"ok"},
     )
@@ -177,9 +174,7 @@ def test_the_framed_mtu_makes_the_fragments_smaller_and_a_tiny_one_is_ignored(
 ) -> None:
     for framed_mtu, largest in ((300, 300), (100, 1024 + 10), (None, 1024 + 10)):
         server = make_server()
-        peer = Peer(
-            method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), replies={b"hello": b"ok"}
-        )
+        peer = peap_peer(pki, replies={b"hello": b"ok"})
         run = converse(server, peer, framed_mtu=framed_mtu)
         assert isinstance(run.final, Accepted)
         sizes = [len(step.eap_message) for step in run.steps if isinstance(step, Challenge)]
@@ -208,10 +203,7 @@ def test_a_resumed_peap_session_is_shorter_and_still_runs_the_inner_method(
     first = Peer(method=EapType.PEAP, context=context, replies={b"hello": b"ok"})
     full = converse(server, first)
     assert isinstance(full.final, Accepted)
-    assert first.conn is not None
-    again = Peer(
-        method=EapType.PEAP, context=context, session=first.conn.get_session(), replies={b"hello": b"ok"}
-    )
+    again = first.resuming()
     resumed = converse(server, again)
     assert isinstance(resumed.final, Accepted)
     assert first.saw_server_certificate and not again.saw_server_certificate
@@ -228,8 +220,7 @@ def test_a_ttls_session_is_never_resumed(make_server: MakeServer, pki: Pki, vers
     context = client_context(str(pki.server_ca.file), version=version)
     first = Peer(method=EapType.TTLS, context=context, eager=b"ok")
     assert isinstance(converse(server, first).final, Accepted)
-    assert first.conn is not None
-    again = Peer(method=EapType.TTLS, context=context, session=first.conn.get_session(), eager=b"ok")
+    again = first.resuming()
     run = converse(server, again)
     assert isinstance(run.final, Accepted)
     assert again.saw_server_certificate
@@ -243,10 +234,7 @@ def test_no_session_is_resumed_with_a_lifetime_of_zero(
     context = client_context(str(pki.server_ca.file))
     first = Peer(method=EapType.PEAP, context=context, replies={b"hello": b"ok"})
     assert isinstance(converse(server, first).final, Accepted)
-    assert first.conn is not None
-    again = Peer(
-        method=EapType.PEAP, context=context, session=first.conn.get_session(), replies={b"hello": b"ok"}
-    )
+    again = first.resuming()
     assert isinstance(converse(server, again).final, Accepted)
     assert again.saw_server_certificate
 
@@ -259,8 +247,7 @@ def test_a_resumed_eap_tls_session_asks_about_the_certificate_again(
     context = _device_context(pki, pki.device, version)
     first = Peer(method=EapType.TLS, context=context)
     assert isinstance(converse(server, first).final, Accepted)
-    assert first.conn is not None
-    again = Peer(method=EapType.TLS, context=context, session=first.conn.get_session())
+    again = first.resuming()
     run = converse(server, again, answer=lambda need: None)  # revoked since
     assert not again.saw_server_certificate
     assert isinstance(run.final, Refused)
@@ -272,13 +259,10 @@ def test_a_tunnel_session_is_not_resumed_as_a_device_session(make_server: MakeSe
     """EAP-TLS has its own session context: a PEAP session offered there gets a full handshake, with
     the device certificate verified."""
     server = make_server()
-    context = client_context(
-        str(pki.server_ca.file), certificate=(str(pki.device.certificate_file), str(pki.device.key_file))
-    )
+    context = client_context(str(pki.server_ca.file), certificate=pki.device.pair)
     first = Peer(method=EapType.PEAP, context=context, replies={b"hello": b"ok"})
     assert isinstance(converse(server, first).final, Accepted)
-    assert first.conn is not None
-    device = Peer(method=EapType.TLS, context=context, session=first.conn.get_session())
+    device = first.resuming(method=EapType.TLS, replies={})
     run = converse(server, device)
     assert isinstance(run.final, Accepted)
     assert device.saw_server_certificate
@@ -332,9 +316,7 @@ def test_the_inner_method_asks_the_caller_and_goes_on_with_the_answer(
     make_server: MakeServer, pki: Pki, answer: bool, expected: type
 ) -> None:
     server = make_server()
-    peer = Peer(
-        method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), replies={b"hello": b"password"}
-    )
+    peer = peap_peer(pki, replies={b"hello": b"password"})
     run = converse(server, peer, answer=lambda need: answer)
     assert isinstance(run.final, expected)
     assert run.questions == [NeedPassword(identity="alice@example.org", password="secret")]
@@ -346,9 +328,7 @@ def test_the_inner_method_asks_the_caller_and_goes_on_with_the_answer(
 
 def test_an_inner_failure_refuses_with_its_reason_and_identity(make_server: MakeServer, pki: Pki) -> None:
     server = make_server()
-    peer = Peer(
-        method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), replies={b"hello": b"no"}
-    )
+    peer = peap_peer(pki, replies={b"hello": b"no"})
     run = converse(server, peer)
     assert isinstance(run.final, Refused)
     assert (run.final.reason, run.final.identity, run.final.error) == (
@@ -360,9 +340,7 @@ def test_an_inner_failure_refuses_with_its_reason_and_identity(make_server: Make
 
 def test_a_bug_in_an_inner_method_ends_only_its_conversation(make_server: MakeServer, pki: Pki) -> None:
     server = make_server()
-    peer = Peer(
-        method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), replies={b"hello": b"boom"}
-    )
+    peer = peap_peer(pki, replies={b"hello": b"boom"})
     run = converse(server, peer)
     assert isinstance(run.final, Refused)
     assert run.final.reason == "eap_internal_error"
@@ -376,7 +354,7 @@ def test_an_identity_no_account_can_have_is_refused(
     make_server: MakeServer, pki: Pki, identity: bytes
 ) -> None:
     server = make_server()
-    peer = Peer(method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), identity=identity)
+    peer = peap_peer(pki, identity=identity)
     run = converse(server, peer)
     assert isinstance(run.final, Refused)
     assert run.final.reason == "bad_user_name"
@@ -392,8 +370,7 @@ def test_a_resumed_eap_tls_session_with_a_good_certificate_is_accepted(
     context = _device_context(pki, pki.device, version)
     first = Peer(method=EapType.TLS, context=context)
     assert isinstance(converse(server, first).final, Accepted)
-    assert first.conn is not None
-    again = Peer(method=EapType.TLS, context=context, session=first.conn.get_session())
+    again = first.resuming()
     run = converse(server, again)
     assert isinstance(run.final, Accepted)
     assert not again.saw_server_certificate

@@ -36,6 +36,7 @@ def test_success_and_failure_carry_the_identifier_and_nothing_else() -> None:
         (b"\x02\x01\x00", "too_short"),
         (b"\x02\x01\x00\x09\x01abc", "length_mismatch"),  # says 9, holds 8
         (b"\x02\x01\x00\x05\x01abc", "length_mismatch"),  # trailing octets: no padding over RADIUS
+        (b"\x02\x01\x00\x03\x01abc", "bad_length"),  # shorter than the header
         (b"\x05\x01\x00\x04", "unknown_code"),
         (b"\x03\x01\x00\x05\x00", "success_failure_with_data"),
         (b"\x02\x01\x00\x04", "no_type"),
@@ -44,6 +45,29 @@ def test_success_and_failure_carry_the_identifier_and_nothing_else() -> None:
 def test_malformed_packets_are_refused_with_a_reason(data: bytes, reason: str) -> None:
     with pytest.raises(EapMalformed) as caught:
         parse(data)
+    assert caught.value.reason == reason
+
+
+def test_inside_a_tunnel_octets_past_the_length_are_padding_and_ignored() -> None:
+    # RFC 3748 §4.1: ignored upon reception; the exact reading (over RADIUS) refuses them above
+    assert parse(b"\x02\x01\x00\x0a\x01alicepad", padding=True) == EapPacket(
+        code=EapCode.RESPONSE, identifier=1, type=EapType.IDENTITY, data=b"alice"
+    )
+    assert parse(success(4) + bytes(3), padding=True) == EapPacket(code=EapCode.SUCCESS, identifier=4)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x02\x01\x00\x09\x01abc", "length_mismatch"),  # a Length past the octets: still refused
+        (b"\x02\x01\x00\x02\x01abc", "bad_length"),
+        (b"\x02\x01\x00\x04\x01abc", "no_type"),  # the Type octet is past the Length
+        (b"\x03\x01\x00\x05\x00\x00", "success_failure_with_data"),
+    ],
+)
+def test_padding_does_not_excuse_a_packet_that_does_not_hold(data: bytes, reason: str) -> None:
+    with pytest.raises(EapMalformed) as caught:
+        parse(data, padding=True)
     assert caught.value.reason == reason
 
 
@@ -63,6 +87,17 @@ def test_any_octets_parse_or_are_malformed(data: bytes) -> None:
     except EapMalformed:
         return
     assert packet.encode() == data
+
+
+@given(st.binary(max_size=300))
+def test_with_padding_any_octets_parse_as_their_first_length_octets_or_are_malformed(data: bytes) -> None:
+    try:
+        packet = parse(data, padding=True)
+    except EapMalformed:
+        return
+    length = int.from_bytes(data[2:4], "big")
+    assert packet == parse(data[:length])
+    assert packet.encode() == data[:length]
 
 
 @given(

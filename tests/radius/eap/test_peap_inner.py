@@ -19,7 +19,8 @@ from radius.eap.inner import (
 from radius.eap.needs import NeedNtHashes
 from radius.eap.peap import RECEIVE, SUPPLY, PeapInner, PeapState, result_status
 from radius.mschap import nt_password_hash
-from tests.radius.eap.inner_peer import MsChapV2Peer, eap, unpack_eap
+from tests.radius.eap.inner_peer import MsChapV2Peer
+from tests.radius.eap.peer import eap, unpack_eap
 
 REALM = "wifi.example"
 PASSWORD = "correct horse"
@@ -78,6 +79,13 @@ def test_identity_mschapv2_then_result_tlv_success() -> None:
 def test_an_identity_answered_with_a_whole_packet_is_read_too() -> None:
     inner = phase()
     challenge = sent(inner.receive(eap(2, 1, 1, b"Alice@wifi.example")))
+    assert challenge[0] == 26
+    assert inner.identity == ALICE
+
+
+def test_octets_past_a_whole_packets_length_are_the_tunnels_padding() -> None:
+    inner = phase()  # RFC 3748 §4.1: ignored upon reception, as hostapd ignores them
+    challenge = sent(inner.receive(eap(2, 1, 1, b"alice@wifi.example") + bytes(3)))
     assert challenge[0] == 26
     assert inner.identity == ALICE
 

@@ -15,24 +15,16 @@ from radius.eap.steps import Accepted, AnswerNeeded, Challenge, Discarded, Refus
 from radius.eap.tlsengine import TlsConfigError, TlsSettings
 from radius.workerroute import make_state, state_owner
 from tests.radius.eap.conftest import MakeServer
-from tests.radius.eap.peer import Peer, client_context, converse
+from tests.radius.eap.peer import Peer, client_context, converse, identity_response, peap_peer, response_to
 from tests.radius.eap.pki import Pki
 
 NOW = 1000.0
 
 
-def _identity(identifier: int = 0, name: bytes = b"anonymous@example.org") -> bytes:
-    return EapPacket(code=EapCode.RESPONSE, identifier=identifier, type=EapType.IDENTITY, data=name).encode()
-
-
 def _begin(server: EapServer, client: str = "ap-1", now: float = NOW) -> Challenge:
-    step = server.receive(eap_message=_identity(), state=None, client=client, now=now)
+    step = server.receive(eap_message=identity_response(), state=None, client=client, now=now)
     assert isinstance(step, Challenge)
     return step
-
-
-def _peap_peer(pki: Pki, **kwargs: object) -> Peer:
-    return Peer(method=EapType.PEAP, context=client_context(str(pki.server_ca.file)), **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_state_names_the_version_and_the_worker_and_is_random_otherwise(make_server: MakeServer) -> None:
@@ -51,7 +43,7 @@ def test_the_first_request_proposes_the_default_method_with_start_and_the_next_i
     make_server: MakeServer,
 ) -> None:
     server = make_server(default_method=EapType.TTLS)
-    step = server.receive(eap_message=_identity(identifier=41), state=None, client="ap-1", now=NOW)
+    step = server.receive(eap_message=identity_response(identifier=41), state=None, client="ap-1", now=NOW)
     assert isinstance(step, Challenge)
     assert parse(step.eap_message) == EapPacket(
         code=EapCode.REQUEST, identifier=42, type=EapType.TTLS, data=b"\x20"
@@ -84,7 +76,7 @@ def test_a_response_that_answers_no_outstanding_request_is_ignored(make_server: 
         assert step == Discarded(reason=reason)
     assert server.conversations == 1
     # the conversation goes on with the right Response
-    peer = _peap_peer(pki, replies={b"hello": b"ok"})
+    peer = peap_peer(pki, replies={b"hello": b"ok"})
     peer.answer(_identity_request_for(peer))
     step = server.receive(
         eap_message=peer.answer(start.eap_message), state=start.state, client="ap-1", now=NOW
@@ -98,17 +90,15 @@ def _identity_request_for(peer: Peer) -> bytes:
 
 def test_an_unknown_or_replayed_state_is_discarded(make_server: MakeServer, pki: Pki) -> None:
     server = make_server()
-    peer = _peap_peer(pki, replies={b"hello": b"ok"})
+    peer = peap_peer(pki, replies={b"hello": b"ok"})
     run = converse(server, peer)
     assert isinstance(run.final, Accepted)
     last = [step for step in run.steps if isinstance(step, Challenge)][-1]
-    replay = EapPacket(
-        code=EapCode.RESPONSE, identifier=parse(last.eap_message).identifier, type=EapType.PEAP, data=b"\x00"
-    )
-    assert server.receive(eap_message=replay.encode(), state=last.state, client="ap-1", now=NOW) == Discarded(
+    replay = response_to(last.eap_message, EapType.PEAP, b"\x00")
+    assert server.receive(eap_message=replay, state=last.state, client="ap-1", now=NOW) == Discarded(
         reason="eap_unknown_state"
     )
-    assert server.receive(eap_message=replay.encode(), state=None, client="ap-1", now=NOW) == Discarded(
+    assert server.receive(eap_message=replay, state=None, client="ap-1", now=NOW) == Discarded(
         reason="eap_unknown_state"
     )
     assert server.conversations == 0
@@ -117,21 +107,17 @@ def test_an_unknown_or_replayed_state_is_discarded(make_server: MakeServer, pki:
 def test_a_state_answers_only_the_client_that_got_it(make_server: MakeServer) -> None:
     server = make_server()
     start = _begin(server, client="ap-1")
-    nak = EapPacket(
-        code=EapCode.RESPONSE, identifier=parse(start.eap_message).identifier, type=EapType.NAK, data=b"\x15"
-    )
-    assert server.receive(eap_message=nak.encode(), state=start.state, client="ap-2", now=NOW) == Discarded(
+    nak = response_to(start.eap_message, EapType.NAK, b"\x15")
+    assert server.receive(eap_message=nak, state=start.state, client="ap-2", now=NOW) == Discarded(
         reason="eap_foreign_state"
     )
-    assert isinstance(
-        server.receive(eap_message=nak.encode(), state=start.state, client="ap-1", now=NOW), Challenge
-    )
+    assert isinstance(server.receive(eap_message=nak, state=start.state, client="ap-1", now=NOW), Challenge)
 
 
 def test_an_identity_on_a_known_state_starts_over(make_server: MakeServer) -> None:
     server = make_server()
     start = _begin(server)
-    again = server.receive(eap_message=_identity(5), state=start.state, client="ap-1", now=NOW)
+    again = server.receive(eap_message=identity_response(5), state=start.state, client="ap-1", now=NOW)
     assert isinstance(again, Challenge)
     assert again.state != start.state
     assert server.conversations == 1
@@ -153,20 +139,15 @@ def test_malformed_eap_ends_a_known_conversation_and_is_ignored_otherwise(make_s
 
 def test_data_where_a_fragment_ack_is_due_is_refused(make_server: MakeServer, pki: Pki) -> None:
     server = make_server(fragment_size=100)
-    peer = _peap_peer(pki, fragment_size=4000)
+    peer = peap_peer(pki, fragment_size=4000)
     start = _begin(server)
     flight = server.receive(
         eap_message=peer.answer(start.eap_message), state=start.state, client="ap-1", now=NOW
     )
     assert isinstance(flight, Challenge)
     assert parse(flight.eap_message).data[0] & 0x40  # more fragments to come
-    wrong = EapPacket(
-        code=EapCode.RESPONSE,
-        identifier=parse(flight.eap_message).identifier,
-        type=EapType.PEAP,
-        data=b"\x00\x16\x03",
-    )
-    step = server.receive(eap_message=wrong.encode(), state=flight.state, client="ap-1", now=NOW)
+    wrong = response_to(flight.eap_message, EapType.PEAP, b"\x00\x16\x03")
+    step = server.receive(eap_message=wrong, state=flight.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert step.reason == "eap_malformed"
 
@@ -187,7 +168,7 @@ def test_a_conversation_past_its_deadline_is_refused_and_expire_forgets_it(
 ) -> None:
     server = make_server(deadline=30.0)
     start = _begin(server, now=NOW)
-    peer = _peap_peer(pki)
+    peer = peap_peer(pki)
     late = server.receive(
         eap_message=peer.answer(start.eap_message), state=start.state, client="ap-1", now=NOW + 30
     )
@@ -205,7 +186,7 @@ def test_a_conversation_past_its_deadline_is_refused_and_expire_forgets_it(
 
 def test_an_answer_after_the_deadline_or_twice_goes_nowhere(make_server: MakeServer, pki: Pki) -> None:
     server = make_server()
-    peer = _peap_peer(pki, replies={b"hello": b"password"})
+    peer = peap_peer(pki, replies={b"hello": b"password"})
     step: Step = _begin(server)
     while isinstance(step, Challenge):
         step = server.receive(
@@ -223,7 +204,7 @@ def test_an_answer_after_the_deadline_or_twice_goes_nowhere(make_server: MakeSer
 
 def test_a_peer_message_while_the_caller_is_asked_is_not_taken(make_server: MakeServer, pki: Pki) -> None:
     server = make_server()
-    peer = _peap_peer(pki, replies={b"hello": b"password"})
+    peer = peap_peer(pki, replies={b"hello": b"password"})
     step: Step = _begin(server)
     last = _begin(server)
     while isinstance(step, Challenge):
@@ -232,10 +213,8 @@ def test_a_peer_message_while_the_caller_is_asked_is_not_taken(make_server: Make
             eap_message=peer.answer(step.eap_message), state=step.state, client="ap-1", now=NOW
         )
     assert isinstance(step, AnswerNeeded)
-    ack = EapPacket(
-        code=EapCode.RESPONSE, identifier=parse(last.eap_message).identifier, type=EapType.PEAP, data=b"\x00"
-    )
-    assert server.receive(eap_message=ack.encode(), state=last.state, client="ap-1", now=NOW) == Discarded(
+    ack = response_to(last.eap_message, EapType.PEAP, b"\x00")
+    assert server.receive(eap_message=ack, state=last.state, client="ap-1", now=NOW) == Discarded(
         reason="eap_busy"
     )
     assert isinstance(server.supply(step, True, now=NOW), Accepted)
@@ -247,13 +226,13 @@ def test_the_table_is_bounded_in_all_and_per_client_and_expired_ones_make_room(
     server = make_server(max_conversations=4, max_per_client=2)
     _begin(server, client="ap-1")
     _begin(server, client="ap-1")
-    assert server.receive(eap_message=_identity(), state=None, client="ap-1", now=NOW) == Discarded(
+    assert server.receive(eap_message=identity_response(), state=None, client="ap-1", now=NOW) == Discarded(
         reason="eap_client_table_full"
     )
     _begin(server, client="ap-2")
     _begin(server, client="ap-3")
     # full, and ap-2 holds one: nobody holds two more than it, so it waits (nobody is evicted)
-    assert server.receive(eap_message=_identity(), state=None, client="ap-2", now=NOW) == Discarded(
+    assert server.receive(eap_message=identity_response(), state=None, client="ap-2", now=NOW) == Discarded(
         reason="eap_table_full"
     )
     assert server.conversations == 4 and server.evicted == 0
@@ -270,13 +249,8 @@ def test_a_full_table_lets_a_newcomer_in_at_the_expense_of_the_client_holding_mo
     server = make_server(max_conversations=6, max_per_client=3)
 
     def ack(step: Challenge, client: str) -> Step:
-        eap = EapPacket(
-            code=EapCode.RESPONSE,
-            identifier=parse(step.eap_message).identifier,
-            type=EapType.PEAP,
-            data=b"\x00",
-        )
-        return server.receive(eap_message=eap.encode(), state=step.state, client=client, now=NOW)
+        eap = response_to(step.eap_message, EapType.PEAP, b"\x00")
+        return server.receive(eap_message=eap, state=step.state, client=client, now=NOW)
 
     first = [_begin(server, client="ap-1") for _ in range(3)]
     for _ in range(3):
@@ -284,7 +258,7 @@ def test_a_full_table_lets_a_newcomer_in_at_the_expense_of_the_client_holding_mo
     newcomer = _begin(server, client="ap-3")  # ap-3 holds none; ap-1, the first of the heaviest, three
     assert (server.conversations, server.evicted) == (6, 1)
     assert ack(first[0], "ap-1") == Discarded(reason="eap_unknown_state")  # its oldest made room
-    peer = _peap_peer(pki, replies={b"hello": b"ok"})
+    peer = peap_peer(pki, replies={b"hello": b"ok"})
     step: Step = newcomer
     while isinstance(step, Challenge):  # the newcomer's conversation runs to its end
         step = server.receive(
@@ -296,13 +270,12 @@ def test_a_full_table_lets_a_newcomer_in_at_the_expense_of_the_client_holding_mo
     _begin(server, client="ap-3")  # ap-3 holds one, ap-2 three: ap-2's oldest goes
     assert (server.conversations, server.evicted) == (6, 2)
     for client in ("ap-1", "ap-2", "ap-3"):  # two each: none takes another's place
-        assert server.receive(eap_message=_identity(), state=None, client=client, now=NOW) == Discarded(
-            reason="eap_table_full"
-        )
+        refused = server.receive(eap_message=identity_response(), state=None, client=client, now=NOW)
+        assert refused == Discarded(reason="eap_table_full")
     for client in ("ap-4", "ap-5", "ap-6"):  # holding none, each takes the place of one holding two
         _begin(server, client=client)
     assert (server.conversations, server.evicted) == (6, 5)
-    assert server.receive(eap_message=_identity(), state=None, client="ap-7", now=NOW) == Discarded(
+    assert server.receive(eap_message=identity_response(), state=None, client="ap-7", now=NOW) == Discarded(
         reason="eap_table_full"  # one each: the table is shared out
     )
     assert ack(first[1], "ap-1") == Discarded(reason="eap_unknown_state")  # evicted for ap-4
@@ -311,7 +284,7 @@ def test_a_full_table_lets_a_newcomer_in_at_the_expense_of_the_client_holding_mo
 
 def test_interleaved_conversations_do_not_mix(make_server: MakeServer, pki: Pki) -> None:
     server = make_server(fragment_size=300)
-    peers = [_peap_peer(pki, replies={b"hello": b"ok"}) for _ in range(3)]
+    peers = [peap_peer(pki, replies={b"hello": b"ok"}) for _ in range(3)]
     steps: list[Step] = [_begin(server, client=f"ap-{i % 2}") for i in range(3)]
     done: dict[int, Step] = {}
     while len(done) < 3:
@@ -374,27 +347,15 @@ def test_a_nak_after_fragments_for_the_first_method_leaves_none_of_them_behind(
 ) -> None:
     server = make_server()
     start = _begin(server)
-    fragment = EapPacket(
-        code=EapCode.RESPONSE,
-        identifier=parse(start.eap_message).identifier,
-        type=EapType.PEAP,
-        data=b"\xc0\x00\x00\x00\x64" + bytes(50),
-    )
-    ack = server.receive(eap_message=fragment.encode(), state=start.state, client="ap-1", now=NOW)
+    fragment = response_to(start.eap_message, EapType.PEAP, b"\xc0\x00\x00\x00\x64" + bytes(50))
+    ack = server.receive(eap_message=fragment, state=start.state, client="ap-1", now=NOW)
     assert isinstance(ack, Challenge)
     assert parse(ack.eap_message).data == b"\x00"
-    nak = EapPacket(
-        code=EapCode.RESPONSE, identifier=parse(ack.eap_message).identifier, type=EapType.NAK, data=b"\x15"
-    )
-    ttls = server.receive(eap_message=nak.encode(), state=start.state, client="ap-1", now=NOW)
+    nak = response_to(ack.eap_message, EapType.NAK, b"\x15")
+    ttls = server.receive(eap_message=nak, state=start.state, client="ap-1", now=NOW)
     assert isinstance(ttls, Challenge)
     assert parse(ttls.eap_message).type == EapType.TTLS
-    hello = EapPacket(
-        code=EapCode.RESPONSE,
-        identifier=parse(ttls.eap_message).identifier,
-        type=EapType.TTLS,
-        data=b"\x00" + bytes(60),
-    )
-    step = server.receive(eap_message=hello.encode(), state=start.state, client="ap-1", now=NOW)
+    hello = response_to(ttls.eap_message, EapType.TTLS, b"\x00" + bytes(60))
+    step = server.receive(eap_message=hello, state=start.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert step.reason == "tls_failed"  # a fresh (bad) message, not the tail of the PEAP fragments

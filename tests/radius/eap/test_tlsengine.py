@@ -98,8 +98,7 @@ def test_a_session_resumes_in_its_context_and_not_in_another(
 def test_the_device_context_verifies_the_client_certificate(pki: Pki, tls_settings: TlsSettings) -> None:
     context = make_context(tls_settings, client_ca=pki.device_ca.file)
     server = TlsServer(context)
-    device = (str(pki.device.certificate_file), str(pki.device.key_file))
-    _handshake(server, _client(client_context(str(pki.server_ca.file), certificate=device)))
+    _handshake(server, _client(client_context(str(pki.server_ca.file), certificate=pki.device.pair)))
     assert server.peer_certificate == pki.device.certificate
     with pytest.raises(TlsFailure) as caught:
         _handshake(TlsServer(context), _client(client_context(str(pki.server_ca.file))))

@@ -30,7 +30,8 @@ from radius.eap.ttls import (
     parse_avps,
 )
 from radius.mschap import nt_password_hash
-from tests.radius.eap.inner_peer import MsChapV2Peer, avp, eap, unpack_avps, unpack_eap
+from tests.radius.eap.inner_peer import MsChapV2Peer, avp, unpack_avps
+from tests.radius.eap.peer import eap, unpack_eap
 
 REALM = "wifi.example"
 PASSWORD = "correct horse"
@@ -264,7 +265,7 @@ def test_mschapv2_response_of_the_wrong_length_is_malformed() -> None:
 # -- inner EAP-MSCHAPv2 ----------------------------------------------------------------------
 
 
-def eap_round(inner: TtlsInner, packet: bytes) -> tuple[int, int, int, bytes]:
+def eap_round(inner: TtlsInner, packet: bytes) -> tuple[int, int, int | None, bytes]:
     output = inner.receive(avp(79, packet))
     assert isinstance(output, InnerOutput)
     assert output.result is None
@@ -314,6 +315,14 @@ def test_eap_message_split_over_several_avps_is_joined() -> None:
     output = inner.receive(avp(79, identity[:6]) + avp(79, identity[6:]))
     assert isinstance(output, InnerOutput)
     assert unpack_eap(unpack_avps(output.send)[0][2])[2] == 26
+
+
+def test_octets_past_an_inner_eap_packets_length_are_the_tunnels_padding() -> None:
+    inner, peer = phase(), MsChapV2Peer(name=b"alice", password=PASSWORD)  # RFC 3748 §4.1: ignored
+    code, identifier, eap_type, challenge = eap_round(inner, eap(2, 0, 1, b"alice") + b"pad")
+    assert (code, eap_type) == (1, 26)
+    need = inner.receive(avp(79, eap(2, identifier, 26, peer.eap_response(challenge)) + bytes(5)))
+    assert need == NeedNtHashes(identity="alice@wifi.example")
 
 
 def test_a_peer_that_refuses_eap_mschapv2_has_no_method_in_common() -> None:
