@@ -53,6 +53,7 @@ class EapStep:
         self.server = server
         self._logged: set[type[BaseException]] = set()
         self._next_expiry = 0.0
+        self._evicted = 0  # the server's eviction count already added to the metric
 
     async def run(self, pipeline: Pipeline, attempt: Attempt) -> Outcome:
         packet, client = attempt.request.packet, attempt.request.client
@@ -70,6 +71,9 @@ class EapStep:
             framed_mtu=int.from_bytes(mtu, "big") if mtu is not None and len(mtu) == 4 else None,
             now=pipeline.clock(),
         )
+        if self.server.evicted != self._evicted:  # a full table made room for this one
+            metrics.EAP_EVICTED.inc(self.server.evicted - self._evicted)
+            self._evicted = self.server.evicted
         blocked: str | None = None
         source = pipeline.source(attempt)
         while isinstance(step, steps.AnswerNeeded):

@@ -102,6 +102,10 @@ EAP_DISCARDED = Counter(
     "EAP rounds left unanswered (the access point may retry), by reason",
     ["reason"],
 )
+EAP_EVICTED = Counter(
+    "sesame_eap_evicted",
+    "EAP conversations dropped from a full table to let another client's in (radius/eap/server.py)",
+)
 EAP_CONVERSATIONS = Gauge(
     "sesame_eap_conversations", "EAP conversations held (each with its TLS state)", multiprocess_mode="sum"
 )

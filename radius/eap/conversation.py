@@ -387,7 +387,7 @@ class Conversation:
         )
 
     def _refuse(self, reason: str, detail: str = "") -> Refused:
-        method = self._label()
+        method = self.label
         self._goto(Phase.FAILED)
         self.close()
         return Refused(
@@ -398,7 +398,8 @@ class Conversation:
             method=method,
         )
 
-    def _label(self) -> str:
+    @property
+    def label(self) -> str:
         """The method as far as it got, for the decision record ("eap-ttls/pap", "peap", …)."""
         inner = getattr(self._inner, "method", "") if self._inner is not None else ""
         if inner:

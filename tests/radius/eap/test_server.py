@@ -129,6 +129,7 @@ def test_malformed_eap_ends_a_known_conversation_and_is_ignored_otherwise(make_s
     step = server.receive(eap_message=b"\x02\x01\x00\x09", state=start.state, client="ap-1", now=NOW)
     assert isinstance(step, Refused)
     assert (step.reason, step.detail) == ("eap_malformed", "length_mismatch")
+    assert step.method == "peap"  # as far as it got: the decision record names it
     assert parse(step.eap_message).code is EapCode.FAILURE
     assert server.conversations == 0
     assert server.receive(eap_message=b"\x02", state=None, client="ap-1", now=NOW) == Discarded(
@@ -172,7 +173,7 @@ def test_a_conversation_past_its_deadline_is_refused_and_expire_forgets_it(
         eap_message=peer.answer(start.eap_message), state=start.state, client="ap-1", now=NOW + 30
     )
     assert isinstance(late, Refused)
-    assert late.reason == "eap_timeout"
+    assert (late.reason, late.method) == ("eap_timeout", "peap")
     assert server.conversations == 0
     _begin(server, now=NOW)
     _begin(server, now=NOW + 10)
@@ -230,12 +231,55 @@ def test_the_table_is_bounded_in_all_and_per_client_and_expired_ones_make_room(
     )
     _begin(server, client="ap-2")
     _begin(server, client="ap-3")
-    assert server.receive(eap_message=identity_response(), state=None, client="ap-4", now=NOW) == Discarded(
+    # full, and ap-2 holds one: nobody holds two more than it, so it waits (nobody is evicted)
+    assert server.receive(eap_message=identity_response(), state=None, client="ap-2", now=NOW) == Discarded(
         reason="eap_table_full"
     )
-    assert server.conversations == 4
+    assert server.conversations == 4 and server.evicted == 0
     _begin(server, client="ap-4", now=NOW + 31)  # the others' deadlines passed: they made room
-    assert server.conversations == 1
+    assert server.conversations == 1 and server.evicted == 0
+
+
+def test_a_full_table_lets_a_newcomer_in_at_the_expense_of_the_client_holding_most(
+    make_server: MakeServer, pki: Pki
+) -> None:
+    """Clients opening conversations and abandoning them fill the table within their own bounds;
+    another client still gets in: the oldest conversation of the client holding the most (two more
+    than the newcomer's client, or more) makes room. Clients holding about as many wait."""
+    server = make_server(max_conversations=6, max_per_client=3)
+
+    def ack(step: Challenge, client: str) -> Step:
+        eap = response_to(step.eap_message, EapType.PEAP, b"\x00")
+        return server.receive(eap_message=eap, state=step.state, client=client, now=NOW)
+
+    first = [_begin(server, client="ap-1") for _ in range(3)]
+    for _ in range(3):
+        _begin(server, client="ap-2")
+    newcomer = _begin(server, client="ap-3")  # ap-3 holds none; ap-1, the first of the heaviest, three
+    assert (server.conversations, server.evicted) == (6, 1)
+    assert ack(first[0], "ap-1") == Discarded(reason="eap_unknown_state")  # its oldest made room
+    peer = peap_peer(pki, replies={b"hello": b"ok"})
+    step: Step = newcomer
+    while isinstance(step, Challenge):  # the newcomer's conversation runs to its end
+        step = server.receive(
+            eap_message=peer.answer(step.eap_message), state=step.state, client="ap-3", now=NOW
+        )
+    assert isinstance(step, Accepted)
+
+    _begin(server, client="ap-3")  # a free place: nobody evicted
+    _begin(server, client="ap-3")  # ap-3 holds one, ap-2 three: ap-2's oldest goes
+    assert (server.conversations, server.evicted) == (6, 2)
+    for client in ("ap-1", "ap-2", "ap-3"):  # two each: none takes another's place
+        refused = server.receive(eap_message=identity_response(), state=None, client=client, now=NOW)
+        assert refused == Discarded(reason="eap_table_full")
+    for client in ("ap-4", "ap-5", "ap-6"):  # holding none, each takes the place of one holding two
+        _begin(server, client=client)
+    assert (server.conversations, server.evicted) == (6, 5)
+    assert server.receive(eap_message=identity_response(), state=None, client="ap-7", now=NOW) == Discarded(
+        reason="eap_table_full"  # one each: the table is shared out
+    )
+    assert ack(first[1], "ap-1") == Discarded(reason="eap_unknown_state")  # evicted for ap-4
+    assert isinstance(ack(first[2], "ap-1"), Refused)  # still held (an ack is no ClientHello)
 
 
 def test_interleaved_conversations_do_not_mix(make_server: MakeServer, pki: Pki) -> None:
