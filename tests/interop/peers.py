@@ -33,16 +33,15 @@ skipped on a workstation and fail in CI (``need_tool``).
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import subprocess
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tests.federation.pki import Authority
 from tests.interop.conftest import need_tool
+from tests.support.eapol import eapol_test as support_eapol_test
 from tests.support.freeradius import FreeRadiusProcess, render
 from tests.support.ports import free_udp_port
 from tests.support.status_server import answers_status_server
@@ -384,93 +383,6 @@ def radclient_reply(output: str) -> tuple[str, Record] | None:
     return match.group(1), attributes
 
 
-def eapol_test(
-    workdir: Path,
-    port: int,
-    secret: str,
-    *,
-    identity: str,
-    password: str = "",
-    anonymous_identity: str | None = None,
-    method: str = "PEAP",
-    ca_cert: Path | None = None,
-    server_name: str | None = None,
-    attributes: Sequence[str] = (),
-    host: str = HOST,
-    timeout: float = 10.0,
-    tls: str | None = None,
-    client_cert: Path | None = None,
-    private_key: Path | None = None,
-    fragment_size: int | None = None,
-    reauthentications: int = 0,
-    mac: str | None = None,
-) -> str:
-    """Run wpa_supplicant's ``eapol_test`` (Debian ``eapoltest``) once; its output ends with SUCCESS
-    or FAILURE. ``method``: PEAP (inner EAP-MSCHAPv2), TTLS (inner PAP), TTLS-MSCHAPV2,
-    TTLS-EAPMSCHAPV2 (inner EAP-MSCHAPv2) or TLS (``client_cert`` and ``private_key``).
-    ``attributes``: extra RADIUS attributes in eapol_test's ``-N`` syntax, e.g. ``"89:x:00"`` (ask
-    for a Chargeable-User-Identity, RFC 4372) or ``"126:s:1wifi.example"`` (Operator-Name).
-    ``tls``: "1.2" or "1.3" to allow only that version; ``fragment_size``: the client's TLS
-    fragments; ``reauthentications``: authenticate again that many times (TLS resumption);
-    ``mac``: the device's MAC address, sent as Calling-Station-Id (eapol_test's own by default)."""
-    outer, _, inner = method.upper().partition("-")
-    phase2 = {
-        ("PEAP", ""): "auth=MSCHAPV2",
-        ("TTLS", ""): "auth=PAP",
-        ("TTLS", "MSCHAPV2"): "auth=MSCHAPV2",
-        ("TTLS", "EAPMSCHAPV2"): "autheap=MSCHAPV2",
-        ("TLS", ""): "",
-    }
-    if (outer, inner) not in phase2:
-        raise ValueError(f"unknown method {method!r}")
-    lines = ["key_mgmt=WPA-EAP", f"eap={outer}", f'identity="{identity}"']
-    if outer != "TLS":
-        lines += [f'password="{password}"', f'phase2="{phase2[outer, inner]}"']
-    phase1 = []
-    if tls == "1.2":
-        phase1.append("tls_disable_tlsv1_3=1")
-    elif tls == "1.3":
-        phase1 += [
-            "tls_disable_tlsv1_0=1",
-            "tls_disable_tlsv1_1=1",
-            "tls_disable_tlsv1_2=1",
-            "tls_disable_tlsv1_3=0",
-        ]
-    if phase1:
-        lines.append(f'phase1="{" ".join(phase1)}"')
-    if anonymous_identity:
-        lines.append(f'anonymous_identity="{anonymous_identity}"')
-    if ca_cert:
-        lines.append(f'ca_cert="{ca_cert}"')
-    if server_name:
-        lines.append(f'domain_match="{server_name}"')
-    if client_cert:
-        lines.append(f'client_cert="{client_cert}"')
-    if private_key:
-        lines.append(f'private_key="{private_key}"')
-    if fragment_size:
-        lines.append(f"fragment_size={fragment_size}")
-    config = workdir / f"eapol-{method.lower()}-{os.getpid()}-{time.monotonic_ns()}.conf"
-    config.write_text("network={\n" + "".join(f"\t{line}\n" for line in lines) + "}\n")
-    done = subprocess.run(
-        [
-            need_tool("eapol_test"),
-            "-c",
-            str(config),
-            "-a",
-            host,
-            "-p",
-            str(port),
-            "-s",
-            secret,
-            "-t",
-            str(int(timeout)),
-            *([f"-r{reauthentications}"] if reauthentications else []),
-            *([f"-M{mac}"] if mac else []),
-            *(f"-N{attribute}" for attribute in attributes),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout + 30,
-    )
-    return done.stdout + done.stderr
+def eapol_test(workdir: Path, port: int, secret: str, **options: Any) -> str:
+    """:func:`tests.support.eapol.eapol_test` with the tool found (or the test skipped) first."""
+    return support_eapol_test(workdir, port, secret, binary=need_tool("eapol_test"), **options)
