@@ -24,9 +24,10 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -55,6 +56,7 @@ SERVER_NAME = f"radius.{REALM}"
 FREERADIUS_PROXY = "127.0.0.3"
 #: eapol_test's -N syntax: ask for a Chargeable-User-Identity (RFC 4372 §2.1: one NUL octet)
 ASK_CUI = "89:x:00"
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,22 +71,39 @@ class Federation:
     workdir: Path
 
     def decisions(self, user: str, after: int = 0) -> list[dict[str, object]]:
-        """Sésame's decision records naming ``user``, oldest first, with id above ``after``
-        (written every 0.1 s: waits a little for the newest)."""
-        time.sleep(0.3)
-        with sqlite3.connect(self.database) as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(
-                "SELECT id, username, reply, method, reason, nasipaddress, nas_id, account_id "
-                "FROM radpostauth WHERE username LIKE ? AND id > ? ORDER BY id",
-                (f"%{user}%", after),
-            ).fetchall()
-        return [dict(row) for row in rows]
+        """Sésame's decision records naming ``user``, oldest first, with id above ``after``."""
+
+        def read() -> list[dict[str, object]]:
+            with sqlite3.connect(self.database) as db:
+                db.row_factory = sqlite3.Row
+                rows = db.execute(
+                    "SELECT id, username, reply, method, reason, nasipaddress, nas_id, account_id "
+                    "FROM radpostauth WHERE username LIKE ? AND id > ? ORDER BY id",
+                    (f"%{user}%", after),
+                ).fetchall()
+            return [dict(row) for row in rows]
+
+        return settled(read)
 
     def last_decision_id(self) -> int:
+        def read() -> int:
+            with sqlite3.connect(self.database) as db:
+                return int(db.execute("SELECT coalesce(max(id), 0) FROM radpostauth").fetchone()[0])
+
+        return settled(read, empty_ok=True)
+
+
+def settled(read: Callable[[], T], *, empty_ok: bool = False) -> T:
+    """What ``read`` returns once it returns the same twice 0.3 s apart (at most 10 s): decision
+    records are written every 0.1 s, later on a busy machine."""
+    value, deadline = read(), time.monotonic() + 10
+    while time.monotonic() < deadline:
         time.sleep(0.3)
-        with sqlite3.connect(self.database) as db:
-            return int(db.execute("SELECT coalesce(max(id), 0) FROM radpostauth").fetchone()[0])
+        again = read()
+        if again == value and (again or empty_ok):
+            break
+        value = again
+    return value
 
 
 @pytest.fixture(scope="module")
