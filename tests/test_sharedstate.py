@@ -6,6 +6,7 @@ return is noticed. Against the real Redis (``tests/support/redisserver.py``)."""
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -13,11 +14,13 @@ import httpx
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from portal.app import create_app
 from portal.throttle import Limit, Throttle
 from radius.ratelimit import Block, FailureLimiter, Source
 from sesame.db import create_engine
+from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
 from tests.support.redisserver import RedisServer, drop_keys, free_port, need_shared_redis, unique_prefix
 
@@ -202,3 +205,31 @@ async def test_redis_going_away_and_coming_back(
     finally:
         server.stop()
         await engine.dispose()
+
+
+async def test_a_redis_that_accepts_but_never_answers_costs_one_timeout() -> None:
+    """A hung Redis (the connection is accepted, nothing ever comes back): the request that tries
+    waits the timeout once and is answered from memory; the next ones do not wait at all."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshakes; nobody reads
+        clock = [1000.0]
+        link = RedisLink.from_url(
+            f"redis://127.0.0.1:{silent.getsockname()[1]}/0", key=KEY, prefix=unique_prefix(), timeout=0.2
+        )
+        link.clock = lambda: clock[0]
+        try:
+            guarded = limiter(link)
+            await guarded.failed("alice@r", HOTSPOT, 0.0)
+            assert link.up is False
+            for _ in range(2):
+                await guarded.failed("alice@r", HOTSPOT, 0.0)  # not tried: Redis is known down
+            assert (await guarded.check("alice@r", HOTSPOT, 0.0)).block is Block.IDENTITY_DEVICE
+        finally:
+            await link.close()
+
+
+def test_the_redis_url_must_be_a_redis_one() -> None:
+    with pytest.raises(ValidationError, match="redis://"):
+        Settings(environment="development", redis={"url": "http://127.0.0.1:6379"})
+    assert Settings(environment="development").redis.url.get_secret_value() == ""
