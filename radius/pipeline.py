@@ -240,7 +240,8 @@ class Pipeline:
             return attempt.reject(verdict.block.value, MSG_TOO_MANY)
         outcome = await check(attempt, verdict.hot)
         if outcome is Outcome.OK:
-            await self.limiter.succeeded(identity, source)
+            if verdict.failures:  # else nothing to forgive, and no round trip to a shared store
+                await self.limiter.succeeded(identity, source)
         else:
             await self.limiter.failed(identity, source, self.clock())
         return outcome

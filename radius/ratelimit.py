@@ -136,10 +136,12 @@ class Verdict:
     """What the limits say before a password is checked: ``block``, the limit this source has
     reached for this identity (the password, unless known good, is then refused unverified, and
     the refusal is not counted); ``hot``, many recent failures for this identity from any sources
-    (its verifications run one at a time; never a reason to refuse one)."""
+    (its verifications run one at a time; never a reason to refuse one); ``failures``, this
+    source's recent failures for this identity (none: a success has nothing to forgive)."""
 
     block: Block | None
     hot: bool
+    failures: int = 0
 
 
 class FailureLimiter:
@@ -181,7 +183,7 @@ class FailureLimiter:
             block = Block.DEVICE
         elif counts[1] >= self.per_nas:
             block = Block.NAS
-        return Verdict(block=block, hot=counts[2] >= self.per_identity)
+        return Verdict(block=block, hot=counts[2] >= self.per_identity, failures=counts[0])
 
     async def failed(self, identity: str, source: Source, now: float) -> None:
         """A credential was checked and was wrong."""
