@@ -153,8 +153,6 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     redis = redis_link(settings)  # shared limits and throttles; None: kept in this process
-    if redis is not None:
-        redis.start()  # a line now if it does not answer; the gauge follows it from here on
     tasks: dict[str, asyncio.Task[None]] = {}
     web: _WebServer | None = None
     metrics: _WebServer | None = None
@@ -246,6 +244,8 @@ async def serve(settings: Settings) -> None:
             tasks["radius"] = asyncio.create_task(_forever(), name="radius")
         if "web" not in tasks and "radius" not in tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
+        if redis is not None:  # once the workers are spawned (that blocks the loop for a while)
+            redis.start()  # a line now if it does not answer; the gauge follows it from here on
         log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
 
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")

@@ -71,12 +71,12 @@ async def _worker(place: WorkerPlace, beats: Any) -> None:
     first = index == 0
     radsec = radsec_listener(settings) if first else None  # RadSec: few connections, one process
     redis = redis_link(settings)  # each worker its own connection, its own view of Redis's health
-    if redis is not None:
-        redis.start()
     service = build_radius(
         settings, engine, housekeeping=first, radsec_socket=radsec, worker=place, redis=redis
     )
     await service.start(radius_listeners(settings, reuse_port=True))
+    if redis is not None:
+        redis.start()
     log.info("radius worker %d ready (pid %d)", index, os.getpid())
     heartbeat = asyncio.create_task(_heartbeat(service, index, beats), name="radius-heartbeat")
     try:

@@ -1,6 +1,7 @@
 """Two ``sesame serve`` instances as two hosts (127.0.0.1 and 127.0.0.2), one PostgreSQL database,
-one Redis (issue 16): a device's wrong passwords through one count on the other, as the access
-point fails over from server to server, and the owner still gets in through either."""
+one Redis (issue 16), the second with two worker processes: a device's wrong passwords through
+one count on the other, as the access point fails over from server to server, and the owner still
+gets in through either."""
 
 from __future__ import annotations
 
@@ -43,7 +44,10 @@ def servers(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]
     (tmp_path / "b").mkdir()
     first = launch(tmp_path / "a", url, SESAME_RADIUS_BIND="127.0.0.1", **shared)
     try:
-        second = launch(tmp_path / "b", url, SESAME_RADIUS_BIND="127.0.0.2", **shared)
+        # the second with two worker processes: each its own connection to Redis
+        second = launch(
+            tmp_path / "b", url, SESAME_RADIUS_BIND="127.0.0.2", SESAME_RADIUS_WORKERS="2", **shared
+        )
         try:
             add_valence(first)  # one database: the second server loads the access point too
             deadline = time.monotonic() + 15
@@ -72,5 +76,6 @@ def test_wrong_passwords_through_one_server_count_on_the_other(servers: tuple[Se
     assert received(reply) == "Access-Accept", reply
     reply = first.radclient(pap(f"alice@{REALM}", PASSWORD, OWNER))
     assert received(reply) == "Access-Accept", reply
-    for server in servers:
-        assert "redis: connected" in server.log.read_text()
+    for server, processes in ((first, 1), (second, 3)):  # the second: the parent and two workers
+        log = server.log.read_text()
+        assert log.count("redis: connected") == processes and "unreachable" not in log, log
