@@ -36,6 +36,7 @@ from sesame.compose import (
     check_radsec,
     radius_listeners,
     radsec_listener,
+    redis_link,
 )
 from sesame.db import create_engine, is_sqlite, reaching
 from sesame.settings import Settings
@@ -151,6 +152,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    redis = redis_link(settings)  # shared limits and throttles; None: kept in this process
     tasks: dict[str, asyncio.Task[None]] = {}
     web: _WebServer | None = None
     metrics: _WebServer | None = None
@@ -190,8 +192,9 @@ async def serve(settings: Settings) -> None:
             sock = bind_tcp(settings.web.bind, settings.web.port, what="web")
             app = create_app(
                 engine=engine,
-                portal=build_portal(settings, engine) if settings.portal.enabled else None,
+                portal=build_portal(settings, engine, redis=redis) if settings.portal.enabled else None,
                 readiness=radius_ready if listeners else None,
+                redis=redis.probe if redis is not None else None,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
             web = _WebServer(config)
@@ -226,7 +229,7 @@ async def serve(settings: Settings) -> None:
                     workers,
                 )
         elif listeners:
-            radius = build_radius(settings, engine, radsec_socket=radsec)
+            radius = build_radius(settings, engine, radsec_socket=radsec, redis=redis)
             await radius.start(listeners)
             radius_health.append(radius.health)
             if radsec is not None:
@@ -241,6 +244,8 @@ async def serve(settings: Settings) -> None:
             tasks["radius"] = asyncio.create_task(_forever(), name="radius")
         if "web" not in tasks and "radius" not in tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
+        if redis is not None:  # once the workers are spawned (that blocks the loop for a while)
+            redis.start()  # a line now if it does not answer; the gauge follows it from here on
         log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
 
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
@@ -265,6 +270,8 @@ async def serve(settings: Settings) -> None:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("%s failed: %r", name, result)
         await engine.dispose()
+        if redis is not None:
+            await redis.close()
         for lock in locks:
             lock.close()
         if metrics_dir is not None:

@@ -130,7 +130,7 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
         if grant == "password":
             email = form.get("username", "").strip().lower()[:254]
             keys = {"admin_ip": address, "admin_account_ip": account_at(email, address)}
-            wait = portal.throttle.wait(keys, now=time.monotonic())
+            wait = await portal.throttle.wait(keys)
             if wait > 0:
                 response = oauth_error(429, "slow_down", f"too many failed attempts: wait {int(wait) + 1} s")
                 response.headers["Retry-After"] = str(int(wait) + 1)
@@ -143,9 +143,9 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
                 now=portal.now(),
             )
             if admin is None:
-                portal.throttle.failed(keys, now=time.monotonic())
+                await portal.throttle.failed(keys)
                 return oauth_error(400, "invalid_grant", "wrong email or password, or the admin is disabled")
-            portal.throttle.succeeded(keys)
+            await portal.throttle.succeeded(keys)
             subject, role, commune, version = (
                 f"admin:{admin.id}",
                 admin.role,
@@ -156,13 +156,13 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
             basic = _basic_client(request)
             client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
             keys = {"admin_ip": address}
-            if portal.throttle.wait(keys, now=time.monotonic()) > 0:
+            if await portal.throttle.wait(keys) > 0:
                 return oauth_error(429, "slow_down", "too many failed attempts")
             client = await admins.authenticate_client(
                 session, box=portal.box, client_id=client_id, secret=secret
             )
             if client is None:
-                portal.throttle.failed(keys, now=time.monotonic())
+                await portal.throttle.failed(keys)
                 return oauth_error(401, "invalid_client", "unknown client or wrong secret")
             subject, role = f"client:{client.client_id}", client.role
             commune, version = client.commune_id, client.token_version
