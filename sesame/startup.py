@@ -112,6 +112,26 @@ class _WebServer(uvicorn.Server):
         yield
 
 
+#: how often start-up looks whether every service answers yet
+READY_POLL = 0.05
+
+
+async def _until_answering(
+    web: list[_WebServer],
+    radius_ready: Callable[[], str | None],
+    waiting: list[asyncio.Task[None]],
+) -> bool:
+    """Wait until every service answers: the web servers accept connections and the RADIUS
+    service — in this process or in every worker process — has its sockets open and its workers
+    running (what ``/readyz`` says). False when a task ends first (a stop signal, a crash): the
+    caller then shuts down without ever saying "ready"."""
+    while not all(server.started for server in web) or radius_ready() is not None:
+        if any(task.done() for task in waiting):
+            return False
+        await asyncio.sleep(READY_POLL)
+    return True
+
+
 def lock_radius_ports(settings: Settings) -> list[socket.socket]:
     """Hold a per-port lock (a Linux abstract socket) so a second sesame is refused.
 
@@ -241,9 +261,12 @@ async def serve(settings: Settings) -> None:
             tasks["radius"] = asyncio.create_task(_forever(), name="radius")
         if "web" not in tasks and "radius" not in tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
-        log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
-
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
+        waiting = [stopped, *tasks.values()]
+        servers = [server for server in (web, metrics) if server is not None]
+        if await _until_answering(servers, radius_ready if listeners else lambda: None, waiting):
+            log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
+
         done, _ = await asyncio.wait([stopped, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
         if stopped not in done:
             crashed = next(iter(done))
