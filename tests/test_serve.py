@@ -195,6 +195,19 @@ def test_demo_prints_working_credentials_and_serves(
     match = re.search(r"account (\S+), password (\S+)", demo.stdout)
     assert match, demo.stdout
     identity, password = match.groups()
+
+    second = Process(["demo"], env, tmp_path)  # its ports are taken: it fails before changing anything
+    processes.append(second)
+    assert second.proc.wait(timeout=START_TIMEOUT) == 2
+    assert "already served by another sesame process" in second.stderr
+    assert "set SESAME_RADIUS_AUTH_PORT and SESAME_RADIUS_ACCT_PORT" in second.stderr
+    assert "password" not in second.stdout
+    web_busy = Process(["demo"], env | {"SESAME_RADIUS_ENABLED": "false"}, tmp_path)
+    processes.append(web_busy)
+    assert web_busy.proc.wait(timeout=START_TIMEOUT) == 2
+    assert f"127.0.0.1:{env['SESAME_WEB_PORT']}: Address already in use; set SESAME_WEB_PORT" in (
+        web_busy.stderr
+    )
     assert demo.stop() == 0
 
     async def check() -> None:

@@ -48,6 +48,7 @@ def _demo() -> None:
     os.environ.setdefault("SESAME_ENVIRONMENT", "development")
     get_settings.cache_clear()
     settings = get_settings()
+    startup.check_ports_free(settings)  # before the demo password changes: a second demo fails here
 
     async def action(ctx: Context) -> str:
         creds = await seed_demo(ctx.session, region=ctx.region, box=ctx.box, hasher=ctx.hasher)
