@@ -15,7 +15,8 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -133,7 +134,7 @@ READY_POLL = 0.05
 async def _until_answering(
     web: list[_WebServer],
     radius_ready: Callable[[], str | None],
-    waiting: list[asyncio.Task[None]],
+    waiting: Sequence[asyncio.Task[Any]],
 ) -> bool:
     """Wait until every service answers: the web servers accept connections and the RADIUS
     service — in this process or in every worker process — has its sockets open and its workers

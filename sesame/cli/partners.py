@@ -13,8 +13,7 @@ from accounts import partners
 from accounts.models import HomeServer, Partner
 from federation.probe import ProbeTarget, probe
 from federation.tls import TlsError, client_context
-from sesame.cli.context import Context, run_command
-from sesame.cli.network import read_secret
+from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command
 from sesame.compose import radsec_tls
 from sesame.settings import Settings, get_settings
 
@@ -24,13 +23,15 @@ server_app = typer.Typer(help="A partner's home servers.", no_args_is_help=True)
 app.add_typer(realm_app, name="realm")
 app.add_typer(server_app, name="server")
 
-SECRET_HELP = "Shared secret of every server given ('-' reads stdin; prompted for UDP when omitted)."  # noqa: S105
+SHARED_HELP = f"Shared secret of every server given (a RadSec one may go without): {STDIN_HELP}."
 RADSEC_HELP = "RadSec (RADIUS over TLS, RFC 6614; port 2083, secret 'radsec' by default) instead of UDP."
 
 
 def _secret(secret: str | None, *, radsec: bool) -> str | None:
     """The secret to use: a RadSec server may go without one (RFC 6614's ``radsec``)."""
-    return read_secret(secret) if secret is not None or not radsec else None
+    if secret is None and radsec:
+        return None
+    return read_secret(secret, label="Shared secret", option="--secret")
 
 
 def _specs(
@@ -115,7 +116,7 @@ def partner_add(
     server: list[str] = typer.Option(
         ..., "--server", help="Home server HOST[:PORT] or [IPv6]:PORT (repeat)."
     ),
-    secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
+    secret: str | None = typer.Option(None, "--secret", help=SHARED_HELP),
     radsec: bool = typer.Option(False, "--radsec", help=RADSEC_HELP),
     tls_name: str | None = typer.Option(None, "--tls-name", help="Name the RadSec certificate must carry."),
     priority: int = typer.Option(0, "--priority", help="Lower is tried first (0 to 1000)."),
@@ -250,7 +251,7 @@ def realm_remove(
 def server_add(
     name: str = typer.Argument(..., help="The partner."),
     servers: list[str] = typer.Argument(..., help="HOST[:PORT] or [IPv6]:PORT, one or more."),
-    secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
+    secret: str | None = typer.Option(None, "--secret", help=SHARED_HELP),
     radsec: bool = typer.Option(False, "--radsec", help=RADSEC_HELP),
     tls_name: str | None = typer.Option(None, "--tls-name", help="Name the RadSec certificate must carry."),
     priority: int = typer.Option(0, "--priority", help="Lower is tried first (0 to 1000)."),
@@ -298,11 +299,11 @@ def server_remove(
 def server_secret(
     name: str = typer.Argument(..., help="The partner."),
     server: str = typer.Argument(..., help="HOST[:PORT] of the server."),
-    secret: str | None = typer.Option(None, "--secret", help="The new secret ('-' reads stdin; prompted)."),
+    secret: str | None = typer.Option(None, "--secret", help=f"The new secret: {STDIN_HELP}."),
     radsec: bool | None = typer.Option(None, "--radsec/--udp", help="Which one, when both use the address."),
 ) -> None:
     """Rotate the shared secret of a home server."""
-    shared = read_secret(secret)
+    shared = read_secret(secret, label="Shared secret", option="--secret")
 
     async def action(ctx: Context) -> str:
         partner = await partners.get_partner(ctx.session, name_or_id=name)
