@@ -89,7 +89,7 @@ def nas_add(
     commune: str | None = typer.Option(
         None, "--commune", help="The site's commune, when the site name is shared."
     ),
-    vendor: str = typer.Option("other", "--vendor", help="Vendor or product (coovachilli, meraki, unifi…)."),
+    vendor: str = typer.Option("other", "--vendor", help=f"What it is: {', '.join(network.VENDORS)}."),
     handoff: str = typer.Option(
         "none",
         "--handoff",
