@@ -8,8 +8,8 @@ prints them; ``sesame serve`` runs the same checks at start in production
 (``SESAME_ENVIRONMENT=production``, the default) and refuses to start while any blocking one is
 left, listing them all at once.
 
-Only the services that run are checked: a RADIUS-only host (``SESAME_WEB_ENABLED=false``) needs
-no public URL or SMTP server.
+Only the services that run are checked: a RADIUS-only host (``SESAME_WEB_ENABLED=false``) shows
+no page and sends no mail, so it needs no region name, public URL or SMTP server.
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def _realm(settings: Settings) -> list[Finding]:
 
 
 def _portal(settings: Settings) -> list[Finding]:
-    """What citizens see and receive: only when the web portal runs."""
+    """What citizens see and receive: only when the web portal runs (the region's name is what
+    its pages call the network)."""
     if not (settings.web.enabled and settings.portal.enabled):
         return []
-    found = []
+    found = _region_name(settings)
     url = settings.portal.public_url
     if not url.startswith("https://"):
         found.append(
@@ -128,13 +129,7 @@ def _environment(settings: Settings) -> list[Finding]:
 
 def check(settings: Settings) -> list[Finding]:
     """Every finding, blocking ones first, in the order of the settings file."""
-    found = (
-        _environment(settings)
-        + _realm(settings)
-        + _region_name(settings)
-        + _portal(settings)
-        + _certificates(settings)
-    )
+    found = _environment(settings) + _realm(settings) + _portal(settings) + _certificates(settings)
     return sorted(found, key=lambda f: not f.blocking)
 
 

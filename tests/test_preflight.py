@@ -76,12 +76,17 @@ def test_each_finding_names_its_setting(
     assert _found(monkeypatch, **changes) == [expected]
 
 
-def test_a_radius_only_host_needs_no_public_url_nor_smtp(
+def test_a_radius_only_host_needs_no_region_name_public_url_nor_smtp(
     settings_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bare = {"SESAME_PORTAL_PUBLIC_URL": "http://127.0.0.1:8000", "SESAME_MAIL_SMTP_HOST": ""}
+    bare = {
+        "SESAME_REGION_NAME": "Région",
+        "SESAME_PORTAL_PUBLIC_URL": "http://127.0.0.1:8000",
+        "SESAME_MAIL_SMTP_HOST": "",
+    }
     assert _found(monkeypatch, SESAME_WEB_ENABLED="false", **bare) == []
     assert [s for s, _ in _found(monkeypatch, SESAME_WEB_ENABLED="true", **bare)] == [
+        "SESAME_REGION_NAME",
         "SESAME_PORTAL_PUBLIC_URL",
         "SESAME_MAIL_SMTP_HOST",
     ]
