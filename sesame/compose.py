@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from accounts.disconnect import CoaResult, disconnect_session
+from accounts.disconnect import CoaResult, disconnect_over_limit
 from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
