@@ -182,7 +182,7 @@ def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     # the same RADIUS and web ports on both addresses, as on two machines
     auth_port, acct_port = free_udp_port("127.0.0.2"), free_udp_port("127.0.0.2")
     web_port = free_tcp_port("127.0.0.2")
-    coa = CoaListener(secret=b"coa-secret-two-hosts")
+    coa = CoaListener(secret=SECRET.encode())  # the access point's secret signs CoA too
     coa.sock.bind(("127.0.0.1", 0))
     threading.Thread(target=coa.serve, daemon=True).start()
     with postgres_database("sesame_hosts", template=template) as url:
