@@ -113,6 +113,55 @@ async def disconnect_session(
     return result
 
 
+async def disconnect_over_limit(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    box: SecretBox,
+    radacctid: int,
+    send: CoaSender,
+    now: datetime | None = None,
+) -> CoaResult | None:
+    """The periodic upkeep's Disconnect-Request for a session past a daily limit; None when
+    another process claimed the session first.
+
+    Every host runs the upkeep: the session is claimed first, ``disconnect_requested_at`` set by
+    one atomic UPDATE where still unset, so only one host asks its NAS; a NAK, no answer, or an
+    error releases the claim (that stamp only) for a later round to try again.
+    """
+    stamp = now or utcnow()
+    async with sessions() as session, session.begin():
+        claimed = await session.execute(
+            update(AccountingSession)
+            .where(
+                AccountingSession.radacctid == radacctid,
+                AccountingSession.acctstoptime.is_(None),
+                AccountingSession.disconnect_requested_at.is_(None),
+            )
+            .values(disconnect_requested_at=stamp)
+            .execution_options(synchronize_session=False)
+        )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    result: CoaResult | None = None
+    try:
+        async with sessions() as session:
+            target = await coa_target(session, box, radacctid)
+        result = await send(target, kind="disconnect")
+        return result
+    finally:
+        if result is None or result.outcome is not CoaOutcome.ACK:
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    update(AccountingSession)
+                    .where(
+                        AccountingSession.radacctid == radacctid,
+                        AccountingSession.disconnect_requested_at == stamp,
+                    )
+                    .values(disconnect_requested_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+
+
 async def disconnect_account(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -188,5 +237,6 @@ __all__ = [
     "change_session",
     "coa_target",
     "disconnect_account",
+    "disconnect_over_limit",
     "disconnect_session",
 ]

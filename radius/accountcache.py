@@ -8,7 +8,12 @@ as ``cache_size``. Unknown usernames are remembered too, briefly and apart (``NE
 
 The cache stays correct because :meth:`AccountCache.refresh` (run every couple of seconds) reads
 the rows whose ``updated_at`` moved since the last poll, and the tombstones of deleted ones, and
-forgets them: the next lookup reads them again. A new or revoked device credential moves its row's
+forgets them: the next lookup reads them again. "Since the last poll" is on the database's clock
+where it has one (PostgreSQL), so that several hosts sharing the database agree on it; a row's
+``updated_at`` is stamped by the clock of the host that changed it, so a host whose clock is more
+than ``POLL_OVERLAP`` behind the database's would have its changes missed by the others: each host
+measures its own offset at every poll (``sesame_database_clock_offset_seconds``) and warns past
+``CLOCK_OFFSET_WARNING``. A new or revoked device credential moves its row's
 ``updated_at`` too, so the NT hashes of an account (read once per MS-CHAPv2 or PEAP conversation;
 the ORM's session cost ~0.6 ms of CPU each time) are forgotten within a poll as well; a deleted
 account forgets them all (an id may be given again, on SQLite).
@@ -23,18 +28,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.credentials import active_nt_hashes
 from accounts.models import Account, Device, DeviceCredential, Tombstone
 from accounts.secretbox import SecretBox
+from radius import metrics
 from radius.store import AccountView, DeviceView
 
 log = logging.getLogger(__name__)
 
 #: rows changed this long before the last poll are read again (transactions commit late)
 POLL_OVERLAP = timedelta(seconds=5)
+#: a clock this far from the database's is logged as a warning (other hosts may miss changes
+#: stamped by it once it passes POLL_OVERLAP; NTP keeps hosts within milliseconds)
+CLOCK_OFFSET_WARNING = 1.0
 #: an unknown username is remembered this long (a flood of made-up names costs no queries);
 #: unknown MACs are not cached at all: "remember this device" must work on the next attempt
 NEGATIVE_TTL = 2.0
@@ -94,6 +103,7 @@ class AccountCache:
         self._devices: _Lru[str, tuple[str, datetime | None]] = _Lru(cache_size)
         self._nt_hashes: _Lru[int, tuple[tuple[int, bytes], ...]] = _Lru(min(cache_size, NT_HASH_ACCOUNTS))
         self._since = self.clock()
+        self._offset_warned = False
 
     async def preload(self) -> tuple[int, int]:
         """Fill the caches with the working set before the first request: the accounts seen most
@@ -218,6 +228,11 @@ class AccountCache:
         now = self.clock()
         since = self._since - POLL_OVERLAP
         async with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":  # one clock for every host
+                database_now = await session.scalar(select(func.now()))
+                if database_now is not None:
+                    self._check_offset(now, database_now)
+                    now = database_now
             changed_accounts = (
                 await session.execute(select(Account.username, Account.id).where(Account.updated_at >= since))
             ).all()
@@ -247,3 +262,15 @@ class AccountCache:
             if kind == "account":
                 self._nt_hashes.items.clear()
         self._since = now
+
+    def _check_offset(self, local: datetime, database: datetime) -> None:
+        offset = (local - database).total_seconds()
+        metrics.DATABASE_CLOCK_OFFSET.set(offset)
+        if abs(offset) > CLOCK_OFFSET_WARNING and not self._offset_warned:
+            log.warning(
+                "radius: this host's clock is %.1f s off the database's: keep hosts in time (NTP); "
+                "past %d s, other hosts may miss the accounts and devices changed here",
+                offset,
+                POLL_OVERLAP.total_seconds(),
+            )
+        self._offset_warned = abs(offset) > CLOCK_OFFSET_WARNING

@@ -20,6 +20,12 @@ kernel delivers only datagrams from the target's address and port and identifier
 requests never collide; the identifier is random. The same bytes are sent again after ``timeout``
 seconds, ``retries`` times at most (RFC 5176 §2.3 leaves retransmission to RFC 2865 practice),
 and then the result is a TIMEOUT. The secret is never logged.
+
+The socket is bound to ``sources``' address of the target's family when one is given: the address
+RADIUS listens on, the one the access point knows this server by. An access point takes CoA only
+from its configured RADIUS servers (CoovaChilli checks the source unless told ``coanoipcheck``), so
+with several hosts a request goes out from the host asked, under its own RADIUS address, never
+from whatever address the kernel would pick on a host with several.
 """
 
 from __future__ import annotations
@@ -193,12 +199,22 @@ class _Exchange(asyncio.DatagramProtocol):
 class CoaClient:
     """Sends Disconnect- and CoA-Requests and waits for the answer (an ``accounts.disconnect.CoaSender``)."""
 
-    def __init__(self, codec_: codec.Codec, *, timeout: float = 2.0, retries: int = 2) -> None:
+    def __init__(
+        self, codec_: codec.Codec, *, timeout: float = 2.0, retries: int = 2, sources: Sequence[str] = ()
+    ) -> None:
+        """``sources``: the addresses requests may leave from (the first of each family is used;
+        a wildcard address, none of the family, or a loopback one for an access point elsewhere
+        leaves the choice to the kernel)."""
         if timeout <= 0 or retries < 0:
             raise ValueError("the CoA timeout must be positive and the retries not negative")
         self.codec = codec_
         self.timeout = timeout
         self.retries = retries
+        self.sources: dict[int, str] = {}
+        for source in sources:
+            address = ipaddress.ip_address(source)
+            if not address.is_unspecified:
+                self.sources.setdefault(address.version, str(address))
 
     async def __call__(
         self, target: CoaTarget, *, kind: CoaKind, extra: Sequence[tuple[str, str | int]] = ()
@@ -224,12 +240,19 @@ class CoaClient:
     async def _exchange(self, target: CoaTarget, kind: CoaKind, data: bytes) -> CoaResult:
         loop = asyncio.get_running_loop()
         where = _where(target.address, target.port)
-        family = socket.AF_INET6 if ipaddress.ip_address(target.address).version == 6 else socket.AF_INET
+        destination = ipaddress.ip_address(target.address)
+        family = socket.AF_INET6 if destination.version == 6 else socket.AF_INET
+        source = self.sources.get(destination.version)
+        if source is not None and ipaddress.ip_address(source).is_loopback and not destination.is_loopback:
+            source = None  # RADIUS on the loopback only (a trial set-up): nothing leaves from there
         answer: asyncio.Future[CoaResult] = loop.create_future()
         exchange = _Exchange(self.codec, target, kind=kind, request=data, answer=answer)
         try:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: exchange, remote_addr=(target.address, target.port), family=family
+                lambda: exchange,
+                local_addr=(source, 0) if source is not None else None,
+                remote_addr=(target.address, target.port),
+                family=family,
             )
         except OSError as exc:  # no route to the NAS: nothing was sent, nothing will answer
             return CoaResult(outcome=CoaOutcome.TIMEOUT, detail=f"cannot send to {where}: {exc.strerror}")

@@ -18,6 +18,11 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 CLIENTS = Gauge("sesame_radius_clients", "Access points loaded", multiprocess_mode="max")
+DATABASE_CLOCK_OFFSET = Gauge(
+    "sesame_database_clock_offset_seconds",
+    "This host's clock minus the database's, at the last poll (PostgreSQL); keep it well under 5 s",
+    multiprocess_mode="max",
+)
 RECORDS_DROPPED = Counter(
     "sesame_radius_records_dropped", "Decision records lost while the database was away"
 )

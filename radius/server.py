@@ -224,12 +224,13 @@ class _Endpoint(asyncio.DatagramProtocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Housekeeping:
-    """Periodic session upkeep, run by one process only (the first worker)."""
+    """Periodic session upkeep, run by one process per host (the first worker); with several hosts
+    each runs it, and ``disconnect`` claims a session before asking its NAS (None: claimed elsewhere)."""
 
     #: an open session silent this long is closed as stale
     stale_after: timedelta
     #: ends a session by its id (Disconnect-Request to its NAS); None: limits are not enforced
-    disconnect: Callable[[int], Awaitable[CoaResult]] | None = None
+    disconnect: Callable[[int], Awaitable[CoaResult | None]] | None = None
     interval: float = 30.0
 
 
@@ -576,6 +577,8 @@ class RadiusService:
                 log.warning(
                     "radius: session %d is over its daily limit: disconnect failed: %r", session_id, exc
                 )
+                continue
+            if result is None:  # another host's upkeep is asking its NAS
                 continue
             metrics.LIMIT_DISCONNECTS.labels(result.outcome.value).inc()
             log.info("radius: session %d is over its daily limit: disconnect %s", session_id, result.detail)

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from accounts.disconnect import CoaResult, disconnect_session
+from accounts.disconnect import CoaResult, disconnect_over_limit
 from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
@@ -100,13 +100,14 @@ def build_coa_client(settings: Settings) -> CoaClient:
         radius_codec(settings),
         timeout=settings.accounting.coa_timeout,
         retries=settings.accounting.coa_retries,
+        sources=settings.radius.addresses,  # from the address the access points know us by
     )
 
 
 async def _disconnect(
     sessions: async_sessionmaker[AsyncSession], box: SecretBox, send: CoaClient, radacctid: int
-) -> CoaResult:
-    return await disconnect_session(sessions, box=box, radacctid=radacctid, send=send)
+) -> CoaResult | None:
+    return await disconnect_over_limit(sessions, box=box, radacctid=radacctid, send=send)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -149,24 +149,30 @@ async def _until_answering(
 
 
 def lock_radius_ports(settings: Settings) -> list[socket.socket]:
-    """Hold a per-port lock (a Linux abstract socket) so a second sesame is refused.
+    """Hold a lock (a Linux abstract socket) per RADIUS address and port so a second sesame is refused.
 
     Worker processes share the RADIUS ports through SO_REUSEPORT, which would just as happily
-    let a second, unrelated ``sesame serve`` take half of the traffic; this lock stops that.
+    let a second, unrelated ``sesame serve`` take half of the traffic; this lock stops that. It is
+    per address: two instances on two addresses of one machine (two hosts' worth, as the tests of
+    several hosts run them) share the port numbers, as two machines would. A wildcard and a
+    specific address of one port are not told apart here: one bound without SO_REUSEPORT fails with
+    "address in use"; with it, the specific address takes its own traffic, as configured.
     """
     locks: list[socket.socket] = []
     for port in sorted({settings.radius.auth_port, settings.radius.acct_port}):
-        lock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            lock.bind(f"\0sesame-radius-udp-{port}")
-        except OSError:
-            lock.close()
-            for held in locks:
-                held.close()
-            raise StartupError(
-                f"radius: udp port {port} is already served by another sesame process{_moved_by('radius')}"
-            ) from None
-        locks.append(lock)
+        for address in sorted(set(settings.radius.addresses)):
+            lock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                lock.bind(f"\0sesame-radius-udp-{address}-{port}")
+            except OSError:
+                lock.close()
+                for held in locks:
+                    held.close()
+                raise StartupError(
+                    f"radius: udp port {port} is already served by another sesame process (on {address})"
+                    f"{_moved_by('radius')}"
+                ) from None
+            locks.append(lock)
     return locks
 
 

@@ -376,3 +376,26 @@ def test_serve_refuses_radsec_files_it_cannot_use_with_one_line(
     errors = [line for line in server.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"radsec: cannot use certificate {junk}" in errors[0], server.stderr
     assert "Traceback" not in server.stderr
+
+
+def test_the_radius_port_lock_is_per_address(settings_env: None) -> None:
+    """Two instances on two addresses of one machine may share the port numbers, as two hosts do;
+    a second one on the same address and port is refused."""
+    from sesame.settings import RadiusSettings, Settings
+    from sesame.startup import StartupError, lock_radius_ports
+
+    auth, acct = free_udp_port(), free_udp_port()
+
+    def at(bind: str) -> Settings:
+        return Settings(
+            environment="development", radius=RadiusSettings(bind=bind, auth_port=auth, acct_port=acct)
+        )
+
+    held = lock_radius_ports(at("127.0.0.1")) + lock_radius_ports(at("127.0.0.2"))
+    try:
+        with pytest.raises(StartupError, match=f"udp port {min(auth, acct)} is already served .* 127.0.0.2"):
+            lock_radius_ports(at("127.0.0.2,::1"))
+        lock_radius_ports(at("::1"))[0].close()  # the failed attempt released what it had taken
+    finally:
+        for lock in held:
+            lock.close()

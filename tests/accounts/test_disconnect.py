@@ -3,14 +3,24 @@ PostgreSQL, with the access point played by a CoaSender written here."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts import network
-from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget, coa_target, disconnect_session
+from accounts.disconnect import (
+    CoaKind,
+    CoaOutcome,
+    CoaResult,
+    CoaTarget,
+    coa_target,
+    disconnect_over_limit,
+    disconnect_session,
+)
 from accounts.errors import InvalidInput, NotFound
 from accounts.models import Nas, Region, Site
 from accounts.secretbox import SecretBox
@@ -202,3 +212,47 @@ def test_a_session_change_is_the_attributes_an_accept_would_carry() -> None:
         SessionChange().attributes()
     with pytest.raises(InvalidInput, match="WISPr-Bandwidth-Max-Up"):
         SessionChange(bandwidth_up_kbps=5_000_000).attributes()
+
+
+@pytest.mark.parametrize("outcome", list(CoaOutcome))
+async def test_a_session_over_its_limit_is_claimed_by_one_host_only(
+    engine: AsyncEngine, box: SecretBox, outcome: CoaOutcome
+) -> None:
+    """Every host's upkeep finds the session; the first to claim it asks the NAS, the others do
+    not; a NAK or no answer releases it for the next round."""
+    radacctid = await _open_session_committed(engine, box)
+    sessions = create_sessionmaker(engine)
+    send = FakeSender(engine, outcome)
+    first = await disconnect_over_limit(sessions, box=box, radacctid=radacctid, send=send, now=at(90))
+    assert first is not None and first.outcome is outcome
+    async with sessions() as session:
+        asked = (await get_session(session, radacctid)).disconnect_requested_at
+    assert asked == (at(90) if outcome is CoaOutcome.ACK else None)
+    again = await disconnect_over_limit(sessions, box=box, radacctid=radacctid, send=send, now=at(95))
+    if outcome is CoaOutcome.ACK:
+        assert again is None and len(send.calls) == 1  # claimed (and done) by the first
+    else:
+        assert again is not None and len(send.calls) == 2  # released: tried again
+
+
+async def test_two_hosts_claiming_at_once_send_one_request(engine: AsyncEngine, box: SecretBox) -> None:
+    radacctid = await _open_session_committed(engine, box)
+    sessions = create_sessionmaker(engine)
+    send = FakeSender(engine, CoaOutcome.ACK)
+    results = await asyncio.gather(
+        *(disconnect_over_limit(sessions, box=box, radacctid=radacctid, send=send) for _ in range(2))
+    )
+    assert sorted(r is None for r in results) == [False, True] and len(send.calls) == 1
+
+
+async def test_a_claim_is_released_when_the_nas_cannot_be_asked(engine: AsyncEngine, box: SecretBox) -> None:
+    radacctid = await _open_session_committed(engine, box)
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as session:
+        await session.execute(delete(Nas))
+    with pytest.raises(NotFound):
+        await disconnect_over_limit(
+            sessions, box=box, radacctid=radacctid, send=FakeSender(engine, CoaOutcome.ACK)
+        )
+    async with sessions() as session:
+        assert (await get_session(session, radacctid)).disconnect_requested_at is None

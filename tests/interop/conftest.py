@@ -156,9 +156,11 @@ def received(output: str) -> str | None:
 
 
 def launch(workdir: Path, database_url: str, **settings: str) -> Server:
-    """Start ``sesame serve`` on free ports and wait until both RADIUS ports listen."""
+    """Start ``sesame serve`` on free ports (or those the settings name) and wait until both RADIUS
+    ports listen."""
     need_ipv6_loopback()  # it listens on ::1 too
-    auth_port, acct_port = free_udp_port(), free_udp_port()
+    auth_port = int(settings.pop("SESAME_RADIUS_AUTH_PORT", 0)) or free_udp_port()
+    acct_port = int(settings.pop("SESAME_RADIUS_ACCT_PORT", 0)) or free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")} | {
         "SESAME_ENVIRONMENT": "development",
         "SESAME_DATABASE_URL": database_url,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts import credentials, users
@@ -174,3 +176,28 @@ async def test_the_working_set_is_loaded_most_recent_first(
     assert device is not None and device.account.username == "user0"
     assert await cache.device("02:00:5e:10:00:0a") is None
     assert await _cache(engine, home).account("user0") is None  # without preloading, the database says
+
+
+async def test_a_host_whose_clock_is_ahead_still_sees_changes_made_by_the_others(
+    engine: AsyncEngine, hasher: PasswordHasher, home: Home, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Several hosts share PostgreSQL: "since the last poll" is on the database's clock, so a host
+    whose own clock runs ahead does not skip the rows another host changed meanwhile; it says how
+    far off it is (a gauge, and a warning past a second). SQLite has no other host: its own clock."""
+    ahead = timedelta(seconds=60)
+    cache = AccountCache(
+        sessions=create_sessionmaker(engine),
+        region_id=lambda: home.region_id,
+        clock=lambda: datetime.now(UTC) + ahead,
+    )
+    account_id = await add_account(engine, hasher, "bob")
+    await cache.refresh()
+    assert (await cache.account("bob")).status == "active"  # type: ignore[union-attr]
+    await _set_status(engine, account_id, AccountStatus.DISABLED)  # stamped by a host in time
+    await cache.refresh()
+    if engine.dialect.name != "postgresql":
+        return
+    assert (await cache.account("bob")).status == "disabled"  # type: ignore[union-attr]
+    offset = REGISTRY.get_sample_value("sesame_database_clock_offset_seconds")
+    assert offset is not None and 59 < offset < 61
+    assert "this host's clock is 60.0 s off the database's" in caplog.text

@@ -378,3 +378,26 @@ def test_the_client_refuses_a_useless_timeout(radius_codec: codec.Codec) -> None
         CoaClient(radius_codec, timeout=0)
     with pytest.raises(ValueError):
         CoaClient(radius_codec, retries=-1)
+
+
+async def test_a_request_leaves_from_the_address_radius_listens_on(radius_codec: codec.Codec) -> None:
+    """With several hosts, each sends from its own RADIUS address: the one the access point knows."""
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(Nas, local_addr=("127.0.0.1", 0))
+    sources: list[str] = []
+
+    def answer(request: bytes, source: tuple[Any, ...]) -> list[bytes]:
+        sources.append(source[0])
+        return [reply_to(request, 41)]
+
+    server.behaviour = answer
+    target = CoaTarget(
+        address="127.0.0.1", port=transport.get_extra_info("sockname")[1], secret=SECRET, attributes=SESSION
+    )
+    try:
+        for bind, expected in ((("::1", "127.0.0.2"), "127.0.0.2"), (("0.0.0.0", "::"), "127.0.0.1")):
+            client = CoaClient(radius_codec, timeout=1.0, sources=bind)
+            assert (await client(target, kind="disconnect")).outcome is CoaOutcome.ACK
+            assert sources[-1] == expected  # a wildcard: the kernel's choice
+    finally:
+        transport.close()
