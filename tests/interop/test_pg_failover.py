@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 from accounts.models import AccountingSession
 from radius import DICTIONARY
+from radius.accountcache import POLL_OVERLAP
 from sesame import migrations
 from sesame.db import create_engine
 from sesame.settings import normalize_database_url
@@ -49,6 +50,8 @@ from tests.support.processes import stop
 pytestmark = pytest.mark.postgres
 
 SENDERS = 4
+#: whose sessions the load opens: not alice, whose Access-Requests would meet simultaneous-use
+LOAD_USER = "meter"
 #: how long a test waits for something that should happen in a couple of seconds
 PATIENCE = 60.0
 
@@ -125,7 +128,7 @@ def access_point(port: int, prefix: str, load: Load) -> None:
             n += 1
             session_id = f"{prefix}-{n}"
             request = pp.AcctPacket(id=n % 256, secret=SECRET.encode(), dict=dictionary)
-            request["User-Name"] = "alice"
+            request["User-Name"] = LOAD_USER
             request["Acct-Status-Type"] = "Start"
             request["Acct-Session-Id"] = session_id
             request["Calling-Station-Id"] = f"02-00-00-00-{n // 256 % 256:02X}-{n % 256:02X}"
@@ -198,6 +201,21 @@ def wait_until(what: str, check: object) -> None:
         time.sleep(0.2)
 
 
+def accounts(server: Server, *usernames: str) -> float:
+    """alice and the others, with the load's account; when the last was made (monotonic)."""
+    add_valence(server)  # alice (through the server's URL: the CLI reads the same settings)
+    for username in (LOAD_USER, *usernames):
+        server.cli("user", "add", username, "--email", f"{username}@example.fr", "--password", PASSWORD)
+    return time.monotonic()
+
+
+def cache_alice(server: Server, made: float) -> None:
+    """alice's account into the caches for good: the poll forgets the rows changed since the
+    previous poll less POLL_OVERLAP, so a row used once past that stays until it changes."""
+    time.sleep(max(0.0, made + POLL_OVERLAP.total_seconds() + 3 - time.monotonic()))
+    assert pap(server, "alice") == "Access-Accept"
+
+
 def logged(server: Server, line: str) -> bool:
     return line in server.log.read_text()
 
@@ -209,11 +227,10 @@ def test_after_the_primary_dies_and_the_standby_is_promoted_sesame_serves_on_and
     url = f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/sesame"
     server = launch(tmp_path, f"{url}?target_session_attrs=read-write")
     try:
-        add_valence(server)  # alice, through the two-host URL (the CLI reads the same settings)
-        assert pap(server, "alice") == "Access-Accept"  # now in the caches
-        server.cli("user", "add", "carol", "--email", "carol@example.fr", "--password", PASSWORD)
+        made = accounts(server, "carol")
         load, threads = start_load(server)
         load.wait_for(200)
+        cache_alice(server, made)  # carol is never looked up before the outage
 
         primary.stop(mode="immediate")  # a crash: no shutdown checkpoint, connections cut
         wait_until("the database to be seen down", lambda: database_up(server) == 0)
@@ -254,11 +271,11 @@ def test_a_database_outage_leaves_accounting_unanswered_until_it_is_back(
     )
     readyz = f"http://127.0.0.1:{web_port}/readyz"
     try:
-        add_valence(server)
-        assert pap(server, "alice") == "Access-Accept"
+        made = accounts(server)
         assert httpx.get(readyz, timeout=10).status_code == 200
         load, threads = start_load(server)
         load.wait_for(100)
+        cache_alice(server, made)
 
         single.stop()
         wait_until("the database to be seen down", lambda: database_up(server) == 0)

@@ -25,7 +25,12 @@ host replication all 127.0.0.1/32 trust
 """
 #: small and fast: test data, not a server to keep (fsync off: the machine does not crash, the
 #: servers are stopped or killed, and what they wrote stays in the OS)
-OPTIONS = ("listen_addresses=127.0.0.1", "fsync=off", "shared_buffers=16MB", "max_wal_senders=4")
+SETTINGS = """\
+listen_addresses = '127.0.0.1'
+fsync = off
+shared_buffers = 16MB
+max_wal_senders = 4
+"""
 
 
 def missing_tools() -> str | None:
@@ -103,14 +108,14 @@ class Cluster:
         )
 
 
-def create(name: str, port: int, *options: str, start: bool = True) -> Cluster:
+def create(name: str, port: int, *, start: bool = True) -> Cluster:
     """A new cluster ``name`` on 127.0.0.1:``port`` (an old one of that name is dropped first)."""
     version = versions()[-1]
     cluster = Cluster(version=version, name=name, port=port)
     cluster.drop()
-    pg_options = [f"--pgoption={option}" for option in (*OPTIONS, *options)]
-    _run("pg_createcluster", version, name, "--port", str(port), "--start-conf", "manual", *pg_options)
+    _run("pg_createcluster", version, name, "--port", str(port), "--start-conf", "manual")
     (cluster.config / "pg_hba.conf").write_text(HBA)
+    (cluster.config / "conf.d" / "sesame-test.conf").write_text(SETTINGS)  # Debian's include_dir
     if start:
         cluster.start()
     return cluster
@@ -121,7 +126,11 @@ def create_standby(primary: Cluster, name: str, port: int) -> Cluster:
     ``pg_basebackup -R`` (which writes ``primary_conninfo`` and ``standby.signal``). Returns once
     the primary sees it streaming."""
     standby = create(name, port, start=False)
-    shutil.rmtree(standby.data)
+    for entry in standby.data.iterdir():  # pg_basebackup fills an empty directory of postgres's
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     _run(
         "runuser", "-u", "postgres", "--",
         "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
