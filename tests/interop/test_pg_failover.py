@@ -47,7 +47,7 @@ from tests.support.pgcluster import Cluster
 from tests.support.ports import free_tcp_port
 from tests.support.processes import stop
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 SENDERS = 4
 #: whose sessions the load opens: not alice, whose Access-Requests would meet simultaneous-use
