@@ -39,6 +39,22 @@ UAM_SECRET_PURPOSE = "uam-secret"  # noqa: S105 - a label, not a secret
 #: (checked at start-up).
 HANDOFFS = ("none", "coovachilli", "form_post")
 
+#: What an access point or controller may say it is (``nas.type``, FreeRADIUS's column): a known
+#: product, or ``other``. A closed list so that a typo ("meraky") is refused, not stored and
+#: silently treated as "other" by whatever reads the type.
+VENDORS = (
+    "other", "aruba", "cisco", "coovachilli", "fortinet", "meraki", "mikrotik", "omada", "openwrt",
+    "opnsense", "pfsense", "ruckus", "unifi",
+)  # fmt: skip
+
+
+def check_vendor(vendor: str) -> str:
+    """``vendor`` as stored (lower case), or :class:`InvalidInput` naming the known ones."""
+    kind = vendor.strip().lower()
+    if kind not in VENDORS:
+        raise InvalidInput(f"unknown vendor: choose one of {', '.join(VENDORS)}")
+    return kind
+
 
 async def flush_or_conflict(session: AsyncSession, conflict: str) -> None:
     """Flush pending changes; a uniqueness violation becomes :class:`Conflict` with this message."""
@@ -302,6 +318,7 @@ async def add_nas(
 ) -> Nas:
     """Register an access point or controller; its secret is sealed before it reaches the session."""
     shortname = display_name(name, what="access point", max_length=64)
+    kind = check_vendor(vendor)
     nasname = await check_nas_address(session, address, rules=rules, allow_overlap=allow_overlap, site=site)
     if handoff not in HANDOFFS:
         raise InvalidInput(f"unknown hand-off {handoff!r}; choose one of {', '.join(HANDOFFS)}")
@@ -317,7 +334,7 @@ async def add_nas(
         site=site,
         shortname=shortname,
         nasname=nasname,
-        type=display_name(vendor, what="vendor", max_length=30).lower(),
+        type=kind,
         handoff=handoff,
         secret_ciphertext=sealed,
         coa_port=coa_port,

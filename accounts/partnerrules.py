@@ -169,6 +169,8 @@ class HomeServerSpec:
     tls_name: str | None = None
     priority: int = 0
     acct_port: int | None = None
+    #: refuse its replies without Message-Authenticator (off: a legacy server that cannot sign)
+    require_message_authenticator: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +184,7 @@ class CheckedServer:
     secret: bytes = field(repr=False)
     tls_name: str | None
     priority: int
+    require_message_authenticator: bool = True
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -234,6 +237,7 @@ def check_home_server(spec: HomeServerSpec) -> CheckedServer:
         secret=check_home_server_secret(transport, spec.secret),
         tls_name=normalize_host(spec.tls_name) if spec.tls_name else None,
         priority=spec.priority,
+        require_message_authenticator=spec.require_message_authenticator,
     )
 
 

@@ -82,6 +82,7 @@ __all__ = [
     "remove_partner",
     "remove_realm",
     "server_address",
+    "set_home_server_message_authenticator",
     "set_home_server_secret",
     "update_partner",
 ]
@@ -98,6 +99,7 @@ def _server(box: SecretBox, checked: CheckedServer) -> HomeServer:
         secret_ciphertext=box.seal(checked.secret, purpose=HOME_SERVER_SECRET_PURPOSE),
         tls_name=checked.tls_name,
         priority=checked.priority,
+        require_message_authenticator=checked.require_message_authenticator,
         state="unknown",
     )
 
@@ -314,6 +316,19 @@ async def set_home_server_secret(
     return server
 
 
+async def set_home_server_message_authenticator(
+    session: AsyncSession, *, partner: Partner, server_id: int, required: bool
+) -> HomeServer:
+    """Whether a home server's Access-* replies must carry a Message-Authenticator: ``False`` only
+    for a legacy server that cannot sign them (FreeRADIUS before 3.2.5 unless told to), the
+    partner's other servers and every other partner keep refusing unsigned replies."""
+    server = _server_of(partner, server_id)
+    server.require_message_authenticator = required
+    _touch(partner)
+    await session.flush()
+    return server
+
+
 async def record_health(session: AsyncSession, *, server_id: int, state: str, at: datetime) -> bool:
     """Record that a home server entered ``state`` at ``at`` (from the RADIUS processes' probes);
     whether it changed. ``updated_at`` stays as it is: health is not configuration, and moving it
@@ -366,6 +381,8 @@ class HomeServerConfig:
     priority: int
     #: where forwarded accounting goes (UDP: the configured port or ``port`` + 1; RadSec: ``port``)
     acct_port: int
+    #: its Access-* replies must carry a Message-Authenticator (BlastRADIUS)
+    require_message_authenticator: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -421,6 +438,7 @@ async def federation_snapshot(session: AsyncSession, *, box: SecretBox) -> Feder
                     tls_name=(server.tls_name or server.host) if server.transport == RADSEC else None,
                     priority=server.priority,
                     acct_port=_accounting_port(server),
+                    require_message_authenticator=server.require_message_authenticator,
                 )
             )
         partners.append(

@@ -54,7 +54,7 @@ from eap_peer import (
     client_context,
     read_reply,
 )
-from freeradius import pid_cpu_seconds, tree_cpu_seconds
+from freeradius import pid_cpu_seconds, process_tree
 from OpenSSL import SSL
 
 MAX_ROUNDS = 60
@@ -368,10 +368,13 @@ def machine_busy_seconds() -> float:
 
 
 def watched_cpu(watch: dict[str, list[int]], trees: set[str]) -> dict[str, float]:
-    return {
-        name: sum(tree_cpu_seconds(p) if name in trees else pid_cpu_seconds(p) for p in pids)
-        for name, pids in watch.items()
-    }
+    """CPU seconds of each watched group, each process counted once: a tree's pids may already
+    list its descendants (Sésame's workers were counted twice, once under their parent)."""
+    cpu = {}
+    for name, pids in watch.items():
+        members = {q for p in pids for q in process_tree(p)} if name in trees else set(pids)
+        cpu[name] = sum(pid_cpu_seconds(p) for p in members)
+    return cpu
 
 
 def run(

@@ -72,6 +72,9 @@ class Target:
     tls_name: str | None = None
     #: "auth" (Access-Requests) or "acct" (forwarded Accounting-Requests, to the accounting port)
     kind: str = "auth"
+    #: its Access-Accept/Reject must carry a Message-Authenticator (off: one legacy partner's
+    #: server that cannot sign; every other server keeps refusing unsigned replies)
+    require_message_authenticator: bool = True
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -438,10 +441,14 @@ class ProxyCore:
         elif (
             isinstance(pending, Pending)
             and not pending.accounting
-            and (self.require_message_authenticator or reply.code == Code.ACCESS_CHALLENGE)
+            and (
+                (self.require_message_authenticator and server.spec.require_message_authenticator)
+                or reply.code == Code.ACCESS_CHALLENGE
+            )
         ):
             # BlastRADIUS: a forged Accept has none. A probe's answer only says "alive", which the
-            # Response Authenticator proves already (FreeRADIUS 3.2.1 does not sign it).
+            # Response Authenticator proves already (FreeRADIUS 3.2.1 does not sign it). Required
+            # unless both the federation-wide setting and this server's own say otherwise.
             self.drops["missing_message_authenticator"] += 1
             return []
         del server.outstanding[slot]

@@ -425,6 +425,7 @@ def _target(server: HomeServerConfig, kind: str) -> Target:
         priority=server.priority,
         tls_name=server.tls_name,
         kind=kind,
+        require_message_authenticator=server.require_message_authenticator,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -24,16 +24,19 @@ def create_app(
     portal: Portal | None = None,
     title: str = "Sésame",
     readiness: Callable[[], str | None] | None = None,
+    redis: Callable[[], Awaitable[bool]] | None = None,
 ) -> FastAPI:
     """The web app: health probes always; the captive portal's pages and API when ``portal`` is given.
 
     ``readiness``: what else ``/readyz`` asks (the RADIUS service, from the composition root):
-    None when it serves, else why not.
+    None when it serves, else why not. ``redis``: whether the shared Redis answers, which
+    ``/readyz`` reports without failing on it (None: no Redis configured).
     """
     # FastAPI's own documentation pages load Swagger UI and ReDoc from CDNs: apidocs serves its own
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=apidocs.OPENAPI_URL)
     app.state.engine = engine
     app.state.readiness = readiness
+    app.state.redis = redis
     app.include_router(health.router)
     app.include_router(apidocs.router)
     if portal is not None:

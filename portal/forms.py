@@ -8,7 +8,6 @@ for logged-in people without a login :class:`LoginRequired`; one exception handl
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from typing import Any
 
@@ -87,8 +86,8 @@ def client_address(page: Page) -> str:
     return page.request.client.host if page.request.client else "unknown"
 
 
-def check_throttle(page: Page, keys: dict[str, str]) -> None:
-    wait = page.portal.throttle.wait(keys, now=time.monotonic())
+async def check_throttle(page: Page, keys: dict[str, str]) -> None:
+    wait = await page.portal.throttle.wait(keys)
     if wait > 0:
         THROTTLED.labels(page.request.url.path).inc()
         seconds = max(1, int(wait + 0.999))
@@ -103,8 +102,8 @@ def check_throttle(page: Page, keys: dict[str, str]) -> None:
         )
 
 
-def failed(page: Page, keys: dict[str, str]) -> None:
-    page.portal.throttle.failed(keys, now=time.monotonic())
+async def failed(page: Page, keys: dict[str, str]) -> None:
+    await page.portal.throttle.failed(keys)
 
 
 async def refused_response(request: Request, exc: Exception) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -41,26 +41,39 @@ def get_readiness(request: Request) -> Callable[[], str | None] | None:
 ReadinessDep = Annotated[Callable[[], str | None] | None, Depends(get_readiness)]
 
 
+def get_redis(request: Request) -> Callable[[], Awaitable[bool]] | None:
+    redis: Callable[[], Awaitable[bool]] | None = request.app.state.redis
+    return redis
+
+
+RedisDep = Annotated[Callable[[], Awaitable[bool]] | None, Depends(get_redis)]
+
+
 @router.get(
     "/readyz",
     responses={503: {"description": "the database is unreachable, or the RADIUS service does not answer"}},
 )
-async def readyz(engine: EngineDep, readiness: ReadinessDep) -> JSONResponse:
+async def readyz(engine: EngineDep, readiness: ReadinessDep, redis: RedisDep) -> JSONResponse:
     """The process can serve requests: the database answers a trivial query in time, and the
-    RADIUS service (when this process runs one) answers the requests it receives."""
+    RADIUS service (when this process runs one) answers the requests it receives.
+
+    When a shared Redis is configured, ``"redis"`` says whether it answers (``ok`` or
+    ``unreachable``) without changing the status: without it the limits fall back to each
+    process's memory and everything keeps serving, and every host shares the one Redis, so failing
+    readiness on it would take them all out of a load balancer at once (docs/operations.md)."""
+    body = {"status": "ready", "database": "ok"}
+    if redis is not None:
+        body["redis"] = "ok" if await redis() else "unreachable"
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS), engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except (TimeoutError, SQLAlchemyError, OSError) as exc:
         log.warning("readiness check failed: %s", type(exc).__name__)
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    body = {"status": "ready", "database": "ok"}
+        return JSONResponse({**body, "status": "unavailable", "database": "unreachable"}, status_code=503)
     if readiness is not None:
         problem = readiness()
         if problem is not None:
             log.warning("readiness check failed: %s", problem)
-            return JSONResponse(
-                {"status": "unavailable", "database": "ok", "radius": problem}, status_code=503
-            )
+            return JSONResponse({**body, "status": "unavailable", "radius": problem}, status_code=503)
         body["radius"] = "ok"
     return JSONResponse(body)

@@ -115,7 +115,7 @@ async def change_password(page: PageDep) -> Response:
         look, account = await page.look(session), await signed_in(page, session)
         keys = {"login_ip": client_address(page), "login_account": account.username}
         form = await read_form(page)
-        check_throttle(page, keys)
+        await check_throttle(page, keys)
         errors: Errors = {}
         try:
             changed = await selfservice.change_password(
@@ -127,7 +127,7 @@ async def change_password(page: PageDep) -> Response:
             changed = False
         else:
             if not changed:
-                failed(page, keys)
+                await failed(page, keys)
                 errors["current"] = page._("This is not your current password.")
     if errors:
         return await show(page, "password.html", look=look, errors=errors, status_code=422)
@@ -150,9 +150,9 @@ async def delete(page: PageDep) -> Response:
         look, account = await page.look(session), await signed_in(page, session)
         keys = {"login_ip": client_address(page), "login_account": account.username}
         form = await read_form(page)
-        check_throttle(page, keys)
+        await check_throttle(page, keys)
         if not await portal.hasher.verify_off_loop(form.get("password", ""), account.password_hash):
-            failed(page, keys)
+            await failed(page, keys)
             errors = {"password": page._("This is not your current password.")}
             return await show(page, "delete.html", look=look, account=account, errors=errors, status_code=422)
         account_id = account.id

@@ -8,7 +8,6 @@ next to its field.
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter
@@ -118,7 +117,7 @@ async def signup(page: PageDep) -> Response:
     portal = page.portal
     keys = {"signup_ip": client_address(page)}
     form = await read_form(page)
-    check_throttle(page, keys)
+    await check_throttle(page, keys)
     async with portal.transaction() as session:
         look = await page.look(session)
     values = {name: form.get(name, "").strip() for name in ("username", "email")}
@@ -126,7 +125,7 @@ async def signup(page: PageDep) -> Response:
     if errors:
         count("signup", "invalid")
         return await show(page, "signup.html", look=look, values=values, errors=errors, status_code=422)
-    failed(page, keys)  # sign-ups are limited by volume
+    await failed(page, keys)  # sign-ups are limited by volume
     email, now = normalize_email(values["email"]), portal.now()
     try:
         async with portal.transaction() as session:
@@ -145,7 +144,7 @@ async def signup(page: PageDep) -> Response:
             identity = account.identity
     except selfservice.EmailInUse:
         count("signup", "email_in_use")
-        warn_address_owner(page, email)
+        await warn_address_owner(page, email)
         return await show(page, "signup_done.html", look=look, email=email)
     except Conflict:
         count("signup", "username_taken")
@@ -161,13 +160,13 @@ async def signup(page: PageDep) -> Response:
     return response
 
 
-def warn_address_owner(page: Page, email: str) -> None:
+async def warn_address_owner(page: Page, email: str) -> None:
     """Say nothing of the other account: tell its owner instead; at most a few such warnings per
     address, so nobody can flood a mailbox through us."""
     portal, keys = page.portal, {"mail_account": email}
-    if portal.throttle.wait(keys, now=time.monotonic()) > 0:
+    if await portal.throttle.wait(keys) > 0:
         return
-    failed(page, keys)
+    await failed(page, keys)
     portal.postman.post(
         Mail(
             to=email,
@@ -209,21 +208,21 @@ async def verify(page: PageDep) -> Response:
         look, account = await page.look(session), await signed_in(page, session)
         form = await read_form(page)
         keys = {"code_ip": client_address(page), "code_account": str(account.id)}
-        check_throttle(page, keys)
+        await check_throttle(page, keys)
         resend = form.get("action") == "resend"
         if resend:
             keys = {"mail_ip": client_address(page), "mail_account": str(account.id)}
-            check_throttle(page, keys)
+            await check_throttle(page, keys)
             code = await selfservice.send_verification(
                 session, box=portal.box, account=account, now=portal.now()
             )
         elif await selfservice.verify_email(
             session, box=portal.box, account=account, code=form.get("code", ""), now=portal.now()
         ):
-            portal.throttle.succeeded(keys)
+            await portal.throttle.succeeded(keys)
             count("verify", "ok")
             return redirect(page, next_step(page))
-    failed(page, keys)  # a resent code counts against the mail budget, a wrong one against the code's
+    await failed(page, keys)  # a resent code counts against the mail budget, a wrong one against the code's
     grace = grace_context(page, account)
     if resend:
         portal.mail_verification_code(page.t, to=account.email, code=code, identity=account.identity)
@@ -252,7 +251,7 @@ async def login(page: PageDep) -> Response:
     identity = form.get("identity", "").strip().lower()
     address = client_address(page)
     keys = {"login_ip": address, "login_account_ip": account_at(identity[:254], address)}
-    check_throttle(page, keys)
+    await check_throttle(page, keys)
     async with portal.transaction() as session:
         account = await selfservice.log_in(
             session,
@@ -264,12 +263,12 @@ async def login(page: PageDep) -> Response:
         if account is not None and usable(account) and form.get("remember") == "yes":
             await remember(page, session, account)
     if account is None:
-        failed(page, keys)
+        await failed(page, keys)
         count("login", "failed")
         errors = {"identity": page._("Wrong identity or password.")}
         values = {"identity": form.get("identity", "").strip()}
         return await show(page, "login.html", values=values, errors=errors, status_code=401)
-    portal.throttle.succeeded(keys)
+    await portal.throttle.succeeded(keys)
     count("login", "ok" if usable(account) else str(account.status))
     if not usable(account):
         message = (
@@ -305,11 +304,11 @@ async def forgot(page: PageDep) -> Response:
     form = await read_form(page)
     value = form.get("identity", "").strip()
     keys = {"mail_ip": client_address(page), "mail_account": value.lower()[:254]}
-    check_throttle(page, keys)
+    await check_throttle(page, keys)
     if not value:
         errors = {"identity": page._("Enter your email address or your identity.")}
         return await show(page, "forgot.html", values={}, errors=errors, status_code=422)
-    failed(page, keys)
+    await failed(page, keys)
     async with portal.transaction() as session:
         started = await selfservice.start_reset(
             session, box=portal.box, region=await portal.region(session), value=value, now=portal.now()
@@ -345,7 +344,7 @@ async def reset(page: PageDep) -> Response:
     value = form.get("identity", "").strip()
     address = client_address(page)
     keys = {"code_ip": address, "code_account_ip": account_at(value.lower()[:254], address)}
-    check_throttle(page, keys)
+    await check_throttle(page, keys)
     values = {"identity": value}
     try:
         async with portal.transaction() as session:
@@ -363,7 +362,7 @@ async def reset(page: PageDep) -> Response:
         errors = {"password": password_error(page, exc)}
         return await show(page, "reset.html", values=values, errors=errors, status_code=422)
     if account is None:
-        failed(page, keys)
+        await failed(page, keys)
         count("reset", "wrong_code")
         errors = {
             "code": page._(
@@ -371,7 +370,7 @@ async def reset(page: PageDep) -> Response:
             )
         }
         return await show(page, "reset.html", values=values, errors=errors, status_code=422)
-    portal.throttle.succeeded(keys)
+    await portal.throttle.succeeded(keys)
     count("reset", "ok")
     response = redirect(page, next_step(page))
     set_login(page, response, account)

@@ -13,18 +13,20 @@ address, still logs in. (``login_account`` is only for checks by someone already
 account — changing or deleting it; a code by email spends itself after a few wrong guesses.)
 
 Per-address budgets are generous: a whole hotspot often reaches the portal through one public
-address. Per-account budgets are tight. State is per process, in memory, bounded.
+address. Per-account budgets are tight.
+
+The records live in a :class:`ThrottleStore`: this process's memory (:class:`MemoryThrottle`,
+bounded), or one shared by every process and host (``sesame/sharedstate.py``: Redis, with this
+process's memory as its fall-back), so that a guesser cannot multiply its budget by the number of
+servers behind the reverse proxy.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-
-@dataclass(slots=True)
-class _Entry:
-    failures: list[float] = field(default_factory=list)
-    blocked_until: float = 0.0
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,45 +38,90 @@ class Limit:
     #: address's, where one success proves little)
     cleared_by_success: bool = False
 
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` within the window (0: none): the attempt after the
+        last free one waits 1 s, each further failure doubles it, up to ``max_delay``."""
+        excess = failures - self.free + 1
+        return min(self.max_delay, 2.0 ** (excess - 1)) if excess > 0 else 0.0
+
 
 def account_at(account: str, address: str) -> str:
     """The key of an account as tried from one address."""
     return f"{address} {account}"
 
 
-class Throttle:
-    def __init__(self, limits: dict[str, Limit], *, max_entries: int = 100_000) -> None:
-        self.limits = limits
-        self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], _Entry] = {}
+class ThrottleStore(Protocol):
+    """Failures and waiting times per key; a key is ``kind`` and the value limited, one string."""
 
-    def wait(self, keys: dict[str, str], *, now: float) -> float:
-        """Seconds before these keys may try again (0: go ahead)."""
+    async def wait(self, keys: Sequence[str]) -> float: ...
+    async def failed(self, entries: Sequence[tuple[str, Limit]]) -> None: ...
+    async def clear(self, keys: Sequence[str]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Entry:
+    failures: list[float] = field(default_factory=list)
+    blocked_until: float = 0.0
+
+
+class MemoryThrottle:
+    """The records of one process, in bounded memory."""
+
+    def __init__(self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, _Entry] = {}
+
+    async def wait(self, keys: Sequence[str]) -> float:
+        now = self.clock()
         longest = 0.0
-        for kind, key in keys.items():
-            entry = self._entries.get((kind, key))
+        for key in keys:
+            entry = self._entries.get(key)
             if entry is not None:
                 longest = max(longest, entry.blocked_until - now)
         return longest
 
-    def failed(self, keys: dict[str, str], *, now: float) -> None:
-        """Count a failure (or, for actions limited by volume, an attempt) against every key."""
+    async def failed(self, entries: Sequence[tuple[str, Limit]]) -> None:
+        now = self.clock()
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # bounded memory under a flood of distinct keys
-        for kind, key in keys.items():
-            limit = self.limits[kind]
-            entry = self._entries.setdefault((kind, key), _Entry())
+        for key, limit in entries:
+            entry = self._entries.setdefault(key, _Entry())
             entry.failures = [t for t in entry.failures if t > now - limit.window]
             entry.failures.append(now)
-            excess = len(entry.failures) - limit.free + 1  # the attempt after the last free one waits
-            if excess > 0:
-                entry.blocked_until = now + min(limit.max_delay, 2.0 ** (excess - 1))
+            delay = limit.delay(len(entry.failures))
+            if delay > 0:
+                entry.blocked_until = now + delay
 
-    def succeeded(self, keys: dict[str, str]) -> None:
+    async def clear(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+
+class Throttle:
+    """The limits of each kind of key, over a store (this process's memory unless given one)."""
+
+    def __init__(self, limits: dict[str, Limit], *, store: ThrottleStore | None = None) -> None:
+        self.limits = limits
+        self.store: ThrottleStore = store or MemoryThrottle()
+
+    @staticmethod
+    def _key(kind: str, key: str) -> str:
+        return f"{kind}\0{key}"  # \0: in no kind's name
+
+    async def wait(self, keys: dict[str, str]) -> float:
+        """Seconds before these keys may try again (0: go ahead)."""
+        return await self.store.wait([self._key(kind, key) for kind, key in keys.items()])
+
+    async def failed(self, keys: dict[str, str]) -> None:
+        """Count a failure (or, for actions limited by volume, an attempt) against every key."""
+        await self.store.failed([(self._key(kind, key), self.limits[kind]) for kind, key in keys.items()])
+
+    async def succeeded(self, keys: dict[str, str]) -> None:
         """A success clears the records of the limits that say so."""
-        for kind, key in keys.items():
-            if self.limits[kind].cleared_by_success:
-                self._entries.pop((kind, key), None)
+        cleared = [self._key(kind, key) for kind, key in keys.items() if self.limits[kind].cleared_by_success]
+        if cleared:
+            await self.store.clear(cleared)
 
 
 DEFAULT_LIMITS = {

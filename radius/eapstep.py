@@ -82,7 +82,7 @@ class EapStep:
                 answer: object
                 answer, blocked = await self._password(pipeline, attempt, need, source)
             elif isinstance(need, NeedNtHashes):
-                found = pipeline.limiter.blocked(need.identity, source, pipeline.clock())
+                found = (await pipeline.limiter.check(need.identity, source, pipeline.clock())).block
                 if found is not None:
                     blocked, answer = found.value, []
                 else:
@@ -112,7 +112,7 @@ class EapStep:
                 log.debug("eap: refused (%s): %s", step.reason, step.detail, extra={"nas": client.name})
             identity = step.identity or attempt.identity
             if identity and step.reason in WRONG_CREDENTIAL and blocked is None:
-                pipeline.limiter.failed(identity, source, pipeline.clock())
+                await pipeline.limiter.failed(identity, source, pipeline.clock())
             if blocked is not None:
                 return attempt.reject(blocked, MSG_TOO_MANY)
             reason = step.reason
@@ -126,7 +126,7 @@ class EapStep:
         if attempt.account is None:  # deleted meanwhile
             attempt.eap_reply = failure_for(step.eap_message)
             return attempt.reject("unknown_user", MSG_BAD_CREDENTIALS)
-        pipeline.limiter.succeeded(step.identity, source)
+        await pipeline.limiter.succeeded(step.identity, source)
         attempt.secret_reply += [
             ("MS-MPPE-Recv-Key", step.msk[:32]),  # RFC 5216 §2.3, as FreeRADIUS sends them
             ("MS-MPPE-Send-Key", step.msk[32:64]),
@@ -142,14 +142,14 @@ class EapStep:
         account = attempt.account = await pipeline.store.account(_username(identity))
         if account is not None and pipeline.cache.hit(identity, need.password, account.password_hash, now):
             return True, None  # known good: accepted whatever the limits say
-        refused = pipeline.limiter.blocked(identity, source, now)
-        if refused is not None:
-            return False, refused.value
+        verdict = await pipeline.limiter.check(identity, source, now)
+        if verdict.block is not None:
+            return False, verdict.block.value
         ok = await pipeline.verify_password(
             need.password,
             account.password_hash if account else None,
             source=source.nas,
-            serial=identity if pipeline.limiter.hot(identity, now) else None,
+            serial=identity if verdict.hot else None,
         )
         if ok and account is not None:
             pipeline.cache.remember(identity, need.password, account.password_hash, pipeline.clock())

@@ -221,25 +221,29 @@ class Pipeline:
         }[attempt.method]
         if attempt.method not in (Method.MSCHAPV2, Method.MSCHAPV1):
             return await handler(attempt)
-        return await self.limited(attempt, self.identity(attempt), self.source(attempt), handler)
+        return await self.limited(
+            attempt, self.identity(attempt), self.source(attempt), lambda attempt, _hot: handler(attempt)
+        )
 
     async def limited(
         self,
         attempt: Attempt,
         identity: str,
         source: Source,
-        check: Callable[[Attempt], Awaitable[Outcome]],
+        check: Callable[[Attempt, bool], Awaitable[Outcome]],
     ) -> Outcome:
         """``check`` a password, under the failed-password limits: a blocked source is refused
-        unverified and not counted (see radius.ratelimit); the outcome is counted for the source."""
-        blocked = self.limiter.blocked(identity, source, self.clock())
-        if blocked is not None:
-            return attempt.reject(blocked.value, MSG_TOO_MANY)
-        outcome = await check(attempt)
+        unverified and not counted (see radius.ratelimit); the outcome is counted for the source.
+        ``check`` is told whether the identity is hot (its verifications then run one at a time)."""
+        verdict = await self.limiter.check(identity, source, self.clock())
+        if verdict.block is not None:
+            return attempt.reject(verdict.block.value, MSG_TOO_MANY)
+        outcome = await check(attempt, verdict.hot)
         if outcome is Outcome.OK:
-            self.limiter.succeeded(identity, source)
+            if verdict.failures:  # else nothing to forgive, and no round trip to a shared store
+                await self.limiter.succeeded(identity, source)
         else:
-            self.limiter.failed(identity, source, self.clock())
+            await self.limiter.failed(identity, source, self.clock())
         return outcome
 
     @staticmethod
@@ -264,12 +268,12 @@ class Pipeline:
             return Outcome.OK  # known good: accepted whatever the limits say
         source = self.source(attempt)
 
-        async def verify(attempt: Attempt) -> Outcome:
+        async def verify(attempt: Attempt, hot: bool) -> Outcome:
             ok = await self.verify_password(
                 password,
                 account.password_hash if account else None,
                 source=source.nas,
-                serial=identity if self.limiter.hot(identity, now) else None,
+                serial=identity if hot else None,
             )
             if not ok or account is None:
                 return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)

@@ -20,24 +20,30 @@ The identity's own count never refuses anything. Past ``per_identity`` failures 
 sources the identity is *hot*: its verifications run one at a time, which slows a guesser
 spread over many devices to one argon2id at a time without ever rejecting the right password.
 
-The counts live in a :class:`Counters` store: per process now (:class:`MemoryCounters`), shared
-between processes later behind the same four methods.
+The counts live in a :class:`Counters` store: this process's memory (:class:`MemoryCounters`), or
+one shared by every process and host (``sesame/sharedstate.py``: Redis, with this process's memory
+as its fall-back), so that a guesser cannot multiply its budget by the number of servers or worker
+processes. The store is awaited, and only where a password is checked: one round trip reads the
+four counts a check needs (:meth:`FailureLimiter.check`), one writes a failure; a password already
+known good (the verification cache) never reaches the store.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 
 class Counters(Protocol):
-    """Events per key within a sliding window."""
+    """Events per key within the limiter's sliding window, a request's keys at a time. ``now``
+    is the caller's clock; a store shared between hosts may keep time by a clock of its own."""
 
-    def count(self, key: str, now: float) -> int: ...
-    def add(self, key: str, now: float) -> None: ...
-    def clear(self, key: str) -> None: ...
+    async def counts(self, keys: Sequence[str], now: float) -> list[int]: ...
+    async def record(self, keys: Sequence[str], now: float) -> None: ...
+    async def forget(self, key: str) -> None: ...
 
 
 class MemoryCounters:
@@ -96,6 +102,18 @@ class MemoryCounters:
     def __len__(self) -> int:
         return len(self._times)
 
+    # -- Counters -----------------------------------------------------------------------------
+
+    async def counts(self, keys: Sequence[str], now: float) -> list[int]:
+        return [self.count(key, now) for key in keys]
+
+    async def record(self, keys: Sequence[str], now: float) -> None:
+        for key in keys:
+            self.add(key, now)
+
+    async def forget(self, key: str) -> None:
+        self.clear(key)
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -111,6 +129,19 @@ class Block(enum.StrEnum):
     IDENTITY_DEVICE = "rate_limited"
     DEVICE = "device_rate_limited"
     NAS = "nas_rate_limited"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the limits say before a password is checked: ``block``, the limit this source has
+    reached for this identity (the password, unless known good, is then refused unverified, and
+    the refusal is not counted); ``hot``, many recent failures for this identity from any sources
+    (its verifications run one at a time; never a reason to refuse one); ``failures``, this
+    source's recent failures for this identity (none: a success has nothing to forgive)."""
+
+    block: Block | None
+    hot: bool
+    failures: int = 0
 
 
 class FailureLimiter:
@@ -139,31 +170,27 @@ class FailureLimiter:
         mine = f"i\0{len(identity)}:{identity}\0{source.nas}\0{len(device)}:{device}"
         return mine, (f"d\0{source.nas}\0{device}" if source.device else None), f"n\0{source.nas}"
 
-    def blocked(self, identity: str, source: Source, now: float) -> Block | None:
-        """The limit this source has reached for this identity, if any: a password not known good
-        is then refused without being verified, and the refusal is not counted."""
+    async def check(self, identity: str, source: Source, now: float) -> Verdict:
+        """The limits for a password about to be checked, read in one go (one round trip to a
+        shared store)."""
         mine, device, nas = self._keys(identity, source)
-        if self.counters.count(mine, now) >= self.per_identity_device:
-            return Block.IDENTITY_DEVICE
-        if device is not None and self.counters.count(device, now) >= self.per_device:
-            return Block.DEVICE
-        if self.counters.count(nas, now) >= self.per_nas:
-            return Block.NAS
-        return None
+        keys = [mine, nas, f"u\0{identity}"] + ([device] if device is not None else [])
+        counts = await self.counters.counts(keys, now)
+        block: Block | None = None
+        if counts[0] >= self.per_identity_device:
+            block = Block.IDENTITY_DEVICE
+        elif device is not None and counts[3] >= self.per_device:
+            block = Block.DEVICE
+        elif counts[1] >= self.per_nas:
+            block = Block.NAS
+        return Verdict(block=block, hot=counts[2] >= self.per_identity, failures=counts[0])
 
-    def hot(self, identity: str, now: float) -> bool:
-        """Many recent failures for this identity, from any sources: verify its passwords one at a
-        time (never a reason to refuse one)."""
-        return self.counters.count(f"u\0{identity}", now) >= self.per_identity
-
-    def failed(self, identity: str, source: Source, now: float) -> None:
+    async def failed(self, identity: str, source: Source, now: float) -> None:
         """A credential was checked and was wrong."""
         mine, device, nas = self._keys(identity, source)
-        for key in (mine, device, nas, f"u\0{identity}"):
-            if key is not None:
-                self.counters.add(key, now)
+        await self.counters.record([k for k in (mine, device, nas, f"u\0{identity}") if k is not None], now)
 
-    def succeeded(self, identity: str, source: Source) -> None:
+    async def succeeded(self, identity: str, source: Source) -> None:
         """The right credential from this source: its mistakes for this identity are forgiven
         (not the device's or the NAS's: one success proves little about the others)."""
-        self.counters.clear(self._keys(identity, source)[0])
+        await self.counters.forget(self._keys(identity, source)[0])

@@ -2,7 +2,8 @@
 request reads and writes, and what the server's timers poll. It holds no logic of its own: each
 job is one part, and the store hands every call to the part that does it —
 
-- :class:`radius.accountcache.AccountCache`: accounts by username and devices by MAC, cached in
+- :class:`radius.accountcache.AccountCache`: accounts by username, devices by MAC and device
+  credentials' NT hashes, cached in
   memory (the working set preloaded at start), changed rows forgotten at each poll;
 - :class:`radius.placepolicy.PlacePolicies`: the policy of each place, the open sessions and
   today's usage its limits count, the periodic upkeep of sessions;
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import certificates, credentials, sessions
+from accounts import certificates, sessions
 from accounts.authlog import Decision as RecordedDecision
 from accounts.network import ensure_home_region
 from accounts.policies import Policy
@@ -122,8 +123,7 @@ class SqlStore:
         )
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
-        async with self.sessions() as session:
-            return await credentials.active_nt_hashes(session, box=self.box, account_id=account_id)
+        return await self._cache.nt_hashes(account_id, self.box)
 
     async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
         async with self.sessions() as session:

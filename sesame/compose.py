@@ -30,6 +30,7 @@ from federation.tls import TlsFiles, client_context, server_context
 from portal.context import EapProfile, Portal, PortalConfig
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
+from portal.throttle import DEFAULT_LIMITS, Throttle
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
 from radius.clients import Client, ClientTable
@@ -46,7 +47,7 @@ from radius.eap.tunnels import Tunnels
 from radius.eapcerts import CertificateWatch, check_at_start, published_ca, read_server_certificate
 from radius.eapstep import EapStep
 from radius.pipeline import Pipeline
-from radius.ratelimit import FailureLimiter
+from radius.ratelimit import Counters, FailureLimiter, MemoryCounters
 from radius.server import (
     BindError,
     BoundedVerifier,
@@ -61,6 +62,7 @@ from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
 from sesame.db import create_sessionmaker
 from sesame.settings import Settings
+from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
 
 
 def radius_listeners(settings: Settings, *, reuse_port: bool = False) -> list[Listener]:
@@ -118,6 +120,48 @@ class WorkerPlace:
     key: bytes = field(repr=False)
 
 
+def redis_link(settings: Settings) -> RedisLink | None:
+    """This process's link to the shared Redis (``SESAME_REDIS_URL``), None without one. Nothing is
+    connected yet: the first operation, or :meth:`RedisLink.start`, does."""
+    redis = settings.redis
+    url = redis.url.get_secret_value()
+    if not url:
+        return None
+    box = SecretBox(settings.secret_key.get_secret_value())
+    return RedisLink.from_url(
+        url,
+        key=bytes.fromhex(box.digest(b"redis", purpose="shared-state-keys"))[:32],
+        prefix=redis.prefix,
+        timeout=redis.timeout,
+        retry_after=redis.retry_after,
+    )
+
+
+def failure_limiter(settings: Settings, redis: RedisLink | None) -> FailureLimiter:
+    """RADIUS's failed-password limits, counted in Redis when there is one (every host and worker
+    sees the same counts), else in this process's memory."""
+    radius = settings.radius
+    limits = (
+        radius.guesses_per_account_device,
+        radius.guesses_per_device,
+        radius.guesses_per_nas,
+        radius.guesses_per_account,
+    )
+    counters: Counters = (
+        SharedCounters(redis, window=radius.guess_window, cap=max(limits))
+        if redis is not None
+        else MemoryCounters(window=radius.guess_window)
+    )
+    return FailureLimiter(
+        per_identity_device=radius.guesses_per_account_device,
+        per_device=radius.guesses_per_device,
+        per_nas=radius.guesses_per_nas,
+        per_identity=radius.guesses_per_account,
+        window=radius.guess_window,
+        counters=counters,
+    )
+
+
 def build_radius(
     settings: Settings,
     engine: AsyncEngine,
@@ -125,11 +169,13 @@ def build_radius(
     housekeeping: bool = True,
     radsec_socket: socket.socket | None = None,
     worker: WorkerPlace | None = None,
+    redis: RedisLink | None = None,
 ) -> RadiusService:
     """The RADIUS service; ``housekeeping``: this process also runs the periodic session upkeep
     (exactly one process should: the first worker); ``radsec_socket``: the RadSec listener for
     partners (federation), bound by the caller; ``worker``: this process's place among several
-    worker processes (None: the only one)."""
+    worker processes (None: the only one); ``redis``: the link its failure limits are shared
+    through (:func:`redis_link`; None: counted in this process)."""
     radius = settings.radius
     codec = radius_codec(settings)
     box = SecretBox(settings.secret_key.get_secret_value())
@@ -156,13 +202,7 @@ def build_radius(
         realm=settings.realm,
         store=store,
         verify_password=verifier,
-        limiter=FailureLimiter(
-            per_identity_device=radius.guesses_per_account_device,
-            per_device=radius.guesses_per_device,
-            per_nas=radius.guesses_per_nas,
-            per_identity=radius.guesses_per_account,
-            window=radius.guess_window,
-        ),
+        limiter=failure_limiter(settings, redis),
         verification_cache=VerificationCache(
             ttl=radius.verification_ttl, max_entries=radius.verification_cache_size
         ),
@@ -385,8 +425,9 @@ def build_federation(
     )
 
 
-def build_portal(settings: Settings, engine: AsyncEngine) -> Portal:
-    """The captive portal's services: sessions, secrets, mail, languages."""
+def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | None = None) -> Portal:
+    """The captive portal's services: sessions, secrets, mail, languages; its throttles shared
+    through ``redis`` when given (:func:`redis_link`), else kept in this process."""
     for name in HANDOFFS:
         integration(name)  # an unknown hand-off is a bug found at start-up, not at a citizen's login
     portal, mail = settings.portal, settings.mail
@@ -424,4 +465,5 @@ def build_portal(settings: Settings, engine: AsyncEngine) -> Portal:
         hasher=PasswordHasher(),
         postman=Postman(mailer, sender=mail.sender),
         coa=build_coa_client(settings) if settings.radius.enabled else None,
+        throttle=Throttle(dict(DEFAULT_LIMITS), store=SharedThrottle(redis) if redis is not None else None),
     )

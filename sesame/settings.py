@@ -3,8 +3,8 @@
 Sources, strongest first: keyword arguments, environment variables (prefix ``SESAME_``; a
 nested section's fields are ``SESAME_<SECTION>_<FIELD>``, e.g. ``SESAME_RADIUS_AUTH_PORT``),
 then a TOML file named by ``--config`` or ``SESAME_CONFIG`` (sections ``[radius]``,
-``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``), then the defaults below. A bad value stops
-start-up with one line naming the setting (:func:`describe_error`).
+``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``, ``[redis]``), then the defaults below. A bad
+value stops start-up with one line naming the setting (:func:`describe_error`).
 """
 
 from __future__ import annotations
@@ -254,6 +254,30 @@ class MetricsSettings(BaseModel):
         return self.port != 0
 
 
+class RedisSettings(BaseModel):
+    """Short-lived state shared by every process and host (``sesame/sharedstate.py``): the
+    failed-password limits and the portal's throttles. No URL: each process keeps its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``redis://[:password@]host:6379/0``, ``rediss://`` for TLS, ``unix:///run/redis.sock``; empty: none
+    url: SecretStr = SecretStr("")
+    #: seconds an operation may take before the limits fall back to this process's memory
+    timeout: float = Field(default=0.25, gt=0, le=5)
+    #: seconds between tries once Redis stopped answering
+    retry_after: float = Field(default=2.0, gt=0, le=60)
+    #: before every key, so that several deployments (or test runs) can share one Redis
+    prefix: str = Field(default="sesame:", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use a redis://, rediss:// or unix:// URL")
+        return SecretStr(url)
+
+
 class PortalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -448,6 +472,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     federation: FederationSettings = FederationSettings()
     eap: EapSettings = EapSettings()
+    redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")
     @classmethod

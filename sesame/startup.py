@@ -15,7 +15,8 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -27,7 +28,7 @@ from federation.tls import TlsError
 from portal.app import create_app
 from radius.eap.tlsengine import TlsConfigError
 from radius.eapcerts import CertificateUnreadable
-from radius.server import BindError, RadiusService
+from radius.server import BindError, Listener, RadiusService
 from sesame import migrations
 from sesame.compose import (
     build_portal,
@@ -36,6 +37,7 @@ from sesame.compose import (
     check_radsec,
     radius_listeners,
     radsec_listener,
+    redis_link,
 )
 from sesame.db import create_engine, is_sqlite, reaching
 from sesame.settings import Settings
@@ -85,6 +87,18 @@ def prepare_schema(settings: Settings) -> None:
         )
 
 
+#: the settings that move each listener, named when its port cannot be had
+MOVED_BY = {
+    "web": "SESAME_WEB_PORT (and SESAME_WEB_BIND)",
+    "metrics": "SESAME_METRICS_PORT (0 turns the metrics listener off)",
+    "radius": "SESAME_RADIUS_AUTH_PORT and SESAME_RADIUS_ACCT_PORT (and SESAME_RADIUS_BIND)",
+}
+
+
+def _moved_by(what: str) -> str:
+    return f"; set {MOVED_BY[what]} to use another"
+
+
 def bind_tcp(host: str, port: int, *, what: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -93,7 +107,9 @@ def bind_tcp(host: str, port: int, *, what: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise StartupError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise StartupError(
+            f"{what}: cannot listen on {host}:{port}: {exc.strerror}{_moved_by(what)}"
+        ) from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock
@@ -112,6 +128,26 @@ class _WebServer(uvicorn.Server):
         yield
 
 
+#: how often start-up looks whether every service answers yet
+READY_POLL = 0.05
+
+
+async def _until_answering(
+    web: list[_WebServer],
+    radius_ready: Callable[[], str | None],
+    waiting: Sequence[asyncio.Task[Any]],
+) -> bool:
+    """Wait until every service answers: the web servers accept connections and the RADIUS
+    service — in this process or in every worker process — has its sockets open and its workers
+    running (what ``/readyz`` says). False when a task ends first (a stop signal, a crash): the
+    caller then shuts down without ever saying "ready"."""
+    while not all(server.started for server in web) or radius_ready() is not None:
+        if any(task.done() for task in waiting):
+            return False
+        await asyncio.sleep(READY_POLL)
+    return True
+
+
 def lock_radius_ports(settings: Settings) -> list[socket.socket]:
     """Hold a per-port lock (a Linux abstract socket) so a second sesame is refused.
 
@@ -128,10 +164,45 @@ def lock_radius_ports(settings: Settings) -> list[socket.socket]:
             for held in locks:
                 held.close()
             raise StartupError(
-                f"radius: udp port {port} is already served by another sesame process"
+                f"radius: udp port {port} is already served by another sesame process{_moved_by('radius')}"
             ) from None
         locks.append(lock)
     return locks
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Every port the enabled services listen on can be had now, else :class:`StartupError`
+    naming the port and the setting that moves it; nothing is kept bound. ``sesame demo`` asks
+    before it changes anything (a second demo used to renew the password, then fail)."""
+    held: list[socket.socket] = []
+    try:
+        if settings.radius.enabled:
+            held += lock_radius_ports(settings)
+            held += [listener.sock for listener in _radius_sockets(settings, reuse_port=False)]
+            radsec = _radsec_socket(settings)
+            if radsec is not None:
+                held.append(radsec)
+        if settings.web.enabled:
+            held.append(bind_tcp(settings.web.bind, settings.web.port, what="web"))
+        if settings.metrics.enabled:
+            held.append(bind_tcp(settings.metrics.bind, settings.metrics.port, what="metrics"))
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _radius_sockets(settings: Settings, *, reuse_port: bool) -> list[Listener]:
+    try:
+        return radius_listeners(settings, reuse_port=reuse_port)
+    except BindError as exc:
+        raise StartupError(f"{exc}{_moved_by('radius')}") from None
+
+
+def _radsec_socket(settings: Settings) -> socket.socket | None:
+    try:
+        return radsec_listener(settings)
+    except BindError as exc:  # its message names SESAME_FEDERATION_RADSEC_* already, or the port
+        raise StartupError(str(exc)) from None
 
 
 def _where(address: str, port: int) -> str:
@@ -151,6 +222,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    redis = redis_link(settings)  # shared limits and throttles; None: kept in this process
     tasks: dict[str, asyncio.Task[None]] = {}
     web: _WebServer | None = None
     metrics: _WebServer | None = None
@@ -163,15 +235,9 @@ async def serve(settings: Settings) -> None:
         workers = settings.radius.workers
         if settings.radius.enabled:
             locks = lock_radius_ports(settings)
-            try:
-                # bound here even with workers: a port in use stops start-up now, with one line
-                listeners = radius_listeners(settings, reuse_port=workers > 1)
-            except BindError as exc:
-                raise StartupError(str(exc)) from None
-            try:
-                radsec = radsec_listener(settings)
-            except BindError as exc:
-                raise StartupError(str(exc)) from None
+            # bound here even with workers: a port in use stops start-up now, with one line
+            listeners = _radius_sockets(settings, reuse_port=workers > 1)
+            radsec = _radsec_socket(settings)
             if workers > 1:
                 for listener in listeners:  # the workers bind their own sockets
                     listener.sock.close()
@@ -190,8 +256,9 @@ async def serve(settings: Settings) -> None:
             sock = bind_tcp(settings.web.bind, settings.web.port, what="web")
             app = create_app(
                 engine=engine,
-                portal=build_portal(settings, engine) if settings.portal.enabled else None,
+                portal=build_portal(settings, engine, redis=redis) if settings.portal.enabled else None,
                 readiness=radius_ready if listeners else None,
+                redis=redis.probe if redis is not None else None,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
             web = _WebServer(config)
@@ -226,7 +293,7 @@ async def serve(settings: Settings) -> None:
                     workers,
                 )
         elif listeners:
-            radius = build_radius(settings, engine, radsec_socket=radsec)
+            radius = build_radius(settings, engine, radsec_socket=radsec, redis=redis)
             await radius.start(listeners)
             radius_health.append(radius.health)
             if radsec is not None:
@@ -241,9 +308,14 @@ async def serve(settings: Settings) -> None:
             tasks["radius"] = asyncio.create_task(_forever(), name="radius")
         if "web" not in tasks and "radius" not in tasks:
             raise StartupError("no service is enabled: set SESAME_WEB_ENABLED or SESAME_RADIUS_ENABLED")
-        log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
-
+        if redis is not None:  # once the workers are spawned (that blocks the loop for a while)
+            redis.start()  # a line now if it does not answer; the gauge follows it from here on
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
+        waiting = [stopped, *tasks.values()]
+        servers = [server for server in (web, metrics) if server is not None]
+        if await _until_answering(servers, radius_ready if listeners else lambda: None, waiting):
+            log.info("sesame ready (realm %s, environment %s)", settings.realm, settings.environment)
+
         done, _ = await asyncio.wait([stopped, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
         if stopped not in done:
             crashed = next(iter(done))
@@ -265,6 +337,8 @@ async def serve(settings: Settings) -> None:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("%s failed: %r", name, result)
         await engine.dispose()
+        if redis is not None:
+            await redis.close()
         for lock in locks:
             lock.close()
         if metrics_dir is not None:

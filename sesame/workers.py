@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from radius.server import RadiusService
-from sesame.compose import WorkerPlace, build_radius, radius_listeners, radsec_listener
+from sesame.compose import WorkerPlace, build_radius, radius_listeners, radsec_listener, redis_link
 from sesame.db import create_engine
 from sesame.logs import configure_logging
 from sesame.settings import get_settings
@@ -70,8 +70,13 @@ async def _worker(place: WorkerPlace, beats: Any) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     first = index == 0
     radsec = radsec_listener(settings) if first else None  # RadSec: few connections, one process
-    service = build_radius(settings, engine, housekeeping=first, radsec_socket=radsec, worker=place)
+    redis = redis_link(settings)  # each worker its own connection, its own view of Redis's health
+    service = build_radius(
+        settings, engine, housekeeping=first, radsec_socket=radsec, worker=place, redis=redis
+    )
     await service.start(radius_listeners(settings, reuse_port=True))
+    if redis is not None:
+        redis.start()
     log.info("radius worker %d ready (pid %d)", index, os.getpid())
     heartbeat = asyncio.create_task(_heartbeat(service, index, beats), name="radius-heartbeat")
     try:
@@ -80,6 +85,8 @@ async def _worker(place: WorkerPlace, beats: Any) -> None:
         heartbeat.cancel()
         await service.stop()
         await engine.dispose()
+        if redis is not None:
+            await redis.close()
 
 
 def _forget_metrics(process: BaseProcess) -> None:

@@ -47,6 +47,9 @@ def test_inventory_round_trip(cli_env: str, capsys: pytest.CaptureFixture[str]) 
     assert "not an IP address" in fails(
         capsys, "nas", "add", "ap-3", "--ip", "10.1.0.5/24", "--secret", "testing123", "--site", "Médiathèque"
     )
+    typo = fails(capsys, "nas", "add", "ap-4", "--ip", "10.1.9.1", "--secret", "testing123", "--site",
+                 "Médiathèque", "--vendor", "meraky")  # fmt: skip
+    assert "unknown vendor: choose one of other, aruba" in typo and "meraky" not in typo
 
 
 def test_accounts_are_verified_and_active_unless_asked(

@@ -111,6 +111,34 @@ def test_partners_round_trip_with_sealed_secrets_and_an_audit_trail(cli_env: str
     assert [p.name for p in _read(cli_env)[0]] == ["upstream"]
 
 
+def test_one_legacy_home_server_may_reply_unsigned(cli_env: str) -> None:
+    """``--legacy-no-message-authenticator`` on one home server (issue 16), not the federation."""
+    ok("partner", "add", "liguria", "--realm", "liguria.example", "--server", "192.0.2.10", "--secret", "-",
+       input=SECRET + "\n")  # fmt: skip
+    legacy = "--legacy-no-message-authenticator"
+    ok("partner", "server", "add", "liguria", "192.0.2.11", "--secret", "-", legacy, input=SECRET + "\n")
+    rows = ok("partner", "list").splitlines()
+    assert "legacy" not in rows[1] and rows[2].endswith("legacy: unsigned replies accepted")
+    said = ok("partner", "server", "message-authenticator", "liguria", "192.0.2.11", "--require")
+    assert (
+        said.strip() == "home server udp 192.0.2.11:1812 of partner liguria: Message-Authenticator required"
+    )
+    ok(
+        "partner",
+        "server",
+        "message-authenticator",
+        "liguria",
+        "192.0.2.10",
+        "--legacy-no-message-authenticator",
+    )
+    [partner], entries = _read(cli_env)
+    assert {s.host: s.require_message_authenticator for s in partner.servers} == {
+        "192.0.2.10": False,
+        "192.0.2.11": True,
+    }
+    assert [e.action for e in entries][-2:] == ["partner.server.message_authenticator"] * 2
+
+
 def test_refusals_are_one_line(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no partners" in ok("partner", "list")
     ok(

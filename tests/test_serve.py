@@ -27,6 +27,7 @@ from sesame import migrations
 from sesame.db import create_engine, create_sessionmaker
 from sesame.demo import seed_demo
 from tests.support.ports import free_tcp_port, free_udp_port
+from tests.support.status_server import answers_status_server
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 30.0
@@ -194,6 +195,19 @@ def test_demo_prints_working_credentials_and_serves(
     match = re.search(r"account (\S+), password (\S+)", demo.stdout)
     assert match, demo.stdout
     identity, password = match.groups()
+
+    second = Process(["demo"], env, tmp_path)  # its ports are taken: it fails before changing anything
+    processes.append(second)
+    assert second.proc.wait(timeout=START_TIMEOUT) == 2
+    assert "already served by another sesame process" in second.stderr
+    assert "set SESAME_RADIUS_AUTH_PORT and SESAME_RADIUS_ACCT_PORT" in second.stderr
+    assert "password" not in second.stdout
+    web_busy = Process(["demo"], env | {"SESAME_RADIUS_ENABLED": "false"}, tmp_path)
+    processes.append(web_busy)
+    assert web_busy.proc.wait(timeout=START_TIMEOUT) == 2
+    assert f"127.0.0.1:{env['SESAME_WEB_PORT']}: Address already in use; set SESAME_WEB_PORT" in (
+        web_busy.stderr
+    )
     assert demo.stop() == 0
 
     async def check() -> None:
@@ -205,6 +219,37 @@ def test_demo_prints_working_credentials_and_serves(
         await engine.dispose()
 
     asyncio.run(check())
+
+
+def _wait_for_line(process: Process, text: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while text not in process.stderr:
+        assert process.proc.poll() is None, f"exited {process.proc.returncode}: {process.stderr}"
+        assert time.monotonic() < deadline, f"no {text!r} within {START_TIMEOUT}s: {process.stderr}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ready_is_said_only_once_every_port_answers(
+    env: dict[str, str], tmp_path: Path, processes: list[Process], workers: str
+) -> None:
+    """The moment "sesame ready" is logged, RADIUS answers (every worker process: a Status-Server
+    from many source ports reaches both, the kernel spreading them by 4-tuple), the web port and
+    /readyz say ready."""
+    server = Process(["serve", "--demo", "--radius-workers", workers], env, tmp_path)
+    processes.append(server)
+    _wait_for_line(server, "sesame ready")
+    port = int(env["SESAME_RADIUS_AUTH_PORT"])
+    answered = [answers_status_server("127.0.0.1", port, "testing123", timeout=5.0) for _ in range(16)]
+    assert all(answered), answered
+    ready = httpx.get(f"http://127.0.0.1:{env['SESAME_WEB_PORT']}/readyz", timeout=5.0)
+    assert ready.status_code == 200, ready.text
+    if workers == "2":
+        assert server.stderr.count("ready (pid") == 2
+        assert server.stderr.index("sesame ready") > max(
+            m.start() for m in re.finditer(r"radius worker \d ready", server.stderr)
+        )
+    assert server.stop() == 0
 
 
 async def test_seed_demo_is_idempotent_and_renews_the_password(

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models.base import Base, utcnow
@@ -95,6 +104,9 @@ class HomeServer(Base):
     #: the name the RadSec server's certificate must carry (None: the host)
     tls_name: Mapped[str | None] = mapped_column(String(253))
     priority: Mapped[int] = mapped_column(Integer, default=0)  # lower is tried first
+    #: refuse its Access-* replies without Message-Authenticator (BlastRADIUS, CVE-2024-3596);
+    #: off only for one legacy partner's server that cannot sign them (migration 0010)
+    require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     state: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
     state_changed_at: Mapped[datetime | None] = mapped_column()

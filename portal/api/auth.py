@@ -111,9 +111,32 @@ def _basic_client(request: Request) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
+def _form(fields: dict[str, str], *, required: list[str]) -> dict[str, Any]:
+    """An ``application/x-www-form-urlencoded`` body for the OpenAPI schema (these endpoints read
+    the form themselves, as RFC 6749 and 7009 define it, so FastAPI cannot describe it)."""
+    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {FORM: {"schema": schema}}}}
+
+
+FORM = "application/x-www-form-urlencoded"
+TOKEN_FORM = _form(
+    {
+        "grant_type": "password (a person) or client_credentials (a machine)",
+        "username": "password grant: the admin's email",
+        "password": "password grant: the admin's password",
+        "client_id": "client_credentials without HTTP Basic: the client's id",
+        "client_secret": "client_credentials without HTTP Basic: the client's secret",
+    },
+    required=["grant_type"],
+)
+REVOKE_FORM = _form({"token": "the access token to revoke"}, required=["token"])
+
+
 @router.post(
     "/token",
     summary="Obtain an access token (OAuth 2 password or client-credentials grant)",
+    openapi_extra=TOKEN_FORM,
     responses={
         400: {"description": "invalid_grant, unsupported_grant_type"},
         401: {"description": "invalid_client"},
@@ -130,7 +153,7 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
         if grant == "password":
             email = form.get("username", "").strip().lower()[:254]
             keys = {"admin_ip": address, "admin_account_ip": account_at(email, address)}
-            wait = portal.throttle.wait(keys, now=time.monotonic())
+            wait = await portal.throttle.wait(keys)
             if wait > 0:
                 response = oauth_error(429, "slow_down", f"too many failed attempts: wait {int(wait) + 1} s")
                 response.headers["Retry-After"] = str(int(wait) + 1)
@@ -143,9 +166,9 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
                 now=portal.now(),
             )
             if admin is None:
-                portal.throttle.failed(keys, now=time.monotonic())
+                await portal.throttle.failed(keys)
                 return oauth_error(400, "invalid_grant", "wrong email or password, or the admin is disabled")
-            portal.throttle.succeeded(keys)
+            await portal.throttle.succeeded(keys)
             subject, role, commune, version = (
                 f"admin:{admin.id}",
                 admin.role,
@@ -156,13 +179,13 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
             basic = _basic_client(request)
             client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
             keys = {"admin_ip": address}
-            if portal.throttle.wait(keys, now=time.monotonic()) > 0:
+            if await portal.throttle.wait(keys) > 0:
                 return oauth_error(429, "slow_down", "too many failed attempts")
             client = await admins.authenticate_client(
                 session, box=portal.box, client_id=client_id, secret=secret
             )
             if client is None:
-                portal.throttle.failed(keys, now=time.monotonic())
+                await portal.throttle.failed(keys)
                 return oauth_error(401, "invalid_client", "unknown client or wrong secret")
             subject, role = f"client:{client.client_id}", client.role
             commune, version = client.commune_id, client.token_version
@@ -183,7 +206,7 @@ async def token(request: Request, portal: PortalDep) -> JSONResponse:
     )
 
 
-@router.post("/revoke", summary="Revoke an access token (RFC 7009)")
+@router.post("/revoke", summary="Revoke an access token (RFC 7009)", openapi_extra=REVOKE_FORM)
 async def revoke(request: Request, portal: PortalDep) -> JSONResponse:
     """The token stops working at once; an unknown or already invalid token is answered the same."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}

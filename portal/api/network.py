@@ -38,9 +38,21 @@ ALLOW_OVERLAP = (
 )
 
 
+HANDOFF = (
+    f"how the portal hands people back after log-in: one of {', '.join(network.HANDOFFS)} (docs/portal.md)"
+)
+HANDOFF_OPTIONS = (
+    "the hand-off's settings (login_url, done_url, …: docs/portal.md); replaces them all when given"
+)
+COA_PORT = "UDP port of its Disconnect/CoA listener (RFC 5176)"
+SIGNED_REQUESTS = (
+    "refuse its Access-Requests without Message-Authenticator (BlastRADIUS); false only for legacy gear"
+)
+
+
 class CommuneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Text = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120, description="the commune's name (unique, folded)")
     insee_code: Text = Field(min_length=5, max_length=5, description="five digits, or 2A/2B + three digits")
 
 
@@ -52,9 +64,9 @@ class CommuneOut(BaseModel):
 
 class SiteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    commune_id: int = Field(ge=1, le=MAX_ID)
-    name: Text = Field(min_length=1, max_length=120)
-    address: Text | None = Field(default=None, max_length=255)
+    commune_id: int = Field(ge=1, le=MAX_ID, description="the commune it is in (a commune admin: theirs)")
+    name: Text = Field(min_length=1, max_length=120, description="unique in its commune (folded)")
+    address: Text | None = Field(default=None, max_length=255, description="a postal address, for people")
 
 
 class SitePatch(Patch):
@@ -62,9 +74,11 @@ class SitePatch(Patch):
     its commune (no ``commune_id``: moving it would move its access points' traffic too)."""
 
     nullable = frozenset({"address", "wifi4eu_network_id"})
-    name: Text | None = Field(default=None, min_length=1, max_length=120)
-    address: Text | None = Field(default=None, max_length=255)
-    wifi4eu_network_id: Text | None = Field(default=None, max_length=64)
+    name: Text | None = Field(default=None, min_length=1, max_length=120, description="a new name")
+    address: Text | None = Field(default=None, max_length=255, description="a new address; null removes it")
+    wifi4eu_network_id: Text | None = Field(
+        default=None, max_length=64, description="its WiFi4EU network id (portal snippet); null removes it"
+    )
 
 
 class SiteOut(BaseModel):
@@ -76,15 +90,29 @@ class SiteOut(BaseModel):
 
 
 class AccessPointIn(BaseModel):
+    """An access point or controller, with its hand-off if it has one (one call, one audit entry)."""
+
     model_config = ConfigDict(extra="forbid")
-    site_id: int = Field(ge=1, le=MAX_ID)
-    name: Text = Field(min_length=1, max_length=64)
+    site_id: int = Field(ge=1, le=MAX_ID, description="the site it serves")
+    name: Text = Field(min_length=1, max_length=64, description="unique in the region (folded)")
     address: Text = Field(description="one IP address or a CIDR network", max_length=64)
     secret: SecretStr = Field(description="the RADIUS shared secret (write-only)", max_length=128)
-    vendor: Text = Field(default="other", max_length=30)
-    coa_port: int = Field(default=3799, ge=1, le=65535)
-    require_message_authenticator: bool = True
+    vendor: Text = Field(
+        default="other",
+        max_length=30,
+        description="what it is (another value is refused, 422)",
+        json_schema_extra={"enum": list(network.VENDORS)},
+    )
+    coa_port: int = Field(default=3799, ge=1, le=65535, description=COA_PORT)
+    require_message_authenticator: bool = Field(default=True, description=SIGNED_REQUESTS)
     allow_overlap: bool = Field(default=False, description=ALLOW_OVERLAP)
+    handoff: str = Field(default="none", max_length=30, description=HANDOFF + " (region admins only)")
+    handoff_options: dict[str, str] | None = Field(
+        default=None, description=HANDOFF_OPTIONS + " (region admins only)"
+    )
+    uam_secret: SecretStr | None = Field(
+        default=None, max_length=128, description="the controller's UAM secret (write-only; CoovaChilli)"
+    )
 
 
 class AccessPointPatch(Patch):
@@ -94,12 +122,18 @@ class AccessPointPatch(Patch):
     secret: SecretStr | None = Field(
         default=None, description="a new shared secret (rotation)", max_length=128
     )
-    coa_port: int | None = Field(default=None, ge=1, le=65535)
-    require_message_authenticator: bool | None = None
-    handoff: str | None = Field(default=None, max_length=30)
-    handoff_options: dict[str, str] | None = None
+    coa_port: int | None = Field(default=None, ge=1, le=65535, description=COA_PORT)
+    require_message_authenticator: bool | None = Field(default=None, description=SIGNED_REQUESTS)
+    handoff: str | None = Field(
+        default=None, max_length=30, description=HANDOFF + " (region admins only; null keeps it)"
+    )
+    handoff_options: dict[str, str] | None = Field(
+        default=None, description=HANDOFF_OPTIONS + " (region admins only; null keeps them)"
+    )
     uam_secret: SecretStr | None = Field(
-        default=None, max_length=128, description="the controller's UAM secret (write-only)"
+        default=None,
+        max_length=128,
+        description='the controller\'s UAM secret (write-only; "" removes it, null keeps it)',
     )
 
 
@@ -313,9 +347,13 @@ def _check_override(who: Principal, allow_overlap: bool) -> None:
 
 @router.post("/access-points", response_model=AccessPointOut, status_code=201)
 async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDep) -> AccessPointOut:
+    """Create an access point, with its hand-off when ``handoff`` is given (one transaction)."""
     _check_override(who, body.allow_overlap)
+    with_handoff = body.handoff != "none" or body.handoff_options is not None
     async with portal.transaction() as session:
         site = await site_in_reach(session, who.reach, body.site_id)
+        if with_handoff:
+            region_only_handoff(who)  # after the reach check: another commune's site stays a 404
         nas = await network.add_nas(
             session,
             box=portal.box,
@@ -329,8 +367,18 @@ async def create_access_point(body: AccessPointIn, who: Writer, portal: PortalDe
             rules=portal.config.nas_address_rules,
             allow_overlap=body.allow_overlap,
         )
+        if with_handoff or body.uam_secret is not None:
+            await network.set_handoff(
+                session,
+                box=portal.box,
+                nas=nas,
+                handoff=body.handoff,
+                uam_secret=body.uam_secret.get_secret_value() if body.uam_secret is not None else None,
+                options=body.handoff_options,
+            )
         out = _ap(nas)
-        overlap = {"allow_overlap": True} if body.allow_overlap else {}
+        overlap: dict[str, object] = {"allow_overlap": True} if body.allow_overlap else {}
+        overlap |= {"uam_secret": "set"} if body.uam_secret is not None else {}
         await audit.record(
             session, actor=who.actor, action="access_point.create", target=f"access_point:{nas.id}",
             commune_id=site.commune_id, after=out.model_dump() | {"secret": "set"} | overlap,
@@ -398,8 +446,8 @@ class SiteHandoff(BaseModel):
     """The hand-off of every access point of a site (see docs/portal.md)."""
 
     model_config = ConfigDict(extra="forbid")
-    handoff: str = Field(max_length=30)
-    handoff_options: dict[str, str] | None = None
+    handoff: str = Field(max_length=30, description=HANDOFF)
+    handoff_options: dict[str, str] | None = Field(default=None, description=HANDOFF_OPTIONS)
     uam_secret: SecretStr | None = Field(
         default=None, max_length=128, description="the controllers' UAM secret (write-only)"
     )

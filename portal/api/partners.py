@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from accounts import audit, partners
 from accounts.admins import READ_PARTNERS, WRITE_PARTNERS
+from accounts.errors import NotFound
 from accounts.models import HomeServer, Partner
 from portal.api.auth import Principal, require
 from portal.api.common import Id, Page, PageParams, paginate
@@ -35,12 +36,24 @@ RealmText = Annotated[Text, Field(min_length=1, max_length=255)]
 
 # -- schemas -------------------------------------------------------------------------------------
 
+REALMS = "realms routed to them: a.example, *.a.example (its subdomains) or * (the upstream proxy)"
+ACCEPT_REQUESTS = "they may send us requests for our realm (our citizens roaming there)"
+TRANSIT = "their requests for realms that are not ours may be proxied onwards"
+FORWARD_ACCOUNTING = "accounting for their realms is forwarded to them rather than answered here"
+SIGNED_REPLIES = (
+    "refuse this server's Access-Accept/Reject without Message-Authenticator (BlastRADIUS); false only "
+    "for a legacy server that cannot sign them: the partner's other servers and every other partner "
+    "keep refusing unsigned replies"
+)
+
 
 class HomeServerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: Text = Field(min_length=1, max_length=255, description="an IP address or a DNS name")
     port: int | None = Field(default=None, ge=1, le=65535, description="1812 over UDP, 2083 over RadSec")
-    transport: Literal["udp", "radsec"] = "udp"
+    transport: Literal["udp", "radsec"] = Field(
+        default="udp", description="udp (RFC 2865) or radsec (RADIUS over TLS, RFC 6614)"
+    )
     secret: SecretStr | None = Field(
         default=None,
         max_length=128,
@@ -53,36 +66,47 @@ class HomeServerIn(BaseModel):
     acct_port: int | None = Field(
         default=None, ge=1, le=65535, description="UDP: where forwarded accounting goes (default: port + 1)"
     )
+    require_message_authenticator: bool = Field(default=True, description=SIGNED_REPLIES)
 
     def spec(self) -> partners.HomeServerSpec:
         return partners.HomeServerSpec(
             host=self.host, port=self.port, transport=self.transport,
             secret=self.secret.get_secret_value() if self.secret is not None else None,
             tls_name=self.tls_name, priority=self.priority, acct_port=self.acct_port,
+            require_message_authenticator=self.require_message_authenticator,
         )  # fmt: skip
 
 
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=63, description="a lower-case slug")
-    display_name: Text | None = Field(default=None, max_length=120)
-    realms: list[RealmText] = Field(default_factory=list, max_length=100)
-    servers: list[HomeServerIn] = Field(min_length=1, max_length=20)
-    accept_requests: bool = True
-    transit: bool = False
-    forward_accounting: bool = False
+    display_name: Text | None = Field(default=None, max_length=120, description="a name for people")
+    realms: list[RealmText] = Field(
+        default_factory=list, max_length=100, description=REALMS + " (none: they only send us requests)"
+    )
+    servers: list[HomeServerIn] = Field(min_length=1, max_length=20, description="their home servers")
+    accept_requests: bool = Field(default=True, description=ACCEPT_REQUESTS)
+    transit: bool = Field(default=False, description=TRANSIT)
+    forward_accounting: bool = Field(default=False, description=FORWARD_ACCOUNTING)
 
 
 class PartnerPatch(Patch):
     display_name: Text | None = Field(default=None, max_length=120, description="'' removes it")
-    accept_requests: bool | None = None
-    transit: bool | None = None
-    forward_accounting: bool | None = None
+    accept_requests: bool | None = Field(default=None, description=ACCEPT_REQUESTS)
+    transit: bool | None = Field(default=None, description=TRANSIT)
+    forward_accounting: bool | None = Field(default=None, description=FORWARD_ACCOUNTING)
+
+
+class HomeServerPatch(Patch):
+    """What may change on a home server in place (its address, transport or secret: remove it and
+    add it again, or rotate the secret with ``sesame partner server secret``)."""
+
+    require_message_authenticator: bool | None = Field(default=None, description=SIGNED_REPLIES)
 
 
 class RealmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    pattern: RealmText
+    pattern: RealmText = Field(description=REALMS)
 
 
 class HomeServerOut(BaseModel):
@@ -93,6 +117,7 @@ class HomeServerOut(BaseModel):
     tls_name: str | None
     priority: int
     acct_port: int | None
+    require_message_authenticator: bool
     state: str = Field(description="health from the RADIUS processes: unknown, alive, zombie, dead")
     state_changed_at: datetime | None
 
@@ -113,7 +138,8 @@ class PartnerOut(BaseModel):
 def _server(s: HomeServer) -> HomeServerOut:
     return HomeServerOut(
         id=s.id, host=s.host, port=s.port, transport=s.transport, tls_name=s.tls_name, priority=s.priority,
-        acct_port=s.acct_port, state=s.state, state_changed_at=s.state_changed_at,
+        acct_port=s.acct_port, require_message_authenticator=s.require_message_authenticator,
+        state=s.state, state_changed_at=s.state_changed_at,
     )  # fmt: skip
 
 
@@ -247,6 +273,32 @@ async def add_home_server(
         await audit.record(
             session, actor=who.actor, action="partner.server.add", target=f"partner:{partner.id}",
             after=out.model_dump(mode="json", exclude={"state", "state_changed_at"}) | {"secret": "set"},
+        )  # fmt: skip
+    return out
+
+
+@router.patch("/partners/{partner_id}/servers/{server_id}", response_model=HomeServerOut)
+async def update_home_server(
+    partner_id: Id, server_id: Id, body: HomeServerPatch, who: Writer, portal: PortalDep
+) -> HomeServerOut:
+    async with portal.transaction() as session:
+        partner = await partners.get_partner(session, name_or_id=partner_id)
+        server = next((s for s in partner.servers if s.id == server_id), None)
+        if server is None:
+            raise NotFound(f"partner {partner.name} has no home server {server_id}")
+        before = _server(server).model_dump(mode="json", exclude={"state", "state_changed_at"})
+        changes = body.changes()
+        if "require_message_authenticator" in changes:
+            await partners.set_home_server_message_authenticator(
+                session,
+                partner=partner,
+                server_id=server_id,
+                required=changes["require_message_authenticator"],
+            )
+        out = _server(server)
+        await audit.record(
+            session, actor=who.actor, action="partner.server.update", target=f"partner:{partner.id}",
+            before=before, after=out.model_dump(mode="json", exclude={"state", "state_changed_at"}),
         )  # fmt: skip
     return out
 

@@ -25,21 +25,28 @@ router = APIRouter(prefix="/policies", tags=["policies"])
 Reader = Annotated[Principal, Depends(require(READ_NETWORK))]
 Writer = Annotated[Principal, Depends(require(WRITE_NETWORK))]
 
-_INT = Field(default=None, ge=0, le=2**31 - 1)
+
+def _int(description: str) -> Any:
+    return Field(default=None, ge=0, le=2**31 - 1, description=description + "; null: the wider level's")
 
 
 class PolicyFields(BaseModel):
     """Each field: a value for this commune or site, or ``null`` (the wider level's)."""
 
     model_config = ConfigDict(extra="forbid")
-    session_timeout: int | None = _INT
-    idle_timeout: int | None = _INT
-    interim_interval: int | None = _INT
-    bandwidth_up_kbps: int | None = _INT
-    bandwidth_down_kbps: int | None = _INT
-    simultaneous_use: int | None = _INT
-    daily_time_limit: int | None = _INT
-    daily_octets_limit: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    session_timeout: int | None = _int("seconds a session may last (Session-Timeout)")
+    idle_timeout: int | None = _int("seconds of silence before the access point ends it (Idle-Timeout)")
+    interim_interval: int | None = _int("seconds between interim accounting updates (Acct-Interim-Interval)")
+    bandwidth_up_kbps: int | None = _int("upload limit in kbit/s (WISPr and ChilliSpot attributes)")
+    bandwidth_down_kbps: int | None = _int("download limit in kbit/s (WISPr and ChilliSpot attributes)")
+    simultaneous_use: int | None = _int("sessions an account may have open at once (0: no limit)")
+    daily_time_limit: int | None = _int("seconds of connection per account per day in a commune")
+    daily_octets_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="octets in + out per account per day in a commune; null: the wider level's",
+    )
 
 
 def _fields(row: AccessPolicy | None) -> PolicyFields:

@@ -26,20 +26,28 @@ Manager = Annotated[Principal, Depends(require(WRITE_ADMINS, region_wide=True))]
 Reader = Annotated[Principal, Depends(require(READ_ADMINS, region_wide=True))]
 
 
+ROLE = "region_admin, commune_admin, support or auditor (the rights table)"
+COMMUNE = "the commune of a commune_admin (required for that role, refused for the others)"
+
+
 class AdminIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: Text = Field(max_length=254)
-    role: AdminRole
-    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    password: SecretStr = Field(max_length=1024)
+    email: Text = Field(max_length=254, description="their log-in")
+    role: AdminRole = Field(description=ROLE)
+    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID, description=COMMUNE)
+    password: SecretStr = Field(max_length=1024, description="their password (write-only)")
 
 
 class AdminPatch(Patch):
     nullable = frozenset({"commune_id"})  # no commune (a role other than commune_admin)
-    role: AdminRole | None = None
-    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    active: bool | None = None
-    password: SecretStr | None = Field(default=None, max_length=1024)
+    role: AdminRole | None = Field(default=None, description=ROLE + "; their tokens are revoked")
+    commune_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description=COMMUNE + "; null for another role"
+    )
+    active: bool | None = Field(default=None, description="false: they can no longer log in (tokens revoked)")
+    password: SecretStr | None = Field(
+        default=None, max_length=1024, description="a new password (write-only; tokens revoked)"
+    )
 
 
 class AdminOut(BaseModel):
@@ -53,9 +61,9 @@ class AdminOut(BaseModel):
 
 class ClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Text = Field(min_length=1, max_length=120)
-    role: AdminRole
-    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    name: Text = Field(min_length=1, max_length=120, description="what the client is ('Valence IT')")
+    role: AdminRole = Field(description=ROLE)
+    commune_id: int | None = Field(default=None, ge=1, le=MAX_ID, description=COMMUNE)
 
 
 class ClientOut(BaseModel):

@@ -4,7 +4,8 @@ Every failure a person can cause — a bad argument, a bad setting, a refused ch
 unreachable database — ends in one ``error: …`` line on stderr and a non-zero exit code:
 
 - 1: a refused or failed operation;
-- 2: usage and configuration;
+- 2: usage and configuration (``sesame check``: not ready for production; ``sesame serve`` in
+  production refusing to start for the same reasons);
 - 3: the database cannot be reached or used (:data:`EXIT_DATABASE`);
 - 4: a file cannot be read or written (:data:`EXIT_FILE`);
 - 5: the network: a peer refused, a name not found, a time-out (:data:`EXIT_NETWORK`);

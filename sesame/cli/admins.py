@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from accounts import admins, audit, network
-from sesame.cli.context import Context, prompt_secret, run_command
+from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command
 
 app = typer.Typer(help="Admins of the admin API (people and service clients).", no_args_is_help=True)
 
@@ -15,11 +15,11 @@ def admin_create(
     email: str = typer.Argument(..., help="The admin's email (their log-in)."),
     role: str = typer.Option(..., "--role", help="region_admin, commune_admin, support or auditor."),
     commune: str | None = typer.Option(None, "--commune", help="The commune of a commune admin."),
-    password: str | None = typer.Option(None, "--password", help="Their password; prompted when omitted."),
+    password: str | None = typer.Option(None, "--password", help=f"Their password: {STDIN_HELP}."),
 ) -> None:
     """Create an admin who logs in to the admin API with a password."""
     chosen = admins.parse_role(role)
-    secret = password if password is not None else prompt_secret("Password")
+    secret = read_secret(password, label="Password", option="--password")
 
     async def action(ctx: Context) -> str:
         where = await network.find_commune(ctx.session, commune) if commune else None

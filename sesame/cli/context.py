@@ -42,11 +42,38 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def prompt_secret(label: str) -> str:
-    """Ask for a secret on the terminal; without one, say which option to use instead."""
+#: the value of a ``--password``/``--secret`` option that means "read it from standard input"
+STDIN = "-"
+
+#: how every secret option's help ends: never suggest writing the secret itself in the command
+STDIN_HELP = (
+    "'-' reads it from standard input; prompted on a terminal when omitted "
+    "(a value written here would show in the process list and the shell history)"
+)
+
+
+def prompt_secret(label: str, *, option: str) -> str:
+    """Ask for a secret on the terminal; without one, say how to give it on standard input."""
     if not sys.stdin.isatty():
-        raise InvalidInput(f"no {label.lower()} given and no terminal to ask on: pass it as an option")
+        raise InvalidInput(
+            f"no {label.lower()} given and no terminal to ask on: "
+            f"pass {option} {STDIN} and write it on standard input"
+        )
     return str(typer.prompt(label, hide_input=True, confirmation_prompt=True))
+
+
+def read_secret(value: str | None, *, label: str, option: str) -> str:
+    """The secret of a ``--password``/``--secret`` option: ``-`` reads one line of standard input
+    (for scripts: ``printf '%s\\n' "$S" | sesame …``), no value asks on the terminal; any other
+    value is taken as it is (it was visible in the process list: the help never suggests it)."""
+    if value is None:
+        return prompt_secret(label, option=option)
+    if value == STDIN:
+        line = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not line:
+            raise InvalidInput(f"{option} {STDIN}: no {label.lower()} on standard input")
+        return line
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

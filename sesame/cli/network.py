@@ -6,7 +6,7 @@ import typer
 
 from accounts import network
 from accounts.errors import InvalidInput
-from sesame.cli.context import Context, prompt_secret, run_command
+from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command
 
 communes = typer.Typer(help="Communes of the region.", no_args_is_help=True)
 sites = typer.Typer(help="Sites (places with public Wi-Fi) in communes.", no_args_is_help=True)
@@ -80,29 +80,16 @@ def site_list(
         typer.echo(line)
 
 
-def read_secret(secret: str | None) -> str:
-    if secret is None:
-        return prompt_secret("Shared secret")
-    if secret == "-":  # noqa: S105 - the stdin marker
-        line = typer.get_text_stream("stdin").readline().rstrip("\r\n")
-        if not line:
-            raise InvalidInput("no shared secret on standard input")
-        return line
-    return secret
-
-
 @nas.command("add")
 def nas_add(
     name: str = typer.Argument(..., help="A unique name for the access point or controller."),
     ip: str = typer.Option(..., "--ip", help="Source address: one IP or a CIDR network (IPv4 or IPv6)."),
     site: str = typer.Option(..., "--site", help="The site it serves."),
-    secret: str | None = typer.Option(
-        None, "--secret", help="RADIUS shared secret; '-' reads it from stdin; prompted when omitted."
-    ),
+    secret: str | None = typer.Option(None, "--secret", help=f"RADIUS shared secret: {STDIN_HELP}."),
     commune: str | None = typer.Option(
         None, "--commune", help="The site's commune, when the site name is shared."
     ),
-    vendor: str = typer.Option("other", "--vendor", help="Vendor or product (coovachilli, meraki, unifi…)."),
+    vendor: str = typer.Option("other", "--vendor", help=f"What it is: {', '.join(network.VENDORS)}."),
     handoff: str = typer.Option(
         "none",
         "--handoff",
@@ -123,7 +110,7 @@ def nas_add(
     ),
 ) -> None:
     """Allow an access point or controller to send RADIUS requests."""
-    shared_secret = read_secret(secret)
+    shared_secret = read_secret(secret, label="Shared secret", option="--secret")
 
     async def action(ctx: Context) -> str:
         where = await network.find_commune(ctx.session, commune) if commune else None

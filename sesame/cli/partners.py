@@ -13,8 +13,7 @@ from accounts import partners
 from accounts.models import HomeServer, Partner
 from federation.probe import ProbeTarget, probe
 from federation.tls import TlsError, client_context
-from sesame.cli.context import Context, run_command
-from sesame.cli.network import read_secret
+from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command
 from sesame.compose import radsec_tls
 from sesame.settings import Settings, get_settings
 
@@ -24,13 +23,19 @@ server_app = typer.Typer(help="A partner's home servers.", no_args_is_help=True)
 app.add_typer(realm_app, name="realm")
 app.add_typer(server_app, name="server")
 
-SECRET_HELP = "Shared secret of every server given ('-' reads stdin; prompted for UDP when omitted)."  # noqa: S105
+SHARED_HELP = f"Shared secret of every server given (a RadSec one may go without): {STDIN_HELP}."
+LEGACY_HELP = (
+    "Accept these servers' Access-Accept/Reject without Message-Authenticator (unsafe: BlastRADIUS; "
+    "only for a legacy server that cannot sign them, every other server keeps refusing unsigned replies)."
+)
 RADSEC_HELP = "RadSec (RADIUS over TLS, RFC 6614; port 2083, secret 'radsec' by default) instead of UDP."
 
 
 def _secret(secret: str | None, *, radsec: bool) -> str | None:
     """The secret to use: a RadSec server may go without one (RFC 6614's ``radsec``)."""
-    return read_secret(secret) if secret is not None or not radsec else None
+    if secret is None and radsec:
+        return None
+    return read_secret(secret, label="Shared secret", option="--secret")
 
 
 def _specs(
@@ -41,6 +46,7 @@ def _specs(
     tls_name: str | None,
     priority: int,
     acct_port: int | None = None,
+    legacy_unsigned: bool = False,
 ) -> list[partners.HomeServerSpec]:
     """The home servers given, read before any secret is asked for (a typo fails first)."""
     addresses = [partners.parse_server(server) for server in servers]
@@ -55,6 +61,7 @@ def _specs(
             tls_name=tls_name,
             priority=priority,
             acct_port=acct_port,
+            require_message_authenticator=not legacy_unsigned,
         )
         for host, port in addresses
     ]
@@ -89,6 +96,7 @@ def _lines(partner: Partner, *, detailed: bool = False) -> list[str]:
     for server in servers:
         address, priority = partners.server_address(server), server.priority
         row = f"    {server.transport:<6}  {address:<{width}}  priority {priority:<4}  {_state(server)}"
+        row += "" if server.require_message_authenticator else "  legacy: unsigned replies accepted"
         if detailed:
             row += (
                 f"  tls-name {server.tls_name or server.host}" if server.transport == partners.RADSEC else ""
@@ -115,13 +123,14 @@ def partner_add(
     server: list[str] = typer.Option(
         ..., "--server", help="Home server HOST[:PORT] or [IPv6]:PORT (repeat)."
     ),
-    secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
+    secret: str | None = typer.Option(None, "--secret", help=SHARED_HELP),
     radsec: bool = typer.Option(False, "--radsec", help=RADSEC_HELP),
     tls_name: str | None = typer.Option(None, "--tls-name", help="Name the RadSec certificate must carry."),
     priority: int = typer.Option(0, "--priority", help="Lower is tried first (0 to 1000)."),
     acct_port: int | None = typer.Option(
         None, "--acct-port", help="UDP: where forwarded accounting goes (default: the port + 1)."
     ),
+    legacy_unsigned: bool = typer.Option(False, "--legacy-no-message-authenticator", help=LEGACY_HELP),
     display_name: str | None = typer.Option(None, "--display-name", help="A name for people."),
     accept_requests: bool = typer.Option(
         True, "--accept-requests/--no-accept-requests", help="They may send us requests for our realm."
@@ -135,8 +144,9 @@ def partner_add(
 ) -> None:
     """Add a partner region (or the upstream federation proxy, with --realm '*')."""
     specs = _specs(
-        server, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority, acct_port=acct_port
-    )
+        server, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority, acct_port=acct_port,
+        legacy_unsigned=legacy_unsigned,
+    )  # fmt: skip
 
     async def action(ctx: Context) -> str:
         added = await partners.add_partner(
@@ -250,18 +260,20 @@ def realm_remove(
 def server_add(
     name: str = typer.Argument(..., help="The partner."),
     servers: list[str] = typer.Argument(..., help="HOST[:PORT] or [IPv6]:PORT, one or more."),
-    secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
+    secret: str | None = typer.Option(None, "--secret", help=SHARED_HELP),
     radsec: bool = typer.Option(False, "--radsec", help=RADSEC_HELP),
     tls_name: str | None = typer.Option(None, "--tls-name", help="Name the RadSec certificate must carry."),
     priority: int = typer.Option(0, "--priority", help="Lower is tried first (0 to 1000)."),
     acct_port: int | None = typer.Option(
         None, "--acct-port", help="UDP: where forwarded accounting goes (default: the port + 1)."
     ),
+    legacy_unsigned: bool = typer.Option(False, "--legacy-no-message-authenticator", help=LEGACY_HELP),
 ) -> None:
     """Add home servers to a partner."""
     specs = _specs(
-        servers, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority, acct_port=acct_port
-    )
+        servers, secret=secret, radsec=radsec, tls_name=tls_name, priority=priority, acct_port=acct_port,
+        legacy_unsigned=legacy_unsigned,
+    )  # fmt: skip
 
     async def action(ctx: Context) -> list[str]:
         partner = await partners.get_partner(ctx.session, name_or_id=name)
@@ -298,11 +310,11 @@ def server_remove(
 def server_secret(
     name: str = typer.Argument(..., help="The partner."),
     server: str = typer.Argument(..., help="HOST[:PORT] of the server."),
-    secret: str | None = typer.Option(None, "--secret", help="The new secret ('-' reads stdin; prompted)."),
+    secret: str | None = typer.Option(None, "--secret", help=f"The new secret: {STDIN_HELP}."),
     radsec: bool | None = typer.Option(None, "--radsec/--udp", help="Which one, when both use the address."),
 ) -> None:
     """Rotate the shared secret of a home server."""
-    shared = read_secret(secret)
+    shared = read_secret(secret, label="Shared secret", option="--secret")
 
     async def action(ctx: Context) -> str:
         partner = await partners.get_partner(ctx.session, name_or_id=name)
@@ -314,6 +326,34 @@ def server_secret(
         return f"home server {partners.describe_server(found)} of partner {partner.name}: secret changed"
 
     typer.echo(run_command(action, audited="partner.server.secret"))
+
+
+@server_app.command("message-authenticator")
+def server_message_authenticator(
+    name: str = typer.Argument(..., help="The partner."),
+    server: str = typer.Argument(..., help="HOST[:PORT] of the server."),
+    require: bool = typer.Option(
+        ...,
+        "--require/--legacy-no-message-authenticator",
+        help="Refuse its replies without Message-Authenticator (the default), or accept them from this "
+        "legacy server only (unsafe: BlastRADIUS).",
+    ),
+    radsec: bool | None = typer.Option(None, "--radsec/--udp", help="Which one, when both use the address."),
+) -> None:
+    """Whether one home server's Access-Accept/Reject must carry a Message-Authenticator."""
+
+    async def action(ctx: Context) -> str:
+        partner = await partners.get_partner(ctx.session, name_or_id=name)
+        transport = None if radsec is None else partners.RADSEC if radsec else partners.UDP
+        found = partners.find_home_server(partner, server, transport=transport)
+        await partners.set_home_server_message_authenticator(
+            ctx.session, partner=partner, server_id=found.id, required=require
+        )
+        said = "required" if require else "not required (legacy: unsigned replies accepted)"
+        where = f"home server {partners.describe_server(found)} of partner {partner.name}"
+        return f"{where}: Message-Authenticator {said}"
+
+    typer.echo(run_command(action, audited="partner.server.message_authenticator"))
 
 
 # -- Status-Server probe (RFC 5997) -------------------------------------------------------------

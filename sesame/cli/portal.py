@@ -9,8 +9,7 @@ import typer
 
 from accounts import network
 from accounts.errors import InvalidInput
-from sesame.cli.context import Context, read_text_file, run_command
-from sesame.cli.network import read_secret
+from sesame.cli.context import Context, read_secret, read_text_file, run_command
 
 brand = typer.Typer(help="The captive portal's look per commune or site.", no_args_is_help=True)
 
@@ -19,14 +18,17 @@ def nas_handoff(
     name: str = typer.Argument(..., help="The access point's name."),
     handoff: str = typer.Option(..., "--handoff", help=f"Integration: {', '.join(network.HANDOFFS)}."),
     uam_secret: str | None = typer.Option(
-        None, "--uam-secret", help="The controller's UAM secret ('-' reads stdin, '' removes it)."
+        None,
+        "--uam-secret",
+        help="The controller's UAM secret: '-' reads it from standard input, '' removes it "
+        "(a value written here would show in the process list and the shell history).",
     ),
     option: list[str] = typer.Option(
         [], "--option", help="Integration setting KEY=VALUE (repeat; replaces all options when given)."
     ),
 ) -> None:
     """Set how the portal hands people back to an access point after they log in."""
-    secret = read_secret(uam_secret) if uam_secret == "-" else uam_secret  # noqa: S105 - stdin marker
+    secret = read_secret(uam_secret, label="UAM secret", option="--uam-secret") if uam_secret else uam_secret
     options: dict[str, str] | None = None
     if option:
         options = {}

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 import typer
 
-from sesame import startup
+from sesame import preflight, startup
 from sesame.cli.context import Context, run_command
 from sesame.demo import seed_demo
 from sesame.logs import configure_logging
 from sesame.settings import Settings, get_settings
 from sesame.workers import run_event_loop
 
+log = logging.getLogger("sesame")
+
 
 def _run(settings: Settings) -> None:
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    if not settings.is_development:  # production: the preflight first, before the database is touched
+        findings = preflight.check(settings)
+        if preflight.blocking(findings):
+            raise startup.StartupError(preflight.refusal(findings))
+        for finding in findings:
+            log.warning("check: %s", finding)
     startup.prepare_schema(settings)
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
         run_event_loop(startup.serve(settings))
@@ -48,6 +57,7 @@ def _demo() -> None:
     os.environ.setdefault("SESAME_ENVIRONMENT", "development")
     get_settings.cache_clear()
     settings = get_settings()
+    startup.check_ports_free(settings)  # before the demo password changes: a second demo fails here
 
     async def action(ctx: Context) -> str:
         creds = await seed_demo(ctx.session, region=ctx.region, box=ctx.box, hasher=ctx.hasher)
@@ -74,6 +84,18 @@ def demo() -> None:
     _demo()
 
 
+def check() -> None:
+    """Is this configuration ready for production? One line per thing to change; exit 0 when
+    ready, 2 when not (what `sesame serve` refuses to start with in production)."""
+    findings = preflight.check(get_settings())
+    for finding in findings:
+        typer.echo(f"{'error' if finding.blocking else 'warning'}: {finding}", err=finding.blocking)
+    if preflight.blocking(findings):
+        raise typer.Exit(2)
+    typer.echo("ready for production" + (" (with the warnings above)" if findings else ""))
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("demo")(demo)
+    app.command("check")(check)

@@ -12,7 +12,7 @@ from accounts.identity import split_identity
 from accounts.models import AccountStatus, utcnow
 from accounts.network import ensure_home_region
 from accounts.secretbox import SecretBox
-from sesame.cli.context import Context, prompt_secret, run_command, run_with_sessions
+from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command, run_with_sessions
 from sesame.compose import build_coa_client
 from sesame.settings import Settings, get_settings
 
@@ -23,12 +23,11 @@ app = typer.Typer(help="Citizens' accounts (username@realm).", no_args_is_help=T
 def user_add(
     username: str = typer.Argument(..., help="The username (the realm is the home realm)."),
     email: str = typer.Option(..., "--email", help="Email address for recovery."),
-    password: str | None = typer.Option(None, "--password", help="Password; prompted when omitted."),
+    password: str | None = typer.Option(None, "--password", help=f"Password: {STDIN_HELP}."),
     unverified: bool = typer.Option(False, "--unverified", help="Leave the email unverified."),
 ) -> None:
     """Create an account; created here, it is verified and active unless --unverified."""
-    if password is None:
-        password = prompt_secret("Password")
+    password = read_secret(password, label="Password", option="--password")
 
     async def action(ctx: Context) -> str:
         account = await users.create_account(

@@ -263,6 +263,42 @@ def test_a_reply_that_does_not_verify_is_dropped_and_the_request_keeps_waiting(
     assert any(isinstance(e, Relayed) for e in events)
 
 
+@pytest.mark.parametrize("code", [pp.AccessAccept, pp.AccessReject, pp.AccessChallenge])
+def test_one_legacy_home_server_may_reply_unsigned_and_no_other(
+    auth: ServerCore, dictionary: Dictionary, code: int
+) -> None:
+    """``require_message_authenticator`` off on one home server (issue 16): its unsigned Accept and
+    Reject are relayed; a Challenge never (EAP needs it signed), and the other servers of the same
+    partner keep refusing unsigned replies."""
+    legacy = Target(
+        id=3, partner_id=PARTNER, host="127.0.0.4", port=1812, transport="udp", secret=HOME_SECRET,
+        require_message_authenticator=False,
+    )  # fmt: skip
+    proxy = ProxyCore(operator_name="wifi.sud.example", loop_tag=TAG, timers=TIMERS)
+    proxy.configure([legacy, BACKUP], NOW)
+
+    def unsigned(target: Target) -> list[object]:
+        nas = nas_request(dictionary, User_Name="mario@liguria.example", User_Password="pw")
+        _pending, out = proxy.forward(
+            received(auth, nas).request, partner_id=PARTNER, limits=LocalLimits(), now=NOW
+        )
+        home = as_home(dictionary, only_send(out).data, target.secret)
+        reply = codec.encode_reply(
+            code=code, identifier=home.id, request_authenticator=home.authenticator, secret=target.secret,
+            sign=False,
+        )  # fmt: skip
+        return list(proxy.receive(only_send(out).server_id, reply, NOW))
+
+    relayed = unsigned(legacy)
+    if code == pp.AccessChallenge:
+        assert relayed == [] and proxy.drops["missing_message_authenticator"] == 1
+    else:
+        assert any(isinstance(e, Relayed) for e in relayed) and not proxy.drops
+    proxy.configure([BACKUP], NOW)  # the legacy server is gone: the partner's other one is tried
+    assert unsigned(BACKUP) == []
+    assert proxy.drops["missing_message_authenticator"] == (2 if code == pp.AccessChallenge else 1)
+
+
 def test_an_unanswered_request_is_resent_identically_then_fails_over_then_fails(
     proxy: ProxyCore, auth: ServerCore, dictionary: Dictionary
 ) -> None:

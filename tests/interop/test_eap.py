@@ -135,6 +135,20 @@ def test_peap_mschapv2_with_a_device_credential(eap: Eap, citizen: Citizen, tls:
     assert eap.decisions(citizen.name)[-1][0] == "Access-Reject"
 
 
+def test_a_revoked_device_credential_is_refused_within_a_poll(eap: Eap, citizen: Citizen) -> None:
+    """The workers keep an account's NT hashes between conversations (radius.accountcache) and
+    forget them at the poll after a revocation (every 2 s): refused from then on."""
+    user = f"{citizen.name}@{REALM}"
+    assert succeeded(eap.connect(user, citizen.device_password, method="PEAP"))
+    number = eap.sesame.cli("credential", "list", citizen.name).split()[0]
+    eap.sesame.cli("credential", "revoke", citizen.name, number)
+    deadline = time.monotonic() + 20
+    while succeeded(out := eap.connect(user, citizen.device_password, method="PEAP")):
+        assert time.monotonic() < deadline, "a revoked credential still accepted after 20 s"
+        time.sleep(1)
+    assert eap.decisions(citizen.name)[-1][:2] == ("Access-Reject", "peap/mschapv2"), out[-3000:]
+
+
 @pytest.mark.parametrize("tls", ["1.2", "1.3"])
 def test_ttls_pap_with_the_account_password(eap: Eap, citizen: Citizen, tls: str) -> None:
     out = eap.connect(f"{citizen.name}@{REALM}", PASSWORD, method="TTLS", tls=tls)

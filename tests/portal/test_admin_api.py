@@ -451,6 +451,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/partners/{partner_id}": {"transit": True},
         "/api/v1/partners/{partner_id}/realms": {"pattern": "*"},
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
+        "/api/v1/partners/{partner_id}/servers/{server_id}": {"require_message_authenticator": False},
     }  # fmt: skip
     queries: dict[str, dict[str, str | int]] = {
         "/api/v1/stats/daily": {

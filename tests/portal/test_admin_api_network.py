@@ -165,3 +165,51 @@ async def test_a_sites_hand_off_is_set_on_all_its_access_points(browser: Browser
     assert (
         await browser.put(f"/api/v1/sites/{world.site_b}/handoff", json={"handoff": "none"}, headers=valence)
     ).status_code == 404
+
+
+# -- created in one call (issue 16) ---------------------------------------------------------------
+
+
+async def test_an_access_point_is_created_with_its_handoff_in_one_call(
+    browser: Browser, world: World
+) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    new = {"site_id": world.site_a, "name": "chilli", "address": "10.1.1.7", "secret": "chilli-secret-1"}
+    chilli = new | {"vendor": "CoovaChilli", "handoff": "coovachilli", "uam_secret": "uam-secret-42"}
+    created = await browser.post("/api/v1/access-points", json=chilli, headers=region)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["vendor"], body["handoff"], body["has_uam_secret"]) == ("coovachilli", "coovachilli", True)
+    assert "uam-secret-42" not in created.text
+    form = new | {"name": "form", "address": "10.1.1.8"}
+    form |= {"handoff": "form_post", "handoff_options": {"login_url": "http://10.1.0.1:8002/index.php"}}
+    assert (await browser.post("/api/v1/access-points", json=form, headers=region)).status_code == 201
+
+    # a hand-off that cannot be used refuses the whole creation: nothing half-made
+    lacking = new | {"name": "lacking", "address": "10.1.1.9", "handoff": "coovachilli"}  # no UAM secret
+    assert (await browser.post("/api/v1/access-points", json=lacking, headers=region)).status_code == 422
+    valence = bearer(await token(browser, "valence@test.example"))
+    theirs = await browser.post(
+        "/api/v1/access-points", json=new | {"name": "theirs", "address": "10.1.1.10", "handoff": "form_post",
+                                             "handoff_options": {"login_url": "http://10.1.0.1/"}},
+        headers=valence,
+    )  # fmt: skip
+    assert theirs.status_code == 403 and "region admin" in theirs.json()["detail"]
+    async with browser.portal.transaction() as session:
+        names = set((await session.scalars(select(Nas.shortname))).all())
+        assert {"chilli", "form"} <= names and not {"lacking", "theirs"} & names
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.target == f"access_point:{body['id']}")
+        )
+        assert entry is not None and '"handoff": "coovachilli"' in (entry.after or "")
+        assert "uam-secret-42" not in (entry.after or "")
+
+
+async def test_an_unknown_vendor_is_refused_with_the_known_ones(browser: Browser, world: World) -> None:
+    region = bearer(await token(browser, "region@test.example"))
+    new = {"site_id": world.site_a, "name": "typo", "address": "10.1.1.20", "secret": "typo-secret-1"}
+    refused = await browser.post("/api/v1/access-points", json=new | {"vendor": "meraky"}, headers=region)
+    assert refused.status_code == 422
+    assert "unknown vendor" in refused.text and "meraki" in refused.text and "meraky" not in refused.text
+    accepted = await browser.post("/api/v1/access-points", json=new | {"vendor": " Meraki "}, headers=region)
+    assert accepted.status_code == 201 and accepted.json()["vendor"] == "meraki"

@@ -206,6 +206,7 @@ async def test_only_region_admins_change_partners_and_auditors_read_them(
         "/api/v1/partners/{partner_id}": {"transit": False},
         "/api/v1/partners/{partner_id}/realms": {"pattern": "rogue.example"},
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
+        "/api/v1/partners/{partner_id}/servers/{server_id}": {"require_message_authenticator": False},
     }
     routes = [
         (path, method.upper())
@@ -213,7 +214,7 @@ async def test_only_region_admins_change_partners_and_auditors_read_them(
         if path.startswith("/api/v1/partners")
         for method in operations
     ]
-    assert len(routes) == 9  # list, create, get, patch, delete, realm add/remove, server add/remove
+    assert len(routes) == 10  # list, create, get, patch, delete, realm add/remove, server add/patch/remove
     auditor = await bearer(browser, "auditor@test.example")
     for email in ("valence@test.example", "support@test.example", "auditor@test.example"):
         headers = await bearer(browser, email)
@@ -229,3 +230,42 @@ async def test_only_region_admins_change_partners_and_auditors_read_them(
     listed = (await browser.get("/api/v1/partners", headers=auditor)).json()
     assert [p["name"] for p in listed["items"]] == ["liguria"]
     assert [e.action for e in await _entries(browser)] == ["partner.create"]  # nothing else changed
+
+
+async def test_one_home_server_may_be_let_reply_unsigned(browser: Browser, staff: None) -> None:
+    """``require_message_authenticator`` per home server (issue 16): on by default, off for one
+    legacy server only — what the RADIUS processes route with says so — audited."""
+    region = await bearer(browser, "region@test.example")
+    created = (await browser.post("/api/v1/partners", json=LIGURIA, headers=region)).json()
+    pid, servers = created["id"], created["servers"]
+    assert [s["require_message_authenticator"] for s in servers] == [True, True]
+    legacy = servers[0]["id"]
+    patched = await browser.patch(
+        f"/api/v1/partners/{pid}/servers/{legacy}",
+        json={"require_message_authenticator": False},
+        headers=region,
+    )
+    assert patched.status_code == 200 and patched.json()["require_message_authenticator"] is False
+    added = await browser.post(
+        f"/api/v1/partners/{pid}/servers",
+        json={"host": "192.0.2.11", "secret": "third-secret-3", "require_message_authenticator": False},
+        headers=region,
+    )
+    assert added.status_code == 201 and added.json()["require_message_authenticator"] is False
+    null = await browser.patch(
+        f"/api/v1/partners/{pid}/servers/{legacy}",
+        json={"require_message_authenticator": None},
+        headers=region,
+    )
+    assert null.status_code == 422
+    absent = await browser.patch(
+        f"/api/v1/partners/{pid}/servers/999999", json={"require_message_authenticator": True}, headers=region
+    )
+    assert absent.status_code == 404
+    async with browser.portal.transaction() as session:
+        snapshot = await partners.federation_snapshot(session, box=browser.portal.box)
+    required = {s.host: s.require_message_authenticator for p in snapshot.partners for s in p.servers}
+    assert required == {"192.0.2.10": False, "192.0.2.11": False, "proxy.liguria.example": True}
+    update = [e for e in await _entries(browser) if e.action == "partner.server.update"]
+    assert len(update) == 1
+    assert '"require_message_authenticator": false' in (update[0].after or "")

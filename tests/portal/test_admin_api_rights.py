@@ -85,6 +85,7 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("POST", "/api/v1/partners/{partner_id}/realms"): (WRITE_PARTNERS, REGION),
     ("DELETE", "/api/v1/partners/{partner_id}/realms/{pattern}"): (WRITE_PARTNERS, REGION),
     ("POST", "/api/v1/partners/{partner_id}/servers"): (WRITE_PARTNERS, REGION),
+    ("PATCH", "/api/v1/partners/{partner_id}/servers/{server_id}"): (WRITE_PARTNERS, REGION),
     ("DELETE", "/api/v1/partners/{partner_id}/servers/{server_id}"): (WRITE_PARTNERS, REGION),
 }
 

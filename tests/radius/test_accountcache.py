@@ -1,6 +1,6 @@
 """The account and device cache on SQLite and PostgreSQL: lookups are kept, changed and deleted rows
-are forgotten at the next poll, a flood of unknown names is remembered apart, and the working set
-is loaded at start."""
+are forgotten at the next poll, a flood of unknown names is remembered apart, the working set
+is loaded at start, and device credentials' NT hashes follow their creation and revocation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts import users
+from accounts import credentials, users
 from accounts.models import Account, AccountStatus
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
@@ -100,6 +100,43 @@ async def test_deleted_accounts_and_forgotten_devices_leave_the_cache(
     await cache.refresh()
     assert await cache.account("alice") is None
     assert await cache.device("02:00:00:00:00:0b") is None
+
+
+async def test_nt_hashes_are_kept_until_a_credential_is_added_or_revoked(
+    engine: AsyncEngine, box: SecretBox, home: Home
+) -> None:
+    """Read once per account (the stale answer proves no query was made), forgotten at the poll
+    after a credential is added or revoked, and all of them when an account is deleted; an account
+    without any is not remembered as such, so its first credential works on the next attempt."""
+    cache = _cache(engine, home)
+    sessions = create_sessionmaker(engine)
+    assert await cache.nt_hashes(home.alice, box) == []
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, home.alice)
+        phone, phone_password = await credentials.create_device_credential(
+            session, box=box, account=owner, label="phone"
+        )
+    assert await cache.nt_hashes(home.alice, box) == [(phone.id, credentials.nt_hash(phone_password))]
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, home.alice)
+        laptop, _ = await credentials.create_device_credential(session, box=box, account=owner, label="pc")
+    assert [cid for cid, _ in await cache.nt_hashes(home.alice, box)] == [phone.id]  # still cached
+    await cache.refresh()
+    assert sorted(cid for cid, _ in await cache.nt_hashes(home.alice, box)) == [phone.id, laptop.id]
+    async with unit_of_work(sessions) as session:
+        owner = await session.get_one(Account, home.alice)
+        await credentials.revoke_device_credential(
+            session, account=owner, credential_id=phone.id, now=datetime.now(UTC)
+        )
+    assert len(await cache.nt_hashes(home.alice, box)) == 2  # until the poll
+    await cache.refresh()
+    assert [cid for cid, _ in await cache.nt_hashes(home.alice, box)] == [laptop.id]
+    async with unit_of_work(sessions) as session:
+        await users.delete_account(
+            session, box=box, account=await session.get_one(Account, home.alice), now=datetime.now(UTC)
+        )
+    await cache.refresh()
+    assert await cache.nt_hashes(home.alice, box) == []
 
 
 async def test_the_working_set_is_loaded_most_recent_first(
