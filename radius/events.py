@@ -32,6 +32,7 @@ class DropReason(enum.StrEnum):
     NOT_SERVED = "not_served"  # a port this server runs no handler for
     BAD_ACCOUNTING = "bad_accounting"  # an Accounting-Request without Acct-Status-Type or Acct-Session-Id
     NOT_RECORDED = "not_recorded"  # accounting that could not be committed: unanswered, the NAS retries
+    DATABASE_UNAVAILABLE = "database_unavailable"  # a request that needs the database while it is away
     PROXY_FAILED = "proxy_failed"  # no home server of the partner answered: unanswered, the NAS retries
     REPLY_TOO_BIG = "reply_too_big"  # the reply, with the Proxy-State to echo, exceeds 4,096 octets
     REPLY_FAILED = "reply_failed"  # the reply could not be encoded (our bug: logged with its traceback)

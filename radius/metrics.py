@@ -26,6 +26,11 @@ DATABASE_CLOCK_OFFSET = Gauge(
 RECORDS_DROPPED = Counter(
     "sesame_radius_records_dropped", "Decision records lost while the database was away"
 )
+DATABASE_UP = Gauge(
+    "sesame_database_up",
+    "1 while the database answers the RADIUS process's poll, 0 while it is unreachable",
+    multiprocess_mode="livemin",
+)
 RECORDS_REFUSED = Counter(
     "sesame_radius_records_refused",
     "Records the database refused (logged instead, never retried), by table",

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts import authlog, sessions
@@ -68,6 +68,41 @@ def refused(exc: BaseException) -> bool:
             | TypeError
             | OverflowError,
         ):
+            return True
+        error = error.orig if isinstance(error, DBAPIError) else error.__cause__
+    return False
+
+
+#: SQLSTATEs (and classes) of a database that cannot take a record now but may later: connection
+#: exceptions (08), an operator's shutdown or a server still starting (57), a read-only server
+#: (25006: a standby, or a primary demoted behind our back), resources (53), system errors (58),
+#: a transaction to run again (40001, 40P01)
+_UNAVAILABLE_STATES = ("08", "57", "53", "58", "25006", "40001", "40P01")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether the database failed to run a statement for reasons of its own — unreachable, gone
+    mid-statement, shutting down, read-only (a standby, during a fail-over) — rather than for
+    the record: whatever was not committed must then wait for it, never be acknowledged as
+    refused. Decided by class and SQLSTATE at every level of the chain, like :func:`refused`."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(
+            error,
+            OSError
+            | TimeoutError
+            | DisconnectionError
+            | asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.TargetServerAttributeNotMatched,
+        ):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
             return True
         error = error.orig if isinstance(error, DBAPIError) else error.__cause__
     return False
@@ -195,14 +230,18 @@ class RecordWriter:
     ) -> list[BaseException | None]:
         """Write a batch that failed item by item: per item None (written), :data:`_REFUSED` (the
         database refused it, or failed on it while it answers otherwise: it is at fault), or the
-        error that left it unwritten while the database does not answer (the item and all after
-        it are then left for later)."""
+        error that left it unwritten while the database cannot take it (:func:`unavailable`, or
+        it does not answer: the item and all after it are then left for later).
+
+        A failure that says the database is away is never the record's fault, even when a fresh
+        connection answers a moment later: a connection broken by a fail-over, a standby still
+        read-only. Taking it for a refusal would acknowledge a record that was never stored."""
         results: list[BaseException | None] = []
         for index, item in enumerate(batch):
             try:
                 await write([item])
             except Exception as exc:
-                if not refused(exc) and not await self._database_answers():
+                if not refused(exc) and (unavailable(exc) or not await self._database_answers()):
                     return results + [exc] * (len(batch) - index)
                 log.debug("radius: one record refused: %r", exc)
                 results.append(_REFUSED)

@@ -27,6 +27,7 @@ from accounts.passwords import PasswordHasher
 from radius import metrics
 from radius.clients import Client, ClientTable
 from radius.core import Decision, PortKind, ServerCore
+from radius.dbstate import DatabaseState
 from radius.events import (
     Address,
     Discard,
@@ -38,6 +39,7 @@ from radius.events import (
     RequestReceived,
 )
 from radius.periodic import FailureLog, every
+from radius.records import unavailable
 from radius.sqlstore import SqlStore
 from radius.workerlink import WorkerLink
 from radius.workerroute import Forwarded
@@ -308,6 +310,7 @@ class RadiusService:
         # when a worker of each port last took a request off its queue (see :meth:`health`)
         self._progress: dict[PortKind, float] = {kind: self.loop_time() for kind in PortKind}
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self.database = DatabaseState()  # told by each poll (see _refresh)
 
     def receive(
         self,
@@ -395,6 +398,7 @@ class RadiusService:
 
     async def start(self, listeners: list[Listener]) -> None:
         await self.store.start()
+        self.database.answered(self.loop_time())
         if self.extension is not None:
             await self.extension.start(self)
         await self.reload_clients(force=True)
@@ -517,7 +521,10 @@ class RadiusService:
                 )
             self.dropped(core.abandon(request, exc.reason))
             return None
-        except Exception:
+        except Exception as exc:
+            if unavailable(exc):  # an outage, not a bug: logged once (and by dbstate), counted
+                self.dropped(core.abandon(request, DropReason.DATABASE_UNAVAILABLE))
+                return None
             log.exception(
                 "policy failed",
                 extra={"nas": request.client.name, "packet_id": request.packet.identifier},
@@ -551,9 +558,14 @@ class RadiusService:
             core.handle_timer(now)
 
     async def _refresh(self) -> None:
-        peers_changed = await self.extension.refresh() if self.extension is not None else False
-        await self.reload_clients(force=peers_changed)
-        await self.store.refresh()
+        try:
+            peers_changed = await self.extension.refresh() if self.extension is not None else False
+            await self.reload_clients(force=peers_changed)
+            await self.store.refresh()
+        except Exception as exc:
+            self.database.failed(exc, self.loop_time())
+            raise
+        self.database.answered(self.loop_time())
 
     async def _check_files(self) -> None:
         for check in self.file_checks:

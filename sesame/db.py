@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -19,6 +20,46 @@ def is_sqlite(url: str) -> bool:
 
 #: a pooled connection idle longer than this is pinged before use (see :func:`create_engine`)
 PING_AFTER_IDLE = 10.0
+#: how long one PostgreSQL host may take to accept a connection before the next one is tried
+CONNECT_TIMEOUT = 5.0
+
+
+class HostsInTurn:
+    """Opens asyncpg connections to the hosts of the database URL one after the other, as libpq
+    does: a host that refuses, does not answer within :data:`CONNECT_TIMEOUT` or does not match
+    ``target_session_attrs`` (a standby, when ``read-write`` is asked) passes the turn to the
+    next. asyncpg's own multi-host connect spends one time-out on all the hosts together (60 s
+    unless told), so a primary that vanished without a reset would hide the promoted standby.
+    The host that last gave a connection is tried first, so that after a fail-over each new
+    connection does not wait on the dead primary first. Given as SQLAlchemy's
+    ``async_creator_fn``: it gets the driver's arguments, hosts and ports as lists."""
+
+    def __init__(self) -> None:
+        self.preferred = 0
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        hosts, ports = kwargs.pop("host", None), kwargs.pop("port", None)
+        kwargs.setdefault("timeout", CONNECT_TIMEOUT)
+        if not isinstance(hosts, list | tuple) or not isinstance(ports, list | tuple):
+            return await asyncpg.connect(*args, host=hosts, port=ports, **kwargs)
+        order = [self.preferred, *(i for i in range(len(hosts)) if i != self.preferred)]
+        failure: BaseException | None = None
+        for index in order:
+            try:
+                connection = await asyncpg.connect(*args, host=hosts[index], port=ports[index], **kwargs)
+            except (
+                OSError,
+                TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.TargetServerAttributeNotMatched,
+            ) as exc:
+                failure = exc
+                continue
+            self.preferred = index
+            return connection
+        assert failure is not None
+        raise failure
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -28,13 +69,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     than :data:`PING_AFTER_IDLE` seconds (a restarted server, a dropped firewall state): the
     driver's ping is three round trips (BEGIN, an empty query, ROLLBACK), which ``pool_pre_ping``
     paid on every checkout — under RADIUS load a connection is never idle that long, and one
-    broken mid-burst fails its statement and is replaced by the pool as a disconnect.
+    broken mid-burst fails its statement and is replaced by the pool as a disconnect (the
+    dialect sees the closed connection, and the pool then replaces all the connections it had
+    opened before: after a fail-over none of them still points at the old primary).
+
+    The URL may name several hosts (see :func:`sesame.settings.normalize_database_url` and
+    :class:`HostsInTurn`).
     """
     if not is_sqlite(url):
         # A fixed pool: overflow connections are opened and closed per burst, and every new
         # PostgreSQL backend is a fork (measured: a third of a core lost under RADIUS load).
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 0)
+        kwargs["connect_args"] = {"async_creator_fn": HostsInTurn(), **kwargs.get("connect_args", {})}
         engine = create_async_engine(url, **kwargs)
         dialect = engine.sync_engine.dialect
 

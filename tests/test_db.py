@@ -1,4 +1,5 @@
-"""The engine's pooled PostgreSQL connections: pinged only after they sat idle."""
+"""The engine's pooled PostgreSQL connections: pinged only after they sat idle; several hosts in
+the URL tried in turn."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from radius.records import unavailable
 from sesame import db
+from sesame.settings import normalize_database_url
+from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.postgres
 
@@ -54,5 +59,51 @@ async def test_an_idle_connection_the_server_dropped_is_replaced(
         await admin.dispose()
         monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
         assert await _backend_pid(engine) != first  # the ping failed: a fresh connection, no error
+    finally:
+        await engine.dispose()
+
+
+def _hosts(url: str, *ports: int, attrs: str) -> str:
+    """``url`` naming several hosts (127.0.0.1 on ``ports``), as the settings write it."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    hosts = ",".join(f"127.0.0.1:{port}" for port in ports)
+    return normalize_database_url(
+        f"postgresql://{parsed.username}@{hosts}/{parsed.database}?target_session_attrs={attrs}"
+    )
+
+
+async def test_the_hosts_of_the_url_are_tried_in_turn_and_the_one_that_answered_first(
+    empty_postgres: str,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    port = make_url(empty_postgres).port or 5432
+    dead = free_tcp_port()  # nothing listens there: refused at once
+    engine = db.create_engine(_hosts(empty_postgres, dead, port, attrs="read-write"), pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT inet_server_port()"))).scalar_one() == port
+    finally:
+        await engine.dispose()
+    turn = db.HostsInTurn()
+    connection = await turn(host=["127.0.0.1", "127.0.0.1"], port=[dead, port], user="postgres",
+                            database=make_url(empty_postgres).database)  # fmt: skip
+    await connection.close()
+    assert turn.preferred == 1  # the next connection goes there first
+
+
+async def test_no_host_matching_target_session_attrs_is_an_error(empty_postgres: str) -> None:
+    """read-only asked, only a primary there: as with a standby when read-write is asked."""
+    from sqlalchemy.engine import make_url
+
+    port = make_url(empty_postgres).port or 5432
+    engine = db.create_engine(_hosts(empty_postgres, free_tcp_port(), port, attrs="read-only"))
+    try:
+        with pytest.raises(DBAPIError) as caught:
+            async with engine.connect():
+                pass
+        assert unavailable(caught.value)  # the records wait: never acknowledged as refused
     finally:
         await engine.dispose()

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from sesame.settings import DEFAULT_DATABASE_URL, Environment, SettingsError, load_settings
+from sesame.settings import (
+    DEFAULT_DATABASE_URL,
+    Environment,
+    SettingsError,
+    load_settings,
+    normalize_database_url,
+)
 
 KEY = "k" * 40
 
@@ -172,3 +178,30 @@ def test_a_bad_metrics_setting_is_named(
         load_settings()
     assert str(excinfo.value).startswith(f"invalid setting {variable}:")
     assert value not in str(excinfo.value) or variable != "SESAME_METRICS_TOKEN"  # a secret is not echoed
+
+
+@pytest.mark.parametrize(
+    ("written", "normalized"),
+    [
+        (
+            "postgresql://sesame:p%40ss@db1:5433,db2/sesame?target_session_attrs=read-write",
+            "postgresql+asyncpg://sesame:p%40ss@/sesame?host=db1:5433&host=db2:5432&target_session_attrs=read-write",
+        ),
+        (
+            "postgres://u@10.0.0.1,10.0.0.2/s",
+            "postgresql+asyncpg://u@/s?host=10.0.0.1:5432&host=10.0.0.2:5432",
+        ),
+        ("postgresql://u@db:6432/s?sslmode=require", "postgresql+asyncpg://u@db:6432/s?sslmode=require"),
+    ],
+)
+def test_a_database_url_may_name_several_hosts_libpq_style(written: str, normalized: str) -> None:
+    assert normalize_database_url(written) == normalized
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["postgresql://u@[::1]:5432,[::2]:5432/s", "postgresql://u@db1:x,db2/s", "postgresql://u@db1,,db2/s"],
+)
+def test_a_multi_host_url_it_cannot_read_is_refused(written: str) -> None:
+    with pytest.raises(ValueError, match="host"):
+        normalize_database_url(written)

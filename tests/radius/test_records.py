@@ -5,12 +5,13 @@ deleted meanwhile kept unlinked, and ``last_seen_at`` moved at most once an hour
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts import users
@@ -19,8 +20,9 @@ from accounts.models import Account, AccountingSession, AuthRecord, Device
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from accounts.sessions import StatusType, Usage
-from radius.records import RecordWriter
-from sesame.db import create_sessionmaker, unit_of_work
+from radius.records import RecordWriter, unavailable
+from sesame.db import create_engine, create_sessionmaker, unit_of_work
+from tests.conftest import postgres_database
 from tests.radius.conftest import Home, add_account
 
 WriterFactory = Callable[[], RecordWriter]
@@ -203,3 +205,50 @@ async def test_a_decision_the_database_refuses_is_counted_and_the_others_are_wri
     postgres = engine.dialect.name == "postgresql"
     assert stored == ({"n1", "n3"} if postgres else {"n1", f"n{2**40}", "n3"})
     assert _refused("radpostauth") == before + (1 if postgres else 0)
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own (whatever the backend parameter)."""
+    with postgres_database("sesame_ro", template=postgres_template) as url:
+        yield url
+
+
+@pytest.mark.postgres
+async def test_accounting_a_read_only_database_cannot_take_waits_and_is_never_acknowledged_as_refused(
+    postgres_url: str,
+) -> None:
+    """A standby (read-only) answers ``SELECT 1`` but refuses every write: during a fail-over, the
+    records must stay unanswered (the NAS retransmits), not be taken for records at fault and
+    acknowledged without being stored."""
+    name = make_url(postgres_url).database
+
+    async def admin(statement: str) -> None:  # from another database: this one is read-only
+        engine = create_engine(make_url(postgres_url).set(database="postgres").render_as_string(False))
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+            await connection.commit()
+        await engine.dispose()
+
+    def usage(uid: str) -> Usage:
+        return Usage(status=StatusType.START, acctuniqueid=uid, acctsessionid=uid,
+                     nasipaddress="192.0.2.1", event_time=datetime.now(UTC))  # fmt: skip
+
+    await admin(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    engine = create_engine(postgres_url)
+    writer = RecordWriter(sessions=create_sessionmaker(engine))
+    refused_before = _refused("radacct")
+    try:
+        results = await asyncio.gather(*(writer.record_usage(usage(f"r{i}")) for i in range(3)),
+                                       return_exceptions=True)  # fmt: skip
+        assert all(isinstance(result, Exception) and unavailable(result) for result in results), results
+        assert _refused("radacct") == refused_before
+        await admin(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+        await engine.dispose()  # new connections: the server is writable again
+        await asyncio.gather(*(writer.record_usage(usage(f"r{i}")) for i in range(3)))  # the NAS retries
+        async with create_sessionmaker(engine)() as session:
+            stored = set((await session.scalars(select(AccountingSession.acctuniqueid))).all())
+        assert stored == {"r0", "r1", "r2"}
+    finally:
+        await writer.close()
+        await engine.dispose()
