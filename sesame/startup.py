@@ -193,7 +193,16 @@ async def serve(settings: Settings) -> None:
                 portal=build_portal(settings, engine) if settings.portal.enabled else None,
                 readiness=radius_ready if listeners else None,
             )
-            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
+            # X-Forwarded-For and -Proto only from the configured proxies (uvicorn's own default
+            # would also read FORWARDED_ALLOW_IPS from the environment, where "*" believes anyone)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                proxy_headers=True,
+                forwarded_allow_ips=settings.web.proxies,
+            )
             web = _WebServer(config)
             tasks["web"] = asyncio.create_task(web.serve(sockets=[sock]), name="web")
             log.info(
