@@ -235,8 +235,8 @@ def test_the_installed_units_pass_systemd_analyze_verify(installed: Installed) -
         ):
             rendered = rendered.replace(str(path), default)
         back = rendered.replace(installed.user, "sesame")
-        assert [line for line in back.splitlines() if not line.startswith("StateDirectory=")] == [
-            line for line in text.splitlines() if not line.startswith("StateDirectory=")
+        assert [line for line in back.splitlines() if not line.startswith("StateDirectory")] == [
+            line for line in text.splitlines() if not line.startswith("StateDirectory")
         ]
 
 
