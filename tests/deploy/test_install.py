@@ -157,6 +157,8 @@ def installed() -> Iterator[Installed]:
 
 
 def test_install_makes_the_user_the_directories_and_the_secrets_and_their_modes(installed: Installed) -> None:
+    assert f"PostgreSQL role and database {installed.database}" in installed.output
+    assert "units written, not enabled" in installed.output  # no systemd PID 1 here
     account = pwd.getpwnam(installed.user)
     assert account.pw_shell == "/usr/sbin/nologin" and account.pw_uid < 1000  # a system user
     assert account.pw_dir == str(installed.state)
