@@ -203,12 +203,39 @@ class WebSettings(BaseModel):
     bind: str = "127.0.0.1"
     port: Port = 8000
     enabled: bool = True
+    #: The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses or
+    #: networks, comma-separated; "" believes nobody. From any other peer the headers are ignored and
+    #: the peer's own address is the client's (the throttles and the captive API key on it). The
+    #: default is the proxy on this host, the deployment deploy/nginx describes.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     @field_validator("bind")
     @classmethod
     def _bind(cls, value: str) -> str:
         ipaddress.ip_address(value)
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                # "*" too: believing anyone lets every client choose the address it is throttled by
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def proxies(self) -> list[str]:
+        """The trusted proxies as uvicorn's ``forwarded_allow_ips`` takes them (never "*")."""
+        return [
+            str(ipaddress.ip_network(p.strip(), strict=False))
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        ]
 
 
 class MetricsSettings(BaseModel):

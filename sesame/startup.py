@@ -266,7 +266,16 @@ async def serve(settings: Settings) -> None:
                 readiness=radius_ready if listeners else None,
                 redis=redis.probe if redis is not None else None,
             )
-            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=True)
+            # X-Forwarded-For and -Proto only from the configured proxies (uvicorn's own default
+            # would also read FORWARDED_ALLOW_IPS from the environment, where "*" believes anyone)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                proxy_headers=True,
+                forwarded_allow_ips=settings.web.proxies,
+            )
             web = _WebServer(config)
             tasks["web"] = asyncio.create_task(web.serve(sockets=[sock]), name="web")
             log.info(

@@ -65,6 +65,8 @@ def test_a_toml_file_is_read_and_the_environment_wins(
         ("SESAME_DATABASE_URL", "mysql://x/y", "SESAME_DATABASE_URL"),
         ("SESAME_LOG_LEVEL", "chatty", "SESAME_LOG_LEVEL"),
         ("SESAME_ENVIRONMENT", "staging", "SESAME_ENVIRONMENT"),
+        ("SESAME_WEB_TRUSTED_PROXIES", "*", "SESAME_WEB_TRUSTED_PROXIES"),
+        ("SESAME_WEB_TRUSTED_PROXIES", "127.0.0.1,proxy.example.fr", "SESAME_WEB_TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_setting_gives_one_line_naming_it(
@@ -77,6 +79,17 @@ def test_a_bad_setting_gives_one_line_naming_it(
     message = str(excinfo.value)
     assert message.startswith(f"invalid setting {named}:")
     assert "\n" not in message
+
+
+def test_forwarded_headers_are_believed_from_the_configured_proxies_only(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    assert load_settings().web.proxies == ["127.0.0.1/32", "::1/128"]  # the proxy on this host
+    monkeypatch.setenv("SESAME_WEB_TRUSTED_PROXIES", "10.0.8.2, 2001:db8::/64")
+    assert load_settings().web.proxies == ["10.0.8.2/32", "2001:db8::/64"]
+    monkeypatch.setenv("SESAME_WEB_TRUSTED_PROXIES", "")
+    assert load_settings().web.proxies == []  # nobody: each peer is the client
 
 
 def test_the_placeholder_secret_key_is_refused_outside_development(
