@@ -61,8 +61,9 @@ def test_the_rules_name_metrics_that_exist() -> None:
 
     import federation.metrics
     import radius.metrics
+    import sesame.sharedstate
 
-    assert radius.metrics and federation.metrics  # registered on import
+    assert radius.metrics and federation.metrics and sesame.sharedstate  # registered on import
     exported = set()
     for metric in REGISTRY.collect():
         exported.add(metric.name)
