@@ -33,6 +33,13 @@ def _digest(box: SecretBox, *, account_id: int, purpose: CodePurpose, code: str)
     return box.digest(f"{purpose.value}:{account_id}:{code}".encode(), purpose=CODE_PURPOSE)
 
 
+def _matches(box: SecretBox, stored: str, *, account_id: int, purpose: CodePurpose, code: str) -> bool:
+    """Whether the code is the stored one, under any accepted key (a code sent before a key
+    rotation keeps working for its lifetime)."""
+    value = f"{purpose.value}:{account_id}:{code}".encode()
+    return any(hmac.compare_digest(stored, d) for d in box.digests(value, purpose=CODE_PURPOSE))
+
+
 def normalize_code(raw: str) -> str:
     """What people type: spaces and dashes are ignored ("123 456", "123-456")."""
     return "".join(c for c in raw if c not in " -\t")
@@ -82,8 +89,7 @@ async def use_code(
     )
     if live is None:
         return False
-    expected = _digest(box, account_id=account.id, purpose=purpose, code=normalize_code(code))
-    if not hmac.compare_digest(live.digest, expected):
+    if not _matches(box, live.digest, account_id=account.id, purpose=purpose, code=normalize_code(code)):
         live.attempts += 1
         await session.flush()
         return False

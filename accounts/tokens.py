@@ -91,9 +91,10 @@ async def consume_tokens(
     attempt, across statements and processes. Repeated attempts in the same call are the
     caller's to refuse.
     """
-    keys = {
-        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), account_id): (account_id, token)
+    keys = {  # a token issued before a key rotation is stored under the previous key's digest
+        (digest, account_id): (account_id, token)
         for account_id, token in attempts
+        for digest in box.digests(token.encode(), purpose=TOKEN_PURPOSE)
     }
     if not keys or nas_id is None:
         return set()
@@ -219,10 +220,11 @@ _Key = tuple[str, str, int]
 
 def _keys(box: SecretBox, attempts: Sequence[Attempt]) -> dict[_Key, Attempt]:
     """The attempts by (digest, username, NAS id); one from no access point of ours cannot win."""
-    return {
-        (box.digest(token.encode(), purpose=TOKEN_PURPOSE), username, nas_id): (username, token, nas_id)
+    return {  # every key's digest: a token issued before a key rotation is stored under an older one
+        (digest, username, nas_id): (username, token, nas_id)
         for username, token, nas_id in attempts
         if nas_id is not None
+        for digest in box.digests(token.encode(), purpose=TOKEN_PURPOSE)
     }
 
 

@@ -220,7 +220,7 @@ class Page:
         account = await session.scalar(
             select(Account).where(Account.id == self.account_id).options(selectinload(Account.region))
         )
-        if account is None or self.login_fingerprint != password_fingerprint(self.portal, account):
+        if account is None or self.login_fingerprint not in password_fingerprints(self.portal, account):
             return None
         return account
 
@@ -260,6 +260,12 @@ class Page:
 def password_fingerprint(portal: Portal, account: Account) -> str:
     """Changes when the password does: old login cookies stop working."""
     return portal.box.digest((account.password_hash or "").encode(), purpose="login-fingerprint")[:16]
+
+
+def password_fingerprints(portal: Portal, account: Account) -> list[str]:
+    """The fingerprint under each accepted key (a login made before a key rotation stays valid)."""
+    value = (account.password_hash or "").encode()
+    return [d[:16] for d in portal.box.digests(value, purpose="login-fingerprint")]
 
 
 def login_cookie(portal: Portal, account: Account) -> str:

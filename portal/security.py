@@ -36,10 +36,12 @@ class Signer:
     """Signs small JSON payloads for cookies, one purpose per signer."""
 
     def __init__(self, box: SecretBox, *, purpose: str) -> None:
-        self._key = box.digest(b"cookie-signing-key", purpose=purpose).encode()
+        # signed with the current key; during a key rotation, read with the previous one too
+        self._keys = [d.encode() for d in box.digests(b"cookie-signing-key", purpose=purpose)]
 
-    def _mac(self, body: bytes) -> str:
-        return base64.urlsafe_b64encode(hmac.digest(self._key, body, "sha256")[:24]).decode().rstrip("=")
+    def _mac(self, body: bytes, key: bytes | None = None) -> str:
+        mac = hmac.digest(key or self._keys[0], body, "sha256")[:24]
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     def sign(self, payload: Mapping[str, Any], *, now: float) -> str:
         body = (
@@ -55,7 +57,7 @@ class Signer:
         if not value or value.count(".") != 1 or len(value) > 4096:
             return None
         body, mac = value.split(".")
-        if not hmac.compare_digest(mac, self._mac(body.encode())):
+        if not any(hmac.compare_digest(mac, self._mac(body.encode(), key)) for key in self._keys):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -69,15 +71,15 @@ class Signer:
 
 class Csrf:
     def __init__(self, box: SecretBox) -> None:
-        self._key = box.digest(b"csrf-key", purpose="portal-csrf").encode()
+        self._keys = [d.encode() for d in box.digests(b"csrf-key", purpose="portal-csrf")]
 
-    def token_for(self, cookie: str) -> str:
-        return hmac.new(self._key, cookie.encode(), "sha256").hexdigest()[:32]
+    def token_for(self, cookie: str, key: bytes | None = None) -> str:
+        return hmac.new(key or self._keys[0], cookie.encode(), "sha256").hexdigest()[:32]
 
     def valid(self, cookie: str | None, token: str | None) -> bool:
         if not cookie or not token:
             return False
-        return hmac.compare_digest(self.token_for(cookie), token)
+        return any(hmac.compare_digest(self.token_for(cookie, key), token) for key in self._keys)
 
     @staticmethod
     def new_cookie() -> str:

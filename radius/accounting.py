@@ -64,26 +64,28 @@ class SessionClass:
 
     ``sesame:<account id>.<nonce>.<tag>``: the NAS repeats it in accounting, so the session is
     tied to the account that authenticated without a database lookup, and nobody without the
-    key can make one up. Unique per Access-Accept (the nonce).
+    key can make one up. Unique per Access-Accept (the nonce). Made with the first key; during a
+    key rotation the previous keys still verify the Class of sessions that started before it.
     """
 
     PREFIX = b"sesame:"
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, key: bytes, *previous: bytes) -> None:
+        self._keys = (key, *previous)
 
-    def _tag(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).hexdigest()[:16].encode()
+    @staticmethod
+    def _tag(key: bytes, body: bytes) -> bytes:
+        return hmac.new(key, body, hashlib.sha256).hexdigest()[:16].encode()
 
     def make(self, account_id: int) -> bytes:
         body = self.PREFIX + f"{account_id}.{os.urandom(6).hex()}".encode()
-        return body + b"." + self._tag(body)
+        return body + b"." + self._tag(self._keys[0], body)
 
     def account_id(self, value: bytes | None) -> int | None:
         if value is None or not value.startswith(self.PREFIX):
             return None
         body, _, tag = value.rpartition(b".")
-        if not hmac.compare_digest(tag, self._tag(body)):
+        if not any(hmac.compare_digest(tag, self._tag(key, body)) for key in self._keys):
             return None
         number = body[len(self.PREFIX) :].partition(b".")[0]
         return int(number) if number.isdigit() and len(number) < 19 else None

@@ -128,7 +128,7 @@ def redis_link(settings: Settings) -> RedisLink | None:
     url = redis.url.get_secret_value()
     if not url:
         return None
-    box = SecretBox(settings.secret_key.get_secret_value())
+    box = settings.secret_box()
     return RedisLink.from_url(
         url,
         key=bytes.fromhex(box.digest(b"redis", purpose="shared-state-keys"))[:32],
@@ -179,7 +179,7 @@ def build_radius(
     through (:func:`redis_link`; None: counted in this process)."""
     radius = settings.radius
     codec = radius_codec(settings)
-    box = SecretBox(settings.secret_key.get_secret_value())
+    box = settings.secret_box()
     sessions = create_sessionmaker(engine)
     store = SqlStore(
         sessions=sessions,
@@ -192,7 +192,7 @@ def build_radius(
         accounting_batch=settings.accounting.batch_size,
         timezone=settings.accounting.timezone,
     )
-    classes = SessionClass(box.digest(b"class", purpose="radius-class").encode())
+    classes = SessionClass(*(d.encode() for d in box.digests(b"class", purpose="radius-class")))
     verifier = BoundedVerifier(
         PasswordHasher(),
         threads=radius.password_threads,
@@ -462,7 +462,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             eap=eap_profile(settings),
         ),
         sessions=create_sessionmaker(engine),
-        box=SecretBox(settings.secret_key.get_secret_value()),
+        box=settings.secret_box(),
         hasher=PasswordHasher(),
         postman=Postman(mailer, sender=mail.sender),
         coa=build_coa_client(settings) if settings.radius.enabled else None,

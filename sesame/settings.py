@@ -37,6 +37,7 @@ from pydantic_settings import (
 from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
 from accounts.network import AddressRules
+from accounts.secretbox import SecretBox
 
 ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
@@ -486,6 +487,8 @@ class Settings(BaseSettings):
     realm: str = "wifi.example.org"
     region_name: str = "Région"
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET_KEY)
+    #: during a key rotation, the key being replaced: it still opens and verifies, never seals
+    secret_key_previous: SecretStr | None = None
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$")
 
@@ -534,6 +537,20 @@ class Settings(BaseSettings):
                 "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return value
+
+    @field_validator("secret_key_previous")
+    @classmethod
+    def _secret_key_previous(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"the previous secret key is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
+    def secret_box(self) -> SecretBox:
+        """The box over SESAME_SECRET_KEY and, during a rotation, SESAME_SECRET_KEY_PREVIOUS."""
+        previous = [self.secret_key_previous.get_secret_value()] if self.secret_key_previous else []
+        return SecretBox(self.secret_key.get_secret_value(), *previous)
 
     @field_validator("retention")
     @classmethod

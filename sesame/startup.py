@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from accounts.rekey import unreadable_samples
 from federation.tls import TlsError
 from portal.app import create_app
 from radius.eap.tlsengine import TlsConfigError
@@ -39,7 +40,7 @@ from sesame.compose import (
     radsec_listener,
     redis_link,
 )
-from sesame.db import create_engine, is_sqlite, reaching
+from sesame.db import create_engine, create_sessionmaker, is_sqlite, reaching
 from sesame.settings import Settings
 from sesame.workers import Supervisor
 
@@ -84,6 +85,29 @@ def prepare_schema(settings: Settings) -> None:
         raise StartupError(
             f"the database schema is at revision {current or 'none'}, this version needs {head}: "
             "run `sesame db upgrade` first"
+        )
+
+
+def check_secret_key(settings: Settings) -> None:
+    """The stored secrets open under SESAME_SECRET_KEY (or, during a rotation, the previous key):
+    a database restored or copied without its key stops start-up with one line, instead of every
+    access point being ignored one by one (docs/operations.md, "Backups and restore")."""
+
+    async def unreadable() -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await unreadable_samples(session, box=settings.secret_box())
+        finally:
+            await engine.dispose()
+
+    with reaching(settings.database_url):
+        kinds = asyncio.run(unreadable())
+    if kinds:
+        raise StartupError(
+            f"the stored secrets ({', '.join(kinds)}) do not open under SESAME_SECRET_KEY: this database "
+            "was sealed with another key. Set the SESAME_SECRET_KEY backed up with this database "
+            "(`sesame secrets check` counts what opens)"
         )
 
 

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import select
@@ -49,7 +49,10 @@ class TokenKeys:
     """Signs and reads admin access tokens."""
 
     def __init__(self, portal: Portal) -> None:
-        self._key = OctKey.import_key(portal.box.digest(b"admin-jwt", purpose="admin-jwt").encode())
+        # signed with the current key; during a key rotation, read with the previous one too
+        digests = portal.box.digests(b"admin-jwt", purpose="admin-jwt")
+        self._keys = [OctKey.import_key(d.encode()) for d in digests]
+        self._key = self._keys[0]
         self.issuer = portal.config.public_url
 
     def issue(
@@ -69,9 +72,17 @@ class TokenKeys:
         }
         return jwt.encode({"alg": "HS256", "typ": "at+jwt"}, claims, self._key)
 
+    def _decode(self, token: str) -> dict[str, Any]:
+        for key in self._keys[:-1]:
+            try:
+                return dict(jwt.decode(token, key, algorithms=["HS256"]).claims)
+            except BadSignatureError:
+                continue
+        return dict(jwt.decode(token, self._keys[-1], algorithms=["HS256"]).claims)
+
     def read(self, token: str, *, now: float) -> dict[str, Any] | None:
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"]).claims
+            claims = self._decode(token)
             JWTClaimsRegistry(
                 now=int(now),
                 leeway=5,

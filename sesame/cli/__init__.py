@@ -34,6 +34,7 @@ from sesame.cli import (
     portal,
     retention,
     run,
+    secrets,
     sessions,
     users,
 )
@@ -75,6 +76,7 @@ app.add_typer(credentials.credential_app, name="credential")
 app.add_typer(credentials.token_app, name="token")
 app.add_typer(policy.app, name="policy")
 app.add_typer(retention.app, name="retention")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(sessions.app, name="session")
 app.add_typer(admins.app, name="admin")
 app.add_typer(partners.app, name="partner")

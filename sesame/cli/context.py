@@ -84,7 +84,7 @@ class Context:
 
     @property
     def box(self) -> SecretBox:
-        return SecretBox(self.settings.secret_key.get_secret_value())
+        return self.settings.secret_box()
 
     @property
     def hasher(self) -> PasswordHasher:

@@ -27,6 +27,7 @@ def _run(settings: Settings) -> None:
         for finding in findings:
             log.warning("check: %s", finding)
     startup.prepare_schema(settings)
+    startup.check_secret_key(settings)
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
         run_event_loop(startup.serve(settings))
 

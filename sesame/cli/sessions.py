@@ -11,7 +11,6 @@ from accounts import disconnect, network, sessions, users
 from accounts.disconnect import CoaOutcome, SessionChange
 from accounts.errors import DomainError
 from accounts.models import AccountingSession
-from accounts.secretbox import SecretBox
 from accounts.sessions import SessionFilter
 from sesame.cli.context import Context, run_command, run_with_sessions
 from sesame.compose import build_coa_client
@@ -89,7 +88,7 @@ def session_disconnect(
     async def action(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
         result = await disconnect.disconnect_session(
             factory,
-            box=SecretBox(settings.secret_key.get_secret_value()),
+            box=settings.secret_box(),
             radacctid=session_id,
             send=build_coa_client(settings),
         )
@@ -117,7 +116,7 @@ def session_change(
     async def action(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> str:
         result = await disconnect.change_session(
             factory,
-            box=SecretBox(settings.secret_key.get_secret_value()),
+            box=settings.secret_box(),
             radacctid=session_id,
             change=change,
             send=build_coa_client(settings),

@@ -11,7 +11,6 @@ from accounts.errors import InvalidInput
 from accounts.identity import split_identity
 from accounts.models import AccountStatus, utcnow
 from accounts.network import ensure_home_region
-from accounts.secretbox import SecretBox
 from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command, run_with_sessions
 from sesame.compose import build_coa_client
 from sesame.settings import Settings, get_settings
@@ -105,7 +104,7 @@ def user_delete(
             account = await users.find_account(session, identity, region=region)
         results = await disconnect.disconnect_account(
             factory,
-            box=SecretBox(settings.secret_key.get_secret_value()),
+            box=settings.secret_box(),
             account_id=account.id,
             send=build_coa_client(settings),
         )
@@ -134,5 +133,5 @@ def user_pseudonym(identity: str = typer.Argument(..., help="username or usernam
     """
     settings = get_settings()
     username, realm = split_identity(identity, home_realm=settings.realm)
-    box = SecretBox(settings.secret_key.get_secret_value())
+    box = settings.secret_box()
     typer.echo(users.pseudonym_of(box, f"{username}@{realm}"))

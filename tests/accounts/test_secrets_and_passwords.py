@@ -38,6 +38,27 @@ def test_the_box_never_shows_its_key() -> None:
     assert "k" * 10 not in repr(SecretBox("k" * 40))
 
 
+def test_during_a_rotation_the_new_key_seals_and_both_open() -> None:
+    old, new = "o" * 40, "n" * 40
+    by_old = SecretBox(old).seal(b"testing123", purpose="nas-secret")
+    window = SecretBox(new, old)
+    assert window.open(by_old, purpose="nas-secret") == b"testing123"
+    by_new = window.seal(b"testing123", purpose="nas-secret")
+    assert SecretBox(new).open(by_new, purpose="nas-secret") == b"testing123"
+    with pytest.raises(SecretUnreadable):
+        SecretBox(old).open(by_new, purpose="nas-secret")
+    resealed = window.resealed(by_old, purpose="nas-secret")
+    assert resealed is not None and SecretBox(new).open(resealed, purpose="nas-secret") == b"testing123"
+    assert window.resealed(by_new, purpose="nas-secret") is None
+    with pytest.raises(SecretUnreadable):
+        SecretBox("x" * 40, new).resealed(by_old, purpose="nas-secret")
+    # digests: the current key's, then each previous one's
+    assert window.digest(b"v", purpose="p") == SecretBox(new).digest(b"v", purpose="p")
+    assert window.digests(b"v", purpose="p") == [SecretBox(k).digest(b"v", purpose="p") for k in (new, old)]
+    assert SecretBox(new, new).digests(b"v", purpose="p") == [SecretBox(new).digest(b"v", purpose="p")]
+    assert old[:10] not in repr(window) and new[:10] not in repr(window)
+
+
 def test_default_cost_is_argon2id_with_owasp_parameters() -> None:
     hashed = PasswordHasher().hash("correct horse battery")
     assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

@@ -14,7 +14,6 @@ from accounts import network, users
 from accounts.models import AccountingSession
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
-from accounts.secretbox import SecretBox
 from radius.accounting import SessionClass
 from radius.core import PortKind, ServerCore
 from radius.events import Address
@@ -67,7 +66,7 @@ async def test_two_workers_give_a_person_the_same_chargeable_user_identity_and_r
         region = await ensure_home_region(session, realm=CLI_REALM)
         commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
         site = await network.add_site(session, commune=commune, name="Médiathèque")
-        box = SecretBox(settings.secret_key.get_secret_value())
+        box = settings.secret_box()
         await network.add_nas(session, box=box, site=site, name="ap", address=NAS[0], secret=secret)
         alice = await users.create_account(
             session,
