@@ -1,7 +1,8 @@
 """Schema migrations: a thin wrapper over Alembic for the CLI and start-up.
 
 The migration scripts live in the top-level ``alembic/`` folder of the source tree (not an
-importable package: it would shadow the Alembic library).
+importable package: it would shadow the Alembic library); a wheel carries a copy of them as
+``sesame/_alembic`` (setup.py), which is what an installed (non-editable) Sésame reads.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from sqlalchemy.engine import Connection
 from alembic import command
 from sesame.db import create_engine
 
-SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
+_PACKAGED = Path(__file__).resolve().parent / "_alembic"
+SCRIPT_LOCATION = (
+    _PACKAGED if (_PACKAGED / "env.py").is_file() else Path(__file__).resolve().parent.parent / "alembic"
+)
 
 
 def alembic_config(database_url: str) -> Config:
