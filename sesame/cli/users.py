@@ -11,6 +11,7 @@ from accounts.errors import InvalidInput
 from accounts.identity import split_identity
 from accounts.models import AccountStatus, utcnow
 from accounts.network import ensure_home_region
+from accounts.secretbox import SecretBox
 from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command, run_with_sessions
 from sesame.compose import build_coa_client
 from sesame.settings import Settings, get_settings
@@ -129,9 +130,13 @@ def user_pseudonym(identity: str = typer.Argument(..., help="username or usernam
     """Print the pseudonym the records of an identity carry once its account is deleted.
 
     For a judicial requisition about a deleted account: its kept records have this username
-    (radacct, radpostauth) and closed_account this pseudonym. Needs the same SESAME_SECRET_KEY.
+    (radacct, radpostauth) and closed_account this pseudonym. Needs the SESAME_SECRET_KEY in force
+    when the account was deleted; during a key rotation, a second line gives the pseudonym under
+    SESAME_SECRET_KEY_PREVIOUS (accounts deleted before the rotation).
     """
     settings = get_settings()
     username, realm = split_identity(identity, home_realm=settings.realm)
-    box = settings.secret_box()
-    typer.echo(users.pseudonym_of(box, f"{username}@{realm}"))
+    typer.echo(users.pseudonym_of(settings.secret_box(), f"{username}@{realm}"))
+    if settings.secret_key_previous is not None:
+        previous = SecretBox(settings.secret_key_previous.get_secret_value())
+        typer.echo(users.pseudonym_of(previous, f"{username}@{realm}"))
