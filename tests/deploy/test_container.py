@@ -142,7 +142,10 @@ def _context(tmp_path: Path) -> Path:
     wheels = context / "wheelhouse"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "wheel", "-w", str(wheels), str(context)], check=True, timeout=900, cwd=tmp_path)
-    subprocess.run([*pip, "download", "-d", str(wheels), "setuptools>=69", "wheel"], check=True, timeout=300)
+    # the build's own requirements, and what the host's newer Python leaves out: redis needs
+    # async-timeout before Python 3.11.3 (Debian 12 has 3.11.2)
+    extra = ["setuptools>=69", "wheel", "async-timeout>=4.0.3"]
+    subprocess.run([*pip, "download", "-d", str(wheels), *extra], check=True, timeout=300)
     return context
 
 
