@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.secretbox import SecretBox
 from sesame.settings import (
     DEFAULT_DATABASE_URL,
     Environment,
@@ -218,3 +219,22 @@ def test_a_database_url_may_name_several_hosts_libpq_style(written: str, normali
 def test_a_multi_host_url_it_cannot_read_is_refused(written: str) -> None:
     with pytest.raises(ValueError, match="host"):
         normalize_database_url(written)
+
+
+def test_the_previous_secret_key_is_accepted_during_a_rotation_only_when_it_is_long_enough(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_SECRET_KEY", KEY)
+    old = "the-old-secret-key-being-retired-0123456789abc"
+    sealed = SecretBox(old).seal(b"nas secret", purpose="nas-secret")
+    assert not load_settings().secret_box().rotating
+    monkeypatch.setenv("SESAME_SECRET_KEY_PREVIOUS", "")
+    assert load_settings().secret_key_previous is None
+    monkeypatch.setenv("SESAME_SECRET_KEY_PREVIOUS", old)
+    box = load_settings().secret_box()
+    assert box.rotating and box.open(sealed, purpose="nas-secret") == b"nas secret"
+    assert SecretBox(KEY).open(box.seal(b"x", purpose="p"), purpose="p") == b"x"  # the new key seals
+    monkeypatch.setenv("SESAME_SECRET_KEY_PREVIOUS", "short")
+    with pytest.raises(SettingsError, match="SESAME_SECRET_KEY_PREVIOUS") as excinfo:
+        load_settings()
+    assert "short" not in str(excinfo.value).replace("shorter", "")

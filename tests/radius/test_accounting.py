@@ -293,3 +293,13 @@ def test_any_attribute_values_give_a_record_that_fits_its_columns_or_a_clean_dro
             assert len(value) <= column.type.length, (name, value)
         if isinstance(value, int) and not isinstance(value, bool):
             assert 0 <= value < 2**63, (name, value)
+
+
+def test_during_a_key_rotation_the_class_of_a_session_started_before_it_still_names_its_account() -> None:
+    old, new = b"the class key before the rotation", b"the class key after the rotation!"
+    before = SessionClass(old).make(42)
+    window = SessionClass(new, old)
+    assert window.account_id(before) == 42
+    after = window.make(7)
+    assert SessionClass(new).account_id(after) == 7 and SessionClass(old).account_id(after) is None
+    assert SessionClass(new).account_id(before) is None  # once the previous key is dropped
