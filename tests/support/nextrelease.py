@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from alembic import command
 from sesame import migrations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,9 +78,19 @@ def migration_source() -> str:
     return MIGRATION.format(revision=revision(), down_revision=migrations.head_revision())
 
 
-def make(folder: Path) -> Path:
+def make(folder: Path, tree: tuple[str, ...] = TREE) -> Path:
     """The next release in ``folder`` (created); returns the folder to put first on PYTHONPATH."""
-    for name in TREE:
+    for name in tree:
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "alembic" / "versions" / f"{revision()}_rolling_probe.py").write_text(migration_source())
     return folder
+
+
+def migrate(database_url: str, folder: Path) -> None:
+    """Apply the next release's migrations to ``database_url`` in this process (its scripts are
+    copied into ``folder``; the models and the engine are this checkout's, which is all
+    ``alembic/env.py`` needs)."""
+    make(folder, ("alembic",))
+    config = migrations.alembic_config(database_url)
+    config.set_main_option("script_location", str(folder / "alembic"))
+    command.upgrade(config, "head")
