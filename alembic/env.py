@@ -1,4 +1,9 @@
-"""Alembic environment: runs migrations over Sésame's async engine (asyncpg or aiosqlite)."""
+"""Alembic environment: runs migrations over Sésame's async engine (asyncpg or aiosqlite).
+
+Migrations only expand the schema, so that the release before keeps running against it during a
+rolling upgrade; removals come one release later in a ``CONTRACT`` migration. The rule, and the test
+that checks it on every migration from 0010 on, are in alembic/README.md.
+"""
 
 from __future__ import annotations
 
