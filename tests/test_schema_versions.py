@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,25 @@ def test_a_schema_this_version_cannot_place_is_refused(cli_env: str, revision: s
     with pytest.raises(StartupError, match=rf"revision {revision}, which this version .* does not know"):
         prepare_schema(get_settings())
     assert migrations.current_revision_sync(cli_env) == revision
+
+
+@pytest.mark.postgres
+def test_hosts_that_upgrade_at_once_migrate_one_after_the_other(empty_postgres: str, tmp_path: Path) -> None:
+    """Each host's unit runs ``sesame db upgrade`` before it serves; started together, they must
+    not both create the tables (alembic/env.py holds an advisory lock while it migrates)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")} | {
+        "SESAME_ENVIRONMENT": "development",
+        "SESAME_DATABASE_URL": empty_postgres,
+    }
+    command = [sys.executable, "-m", "sesame", "db", "upgrade"]
+    hosts = [
+        subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    for host in hosts:
+        out, err = host.communicate(timeout=120)
+        assert host.returncode == 0, err
+        assert f"is at revision {migrations.head_revision()}" in out
+    assert migrations.current_revision_sync(empty_postgres) == migrations.head_revision()
