@@ -131,6 +131,14 @@ with op.batch_alter_table("account", schema=None) as batch_op:
 """,
         "account.zone is NOT NULL",
     ),
+    "drop a default": (
+        """
+with op.batch_alter_table("radacct", schema=None) as batch_op:
+    batch_op.add_column(sa.Column("note", sa.Text(), server_default="", nullable=False))
+    batch_op.alter_column("note", server_default=None)
+""",
+        "loses its server default",
+    ),
     "tighten a column": ('op.alter_column("nas", "description", nullable=False)', "made NOT NULL"),
     "shorter string": (
         'op.alter_column("nas", "shortname", existing_type=sa.String(64), type_=sa.String(32))',

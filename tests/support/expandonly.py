@@ -156,6 +156,9 @@ class Checker:
             )
         if _false(keywords.get("nullable")) and not fresh:
             self.problem(call, f"{table}.{column} made NOT NULL: the running release may still write NULL")
+        default = keywords.get("server_default")
+        if isinstance(default, ast.Constant) and default.value is None and not self.contract:
+            self.problem(call, f"{table}.{column} loses its server default: the running release may need it")
         if (
             "type_" in keywords
             and not fresh
