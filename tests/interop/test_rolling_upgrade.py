@@ -39,7 +39,7 @@ from radius import DICTIONARY
 from sesame.db import create_engine
 from sesame.settings import normalize_database_url
 from tests.conftest import postgres_database
-from tests.interop.conftest import PASSWORD, SECRET, Server, add_valence, launch, need_tool
+from tests.interop.conftest import PASSWORD, SECRET, Server, add_valence, launch
 from tests.support import nextrelease
 from tests.support.ports import free_udp_port
 from tests.support.processes import stop
@@ -227,7 +227,6 @@ async def _stored(url: str) -> tuple[set[str], set[str]]:
 def test_a_rolling_upgrade_under_load_rejects_nothing_and_loses_no_acknowledged_record(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    need_tool("radclient")  # add_valence's readiness check is a Status-Server; keep the interop rule
     template = request.getfixturevalue("postgres_template")
     release = nextrelease.make(tmp_path / "next-release")
     with postgres_database("sesame_roll", template=template) as url:
