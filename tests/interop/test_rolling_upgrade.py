@@ -37,7 +37,7 @@ from sqlalchemy import select
 from accounts.models import AccountingSession
 from radius import DICTIONARY
 from sesame.db import create_engine
-from sesame.settings import normalize_database_url
+from sesame.dburl import normalize_database_url
 from tests.conftest import postgres_database
 from tests.interop.conftest import PASSWORD, SECRET, Server, add_valence, launch
 from tests.support import nextrelease
