@@ -1,12 +1,21 @@
-"""Alembic environment: runs migrations over Sésame's async engine (asyncpg or aiosqlite)."""
+"""Alembic environment: runs migrations over Sésame's async engine (asyncpg or aiosqlite).
+
+Migrations only expand the schema, so that the release before keeps running against it during a
+rolling upgrade; removals come one release later in a ``CONTRACT`` migration. The rule, and the test
+that checks it on every migration from 0010 on, are in alembic/README.md.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from logging.config import fileConfig
 from typing import Any, Literal
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.models import Base, UTCDateTime
 from alembic import context
@@ -47,10 +56,33 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+#: a PostgreSQL advisory lock key of Sésame's own: one ``sesame db upgrade`` at a time
+MIGRATION_LOCK = 0x5E5A3E0001
+
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hosts started together (each unit runs ``sesame db upgrade`` first) migrate one after the
+    other on a shared PostgreSQL database: the second finds the schema at head and does nothing.
+    A session-level lock on a connection of its own, so migrations may commit as they need
+    (``autocommit_block`` for ``CREATE INDEX CONCURRENTLY``)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as lock:
+        await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        await lock.commit()
+        try:
+            yield
+        finally:
+            await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            await lock.commit()
+
+
 async def _run_async(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
+        async with _one_at_a_time(engine), engine.connect() as connection:
             await connection.run_sync(_run)
             await connection.commit()
     finally:

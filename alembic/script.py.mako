@@ -1,5 +1,7 @@
 """${message}
 
+(Why the release before keeps running against this schema: expand-only, see alembic/README.md.)
+
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}

@@ -54,6 +54,8 @@ def refused(exc: BaseException) -> bool:
     every level: SQLAlchemy's wrappers, its asyncpg adapter, asyncpg's own classes (the COPY and
     the token statement use the driver directly: PostgreSQL SQLSTATE classes 22 and 23), and a
     value a driver cannot encode (``ValueError``, ``TypeError``)."""
+    if _schema_misfit(exc):
+        return False  # the schema does not fit this code: no record's fault (see unavailable)
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
@@ -73,6 +75,27 @@ def refused(exc: BaseException) -> bool:
     return False
 
 
+#: SQLSTATEs of a schema that does not fit the code writing to it — a NOT NULL column this code does
+#: not fill (23502), a column, table or grant it expects and does not find (class 42) — as when a
+#: migration broke the expand-only rule in the middle of a rolling upgrade (alembic/README.md): every
+#: record would be "refused", acknowledged and lost; they wait instead, unanswered, for the operator
+_SCHEMA_STATES = ("23502", "42")
+
+
+def _schema_misfit(exc: BaseException) -> bool:
+    """Whether a SQLSTATE anywhere in the chain says the schema does not fit (:data:`_SCHEMA_STATES`):
+    the outer wrappers of an asyncpg error are IntegrityErrors too, without the state."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_SCHEMA_STATES):
+            return True
+        error = error.orig if isinstance(error, DBAPIError) else error.__cause__
+    return False
+
+
 #: SQLSTATEs (and classes) of a database that cannot take a record now but may later: connection
 #: exceptions (08), an operator's shutdown or a server still starting (57), a read-only server
 #: (25006: a standby, or a primary demoted behind our back), resources (53), system errors (58),
@@ -82,9 +105,12 @@ _UNAVAILABLE_STATES = ("08", "57", "53", "58", "25006", "40001", "40P01")
 
 def unavailable(exc: BaseException) -> bool:
     """Whether the database failed to run a statement for reasons of its own — unreachable, gone
-    mid-statement, shutting down, read-only (a standby, during a fail-over) — rather than for
-    the record: whatever was not committed must then wait for it, never be acknowledged as
+    mid-statement, shutting down, read-only (a standby, during a fail-over), a schema that does not
+    fit this code (PostgreSQL; an SQLite database is never shared with another release) — rather
+    than for the record: whatever was not committed must then wait for it, never be acknowledged as
     refused. Decided by class and SQLSTATE at every level of the chain, like :func:`refused`."""
+    if _schema_misfit(exc):
+        return True
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:

@@ -73,7 +73,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     dialect sees the closed connection, and the pool then replaces all the connections it had
     opened before: after a fail-over none of them still points at the old primary).
 
-    The URL may name several hosts (see :func:`sesame.settings.normalize_database_url` and
+    The URL may name several hosts (see :func:`sesame.dburl.normalize_database_url` and
     :class:`HostsInTurn`).
     """
     if not is_sqlite(url):

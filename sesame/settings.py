@@ -38,6 +38,7 @@ from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
 from accounts.network import AddressRules
 from accounts.secretbox import SecretBox
+from sesame.dburl import normalize_database_url
 
 ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
@@ -583,44 +584,6 @@ class Settings(BaseSettings):
                 raise SettingsError(f"{CONFIG_ENV}: no configuration file at {path}")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
-
-
-def normalize_database_url(url: str) -> str:
-    """Use the async drivers whatever the operator wrote (``postgresql://`` → ``postgresql+asyncpg://``)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError("a database URL looks like postgresql://user@host/db or sqlite:///path.db")
-    base = scheme.split("+", 1)[0].lower()
-    if base in {"postgresql", "postgres"}:
-        return f"postgresql+asyncpg://{_hosts_in_query(rest)}"
-    if base == "sqlite":
-        return f"sqlite+aiosqlite://{rest}"
-    raise ValueError(f"unsupported database {base!r}: use postgresql or sqlite")
-
-
-def _hosts_in_query(rest: str) -> str:
-    """libpq's several hosts (``user@h1:5432,h2:5432/db?target_session_attrs=read-write``) in the
-    form SQLAlchemy reads (``user@/db?host=h1:5432&host=h2:5432&…``); one host is left as written.
-
-    Each host gets its port (5432 unless given). IPv6 addresses cannot be told from a port in
-    that form: a multi-host URL names its hosts by name or IPv4 address.
-    """
-    netloc, _, tail = rest.partition("/")
-    userinfo, at, hostlist = netloc.rpartition("@")
-    if "," not in hostlist:
-        return rest
-    hosts = []
-    for entry in hostlist.split(","):
-        host, _, port = entry.strip().partition(":")
-        if not host or host.startswith("["):
-            raise ValueError(
-                "each host of a multi-host database URL is a name or an IPv4 address, with an optional :port"
-            )
-        if not (port or "5432").isdigit():
-            raise ValueError(f"database host {host!r}: the port must be a number")
-        hosts.append(f"host={host}:{port or 5432}")
-    path, _, query = tail.partition("?")
-    return f"{userinfo}{at}/{path}?" + "&".join([*hosts, *([query] if query else [])])
 
 
 def _setting_name(loc: tuple[int | str, ...]) -> str:

@@ -71,20 +71,37 @@ def prepare_schema(settings: Settings) -> None:
     """Upgrade an embedded SQLite database in place; a server database must already be at head.
 
     Upgrading a shared PostgreSQL database is an operator's decision (``sesame db upgrade``),
-    taken once, not by every process that starts. :class:`~sesame.db.DatabaseUnavailable` when
-    the database cannot be reached.
+    taken once, not by every process that starts. A schema newer than this code is accepted with
+    a warning on either: during a rolling upgrade the next release has migrated the database while
+    this one still runs (and may be restarted), which the expand-only migrations allow
+    (docs/operations.md, "Upgrades"). :class:`~sesame.db.DatabaseUnavailable` when the database
+    cannot be reached.
     """
     url = settings.database_url
     with reaching(url):
-        if is_sqlite(url):
+        current = migrations.current_revision_sync(url)
+        schema = migrations.compare(current)
+        if schema is migrations.Schema.NEWER:
+            log.warning(
+                "database: the schema is at revision %s, newer than this version's %s: running against "
+                "it (a rolling upgrade in progress); upgrade this host too",
+                current,
+                migrations.head_revision(),
+            )
+            return
+        if is_sqlite(url) and schema is not migrations.Schema.UNKNOWN:
             migrations.upgrade(url)
             return
-        current = migrations.current_revision_sync(url)
     head = migrations.head_revision()
-    if current != head:
+    if schema is migrations.Schema.OLDER:
         raise StartupError(
             f"the database schema is at revision {current or 'none'}, this version needs {head}: "
             "run `sesame db upgrade` first"
+        )
+    if schema is migrations.Schema.UNKNOWN:
+        raise StartupError(
+            f"the database schema is at revision {current}, which this version (at {head}) does not "
+            "know: is SESAME_DATABASE_URL the right database?"
         )
 
 

@@ -162,7 +162,9 @@ def box() -> SecretBox:
 
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A clean SESAME_* environment for settings tests, working directory in a temp folder."""
+    """A clean SESAME_* environment for settings tests, working directory in a temp folder. What
+    the test itself put in the environment goes too (``--config`` sets SESAME_CONFIG for the
+    process, as it must for a real command): a later test must not read it."""
     for key in list(os.environ):
         if key.startswith("SESAME_"):
             monkeypatch.delenv(key)
@@ -171,6 +173,9 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
 
     get_settings.cache_clear()
     yield
+    for key in list(os.environ):
+        if key.startswith("SESAME_"):
+            del os.environ[key]  # monkeypatch then puts back what was there before the test
     get_settings.cache_clear()
 
 

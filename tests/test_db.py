@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from radius.records import unavailable
 from sesame import db
-from sesame.settings import normalize_database_url
+from sesame.dburl import normalize_database_url
 from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.postgres

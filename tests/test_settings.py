@@ -3,12 +3,12 @@ from pathlib import Path
 import pytest
 
 from accounts.secretbox import SecretBox
+from sesame.dburl import normalize_database_url
 from sesame.settings import (
     DEFAULT_DATABASE_URL,
     Environment,
     SettingsError,
     load_settings,
-    normalize_database_url,
 )
 
 KEY = "k" * 40

@@ -229,7 +229,7 @@ async def test_a_redis_that_accepts_but_never_answers_costs_one_timeout() -> Non
             await link.close()
 
 
-def test_the_redis_url_must_be_a_redis_one() -> None:
+def test_the_redis_url_must_be_a_redis_one(settings_env: None) -> None:
     with pytest.raises(ValidationError, match="redis://"):
         Settings(environment="development", redis={"url": "http://127.0.0.1:6379"})
     assert Settings(environment="development").redis.url.get_secret_value() == ""

@@ -17,6 +17,12 @@ def upgrade(revision: str = typer.Option("head", help="Target revision.")) -> No
     """Upgrade the database schema (idempotent)."""
     url = get_settings().database_url
     with reaching(url):
+        current = migrations.current_revision_sync(url)
+        if revision == "head" and migrations.compare(current) is migrations.Schema.NEWER:
+            typer.echo(
+                f"{safe_url(url)} is at revision {current}, newer than this version's head: nothing to do"
+            )
+            return
         migrations.upgrade(url, revision)
         current = migrations.current_revision_sync(url)
     typer.echo(f"{safe_url(url)} is at revision {current}")
@@ -29,5 +35,10 @@ def current() -> None:
     with reaching(url):
         revision = migrations.current_revision_sync(url)
     head = migrations.head_revision()
-    state = "up to date" if revision == head else f"needs upgrade to {head}"
+    state = {
+        migrations.Schema.CURRENT: "up to date",
+        migrations.Schema.OLDER: f"needs upgrade to {head}",
+        migrations.Schema.NEWER: f"newer than this version's {head}: upgrade this host's Sésame",
+        migrations.Schema.UNKNOWN: f"unknown to this version, at {head}",
+    }[migrations.compare(revision)]
     typer.echo(f"{safe_url(url)}: revision {revision or 'none'} ({state})")

@@ -39,7 +39,7 @@ from radius import DICTIONARY
 from radius.accountcache import POLL_OVERLAP
 from sesame import migrations
 from sesame.db import create_engine
-from sesame.settings import normalize_database_url
+from sesame.dburl import normalize_database_url
 from tests.conftest import IN_CI
 from tests.interop.conftest import PASSWORD, SECRET, Server, add_valence, launch, need_tool, received
 from tests.support import pgcluster
