@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -56,11 +56,8 @@ def refused(exc: BaseException) -> bool:
     value a driver cannot encode (``ValueError``, ``TypeError``)."""
     if _schema_misfit(exc):
         return False  # the schema does not fit this code: no record's fault (see unavailable)
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(
+    return any(
+        isinstance(
             error,
             DataError
             | IntegrityError
@@ -69,10 +66,27 @@ def refused(exc: BaseException) -> bool:
             | ValueError
             | TypeError
             | OverflowError,
-        ):
-            return True
+        )
+        for error in _chain(exc)
+    )
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps, outermost first: SQLAlchemy's ``orig``, then ``__cause__``."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
         error = error.orig if isinstance(error, DBAPIError) else error.__cause__
-    return False
+
+
+def _state_in(exc: BaseException, states: tuple[str, ...]) -> bool:
+    """Whether a SQLSTATE anywhere in the chain starts with one of ``states``."""
+    return any(
+        isinstance(state := getattr(error, "sqlstate", None), str) and state.startswith(states)
+        for error in _chain(exc)
+    )
 
 
 #: SQLSTATEs of a schema that does not fit the code writing to it — a NOT NULL column this code does
@@ -85,15 +99,7 @@ _SCHEMA_STATES = ("23502", "42")
 def _schema_misfit(exc: BaseException) -> bool:
     """Whether a SQLSTATE anywhere in the chain says the schema does not fit (:data:`_SCHEMA_STATES`):
     the outer wrappers of an asyncpg error are IntegrityErrors too, without the state."""
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        state = getattr(error, "sqlstate", None)
-        if isinstance(state, str) and state.startswith(_SCHEMA_STATES):
-            return True
-        error = error.orig if isinstance(error, DBAPIError) else error.__cause__
-    return False
+    return _state_in(exc, _SCHEMA_STATES)
 
 
 #: SQLSTATEs (and classes) of a database that cannot take a record now but may later: connection
@@ -109,13 +115,10 @@ def unavailable(exc: BaseException) -> bool:
     fit this code (PostgreSQL; an SQLite database is never shared with another release) — rather
     than for the record: whatever was not committed must then wait for it, never be acknowledged as
     refused. Decided by class and SQLSTATE at every level of the chain, like :func:`refused`."""
-    if _schema_misfit(exc):
+    if _schema_misfit(exc) or _state_in(exc, _UNAVAILABLE_STATES):
         return True
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(
+    return any(
+        isinstance(
             error,
             OSError
             | TimeoutError
@@ -123,15 +126,10 @@ def unavailable(exc: BaseException) -> bool:
             | asyncpg.exceptions.InterfaceError
             | asyncpg.exceptions.PostgresConnectionError
             | asyncpg.TargetServerAttributeNotMatched,
-        ):
-            return True
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
-            return True
-        state = getattr(error, "sqlstate", None)
-        if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
-            return True
-        error = error.orig if isinstance(error, DBAPIError) else error.__cause__
-    return False
+        )
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        for error in _chain(exc)
+    )
 
 
 class KeptConnection:
