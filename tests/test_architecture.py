@@ -58,6 +58,7 @@ SANS_IO = [
     "federation.status",
     "federation.fticks",
     "portal.handoff",
+    "portal.onboarding.spec",
 ]
 
 
