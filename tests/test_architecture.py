@@ -59,6 +59,7 @@ SANS_IO = [
     "federation.fticks",
     "portal.handoff",
     "portal.onboarding.spec",
+    "portal.onboarding.apple",
 ]
 
 

@@ -154,6 +154,22 @@ def make_device(
     )
 
 
+def make_signer(
+    ca: Issued, common_name: str, *, kind: str = "ec", days: int = 825, now: datetime | None = None
+) -> Issued:
+    """A certificate that signs documents (Apple configuration profiles): S/MIME's extended key
+    usage, which ``openssl cms -verify`` checks by default."""
+    return _leaf(
+        ca,
+        _name(common_name),
+        usage=ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        names=[],
+        kind=kind,
+        days=days,
+        now=now,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TrialFiles:
     ca: Path
