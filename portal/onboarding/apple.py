@@ -141,7 +141,7 @@ def mobileconfig(spec: ProfileSpec, *, description: str = "") -> bytes:
         identity_uuid = _payload_uuid(spec, "identity")
         payloads.append(_identity_payload(spec.credential, identifier, identity_uuid))
     eap = _eap(spec, ca_uuid)
-    for ssid in spec.ssids:
+    for ssid in dict.fromkeys(spec.ssids):  # once each: a repeated SSID would repeat its UUID
         _check_ssid(ssid)
         wifi_uuid = _payload_uuid(spec, "wifi/" + ssid)
         wifi = _wifi_payload(eap, f"{identifier}.wifi.{wifi_uuid}", wifi_uuid, identity_uuid)
