@@ -24,7 +24,8 @@ installer reads — AOSP ``android.net.wifi.hotspot2.ConfigParser`` (``buildPass
 - ``DigitalCertificate``: ``CertificateType`` ``x509v3`` and ``CertSHA256Fingerprint`` (hex), which
   must match a certificate of the PKCS#12's chain. Android opens the PKCS#12 with an **empty**
   password (``KeyStore.load(in, new char[0])``) and wants exactly one entry, so this file carries
-  the device's key and certificate re-packed that way — not the spec's password-protected PKCS#12.
+  the device's key and certificate re-packed that way (SHA-1 MAC, 3DES: the form Android 10–13
+  read too) — not the spec's password-protected PKCS#12.
   The whole file is the secret: it is served once, over TLS, to the signed-in citizen.
 
 What Android pins (PasspointProvider): the CA of the ``x-x509-ca-cert`` part, and the Home SP FQDN
@@ -47,7 +48,7 @@ from email.message import Message
 from email.policy import compat32
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -171,7 +172,14 @@ def _ca(der: bytes) -> x509.Certificate:
 
 def _android_pkcs12(credential: CertificateCredential, *, name: str) -> bytes:
     """The device's key and certificate as the one entry of a PKCS#12 Android opens with an empty
-    password (its MAC keyed with the empty password; the key bag unencrypted inside)."""
+    password.
+
+    In the "legacy" form every Android reads — SHA-1 MAC, PBE-SHA1-3DES bags — not OpenSSL 3's
+    default (PBES2/AES, SHA-256 MAC), which Android 13 and older refuse as a "wrong password".
+    With an empty password the encryption protects nothing; the file's single TLS download does.
+    cryptography's public builder refuses an empty password, so its encryption object is built
+    directly (the test decodes the result with openssl, which fails if cryptography changes it).
+    """
     try:
         certificate = x509.load_der_x509_certificate(credential.certificate_der)
         key = serialization.load_pem_private_key(credential.private_key_pem, password=None)
@@ -181,9 +189,14 @@ def _android_pkcs12(credential: CertificateCredential, *, name: str) -> bytes:
         raise ValueError("the device's key is neither RSA nor ECDSA")
     if key.public_key() != certificate.public_key():
         raise ValueError("the device's private key does not match its certificate")
-    return pkcs12.serialize_key_and_certificates(
-        name.encode("utf-8"), key, certificate, None, serialization.NoEncryption()
+    legacy_empty = serialization._KeySerializationEncryption(
+        serialization.PrivateFormat.PKCS12,
+        b"",
+        kdf_rounds=2048,
+        hmac_hash=hashes.SHA1(),  # noqa: S303 (the legacy MAC old Androids verify; the key is empty anyway)
+        key_cert_algorithm=pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC,
     )
+    return pkcs12.serialize_key_and_certificates(name.encode("utf-8"), key, certificate, None, legacy_empty)
 
 
 def _multipart(parts: list[tuple[str, bytes]]) -> bytes:

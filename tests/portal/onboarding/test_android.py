@@ -209,8 +209,9 @@ def read(data: bytes) -> tuple[dict[str, bytes], dict[str, object]]:
 
 
 def openssl(*args: str, data: bytes) -> str:
+    """openssl's output; ``-info`` writes to stderr, so both are returned."""
     done = subprocess.run(["openssl", *args], input=data, capture_output=True, check=True, timeout=30)
-    return done.stdout.decode()
+    return done.stdout.decode() + done.stderr.decode()
 
 
 # --- what the file holds ---------------------------------------------------------------------
@@ -269,7 +270,12 @@ def test_tls_profile_carries_a_pkcs12_android_opens_with_an_empty_password() -> 
     fingerprint = bytes.fromhex(str(digital["CertSHA256Fingerprint"]))  # as Android's parseHexString
     assert fingerprint == hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
 
-    listed = openssl("pkcs12", "-passin", "pass:", "-nokeys", data=parts[android.PKCS12_TYPE])
+    # the legacy form Android 10-13 read (OpenSSL 3's default, AES and a SHA-256 MAC, they refuse)
+    info = openssl("pkcs12", "-info", "-noout", "-passin", "pass:", data=parts[android.PKCS12_TYPE])
+    assert "MAC: sha1" in info
+    assert "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC" in info
+    assert "AES" not in info and "PBES2" not in info
+    listed = openssl("pkcs12", "-passin", "pass:", "-nokeys", "-clcerts", data=parts[android.PKCS12_TYPE])
     assert (
         x509.load_pem_x509_certificate(listed.encode()).public_bytes(serialization.Encoding.DER)
         == pki().device_der
