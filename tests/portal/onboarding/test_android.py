@@ -221,6 +221,8 @@ def test_ttls_profile_as_android_reads_it() -> None:
     parts, tree = read(android.passpoint_file(spec()))
 
     assert set(parts) == {android.PROFILE_TYPE, android.CA_TYPE}
+    # no Extension/Android/AAAServerTrustedNames: with it Android trusts the public CAs, not ours
+    assert set(tree) == {"HomeSP", "Credential"}
     assert tree["HomeSP"] == {
         "FriendlyName": "Wi-Fi Région Sud",
         "FQDN": REALM,
