@@ -60,6 +60,9 @@ SANS_IO = [
     "portal.handoff",
     "portal.onboarding.spec",
     "portal.onboarding.apple",
+    "portal.onboarding.untrusted",
+    "portal.onboarding.android",
+    "portal.onboarding.eapconfig",
 ]
 
 

@@ -50,7 +50,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from portal.onboarding import untrusted
 from portal.onboarding.spec import CertificateCredential, PasswordCredential, ProfileSpec
+from portal.onboarding.untrusted import UnusableText
 
 __all__ = ["MEDIA_TYPE", "Signer", "UnusableText", "mobileconfig", "sign"]
 
@@ -77,14 +79,6 @@ _TLS_MINIMUM = "1.2"
 #: XML 1.0 refuses C0 controls but tab/newline and U+FFFE/U+FFFF; lone surrogates cannot be
 #: encoded; DEL and C1 controls are legal XML but meaningless (and invisible) in any of our texts
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
-class UnusableText(ValueError):
-    """A text of the spec cannot go into a profile; ``field`` says which (never its value)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,13 +271,9 @@ def _reverse_dns(spec: ProfileSpec) -> str:
     return ".".join(reversed(labels)) or "invalid"
 
 
-def _exact(field: str, text: str) -> str:
+def _exact(field: str, value: str) -> str:
     """A text the device matches or sends: refused rather than altered."""
-    if not text:
-        raise UnusableText(field, "empty")
-    if _UNSAFE.search(text):
-        raise UnusableText(field, "a control character, a lone surrogate or a non-character")
-    return text
+    return untrusted.text(field, value)
 
 
 def _shown(text: str) -> str:
@@ -293,9 +283,7 @@ def _shown(text: str) -> str:
 
 def _check_ssid(ssid: str) -> None:
     """IEEE 802.11: an SSID is 1 to 32 octets (UTF-8 here)."""
-    _exact("ssids", ssid)
-    if len(ssid.encode()) > 32:
-        raise UnusableText("ssids", "longer than 32 octets")
+    untrusted.text("ssids", ssid, max_bytes=32)
 
 
 def _spki(key: Any) -> bytes:
