@@ -50,7 +50,6 @@ from radius.pipeline import Pipeline
 from radius.ratelimit import Counters, FailureLimiter, MemoryCounters
 from radius.server import (
     BindError,
-    BoundedVerifier,
     Handler,
     Housekeeping,
     Listener,
@@ -58,6 +57,7 @@ from radius.server import (
     open_udp_socket,
 )
 from radius.sqlstore import SqlStore
+from radius.verifier import BoundedVerifier
 from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
 from sesame.db import create_sessionmaker

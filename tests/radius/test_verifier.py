@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from radius.server import BoundedVerifier, Overloaded
+from radius.verifier import BoundedVerifier, Overloaded
 
 
 class GatedHasher:
