@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from pyrad import packet as pp
@@ -20,6 +16,7 @@ from pyrad.dictionary import Dictionary
 
 from radius import DICTIONARY
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server
+from tests.support.coanas import CoaNas
 
 USER_NAME, SESSION_TIMEOUT, MESSAGE_AUTHENTICATOR, ACCT_SESSION_ID, ERROR_CAUSE = 1, 27, 80, 44, 101
 
@@ -131,47 +128,9 @@ def test_an_incomplete_record_is_not_answered(server: Server) -> None:
 # -- Disconnect-Request (RFC 5176) to a NAS played by a UDP listener of the test --------------------
 
 
-@dataclass
-class CoaReceiver:
-    """A NAS's CoA port: checks each request's authenticators and answers as told."""
-
-    secret: bytes
-    answer: str = "ack"  # ack / nak
-    sock: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-    received: list[dict[int, list[bytes]]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            code, ident, length = struct.unpack("!BBH", data[:4])
-            attrs: dict[int, list[bytes]] = {}
-            i = 20
-            while i < length:
-                attrs.setdefault(data[i], []).append(data[i + 2 : i + data[i + 1]])
-                i += data[i + 1]
-            expected = hashlib.md5(data[:4] + bytes(16) + data[20:length] + self.secret).digest()
-            if data[4:20] != expected:
-                self.problems.append("bad request authenticator")
-            if data[20] != MESSAGE_AUTHENTICATOR:
-                self.problems.append("Message-Authenticator is not first")
-            zeroed = data[:4] + bytes(16) + data[20:22] + bytes(16) + data[38:length]
-            if hmac.new(self.secret, zeroed, hashlib.md5).digest() != data[22:38]:
-                self.problems.append("bad Message-Authenticator")
-            self.received.append(attrs | {0: [bytes([code])]})
-            body = b"" if self.answer == "ack" else bytes([ERROR_CAUSE, 6]) + (503).to_bytes(4, "big")
-            reply_code = code + 1 if self.answer == "ack" else code + 2
-            header = struct.pack("!BBH", reply_code, ident, 20 + len(body))
-            authenticator = hashlib.md5(header + data[4:20] + body + self.secret).digest()
-            self.sock.sendto(header + authenticator + body, peer)
-
-
 @pytest.fixture
-def coa_nas(server: Server) -> Iterator[CoaReceiver]:
-    receiver = CoaReceiver(secret=b"coa-nas-secret-42")
+def coa_nas(server: Server) -> Iterator[CoaNas]:
+    receiver = CoaNas(secret=b"coa-nas-secret-42")
     receiver.sock.bind(("127.0.0.2", 0))  # the access point's own address: CoA goes to the NAS
     port = receiver.sock.getsockname()[1]
     name = f"coa-ap-{port}"
@@ -212,7 +171,7 @@ def start_from(address: str, port: int, secret: bytes, session_id: str, user: st
 
 
 def test_disconnect_reaches_the_access_point_and_says_what_it_answered(
-    server: Server, coa_nas: CoaReceiver
+    server: Server, coa_nas: CoaNas
 ) -> None:
     start_from("127.0.0.2", server.acct_port, coa_nas.secret, "to-cut")
     (row,) = rows(server, "acctsessionid = 'to-cut'")
@@ -220,8 +179,8 @@ def test_disconnect_reaches_the_access_point_and_says_what_it_answered(
     assert "disconnected" in out
     (request,) = coa_nas.received
     assert coa_nas.problems == []
-    assert request[0] == [bytes([40])]  # Disconnect-Request
-    assert request[ACCT_SESSION_ID] == [b"to-cut"] and request[USER_NAME] == [b"alice"]
+    assert request.code == 40  # Disconnect-Request
+    assert request.attributes[ACCT_SESSION_ID] == [b"to-cut"] and request.attributes[USER_NAME] == [b"alice"]
     assert rows(server, "acctsessionid = 'to-cut'")[0]["disconnect_requested_at"] is not None
 
     coa_nas.answer = "nak"
@@ -239,7 +198,7 @@ def test_disconnect_reaches_the_access_point_and_says_what_it_answered(
     assert rows(server, "acctsessionid = 'not-there'")[0]["disconnect_requested_at"] is None
 
 
-def test_a_running_session_gets_new_limits_by_coa_request(server: Server, coa_nas: CoaReceiver) -> None:
+def test_a_running_session_gets_new_limits_by_coa_request(server: Server, coa_nas: CoaNas) -> None:
     start_from("127.0.0.2", server.acct_port, coa_nas.secret, "to-slow-down")
     (row,) = rows(server, "acctsessionid = 'to-slow-down'")
     out = server.cli(
@@ -248,13 +207,13 @@ def test_a_running_session_gets_new_limits_by_coa_request(server: Server, coa_na
     assert "changed" in out
     (request,) = coa_nas.received
     assert coa_nas.problems == []
-    assert request[0] == [bytes([43])]  # CoA-Request
-    assert request[ACCT_SESSION_ID] == [b"to-slow-down"]
-    assert request[SESSION_TIMEOUT] == [(600).to_bytes(4, "big")]
+    assert request.code == 43  # CoA-Request
+    assert request.attributes[ACCT_SESSION_ID] == [b"to-slow-down"]
+    assert request.attributes[SESSION_TIMEOUT] == [(600).to_bytes(4, "big")]
     assert rows(server, "acctsessionid = 'to-slow-down'")[0]["acctstoptime"] is None
 
 
-def test_deleting_an_account_first_disconnects_its_sessions(server: Server, coa_nas: CoaReceiver) -> None:
+def test_deleting_an_account_first_disconnects_its_sessions(server: Server, coa_nas: CoaNas) -> None:
     server.cli("user", "add", "carol", "--email", "carol@example.fr", "--password", PASSWORD)
     start_from("127.0.0.2", server.acct_port, coa_nas.secret, "carol-online", user="carol")
     (row,) = rows(server, "acctsessionid = 'carol-online'")
@@ -270,6 +229,6 @@ def test_deleting_an_account_first_disconnects_its_sessions(server: Server, coa_
     assert done.returncode == 0, done.stderr
     assert "1 of 1 open sessions disconnected" in done.stderr
     (request,) = coa_nas.received
-    assert request[0] == [bytes([40])] and request[USER_NAME] == [b"carol"]  # before the pseudonym
+    assert request.code == 40 and request.attributes[USER_NAME] == [b"carol"]  # before the pseudonym
     (row,) = rows(server, "acctsessionid = 'carol-online'")
     assert row["username"] == done.stdout.strip() and row["account_id"] is None

@@ -19,15 +19,11 @@ bound. PostgreSQL only (SQLite is one file on one host); in CI a missing Postgre
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import re
-import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg  # type: ignore[import-untyped]
@@ -37,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import postgres_database
 from tests.interop.conftest import PASSWORD, REALM, SECRET, Server, launch, need_tool, radclient, received
+from tests.support.coanas import CoaNas
 from tests.support.ports import free_tcp_port, free_udp_port
 from tests.support.status_server import answers_status_server
 
@@ -77,7 +74,7 @@ class Network:
     a: Host
     b: Host
     database_url: str
-    coa: CoaListener
+    coa: CoaNas
 
     def cli(self, *args: str) -> str:
         return self.a.server.cli(*args)
@@ -114,45 +111,6 @@ class Network:
         return int(row["id"])
 
 
-# -- the access point's CoA port ------------------------------------------------------------------
-
-
-@dataclass
-class CoaListener:
-    """An access point's CoA port (RFC 5176) on 127.0.0.1: checks the authenticators, ACKs, and
-    remembers who sent each request — an access point (CoovaChilli by default) takes CoA only from
-    the RADIUS servers it is configured with."""
-
-    secret: bytes
-    sock: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-    #: (source address, code, attributes) of each request
-    received: list[tuple[str, int, dict[int, list[bytes]]]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            code, ident, length = struct.unpack("!BBH", data[:4])
-            attrs: dict[int, list[bytes]] = {}
-            i = 20
-            while i < length:
-                attrs.setdefault(data[i], []).append(data[i + 2 : i + data[i + 1]])
-                i += data[i + 1]
-            if data[4:20] != hashlib.md5(data[:4] + bytes(16) + data[20:length] + self.secret).digest():
-                self.problems.append("bad request authenticator")
-            zeroed = data[:4] + bytes(16) + data[20:22] + bytes(16) + data[38:length]
-            if data[20] != MESSAGE_AUTHENTICATOR or (
-                hmac.new(self.secret, zeroed, hashlib.md5).digest() != data[22:38]
-            ):
-                self.problems.append("bad or misplaced Message-Authenticator")
-            self.received.append((peer[0], code, attrs))
-            header = struct.pack("!BBH", code + 1, ident, 20)  # ACK
-            self.sock.sendto(header + hashlib.md5(header + data[4:20] + self.secret).digest(), peer)
-
-
 # -- the two hosts ---------------------------------------------------------------------------------
 
 
@@ -180,7 +138,7 @@ def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     # the same RADIUS and web ports on both addresses, as on two machines
     auth_port, acct_port = free_udp_port("127.0.0.2"), free_udp_port("127.0.0.2")
     web_port = free_tcp_port("127.0.0.2")
-    coa = CoaListener(secret=SECRET.encode())  # the access point's secret signs CoA too
+    coa = CoaNas(secret=SECRET.encode())  # the access point's secret signs CoA too
     coa.sock.bind(("127.0.0.1", 0))
     threading.Thread(target=coa.serve, daemon=True).start()
     with postgres_database("sesame_hosts", template=template) as url:
@@ -452,9 +410,9 @@ def test_a_disconnect_goes_out_from_whichever_host_is_asked(network: Network) ->
     for host, name in ((network.b, "zoe-1"), (network.a, "zoe-2")):
         reply = network.api(host, "POST", f"/sessions/{sessions[name]}/disconnect")
         assert reply.status_code == 200, reply.text
-        source, code, attrs = network.coa.received[-1]
-        assert (source, code) == (host.address, DISCONNECT_REQUEST)
-        assert attrs[ACCT_SESSION_ID] == [name.encode()] and attrs[USER_NAME] == [b"zoe"]
+        got = network.coa.received[-1]
+        assert (got.source, got.code) == (host.address, DISCONNECT_REQUEST)
+        assert got.attributes[ACCT_SESSION_ID] == [name.encode()] and got.attributes[USER_NAME] == [b"zoe"]
     assert len(network.coa.received) == before + 2 and network.coa.problems == []
     requested = network.sql(
         "SELECT acctsessionid FROM radacct "
@@ -465,5 +423,5 @@ def test_a_disconnect_goes_out_from_whichever_host_is_asked(network: Network) ->
     # a CoA-Request (new limits) from the command line of host B's settings
     reply_cli = network.b.server.cli("session", "change", str(sessions["zoe-1"]), "--session-timeout", "600")
     assert "changed" in reply_cli
-    source, code, _attrs = network.coa.received[-1]
-    assert (source, code) == (network.b.address, COA_REQUEST)
+    got = network.coa.received[-1]
+    assert (got.source, got.code) == (network.b.address, COA_REQUEST)
