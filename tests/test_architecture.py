@@ -59,6 +59,9 @@ SANS_IO = [
     "federation.fticks",
     "portal.handoff",
     "portal.onboarding.spec",
+    "portal.onboarding.checks",
+    "portal.onboarding.windows",
+    "portal.onboarding.linux",
 ]
 
 
