@@ -129,9 +129,18 @@ def keyfile(spec: ProfileSpec, ssid: str) -> bytes:
     return "\n".join(lines).encode()
 
 
+def _ssids(spec: ProfileSpec) -> tuple[str, ...]:
+    """NetworkManager and ChromeOS' ONC configure no Passpoint: a profile without SSID has
+    nothing for them."""
+    if not spec.ssids:
+        raise ValueError("NetworkManager and ONC need an SSID: this profile has Passpoint only")
+    return spec.ssids
+
+
 def keyfiles(spec: ProfileSpec) -> dict[str, bytes]:
     """One keyfile per SSID, by file name (``<n>-<uuid>.nmconnection``: nothing of the SSID in
     the name, which NetworkManager does not need and a file system might not like)."""
+    _ssids(spec)
     return {
         f"sesame-{number}-{_stable_uuid(spec, f'nm:{ssid}')}.nmconnection": keyfile(spec, ssid)
         for number, ssid in enumerate(spec.ssids, start=1)
@@ -211,7 +220,7 @@ def onc(spec: ProfileSpec) -> bytes:
                 "EAP": eap,
             },
         }
-        for ssid in spec.ssids
+        for ssid in _ssids(spec)
     ]
     document = {
         "Type": "UnencryptedConfiguration",

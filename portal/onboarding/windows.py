@@ -112,7 +112,8 @@ def _peap(config: ET.Element, spec: ProfileSpec) -> None:
     _sub(extensions, "peap2", "AcceptServerName", "true")
     privacy = _sub(extensions, "peap2", "IdentityPrivacy")
     _sub(privacy, "peap2", "EnableIdentityPrivacy", "true")
-    user = spec.anonymous_identity.partition("@")[0]
+    # "@realm" alone has no user part: "@" then (as CAT writes it), never an empty name
+    user = spec.anonymous_identity.partition("@")[0] or "@"
     _sub(privacy, "peap2", "AnonymousUserName", text(user, "the anonymous identity"))
 
 

@@ -20,6 +20,7 @@ from portal.onboarding import linux
 from portal.onboarding.spec import CertificateCredential, Credential
 from tests.conftest import IN_CI
 from tests.portal.onboarding.winlinux import (
+    PASSPOINT,
     REALM,
     SERVER,
     certificate_credential,
@@ -281,3 +282,11 @@ def test_onc_with_eap_tls_carries_the_client_pkcs12_without_passphrase() -> None
     assert key is not None and certificate is not None
     assert certificate.public_bytes(Encoding.DER) == credential.certificate_der
     assert certificates[eap["ServerCARefs"][0]]["Type"] == "Authority"
+
+
+def test_a_passpoint_only_profile_has_nothing_for_networkmanager_or_onc() -> None:
+    spec = make_spec(ssids=(), passpoint=PASSPOINT)
+    with pytest.raises(ValueError, match="Passpoint only"):
+        linux.keyfiles(spec)
+    with pytest.raises(ValueError, match="Passpoint only"):
+        linux.onc(spec)

@@ -232,3 +232,10 @@ def test_control_characters_in_the_anonymous_identity_are_refused() -> None:
     spec = make_spec(anonymous_identity=f"anonymous\r\n@{REALM}")
     with pytest.raises(ValueError, match="control character"):
         windows.profiles(spec)
+
+
+def test_peap_with_an_outer_identity_of_the_realm_alone() -> None:
+    spec = make_spec(credential=password_credential("peap"), anonymous_identity=f"@{REALM}")
+    root = parse(windows.wlan_profile(spec, spec.ssids[0]))
+    path = f"{EAP}/host:Config/base:Eap/peap:EapType/peap:PeapExtensions/peap2:IdentityPrivacy"
+    assert value(root, f"{path}/peap2:AnonymousUserName") == "@"
