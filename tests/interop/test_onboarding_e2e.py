@@ -6,12 +6,14 @@ then fails once the device is forgotten: the device credential or certificate re
 the same ``accounts`` services the portal's "Forget this device" calls.
 
 Nothing here knows how the credential is meant to be used except through the keyfile: a keyfile
-that pinned the wrong CA, named the wrong server or phase 2, or lost the password would fail."""
+that pinned the wrong CA, named the wrong server or phase 2, or lost the password would fail.
+The ONC file for ChromeOS goes the same way, its fields mapped as ChromeOS' shill maps them."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -140,6 +142,38 @@ def connect(eap: Eap, keyfile: bytes) -> str:
     return run_eapol_test(config, eap.sesame.auth_port, SECRET, binary=need_tool("eapol_test"))
 
 
+def onc_eapol_config(document: bytes, directory: Path) -> Path:
+    """An ONC network's EAP as ChromeOS' shill hands it to wpa_supplicant: Outer → eap, Inner →
+    phase2, the ServerCARefs' X509 → ca_cert, SubjectAlternativeNameMatch → altsubject_match,
+    DomainSuffixMatch → domain_suffix_match, the client's PKCS12 (no passphrase) → private_key."""
+    onc = json.loads(document)
+    certificates = {c["GUID"]: c for c in onc["Certificates"]}
+    eap = onc["NetworkConfigurations"][0]["WiFi"]["EAP"]
+    outer = {"PEAP": "PEAP", "EAP-TTLS": "TTLS", "EAP-TLS": "TLS"}[eap["Outer"]]
+    lines = ["key_mgmt=WPA-EAP", f"eap={outer}", f"identity={wpa_string(eap['Identity'])}"]
+    if "AnonymousIdentity" in eap:
+        lines.append(f"anonymous_identity={wpa_string(eap['AnonymousIdentity'])}")
+    if "Inner" in eap:
+        lines.append(f'phase2="auth={eap["Inner"].upper()}"')
+    if "Password" in eap:
+        lines.append(f"password={wpa_string(eap['Password'])}")
+    [ca_ref] = eap["ServerCARefs"]
+    ca = directory / f"onc-ca-{secrets.token_hex(4)}.der"
+    ca.write_bytes(base64.b64decode(certificates[ca_ref]["X509"]))
+    lines.append(f'ca_cert="{ca}"')
+    san = ";".join(f"{n['Type']}:{n['Value']}" for n in eap["SubjectAlternativeNameMatch"])
+    lines.append(f"altsubject_match={wpa_string(san)}")
+    lines.append(f"domain_suffix_match={wpa_string(';'.join(eap['DomainSuffixMatch']))}")
+    if eap.get("ClientCertType") == "Ref":
+        key = directory / f"onc-device-{secrets.token_hex(4)}.p12"
+        key.write_bytes(base64.b64decode(certificates[eap["ClientCertRef"]]["PKCS12"]))
+        key.chmod(0o600)
+        lines += [f'private_key="{key}"', 'private_key_passwd=""']
+    config = directory / f"from-onc-{secrets.token_hex(4)}.conf"
+    config.write_text("network={\n" + "".join(f"\t{line}\n" for line in lines) + "}\n")
+    return config
+
+
 def refused_within_a_poll(eap: Eap, keyfile: bytes) -> str:
     """Revocations reach the RADIUS workers' caches at their next poll (every 2 s): try until
     refused, at most 20 s (as tests/interop/test_eap.py does)."""
@@ -157,14 +191,8 @@ def last_decision(eap: Eap) -> tuple[str, str, str]:
     return eap.decisions(f"@{REALM}")[-1]
 
 
-@pytest.mark.parametrize(
-    ("method", "inner", "label"),
-    [("ttls", "eap-mschapv2", "eap-ttls/eap-mschapv2"), ("peap", "eap-mschapv2", "peap/mschapv2")],
-)
-def test_a_device_credential_from_its_keyfile_until_the_device_is_forgotten(
-    eap: Eap, method: str, inner: str, label: str
-) -> None:
-    name = citizen(eap)
+def issue_device_credential(eap: Eap, name: str) -> tuple[int, str]:
+    """A device credential for ``name``'s account, as the portal issues one: its id and password."""
     box = SecretBox(SECRET_KEY)
 
     async def issue(session: AsyncSession, account: Account) -> tuple[int, str]:
@@ -173,7 +201,46 @@ def test_a_device_credential_from_its_keyfile_until_the_device_is_forgotten(
         )
         return row.id, password
 
-    credential_id, password = in_transaction(eap, name, issue)
+    return in_transaction(eap, name, issue)
+
+
+def issue_device_certificate(eap: Eap, name: str) -> tuple[int, CertificateCredential]:
+    """A certificate from the device CA, registered for ``name``'s account, and the credential a
+    profile carries (a PKCS#12 under a password of its own)."""
+    device_ca = Issued(
+        x509.load_pem_x509_certificate((eap.pki / "device-ca.pem").read_bytes()),
+        load_pem_private_key((eap.pki / "device-ca.key").read_bytes(), None),  # type: ignore[arg-type]
+    )
+    device = make_device(device_ca, f"{name}@{REALM}")
+
+    async def register(session: AsyncSession, account: Account) -> int:
+        row = await certificates.register_certificate(
+            session, account=account, certificate=device.certificate, label="laptop", now=utcnow()
+        )
+        return row.id
+
+    certificate_id = in_transaction(eap, name, register)
+    password = secrets.token_urlsafe(12)
+    return certificate_id, CertificateCredential(
+        certificate_der=device.certificate.public_bytes(Encoding.DER),
+        pkcs12=pkcs12.serialize_key_and_certificates(
+            b"laptop", device.key, device.certificate, None, BestAvailableEncryption(password.encode())
+        ),
+        pkcs12_password=password,
+        private_key_pem=device.key_pem(),
+        identity=f"{name}@{REALM}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "inner", "label"),
+    [("ttls", "eap-mschapv2", "eap-ttls/eap-mschapv2"), ("peap", "eap-mschapv2", "peap/mschapv2")],
+)
+def test_a_device_credential_from_its_keyfile_until_the_device_is_forgotten(
+    eap: Eap, method: str, inner: str, label: str
+) -> None:
+    name = citizen(eap)
+    credential_id, password = issue_device_credential(eap, name)
     credential = PasswordCredential(
         username=f"{name}@{REALM}",
         password=password,
@@ -198,29 +265,7 @@ def test_a_device_credential_from_its_keyfile_until_the_device_is_forgotten(
 
 def test_an_eap_tls_certificate_from_its_keyfile_until_the_device_is_forgotten(eap: Eap) -> None:
     name = citizen(eap)
-    device_ca = Issued(
-        x509.load_pem_x509_certificate((eap.pki / "device-ca.pem").read_bytes()),
-        load_pem_private_key((eap.pki / "device-ca.key").read_bytes(), None),  # type: ignore[arg-type]
-    )
-    device = make_device(device_ca, f"{name}@{REALM}")
-
-    async def register(session: AsyncSession, account: Account) -> int:
-        row = await certificates.register_certificate(
-            session, account=account, certificate=device.certificate, label="laptop", now=utcnow()
-        )
-        return row.id
-
-    certificate_id = in_transaction(eap, name, register)
-    p12_password = secrets.token_urlsafe(12)
-    credential = CertificateCredential(
-        certificate_der=device.certificate.public_bytes(Encoding.DER),
-        pkcs12=pkcs12.serialize_key_and_certificates(
-            b"laptop", device.key, device.certificate, None, BestAvailableEncryption(p12_password.encode())
-        ),
-        pkcs12_password=p12_password,
-        private_key_pem=device.key_pem(),
-        identity=f"{name}@{REALM}",
-    )
+    certificate_id, credential = issue_device_certificate(eap, name)
     keyfile = linux.keyfile(spec_for(eap, credential), SSID)
 
     out = connect(eap, keyfile)
@@ -241,16 +286,11 @@ def test_a_keyfile_pinning_another_server_name_is_refused_by_the_device(eap: Eap
     """Not vacuous: the name pinned in the keyfile is what eapol_test checks — a keyfile for
     another server name fails against this server, though the credential is good."""
     name = citizen(eap)
-    box = SecretBox(SECRET_KEY)
-
-    async def issue(session: AsyncSession, account: Account) -> str:
-        return (await credentials.create_device_credential(session, box=box, account=account, label="x"))[1]
-
-    password = in_transaction(eap, name, issue)
-    credential = PasswordCredential(username=f"{name}@{REALM}", password=password)
+    credential = PasswordCredential(
+        username=f"{name}@{REALM}", password=issue_device_credential(eap, name)[1]
+    )
     spec = spec_for(eap, credential)
-    good = linux.keyfile(spec, SSID)
-    assert succeeded(out := connect(eap, good)), out[-3000:]
+    assert succeeded(out := connect(eap, linux.keyfile(spec, SSID))), out[-3000:]
     elsewhere = ProfileSpec(
         organisation=spec.organisation,
         realm=REALM,
@@ -262,3 +302,23 @@ def test_a_keyfile_pinning_another_server_name_is_refused_by_the_device(eap: Eap
     out = connect(eap, linux.keyfile(elsewhere, SSID))
     assert not succeeded(out), out[-3000:]
     assert "Domain" in out or "domain" in out, out[-3000:]
+
+
+@pytest.mark.parametrize("kind", ["ttls", "tls"])
+def test_the_onc_file_authenticates_too(eap: Eap, kind: str) -> None:
+    """ChromeOS' file, read as shill reads it: the TTLS device credential (given as MS-CHAPv2:
+    ONC has no EAP-MSCHAPv2 for TTLS) and the EAP-TLS certificate in a PKCS#12 without
+    passphrase, as ONC requires."""
+    name = citizen(eap)
+    credential: Credential
+    if kind == "ttls":
+        credential = PasswordCredential(
+            username=f"{name}@{REALM}", password=issue_device_credential(eap, name)[1]
+        )
+        label = "eap-ttls/mschapv2"
+    else:
+        credential, label = issue_device_certificate(eap, name)[1], "eap-tls"
+    config = onc_eapol_config(linux.onc(spec_for(eap, credential)), eap.sesame.workdir)
+    out = run_eapol_test(config, eap.sesame.auth_port, SECRET, binary=need_tool("eapol_test"))
+    assert succeeded(out) and keys_match(out), out[-3000:]
+    assert eap.decisions(name)[-1] == ("Access-Accept", label, "accepted")
