@@ -61,11 +61,9 @@ def _escaped(value: str, what: str) -> str:
     ``\\s`` (GKeyFile would strip them); control characters were refused."""
     written = text(value, what).replace("\\", "\\\\")
     stripped = written.strip(" ")
-    if stripped != written:
-        lead = len(written) - len(written.lstrip(" "))
-        trail = len(written) - len(written.rstrip(" "))
-        written = "\\s" * lead + stripped + "\\s" * trail
-    return written
+    lead = len(written) - len(written.lstrip(" "))
+    trail = len(written) - len(written.rstrip(" ")) if stripped else 0
+    return "\\s" * lead + stripped + "\\s" * trail
 
 
 def _blob(data: bytes) -> str:

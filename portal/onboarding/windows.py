@@ -205,7 +205,9 @@ def _profile(
         _sub(security, "wlan", "PMKCacheSize", "128")
         _sub(security, "wlan", "preAuthMode", "disabled")
     _onex(security, spec)
-    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True, default_namespace=NS["wlan"]))
+    # the declaration as Windows writes it in the profiles it exports (ElementTree's own uses ')
+    body = ET.tostring(root, encoding="unicode", default_namespace=NS["wlan"])
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode()
 
 
 def wlan_profile(spec: ProfileSpec, ssid: str, *, authentication: Authentication = "WPA2") -> bytes:

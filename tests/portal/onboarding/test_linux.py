@@ -152,6 +152,9 @@ AWKWARD: list[dict[str, Any]] = [
     {"ssid": " padded ", "password": "back\\slash; semi=colon #hash"},
     {"ssid": "semi;colon", "password": " lead and trail "},
     {"ssid": "Mé[802-1x]", "password": "%(interp)s $HOME"},
+    {"ssid": "back\\slash\\s", "password": "="},
+    {"ssid": " ", "password": "  "},
+    {"ssid": "1;2;3", "password": "#not a comment"},
 ]
 
 
@@ -164,6 +167,7 @@ def test_awkward_but_legitimate_text_reads_back_exactly(case: dict[str, Any]) ->
     assert read["802-1x"]["password"] == case["password"]
     if libnm_available():
         nm = libnm_read(data)
+        assert nm["id"] == case["ssid"]
         assert bytes.fromhex(nm["ssid"]) == case["ssid"].encode()
         assert nm["password"] == case["password"]
 

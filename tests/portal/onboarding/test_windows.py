@@ -27,6 +27,7 @@ from tests.portal.onboarding.winlinux import (
 
 
 def parse(data: bytes) -> ET.Element:
+    assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     root = ET.fromstring(data)
     assert root.tag == f"{{{NS['wlan']}}}WLANProfile"
     return root
