@@ -35,7 +35,7 @@ from xml.etree import ElementTree as ET
 from portal.onboarding.checks import dns_names, ssid_octets, text
 from portal.onboarding.spec import CertificateCredential, PasswordCredential, ProfileSpec
 
-__all__ = ["NS", "PASSPOINT_SSID", "bundle", "passpoint_profile", "profiles", "wlan_profile"]
+__all__ = ["NS", "PASSPOINT_SSID", "bundle", "ca_sha1", "passpoint_profile", "profiles", "wlan_profile"]
 
 #: the namespaces Windows' profile schemas use
 NS = {
