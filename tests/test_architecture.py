@@ -63,6 +63,8 @@ SANS_IO = [
     "portal.onboarding.untrusted",
     "portal.onboarding.android",
     "portal.onboarding.eapconfig",
+    "portal.onboarding.windows",
+    "portal.onboarding.linux",
 ]
 
 

@@ -83,6 +83,33 @@ def eapol_test(
         lines.append(f"fragment_size={fragment_size}")
     config = workdir / f"eapol-{method.lower()}-{os.getpid()}-{time.monotonic_ns()}.conf"
     config.write_text("network={\n" + "".join(f"\t{line}\n" for line in lines) + "}\n")
+    return run_eapol_test(
+        config,
+        port,
+        secret,
+        host=host,
+        timeout=timeout,
+        mac=mac,
+        reauthentications=reauthentications,
+        attributes=attributes,
+        binary=binary,
+    )
+
+
+def run_eapol_test(
+    config: Path,
+    port: int,
+    secret: str,
+    *,
+    host: str = HOST,
+    timeout: float = 10.0,
+    mac: str | None = None,
+    reauthentications: int = 0,
+    attributes: Sequence[str] = (),
+    binary: str = "eapol_test",
+) -> str:
+    """``eapol_test`` once with a configuration file written by the caller (its output ends with
+    SUCCESS or FAILURE); the options as for :func:`eapol_test`."""
     done = subprocess.run(
         [
             binary,
