@@ -272,7 +272,7 @@ async def commune_overrides(
         .where(Commune.region_id == region.id)
         .order_by(Commune.name_key, Commune.id)
     )
-    return [(commune, tuple(str(s) for s in row.ssids or ())) for commune, row in rows.tuples()]
+    return [(commune, tuple(str(s) for s in row.ssids or ())) for commune, row in rows]
 
 
 # -- what a profile needs ------------------------------------------------------------------------------
