@@ -3,10 +3,10 @@
 Settings that parse are not yet settings a region can open to the public with: the example realm,
 a portal reached over plain ``http://``, the placeholder region name citizens would read ("du
 réseau Région"), no SMTP server (the codes citizens need land in a local folder), certificates
-that cannot be used. Each is a :class:`Finding` naming the setting to change. ``sesame check``
-prints them; ``sesame serve`` runs the same checks at start in production
-(``SESAME_ENVIRONMENT=production``, the default) and refuses to start while any blocking one is
-left, listing them all at once.
+that cannot be used, devices' profiles that would go unsigned. Each is a :class:`Finding` naming
+the setting to change. ``sesame check`` prints them; ``sesame serve`` runs the same checks at start
+in production (``SESAME_ENVIRONMENT=production``, the default) and refuses to start while any
+blocking one is left, listing them all at once.
 
 Only the services that run are checked: a RADIUS-only host (``SESAME_WEB_ENABLED=false``) shows
 no page and sends no mail, so it needs no region name, public URL or SMTP server.
@@ -20,6 +20,7 @@ from federation.tls import TlsError
 from radius.eap.tlsengine import TlsConfigError
 from radius.eapcerts import CertificateUnreadable
 from sesame.compose import check_eap, check_radsec
+from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
 from sesame.settings import Settings
 
 #: the realm a fresh install has (the settings' default)
@@ -116,6 +117,37 @@ def _certificates(settings: Settings) -> list[Finding]:
     return found
 
 
+def _onboarding(settings: Settings) -> list[Finding]:
+    """The files profiles are signed and devices' certificates issued with, when set, must be usable;
+    and a portal that offers the secure network (it publishes EAP's CA) without a signing
+    certificate hands out unsigned profiles: Apple devices show them as "Not Verified", which
+    citizens are rightly taught to refuse — a warning, since the network works all the same."""
+    found = []
+    onboarding = settings.onboarding
+    for setting, load in (
+        ("SESAME_ONBOARDING_SIGNING_*", lambda: load_signer(onboarding)),
+        (
+            "SESAME_ONBOARDING_DEVICE_CA_KEY",
+            lambda: load_device_issuer(onboarding, device_ca=settings.eap.device_ca),
+        ),
+    ):
+        try:
+            load()
+        except OnboardingFileError as exc:
+            found.append(Finding(setting=setting, problem=str(exc)))
+    offered = settings.web.enabled and settings.portal.enabled and (settings.eap.enabled or settings.eap.ca)
+    if offered and not onboarding.signing_certificate:
+        found.append(
+            Finding(
+                setting="SESAME_ONBOARDING_SIGNING_CERTIFICATE",
+                problem="no profile-signing certificate: devices' profiles would go unsigned "
+                '(Apple devices show them as "Not Verified")',
+                blocking=False,
+            )
+        )
+    return found
+
+
 def _environment(settings: Settings) -> list[Finding]:
     if settings.is_development:
         return [
@@ -129,7 +161,13 @@ def _environment(settings: Settings) -> list[Finding]:
 
 def check(settings: Settings) -> list[Finding]:
     """Every finding, blocking ones first, in the order of the settings file."""
-    found = _environment(settings) + _realm(settings) + _portal(settings) + _certificates(settings)
+    found = (
+        _environment(settings)
+        + _realm(settings)
+        + _portal(settings)
+        + _certificates(settings)
+        + _onboarding(settings)
+    )
     return sorted(found, key=lambda f: not f.blocking)
 
 

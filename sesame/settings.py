@@ -3,8 +3,9 @@
 Sources, strongest first: keyword arguments, environment variables (prefix ``SESAME_``; a
 nested section's fields are ``SESAME_<SECTION>_<FIELD>``, e.g. ``SESAME_RADIUS_AUTH_PORT``),
 then a TOML file named by ``--config`` or ``SESAME_CONFIG`` (sections ``[radius]``,
-``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``, ``[redis]``), then the defaults below. A bad
-value stops start-up with one line naming the setting (:func:`describe_error`).
+``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``, ``[redis]``, ``[eap]``, ``[onboarding]``),
+then the defaults below. A bad value stops start-up with one line naming the setting
+(:func:`describe_error`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from accounts.network import AddressRules
 from accounts.secretbox import SecretBox
 from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
+from sesame.onboardsettings import OnboardingSettings
 
 ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
@@ -425,6 +427,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     federation: FederationSettings = FederationSettings()
     eap: EapSettings = EapSettings()
+    onboarding: OnboardingSettings = OnboardingSettings()
     redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")

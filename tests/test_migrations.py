@@ -40,6 +40,7 @@ TABLES = {
     "partner",
     "partner_realm",
     "home_server",
+    "onboarding_network",
 }
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from radius.eap import trialpki
 from sesame import preflight
@@ -49,8 +50,22 @@ def _eap_files(directory: Path) -> dict[str, str]:
         "SESAME_EAP_CERTIFICATE": trialpki.write(directory / "server.pem", server.certificate_pem()),
         "SESAME_EAP_PRIVATE_KEY": trialpki.write(directory / "server.key", server.key_pem(), secret=True),
         "SESAME_EAP_CA": trialpki.write(directory / "ca.pem", ca.certificate_pem()),
+        **_signing_files(directory),
     }
     return {name: str(path) for name, path in files.items()}
+
+
+def _signing_files(directory: Path) -> dict[str, Path]:
+    """A profile-signing certificate and key: a portal offering the secure network signs profiles."""
+    signer = trialpki.make_server(trialpki.make_ca("Sesame signing test CA"), "profiles.preflight.example")
+    return {
+        "SESAME_ONBOARDING_SIGNING_CERTIFICATE": trialpki.write(
+            directory / "sign.pem", signer.certificate_pem()
+        ),
+        "SESAME_ONBOARDING_SIGNING_KEY": trialpki.write(
+            directory / "sign.key", signer.key_pem(), secret=True
+        ),
+    }
 
 
 def test_a_ready_configuration_has_no_finding(settings_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,3 +182,90 @@ def test_serve_in_production_refuses_to_start_with_the_list(tmp_path: Path) -> N
     ]
     assert "Traceback" not in done.stderr and "listening" not in done.stderr
     assert not (tmp_path / "never.db").exists()
+
+
+def test_profiles_that_would_go_unsigned_are_a_warning(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    eap = _eap_files(tmp_path / "eap")
+    unsigned = {k: v for k, v in eap.items() if not k.startswith("SESAME_ONBOARDING_")}
+    for name in ("SESAME_ONBOARDING_SIGNING_CERTIFICATE", "SESAME_ONBOARDING_SIGNING_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _found(monkeypatch, **unsigned) == [("SESAME_ONBOARDING_SIGNING_CERTIFICATE", False)]
+    # a host that shows no portal hands out no profile
+    assert _found(monkeypatch, SESAME_WEB_ENABLED="false", **unsigned) == []
+    # a portal without the secure network neither
+    for name in unsigned:
+        monkeypatch.delenv(name)
+    assert _found(monkeypatch) == []
+
+
+def _encrypted(issued: trialpki.Issued, password: bytes) -> bytes:
+    return issued.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+
+
+def test_signing_and_device_ca_files_that_cannot_be_used_block(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    eap = _eap_files(tmp_path / "eap")
+    other = trialpki.make_ca("another key")
+    wrong = trialpki.write(tmp_path / "wrong.key", other.key_pem(), secret=True)
+    found = preflight.check(_settings(monkeypatch, **eap | {"SESAME_ONBOARDING_SIGNING_KEY": str(wrong)}))
+    assert [(f.setting, f.blocking) for f in found] == [("SESAME_ONBOARDING_SIGNING_*", True)]
+    assert "not the key of" in found[0].problem
+
+    # the device CA's key: encrypted (its password needed), matching the device CA, which must be a CA
+    devices = trialpki.make_ca("Sesame device CA")
+    device_ca = trialpki.write(tmp_path / "device-ca.pem", devices.certificate_pem())
+    key = trialpki.write(tmp_path / "device-ca.key", _encrypted(devices, b"ca passphrase"), secret=True)
+    monkeypatch.setenv("SESAME_ONBOARDING_SIGNING_KEY", eap["SESAME_ONBOARDING_SIGNING_KEY"])
+    cases: list[tuple[dict[str, str], str | None]] = [
+        ({"SESAME_ONBOARDING_DEVICE_CA_KEY": str(key)}, "SESAME_EAP_DEVICE_CA is not"),
+        ({"SESAME_EAP_DEVICE_CA": str(device_ca), "SESAME_ONBOARDING_DEVICE_CA_KEY": str(key)}, "encrypted"),
+        (
+            {
+                "SESAME_EAP_DEVICE_CA": str(device_ca),
+                "SESAME_ONBOARDING_DEVICE_CA_KEY": str(key),
+                "SESAME_ONBOARDING_DEVICE_CA_KEY_PASSWORD": "not it",
+            },
+            "password is wrong",
+        ),
+        (
+            {
+                "SESAME_EAP_DEVICE_CA": str(device_ca),
+                "SESAME_ONBOARDING_DEVICE_CA_KEY": str(wrong),
+            },
+            "not the key of the device CA",
+        ),
+        (
+            {
+                "SESAME_EAP_DEVICE_CA": eap["SESAME_EAP_CERTIFICATE"],  # a server's, not a CA
+                "SESAME_ONBOARDING_DEVICE_CA_KEY": eap["SESAME_EAP_PRIVATE_KEY"],
+            },
+            "not a CA certificate",
+        ),
+        (
+            {
+                "SESAME_EAP_DEVICE_CA": str(device_ca),
+                "SESAME_ONBOARDING_DEVICE_CA_KEY": str(key),
+                "SESAME_ONBOARDING_DEVICE_CA_KEY_PASSWORD": "ca passphrase",
+            },
+            None,
+        ),
+    ]
+    for changes, problem in cases:
+        for name in ("SESAME_EAP_DEVICE_CA", "SESAME_ONBOARDING_DEVICE_CA_KEY_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        found = preflight.check(_settings(monkeypatch, **eap | changes))
+        if problem is None:
+            assert found == [], changes
+            continue
+        assert [(f.setting, f.blocking) for f in found] == [("SESAME_ONBOARDING_DEVICE_CA_KEY", True)], (
+            changes
+        )
+        assert problem in found[0].problem, (changes, found[0].problem)
+        assert "ca passphrase" not in found[0].problem and "not it" not in found[0].problem

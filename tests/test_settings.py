@@ -68,6 +68,9 @@ def test_a_toml_file_is_read_and_the_environment_wins(
         ("SESAME_ENVIRONMENT", "staging", "SESAME_ENVIRONMENT"),
         ("SESAME_WEB_TRUSTED_PROXIES", "*", "SESAME_WEB_TRUSTED_PROXIES"),
         ("SESAME_WEB_TRUSTED_PROXIES", "127.0.0.1,proxy.example.fr", "SESAME_WEB_TRUSTED_PROXIES"),
+        ("SESAME_ONBOARDING_CERTIFICATE_DAYS", "0", "SESAME_ONBOARDING_CERTIFICATE_DAYS"),
+        ("SESAME_ONBOARDING_DEVICE_CA_KEY", "/nonexistent/ca.key", "SESAME_ONBOARDING_DEVICE_CA_KEY"),
+        ("SESAME_ONBOARDING_SIGNING_CERTIFICATE", __file__, "SESAME_ONBOARDING"),  # a file, no key with it
     ],
 )
 def test_a_bad_setting_gives_one_line_naming_it(
@@ -238,3 +241,18 @@ def test_the_previous_secret_key_is_accepted_during_a_rotation_only_when_it_is_l
     with pytest.raises(SettingsError, match="SESAME_SECRET_KEY_PREVIOUS") as excinfo:
         load_settings()
     assert "short" not in str(excinfo.value).replace("shorter", "")
+
+
+def test_the_onboarding_section_from_toml_and_environment(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key = tmp_path / "device-ca.key"
+    key.write_text("a key\n")
+    config = tmp_path / "sesame.toml"
+    config.write_text(f'secret_key = "{KEY}"\n[onboarding]\ndevice_ca_key = "{key}"\ncertificate_days = 90\n')
+    monkeypatch.setenv("SESAME_CONFIG", str(config))
+    monkeypatch.setenv("SESAME_ONBOARDING_DEVICE_CA_KEY_PASSWORD", "pass phrase")
+    onboarding = load_settings().onboarding
+    assert (onboarding.device_ca_key, onboarding.certificate_days) == (str(key), 90)
+    assert onboarding.device_ca_key_password.get_secret_value() == "pass phrase"
+    assert "pass phrase" not in repr(onboarding)

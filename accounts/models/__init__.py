@@ -13,6 +13,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
   ``radacct``
 - :mod:`~accounts.models.staff`: admins, service clients, revoked tokens, the audit log
 - :mod:`~accounts.models.federation`: partners, their realms and home servers
+- :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from accounts.models.base import Base, UTCDateTime, utcnow
 from accounts.models.federation import HomeServer, Partner, PartnerRealm
 from accounts.models.inventory import AccessPolicy, Branding, Commune, Nas, Region, Site
+from accounts.models.onboarding import OnboardingNetwork
 from accounts.models.people import (
     Account,
     AccountCode,
@@ -58,6 +60,7 @@ __all__ = [
     "DeviceCredential",
     "HomeServer",
     "Nas",
+    "OnboardingNetwork",
     "Partner",
     "PartnerRealm",
     "RadiusToken",

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from portal.api import auditlog, auth, network, partners, people, policies, sessions, staff, stats
+from portal.api import (
+    auditlog,
+    auth,
+    network,
+    onboarding,
+    partners,
+    people,
+    policies,
+    sessions,
+    staff,
+    stats,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -12,6 +23,7 @@ router.include_router(network.router)
 router.include_router(people.router)
 router.include_router(sessions.router)
 router.include_router(policies.router)
+router.include_router(onboarding.router)
 router.include_router(stats.router)
 router.include_router(auditlog.router)
 router.include_router(staff.router)

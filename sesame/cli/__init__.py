@@ -29,6 +29,7 @@ from sesame.cli import (
     db,
     eap,
     network,
+    onboarding,
     partners,
     policy,
     portal,
@@ -81,6 +82,7 @@ app.add_typer(sessions.app, name="session")
 app.add_typer(admins.app, name="admin")
 app.add_typer(partners.app, name="partner")
 app.add_typer(eap.app, name="eap")
+app.add_typer(onboarding.app, name="onboarding")
 
 
 EXIT_DATABASE = 3
