@@ -59,6 +59,8 @@ SANS_IO = [
     "federation.fticks",
     "portal.handoff",
     "portal.onboarding.spec",
+    "portal.onboarding.detect",
+    "portal.onboarding.formats",
 ]
 
 
