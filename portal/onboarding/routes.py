@@ -65,7 +65,8 @@ INSTRUCTIONS = {
         "The eap-config file is for the geteduroam app."
     ),
     Platform.WINDOWS: _(
-        "Open a terminal in the download folder and run: netsh wlan add profile filename=<file> user=current"
+        "In a terminal, in the download folder, run netsh wlan add profile user=current filename= "
+        "followed by the downloaded file's name."
     ),
     Platform.LINUX: _(
         "Copy the file to /etc/NetworkManager/system-connections/ (readable by root only), then run: "
