@@ -13,7 +13,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaResult, disconnect_over_limit
+from accounts.errors import InvalidInput
 from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
@@ -27,9 +29,10 @@ from federation.relay import LocalLimits
 from federation.service import Federation
 from federation.store import PartnerStore
 from federation.tls import TlsFiles, client_context, server_context
-from portal.context import EapProfile, Portal, PortalConfig
+from portal.context import EapProfile, OnboardingNetwork, Portal, PortalConfig
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
+from portal.onboarding.formats import Builder, standard
 from portal.throttle import DEFAULT_LIMITS, Throttle
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
@@ -42,9 +45,15 @@ from radius.eap import eaptls
 from radius.eap.inner import PEAP_MSCHAPV2, TTLS_EAP_MSCHAPV2, TTLS_MSCHAPV2, TTLS_PAP
 from radius.eap.packet import EapType
 from radius.eap.server import EapServer
-from radius.eap.tlsengine import TlsSettings
+from radius.eap.tlsengine import TlsConfigError, TlsSettings
 from radius.eap.tunnels import Tunnels
-from radius.eapcerts import CertificateWatch, check_at_start, published_ca, read_server_certificate
+from radius.eapcerts import (
+    CertificateUnreadable,
+    CertificateWatch,
+    check_at_start,
+    published_ca,
+    read_server_certificate,
+)
 from radius.eapstep import EapStep
 from radius.pipeline import Pipeline
 from radius.ratelimit import Counters, FailureLimiter, MemoryCounters
@@ -290,6 +299,7 @@ def check_eap(settings: Settings) -> None:
     """Before anything starts: EAP's files can be used (:func:`radius.eapcerts.check_at_start`)."""
     if settings.eap.enabled:
         check_at_start(eap_tls(settings), ca=Path(settings.eap.ca) if settings.eap.ca else None)
+        device_issuer(settings)
 
 
 def check_radsec(settings: Settings) -> None:
@@ -353,6 +363,33 @@ def eap_profile(settings: Settings) -> EapProfile | None:
         server_names=server.names,
         methods=tuple(methods),
     )
+
+
+def device_issuer(settings: Settings) -> DeviceIssuer | None:
+    """The device CA with its key, which issues each citizen's device its own EAP-TLS certificate
+    (``SESAME_EAP_DEVICE_CA_KEY``); None without the key: devices get a password credential."""
+    eap = settings.eap
+    if not (eap.enabled and eap.device_ca and eap.device_ca_key):
+        return None
+    try:
+        certificate, key = Path(eap.device_ca).read_bytes(), Path(eap.device_ca_key).read_bytes()
+    except OSError as exc:
+        raise CertificateUnreadable(f"eap: cannot read the device CA or its key: {exc}") from None
+    try:
+        return DeviceIssuer.load(certificate, key, eap.device_ca_key_password.get_secret_value().encode())
+    except InvalidInput as exc:
+        raise TlsConfigError(f"eap: {eap.device_ca_key}: {exc}") from None
+
+
+#: the profile formats' builders, by format name (portal/onboarding/formats.py STANDARD): each
+#: format module of portal/onboarding/ adds its own here; a platform with none is not offered
+PROFILE_BUILDERS: dict[str, Builder] = {}
+
+
+def onboarding_network(settings: Settings) -> OnboardingNetwork:
+    """Where devices' profiles let them connect. The SSIDs and Passpoint will come from the
+    operators' network description (issue 17); until then none, so no profile is offered."""
+    return OnboardingNetwork(device_issuer=device_issuer(settings))
 
 
 def _visitor_limits(store: SqlStore, client: Client) -> LocalLimits:
@@ -460,7 +497,9 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             wifi4eu_self_test=portal.wifi4eu_self_test,
             nas_address_rules=settings.radius.nas_address_rules,
             eap=eap_profile(settings),
+            onboarding=onboarding_network(settings),
         ),
+        formats=standard(PROFILE_BUILDERS),
         sessions=create_sessionmaker(engine),
         box=settings.secret_box(),
         hasher=PasswordHasher(),

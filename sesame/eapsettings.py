@@ -28,6 +28,10 @@ class EapSettings(BaseModel):
     #: the CA devices' EAP-TLS certificates must chain to ("": EAP-TLS is off); a certificate must
     #: also be registered for an account and not revoked (``sesame eap device-cert``)
     device_ca: str = ""
+    #: the device CA's key (PEM), with which the portal issues each device its own certificate
+    #: when a citizen downloads a profile ("": devices get a password credential instead)
+    device_ca_key: str = ""
+    device_ca_key_password: SecretStr = SecretStr("")
     #: methods offered, in order of preference (the first is proposed; a device may ask for another)
     methods: str = "peap,ttls,tls"
     #: inner methods of EAP-TTLS (PEAP carries EAP-MSCHAPv2 only)
@@ -54,7 +58,7 @@ class EapSettings(BaseModel):
     def _ttls_inner(cls, value: str) -> str:
         return _choose(value, {"pap", "mschapv2", "eap-mschapv2"})
 
-    @field_validator("certificate", "private_key", "device_ca", "ca")
+    @field_validator("certificate", "private_key", "device_ca", "device_ca_key", "ca")
     @classmethod
     def _file(cls, value: str) -> str:
         if value and not Path(value).is_file():
@@ -67,6 +71,8 @@ class EapSettings(BaseModel):
             raise ValueError(
                 "set both the certificate and its private key (SESAME_EAP_CERTIFICATE, _PRIVATE_KEY)"
             )
+        if self.device_ca_key and not self.device_ca:
+            raise ValueError("the device CA's key needs its certificate (SESAME_EAP_DEVICE_CA)")
         if self.tls_min_version > self.tls_max_version:
             raise ValueError("tls_min_version is above tls_max_version")
         return self
