@@ -265,6 +265,7 @@ async def test_another_account_cannot_use_the_link(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as nobody:
         anonymous = await nobody.get(link)
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+    assert (await browser.head(link)).status_code == 405  # a HEAD (a link checker) spends nothing
     assert (await browser.get(link)).status_code == 200  # still good for its owner
 
 
