@@ -310,3 +310,15 @@ async def test_no_section_without_a_network_to_offer(browser: Browser) -> None:
     await signed_up(await as_(browser, IPHONE))
     page = await browser.get("/account")
     assert Page(page.text).offers == [] and "Secure connection" not in page.text
+
+
+async def test_the_section_speaks_the_pages_language(browser: Browser) -> None:
+    browser.headers["Accept-Language"] = "fr"
+    await signed_up(await as_(browser, IPHONE))
+    page = (await browser.get("/account")).text
+    assert "Connexion sécurisée" in page and "Pour cet appareil : iPhone et iPad" in page
+    link = await ask(browser, "ios/mobileconfig")
+    assert "Ce lien sert une fois, pendant 10 minutes, et seulement pour vous." in link.text
+    used = Page(link.text).download
+    assert used is not None and (await browser.get(used)).status_code == 200
+    assert "a déjà servi" in (await browser.get(used)).text
