@@ -13,6 +13,7 @@ from portal import api, apidocs, captive, eapprofile, health, hotspot, myaccount
 from portal.api.common import install_error_handlers
 from portal.context import Portal
 from portal.forms import LoginRequired, Refused, login_required_response, refused_response
+from portal.onboarding import routes as onboarding
 from portal.security import security_headers
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -43,6 +44,7 @@ def create_app(
         app.state.portal = portal
         app.include_router(pages.router)
         app.include_router(myaccount.router)
+        app.include_router(onboarding.router)
         app.include_router(hotspot.router)
         app.include_router(captive.router)
         if portal.config.eap is not None:  # the secure network's CA and server name, for profiles

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaSender
 from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
 from accounts.network import AddressRules, ensure_home_region
@@ -31,6 +32,8 @@ from accounts.secretbox import SecretBox
 from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Mail, Postman
+from portal.onboarding.formats import Formats
+from portal.onboarding.spec import Passpoint
 from portal.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -71,6 +74,25 @@ class EapProfile:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardingNetwork:
+    """Where devices' profiles let them connect, and with what: the secure SSID(s), Passpoint,
+    the device CA that issues EAP-TLS certificates (None: devices get a password credential),
+    how long those live, and how many profiles an account may download a day. Filled by the
+    composition root; the operators' network description (issue 17) will fill it from the
+    database."""
+
+    ssids: tuple[str, ...] = ()
+    passpoint: Passpoint | None = None
+    device_issuer: DeviceIssuer | None = None
+    certificate_days: int = 365
+    daily_limit: int = 5
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.ssids) or self.passpoint is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortalConfig:
     realm: str
     region_name: str
@@ -83,6 +105,7 @@ class PortalConfig:
     wifi4eu_self_test: bool = False
     nas_address_rules: AddressRules = field(default_factory=AddressRules)
     eap: EapProfile | None = None  # None: the secure network's CA is not published
+    onboarding: OnboardingNetwork | None = None  # None: no profiles offered on "My account"
 
     @property
     def secure_cookies(self) -> bool:
@@ -101,6 +124,8 @@ class Portal:
     coa: CoaSender | None = None
     throttle: Throttle = field(default_factory=lambda: Throttle(dict(DEFAULT_LIMITS)))
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: the profile formats offered per platform (portal.onboarding.formats), from the composition root
+    formats: Formats = field(default_factory=Formats)
 
     def __post_init__(self) -> None:
         self.catalogs = load_catalogs(self.config.languages)

@@ -26,6 +26,7 @@ from portal.forms import (
     show,
     signed_in,
 )
+from portal.onboarding.routes import secure_section
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,6 +55,7 @@ async def account_page(page: PageDep) -> Response:
         look, account = await page.look(session), await signed_in(page, session)
         devices = await list_devices(session, account=account)
         sessions = await selfservice.recent_sessions(session, account=account)
+        secure = await secure_section(page, session, account)
     this_mac = page.handoff.client_mac if page.handoff else None
     try:
         this_mac = normalize_mac(this_mac) if this_mac else None
@@ -62,6 +64,7 @@ async def account_page(page: PageDep) -> Response:
     return await show(
         page, "account.html", look=look, account=account, devices=devices, sessions=sessions,
         this_mac=this_mac, now=page.portal.now(), remember_days=page.portal.config.remember.days,
+        secure=secure,
     )  # fmt: skip
 
 

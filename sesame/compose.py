@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaResult, disconnect_over_limit
 from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
@@ -27,9 +28,10 @@ from federation.relay import LocalLimits
 from federation.service import Federation
 from federation.store import PartnerStore
 from federation.tls import TlsFiles, client_context, server_context
-from portal.context import EapProfile, Portal, PortalConfig
+from portal.context import EapProfile, OnboardingNetwork, Portal, PortalConfig
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
+from portal.onboarding.formats import Builder, standard
 from portal.throttle import DEFAULT_LIMITS, Throttle
 from radius import DICTIONARY
 from radius.accounting import Accounting, SessionClass
@@ -42,9 +44,14 @@ from radius.eap import eaptls
 from radius.eap.inner import PEAP_MSCHAPV2, TTLS_EAP_MSCHAPV2, TTLS_MSCHAPV2, TTLS_PAP
 from radius.eap.packet import EapType
 from radius.eap.server import EapServer
-from radius.eap.tlsengine import TlsSettings
+from radius.eap.tlsengine import TlsConfigError, TlsSettings
 from radius.eap.tunnels import Tunnels
-from radius.eapcerts import CertificateWatch, check_at_start, published_ca, read_server_certificate
+from radius.eapcerts import (
+    CertificateWatch,
+    check_at_start,
+    published_ca,
+    read_server_certificate,
+)
 from radius.eapstep import EapStep
 from radius.pipeline import Pipeline
 from radius.ratelimit import Counters, FailureLimiter, MemoryCounters
@@ -61,6 +68,7 @@ from radius.verifier import BoundedVerifier
 from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
 from sesame.db import create_sessionmaker
+from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
 from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
 
@@ -292,6 +300,15 @@ def check_eap(settings: Settings) -> None:
         check_at_start(eap_tls(settings), ca=Path(settings.eap.ca) if settings.eap.ca else None)
 
 
+def check_onboarding(settings: Settings) -> None:
+    """Before anything starts: the device CA's key and the profile-signing files can be used."""
+    device_issuer(settings)
+    try:
+        load_signer(settings.onboarding)
+    except OnboardingFileError as exc:
+        raise TlsConfigError(f"onboarding: {exc}") from None
+
+
 def check_radsec(settings: Settings) -> None:
     """Before anything starts: RadSec's certificate, key and partners' CA can be used, both ways
     (:class:`federation.tls.TlsError` naming the file and why, else)."""
@@ -352,6 +369,30 @@ def eap_profile(settings: Settings) -> EapProfile | None:
         ca_not_after=ca.not_valid_after_utc,
         server_names=server.names,
         methods=tuple(methods),
+    )
+
+
+def device_issuer(settings: Settings) -> DeviceIssuer | None:
+    """The device CA with its key (``SESAME_ONBOARDING_DEVICE_CA_KEY`` beside
+    ``SESAME_EAP_DEVICE_CA``); None without the key: devices get a password credential."""
+    if not settings.eap.enabled:
+        return None
+    try:
+        return load_device_issuer(settings.onboarding, device_ca=settings.eap.device_ca)
+    except OnboardingFileError as exc:
+        raise TlsConfigError(f"onboarding: {exc}") from None
+
+
+#: the profile formats' builders, by format name (portal/onboarding/formats.py STANDARD): each
+#: format module of portal/onboarding/ adds its own here; a platform with none is not offered
+PROFILE_BUILDERS: dict[str, Builder] = {}
+
+
+def onboarding_network(settings: Settings) -> OnboardingNetwork:
+    """Where devices' profiles let them connect. The SSIDs and Passpoint will come from the
+    operators' network description (issue 17); until then none, so no profile is offered."""
+    return OnboardingNetwork(
+        device_issuer=device_issuer(settings), certificate_days=settings.onboarding.certificate_days
     )
 
 
@@ -460,7 +501,9 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             wifi4eu_self_test=portal.wifi4eu_self_test,
             nas_address_rules=settings.radius.nas_address_rules,
             eap=eap_profile(settings),
+            onboarding=onboarding_network(settings),
         ),
+        formats=standard(PROFILE_BUILDERS),
         sessions=create_sessionmaker(engine),
         box=settings.secret_box(),
         hasher=PasswordHasher(),

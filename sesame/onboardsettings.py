@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from accounts.deviceca import DeviceIssuer
+
 __all__ = [
     "DeviceIssuer",
     "OnboardingFileError",
@@ -85,15 +87,6 @@ class ProfileSigner:
     chain: tuple[x509.Certificate, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceIssuer:
-    """What issues devices' EAP-TLS certificates: the device CA, its key, the validity in days."""
-
-    certificate: x509.Certificate
-    key: PrivateKey
-    days: int
-
-
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -152,8 +145,9 @@ def load_signer(settings: OnboardingSettings) -> ProfileSigner | None:
 
 
 def load_device_issuer(settings: OnboardingSettings, *, device_ca: str) -> DeviceIssuer | None:
-    """The device CA with its key (``device_ca``: ``SESAME_EAP_DEVICE_CA``), or None when no key is
-    configured (no EAP-TLS certificate can be issued)."""
+    """The device CA with its key (``device_ca``: ``SESAME_EAP_DEVICE_CA``), which issues each
+    citizen's device its own EAP-TLS certificate; None when no key is configured (devices then get
+    a password credential). How long those certificates live is ``certificate_days``."""
     if not settings.device_ca_key:
         return None
     if not device_ca:
@@ -171,4 +165,4 @@ def load_device_issuer(settings: OnboardingSettings, *, device_ca: str) -> Devic
         is_ca = False
     if not is_ca:
         raise OnboardingFileError(f"{device_ca}: the device CA is not a CA certificate (basicConstraints)")
-    return DeviceIssuer(certificate, key, settings.certificate_days)
+    return DeviceIssuer(certificate=certificate, key=key)

@@ -35,6 +35,7 @@ from sesame.compose import (
     build_portal,
     build_radius,
     check_eap,
+    check_onboarding,
     check_radsec,
     radius_listeners,
     radsec_listener,
@@ -56,11 +57,13 @@ class StartupFileError(StartupError):
 
 
 def check_files(settings: Settings) -> None:
-    """The files the services read at start (EAP's and RadSec's certificates) can be used: else
+    """The files the services read at start (EAP's and RadSec's certificates, onboarding's keys)
+    can be used: else
     one error."""
     try:
         check_eap(settings)
         check_radsec(settings)
+        check_onboarding(settings)
     except CertificateUnreadable as exc:
         raise StartupFileError(str(exc)) from None
     except (TlsConfigError, TlsError) as exc:

@@ -65,6 +65,8 @@ SANS_IO = [
     "portal.onboarding.eapconfig",
     "portal.onboarding.windows",
     "portal.onboarding.linux",
+    "portal.onboarding.detect",
+    "portal.onboarding.formats",
 ]
 
 

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from accounts.models import AuditEntry
-from sesame.compose import eap_profile
+from sesame.compose import device_issuer, eap_profile
 from sesame.db import create_engine, create_sessionmaker
 from sesame.settings import get_settings
+from sesame.startup import StartupError, check_files
 from tests.cli import CLI_REALM, fails, ok
 
 
@@ -139,3 +140,27 @@ def test_the_trial_settings_make_certs_prints_let_the_portal_publish_the_ca_and_
     monkeypatch.delenv("SESAME_EAP_CA")  # no CA: nothing published
     get_settings.cache_clear()
     assert eap_profile(get_settings()) is None
+
+
+def test_the_trial_device_ca_issues_devices_certificates_for_the_portal(
+    cli_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make-certs`` names the device CA's key: the portal issues devices' certificates with it;
+    a key that is not the device CA's stops start-up with one line."""
+    out = ok("eap", "make-certs", str(tmp_path / "pki"))
+    for line in out.splitlines():
+        if line.startswith(("SESAME_EAP_", "SESAME_ONBOARDING_")):
+            monkeypatch.setenv(*line.split("=", 1))
+    get_settings.cache_clear()
+    issuer = device_issuer(get_settings())
+    assert issuer is not None
+    device_ca = x509.load_pem_x509_certificate((tmp_path / "pki" / "device-ca.pem").read_bytes())
+    assert issuer.certificate == device_ca
+    check_files(get_settings())
+    monkeypatch.setenv("SESAME_ONBOARDING_DEVICE_CA_KEY", str(tmp_path / "pki" / "server.key"))
+    get_settings.cache_clear()
+    with pytest.raises(StartupError, match="not the key of the device CA"):
+        check_files(get_settings())
+    monkeypatch.delenv("SESAME_ONBOARDING_DEVICE_CA_KEY")
+    get_settings.cache_clear()
+    assert device_issuer(get_settings()) is None

@@ -50,6 +50,7 @@ def make_certs(
     typer.echo(f"SESAME_EAP_PRIVATE_KEY={files.server_key}")
     typer.echo(f"SESAME_EAP_CA={files.ca}")
     typer.echo(f"SESAME_EAP_DEVICE_CA={files.device_ca}")
+    typer.echo(f"SESAME_ONBOARDING_DEVICE_CA_KEY={files.device_ca_key}")
 
 
 @device_cert.command("issue")
