@@ -45,7 +45,8 @@ MIN_LENGTH = 20
 MAX_LENGTH = 4096  # RFC 2865 §3
 
 # Attribute numbers: the one table of those our code reads or writes (RFC 2865, 2866, 2869, 3162,
-# 4372, 4818, 5176, 6911, 7268); the dictionary (``dictionaries/``) names them for pyrad.
+# 4372, 4818, 5176, 5580, 6911, 7268; Microsoft's, the WBA's and the Wi-Fi Alliance's vendor types);
+# the dictionary (``dictionaries/``) names them for pyrad.
 USER_NAME = 1
 USER_PASSWORD = 2
 CHAP_PASSWORD = 3
@@ -90,6 +91,9 @@ ERROR_CAUSE = 101  # RFC 5176 §3.5
 DELEGATED_IPV6_PREFIX = 123
 OPERATOR_NAME = 126
 FRAMED_IPV6_ADDRESS = 168
+WLAN_HESSID = 181  # RFC 7268 §3.10
+WLAN_VENUE_INFO = 182
+WLAN_VENUE_NAME = 184
 MICROSOFT = 311
 MS_CHAP_RESPONSE = 1  # Microsoft vendor types (RFC 2548)
 MS_CHAP_CHALLENGE = 11
@@ -97,6 +101,13 @@ MS_CHAP_MPPE_KEYS = 12
 MS_MPPE_SEND_KEY = 16
 MS_MPPE_RECV_KEY = 17
 MS_CHAP2_RESPONSE = 25
+WISPR = 14122  # WISPr / Wireless Broadband Alliance vendor types
+WISPR_LOCATION_NAME = 2
+WIFI_ALLIANCE = 40808  # Wi-Fi Alliance vendor types (Hotspot 2.0)
+HS20_AP_VERSION = 2
+HS20_MOBILE_DEVICE_VERSION = 3
+HS20_SESSION_INFORMATION_URL = 5
+HS20_ROAMING_CONSORTIUM = 6
 
 MESSAGE_AUTHENTICATOR_LENGTH = 16
 _ZERO16 = bytes(16)

@@ -24,6 +24,7 @@ DICTIONARY = DICTIONARY_DIR / "dictionary"
 MICROSOFT = 311
 WISPR = 14122
 CHILLISPOT = 14559
+WIFI_ALLIANCE = 40808
 
 SECRET = b"sesame-test-secret"
 # 32 octet keys, as derived from the MSK of a WPA2-Enterprise session
@@ -79,6 +80,8 @@ def test_entry_point_includes_every_file_once() -> None:
         "dictionary.microsoft",
         "dictionary.wispr",
         "dictionary.chillispot",
+        "dictionary.rfc7268",
+        "dictionary.wifialliance",
     ):
         assert name in included
 
@@ -105,7 +108,12 @@ def test_every_file_starts_with_its_source(name: str) -> None:
     if rfc:
         assert f"RFC {rfc.group(1)}" in header_text
     else:
-        vendor_numbers = {"microsoft": "311", "wispr": "14122", "chillispot": "14559"}
+        vendor_numbers = {
+            "microsoft": "311",
+            "wispr": "14122",
+            "chillispot": "14559",
+            "wifialliance": "40808",
+        }
         assert vendor_numbers[name.removeprefix("dictionary.")] in header_text
 
 
@@ -128,6 +136,7 @@ def test_vendors(dictionary: Dictionary) -> None:
     assert dictionary.vendors.GetForward("Microsoft") == MICROSOFT
     assert dictionary.vendors.GetForward("WISPr") == WISPR
     assert dictionary.vendors.GetForward("ChilliSpot") == CHILLISPOT
+    assert dictionary.vendors.GetForward("WiFi-Alliance") == WIFI_ALLIANCE
 
 
 def test_only_the_classic_attribute_space(dictionary: Dictionary) -> None:
@@ -286,6 +295,24 @@ ATTRIBUTES = [
     ("ChilliSpot-UAM-Allowed", (CHILLISPOT, 100), "string"),
     ("ChilliSpot-MAC-Allowed", (CHILLISPOT, 101), "string"),
     ("ChilliSpot-Interval", (CHILLISPOT, 102), "integer"),
+    # RFC 7268
+    ("WLAN-HESSID", 181, "string"),
+    ("WLAN-Venue-Info", 182, "integer"),
+    ("WLAN-Venue-Language", 183, "octets"),
+    ("WLAN-Venue-Name", 184, "string"),
+    ("WLAN-AKM-Suite", 188, "integer"),
+    ("WLAN-RF-Band", 190, "integer"),
+    # Wi-Fi Alliance, Hotspot 2.0 (hostapd's src/radius/radius.h; FreeRADIUS's names and types for 1-5)
+    ("HS20-Subscription-Remediation-Needed", (WIFI_ALLIANCE, 1), "octets"),
+    ("HS20-AP-Version", (WIFI_ALLIANCE, 2), "byte"),
+    ("HS20-Mobile-Device-Version", (WIFI_ALLIANCE, 3), "octets"),
+    ("HS20-Deauthentication-Request", (WIFI_ALLIANCE, 4), "octets"),
+    ("HS20-Session-Information-URL", (WIFI_ALLIANCE, 5), "octets"),
+    ("HS20-Roaming-Consortium", (WIFI_ALLIANCE, 6), "octets"),
+    ("HS20-T-C-Filename", (WIFI_ALLIANCE, 7), "string"),
+    ("HS20-Timestamp", (WIFI_ALLIANCE, 8), "date"),
+    ("HS20-T-C-Filtering", (WIFI_ALLIANCE, 9), "integer"),
+    ("HS20-T-C-URL", (WIFI_ALLIANCE, 10), "string"),
 ]
 
 
@@ -583,14 +610,18 @@ def test_the_codecs_attribute_numbers_agree_with_the_dictionary(dictionary: Dict
     from radius import codec
 
     named = {name.upper().replace("-", "_"): attr for name, attr in dictionary.attributes.items()}
+    vendors = {"MICROSOFT": MICROSOFT, "WISPR": WISPR, "WIFI_ALLIANCE": WIFI_ALLIANCE}
     table = {
         name: value
         for name, value in vars(codec).items()
-        if name.isupper() and type(value) is int and name not in {"MIN_LENGTH", "MAX_LENGTH", "MICROSOFT"}
+        if name.isupper() and type(value) is int and name not in {"MIN_LENGTH", "MAX_LENGTH", *vendors}
         and not name.endswith("_LENGTH")
     }  # fmt: skip
     assert set(table) - set(named) == {"DELEGATED_IPV6_PREFIX"}  # RFC 4818, read by accounting only
+    vendor_of = {"MS_": "Microsoft", "WISPR_": "WISPr", "HS20_": "WiFi-Alliance"}
     for name in set(table) & set(named):
         attr = named[name]
-        assert (attr.vendor, attr.code) == ("Microsoft" if name.startswith("MS_") else "", table[name]), name
-    assert codec.MICROSOFT == MICROSOFT
+        vendor = next((v for prefix, v in vendor_of.items() if name.startswith(prefix)), "")
+        assert (attr.vendor, attr.code) == (vendor, table[name]), name
+    for name, number in vendors.items():
+        assert getattr(codec, name) == number
