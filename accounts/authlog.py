@@ -34,6 +34,14 @@ class Decision:
     calledstationid: str | None = None
     callingstationid: str | None = None
     class_: str | None = None
+    #: Passpoint (Hotspot 2.0) and roaming: the visited network's RFC 5580 Operator-Name, the
+    #: venue's name, the Roaming Consortium OI the device matched (hex), and the access point's
+    #: and the device's Hotspot 2.0 release (radius/passpoint.py)
+    operator_name: str | None = None
+    venue: str | None = None
+    roaming_consortium: str | None = None
+    hs20_ap_release: int | None = None
+    hs20_device_release: int | None = None
 
 
 _COLUMNS = tuple(f.name for f in fields(Decision))

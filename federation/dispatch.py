@@ -26,7 +26,7 @@ from federation.proxy import Refused
 from federation.relay import LocalLimits
 from federation.routing import Refusal, RouteKind
 from federation.service import Federation
-from radius import codec
+from radius import codec, passpoint
 from radius.clients import Client
 from radius.codec import Code
 from radius.core import Decision
@@ -133,6 +133,7 @@ class Dispatcher:
 
     def _record(self, request: RadiusRequest, now: datetime, *, reply: str, reason: str) -> None:
         packet, client = request.packet, request.client
+        facts = passpoint.read(packet)  # a visitor at one of our Passpoint hotspots, or one of ours away
         self.record(
             RecordedDecision(
                 authdate=now,
@@ -145,6 +146,11 @@ class Dispatcher:
                 site_id=client.site_id,
                 calledstationid=codec.as_text(packet.first(codec.CALLED_STATION_ID)),
                 callingstationid=codec.as_text(packet.first(codec.CALLING_STATION_ID)),
+                operator_name=facts.operator_name,
+                venue=facts.venue,
+                roaming_consortium=facts.roaming_consortium,
+                hs20_ap_release=facts.ap_release,
+                hs20_device_release=facts.device_release,
             )
         )
 

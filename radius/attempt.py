@@ -10,6 +10,7 @@ from typing import Any
 
 from radius.events import DropReason, RadiusRequest
 from radius.methods import Method
+from radius.passpoint import NONE, Facts
 from radius.store import AccountView
 
 MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
@@ -58,6 +59,8 @@ class Attempt:
     eap_reply: bytes = b""
     state: bytes = b""
     discard: DropReason | None = None
+    #: what the request says about Passpoint and the visited network (read once it is decided)
+    passpoint: Facts = NONE
 
     def reject(self, reason: str, message: str) -> Outcome:
         self.reason, self.message = reason, message

@@ -168,13 +168,7 @@ class Packet:
         for attr, value in self.attributes:
             if attr != VENDOR_SPECIFIC or len(value) < 6 or int.from_bytes(value[:4], "big") != vendor_id:
                 continue
-            i = 4
-            while i + 2 <= len(value):
-                vtype, vlen = value[i], value[i + 1]
-                if vlen < 2 or i + vlen > len(value):
-                    break
-                found.append((vtype, value[i + 2 : i + vlen]))
-                i += vlen
+            found += sub_attributes(value)
         return found
 
     def vendor_attribute(self, vendor_id: int, vtype: int) -> bytes | None:
@@ -182,6 +176,20 @@ class Packet:
             if code == vtype:
                 return value
         return None
+
+
+def sub_attributes(value: bytes) -> list[tuple[int, bytes]]:
+    """The (type, value) sub-attributes of one Vendor-Specific value (its 4-octet vendor id first,
+    RFC 2865 §5.26), up to the first that does not fit."""
+    found = []
+    i = 4
+    while i + 2 <= len(value):
+        vtype, vlen = value[i], value[i + 1]
+        if vlen < 2 or i + vlen > len(value):
+            break
+        found.append((vtype, value[i + 2 : i + vlen]))
+        i += vlen
+    return found
 
 
 def parse(data: bytes) -> Packet:

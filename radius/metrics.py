@@ -80,6 +80,19 @@ def decision(method: str, result: str) -> None:
     _inc(DECISIONS, method, result)
 
 
+PASSPOINT = Counter(
+    "sesame_radius_passpoint_decisions",
+    "Decisions on requests from Passpoint access points, by the access point's and the device's "
+    "Hotspot 2.0 release and the federation of the Roaming Consortium OI the device matched "
+    "(openroaming, eduroam, other, none)",
+    ["ap_release", "device_release", "consortium"],
+)
+
+
+def passpoint(ap_release: str, device_release: str, consortium: str) -> None:
+    _inc(PASSPOINT, ap_release, device_release, consortium)
+
+
 def request(port: str, code: int) -> None:
     _inc(REQUESTS, port, code)
 

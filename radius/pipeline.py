@@ -27,7 +27,7 @@ from accounts.identity import canonical_mac
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
 from accounts.wiretext import is_clean
-from radius import codec, metrics
+from radius import codec, metrics, passpoint
 from radius.accounting import SessionClass
 from radius.attempt import (
     MSG_BAD_CREDENTIALS,
@@ -81,12 +81,19 @@ class Pipeline:
         verification_cache: VerificationCache | None = None,
         clock: Callable[[], float] = time.monotonic,
         eap: EapStep | None = None,
+        session_info_url: str = "",
     ) -> None:
         """``classes`` and ``cui_key`` are derived from the deployment's secret key, the same in
         every worker: a key of its own per worker would give a person another Chargeable-User-
-        Identity in each, and a Class another worker's accounting cannot read. No default."""
+        Identity in each, and a Class another worker's accounting cannot read. No default.
+
+        ``session_info_url``: where a Passpoint access point sends the device a few minutes
+        before Session-Timeout ends its session (HS20-Session-Information-URL; "": not sent)."""
         if len(cui_key) < 16:
             raise ValueError("the Chargeable-User-Identity key must be at least 16 octets")
+        if not session_info_url.isascii() or len(session_info_url) > passpoint.MAX_URL:
+            raise ValueError(f"the session information URL must be ASCII, at most {passpoint.MAX_URL} octets")
+        self.session_info_url = session_info_url.encode()
         self.realm = realm
         self.store = store
         self.verify_password = verify_password
@@ -109,10 +116,17 @@ class Pipeline:
             )
         if attempt.discard is not None:
             raise Discard(attempt.discard)
+        attempt.passpoint = facts = passpoint.read(request.packet)
         if outcome is Outcome.OK:
             outcome = await self.post_auth(attempt)
         self.record(attempt, outcome)
         metrics.decision(attempt.recorded_method, "accept" if outcome is Outcome.OK else attempt.reason)
+        if facts.hotspot20:
+            metrics.passpoint(
+                passpoint.release_label(facts.ap_release),
+                passpoint.release_label(facts.device_release),
+                passpoint.consortium_label(facts.roaming_consortium),
+            )
         if log.isEnabledFor(logging.DEBUG):  # per-request logging only when asked for: it costs
             log.debug(
                 "%s %s",
@@ -402,6 +416,10 @@ class Pipeline:
                     reply.append(("ChilliSpot-Max-Total-Gigawords", left >> 32))
         if session_timeout:
             reply.append(("Session-Timeout", session_timeout))
+            if attempt.passpoint.hotspot20 and self.session_info_url:
+                # hostapd warns the device this many minutes before the end, with the URL
+                info = passpoint.session_information(self.session_info_url, session_timeout)
+                reply.append(("HS20-Session-Information-URL", info))
         if policy.idle_timeout:
             reply.append(("Idle-Timeout", policy.idle_timeout))
         if policy.interim_interval:
@@ -426,7 +444,7 @@ class Pipeline:
         return digest[:32].encode()
 
     def record(self, attempt: Attempt, outcome: Outcome) -> None:
-        packet, client = attempt.request.packet, attempt.request.client
+        packet, client, facts = attempt.request.packet, attempt.request.client, attempt.passpoint
         self.store.record(
             RecordedDecision(
                 authdate=attempt.now,
@@ -441,5 +459,10 @@ class Pipeline:
                 calledstationid=codec.as_text(packet.first(codec.CALLED_STATION_ID)),
                 callingstationid=codec.as_text(packet.first(codec.CALLING_STATION_ID)),
                 class_=attempt.class_.decode() if attempt.class_ else None,
+                operator_name=facts.operator_name,
+                venue=facts.venue,
+                roaming_consortium=facts.roaming_consortium,
+                hs20_ap_release=facts.ap_release,
+                hs20_device_release=facts.device_release,
             )
         )

@@ -218,6 +218,8 @@ def build_radius(
         classes=classes,
         cui_key=box.digest(b"cui", purpose="chargeable-user-identity").encode(),
         eap=(eap := build_eap(settings, worker=worker.index if worker else 0)),
+        # a Passpoint access point tells the device, before Session-Timeout, where its account is
+        session_info_url=f"{settings.portal.public_url}/account" if settings.portal.enabled else "",
     )
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     auth_handler: Handler = pipeline.decide

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accounts.models.base import Base, utcnow
@@ -96,6 +106,13 @@ class AuthRecord(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
     method: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(64))
+    # Passpoint and roaming (migration 0012): who runs the visited network, the venue, the Roaming
+    # Consortium OI the device matched (hex), the Hotspot 2.0 releases; what the request said
+    operator_name: Mapped[str | None] = mapped_column(String(253))
+    venue: Mapped[str | None] = mapped_column(String(253))
+    roaming_consortium: Mapped[str | None] = mapped_column(String(30))
+    hs20_ap_release: Mapped[int | None] = mapped_column(SmallInteger)
+    hs20_device_release: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 _OPEN = text("acctstoptime IS NULL")

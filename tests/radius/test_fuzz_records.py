@@ -111,8 +111,16 @@ def test_any_text_from_the_wire_reaches_the_database(
                         (NAS_IDENTIFIER, nas_id),
                     )
                 )
+                # what a Passpoint access point or a roaming hub adds: recorded too (radius/passpoint.py)
+                passpoint = (
+                    codec.tlv(codec.OPERATOR_NAME, other)
+                    + codec.tlv(codec.WLAN_VENUE_NAME, called)
+                    + codec.vsa(codec.WIFI_ALLIANCE, codec.HS20_AP_VERSION, nas_id[:2])
+                    + codec.vsa(codec.WIFI_ALLIANCE, codec.HS20_ROAMING_CONSORTIUM, other[:16])
+                    + codec.vsa(codec.WISPR, codec.WISPR_LOCATION_NAME, calling[:240])
+                )
                 request = _received(
-                    auth, Code.ACCESS_REQUEST, i, attributes + codec.tlv(USER_PASSWORD, hidden)
+                    auth, Code.ACCESS_REQUEST, i, attributes + passpoint + codec.tlv(USER_PASSWORD, hidden)
                 )
                 reply = await pipeline.decide(request.request, now)
                 assert reply.code == Code.ACCESS_REJECT  # answered: never an exception
@@ -153,7 +161,10 @@ async def test_wire_text_is_stored_escaped_and_within_its_column(
             core,
             Code.ACCESS_REQUEST,
             1,
-            codec.tlv(codec.USER_NAME, value) + codec.tlv(codec.CALLING_STATION_ID, value),
+            codec.tlv(codec.USER_NAME, value)
+            + codec.tlv(codec.CALLING_STATION_ID, value)
+            + codec.tlv(codec.OPERATOR_NAME, value)
+            + codec.vsa(codec.WISPR, codec.WISPR_LOCATION_NAME, value[:240]),
         )
         assert (await pipeline.decide(request.request)).code == Code.ACCESS_REJECT
         assert await store.flush_records() == 1
@@ -164,7 +175,9 @@ async def test_wire_text_is_stored_escaped_and_within_its_column(
     assert row.reason == "bad_user_name"  # no account can have such a name: no lookup was made
     assert "\x00" not in row.username and len(row.username) <= 253
     assert row.callingstationid is not None and len(row.callingstationid) <= 64
+    for text in (row.operator_name, row.venue):  # the venue from WISPr-Location-Name
+        assert text is not None and "\x00" not in text and len(text) <= 253
     if value.startswith(b"a\x00"):
-        assert row.username == "a\\x00b"
+        assert row.username == row.operator_name == row.venue == "a\\x00b"
     if value.startswith(b"\xff"):
         assert row.username == "\\xff\\xfe\\x00"
