@@ -29,8 +29,9 @@ from radius import codec
 #: Roaming Consortium OIs that name a federation, by prefix (lower-case hex), for the metrics'
 #: label: any other OI is "other", so a sender cannot grow the number of series
 KNOWN_CONSORTIA = (
-    ("5a03ba", "openroaming"),  # WBA OpenRoaming, settlement-free and its policy variants
-    ("004096", "openroaming"),  # WBA OpenRoaming, settled (the OI Cisco gave it)
+    ("5a03ba", "openroaming"),  # WBA OpenRoaming, settlement-free, and its policy variants
+    ("baa2d0", "openroaming"),  # WBA OpenRoaming, settled, and its policy variants
+    ("004096", "openroaming"),  # WBA OpenRoaming's first OI (Cisco's), still beaconed
     ("001bc504", "eduroam"),  # eduroam's OIs (GEANT)
 )
 #: the longest URL HS20-Session-Information-URL holds: 253 octets of vendor attribute less the

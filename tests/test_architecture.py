@@ -28,6 +28,7 @@ IO = {"asyncio", "sqlalchemy", "fastapi", "starlette", "socket", "uvloop", "asyn
 SANS_IO = [
     *(f"radius.{name}" for name in ("codec", "core", "clients", "duplicates", "events", "methods", "mschap")),
     "radius.ratelimit",
+    "radius.passpoint",
     "radius.verifycache",
     "radius.workerroute",
     # EAP (issue 15): the TLS side and the inner methods

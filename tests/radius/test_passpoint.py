@@ -133,6 +133,7 @@ async def test_a_rejected_request_is_recorded_with_its_network_and_gets_no_passp
 def test_other_consortia_and_releases_get_bounded_labels() -> None:
     assert passpoint.consortium_label("001bc50460") == "eduroam"
     assert passpoint.consortium_label("004096") == "openroaming"
+    assert passpoint.consortium_label("baa2d02000") == "openroaming"
     assert passpoint.consortium_label("aabbccddee") == "other"
     assert passpoint.consortium_label(None) == "none"
     assert [passpoint.release_label(r) for r in (None, 1, 2, 3, 4, 16)] == [
