@@ -7,6 +7,7 @@ vendor attributes) are built with the codec, octet by octet."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -24,7 +25,7 @@ from tests.radius.pipelines import CLASSES, CUI_KEY, NOW, REALM, FakeStore, Veri
 URL = "https://wifi.sud.example/account"
 PASSWORD = "correct horse"
 #: hostapd with hs20_release=3, a release 2 device with PPS MO 42, matched by OpenRoaming's OI
-HS20 = {
+HS20: dict[str, Any] = {
     "HS20_AP_Version": 2,
     "HS20_Mobile_Device_Version": b"\x01\x00\x2a",
     "HS20_Roaming_Consortium": bytes.fromhex("5a03ba0000"),
@@ -43,7 +44,7 @@ def hs20_pipeline(store: FakeStore, verifier: Verifier) -> Pipeline:
     )
 
 
-def pap(ap: AccessPoint, **attributes: object) -> pp.AuthPacket:
+def pap(ap: AccessPoint, **attributes: Any) -> pp.AuthPacket:
     return ap.access_request(User_Name=f"alice@{REALM}", User_Password=PASSWORD, **attributes)
 
 
