@@ -67,6 +67,7 @@ SANS_IO = [
     "portal.onboarding.linux",
     "portal.onboarding.detect",
     "portal.onboarding.formats",
+    "portal.onboarding.builders",
 ]
 
 
