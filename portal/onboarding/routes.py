@@ -136,9 +136,18 @@ class _Served:
     onboarding: OnboardingNetwork
     network: NetworkDescription
 
-    def credential(self, fmt: Format) -> tuple[CredentialKind, PasswordMethod | None] | None:
-        """A certificate where the format carries one and EAP-TLS is served with a device CA here;
-        else the format's first password method the server serves; None: not offered."""
+    def choice(self, fmt: Format) -> tuple[CredentialKind, PasswordMethod | None] | None:
+        """The credential a download of ``fmt`` gets now: a certificate where the format carries
+        one and EAP-TLS is served with a device CA here, else the format's first password method
+        the server serves; None: the format is not offered (it cannot describe the network, or
+        no credential it carries would be accepted)."""
+        reach = Reach(
+            ssids=self.network.ssids,
+            passpoint=_passpoint(self.network),
+            server_names=self.eap.server_names,
+        )
+        if not (self.network.configured and fmt.serves(reach)):
+            return None
         choice = fmt.credential_for(
             served=self.eap.methods, certificates=self.onboarding.device_issuer is not None
         )
@@ -153,12 +162,7 @@ class _Served:
         return choice[1] if choice is not None else None
 
     def offered(self, fmt: Format) -> bool:
-        reach = Reach(
-            ssids=self.network.ssids,
-            passpoint=_passpoint(self.network),
-            server_names=self.eap.server_names,
-        )
-        return self.network.configured and fmt.serves(reach) and self.credential(fmt) is not None
+        return self.choice(fmt) is not None
 
 
 async def _served(page: Page, session: AsyncSession, account: Account) -> _Served | None:
@@ -194,8 +198,7 @@ async def ask_for_link(page: PageDep) -> Response:
         form = await read_form(page)
         served = await _served(page, session, account)
         offer = portal.formats.find(form.get("format", ""))
-        usable = served is not None and offer is not None and served.offered(offer.format)
-        choice = served.credential(offer.format) if usable and served and offer else None
+        choice = served.choice(offer.format) if served is not None and offer is not None else None
         if served is None or offer is None or choice is None:
             raise Refused(404, page._("This profile is not offered. Please choose another."))
         label = form.get("label", "").strip() or page.t.gettext(PLATFORM_NAMES[offer.platform])
@@ -233,14 +236,16 @@ async def download(page: PageDep, token: str) -> Response:
                 raise LinkRefused(LinkRefused.MALFORMED)
             claims = enrolment.read_link(portal.box, token)
             offer = portal.formats.find(claims.format)
-            method = served.password_method(offer.format) if offer else None
+            choice = served.choice(offer.format) if offer is not None else None
+            method = served.password_method(offer.format) if offer is not None else None
             if (
                 offer is None
-                or not served.offered(offer.format)
+                or choice is None
                 or (claims.kind is CredentialKind.PASSWORD and method is None)
+                or (claims.kind is CredentialKind.CERTIFICATE and choice[0] is not CredentialKind.CERTIFICATE)
             ):
-                # a format no longer offered (the network or the server changed since the link was
-                # made): refused before anything is issued
+                # the network or the server changed since the link was made (Passpoint off, EAP-TLS
+                # or a password method no longer served): refused before anything is issued
                 raise LinkRefused(LinkRefused.MALFORMED)
             onboarding = served.onboarding
             got = await enrolment.redeem_link(

@@ -469,3 +469,29 @@ async def test_the_communes_own_ssids_where_the_citizen_came_from(browser: Brows
     browser.cookies.delete(HANDOFF_COOKIE)
     got = await browser.get(await link_of(browser, "android/eap-config", "second"))
     assert read_eap_config(got.content, Path()).ssids == SSIDS
+
+
+async def test_the_windows_read_me_speaks_the_citizens_language(browser: Browser) -> None:
+    """A WLAN profile holds no password: the zip's read-me gives the user name and password Windows
+    asks for, in the page's language (the portal's catalogs)."""
+    configure(browser.portal, certificates=False)
+    browser.headers["Accept-Language"] = "fr"
+    alice = await signed_up(await as_(browser, WINDOWS))
+    data = (await browser.get(await link_of(browser, "windows/wlan", "PC"))).content
+    readme = zipfile.ZipFile(io.BytesIO(data)).read(windows.README).decode("utf-8-sig").split("\r\n")
+    assert f"Nom d'utilisateur : alice@{TEST_REALM}" in readme
+    [password] = [
+        line.removeprefix("Mot de passe : ") for line in readme if line.startswith("Mot de passe : ")
+    ]
+    assert await active_hashes(browser, alice) == [credentials.nt_hash(password)]
+
+
+async def test_a_certificate_link_is_refused_once_the_device_ca_is_gone(browser: Browser) -> None:
+    alice = await signed_up(await as_(browser, IPHONE))
+    link = await link_of(browser, "ios/mobileconfig")
+    configure(browser.portal, certificates=False)  # the operator removed the device CA's key
+    assert (await browser.get(link)).status_code == 404
+    async with browser.portal.transaction() as session:
+        account = await session.get_one(Account, alice.id)
+        assert await certificates.list_certificates(session, account=account) == []
+    assert await active_hashes(browser, alice) == []
