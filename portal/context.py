@@ -33,7 +33,6 @@ from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Mail, Postman
 from portal.onboarding.formats import Formats
-from portal.onboarding.spec import Passpoint
 from portal.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -75,21 +74,15 @@ class EapProfile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OnboardingNetwork:
-    """Where devices' profiles let them connect, and with what: the secure SSID(s), Passpoint,
-    the device CA that issues EAP-TLS certificates (None: devices get a password credential),
-    how long those live, and how many profiles an account may download a day. Filled by the
-    composition root; the operators' network description (issue 17) will fill it from the
-    database."""
+    """What devices' profiles are made with besides the network's description: the device CA that
+    issues EAP-TLS certificates (None: devices get a password credential), how long those live,
+    and how many profiles an account may download a day. Filled by the composition root from the
+    settings; where the profile lets the device connect (SSIDs, Passpoint) is the operators'
+    description, read from the database at each request (``accounts.onboarding.network_for``)."""
 
-    ssids: tuple[str, ...] = ()
-    passpoint: Passpoint | None = None
     device_issuer: DeviceIssuer | None = None
     certificate_days: int = 365
     daily_limit: int = 5
-
-    @property
-    def usable(self) -> bool:
-        return bool(self.ssids) or self.passpoint is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,6 +241,16 @@ class Page:
         if account is None or self.login_fingerprint not in password_fingerprints(self.portal, account):
             return None
         return account
+
+    async def commune(self, session: AsyncSession) -> Commune | None:
+        """The commune of the access point the person came from (the hand-off cookie), if any."""
+        if self.handoff is None:
+            return None
+        nas = await session.get(Nas, self.handoff.nas_id)
+        if nas is None:
+            return None
+        site = await session.get_one(Site, nas.site_id)
+        return await session.get_one(Commune, site.commune_id)
 
     async def look(self, session: AsyncSession) -> Look:
         config = self.portal.config

@@ -31,6 +31,8 @@ from federation.tls import TlsFiles, client_context, server_context
 from portal.context import EapProfile, OnboardingNetwork, Portal, PortalConfig
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
+from portal.onboarding import apple
+from portal.onboarding.builders import builders
 from portal.onboarding.formats import Builder, standard
 from portal.throttle import DEFAULT_LIMITS, Throttle
 from radius import DICTIONARY
@@ -385,14 +387,26 @@ def device_issuer(settings: Settings) -> DeviceIssuer | None:
         raise TlsConfigError(f"onboarding: {exc}") from None
 
 
-#: the profile formats' builders, by format name (portal/onboarding/formats.py STANDARD): each
-#: format module of portal/onboarding/ adds its own here; a platform with none is not offered
-PROFILE_BUILDERS: dict[str, Builder] = {}
+#: the profile formats' builders, by format name (portal/onboarding/formats.py STANDARD), Apple's
+#: unsigned: :func:`profile_builders` binds the signer the settings name
+PROFILE_BUILDERS: dict[str, Builder] = builders()
+
+
+def profile_builders(settings: Settings) -> dict[str, Builder]:
+    """:data:`PROFILE_BUILDERS`, with Apple's profiles signed when a signing certificate is set
+    (``SESAME_ONBOARDING_SIGNING_*``; checked at start by :func:`check_onboarding`)."""
+    try:
+        signer = load_signer(settings.onboarding)
+    except OnboardingFileError as exc:
+        raise TlsConfigError(f"onboarding: {exc}") from None
+    if signer is None:
+        return dict(PROFILE_BUILDERS)
+    return builders(apple.Signer(certificate=signer.certificate, private_key=signer.key, chain=signer.chain))
 
 
 def onboarding_network(settings: Settings) -> OnboardingNetwork:
-    """Where devices' profiles let them connect. The SSIDs and Passpoint will come from the
-    operators' network description (issue 17); until then none, so no profile is offered."""
+    """What profiles are made with besides the network's description (which the portal reads from
+    the database at each request): the device CA, certificates' lifetime."""
     return OnboardingNetwork(
         device_issuer=device_issuer(settings), certificate_days=settings.onboarding.certificate_days
     )
@@ -505,7 +519,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             eap=eap_profile(settings),
             onboarding=onboarding_network(settings),
         ),
-        formats=standard(PROFILE_BUILDERS),
+        formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),
         box=settings.secret_box(),
         hasher=PasswordHasher(),

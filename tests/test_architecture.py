@@ -68,6 +68,7 @@ SANS_IO = [
     "portal.onboarding.linux",
     "portal.onboarding.detect",
     "portal.onboarding.formats",
+    "portal.onboarding.builders",
 ]
 
 

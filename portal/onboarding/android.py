@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from portal.onboarding.spec import CertificateCredential, Passpoint, PasswordCredential, ProfileSpec
 from portal.onboarding.untrusted import dns_name, text
 
-__all__ = ["MIME_TYPE", "passpoint_file", "pps_mo"]
+__all__ = ["MIME_TYPE", "home_pinned", "passpoint_file", "pps_mo"]
 
 #: what the portal must serve the file as: Android picks its installer by this type
 MIME_TYPE = "application/x-wifi-config"
@@ -109,6 +109,13 @@ def pps_mo(spec: ProfileSpec) -> bytes:
     return document
 
 
+def home_pinned(server_names: tuple[str, ...], home_fqdn: str) -> bool:
+    """Whether Android, which can pin only the Home SP's FQDN as a suffix, would accept one of
+    these server names (the portal offers the file only then)."""
+    fqdn = home_fqdn.lower()
+    return any(name.lower() == fqdn or name.lower().endswith("." + fqdn) for name in server_names)
+
+
 def _passpoint(spec: ProfileSpec) -> Passpoint:
     """The spec's Passpoint settings, checked against what Android takes and pins."""
     if spec.passpoint is None:
@@ -121,7 +128,7 @@ def _passpoint(spec: ProfileSpec) -> Passpoint:
     dns_name("Passpoint NAI realm", passpoint.nai_realm)
     for index, name in enumerate(spec.server_names):
         text(f"server name {index + 1}", name)
-    if not any(name.lower() == fqdn or name.lower().endswith("." + fqdn) for name in spec.server_names):
+    if not home_pinned(spec.server_names, fqdn):
         raise ValueError(
             "Android checks the RADIUS server's certificate against the Home SP FQDN (a suffix "
             f"match): none of the server names is {fqdn!r} or ends with '.{fqdn}'"

@@ -7,8 +7,12 @@ this account only: :mod:`accounts.enrolment`); ``GET /account/secure/download/<t
 cannot be built leaves no credential; a second GET of the same link gets a page saying it was
 used. ``POST /account/secure/forget`` revokes one device's credential or certificate.
 
-What the profile pins (the server's CA and name) comes from ``PortalConfig.eap``, where it may
-connect (SSIDs, Passpoint) and the device CA from ``PortalConfig.onboarding``.
+What the profile pins (the server's CA and name) comes from ``PortalConfig.eap``, the device CA
+from ``PortalConfig.onboarding``, and where it may connect (SSIDs, Passpoint) from the operators'
+description in the database, read in each request's transaction
+(:func:`accounts.onboarding.network_for`: the commune of the access point the citizen came from
+brings its own SSIDs). A format that cannot describe that network, or whose credential the server
+would refuse, is not offered, and a link to it is refused before anything is issued.
 """
 
 from __future__ import annotations
@@ -24,15 +28,23 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import enrolment
+from accounts import onboarding as descriptions
 from accounts.deviceca import IssuedCertificate
 from accounts.enrolment import CredentialKind, EnrolledDevice, Enrolment, LinkRefused, TooManyProfiles
 from accounts.errors import InvalidInput, NotFound
 from accounts.models import Account
+from accounts.onboarding import NetworkDescription
 from portal.context import EapProfile, OnboardingNetwork, Page, PageDep, Portal, redirect
 from portal.forms import Refused, read_form, show, signed_in
 from portal.onboarding.detect import Platform, detect
-from portal.onboarding.formats import Format, Offer
-from portal.onboarding.spec import CertificateCredential, Credential, PasswordCredential, ProfileSpec
+from portal.onboarding.formats import Format, Offer, PasswordMethod, Reach
+from portal.onboarding.spec import (
+    CertificateCredential,
+    Credential,
+    Passpoint,
+    PasswordCredential,
+    ProfileSpec,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,8 +77,9 @@ INSTRUCTIONS = {
         "The eap-config file is for the geteduroam app."
     ),
     Platform.WINDOWS: _(
-        "In a terminal, in the download folder, run netsh wlan add profile user=current filename= "
-        "followed by the downloaded file's name."
+        "Extract the downloaded zip file, open read-me.txt and run the commands it gives in a "
+        "command prompt opened in that folder. Keep the file to yourself: it holds this device's "
+        "credential."
     ),
     Platform.LINUX: _(
         "Copy the file to /etc/NetworkManager/system-connections/ (readable by root only), then run: "
@@ -93,32 +106,88 @@ class SecureSection:
 
 def _ready(portal: Portal) -> tuple[EapProfile, OnboardingNetwork] | None:
     config = portal.config
-    if config.eap is None or config.onboarding is None or not config.onboarding.usable or not portal.formats:
+    if config.eap is None or config.onboarding is None or not portal.formats:
         return None
     return config.eap, config.onboarding
 
 
-async def secure_section(page: Page, session: AsyncSession, account: Account) -> SecureSection | None:
-    """The section for My account, or None when profiles cannot be offered (no published CA, no
-    network description, or no format)."""
-    ready = _ready(page.portal)
-    if ready is None:
+async def _described(page: Page, session: AsyncSession, account: Account) -> NetworkDescription:
+    """The secure network as the operators describe it for this account, where the citizen is."""
+    return await descriptions.network_for(session, account=account, commune=await page.commune(session))
+
+
+def _passpoint(network: NetworkDescription) -> Passpoint | None:
+    described = network.passpoint
+    if described is None:
         return None
-    detected = detect(page.request.headers.get("user-agent"))
-    return SecureSection(
-        detected=detected,
-        offers=page.portal.formats.offers(detected),
-        ssids=ready[1].ssids,
-        devices=await enrolment.enrolled_devices(session, account=account),
+    return Passpoint(
+        home_fqdn=described.home_fqdn,
+        friendly_name=described.friendly_name,
+        nai_realm=described.nai_realm,
+        roaming_consortium_ois=described.roaming_consortium_ois,
     )
 
 
-def _kind(fmt: Format, eap: EapProfile, network: OnboardingNetwork) -> CredentialKind:
-    """A certificate where the format carries one and EAP-TLS is served with a device CA here;
-    else a generated password."""
-    if fmt.credential == "certificate" and network.device_issuer is not None and "eap-tls" in eap.methods:
-        return CredentialKind.CERTIFICATE
-    return CredentialKind.PASSWORD
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """What a format is checked against for one request."""
+
+    eap: EapProfile
+    onboarding: OnboardingNetwork
+    network: NetworkDescription
+
+    def choice(self, fmt: Format) -> tuple[CredentialKind, PasswordMethod | None] | None:
+        """The credential a download of ``fmt`` gets now: a certificate where the format carries
+        one and EAP-TLS is served with a device CA here, else the format's first password method
+        the server serves; None: the format is not offered (it cannot describe the network, or
+        no credential it carries would be accepted)."""
+        reach = Reach(
+            ssids=self.network.ssids,
+            passpoint=_passpoint(self.network),
+            server_names=self.eap.server_names,
+        )
+        if not (self.network.configured and fmt.serves(reach)):
+            return None
+        choice = fmt.credential_for(
+            served=self.eap.methods, certificates=self.onboarding.device_issuer is not None
+        )
+        if choice is None:
+            return None
+        kind, method = choice
+        return (CredentialKind.CERTIFICATE if kind == "certificate" else CredentialKind.PASSWORD), method
+
+    def password_method(self, fmt: Format) -> PasswordMethod | None:
+        """The method a password credential gets in this format (None: none the server serves)."""
+        choice = fmt.credential_for(served=self.eap.methods, certificates=False)
+        return choice[1] if choice is not None else None
+
+    def offered(self, fmt: Format) -> bool:
+        return self.choice(fmt) is not None
+
+
+async def _served(page: Page, session: AsyncSession, account: Account) -> _Served | None:
+    ready = _ready(page.portal)
+    if ready is None:
+        return None
+    return _Served(ready[0], ready[1], await _described(page, session, account))
+
+
+async def secure_section(page: Page, session: AsyncSession, account: Account) -> SecureSection | None:
+    """The section for My account, or None when profiles cannot be offered (no published CA, no
+    SSID nor Passpoint described, or no format that can serve them)."""
+    served = await _served(page, session, account)
+    if served is None or not served.network.configured:
+        return None
+    detected = detect(page.request.headers.get("user-agent"))
+    offers = page.portal.formats.offers(detected, served.offered)
+    if not offers:
+        return None
+    return SecureSection(
+        detected=detected,
+        offers=offers,
+        ssids=served.network.ssids,
+        devices=await enrolment.enrolled_devices(session, account=account),
+    )
 
 
 @router.post("/account/secure/link")
@@ -127,16 +196,17 @@ async def ask_for_link(page: PageDep) -> Response:
     async with portal.transaction() as session:
         look, account = await page.look(session), await signed_in(page, session)
         form = await read_form(page)
-        ready = _ready(portal)
+        served = await _served(page, session, account)
         offer = portal.formats.find(form.get("format", ""))
-        if ready is None or offer is None:
+        choice = served.choice(offer.format) if served is not None and offer is not None else None
+        if served is None or offer is None or choice is None:
             raise Refused(404, page._("This profile is not offered. Please choose another."))
         label = form.get("label", "").strip() or page.t.gettext(PLATFORM_NAMES[offer.platform])
         try:
             token = await enrolment.make_link(
                 session, box=portal.box, account=account, format=offer.key,
-                kind=_kind(offer.format, *ready), label=label, now=portal.now(),
-                daily_limit=ready[1].daily_limit,
+                kind=choice[0], label=label, now=portal.now(),
+                daily_limit=served.onboarding.daily_limit,
             )  # fmt: skip
         except TooManyProfiles as exc:
             raise Refused(
@@ -160,18 +230,28 @@ async def download(page: PageDep, token: str) -> Response:
     portal = page.portal
     async with portal.transaction() as session:
         account = await signed_in(page, session)
-        ready = _ready(portal)
+        served = await _served(page, session, account)
         try:
-            if ready is None or not _TOKEN.match(token):
+            if served is None or not _TOKEN.match(token):
                 raise LinkRefused(LinkRefused.MALFORMED)
-            offer = portal.formats.find(enrolment.read_link(portal.box, token).format)
-            if offer is None:  # a format no longer offered: refused before anything is issued
+            claims = enrolment.read_link(portal.box, token)
+            offer = portal.formats.find(claims.format)
+            choice = served.choice(offer.format) if offer is not None else None
+            method = served.password_method(offer.format) if offer is not None else None
+            if (
+                offer is None
+                or choice is None
+                or (claims.kind is CredentialKind.PASSWORD and method is None)
+                or (claims.kind is CredentialKind.CERTIFICATE and choice[0] is not CredentialKind.CERTIFICATE)
+            ):
+                # the network or the server changed since the link was made (Passpoint off, EAP-TLS
+                # or a password method no longer served): refused before anything is issued
                 raise LinkRefused(LinkRefused.MALFORMED)
-            eap, network = ready
+            onboarding = served.onboarding
             got = await enrolment.redeem_link(
                 session, box=portal.box, token=token, account=account, now=portal.now(),
-                issuer=network.device_issuer, valid_for=timedelta(days=network.certificate_days),
-                daily_limit=network.daily_limit,
+                issuer=onboarding.device_issuer, valid_for=timedelta(days=onboarding.certificate_days),
+                daily_limit=onboarding.daily_limit,
             )  # fmt: skip
         except LinkRefused as exc:
             raise Refused(*_refusal(page, exc.reason)) from None
@@ -184,9 +264,11 @@ async def download(page: PageDep, token: str) -> Response:
                 503, page._("This profile cannot be made now. Please ask for a new link.")
             ) from None
         spec = profile_spec(
-            portal, account=account, eap=eap, network=network, got=got, offer=offer, language=page.t.language
-        )
-        body = offer.format.build(spec)  # in the transaction: a builder that fails issues nothing
+            portal, account=account, eap=served.eap, network=served.network, got=got,
+            password_method=method, language=page.t.language,
+        )  # fmt: skip
+        # in the transaction: a builder that fails issues nothing
+        body = offer.format.build(spec, page.t.gettext)
     return Response(
         body,
         media_type=offer.format.media_type,
@@ -229,12 +311,14 @@ def profile_spec(
     *,
     account: Account,
     eap: EapProfile,
-    network: OnboardingNetwork,
+    network: NetworkDescription,
     got: Enrolment,
-    offer: Offer,
+    password_method: PasswordMethod | None,
     language: str,
 ) -> ProfileSpec:
-    """The profile of one device, from what the portal publishes and the device's new credential."""
+    """The profile of one device, from what the portal publishes, the operators' description of
+    the network and the device's new credential (``password_method``: the outer and inner method
+    of a password credential, chosen for the format and the server)."""
     config = portal.config
     issued = got.issued
     credential: Credential
@@ -247,17 +331,21 @@ def profile_spec(
             identity=issued.identity,
         )
     else:
-        method = offer.format.method
-        credential = PasswordCredential(username=issued.username, password=issued.password, method=method)
+        if password_method is None:
+            raise ValueError("a password credential needs its method")
+        method, inner = password_method
+        credential = PasswordCredential(
+            username=issued.username, password=issued.password, method=method, inner=inner
+        )
     return ProfileSpec(
-        organisation=config.region_name,
-        realm=config.realm,
+        organisation=network.organisation,
+        realm=network.realm,
         ssids=network.ssids,
         ca_der=eap.ca_der,
         server_names=eap.server_names,
         credential=credential,
-        passpoint=network.passpoint,
-        display_name=f"{config.region_name} — {got.label}",
+        passpoint=_passpoint(network),
+        display_name=f"{network.organisation} — {got.label}",
         # the same device name gets the same id: installing a new profile replaces the old one
         profile_id=str(
             uuid.uuid5(uuid.NAMESPACE_URL, f"{config.public_url}/account/{account.id}/{got.label}")

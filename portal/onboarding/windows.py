@@ -36,7 +36,16 @@ from portal.onboarding import untrusted
 from portal.onboarding.spec import CertificateCredential, PasswordCredential, ProfileSpec
 from portal.onboarding.untrusted import dns_names, ssid_octets
 
-__all__ = ["NS", "PASSPOINT_SSID", "bundle", "ca_sha1", "passpoint_profile", "profiles", "wlan_profile"]
+__all__ = [
+    "NS",
+    "PASSPOINT_SSID",
+    "README",
+    "bundle",
+    "ca_sha1",
+    "passpoint_profile",
+    "profiles",
+    "wlan_profile",
+]
 
 
 def _text(what: str, value: str) -> str:
@@ -256,12 +265,23 @@ def profiles(spec: ProfileSpec, *, authentication: Authentication = "WPA2") -> d
     return files
 
 
-def bundle(spec: ProfileSpec, *, authentication: Authentication = "WPA2") -> bytes:
+#: the text file of the zip that says how to install it, and with what (docs/onboarding.md)
+README = "read-me.txt"
+
+
+def bundle(spec: ProfileSpec, *, authentication: Authentication = "WPA2", readme: str = "") -> bytes:
     """What the portal hands to a Windows device: a zip of the profiles, the CA to trust
     (``ca.cer``, DER) and, for EAP-TLS, the device's certificate and key (``device.p12``,
-    protected by the credential's PKCS#12 password, which the portal shows)."""
+    protected by the credential's PKCS#12 password); ``readme``, the caller's text in the
+    citizen's language, becomes :data:`README`. A WLAN profile cannot carry a password, so that
+    text is where the citizen finds the PKCS#12's password, or the user name and password Windows
+    asks for at the first connection: the zip is a secret, like every profile holding a credential."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        if readme:
+            # Notepad's line ends, and a BOM so that older Notepads read UTF-8 as UTF-8
+            text = "\r\n".join(readme.splitlines()) + "\r\n"
+            archive.writestr(README, b"\xef\xbb\xbf" + text.encode("utf-8"))
         for name, data in profiles(spec, authentication=authentication).items():
             archive.writestr(name, data)
         archive.writestr("ca.cer", spec.ca_der)

@@ -4,26 +4,35 @@ Android phone, a Windows laptop, set through DevTools), the others stay one tap 
 finds no WCAG 2.1 A/AA violation on the section nor on the download page.
 
 The portal is served by uvicorn on 127.0.0.1 from this process (a thread with its own event loop),
-so that it can offer profile formats whose builders this test provides — the real format modules
-are tested on their own; here only the page is.
+with the real format builders (``portal.onboarding.builders``) and the secure network described in
+the database (two SSIDs and Passpoint), as a deployment has them; the download page's link is
+followed and the file it gives checked to be the recommended format's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import base64
+import email
+import email.policy
+import io
+import plistlib
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from accounts import onboarding
 from accounts.deviceca import DeviceIssuer
 from accounts.network import ensure_home_region
 from accounts.passwords import Argon2Cost, PasswordHasher
@@ -32,8 +41,8 @@ from accounts.users import create_account
 from portal.app import create_app
 from portal.context import EapProfile, OnboardingNetwork, Portal, PortalConfig
 from portal.mail import OutboxMailer, Postman
-from portal.onboarding.formats import STANDARD, standard
-from portal.onboarding.spec import ProfileSpec
+from portal.onboarding.builders import builders
+from portal.onboarding.formats import standard
 from radius.eap.trialpki import make_ca
 from sesame.db import create_engine, create_sessionmaker
 from tests.conftest import TEST_REALM, TEST_SECRET_KEY
@@ -58,14 +67,9 @@ WINDOWS = (
 PASSWORD = "a long walk in Valence"
 
 
-def as_json(spec: ProfileSpec) -> bytes:
-    return json.dumps({"ssids": list(spec.ssids), "server_names": list(spec.server_names)}).encode()
-
-
 def portal_for(url: str, workdir: Path) -> Portal:
     now = datetime.now(UTC)
     server_ca, device_ca = make_ca("RADIUS CA (test)"), make_ca("device CA (test)")
-    builders = {row.name: as_json for rows in STANDARD.values() for row in rows}
     return Portal(
         config=PortalConfig(
             realm=TEST_REALM,
@@ -79,7 +83,6 @@ def portal_for(url: str, workdir: Path) -> Portal:
                 methods=("peap/mschapv2", "eap-ttls/eap-mschapv2", "eap-tls"),
             ),
             onboarding=OnboardingNetwork(
-                ssids=("Région Sud sécurisé",),
                 device_issuer=DeviceIssuer.load(device_ca.certificate_pem(), device_ca.key_pem()),
             ),
         ),
@@ -87,7 +90,7 @@ def portal_for(url: str, workdir: Path) -> Portal:
         box=SecretBox(TEST_SECRET_KEY),
         hasher=PasswordHasher(Argon2Cost(memory_kib=1024, time_cost=1, parallelism=1)),
         postman=Postman(OutboxMailer(workdir / "outbox"), sender="Wi-Fi <wifi@test.example>"),
-        formats=standard(builders),
+        formats=standard(builders()),
     )
 
 
@@ -96,6 +99,10 @@ async def _citizen(url: str, hasher: PasswordHasher) -> None:
     try:
         async with create_sessionmaker(engine)() as session:
             region = await ensure_home_region(session, realm=TEST_REALM, name="Région Sud")
+            await onboarding.set_region_onboarding(
+                session, region=region, actor="cli:test",
+                changes={"ssids": ["Région Sud sécurisé", "Région Sud 1X"], "passpoint_fqdn": TEST_REALM},
+            )  # fmt: skip
             await create_account(
                 session, hasher=hasher, region=region, username="camille", email="camille@example.fr",
                 password=PASSWORD, verified=True,
@@ -163,17 +170,54 @@ def violations(driver: object) -> list[str]:
     return list(result)
 
 
+def _apple_ssids(data: bytes) -> list[str]:
+    top = plistlib.loads(data)  # unsigned here: no signing certificate configured
+    return [p["SSID_STR"] for p in top["PayloadContent"] if "SSID_STR" in p]
+
+
+def _android_home(data: bytes) -> list[str]:
+    """Android's Passpoint file names no SSID: its Home SP's FQDN must be ours, then the SSIDs
+    this test expects are given back (the eap-config carries them)."""
+    message = email.message_from_bytes(base64.b64decode(data), policy=email.policy.default)
+    [profile] = [p for p in message.iter_parts() if p.get_content_type() == "application/x-passpoint-profile"]
+    body = profile.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    ns = {"dm": "syncml:dmddf1.2"}  # the PPS-MO's default namespace
+    nodes = ET.fromstring(body).iter("{syncml:dmddf1.2}Node")
+    fqdn = [n for n in nodes if n.findtext("dm:NodeName", namespaces=ns) == "FQDN"]
+    assert [n.findtext("dm:Value", namespaces=ns) for n in fqdn] == [TEST_REALM]
+    return ["Région Sud sécurisé", "Région Sud 1X"]
+
+
+def _windows_ssids(data: bytes) -> list[str]:
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    ns = {"w": "http://www.microsoft.com/networking/WLAN/profile/v1"}
+    return [
+        ET.fromstring(archive.read(name)).findtext("w:SSIDConfig/w:SSID/w:name", namespaces=ns) or ""
+        for name in sorted(archive.namelist())
+        if name.startswith("wlan-")
+    ]
+
+
 @pytest.mark.parametrize(
-    ("user_agent", "first", "heading"),
+    ("user_agent", "first", "heading", "media_type", "read"),
     [
-        (IPHONE, "ios/mobileconfig", "For this device: iPhone and iPad"),
-        (ANDROID, "android/passpoint", "For this device: Android"),
-        (WINDOWS, "windows/wlan", "For this device: Windows"),
+        (IPHONE, "ios/mobileconfig", "For this device: iPhone and iPad", "application/x-apple-aspen-config",
+         _apple_ssids),
+        (ANDROID, "android/passpoint", "For this device: Android", "application/x-wifi-config",
+         _android_home),
+        (WINDOWS, "windows/wlan", "For this device: Windows", "application/zip", _windows_ssids),
     ],
     ids=["iphone", "android", "windows"],
-)
+)  # fmt: skip
 def test_the_account_page_offers_the_devices_profile_first_and_passes_axe(
-    logged_in: object, served: str, user_agent: str, first: str, heading: str
+    logged_in: object,
+    served: str,
+    user_agent: str,
+    first: str,
+    heading: str,
+    media_type: str,
+    read: Callable[[bytes], list[str]],
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -208,6 +252,11 @@ def test_the_account_page_offers_the_devices_profile_first_and_passes_axe(
         link = driver.find_element(By.ID, "download").get_attribute("href") or ""
         assert urlsplit(link).path.startswith("/account/secure/download/")
         assert violations(driver) == []
+        # the file behind the link, fetched with the browser's session: the real format's
+        cookies = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+        got = httpx.get(link, headers={"Cookie": cookies, "User-Agent": user_agent}, timeout=30)
+        assert got.status_code == 200 and got.headers["content-type"] == media_type
+        assert read(got.content) == ["Région Sud sécurisé", "Région Sud 1X"]
     finally:
         driver.execute_cdp_cmd("Network.setUserAgentOverride", {"userAgent": own})
 

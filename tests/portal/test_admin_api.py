@@ -437,6 +437,8 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/access-points/{ap_id}": {"secret": "stolen-secret-123"},
         "/api/v1/policies/communes/{commune_id}": {"session_timeout": 1},
         "/api/v1/policies/sites/{site_id}": {"session_timeout": 1},
+        "/api/v1/onboarding/region": {"ssids": ["Intrus"]},
+        "/api/v1/onboarding/communes/{commune_id}": {"ssids": ["Intrus"]},
         "/api/v1/admins": {
             "email": "mole@test.example", "role": "commune_admin", "commune_id": world.commune_b,
             "password": "a long passphrase 2026",

@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts import certificates, credentials
+from accounts import certificates, credentials, onboarding
 from accounts.deviceca import DeviceIssuer
 from accounts.models import Account, AuditEntry
 from portal.app import create_app
 from portal.context import EapProfile, OnboardingNetwork, Portal
 from portal.onboarding.detect import Platform
-from portal.onboarding.formats import Format, Formats
+from portal.onboarding.formats import Format, Formats, Gettext
 from portal.onboarding.spec import CertificateCredential, PasswordCredential, ProfileSpec
 from radius.eap.trialpki import make_ca
 from tests.conftest import TEST_REALM
@@ -50,7 +50,7 @@ SERVER_CA_DER = SERVER_CA.certificate.public_bytes(Encoding.DER)
 DEVICE_CA = make_ca("device CA (test)", now=NOW - timedelta(days=1))
 
 
-def spec_as_json(spec: ProfileSpec) -> bytes:
+def spec_as_json(spec: ProfileSpec, gettext: Gettext) -> bytes:
     """The test's format: what a profile must carry, as JSON."""
     credential = spec.credential
     data: dict[str, object] = {
@@ -71,36 +71,39 @@ def spec_as_json(spec: ProfileSpec) -> bytes:
             "username": credential.username,
             "password": credential.password,
             "method": credential.method,
+            "inner": credential.inner,
         }
     return json.dumps(data).encode()
 
 
-def broken(spec: ProfileSpec) -> bytes:
+def broken(spec: ProfileSpec, gettext: Gettext) -> bytes:
     raise RuntimeError("this builder fails")
 
 
 def onboarding_formats() -> Formats:
     formats = Formats()
+    peap, ttls = ("peap", "eap-mschapv2"), ("ttls", "eap-mschapv2")
     for platform, name, kind, method in (
-        (Platform.IOS, "mobileconfig", "certificate", "ttls"),
-        (Platform.ANDROID, "passpoint", "certificate", "ttls"),
-        (Platform.ANDROID, "eap-config", "password", "ttls"),
-        (Platform.WINDOWS, "wlan", "password", "peap"),
-        (Platform.LINUX, "broken", "password", "ttls"),
+        (Platform.IOS, "mobileconfig", "certificate", ttls),
+        (Platform.ANDROID, "passpoint", "certificate", ttls),
+        (Platform.ANDROID, "eap-config", "password", ttls),
+        (Platform.WINDOWS, "wlan", "password", peap),
+        (Platform.LINUX, "broken", "password", ttls),
     ):
         formats.register(
             platform,
             Format(
                 name=name, title="Wi-Fi profile", media_type=f"application/x-test-{name}", extension=name,
-                credential=kind, method=method, build=broken if name == "broken" else spec_as_json,  # type: ignore[arg-type]
+                credential=kind, passwords=(method,), build=broken if name == "broken" else spec_as_json,  # type: ignore[arg-type]
             ),
         )  # fmt: skip
     return formats
 
 
 @pytest.fixture
-def portal(portal: Portal) -> Portal:
-    """The conftest's portal, publishing a CA and a secure network, with this test's formats."""
+async def portal(portal: Portal) -> Portal:
+    """The conftest's portal, publishing a CA, with this test's formats; the secure network
+    described in the database, as ``sesame onboarding set`` does."""
     portal.config = dataclasses.replace(
         portal.config,
         eap=EapProfile(
@@ -111,13 +114,20 @@ def portal(portal: Portal) -> Portal:
             methods=("peap/mschapv2", "eap-ttls/eap-mschapv2", "eap-tls"),
         ),
         onboarding=OnboardingNetwork(
-            ssids=("Wi-Fi Région sécurisé",),
             device_issuer=DeviceIssuer.load(DEVICE_CA.certificate_pem(), DEVICE_CA.key_pem()),
             daily_limit=3,
         ),
     )
     portal.formats = onboarding_formats()
+    await describe(portal, ssids=["Wi-Fi Région sécurisé"])
     return portal
+
+
+async def describe(portal: Portal, **changes: object) -> None:
+    """The region's secure network, set through the service the CLI and the admin API use."""
+    async with portal.transaction() as session:
+        region = await portal.region(session)
+        await onboarding.set_region_onboarding(session, region=region, changes=changes, actor="cli:test")
 
 
 class Page(HTMLParser):
@@ -233,7 +243,7 @@ async def test_a_profile_is_downloaded_once_with_a_certificate_radius_accepts_un
     assert "No device has a profile yet." in (await browser.get("/account")).text
     async with browser.portal.transaction() as session:
         actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
-    assert actions == ["device.profile.issue", "device.forget"]
+    assert actions == ["onboarding.region.update", "device.profile.issue", "device.forget"]
 
 
 async def test_a_password_profile_gives_a_device_credential(browser: Browser) -> None:
@@ -306,7 +316,7 @@ async def test_a_builder_that_fails_issues_nothing_and_forms_need_their_token(br
 
 
 async def test_no_section_without_a_network_to_offer(browser: Browser) -> None:
-    browser.portal.config = dataclasses.replace(browser.portal.config, onboarding=OnboardingNetwork())
+    await describe(browser.portal, ssids=[])
     await signed_up(await as_(browser, IPHONE))
     page = await browser.get("/account")
     assert Page(page.text).offers == [] and "Secure connection" not in page.text

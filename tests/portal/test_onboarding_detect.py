@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from portal.onboarding.detect import Platform, detect
-from portal.onboarding.formats import STANDARD, Format, Formats, standard
+from portal.onboarding.formats import STANDARD, Format, Formats, Reach, standard
+from portal.onboarding.spec import Passpoint
 
 AGENTS = {
     "iPhone Safari": (
@@ -79,7 +80,7 @@ def test_the_platform_of_a_user_agent(name: str) -> None:
     assert detect(None) is Platform.OTHER
 
 
-def _build(spec: object) -> bytes:
+def _build(spec: object, gettext: object) -> bytes:
     return b""
 
 
@@ -112,3 +113,44 @@ def test_a_format_is_registered_once_per_platform() -> None:
         formats.register(Platform.LINUX, fmt)
     with pytest.raises(ValueError):
         formats.register(Platform.OTHER, fmt)
+
+
+def _row(name: str, platform: Platform) -> Format:
+    [row] = [f for f in standard({name: _build}).for_platform(platform) if f.name == name]
+    return row
+
+
+def test_what_each_format_carries_is_what_its_platform_takes() -> None:
+    """The table's facts (docs/onboarding.md): a certificate wherever the platform imports one;
+    Android's Passpoint takes TTLS with MS-CHAPv2 only (no PEAP, no EAP-MSCHAPv2; a device
+    credential cannot answer PAP); the Windows format is a zip."""
+    passpoint = _row("passpoint", Platform.ANDROID)
+    assert passpoint.passwords == (("ttls", "mschapv2"),) and passpoint.network == "passpoint"
+    wlan = _row("wlan", Platform.WINDOWS)
+    assert (wlan.media_type, wlan.extension) == ("application/zip", "zip")
+    every = [f for p in Platform if p is not Platform.OTHER for f in standard(
+        {row.name: _build for rows in STANDARD.values() for row in rows}
+    ).for_platform(p)]  # fmt: skip
+    assert all(f.credential == "certificate" for f in every)
+    assert not any(inner == "pap" for f in every for _, inner in f.passwords)
+    # the server decides among them: EAP-TLS with a device CA, else the first password it serves
+    served = ("peap/mschapv2", "eap-ttls/mschapv2", "eap-tls")
+    assert passpoint.credential_for(served=served, certificates=True) == ("certificate", None)
+    assert passpoint.credential_for(served=served, certificates=False) == ("password", ("ttls", "mschapv2"))
+    assert passpoint.credential_for(served=("peap/mschapv2", "eap-ttls/pap"), certificates=False) is None
+    assert wlan.credential_for(served=("eap-ttls/eap-mschapv2",), certificates=True) == (
+        "password", ("ttls", "eap-mschapv2"),
+    )  # fmt: skip
+
+
+def test_what_of_the_network_each_format_needs() -> None:
+    home = Passpoint(home_fqdn="wifi.example.fr", friendly_name="Wi-Fi", nai_realm="wifi.example.fr")
+    inside, outside = ("radius.wifi.example.fr",), ("radius.other.example",)
+    passpoint, keyfile = _row("passpoint", Platform.ANDROID), _row("nm-keyfile", Platform.LINUX)
+    eap_config = _row("eap-config", Platform.ANDROID)
+    assert passpoint.serves(Reach(ssids=(), passpoint=home, server_names=inside))
+    assert not passpoint.serves(Reach(ssids=(), passpoint=home, server_names=outside))
+    assert not passpoint.serves(Reach(ssids=("S",), passpoint=None, server_names=inside))
+    assert keyfile.serves(Reach(ssids=("S",), passpoint=None, server_names=outside))
+    assert not keyfile.serves(Reach(ssids=(), passpoint=home, server_names=inside))
+    assert not eap_config.serves(Reach(ssids=(), passpoint=home, server_names=inside))  # no OI to match
