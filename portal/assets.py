@@ -251,8 +251,8 @@ def main(argv: list[str]) -> int:
     node_modules = Path(argv[1] if len(argv) == 2 else "node_modules")
     if argv[0] == "vendor":
         vendor(node_modules)
-        load(VENDOR)
-        print(f"vendored into {VENDOR}: " + ", ".join(f"{p} {v}" for p, v in load(VENDOR).versions.items()))
+        versions = load(VENDOR).versions  # what the app will check at start, checked now
+        print(f"vendored into {VENDOR}: " + ", ".join(f"{p} {v}" for p, v in versions.items()))
         return 0
     found = differences(node_modules)
     for line in found:

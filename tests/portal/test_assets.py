@@ -60,22 +60,18 @@ def test_package_json_pins_exact_versions_that_the_lock_file_and_the_manifest_ag
             assert manifest[package]["version"] == version
 
 
-def test_the_vendored_files_are_byte_for_byte_those_npm_ci_installed() -> None:
+def test_the_vendored_files_are_byte_for_byte_those_npm_ci_installed(tmp_path: Path) -> None:
     """npm ci checked the tarballs against package-lock.json's SHA-512; the files served must be theirs."""
     node_modules = need_node_modules()
     assert assets.differences(node_modules) == []
     # and the comparison can fail: a vendored copy with one byte changed is caught
-    altered = node_modules.parent / "build" / "vendor-check"
-    shutil.rmtree(altered, ignore_errors=True)
+    altered = tmp_path / "vendor"
     shutil.copytree(assets.VENDOR, altered)
-    try:
-        target = altered / "leaflet" / "leaflet.js"
-        target.write_bytes(target.read_bytes().replace(b"Leaflet", b"Leafl3t", 1))
-        assert assets.differences(node_modules, altered) == [
-            "leaflet/leaflet.js differs from the npm package's dist/leaflet.js"
-        ]
-    finally:
-        shutil.rmtree(altered)
+    target = altered / "leaflet" / "leaflet.js"
+    target.write_bytes(target.read_bytes().replace(b"Leaflet", b"Leafl3t", 1))
+    assert assets.differences(node_modules, altered) == [
+        "leaflet/leaflet.js differs from the npm package's dist/leaflet.js"
+    ]
 
 
 def test_each_package_ships_its_licence_beside_its_files() -> None:
