@@ -298,7 +298,6 @@ async def test_no_page_of_the_app_references_another_host(browser: Browser) -> N
         assert "default-src" in policy, path
         problems += [f"{path}: CSP {d} {s}" for d, s in csp_sources(policy) - KNOWN_EXTERNAL_SOURCES]
     assert problems == []
-    print("pages checked:", ", ".join(sorted(seen)))
     # the checks can fail: a page naming a CDN script, and a policy allowing one, are caught
     refs = _References()
     refs.feed(
