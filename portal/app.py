@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import api, apidocs, captive, eapprofile, health, hotspot, myaccount, pages
+from portal import api, apidocs, assets, captive, eapprofile, health, hotspot, myaccount, pages
 from portal.api.common import install_error_handlers
 from portal.context import Portal
 from portal.forms import LoginRequired, Refused, login_required_response, refused_response
@@ -40,6 +40,8 @@ def create_app(
     app.state.redis = redis
     app.include_router(health.router)
     app.include_router(apidocs.router)
+    assets.vendored()  # the front-end files are all there (else AssetsMissing, before anything serves)
+    app.include_router(assets.router)
     if portal is not None:
         app.state.portal = portal
         app.include_router(pages.router)

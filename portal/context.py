@@ -29,6 +29,7 @@ from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Regi
 from accounts.network import AddressRules, ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
+from portal.assets import vendored
 from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Mail, Postman
@@ -128,6 +129,7 @@ class Portal:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        vendored().install(self.templates)  # asset_url(), asset_integrity(): portal/assets.py
         self.login_signer = Signer(self.box, purpose="portal-login")
         self.handoff_signer = Signer(self.box, purpose="portal-handoff")
         self.csrf = Csrf(self.box)

@@ -51,3 +51,13 @@ bootstrap() {
         return 1
     }
 }
+
+npm_ci() {
+    # The npm packages of package.json at the versions and integrity hashes of package-lock.json,
+    # into ./node_modules (no install scripts run). The front-end files the app serves are already
+    # in portal/vendor/ (committed): the service needs no Node; tests and scripts/vendor-assets do.
+    command -v npm >/dev/null 2>&1 || apt_install npm || return 1
+    # already done for this lock file: nothing to fetch (npm ci would remove and reinstall)
+    cmp -s package-lock.json node_modules/.sesame-installed-lock 2>/dev/null && return 0
+    npm ci --ignore-scripts --no-audit --no-fund --silent && cp package-lock.json node_modules/.sesame-installed-lock
+}

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from accounts.rekey import unreadable_samples
 from federation.tls import TlsError
 from portal.app import create_app
+from portal.assets import AssetsMissing, vendored
 from radius.eap.tlsengine import TlsConfigError
 from radius.eapcerts import CertificateUnreadable
 from radius.server import BindError, Listener, RadiusService
@@ -64,7 +65,9 @@ def check_files(settings: Settings) -> None:
         check_eap(settings)
         check_radsec(settings)
         check_onboarding(settings)
-    except CertificateUnreadable as exc:
+        if settings.web.enabled:
+            vendored()  # the front-end files the pages reference (portal/assets.py)
+    except (CertificateUnreadable, AssetsMissing) as exc:
         raise StartupFileError(str(exc)) from None
     except (TlsConfigError, TlsError) as exc:
         raise StartupError(str(exc)) from None

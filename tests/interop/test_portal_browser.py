@@ -292,10 +292,12 @@ def test_screenshots_of_a_new_account(
 
 
 def axe_source() -> str:
-    """axe-core (Deque's accessibility engine, npm), installed by scripts/test into .venv/node."""
-    path = Path(os.environ.get("SESAME_AXE_JS", ".venv/node/node_modules/axe-core/axe.min.js"))
+    """axe-core (Deque's accessibility engine), pinned in package-lock.json, installed by scripts/test
+    with ``npm ci`` into node_modules/."""
+    default = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+    path = Path(os.environ.get("SESAME_AXE_JS", str(default)))
     if not path.is_file():
-        message = f"axe-core is needed for the accessibility test ({path}; scripts/test installs it with npm)"
+        message = f"axe-core is needed for the accessibility test ({path}; scripts/test installs it: npm ci)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
