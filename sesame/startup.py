@@ -39,6 +39,7 @@ from sesame.compose import (
     check_radsec,
     radius_listeners,
     radsec_listener,
+    records_signer,
     redis_link,
 )
 from sesame.db import create_engine, create_sessionmaker, is_sqlite, reaching
@@ -64,6 +65,7 @@ def check_files(settings: Settings) -> None:
         check_eap(settings)
         check_radsec(settings)
         check_onboarding(settings)
+        records_signer(settings)
     except CertificateUnreadable as exc:
         raise StartupFileError(str(exc)) from None
     except (TlsConfigError, TlsError) as exc:
