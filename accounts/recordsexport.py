@@ -59,7 +59,7 @@ class Record:
     username: str | None = None
     realm: str | None = None
     calling_station_id: str | None = None
-    device_mac: str | None = None
+    device_mac: str | None = None  # canonical: stored, else read from Calling-Station-Id or User-Name
     framed_ip: str | None = None
     framed_ipv6: str | None = None
     framed_ipv6_prefix: str | None = None

@@ -266,7 +266,8 @@ def _session_record(row: AccountingSession, ap: str | None, site: str | None, co
     return Record(
         record="session", start=row.acctstarttime, end=row.acctstoptime, last_update=row.acctupdatetime,
         username=row.username, realm=row.realm, calling_station_id=row.callingstationid,
-        device_mac=row.device_mac, framed_ip=row.framedipaddress, framed_ipv6=row.framedipv6address,
+        device_mac=row.device_mac or canonical_mac(row.callingstationid or ""),
+        framed_ip=row.framedipaddress, framed_ipv6=row.framedipv6address,
         framed_ipv6_prefix=row.framedipv6prefix, delegated_ipv6_prefix=row.delegatedipv6prefix,
         nas_ip=row.nasipaddress, nas_port_id=row.nasportid, called_station_id=row.calledstationid,
         access_point=ap, site=site, commune=commune, session_id=row.acctsessionid,
@@ -278,7 +279,8 @@ def _session_record(row: AccountingSession, ap: str | None, site: str | None, co
 def _decision_record(row: AuthRecord, ap: str | None, site: str | None, commune: str | None) -> Record:
     return Record(
         record="decision", start=row.authdate, username=row.username,
-        calling_station_id=row.callingstationid, device_mac=canonical_mac(row.callingstationid or ""),
+        calling_station_id=row.callingstationid,
+        device_mac=canonical_mac(row.callingstationid or "") or canonical_mac(row.username),
         nas_ip=row.nasipaddress, called_station_id=row.calledstationid, access_point=ap, site=site,
         commune=commune, reply=row.reply, method=row.method, reason=row.reason,
     )  # fmt: skip
