@@ -57,7 +57,7 @@ async def run(
 
 def names(outcome: Outcome) -> list[str]:
     """Sessions by their unique id, decisions by their reason, in the answer's order."""
-    return [r.unique_id if r.record == "session" else f"decision:{r.reason}" for r in outcome.records]
+    return [str(r.unique_id) if r.record == "session" else f"decision:{r.reason}" for r in outcome.records]
 
 
 V4 = [
