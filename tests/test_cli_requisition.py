@@ -1,6 +1,7 @@
 """``sesame requisition make-signer``: a trial records-signing certificate that the settings load
 (``[requisition]``), whose signatures ``openssl cms -verify`` accepts against the CA it wrote; a
-key that is not the certificate's is refused at start; existing files are never overwritten."""
+key that is not the certificate's is refused at start and by ``sesame check``; existing files are
+never overwritten."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from accounts.recordsexport import sign
 from radius.eap.tlsengine import TlsConfigError
 from radius.eap.trialpki import new_key
+from sesame import preflight
 from sesame.compose import records_signer
 from sesame.settings import get_settings, load_settings
 from tests.cli import fails, ok
@@ -54,6 +56,8 @@ def test_a_trial_records_signer_signs_what_openssl_verifies(
     get_settings.cache_clear()
     with pytest.raises(TlsConfigError, match="not the key of"):
         records_signer(load_settings())
+    [finding] = [f for f in preflight.check(load_settings()) if f.setting.startswith("SESAME_REQUISITION")]
+    assert finding.blocking and "not the key of" in finding.problem
 
     before = (pki / "records-signer.key").read_bytes()
     assert "already holds a records signer" in fails(capsys, "requisition", "make-signer", str(pki))
