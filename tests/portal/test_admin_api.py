@@ -453,6 +453,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/partners/{partner_id}/realms": {"pattern": "*"},
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
         "/api/v1/partners/{partner_id}/servers/{server_id}": {"require_message_authenticator": False},
+        "/api/v1/onboarding/communes/{commune_id}": {"ssids": ["Intrus"]},
         "/api/v1/requisitions": {
             "kind": "ip", "value": "10.2.0.5",
             "since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z",
