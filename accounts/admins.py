@@ -5,7 +5,8 @@ scopes (OAuth 2 scope strings, carried in access tokens) it holds. The API's ``r
 checks them, ``docs/admin-api.md`` carries :func:`rights_table` (a test compares them), and
 tests/portal/test_admin_api_rights.py walks every endpoint with every role against it.
 
-* ``region_admin``: everything in the region, including the federation's partner regions;
+* ``region_admin``: everything in the region, including the federation's partner regions, but
+  judicial requisitions;
 * ``commune_admin``: the network (sites, access points, hand-off, policies), sessions and
   statistics of **one** commune; no accounts, no audit log;
 * ``support``: find an account, unlock it, resend its verification, disconnect a session; read
