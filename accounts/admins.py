@@ -5,12 +5,17 @@ scopes (OAuth 2 scope strings, carried in access tokens) it holds. The API's ``r
 checks them, ``docs/admin-api.md`` carries :func:`rights_table` (a test compares them), and
 tests/portal/test_admin_api_rights.py walks every endpoint with every role against it.
 
-* ``region_admin``: everything in the region, including the federation's partner regions;
+* ``region_admin``: everything in the region, including the federation's partner regions, but
+  judicial requisitions;
 * ``commune_admin``: the network (sites, access points, hand-off, policies), sessions and
   statistics of **one** commune; no accounts, no audit log;
 * ``support``: find an account, unlock it, resend its verification, disconnect a session; read
   the network and sessions; never disable or delete an account, never a secret;
-* ``auditor``: read everything, including the audit log, admins and partners; change nothing.
+* ``auditor``: read everything, including the audit log, admins and partners; change nothing;
+  and, alone, search the connection records the law keeps for a judicial requisition
+  (:mod:`accounts.requisition`). Region admins run the network; the auditor (the DPO) answers the
+  courts: a region admin does not get that scope, so that who may look up a person's connections
+  is one role, whose every search is audited.
 
 A commune admin's reach is also limited by place: every service that reads or changes a commune's
 things takes the caller's :class:`Reach` and treats what is outside it as not found.
@@ -41,6 +46,7 @@ READ_SESSIONS, WRITE_SESSIONS = "sessions:read", "sessions:write"
 READ_STATS, READ_AUDIT = "stats:read", "audit:read"
 READ_ADMINS, WRITE_ADMINS = "admins:read", "admins:write"
 READ_PARTNERS, WRITE_PARTNERS = "partners:read", "partners:write"
+SEARCH_RECORDS = "records:search"
 
 #: what each scope lets its holder do (the documentation's words)
 MEANINGS: dict[str, str] = {
@@ -57,19 +63,19 @@ MEANINGS: dict[str, str] = {
     WRITE_ADMINS: "create and change admins and service clients",
     READ_PARTNERS: "read the federation's partner regions",
     WRITE_PARTNERS: "add, change, remove partner regions, their realms and home servers",
+    SEARCH_RECORDS: "search the connection records kept by law (judicial requisition) and export them signed",
 }
 
 #: The rights table: role → scopes. Change a right here and nowhere else (then regenerate the
 #: documentation's table: ``python -m accounts.admins``).
 RIGHTS: dict[AdminRole, frozenset[str]] = {
-    AdminRole.REGION_ADMIN: frozenset(MEANINGS),
+    AdminRole.REGION_ADMIN: frozenset(MEANINGS) - {SEARCH_RECORDS},
     AdminRole.COMMUNE_ADMIN: frozenset(
         {READ_NETWORK, WRITE_NETWORK, READ_SESSIONS, WRITE_SESSIONS, READ_STATS}
     ),
     AdminRole.SUPPORT: frozenset({READ_NETWORK, READ_ACCOUNTS, HELP_ACCOUNTS, READ_SESSIONS, WRITE_SESSIONS}),
-    AdminRole.AUDITOR: frozenset(
-        {READ_NETWORK, READ_ACCOUNTS, READ_SESSIONS, READ_STATS, READ_AUDIT, READ_ADMINS, READ_PARTNERS}
-    ),
+    AdminRole.AUDITOR: frozenset({READ_NETWORK, READ_ACCOUNTS, READ_SESSIONS, READ_STATS, READ_AUDIT})
+    | {READ_ADMINS, READ_PARTNERS, SEARCH_RECORDS},
 }
 SCOPES = RIGHTS  # the scopes an access token carries are the role's rights
 

@@ -28,6 +28,8 @@ from accounts.disconnect import CoaSender
 from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
 from accounts.network import AddressRules, ensure_home_region
 from accounts.passwords import PasswordHasher
+from accounts.recordsexport import RecordsSigner
+from accounts.requisition import Limits
 from accounts.secretbox import SecretBox
 from portal.assets import vendored
 from portal.handoff import Arrival
@@ -100,6 +102,9 @@ class PortalConfig:
     nas_address_rules: AddressRules = field(default_factory=AddressRules)
     eap: EapProfile | None = None  # None: the secure network's CA is not published
     onboarding: OnboardingNetwork | None = None  # None: no profiles offered on "My account"
+    #: how wide a judicial requisition may search, and what signs its answers (None: exports refused)
+    requisition: Limits = field(default_factory=Limits)
+    records_signer: RecordsSigner | None = None
 
     @property
     def secure_cookies(self) -> bool:

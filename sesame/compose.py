@@ -18,6 +18,7 @@ from accounts.disconnect import CoaResult, disconnect_over_limit
 from accounts.network import HANDOFFS
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
+from accounts.recordsexport import RecordsSigner
 from accounts.secretbox import SecretBox
 from federation.dispatch import AccountingForwarder, Dispatcher
 from federation.fticks import FTicks
@@ -71,6 +72,8 @@ from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
 from sesame.db import create_sessionmaker
 from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
+from sesame.requisitionsettings import RecordsFileError, load_records_signer
+from sesame.requisitionsettings import limits as requisition_limits
 from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
 
@@ -313,6 +316,14 @@ def check_onboarding(settings: Settings) -> None:
         raise TlsConfigError(f"onboarding: {exc}") from None
 
 
+def records_signer(settings: Settings) -> RecordsSigner | None:
+    """What signs judicial requisitions' answers (``SESAME_REQUISITION_SIGNING_*``), or None."""
+    try:
+        return load_records_signer(settings.requisition)
+    except RecordsFileError as exc:
+        raise TlsConfigError(f"requisition: {exc}") from None
+
+
 def check_radsec(settings: Settings) -> None:
     """Before anything starts: RadSec's certificate, key and partners' CA can be used, both ways
     (:class:`federation.tls.TlsError` naming the file and why, else)."""
@@ -518,6 +529,10 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             nas_address_rules=settings.radius.nas_address_rules,
             eap=eap_profile(settings),
             onboarding=onboarding_network(settings),
+            requisition=requisition_limits(
+                settings.requisition, connection_days=settings.retention.connection_days
+            ),
+            records_signer=records_signer(settings),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),

@@ -21,6 +21,7 @@ from radius.eap.tlsengine import TlsConfigError
 from radius.eapcerts import CertificateUnreadable
 from sesame.compose import check_eap, check_radsec
 from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
+from sesame.requisitionsettings import RecordsFileError, load_records_signer
 from sesame.settings import Settings
 
 #: the realm a fresh install has (the settings' default)
@@ -148,6 +149,17 @@ def _onboarding(settings: Settings) -> list[Finding]:
     return found
 
 
+def _requisition(settings: Settings) -> list[Finding]:
+    """The records-signing files, when set, must be usable: a judicial requisition's answer that
+    cannot be signed cannot be exported. None set is said nowhere: searches work, exports are
+    refused with the settings to set (docs/privacy.md)."""
+    try:
+        load_records_signer(settings.requisition)
+    except RecordsFileError as exc:
+        return [Finding(setting="SESAME_REQUISITION_SIGNING_*", problem=str(exc))]
+    return []
+
+
 def _environment(settings: Settings) -> list[Finding]:
     if settings.is_development:
         return [
@@ -167,6 +179,7 @@ def check(settings: Settings) -> list[Finding]:
         + _portal(settings)
         + _certificates(settings)
         + _onboarding(settings)
+        + _requisition(settings)
     )
     return sorted(found, key=lambda f: not f.blocking)
 

@@ -3,7 +3,8 @@
 Sources, strongest first: keyword arguments, environment variables (prefix ``SESAME_``; a
 nested section's fields are ``SESAME_<SECTION>_<FIELD>``, e.g. ``SESAME_RADIUS_AUTH_PORT``),
 then a TOML file named by ``--config`` or ``SESAME_CONFIG`` (sections ``[radius]``,
-``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``, ``[redis]``, ``[eap]``, ``[onboarding]``),
+``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``, ``[redis]``, ``[eap]``, ``[onboarding]``,
+``[requisition]``),
 then the defaults below. A bad value stops start-up with one line naming the setting
 (:func:`describe_error`).
 """
@@ -41,6 +42,7 @@ from accounts.secretbox import SecretBox
 from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
+from sesame.requisitionsettings import RequisitionSettings
 
 ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
@@ -428,6 +430,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = FederationSettings()
     eap: EapSettings = EapSettings()
     onboarding: OnboardingSettings = OnboardingSettings()
+    requisition: RequisitionSettings = RequisitionSettings()
     redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")

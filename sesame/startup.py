@@ -40,6 +40,7 @@ from sesame.compose import (
     check_radsec,
     radius_listeners,
     radsec_listener,
+    records_signer,
     redis_link,
 )
 from sesame.db import create_engine, create_sessionmaker, is_sqlite, reaching
@@ -65,6 +66,7 @@ def check_files(settings: Settings) -> None:
         check_eap(settings)
         check_radsec(settings)
         check_onboarding(settings)
+        records_signer(settings)
         if settings.web.enabled:
             vendored()  # the front-end files the pages reference (portal/assets.py)
     except (CertificateUnreadable, AssetsMissing) as exc:

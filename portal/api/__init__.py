@@ -12,6 +12,7 @@ from portal.api import (
     partners,
     people,
     policies,
+    requisitions,
     sessions,
     staff,
     stats,
@@ -26,5 +27,6 @@ router.include_router(policies.router)
 router.include_router(onboarding.router)
 router.include_router(stats.router)
 router.include_router(auditlog.router)
+router.include_router(requisitions.router)
 router.include_router(staff.router)
 router.include_router(partners.router)

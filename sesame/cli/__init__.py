@@ -33,6 +33,7 @@ from sesame.cli import (
     partners,
     policy,
     portal,
+    requisition,
     retention,
     run,
     secrets,
@@ -83,6 +84,7 @@ app.add_typer(admins.app, name="admin")
 app.add_typer(partners.app, name="partner")
 app.add_typer(eap.app, name="eap")
 app.add_typer(onboarding.app, name="onboarding")
+app.add_typer(requisition.app, name="requisition")
 
 
 EXIT_DATABASE = 3

@@ -423,6 +423,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "partner_id": 1,  # partners are the region's: no scope for a commune admin
         "pattern": "liguria.example",
         "server_id": 1,
+        "search_id": 1,  # judicial requisitions are the auditor's alone: no scope for a commune admin
     }
     bodies: dict[str, dict[str, object]] = {
         "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
@@ -454,6 +455,10 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/partners/{partner_id}/realms": {"pattern": "*"},
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
         "/api/v1/partners/{partner_id}/servers/{server_id}": {"require_message_authenticator": False},
+        "/api/v1/requisitions": {
+            "kind": "ip", "value": "10.2.0.5",
+            "since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z",
+        },
     }  # fmt: skip
     queries: dict[str, dict[str, str | int]] = {
         "/api/v1/stats/daily": {

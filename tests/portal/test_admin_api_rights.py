@@ -23,6 +23,7 @@ from accounts.admins import (
     READ_SESSIONS,
     READ_STATS,
     RIGHTS,
+    SEARCH_RECORDS,
     WRITE_ACCOUNTS,
     WRITE_ADMINS,
     WRITE_NETWORK,
@@ -75,6 +76,8 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("POST", "/api/v1/sessions/{session_id}/disconnect"): (WRITE_SESSIONS, False),
     ("GET", "/api/v1/stats/daily"): (READ_STATS, False),
     ("GET", "/api/v1/audit"): (READ_AUDIT, False),
+    ("POST", "/api/v1/requisitions"): (SEARCH_RECORDS, REGION),
+    ("GET", "/api/v1/requisitions/{search_id}/export"): (SEARCH_RECORDS, REGION),
     ("GET", "/api/v1/admins"): (READ_ADMINS, REGION),
     ("POST", "/api/v1/admins"): (WRITE_ADMINS, REGION),
     ("PATCH", "/api/v1/admins/{admin_id}"): (WRITE_ADMINS, REGION),
@@ -154,7 +157,7 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
         ids = {
             "commune_id": world.commune_a, "site_id": world.site_a, "ap_id": world.ap_a,
             "account_id": citizen.id, "admin_id": other.id, "client_pk": 1, "partner_id": partner.id,
-            "pattern": "liguria.example", "server_id": partner.servers[0].id,
+            "pattern": "liguria.example", "server_id": partner.servers[0].id, "search_id": 1,
         }  # fmt: skip
     ids["session_id"] = await add_session(browser, world, "sess-a", commune="a", account_id=None)
     who = bearer(await token(browser, EMAILS[role]))
