@@ -27,6 +27,7 @@ from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaSender
 from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
 from accounts.network import AddressRules, ensure_home_region
+from accounts.opendata import OpenDataPolicy
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from portal.handoff import Arrival
@@ -106,6 +107,7 @@ class PortalConfig:
     nas_address_rules: AddressRules = field(default_factory=AddressRules)
     eap: EapProfile | None = None  # None: the secure network's CA is not published
     onboarding: OnboardingNetwork | None = None  # None: no profiles offered on "My account"
+    opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
 
     @property
     def secure_cookies(self) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaResult, disconnect_over_limit
 from accounts.network import HANDOFFS
+from accounts.opendata import OpenDataPolicy
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
@@ -502,6 +503,11 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             nas_address_rules=settings.radius.nas_address_rules,
             eap=eap_profile(settings),
             onboarding=onboarding_network(settings),
+            opendata=OpenDataPolicy(
+                public=settings.opendata.public,
+                threshold=settings.opendata.threshold,
+                cache_seconds=settings.opendata.cache_seconds,
+            ),
         ),
         formats=standard(PROFILE_BUILDERS),
         sessions=create_sessionmaker(engine),
