@@ -11,11 +11,15 @@ another commune), and two downloads cannot be compared to undo it:
 2. **Complementary suppression.** Connections and volumes add up: a commune's row is the sum of
    its sites' rows *plus* the sessions of no known site (never published as a row of their own).
    So the hidden site rows and that unsited remainder together — the *hidden group* — can be
-   recomputed as the commune minus the shown sites. That is harmless when the group is made of at
-   least two unknown parts and counts at least ``k`` people in all; otherwise the group's total
-   (or a lone hidden row) would be exact. Then more site rows are hidden, fewest people first
-   (least information lost), until it holds; when no site row is left to hide, the commune row
-   is hidden, and with it nothing is left to subtract from.
+   recomputed as the commune minus the shown sites. Knowing the group's total, and that each
+   part counts at least one connection, an attacker bounds each part between 1 and the total
+   minus one per other part. The group is safe when it has at least two parts, counts at least
+   ``k`` people in all, and that upper bound reaches ``k`` — a hidden row could then be anywhere
+   from 1 to ``k`` or more, so it cannot be told to be small, nor pinned (ten hidden sites of one
+   connection each, ten connections in all, would each be pinned to exactly one). Otherwise more
+   site rows are hidden, fewest people first (least information lost), until it holds; when no
+   site row is left to hide, the commune row is hidden, and with it nothing is left to subtract
+   from.
 
 A group of no sensitive part (the unsited remainder alone counting ``k`` people or more) needs
 nothing: what can be recomputed then is a total over ``k`` people or more.
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -46,22 +50,24 @@ class Cell:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Hidden:
+class Hidden(Generic[K]):
     """What to leave empty for one commune on one day."""
 
     commune: bool
-    sites: frozenset[Hashable]
+    sites: frozenset[K]
 
 
 def _safe(group: list[Cell], threshold: int) -> bool:
     if not any(cell.people < threshold for cell in group):
         return True
-    return len(group) >= 2 and sum(cell.people for cell in group) >= threshold
+    parts, connections = len(group), sum(cell.connections for cell in group)
+    largest_possible = connections - (parts - 1)  # the others at one connection each
+    return parts >= 2 and sum(cell.people for cell in group) >= threshold and largest_possible >= threshold
 
 
 def suppress(
     commune: Cell, sites: Mapping[K, Cell], *, unsited: Cell | None = None, threshold: int
-) -> Hidden:
+) -> Hidden[K]:
     """The rows to hide for one commune-day: ``sites`` by key, ``unsited`` the sessions of no
     known site (``None`` if there are none)."""
     if threshold < MIN_THRESHOLD:
