@@ -2,7 +2,8 @@
 numbers it implies, computed here in plain Python from the seed (never read back from the code
 under test).
 
-Valence has two sites (Médiathèque, Mairie) and sessions of no known site; Die has one (Place).
+Valence has two sites (Médiathèque, Mairie: quiet) and sessions of no known site; Die has two
+(Place, and Gare: quieter still, so that hiding it alone would not do).
 People are twelve accounts, a partner's visitor whose User-Name comes in two cases, and a deleted
 identity's pseudonym.
 """
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import network
 from accounts.models import AccountingSession, AuthRecord, Region
 from accounts.passwords import PasswordHasher
 from tests.accounts.records import add_accounts, add_places
@@ -54,13 +56,13 @@ class World:
     library: int
     town_hall: int
     square: int
+    station: int
     sessions: list[Seeded] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
     def commune_of(self, site: int | None) -> int | None:
-        return {self.library: self.valence, self.town_hall: self.valence, self.square: self.die}.get(
-            site or 0
-        )
+        communes = {self.library: self.valence, self.town_hall: self.valence}
+        return (communes | {self.square: self.die, self.station: self.die}).get(site or 0)
 
     # -- the numbers the seed implies ----------------------------------------------------------------
 
@@ -118,11 +120,17 @@ async def seed(
 ) -> World:
     """The places, the accounts, and ``sessions`` sessions (none at all with 0) and their decisions."""
     valence, library, town_hall, die, square = await add_places(session, region)
+    station = await network.add_site(session, commune=die, name="Gare")
     accounts = await add_accounts(session, region, hasher, *(f"person{n}" for n in range(12)))
     world = World(
-        valence=valence.id, die=die.id, library=library.id, town_hall=town_hall.id, square=square.id
-    )
-    places = [(valence.id, library.id), (valence.id, town_hall.id), (valence.id, None), (die.id, square.id)]
+        valence=valence.id, die=die.id, library=library.id, town_hall=town_hall.id, square=square.id,
+        station=station.id,
+    )  # fmt: skip
+    places = [
+        (valence.id, library.id), (valence.id, town_hall.id), (valence.id, None), (die.id, square.id),
+        (die.id, station.id),
+    ]  # fmt: skip
+    weights = [0.55, 0.02, 0.08, 0.34, 0.01]
     rng = random.Random(18)
     # the period's edges: the last second before it, its first and last seconds, the first after it
     edges = [
@@ -138,7 +146,7 @@ async def seed(
     ]
     for n, start in enumerate(starts):
         commune, site = (
-            places[n % len(places)] if n < len(edges) and sessions else places[rng.randrange(len(places))]
+            places[n % len(places)] if n < len(edges) and sessions else rng.choices(places, weights)[0]
         )
         who = rng.randrange(len(accounts) + len(UNLINKED))
         account = accounts[who] if who < len(accounts) else None
@@ -168,7 +176,7 @@ async def seed(
         NOW - timedelta(seconds=rng.randrange(3 * 86_400)) for _ in range(150)
     ]  # fmt: skip
     for when in whens:
-        site = rng.choice([library.id, town_hall.id, square.id, None])
+        site = rng.choice([library.id, town_hall.id, square.id, station.id, None])
         accepted = rng.random() < 0.6
         world.decisions.append(Decision(when=when, site=site, accepted=accepted, reason=rng.choice(REASONS)))
     for d in world.decisions:
