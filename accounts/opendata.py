@@ -294,7 +294,7 @@ async def rows(
         if level is Level.COMMUNE:
             out.append(place | _measures(usage, hidden.commune))
             continue
-        for key in sorted(known, key=lambda k: (places[k].name, k or 0)):
+        for key in known:
             site = places[key]
             out.append(
                 place
@@ -302,7 +302,10 @@ async def rows(
                    "longitude": site.longitude}
                 | _measures(known[key], key in hidden.sites)
             )  # fmt: skip
-    return out
+    # the file's order: by day, then INSEE code, then site name (and id, should two share one)
+    return sorted(
+        out, key=lambda r: (r["date"], r["code_insee"], r.get("nom_site", ""), r.get("identifiant_site", 0))
+    )
 
 
 def _communes(commune_id: int | None) -> Any:

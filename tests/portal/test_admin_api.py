@@ -423,6 +423,8 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "partner_id": 1,  # partners are the region's: no scope for a commune admin
         "pattern": "liguria.example",
         "server_id": 1,
+        "dataset": "sites",
+        "form": "json",
     }
     bodies: dict[str, dict[str, object]] = {
         "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
@@ -444,6 +446,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/admins/{admin_id}": {"active": False},
         "/api/v1/clients": {"name": "mole", "role": "commune_admin", "commune_id": world.commune_b},
         "/api/v1/sites/{site_id}/handoff": {"handoff": "none"},
+        "/api/v1/onboarding/communes/{commune_id}": {"ssids": ["Intrus"]},
         "/api/v1/partners": {
             "name": "rogue", "realms": ["rogue.example"],
             "servers": [{"host": "192.0.2.66", "secret": "rogue-secret-1"}],
@@ -453,13 +456,21 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
         "/api/v1/partners/{partner_id}/servers/{server_id}": {"require_message_authenticator": False},
     }  # fmt: skip
-    queries: dict[str, dict[str, str | int]] = {
-        "/api/v1/stats/daily": {
-            "since": str(NOW.date()),
-            "until": str(NOW.date()),
-            "commune_id": world.commune_b,
-        }
+    period_of_b: dict[str, str | int] = {
+        "since": str(NOW.date()),
+        "until": str(NOW.date()),
+        "commune_id": world.commune_b,
     }
+    queries: dict[str, dict[str, str | int]] = dict.fromkeys(
+        (
+            "/api/v1/stats/daily", "/api/v1/stats/history", "/api/v1/stats/history.csv",
+            "/api/v1/stats/refusals", "/api/v1/opendata/{dataset}.{form}",
+        ),
+        period_of_b,
+    ) | {
+        "/api/v1/stats/live/sessions": {"commune_id": world.commune_b},
+        "/api/v1/stats/live/authentications": {"site_id": world.site_b},
+    }  # fmt: skip
     valence = bearer(await token(browser, "valence@test.example"))
     paths = browser.app.openapi()["paths"]
     routes = [

@@ -74,6 +74,13 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("GET", "/api/v1/sessions/{session_id}"): (READ_SESSIONS, False),
     ("POST", "/api/v1/sessions/{session_id}/disconnect"): (WRITE_SESSIONS, False),
     ("GET", "/api/v1/stats/daily"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/history"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/history.csv"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/refusals"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/live/sessions"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/live/authentications"): (READ_STATS, False),
+    ("GET", "/api/v1/opendata/schemas/{dataset}.json"): (READ_STATS, False),
+    ("GET", "/api/v1/opendata/{dataset}.{form}"): (READ_STATS, False),
     ("GET", "/api/v1/audit"): (READ_AUDIT, False),
     ("GET", "/api/v1/admins"): (READ_ADMINS, REGION),
     ("POST", "/api/v1/admins"): (WRITE_ADMINS, REGION),
@@ -92,6 +99,12 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("PATCH", "/api/v1/partners/{partner_id}/servers/{server_id}"): (WRITE_PARTNERS, REGION),
     ("DELETE", "/api/v1/partners/{partner_id}/servers/{server_id}"): (WRITE_PARTNERS, REGION),
 }
+
+#: the routes that need a period
+PERIODS = {
+    "/api/v1/stats/daily", "/api/v1/stats/history", "/api/v1/stats/history.csv", "/api/v1/stats/refusals",
+    "/api/v1/opendata/{dataset}.{form}",
+}  # fmt: skip
 
 EMAILS = {
     AdminRole.REGION_ADMIN: "region@test.example",
@@ -154,7 +167,8 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
         ids = {
             "commune_id": world.commune_a, "site_id": world.site_a, "ap_id": world.ap_a,
             "account_id": citizen.id, "admin_id": other.id, "client_pk": 1, "partner_id": partner.id,
-            "pattern": "liguria.example", "server_id": partner.servers[0].id,
+            "pattern": "liguria.example", "server_id": partner.servers[0].id, "dataset": "communes",
+            "form": "csv",
         }  # fmt: skip
     ids["session_id"] = await add_session(browser, world, "sess-a", commune="a", account_id=None)
     who = bearer(await token(browser, EMAILS[role]))
@@ -168,7 +182,7 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
         path = route
         for name, value in ids.items():
             path = path.replace("{" + name + "}", str(value))
-        params = {"since": str(NOW.date()), "until": str(NOW.date())} if route.endswith("/daily") else {}
+        params = {"since": str(NOW.date()), "until": str(NOW.date())} if route in PERIODS else {}
         body: dict[str, object] | None = {} if "requestBody" in routes[(method, route)] else None
         response = await browser.request(method, path, headers=who, json=body, params=params)
         outcomes.append((method, route, response.status_code))
