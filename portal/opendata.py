@@ -3,10 +3,12 @@ public``): the daily statistics per commune and per site as CSV and JSON, and th
 Small counts are hidden (:mod:`accounts.disclosure`); only days over are served
 (:func:`accounts.opendata.publishable`). Without the setting every path here is 404.
 
-Answers are kept in this process for ``cache_seconds`` (and said cacheable to browsers and
-proxies as long): a published day does not change, and a portal open to the internet must not
-run a year-long ``GROUP BY`` for every anonymous request. The cache is keyed by what was asked,
-bounded, and the oldest answer leaves first.
+Anyone may ask for one calendar month (``?month=2026-11``) or, by default, the last
+:data:`DEFAULT_DAYS` published days — not any period: a few dozen distinct questions a year, so
+the answers kept in this process for ``cache_seconds`` (and said cacheable to browsers and
+proxies as long) serve nearly every request, and an anonymous client cannot make the database
+run a new ``GROUP BY`` for each of a thousand made-up periods. A published day does not change.
+The cache is keyed by what was asked, bounded, and the oldest answer leaves first.
 
 The admin API's copy (:mod:`portal.api.opendata`) builds the same files through
 :func:`export`, within the caller's reach, never cached.
@@ -32,7 +34,7 @@ router = APIRouter(prefix="/opendata", tags=["open data"])
 
 #: the period served when none is asked for: the last 31 published days
 DEFAULT_DAYS = 31
-CACHE_ENTRIES = 64
+CACHE_ENTRIES = 128  # 2 files × 2 formats × the 13 months kept, and the rolling default
 JSON = "application/json"
 
 
@@ -85,11 +87,14 @@ def download(file: File, *, cache: str) -> Response:
     )
 
 
-def default_period(portal: Portal, since: date | None, until: date | None) -> Period:
-    """What was asked, or the last :data:`DEFAULT_DAYS` published days around what was given."""
-    last = until or opendata.last_published_day(portal.now())
-    first = since or last - timedelta(days=DEFAULT_DAYS - 1)
-    return Period(first=first, last=last)
+def public_period(portal: Portal, month: str | None) -> Period:
+    """The calendar month ``month`` (``AAAA-MM``), or the last :data:`DEFAULT_DAYS` published days."""
+    if month is None:
+        last = opendata.last_published_day(portal.now())
+        return Period(first=last - timedelta(days=DEFAULT_DAYS - 1), last=last)
+    first = date.fromisoformat(f"{month}-01")
+    following = (first + timedelta(days=31)).replace(day=1)
+    return Period(first=first, last=following - timedelta(days=1))
 
 
 class _Cache:
@@ -121,8 +126,13 @@ def _public(request: Request, portal: Portal) -> _Cache:
     return cache
 
 
-Since = Annotated[date | None, Query(description="first day (UTC); default: 31 days before until")]
-Until = Annotated[date | None, Query(description="last day (UTC); default: the last day published")]
+Month = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        description="a calendar month, AAAA-MM; default: the last 31 days",
+    ),
+]
 
 
 def schema_of(dataset: Dataset, form: Format) -> dict[str, object]:
@@ -151,12 +161,11 @@ async def published(
     portal: PortalDep,
     dataset: Dataset,
     form: Format,
-    since: Since = None,
-    until: Until = None,
+    month: Month = None,
 ) -> Response:
     """The daily statistics of every commune (``communes``) or site (``sites``), small counts hidden."""
     cache = _public(request, portal)
-    period = default_period(portal, since, until)
+    period = public_period(portal, month)
     seconds = portal.config.opendata.cache_seconds
     key = (dataset, form, period.first, period.last, opendata.last_published_day(portal.now()))
     file = cache.get(key)

@@ -197,11 +197,15 @@ async def test_public_open_data_when_on_is_cached(browser: Browser, world: World
             )
         )  # fmt: skip
     assert (await browser.get("/opendata/communes.csv")).content == first.content
-    as_json = await browser.get(
-        "/opendata/communes.json", params={"since": str(PUBLISHED), "until": str(PUBLISHED)}
-    )
-    assert [r["nombre_connexions"] for r in as_json.json()] == [None, 14]  # another question: asked afresh
+    as_json = await browser.get("/opendata/communes.json", params={"month": "2026-11"})  # another question
+    assert [r["nombre_connexions"] for r in as_json.json()] == [None, 14]  # asked afresh: the late one counts
+    assert as_json.headers["content-disposition"].endswith(f'-2026-11-01-{PUBLISHED.isoformat()}.json"')
     schema = await browser.get("/opendata/schemas/communes.json", params={"form": "json"})
     assert schema.json()["type"] == "array"
-    too_long = {"since": str(PUBLISHED - timedelta(days=400)), "until": str(PUBLISHED)}
-    assert (await browser.get("/opendata/communes.csv", params=too_long)).status_code == 422
+    # one calendar month or the default, never any period a client makes up
+    for month in ("2026-13", "2026-1", "2026-11-01", "x"):
+        assert (await browser.get("/opendata/communes.csv", params={"month": month})).status_code == 422
+    december = await browser.get(
+        "/opendata/communes.csv", params={"month": "2026-12"}
+    )  # nothing published yet
+    assert december.status_code == 200 and december.text.count("\r\n") == 1  # the header alone
