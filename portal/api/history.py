@@ -189,3 +189,33 @@ async def history_csv(
         "octets_out",
     ]
     return csv_download(header, table, f"history-{level.value}-{since.isoformat()}-{until.isoformat()}.csv")
+
+
+@router.get("/refusals.csv", response_class=Response, responses={200: {"content": {CSV: {}}}})
+async def refusals_csv(
+    who: Reader,
+    portal: PortalDep,
+    since: Since,
+    until: Until,
+    level: LevelQuery = Level.COMMUNE,
+    commune_id: IdFilter = None,
+    site_id: IdFilter = None,
+) -> Response:
+    """The refusals as a CSV file, with the communes' INSEE codes and the places' names."""
+    period = Period(first=since, last=until)
+    async with portal.transaction() as session:
+        commune_id = await place_in_reach(session, who.reach, commune_id, site_id)
+        rows = await daily_refusals(
+            session, period=period, level=level, commune_id=commune_id, site_id=site_id
+        )
+        communes, sites = await _names(session, commune_id)
+    table = []
+    for row in rows:
+        commune = communes.get(row.place.commune_id or 0)
+        site = sites.get(row.place.site_id or 0)
+        table.append([
+            row.day.isoformat(), commune.insee_code if commune else None, commune.name if commune else None,
+            row.place.site_id, site.name if site else None, row.reason, row.count,
+        ])  # fmt: skip
+    header = ["date", "code_insee", "commune", "site_id", "site", "reason", "count"]
+    return csv_download(header, table, f"refusals-{level.value}-{since.isoformat()}-{until.isoformat()}.csv")

@@ -464,7 +464,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
     queries: dict[str, dict[str, str | int]] = dict.fromkeys(
         (
             "/api/v1/stats/daily", "/api/v1/stats/history", "/api/v1/stats/history.csv",
-            "/api/v1/stats/refusals", "/api/v1/opendata/{dataset}.{form}",
+            "/api/v1/stats/refusals", "/api/v1/stats/refusals.csv", "/api/v1/opendata/{dataset}.{form}",
         ),
         period_of_b,
     ) | {

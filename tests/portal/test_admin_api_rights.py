@@ -77,6 +77,7 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("GET", "/api/v1/stats/history"): (READ_STATS, False),
     ("GET", "/api/v1/stats/history.csv"): (READ_STATS, False),
     ("GET", "/api/v1/stats/refusals"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/refusals.csv"): (READ_STATS, False),
     ("GET", "/api/v1/stats/live/sessions"): (READ_STATS, False),
     ("GET", "/api/v1/stats/live/authentications"): (READ_STATS, False),
     ("GET", "/api/v1/opendata/schemas/{dataset}.json"): (READ_STATS, False),
@@ -103,7 +104,7 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
 #: the routes that need a period
 PERIODS = {
     "/api/v1/stats/daily", "/api/v1/stats/history", "/api/v1/stats/history.csv", "/api/v1/stats/refusals",
-    "/api/v1/opendata/{dataset}.{form}",
+    "/api/v1/stats/refusals.csv", "/api/v1/opendata/{dataset}.{form}",
 }  # fmt: skip
 
 EMAILS = {

@@ -81,7 +81,12 @@ async def test_history_within_reach(browser: Browser, world: World) -> None:
     assert [(r["connections"], r["commune_id"]) for r in region_level.json()] == [(13, None), (2, None)]
     others: list[dict[str, str | int]] = [{"commune_id": world.commune_b}, {"site_id": world.site_b}]
     for other in others:
-        for path in ("/api/v1/stats/history", "/api/v1/stats/history.csv", "/api/v1/stats/refusals"):
+        for path in (
+            "/api/v1/stats/history",
+            "/api/v1/stats/history.csv",
+            "/api/v1/stats/refusals",
+            "/api/v1/stats/refusals.csv",
+        ):
             assert (await browser.get(path, params=period | other, headers=valence)).status_code == 404, path
     region = bearer(await token(browser, "region@test.example"))
     sites = (
@@ -110,6 +115,11 @@ async def test_refusals_and_live_counts_within_reach(browser: Browser, world: Wo
     assert sorted((r["reason"], r["count"], r["commune_id"]) for r in refusals) == [
         ("bad_password", 1, world.commune_a),
         ("locked", 1, world.commune_a),
+    ]
+    as_csv = read_csv(await browser.get("/api/v1/stats/refusals.csv", params=today, headers=valence))
+    assert sorted((r["reason"], r["count"], r["code_insee"], r["commune"]) for r in as_csv) == [
+        ("bad_password", "1", "26362", "Valence"),
+        ("locked", "1", "26362", "Valence"),
     ]
     open_now = (await browser.get("/api/v1/stats/live/sessions", headers=valence)).json()
     assert open_now == [{"commune_id": world.commune_a, "site_id": world.site_a, "sessions": 1}]
