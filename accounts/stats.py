@@ -23,13 +23,14 @@ class DayStats:
     refused: int = 0
 
 
-def _day(column: Any, dialect: str) -> ColumnElement[Any]:
+def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:
+    """The UTC calendar day of a timestamp column, on either backend (shared with accounts.history)."""
     if dialect == "postgresql":  # timestamptz: the UTC day whatever the server's time zone
         return cast(func.timezone("UTC", column), Date)
     return func.date(column)  # SQLite stores naive UTC text
 
 
-def _as_date(value: Any) -> date:
+def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
@@ -44,7 +45,7 @@ async def daily_stats(
     """Days with any activity between ``since`` (included) and ``until`` (excluded), oldest first."""
     dialect = (await session.connection()).dialect.name
     acct = AccountingSession
-    day = _day(acct.acctstarttime, dialect).label("day")
+    day = utc_day(acct.acctstarttime, dialect).label("day")
     sessions_query = (
         select(
             day,
@@ -60,7 +61,7 @@ async def daily_stats(
         sessions_query = sessions_query.where(acct.commune_id == commune_id)
     if site_id is not None:
         sessions_query = sessions_query.where(acct.site_id == site_id)
-    auth_day = _day(AuthRecord.authdate, dialect).label("day")
+    auth_day = utc_day(AuthRecord.authdate, dialect).label("day")
     refused_query = (
         select(auth_day, func.count())
         .where(AuthRecord.authdate >= since, AuthRecord.authdate < until, AuthRecord.reply == "Access-Reject")
@@ -74,9 +75,9 @@ async def daily_stats(
         refused_query = refused_query.where(AuthRecord.site_id == site_id)
     days: dict[date, dict[str, int]] = {}
     for value, count, accounts, octets_in, octets_out in (await session.execute(sessions_query)).all():
-        days.setdefault(_as_date(value), {}).update(
+        days.setdefault(as_date(value), {}).update(
             sessions=int(count), accounts=int(accounts), octets_in=int(octets_in), octets_out=int(octets_out)
         )
     for value, count in (await session.execute(refused_query)).all():
-        days.setdefault(_as_date(value), {})["refused"] = int(count)
+        days.setdefault(as_date(value), {})["refused"] = int(count)
     return [DayStats(day=d, **values) for d, values in sorted(days.items())]

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import api, apidocs, assets, captive, eapprofile, health, hotspot, myaccount, pages
+from portal import api, apidocs, assets, captive, eapprofile, health, hotspot, myaccount, opendata, pages
 from portal.api.common import install_error_handlers
 from portal.context import Portal
 from portal.forms import LoginRequired, Refused, login_required_response, refused_response
@@ -52,6 +52,7 @@ def create_app(
         if portal.config.eap is not None:  # the secure network's CA and server name, for profiles
             app.include_router(eapprofile.router)
         app.include_router(api.router)
+        app.include_router(opendata.router)  # 404 unless the region publishes its open data
         install_error_handlers(app)
         app.add_exception_handler(Refused, refused_response)
         app.add_exception_handler(LoginRequired, login_required_response)

@@ -27,6 +27,7 @@ from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaSender
 from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
 from accounts.network import AddressRules, ensure_home_region
+from accounts.opendata import OpenDataPolicy
 from accounts.passwords import PasswordHasher
 from accounts.recordsexport import RecordsSigner
 from accounts.requisition import Limits
@@ -105,6 +106,7 @@ class PortalConfig:
     #: how wide a judicial requisition may search, and what signs its answers (None: exports refused)
     requisition: Limits = field(default_factory=Limits)
     records_signer: RecordsSigner | None = None
+    opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
 
     @property
     def secure_cookies(self) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaResult, disconnect_over_limit
 from accounts.network import HANDOFFS
+from accounts.opendata import OpenDataPolicy
 from accounts.passwords import PasswordHasher
 from accounts.policies import Policy
 from accounts.recordsexport import RecordsSigner
@@ -533,6 +534,11 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
                 settings.requisition, connection_days=settings.retention.connection_days
             ),
             records_signer=records_signer(settings),
+            opendata=OpenDataPolicy(
+                public=settings.opendata.public,
+                threshold=settings.opendata.threshold,
+                cache_seconds=settings.opendata.cache_seconds,
+            ),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),

@@ -35,6 +35,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from accounts.disclosure import MIN_THRESHOLD
 from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
 from accounts.network import AddressRules
@@ -201,6 +202,20 @@ class RetentionSettings(BaseModel):
     closed_account_days: int = Field(default=365, ge=1, le=3650)
     #: rows deleted per transaction by ``sesame retention purge``
     batch_size: int = Field(default=5000, ge=1, le=100_000)
+
+
+class OpenDataSettings(BaseModel):
+    """The open data (docs/privacy.md, "Open data"): daily statistics per commune and site, small
+    counts hidden. Admins with ``stats:read`` always have them; ``public`` also serves them to
+    anyone, without signing in, under ``/opendata/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = False
+    #: rows counting fewer people are left empty (and enough others to keep them so)
+    threshold: int = Field(default=10, ge=MIN_THRESHOLD, le=1000)
+    #: how long a public answer is reused (in this process, and by browsers and proxies)
+    cache_seconds: int = Field(default=3600, ge=0, le=86_400)
 
 
 class WebSettings(BaseModel):
@@ -423,6 +438,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     accounting: AccountingSettings = AccountingSettings()
     retention: RetentionSettings = RetentionSettings()
+    opendata: OpenDataSettings = OpenDataSettings()
     web: WebSettings = WebSettings()
     metrics: MetricsSettings = MetricsSettings()
     portal: PortalSettings = PortalSettings()

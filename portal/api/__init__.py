@@ -7,8 +7,11 @@ from fastapi import APIRouter
 from portal.api import (
     auditlog,
     auth,
+    history,
+    live,
     network,
     onboarding,
+    opendata,
     partners,
     people,
     policies,
@@ -26,6 +29,9 @@ router.include_router(sessions.router)
 router.include_router(policies.router)
 router.include_router(onboarding.router)
 router.include_router(stats.router)
+router.include_router(history.router)
+router.include_router(live.router)
+router.include_router(opendata.router)
 router.include_router(auditlog.router)
 router.include_router(requisitions.router)
 router.include_router(staff.router)

@@ -424,6 +424,8 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "pattern": "liguria.example",
         "server_id": 1,
         "search_id": 1,  # judicial requisitions are the auditor's alone: no scope for a commune admin
+        "dataset": "sites",
+        "form": "json",
     }
     bodies: dict[str, dict[str, object]] = {
         "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
@@ -460,13 +462,21 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
             "since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z",
         },
     }  # fmt: skip
-    queries: dict[str, dict[str, str | int]] = {
-        "/api/v1/stats/daily": {
-            "since": str(NOW.date()),
-            "until": str(NOW.date()),
-            "commune_id": world.commune_b,
-        }
+    period_of_b: dict[str, str | int] = {
+        "since": str(NOW.date()),
+        "until": str(NOW.date()),
+        "commune_id": world.commune_b,
     }
+    queries: dict[str, dict[str, str | int]] = dict.fromkeys(
+        (
+            "/api/v1/stats/daily", "/api/v1/stats/history", "/api/v1/stats/history.csv",
+            "/api/v1/stats/refusals", "/api/v1/stats/refusals.csv", "/api/v1/opendata/{dataset}.{form}",
+        ),
+        period_of_b,
+    ) | {
+        "/api/v1/stats/live/sessions": {"commune_id": world.commune_b},
+        "/api/v1/stats/live/authentications": {"site_id": world.site_b},
+    }  # fmt: skip
     valence = bearer(await token(browser, "valence@test.example"))
     paths = browser.app.openapi()["paths"]
     routes = [

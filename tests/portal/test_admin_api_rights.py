@@ -75,6 +75,14 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("GET", "/api/v1/sessions/{session_id}"): (READ_SESSIONS, False),
     ("POST", "/api/v1/sessions/{session_id}/disconnect"): (WRITE_SESSIONS, False),
     ("GET", "/api/v1/stats/daily"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/history"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/history.csv"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/refusals"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/refusals.csv"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/live/sessions"): (READ_STATS, False),
+    ("GET", "/api/v1/stats/live/authentications"): (READ_STATS, False),
+    ("GET", "/api/v1/opendata/schemas/{dataset}.json"): (READ_STATS, False),
+    ("GET", "/api/v1/opendata/{dataset}.{form}"): (READ_STATS, False),
     ("GET", "/api/v1/audit"): (READ_AUDIT, False),
     ("POST", "/api/v1/requisitions"): (SEARCH_RECORDS, REGION),
     ("GET", "/api/v1/requisitions/{search_id}/export"): (SEARCH_RECORDS, REGION),
@@ -95,6 +103,12 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("PATCH", "/api/v1/partners/{partner_id}/servers/{server_id}"): (WRITE_PARTNERS, REGION),
     ("DELETE", "/api/v1/partners/{partner_id}/servers/{server_id}"): (WRITE_PARTNERS, REGION),
 }
+
+#: the routes that need a period
+PERIODS = {
+    "/api/v1/stats/daily", "/api/v1/stats/history", "/api/v1/stats/history.csv", "/api/v1/stats/refusals",
+    "/api/v1/stats/refusals.csv", "/api/v1/opendata/{dataset}.{form}",
+}  # fmt: skip
 
 EMAILS = {
     AdminRole.REGION_ADMIN: "region@test.example",
@@ -158,6 +172,8 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
             "commune_id": world.commune_a, "site_id": world.site_a, "ap_id": world.ap_a,
             "account_id": citizen.id, "admin_id": other.id, "client_pk": 1, "partner_id": partner.id,
             "pattern": "liguria.example", "server_id": partner.servers[0].id, "search_id": 1,
+            "dataset": "communes",
+            "form": "csv",
         }  # fmt: skip
     ids["session_id"] = await add_session(browser, world, "sess-a", commune="a", account_id=None)
     who = bearer(await token(browser, EMAILS[role]))
@@ -171,7 +187,7 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
         path = route
         for name, value in ids.items():
             path = path.replace("{" + name + "}", str(value))
-        params = {"since": str(NOW.date()), "until": str(NOW.date())} if route.endswith("/daily") else {}
+        params = {"since": str(NOW.date()), "until": str(NOW.date())} if route in PERIODS else {}
         body: dict[str, object] | None = {} if "requestBody" in routes[(method, route)] else None
         response = await browser.request(method, path, headers=who, json=body, params=params)
         outcomes.append((method, route, response.status_code))
