@@ -10,9 +10,9 @@ new key. The running service keeps answering throughout: it opens both forms.
 
 What is *not* re-sealed, because nothing stored can be recomputed: keyed digests of values that
 are not kept (service clients' secrets — upgraded at their next use —, email codes — short-lived
-—, the pseudonyms of deleted accounts), and the values derived from the key rather than stored
-(Chargeable-User-Identity, F-Ticks, Class, cookies, Redis keys). The documentation says what
-each means.
+—, staff's recovery codes — made anew after a rotation, docs/console.md —, the pseudonyms of
+deleted accounts), and the values derived from the key rather than stored (Chargeable-User-Identity,
+F-Ticks, Class, cookies, Redis keys). The documentation says what each means.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.credentials import NT_HASH_PURPOSE
 from accounts.errors import SecretUnreadable
-from accounts.models import ClosedAccount, DeviceCredential, HomeServer, Nas, RadiusToken
+from accounts.models import AdminTotp, ClosedAccount, DeviceCredential, HomeServer, Nas, RadiusToken
 from accounts.network import NAS_SECRET_PURPOSE, UAM_SECRET_PURPOSE
 from accounts.partners import HOME_SERVER_SECRET_PURPOSE
 from accounts.secretbox import SecretBox
 from accounts.tokens import TOKEN_PURPOSE
+from accounts.twofactor import TOTP_PURPOSE
 from accounts.users import CLOSED_EMAIL_PURPOSE
 
 
@@ -88,6 +89,12 @@ SEALED: tuple[SealedColumn, ...] = (
         column="token_ciphertext",
         purpose=TOKEN_PURPOSE,
         digest="digest",
+    ),
+    SealedColumn(
+        label="staff TOTP secrets",
+        table=_table(AdminTotp),
+        column="secret_ciphertext",
+        purpose=TOTP_PURPOSE,
     ),
 )
 

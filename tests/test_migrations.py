@@ -41,6 +41,8 @@ TABLES = {
     "partner_realm",
     "home_server",
     "onboarding_network",
+    "admin_totp",
+    "admin_recovery_code",
 }
 
 

@@ -38,7 +38,15 @@ from accounts.models.radius import (
     DeviceCredential,
     RadiusToken,
 )
-from accounts.models.staff import Admin, AdminRole, AuditEntry, RevokedToken, ServiceClient
+from accounts.models.staff import (
+    Admin,
+    AdminRecoveryCode,
+    AdminRole,
+    AdminTotp,
+    AuditEntry,
+    RevokedToken,
+    ServiceClient,
+)
 
 __all__ = [
     "AccessPolicy",
@@ -47,7 +55,9 @@ __all__ = [
     "AccountStatus",
     "AccountingSession",
     "Admin",
+    "AdminRecoveryCode",
     "AdminRole",
+    "AdminTotp",
     "AuditEntry",
     "AuthRecord",
     "Base",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.sql.expression import false
 
 from accounts.identity import fold_name
 from accounts.models.base import Base, utcnow
@@ -32,6 +33,8 @@ class Region(Base):
     realm: Mapped[str] = mapped_column(String(253), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: staff who sign in to the console with a password must also give a TOTP code (migration 0013)
+    require_two_factor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     communes: Mapped[list[Commune]] = relationship(back_populates="region")
 

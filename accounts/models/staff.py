@@ -93,3 +93,33 @@ class AuditEntry(Base):
     commune_id: Mapped[int | None] = mapped_column(Integer, index=True)
     before: Mapped[str | None] = mapped_column(Text)  # JSON
     after: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+class AdminTotp(Base):
+    """An admin's TOTP second factor (RFC 6238; migration 0013): the shared secret sealed with the
+    secret box (purpose ``admin-totp``), never stored or logged in clear; ``confirmed_at`` is set
+    once the admin typed a first good code (before that, the enrolment is pending and not asked
+    for at sign-in); ``last_step`` is the time step of the last code accepted, so a code seen over
+    a shoulder or a proxy cannot be replayed (RFC 6238 §5.2)."""
+
+    __tablename__ = "admin_totp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # what accounts.rekey walks in batches
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admin.id", ondelete="CASCADE"), unique=True)
+    secret_ciphertext: Mapped[str] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdminRecoveryCode(Base):
+    """A single-use recovery code of an admin (migration 0013), by its keyed digest: the codes
+    are random (50 bits), shown once, and a digest under the secret key is enough to check one."""
+
+    __tablename__ = "admin_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admin.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from accounts import admins, codes, credentials, network, tokens
+from accounts import admins, codes, credentials, network, tokens, twofactor
 from accounts.errors import SecretUnreadable
-from accounts.models import Account, ClosedAccount, CodePurpose, HomeServer, RadiusToken, utcnow
+from accounts.models import Account, AdminTotp, ClosedAccount, CodePurpose, HomeServer, RadiusToken, utcnow
 from accounts.models.base import Base
 from accounts.partners import home_server_secret
 from accounts.passwords import PasswordHasher
@@ -49,13 +49,15 @@ async def _secrets(session: AsyncSession, box: SecretBox, filled: Filled) -> dic
     nas = await network.find_nas(session, filled.nas_name)
     server = await session.scalar(select(HomeServer))
     closed = await session.scalar(select(ClosedAccount))
-    assert server is not None and closed is not None
+    totp = await session.scalar(select(AdminTotp))
+    assert server is not None and closed is not None and totp is not None
     return {
         "nas": network.nas_secret(box, nas),
         "uam": network.uam_secret(box, nas),
         "home server": home_server_secret(box, server),
         "nt hashes": await credentials.active_nt_hashes(session, box=box, account_id=await _alice(session)),
         "closed email": box.open(closed.email_ciphertext, purpose=CLOSED_EMAIL_PURPOSE),
+        "totp": box.open(totp.secret_ciphertext, purpose=twofactor.TOTP_PURPOSE),
     }
 
 
@@ -72,6 +74,7 @@ def _expected(filled: Filled) -> dict[str, Any]:
         "home server": HOME_SERVER_SECRET.encode(),
         "nt hashes": [(filled.device_credential_id, credentials.nt_hash(filled.device_password))],
         "closed email": filled.closed_email.encode(),
+        "totp": filled.totp_secret.encode(),
     }
 
 
@@ -110,6 +113,7 @@ async def test_during_the_window_both_keys_work_and_after_the_rotation_only_the_
         "device credentials (NT hashes)": (0, 1, []),
         "closed accounts' emails": (0, 1, []),
         "portal tokens": (0, 1, []),
+        "staff TOTP secrets": (0, 1, []),
     }
     assert report.done
 

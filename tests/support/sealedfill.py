@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import admins, codes, credentials, network, partners, tokens, users
+from accounts import admins, codes, credentials, network, partners, tokens, twofactor, users
 from accounts.models import AdminRole, CodePurpose, utcnow
 from accounts.network import ensure_home_region
 from accounts.partners import HomeServerSpec
@@ -38,12 +38,13 @@ class Filled:
     client_id: str
     client_secret: str
     code: str
+    totp_secret: str
 
 
 async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher, realm: str) -> Filled:
     """Accounts, an access point with its secret and hand-off secret, a device credential, a
-    live portal token, a closed account, a partner's home server, a service client and an email
-    code; the caller commits."""
+    live portal token, a closed account, a partner's home server, a service client, an email
+    code and a staff TOTP secret; the caller commits."""
     region = await ensure_home_region(session, realm=realm, name="Région de test")
     commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
     site = await network.add_site(session, commune=commune, name="Médiathèque")
@@ -80,6 +81,8 @@ async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher,
     client, client_secret = await admins.create_client(
         session, box=box, name="monitoring", role=AdminRole.SUPPORT
     )
+    staff = await admins.create_admin(session, hasher=hasher, email="it@test.example", role=AdminRole.SUPPORT)
+    totp_secret = await twofactor.start_enrolment(session, box=box, admin=staff)
     await session.flush()
     return Filled(
         username="alice",
@@ -94,4 +97,5 @@ async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher,
         client_id=client.client_id,
         client_secret=client_secret,
         code=code,
+        totp_secret=totp_secret,
     )
