@@ -100,7 +100,7 @@ def provisioning_uri(secret: str, *, email: str, issuer: str) -> str:
 
 async def _check(session: AsyncSession, *, box: SecretBox, row: AdminTotp, code: str, now: datetime) -> bool:
     code = clean_code(code)
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return False
     totp = _totp(box.open(row.secret_ciphertext, purpose=TOTP_PURPOSE).decode("ascii"))
     current = step_of(now)

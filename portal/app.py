@@ -9,7 +9,19 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal import api, apidocs, assets, captive, eapprofile, health, hotspot, myaccount, opendata, pages
+from portal import (
+    api,
+    apidocs,
+    assets,
+    captive,
+    console,
+    eapprofile,
+    health,
+    hotspot,
+    myaccount,
+    opendata,
+    pages,
+)
 from portal.api.common import install_error_handlers
 from portal.context import Portal
 from portal.forms import LoginRequired, Refused, login_required_response, refused_response
@@ -53,6 +65,7 @@ def create_app(
             app.include_router(eapprofile.router)
         app.include_router(api.router)
         app.include_router(opendata.router)  # 404 unless the region publishes its open data
+        console.install(app)
         install_error_handlers(app)
         app.add_exception_handler(Refused, refused_response)
         app.add_exception_handler(LoginRequired, login_required_response)

@@ -136,4 +136,6 @@ DEFAULT_LIMITS = {
     "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0, cleared_by_success=True),
     "admin_ip": Limit(free=30, window=900.0),
     "admin_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
+    # the console's second factor, per admin: whoever guesses there already knows the password
+    "console_code": Limit(free=5, window=900.0, cleared_by_success=True),
 }

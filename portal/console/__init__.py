@@ -1,0 +1,42 @@
+"""The staff console under ``/console`` (docs/console.md): server-rendered pages for the people
+who run the network, on the same ``accounts`` services and rights (:data:`accounts.admins.RIGHTS`,
+``Reach``) as the admin API.
+
+* ``session.py``: the signed session cookie, idle timeout, lifetime, sign-out everywhere;
+* ``signin.py``: password, TOTP second factor, recovery codes, enrolment, signing out;
+* ``pages.py``: "My reach" (where every role lands), a commune's sites, security, region settings;
+* ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
+* ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
+
+:func:`install` adds it all to the app.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from portal.console import pages, signin
+from portal.console.render import STATIC
+from portal.console.session import PATH, SESSION_COOKIE, ConsoleSettings, SignInRequired
+from portal.context import get_page, redirect
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    """The answer to a console page asked for without a session: the sign-in page (the session
+    cookie, if any, is dropped: it has idled out, expired or been revoked)."""
+    page = await get_page(request, request.app.state.portal)
+    had_session = SESSION_COOKIE in request.cookies
+    response = redirect(page, "/console/login?bye=idle" if had_session else "/console/login")
+    response.delete_cookie(SESSION_COOKIE, path=PATH)  # a pending sign-in, if any, goes on
+    return response
+
+
+def install(app: FastAPI, settings: ConsoleSettings | None = None) -> None:
+    """The console's routers, static files and sign-in handler (the app has a portal)."""
+    app.state.console = settings or ConsoleSettings()
+    app.include_router(signin.router)
+    app.include_router(pages.router)
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

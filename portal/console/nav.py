@@ -1,0 +1,43 @@
+"""The console's navigation: each entry names the scope it needs (a scope of
+:data:`accounts.admins.RIGHTS`), so a role never sees a link to a page it may not open. Pages
+added later (search, dashboards, requisitions…) add their entry here, with the scope their
+router checks: the same scope both hides the link and guards the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.admins import READ_NETWORK, WRITE_ADMINS
+from portal.console.session import Staff
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NavItem:
+    path: str
+    label: str  # the English source string: translated where shown
+    scope: str | None = None  # None: every signed-in staff member
+    region_wide: bool = False  # only for those whose reach is the whole region
+
+
+def _(message: str) -> str:
+    """Marks a label for extraction (pybabel); the layout translates it."""
+    return message
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem(path="/console", label=_("My reach"), scope=READ_NETWORK),
+    NavItem(path="/console/security", label=_("Sign-in and security")),
+    NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
+)
+
+
+def allowed(item: NavItem, staff: Staff) -> bool:
+    if item.scope is not None and not staff.may(item.scope):
+        return False
+    return not item.region_wide or staff.reach.region_wide
+
+
+def navigation(staff: Staff) -> list[NavItem]:
+    """The entries this staff member may open, in order."""
+    return [item for item in NAV if allowed(item, staff)]
