@@ -39,11 +39,7 @@ class SiteSummary:
 
 async def communes_in_reach(session: AsyncSession, *, reach: Reach) -> Sequence[CommuneSummary]:
     """The communes within reach, by name, each with its number of sites and access points."""
-    sites = (
-        select(Site.commune_id, func.count(Site.id).label("n"))
-        .group_by(Site.commune_id)
-        .subquery()
-    )
+    sites = select(Site.commune_id, func.count(Site.id).label("n")).group_by(Site.commune_id).subquery()
     aps = (
         select(Site.commune_id, func.count(Nas.id).label("n"))
         .join(Nas, Nas.site_id == Site.id)

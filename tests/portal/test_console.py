@@ -17,7 +17,7 @@ from accounts import twofactor
 from accounts.models import Admin, AuditEntry
 from portal.app import create_app
 from portal.context import Portal, PortalConfig
-from tests.portal.conftest import PUBLIC_URL, Browser, Clock, World, token
+from tests.portal.conftest import PASSWORD, PUBLIC_URL, Browser, Clock, World, bearer, token
 from tests.portal.console import ConsolePage, enrol, give_code, sign_in, sign_out
 
 REGION, VALENCE, SUPPORT, AUDITOR = (
@@ -99,7 +99,8 @@ async def test_a_commune_admin_sees_their_commune_only_and_another_one_by_url_is
     for junk in ("abc", "-1", "0", "99999999999", "1e3"):
         assert (await browser.get(f"/console/communes/{junk}")).status_code == 404
     assert (await browser.get("/console/region")).status_code == 404
-    assert (await browser.submit("/console/region", {"require_two_factor": "yes"}, page="/console")).status_code == 404
+    posted = await browser.submit("/console/region", {"require_two_factor": "yes"}, page="/console")
+    assert posted.status_code == 404
 
 
 async def test_totp_enrolment_then_sign_in_with_a_code_wrong_codes_refused(
@@ -148,7 +149,8 @@ async def test_the_region_can_require_2fa_of_every_password_sign_in(
     assert _signed_out(saved)  # its author had no second factor either
     assert _signed_out(await second.get("/console"))
     async with browser.portal.transaction() as session:
-        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "region.require_two_factor"))
+        audited = select(AuditEntry).where(AuditEntry.action == "region.require_two_factor")
+        entry = await session.scalar(audited)
         assert entry is not None and entry.actor == REGION
 
     response = await sign_in(second, AUDITOR)
@@ -161,7 +163,7 @@ async def test_the_region_can_require_2fa_of_every_password_sign_in(
 
 async def test_every_post_needs_its_csrf_token(browser: Browser, world: World) -> None:
     await browser.get("/console/login")
-    refused = await browser.post("/console/login", data={"email": REGION, "password": "admin passphrase 2026"})
+    refused = await browser.post("/console/login", data={"email": REGION, "password": PASSWORD})
     assert refused.status_code == 400 and "sesame_console" not in refused.headers.get("set-cookie", "")
     await sign_in(browser, REGION)
     forged = await browser.post("/console/logout-everywhere", data={"csrf_token": "0" * 32})
@@ -175,7 +177,9 @@ async def test_every_post_needs_its_csrf_token(browser: Browser, world: World) -
     assert (await browser.get("/console")).status_code == 200
 
 
-async def test_idle_timeout_and_lifetime_at_the_tests_clock(browser: Browser, world: World, clock: Clock) -> None:
+async def test_idle_timeout_and_lifetime_at_the_tests_clock(
+    browser: Browser, world: World, clock: Clock
+) -> None:
     await sign_in(browser, VALENCE)
     for _ in range(3):  # each page restarts the 30-minute idle timer
         clock.now += timedelta(minutes=29)
@@ -198,7 +202,7 @@ async def test_sign_out_everywhere_ends_every_session_and_api_token(
     await sign_in(browser, REGION)
     await sign_in(second, REGION)
     api_token = await token(second, REGION)
-    assert (await second.get("/api/v1/communes", headers={"Authorization": f"Bearer {api_token}"})).status_code == 200
+    assert (await second.get("/api/v1/communes", headers=bearer(api_token))).status_code == 200
     kept = second.cookies.get("sesame_console", path="/console")
     assert kept
 
@@ -208,7 +212,7 @@ async def test_sign_out_everywhere_ends_every_session_and_api_token(
     assert _signed_out(await second.get("/console"))
     second.cookies.set("sesame_console", kept, domain="portal.test", path="/console")  # a copy kept aside
     assert _signed_out(await second.get("/console"))
-    assert (await second.get("/api/v1/communes", headers={"Authorization": f"Bearer {api_token}"})).status_code == 401
+    assert (await second.get("/api/v1/communes", headers=bearer(api_token))).status_code == 401
     await sign_in(browser, REGION)
     assert (await browser.get("/console")).status_code == 200
 
@@ -218,7 +222,8 @@ async def test_cookies_are_httponly_strict_on_the_console_path_and_secure_over_h
 ) -> None:
     https = Portal(
         config=PortalConfig(realm=portal.config.realm, region_name="Région", public_url="https://portal.test"),
-        sessions=portal.sessions, box=portal.box, hasher=portal.hasher, postman=portal.postman, clock=portal.clock,
+        sessions=portal.sessions, box=portal.box, hasher=portal.hasher, postman=portal.postman,
+        clock=portal.clock,
     )  # fmt: skip
     app = create_app(engine=engine, portal=https)
     async with Browser(
