@@ -237,3 +237,15 @@ async def test_cookies_are_httponly_strict_on_the_console_path_and_secure_over_h
     session = cookies["sesame_console"]
     assert session["httponly"] and session["secure"] and session["samesite"].lower() == "strict"
     assert session["path"] == "/console"
+
+
+async def test_the_console_speaks_the_portals_languages(browser: Browser, world: World) -> None:
+    for language, heading in (
+        ("fr", "Connexion à la console des équipes"),
+        ("it", "Accesso alla console del personale"),
+    ):
+        page = ConsolePage((await browser.get("/console/login", headers={"Accept-Language": language})).text)
+        assert page.h1 == heading
+    await sign_in(browser, VALENCE)
+    home = await browser.get("/console", headers={"Accept-Language": "fr"})
+    assert ConsolePage(home.text).h1 == "Mon périmètre" and "Administrateur de commune" in home.text
