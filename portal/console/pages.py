@@ -21,7 +21,7 @@ from portal.console.session import StaffDep
 from portal.context import PageDep, redirect
 from portal.forms import check_throttle, client_address, read_form
 
-router = APIRouter(prefix="/console")
+router = APIRouter(prefix="/console", include_in_schema=False)  # pages, not the admin API
 
 MAX_ID = 2**31 - 1
 

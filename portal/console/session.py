@@ -120,14 +120,18 @@ def staff_of(admin: Admin | None, payload: dict[str, Any]) -> Staff | None:
     out everywhere (nor changed role, password or state) since."""
     if admin is None or not admin.active or admin.token_version != int(payload["v"]):
         return None
+    return staff_for(admin, second_factor=bool(payload.get("f")), signed_in_at=float(payload["s"]))
+
+
+def staff_for(admin: Admin, *, second_factor: bool, signed_in_at: float) -> Staff:
     return Staff(
         admin_id=admin.id,
         email=admin.email,
         role=admin.role,
         reach=Reach(commune_id=admin.commune_id),
         scopes=RIGHTS[admin.role],
-        second_factor=bool(payload.get("f")),
-        signed_in_at=float(payload["s"]),
+        second_factor=second_factor,
+        signed_in_at=signed_in_at,
     )
 
 

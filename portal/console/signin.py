@@ -33,7 +33,7 @@ from portal.context import Page, PageDep, redirect
 from portal.forms import check_throttle, client_address, read_form
 from portal.throttle import account_at
 
-router = APIRouter(prefix="/console")
+router = APIRouter(prefix="/console", include_in_schema=False)  # pages, not the admin API
 
 
 async def _admin(session: AsyncSession, ids: tuple[int, int] | None) -> Admin | None:
@@ -192,8 +192,9 @@ async def enrol(page: PageDep) -> Response:
             secret = twofactor.pending_secret(portal.box, row)
             return _enrol_page(page, admin, secret, error=page._("This code is not right."))
         await portal.throttle.succeeded(keys)
-        response = render(page, "recovery.html", codes=codes)
-        console_session.start_session(page, response, admin=admin, second_factor=True)
+        staff = console_session.staff_for(admin, second_factor=True, signed_in_at=portal.now().timestamp())
+        response = render(page, "recovery.html", staff=staff, codes=codes)
+        console_session.start_session(page, response, admin=admin, second_factor=True)  # after render's
     return response
 
 
