@@ -124,18 +124,20 @@ async def code(page: PageDep) -> Response:
 # -- enrolment --------------------------------------------------------------------------------------
 
 
-async def _enrolling(page: Page, session: AsyncSession) -> Admin | None:
-    """Who enrols: a sign-in the region holds until it is done, or a signed-in admin."""
+async def _enrolling(page: Page, session: AsyncSession) -> tuple[Admin, bool] | None:
+    """Who enrols: a sign-in the region holds until it is done (False), or a signed-in admin
+    (True: they confirm with their password, so that a session left open cannot put a factor of
+    someone else's on the account and lock its owner out)."""
     admin = await _admin(session, console_session.pending(page, ASK_ENROL))
     if admin is not None:
-        return admin
+        return admin, False
     payload = console_session.session_payload(page)
     if payload is None:
         return None
     staff_admin = await session.get(Admin, int(payload["a"]))
     if staff_admin is None or console_session.staff_of(staff_admin, payload) is None:
         return None
-    return staff_admin
+    return staff_admin, True
 
 
 def qr_svg(uri: str, *, title: str) -> str:
@@ -144,11 +146,13 @@ def qr_svg(uri: str, *, title: str) -> str:
     return qr.svg_inline(scale=5, border=4, title=title, dark="#000", light="#fff")
 
 
-def _enrol_page(page: Page, admin: Admin, secret: str, *, error: str | None = None) -> Response:
+def _enrol_page(
+    page: Page, admin: Admin, secret: str, *, ask_password: bool, error: str | None = None
+) -> Response:
     portal = page.portal
     uri = twofactor.provisioning_uri(secret, email=admin.email, issuer=f"Sésame {portal.config.region_name}")
     return render(
-        page, "enrol.html", status_code=400 if error else 200, error=error,
+        page, "enrol.html", status_code=400 if error else 200, error=error, ask_password=ask_password,
         qr=qr_svg(uri, title=page._("QR code to scan with an authenticator app")),
         secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
     )  # fmt: skip
@@ -158,9 +162,10 @@ def _enrol_page(page: Page, admin: Admin, secret: str, *, error: str | None = No
 async def enrol_form(page: PageDep) -> Response:
     portal = page.portal
     async with portal.transaction() as session:
-        admin = await _enrolling(page, session)
-        if admin is None:
+        who = await _enrolling(page, session)
+        if who is None:
             return redirect(page, "/console/login")
+        admin, ask_password = who
         if await twofactor.has_two_factor(session, admin=admin):
             return redirect(page, "/console/security")
         row = await twofactor.enrolment(session, admin=admin)
@@ -168,7 +173,7 @@ async def enrol_form(page: PageDep) -> Response:
             secret = twofactor.pending_secret(portal.box, row)
         else:
             secret = await twofactor.start_enrolment(session, box=portal.box, admin=admin)
-    return _enrol_page(page, admin, secret)
+    return _enrol_page(page, admin, secret, ask_password=ask_password)
 
 
 @router.post("/enrol")
@@ -176,21 +181,31 @@ async def enrol(page: PageDep) -> Response:
     form = await read_form(page)
     portal = page.portal
     async with portal.transaction() as session:
-        admin = await _enrolling(page, session)
-        if admin is None:
+        who = await _enrolling(page, session)
+        if who is None:
             return redirect(page, "/console/login")
-        keys = {"admin_ip": client_address(page), "console_code": str(admin.id)}
+        admin, ask_password = who
+        address = client_address(page)
+        keys = {"admin_ip": address, "console_code": str(admin.id)}
+        if ask_password:
+            keys["admin_account_ip"] = account_at(admin.email, address)
         await check_throttle(page, keys)
-        codes = await twofactor.confirm_enrolment(
-            session, box=portal.box, admin=admin, code=form.get("code", ""), now=portal.now()
-        )
+        codes: list[str] | None = None
+        password = form.get("password", "")
+        if ask_password and not await portal.hasher.verify_off_loop(password, admin.password_hash):
+            error: str | None = page._("Your password is not right.")
+        else:
+            codes = await twofactor.confirm_enrolment(
+                session, box=portal.box, admin=admin, code=form.get("code", ""), now=portal.now()
+            )
+            error = None if codes is not None else page._("This code is not right.")
         if codes is None:
             await portal.throttle.failed(keys)
             row = await twofactor.enrolment(session, admin=admin)
             if row is None or row.confirmed_at is not None:
                 return redirect(page, "/console/enrol")
             secret = twofactor.pending_secret(portal.box, row)
-            return _enrol_page(page, admin, secret, error=page._("This code is not right."))
+            return _enrol_page(page, admin, secret, ask_password=ask_password, error=error)
         await portal.throttle.succeeded(keys)
         staff = console_session.staff_for(admin, second_factor=True, signed_in_at=portal.now().timestamp())
         response = render(page, "recovery.html", staff=staff, codes=codes)

@@ -124,6 +124,7 @@ def test_sign_in_with_password_and_totp_and_the_pages_pass_axe(
     qr = driver.find_element(By.CSS_SELECTOR, "figure.qr svg")
     assert qr.size["width"] >= 100  # drawn: an SVG the browser lays out, from no other server
     secret = driver.find_element(By.CSS_SELECTOR, ".secret code").text.replace(" ", "")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)  # enrolling from a session: asked
     driver.find_element(By.ID, "code").send_keys(twofactor.code_at(secret, datetime.now(UTC)))
     driver.find_element(By.CSS_SELECTOR, "form[action='/console/enrol'] button[type=submit]").click()
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "ul.codes code"))

@@ -26,6 +26,7 @@ class ConsolePage(HTMLParser):
         self.inline_styles = 0
         self.svgs = 0
         self.alerts: list[str] = []
+        self.inputs: list[str] = []
         self._stack: list[str] = []
         self._in: dict[str, bool] = {"h1": False, "nav": False, "code": False, "alert": False, "rowth": False}
         self._text: dict[str, list[str]] = {"h1": [], "code": [], "alert": [], "rowth": []}
@@ -39,6 +40,8 @@ class ConsolePage(HTMLParser):
             self.inline_styles += 1
         if tag == "svg":
             self.svgs += 1
+        if tag == "input":
+            self.inputs.append(values.get("name", ""))
         if tag == "nav" and "main-nav" in values.get("class", ""):
             self._in["nav"] = True
         if tag == "a" and "href" in values:
@@ -85,21 +88,21 @@ async def sign_in(browser: Browser, email: str, password: str = PASSWORD) -> htt
     return await browser.submit("/console/login", {"email": email, "password": password})
 
 
-async def enrol(browser: Browser) -> tuple[str, list[str]]:
-    """Set up TOTP from the enrolment page, as a phone would at the portal's clock: the secret
-    and the recovery codes shown."""
+async def enrol(browser: Browser, password: str = PASSWORD) -> tuple[str, list[str]]:
+    """Set up TOTP from the enrolment page, as a phone would at the portal's clock (with the
+    password when the page asks for it): the secret and the recovery codes shown."""
     form = await browser.get("/console/enrol")
     assert form.status_code == 200, form.text
     page = ConsolePage(form.text)
     assert page.svgs == 1
     secret = page.codes[0].replace(" ", "")
-    done = await browser.post(
-        "/console/enrol",
-        data={
-            "csrf_token": browser.csrf_token(form.text),
-            "code": twofactor.code_at(secret, browser.portal.now()),
-        },
-    )
+    fields = {
+        "csrf_token": browser.csrf_token(form.text),
+        "code": twofactor.code_at(secret, browser.portal.now()),
+    }
+    if "password" in page.inputs:
+        fields["password"] = password
+    done = await browser.post("/console/enrol", data=fields)
     assert done.status_code == 200, done.text
     return secret, ConsolePage(done.text).codes
 

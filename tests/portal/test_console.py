@@ -126,6 +126,26 @@ async def test_totp_enrolment_then_sign_in_with_a_code_wrong_codes_refused(
     assert (await give_code(browser, twofactor.code_at(secret, clock.now))).status_code == 400
 
 
+async def test_enrolling_from_a_session_asks_for_the_password_too(browser: Browser, world: World) -> None:
+    """A session left open cannot put someone else's factor on the account (and lock its owner out)."""
+    await sign_in(browser, VALENCE)
+    form = await browser.get("/console/enrol")
+    assert "password" in ConsolePage(form.text).inputs
+    secret = ConsolePage(form.text).codes[0].replace(" ", "")
+    code = twofactor.code_at(secret, browser.portal.now())
+    wrong = await browser.post(
+        "/console/enrol",
+        data={"csrf_token": browser.csrf_token(form.text), "code": code, "password": "guess"},
+    )
+    assert wrong.status_code == 400 and ConsolePage(wrong.text).alerts == ["Your password is not right."]
+    assert ConsolePage(wrong.text).codes[0].replace(" ", "") == secret  # the same enrolment goes on
+    async with browser.portal.transaction() as session:
+        admin = await session.scalar(select(Admin).where(Admin.email == VALENCE))
+        assert admin is not None and not await twofactor.has_two_factor(session, admin=admin)
+    _, codes = await enrol(browser)
+    assert len(codes) == 10
+
+
 async def test_a_recovery_code_signs_in_once(browser: Browser, world: World) -> None:
     await sign_in(browser, SUPPORT)
     _, codes = await enrol(browser)
