@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from accounts import admins, audit, network
+from accounts import admins, audit, network, twofactor
 from sesame.cli.context import STDIN_HELP, Context, read_secret, run_command
 
 app = typer.Typer(help="Admins of the admin API (people and service clients).", no_args_is_help=True)
@@ -73,5 +73,23 @@ def admin_revoke(email: str = typer.Argument(..., help="The admin's email.")) ->
             commune_id=admin.commune_id,
         )  # fmt: skip
         return f"every token of {admin.email} is revoked"
+
+    typer.echo(run_command(action))
+
+
+@app.command("reset-2fa")
+def admin_reset_two_factor(email: str = typer.Argument(..., help="The admin's email.")) -> None:
+    """Remove an admin's console second factor and recovery codes (a lost phone), and sign them
+    out everywhere; they set a new factor up at their next sign-in (docs/console.md)."""
+
+    async def action(ctx: Context) -> str:
+        admin = await admins.find_admin(ctx.session, email)
+        await twofactor.remove(ctx.session, admin=admin)
+        await admins.revoke_all(ctx.session, admin=admin)
+        await audit.record(
+            ctx.session, actor=ctx.actor, action="admin.reset_two_factor", target=f"admin:{admin.id}",
+            commune_id=admin.commune_id,
+        )  # fmt: skip
+        return f"{admin.email} has no second factor now and is signed out everywhere"
 
     typer.echo(run_command(action))
