@@ -269,3 +269,22 @@ async def test_the_console_speaks_the_portals_languages(browser: Browser, world:
     await sign_in(browser, VALENCE)
     home = await browser.get("/console", headers={"Accept-Language": "fr"})
     assert ConsolePage(home.text).h1 == "Mon périmètre" and "Administrateur de commune" in home.text
+
+
+async def test_wrong_codes_are_throttled_and_the_pending_step_expires(
+    browser: Browser, world: World, clock: Clock
+) -> None:
+    await sign_in(browser, AUDITOR)
+    secret, _ = await enrol(browser)
+    await sign_out(browser)
+    await sign_in(browser, AUDITOR)
+    clock.now += timedelta(seconds=30)
+    wrong = f"{(int(twofactor.code_at(secret, clock.now)) + 1) % 10**6:06d}"
+    for _ in range(5):
+        assert (await give_code(browser, wrong)).status_code == 400
+    refused = await give_code(browser, twofactor.code_at(secret, clock.now))  # right, but too soon
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+    clock.now += timedelta(minutes=6)  # past the pending step's five minutes
+    late = await browser.get("/console/login/code")
+    assert late.status_code == 303 and late.headers["location"] == "/console/login"
