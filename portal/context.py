@@ -99,6 +99,8 @@ class PortalConfig:
     terms_version: str = "2026-11"
     languages: tuple[str, ...] = ("fr", "it", "en")
     login_max_age: float = 12 * 3600.0
+    console_idle: float = 30 * 60.0  # the staff console: seconds without a request that end a session
+    console_lifetime: float = 12 * 3600.0  # and seconds from sign-in that end it however busy
     wifi4eu_self_test: bool = False
     nas_address_rules: AddressRules = field(default_factory=AddressRules)
     eap: EapProfile | None = None  # None: the secure network's CA is not published

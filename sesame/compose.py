@@ -526,6 +526,8 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             terms_version=portal.terms_version,
             languages=tuple(portal.languages.split(",")),
             login_max_age=portal.login_hours * 3600.0,
+            console_idle=portal.console_idle_minutes * 60.0,
+            console_lifetime=portal.console_hours * 3600.0,
             wifi4eu_self_test=portal.wifi4eu_self_test,
             nas_address_rules=settings.radius.nas_address_rules,
             eap=eap_profile(settings),

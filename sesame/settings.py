@@ -342,6 +342,9 @@ class PortalSettings(BaseModel):
     languages: str = "fr,it,en"
     #: hours a portal login lasts in the browser
     login_hours: int = Field(default=12, ge=1, le=24 * 30)
+    #: the staff console: minutes without a request that end a session, hours from sign-in that end it
+    console_idle_minutes: int = Field(default=30, ge=5, le=8 * 60)
+    console_hours: int = Field(default=12, ge=1, le=24)
     #: WiFi4EU: load the monitoring snippet in self-test mode (while the Commission validates the site)
     wifi4eu_self_test: bool = False
 

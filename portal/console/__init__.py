@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from portal.console import pages, signin
 from portal.console.render import STATIC
-from portal.console.session import PATH, SESSION_COOKIE, ConsoleSettings, SignInRequired
+from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
 from portal.context import get_page, redirect
 
 
@@ -33,9 +33,8 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     return response
 
 
-def install(app: FastAPI, settings: ConsoleSettings | None = None) -> None:
+def install(app: FastAPI) -> None:
     """The console's routers, static files and sign-in handler (the app has a portal)."""
-    app.state.console = settings or ConsoleSettings()
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)

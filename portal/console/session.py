@@ -13,7 +13,8 @@ from a mail asks to sign in once more.
 **Idle timeout**: each page served re-signs the cookie with the time of that request, and a cookie
 older than ``idle`` is not read: ``idle`` without a request ends the session, whatever the
 browser keeps. **Absolute lifetime**: a session older than ``lifetime`` since sign-in ends too,
-however busy. Time comes from ``Portal.clock`` (tests give it).
+however busy (both in ``PortalConfig``: 30 minutes and 12 hours unless the settings say otherwise).
+Time comes from ``Portal.clock`` (tests give it).
 
 **Sign out everywhere** raises the admin's ``token_version``, as for API tokens
 (:func:`accounts.admins.revoke_all`): every cookie signed with the old version — and every API
@@ -51,10 +52,10 @@ ASK_CODE, ASK_ENROL = "code", "enrol"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleSettings:
     """How long a console session lasts: ``idle`` seconds without a request, ``lifetime`` seconds
-    in all since sign-in."""
+    in all since sign-in (``SESAME_PORTAL_CONSOLE_IDLE_MINUTES``, ``SESAME_PORTAL_CONSOLE_HOURS``)."""
 
-    idle: float = 30 * 60.0
-    lifetime: float = 12 * 3600.0
+    idle: float
+    lifetime: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,8 +89,8 @@ def _signers(portal: Portal) -> tuple[Signer, Signer]:
 
 
 def settings_of(page: Page) -> ConsoleSettings:
-    settings: ConsoleSettings = page.request.app.state.console
-    return settings
+    config = page.portal.config
+    return ConsoleSettings(idle=config.console_idle, lifetime=config.console_lifetime)
 
 
 def now_of(portal: Portal) -> float:

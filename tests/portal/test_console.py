@@ -288,3 +288,40 @@ async def test_wrong_codes_are_throttled_and_the_pending_step_expires(
     clock.now += timedelta(minutes=6)  # past the pending step's five minutes
     late = await browser.get("/console/login/code")
     assert late.status_code == 303 and late.headers["location"] == "/console/login"
+
+
+async def test_the_idle_timeout_is_a_setting(
+    engine: AsyncEngine,
+    portal: Portal,
+    world: World,
+    clock: Clock,
+    settings_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``SESAME_PORTAL_CONSOLE_IDLE_MINUTES`` reaches the portal the composition root builds."""
+    from sesame.compose import build_portal
+    from sesame.settings import Settings
+
+    monkeypatch.setenv("SESAME_PORTAL_CONSOLE_IDLE_MINUTES", "10")
+    monkeypatch.setenv("SESAME_PORTAL_CONSOLE_HOURS", "2")
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    built = build_portal(Settings(), engine)
+    assert (built.config.console_idle, built.config.console_lifetime) == (600.0, 7200.0)
+    short = Portal(
+        config=PortalConfig(
+            realm=portal.config.realm, region_name="Région", public_url=PUBLIC_URL, console_idle=600
+        ),
+        sessions=portal.sessions, box=portal.box, hasher=portal.hasher, postman=portal.postman, clock=clock,
+    )  # fmt: skip
+    async with Browser(
+        transport=httpx.ASGITransport(
+            app=create_app(engine=engine, portal=short), client=("198.51.100.9", 1)
+        ),
+        base_url=PUBLIC_URL,
+    ) as client:
+        client.portal = short
+        await sign_in(client, REGION)
+        clock.now += timedelta(minutes=9)
+        assert (await client.get("/console")).status_code == 200
+        clock.now += timedelta(minutes=11)
+        assert _signed_out(await client.get("/console"))
