@@ -1,11 +1,12 @@
 """Rendering the console's pages: the portal's Jinja2 stack and translations, the console's own
 templates (``portal/console/templates``, then the portal's for the shared form macros), the
-portal's strict Content-Security-Policy (no inline script at all: the console has none), and
-the session's idle timer restarted by every page served.
+portal's strict Content-Security-Policy (no inline script at all: the console has none; scripts
+come from the vendored files only), and the session's idle timer restarted by every page served.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from accounts.models import AdminRole
+from portal.assets import vendored
 from portal.console.nav import navigation
 from portal.console.session import Staff, refresh_session
 from portal.context import TEMPLATES, Page, finish
@@ -24,12 +26,20 @@ HERE = Path(__file__).resolve().parent
 CONSOLE_TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-_environment = Environment(
-    loader=ChoiceLoader([FileSystemLoader(CONSOLE_TEMPLATES), FileSystemLoader(TEMPLATES)]),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@functools.cache
+def environment() -> Environment:
+    """The console's templates, then the portal's (the shared form macros), with the vendored
+    front-end files' ``asset_url()`` and ``asset_integrity()`` (portal/assets.py) for the pages
+    that use htmx, uPlot or Leaflet. Built at the first page, once the app checked the files."""
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(CONSOLE_TEMPLATES), FileSystemLoader(TEMPLATES)]),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    vendored().install(env)
+    return env
 
 
 def role_name(page: Page, role: AdminRole) -> str:
@@ -52,18 +62,22 @@ def render(
 ) -> HTMLResponse:
     """A console page; with ``staff``, the navigation of their role and a restarted idle timer."""
     nonce = secrets.token_urlsafe(12)
-    html = _environment.get_template(template).render(
-        **page.t.template_globals(),
-        page=page,
-        staff=staff,
-        nav=navigation(staff) if staff is not None else [],
-        role=role_name(page, staff.role) if staff is not None else "",
-        current=page.request.url.path,
-        languages={code: LANGUAGES[code] for code in page.portal.config.languages},
-        region_name=page.portal.config.region_name,
-        csrf_field=CSRF_FIELD,
-        csrf_token=page.csrf_token,
-        **context,
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            **page.t.template_globals(),
+            page=page,
+            staff=staff,
+            nav=navigation(staff) if staff is not None else [],
+            role=role_name(page, staff.role) if staff is not None else "",
+            current=page.request.url.path,
+            languages={code: LANGUAGES[code] for code in page.portal.config.languages},
+            region_name=page.portal.config.region_name,
+            csrf_field=CSRF_FIELD,
+            csrf_token=page.csrf_token,
+            **context,
+        )
     )
     response = HTMLResponse(html, status_code=status_code)
     response.headers["Content-Security-Policy"] = content_security_policy(nonce=nonce)
