@@ -9,8 +9,9 @@ tests/portal/test_admin_api_rights.py walks every endpoint with every role again
   judicial requisitions;
 * ``commune_admin``: the network (sites, access points, hand-off, policies), sessions and
   statistics of **one** commune; no accounts, no audit log;
-* ``support``: find an account, unlock it, resend its verification, disconnect a session; read
-  the network and sessions; never disable or delete an account, never a secret;
+* ``support``: find an account, unlock it, resend its verification, forget (revoke) one of its
+  enrolled devices, disconnect a session; read the network and sessions; never disable or delete
+  an account, never a secret;
 * ``auditor``: read everything, including the audit log, admins and partners; change nothing;
   and, alone, search the connection records the law keeps for a judicial requisition
   (:mod:`accounts.requisition`). Region admins run the network; the auditor (the DPO) answers the
@@ -53,7 +54,7 @@ MEANINGS: dict[str, str] = {
     READ_NETWORK: "read communes, sites, access points (never a secret) and policies",
     WRITE_NETWORK: "add, change, remove sites and access points; set hand-offs and policies",
     READ_ACCOUNTS: "find and read citizens' accounts and their devices",
-    HELP_ACCOUNTS: "unlock an account, resend its verification code",
+    HELP_ACCOUNTS: "unlock an account, resend its verification code, revoke one of its enrolled devices",
     WRITE_ACCOUNTS: "disable, enable, delete an account (deletion pseudonymises irreversibly)",
     READ_SESSIONS: "read connections, open and past",
     WRITE_SESSIONS: "disconnect a connection (RFC 5176)",

@@ -79,12 +79,17 @@ async def list_certificates(session: AsyncSession, *, account: Account) -> Seque
 
 async def revoke_certificate(
     session: AsyncSession, *, account: Account, certificate_id: int, now: datetime
-) -> None:
+) -> bool:
+    """Revoke one of ``account``'s certificates; False when it was revoked already (it keeps the
+    first date)."""
     row = await session.get(DeviceCertificate, certificate_id)
     if row is None or row.account_id != account.id:
         raise NotFound(f"no device certificate {certificate_id} for {account.username}")
-    row.revoked_at = row.revoked_at or now
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = now
     await session.flush()
+    return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

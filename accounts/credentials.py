@@ -71,9 +71,14 @@ async def list_device_credentials(session: AsyncSession, *, account: Account) ->
 
 async def revoke_device_credential(
     session: AsyncSession, *, account: Account, credential_id: int, now: datetime
-) -> None:
+) -> bool:
+    """Revoke one of ``account``'s credentials; False when it was revoked already (it keeps the
+    first date, and its ``updated_at`` does not move again: nothing for the RADIUS caches)."""
     credential = await session.get(DeviceCredential, credential_id)
     if credential is None or credential.account_id != account.id:
         raise NotFound(f"no device credential {credential_id} for {account.username}")
+    if credential.revoked_at is not None:
+        return False
     credential.revoked_at = now
     await session.flush()
+    return True

@@ -324,20 +324,33 @@ async def enrolled_devices(session: AsyncSession, *, account: Account) -> list[E
 
 
 async def forget_enrolled(
-    session: AsyncSession, *, account: Account, kind: CredentialKind, id: int, now: datetime
-) -> None:
+    session: AsyncSession,
+    *,
+    account: Account,
+    kind: CredentialKind,
+    id: int,
+    now: datetime,
+    actor: str | None = None,
+) -> bool:
     """Revoke one device's credential or certificate (:class:`NotFound` if it is not the
     account's). RADIUS refuses it at once: certificates are read at every handshake, and a
-    credential's ``updated_at`` moves, which every worker's next poll (2 s) sees."""
+    credential's ``updated_at`` moves, which every worker's next poll (2 s) sees.
+
+    ``actor`` is who acted, as the audit log names them: the citizen by default, or the staff
+    member who forgot the device for them (support's "forget a device"). Idempotent: forgetting
+    a device already revoked changes nothing and writes nothing to the audit log (False).
+    """
     if kind is CredentialKind.CERTIFICATE:
-        await revoke_certificate(session, account=account, certificate_id=id, now=now)
+        changed = await revoke_certificate(session, account=account, certificate_id=id, now=now)
     else:
-        await revoke_device_credential(session, account=account, credential_id=id, now=now)
-    await audit.record(
-        session,
-        actor=f"citizen:{account.username}",
-        action="device.forget",
-        target=f"account:{account.username}",
-        before={"kind": kind.value, "id": id},
-        at=now,
-    )
+        changed = await revoke_device_credential(session, account=account, credential_id=id, now=now)
+    if changed:
+        await audit.record(
+            session,
+            actor=actor or f"citizen:{account.username}",
+            action="device.forget",
+            target=f"account:{account.username}",
+            before={"kind": kind.value, "id": id},
+            at=now,
+        )
+    return changed

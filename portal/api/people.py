@@ -1,10 +1,15 @@
 """Citizens' accounts under ``/api/v1/accounts``: search, show, disable/enable, unlock, resend the
-verification, delete (with the retention rules), and an account's devices.
+verification, delete (with the retention rules), an account's remembered devices (MACs), and its
+enrolled devices (the EAP credentials and certificates onboarding issued), one of which may be
+revoked.
 
 Accounts are the region's, not a commune's: region admins, support and auditors see them; commune
-admins have no ``accounts:*`` scope. Support may unlock and resend (``accounts:help``), not
-disable, enable or delete (``accounts:write``: region admins). Nothing secret is ever returned (no
-password hash, no device credential).
+admins have no ``accounts:*`` scope, so no account, remembered or enrolled device is within a
+commune admin's reach (403, whatever the commune). Support may unlock, resend and forget a device
+(``accounts:help``), not disable, enable or delete (``accounts:write``: region admins). Nothing
+secret is ever returned (no password hash, no device password or NT hash, no key or PKCS#12: an
+enrolled device is shown by what names it — label, dates, a certificate's subject, serial and
+fingerprint).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from sqlalchemy.orm import selectinload
 
 from accounts import audit, selfservice
 from accounts.admins import HELP_ACCOUNTS, READ_ACCOUNTS, WRITE_ACCOUNTS
+from accounts.certificates import list_certificates
+from accounts.credentials import list_device_credentials
 from accounts.disconnect import disconnect_account
+from accounts.enrolment import CredentialKind, forget_enrolled
 from accounts.errors import Conflict, NotFound
-from accounts.models import Account, AccountStatus, Device
+from accounts.models import Account, AccountStatus, Device, DeviceCertificate, DeviceCredential
 from accounts.users import delete_account, list_devices, set_status
 from portal.api.auth import Principal, require
 from portal.api.common import Id, Page, PageParams, paginate
@@ -50,6 +58,38 @@ class DeviceOut(BaseModel):
     mac: str
     label: str | None
     remembered_until: datetime | None
+
+
+class EnrolledDeviceOut(BaseModel):
+    """A device's EAP credential (``password``: TTLS/PEAP) or certificate (EAP-TLS), by what
+    names it; the certificate's fields are null for a password."""
+
+    kind: CredentialKind
+    id: int
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    subject: str | None = None
+    serial: str | None = None  # lower-case hexadecimal
+    fingerprint: str | None = None  # SHA-256 of the DER certificate, hexadecimal
+    not_after: datetime | None = None
+
+
+def _enrolled(row: DeviceCredential | DeviceCertificate) -> EnrolledDeviceOut:
+    certificate = row if isinstance(row, DeviceCertificate) else None  # a password's NT hash stays sealed
+    return EnrolledDeviceOut(
+        kind=CredentialKind.PASSWORD if certificate is None else CredentialKind.CERTIFICATE,
+        id=row.id,
+        label=row.label,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        subject=certificate.subject if certificate else None,
+        serial=certificate.serial if certificate else None,
+        fingerprint=certificate.fingerprint if certificate else None,
+        not_after=certificate.not_after if certificate else None,
+    )
 
 
 def _account(a: Account) -> AccountOut:
@@ -107,6 +147,42 @@ async def account_devices(account_id: Id, who: Reader, portal: PortalDep) -> lis
     async with portal.transaction() as session:
         devices: list[Device] = list(await list_devices(session, account=await _get(session, account_id)))
     return [DeviceOut(mac=d.mac, label=d.label, remembered_until=d.remembered_until) for d in devices]
+
+
+@router.get("/{account_id}/enrolled-devices", response_model=list[EnrolledDeviceOut])
+async def enrolled_devices(account_id: Id, who: Reader, portal: PortalDep) -> list[EnrolledDeviceOut]:
+    """The account's device credentials and certificates, revoked ones too, oldest first."""
+    async with portal.transaction() as session:
+        account = await _get(session, account_id)
+        rows: list[DeviceCredential | DeviceCertificate] = [
+            *await list_device_credentials(session, account=account),
+            *await list_certificates(session, account=account),
+        ]
+        devices = [_enrolled(row) for row in rows]
+    return sorted(devices, key=lambda d: (d.created_at, d.kind.value, d.id))
+
+
+@router.post("/{account_id}/enrolled-devices/{kind}/{device_id}/revoke", response_model=EnrolledDeviceOut)
+async def revoke_enrolled_device(
+    account_id: Id, kind: CredentialKind, device_id: Id, who: Helper, portal: PortalDep
+) -> EnrolledDeviceOut:
+    """Forget one device, as the citizen's "forget this device" does, audited under the staff
+    member's name: refused by RADIUS at the workers' next poll (a password) or the next
+    handshake (a certificate). Revoking it again changes nothing (200, the same answer); another
+    account's device is 404."""
+    async with portal.transaction() as session:
+        account = await _get(session, account_id)
+        await forget_enrolled(
+            session, account=account, kind=kind, id=device_id, now=portal.now(), actor=who.actor
+        )
+        row: DeviceCredential | DeviceCertificate | None = (
+            await session.get(DeviceCertificate, device_id)
+            if kind is CredentialKind.CERTIFICATE
+            else await session.get(DeviceCredential, device_id)
+        )
+        if row is None:  # not reached: forget_enrolled found it, or raised NotFound
+            raise NotFound(f"no device {device_id}")
+        return _enrolled(row)
 
 
 async def _set_status(

@@ -418,6 +418,8 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "ap_id": world.ap_b,
         "session_id": session_b,
         "account_id": 1,  # accounts are regional: a commune admin has no accounts scope at all
+        "kind": "certificate",  # nor their enrolled devices (credentials, certificates)
+        "device_id": 1,
         "admin_id": 1,  # admins and clients are the region's: no scope for a commune admin
         "client_pk": 1,
         "partner_id": 1,  # partners are the region's: no scope for a commune admin

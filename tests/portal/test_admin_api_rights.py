@@ -66,6 +66,11 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("GET", "/api/v1/accounts"): (READ_ACCOUNTS, False),
     ("GET", "/api/v1/accounts/{account_id}"): (READ_ACCOUNTS, False),
     ("GET", "/api/v1/accounts/{account_id}/devices"): (READ_ACCOUNTS, False),
+    ("GET", "/api/v1/accounts/{account_id}/enrolled-devices"): (READ_ACCOUNTS, False),
+    ("POST", "/api/v1/accounts/{account_id}/enrolled-devices/{kind}/{device_id}/revoke"): (
+        HELP_ACCOUNTS,
+        False,
+    ),
     ("POST", "/api/v1/accounts/{account_id}/unlock"): (HELP_ACCOUNTS, False),
     ("POST", "/api/v1/accounts/{account_id}/resend-verification"): (HELP_ACCOUNTS, False),
     ("POST", "/api/v1/accounts/{account_id}/disable"): (WRITE_ACCOUNTS, False),
@@ -173,7 +178,7 @@ async def test_every_endpoint_with_every_role(browser: Browser, world: World, ro
             "account_id": citizen.id, "admin_id": other.id, "client_pk": 1, "partner_id": partner.id,
             "pattern": "liguria.example", "server_id": partner.servers[0].id, "search_id": 1,
             "dataset": "communes",
-            "form": "csv",
+            "form": "csv", "kind": "password", "device_id": 1,
         }  # fmt: skip
     ids["session_id"] = await add_session(browser, world, "sess-a", commune="a", account_id=None)
     who = bearer(await token(browser, EMAILS[role]))
