@@ -235,7 +235,7 @@ def _ca_payload(spec: ProfileSpec, der: bytes, identifier: str, ca_uuid: str) ->
     try:
         certificate = x509.load_der_x509_certificate(der)
     except ValueError as error:
-        raise ValueError("a pinned CA is not a DER X.509 certificate") from error
+        raise ValueError("ca_der (or another pinned CA) is not a DER X.509 certificate") from error
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     shown = str(names[0].value) if names else spec.organisation
     return {
