@@ -4,8 +4,8 @@
 that goes to ``/etc/NetworkManager/system-connections/<name>.nmconnection`` (root-owned, mode
 0600, then ``nmcli connection reload``). The certificates travel *inside* the file as blobs
 (``data:;base64,…``), so one file is the whole profile and nothing points at a path the user
-might move. The server is pinned by the CA (``ca-cert``: DER, or a PEM bundle of every pinned CA
-during a change of CA) and its name twice: ``domain-match``
+might move. The server is pinned by the CA (``ca-cert``, DER: one CA even during a change of CA,
+see :func:`ca_cert`) and its name twice: ``domain-match``
 (an exact name, NetworkManager 1.24+) and ``domain-suffix-match`` (1.2+, so an older
 NetworkManager that ignores ``domain-match`` still checks the name). EAP-TLS gives the device's
 PKCS#12 as both ``client-cert`` and ``private-key``, as NetworkManager documents for PKCS#12,
@@ -14,7 +14,8 @@ with its password: the key is never written unencrypted.
 **ONC** (ChromeOS' Open Network Configuration, Chromium's ``components/onc/docs/onc_spec.md``):
 one ``UnencryptedConfiguration`` with a WiFi network per SSID, the CA as an ``Authority``
 certificate referred to by ``ServerCARefs`` (``UseSystemCAs`` false: only our CA; during a change
-of CA one ``Authority`` per pinned CA, all in ``ServerCARefs``), the server's
+of CA one ``Authority`` per pinned CA, all in ``ServerCARefs``: shill writes them to one PEM file
+for wpa_supplicant, which trusts each), the server's
 name as ``SubjectAlternativeNameMatch`` (DNS) and ``DomainSuffixMatch``. ONC requires a PKCS#12
 without passphrase, so the EAP-TLS one is re-encoded unencrypted: the file is a secret, handed
 over once, like the device credential itself. ONC's ``Inner`` has no EAP-MSCHAPv2 for TTLS; a
@@ -32,9 +33,8 @@ import hashlib
 import json
 import uuid
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, pkcs12
+from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
 
 from portal.onboarding import untrusted
 from portal.onboarding.spec import CertificateCredential, ProfileSpec
@@ -82,14 +82,14 @@ def _blob(data: bytes) -> str:
 
 
 def ca_cert(spec: ProfileSpec) -> bytes:
-    """What ``ca-cert`` holds: the CA, DER, as always; during a change of CA every pinned CA, as
-    one PEM bundle — a DER file holds one certificate, and NetworkManager hands the blob to
-    wpa_supplicant, which reads a PEM blob certificate by certificate and trusts each
-    (tests/portal/onboarding/test_rotation.py reads it back with libnm, the end-to-end test
-    authenticates with it through eapol_test)."""
-    if len(spec.pinned_cas) == 1:
-        return spec.ca_der
-    return b"".join(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM) for der in spec.pinned_cas)
+    """What ``ca-cert`` holds: one CA, DER — during a change of CA, the one today's server
+    certificate chains to (``spec.ca_der``). NetworkManager hands a blob to wpa_supplicant as a
+    blob, and wpa_supplicant reads one certificate from a ``ca_cert`` blob (``d2i_X509``; 2.10
+    falls back to the first PEM certificate; older ones read DER only): a PEM bundle, which libnm
+    accepts, would pin its first CA alone — or, on an older wpa_supplicant, nothing that works.
+    tests/interop/test_onboarding_rotation.py shows both through eapol_test. A keyfile made
+    before the switch stops working at the switch and is downloaded again (docs/onboarding.md)."""
+    return spec.ca_der
 
 
 def _ssid_value(ssid: str) -> str:
