@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from portal.onboarding import android, apple, eapconfig, linux, windows
+from portal.onboarding.builders import windows_readme
 from portal.onboarding.spec import ProfileSpec
 from portal.onboarding.windows import NS
 from radius.eap.trialpki import Issued, make_ca
@@ -146,9 +147,13 @@ def test_windows_pins_each_hash_and_the_zip_carries_each_ca(kind: str, path: str
             _sha1(today_der()),
             _sha1(next_der()),
         ], name
-    with zipfile.ZipFile(io.BytesIO(windows.bundle(spec))) as archive:
+    readme = windows_readme(spec, lambda text: text)
+    with zipfile.ZipFile(io.BytesIO(windows.bundle(spec, readme=readme))) as archive:
         assert archive.read("ca.cer") == today_der()
         assert archive.read("ca-2.cer") == next_der()
+        text = archive.read(windows.README).decode("utf-8-sig")
+    assert "certutil -user -addstore Root ca.cer" in text.splitlines()
+    assert "certutil -user -addstore Root ca-2.cer" in text.splitlines()
 
 
 def test_the_networkmanager_keyfile_pins_today_s_ca_alone(libnm: None) -> None:
