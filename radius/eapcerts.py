@@ -362,11 +362,13 @@ class CertificateWatch:
         metrics.EAP_CERTIFICATE_RELOADS.labels("reloaded").inc()
         _gauge(server, device_ca)
         tls = self.server.tls
+        issuer = server.signed_by(self.trusted_cas) if self.trusted_cas else None
         log.info(
-            "eap: certificates reloaded from %s (server name %s, until %s UTC): new conversations use them",
+            "eap: certificates reloaded from %s (server name %s, until %s UTC%s): new conversations use them",
             tls.certificate,
             ", ".join(server.names) or "-",
             f"{server.not_after:%Y-%m-%d}",
+            f", chaining to the published CA {ca_label(issuer)}" if issuer is not None else "",
         )
         _expiries(tls, server, device_ca, self._clock())
         return True

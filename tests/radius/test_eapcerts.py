@@ -399,7 +399,9 @@ def test_the_switch_to_a_certificate_of_the_next_ca_is_taken_and_one_of_a_third_
 
     switched = next_ca.issue(tmp_path, "radius.example.org", usage=SERVER_AUTH, chain=True)
     _install(switched, files)
-    assert _settle(watch)
+    with caplog.at_level(logging.INFO, logger="sesame.radius.eap"):
+        assert _settle(watch)
+    assert f"chaining to the published CA {ca_label(next_ca.certificate)}" in caplog.text
     # a device pinning only the next CA now completes the handshake
     peer = Peer(method=EapType.PEAP, context=client_context(str(next_ca.file)), replies={b"hello": b"ok"})
     assert isinstance(converse(server, peer).final, Accepted)
