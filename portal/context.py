@@ -52,28 +52,61 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 HANDOFF_MAX_AGE = 3600.0
 
 
+def _pem(der: bytes) -> str:
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedCa:
+    """One CA devices' profiles pin: DER, its subject and expiry."""
+
+    der: bytes
+    subject: str
+    not_after: datetime
+
+    @property
+    def pem(self) -> str:
+        return _pem(self.der)
+
+    @property
+    def sha256(self) -> str:
+        """The fingerprint as devices and ``openssl x509 -fingerprint -sha256`` show it."""
+        return ":".join(f"{octet:02X}" for octet in hashlib.sha256(self.der).digest())
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EapProfile:
     """What a device's profile for the secure network pins (published under ``/eap/``): the CA
     that issued the RADIUS server's certificate and the server's name; and the methods offered.
-    Built by the composition root from the EAP settings."""
+    While the server's CA changes, ``other_cas`` are pinned too (the next CA before the switch,
+    the previous one after: docs/onboarding.md, how to rotate). Built by the composition root
+    from the EAP settings."""
 
+    #: the CA today's server certificate chains to
     ca_der: bytes
     ca_subject: str
     ca_not_after: datetime
     server_names: tuple[str, ...]
     methods: tuple[str, ...]  # as decision records name them: "peap/mschapv2", "eap-tls", …
+    other_cas: tuple[PublishedCa, ...] = ()
+
+    @property
+    def cas(self) -> tuple[PublishedCa, ...]:
+        """Every CA devices pin, today's first."""
+        today = PublishedCa(der=self.ca_der, subject=self.ca_subject, not_after=self.ca_not_after)
+        return (today, *self.other_cas)
 
     @property
     def ca_pem(self) -> str:
-        body = base64.b64encode(self.ca_der).decode("ascii")
-        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-        return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""])
+        """Every CA devices pin, one PEM bundle, today's first."""
+        return "".join(ca.pem for ca in self.cas)
 
     @property
     def ca_sha256(self) -> str:
-        """The CA's fingerprint as devices and ``openssl x509 -fingerprint -sha256`` show it."""
-        return ":".join(f"{octet:02X}" for octet in hashlib.sha256(self.ca_der).digest())
+        """Today's CA's fingerprint as devices and ``openssl x509 -fingerprint -sha256`` show it."""
+        return self.cas[0].sha256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

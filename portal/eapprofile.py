@@ -4,10 +4,15 @@ the RADIUS server's certificate and the name the server's certificate carries. A
 pins both cannot be talked into sending its credentials to an evil twin; one that pins neither
 can (docs/eap.md, "What devices must pin").
 
-* ``GET /eap/ca.pem``: the CA, PEM;
-* ``GET /eap/ca.crt``: the same, DER, ``application/x-x509-ca-cert`` (what phones offer to install);
-* ``GET /eap/server.json``: the server name(s), the CA's SHA-256 fingerprint, subject and expiry,
-  and the methods offered.
+* ``GET /eap/ca.pem``: the CA, PEM — while the server's CA changes, every CA devices pin, one
+  PEM bundle, the one today's server certificate chains to first;
+* ``GET /eap/ca.crt``: today's CA, DER, ``application/x-x509-ca-cert`` (what phones offer to
+  install; a DER file holds one certificate, so during a change of CA it is the CA of today's
+  server certificate: whoever pins by hand takes the bundle, or each CA by its fingerprint);
+* ``GET /eap/ca/<sha256>.crt``: each pinned CA, DER, by its SHA-256 fingerprint (hex);
+* ``GET /eap/server.json``: the server name(s), today's CA's SHA-256 fingerprint, subject and
+  expiry, every pinned CA (``cas``: each with the same, and whether today's server certificate
+  chains to it), and the methods offered.
 
 Served only when ``SESAME_EAP_CA`` is set (else 404). Public: a CA certificate is no secret.
 """
@@ -47,8 +52,25 @@ async def ca_pem(portal: PortalDep) -> Response:
     responses={200: {"content": {"application/x-x509-ca-cert": {}}, "description": "the CA, DER"}},
 )
 async def ca_crt(portal: PortalDep) -> Response:
-    """The CA devices must trust for the secure network, DER (phones offer to install it)."""
+    """The CA today's server certificate chains to, DER (phones offer to install it)."""
     return Response(_profile(portal).ca_der, media_type="application/x-x509-ca-cert", headers=CACHE)
+
+
+@router.get(
+    "/ca/{fingerprint}.crt",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/x-x509-ca-cert": {}}, "description": "one pinned CA, DER"},
+        404: {"description": "no pinned CA has this fingerprint"},
+    },
+)
+async def one_ca(portal: PortalDep, fingerprint: str) -> Response:
+    """One of the CAs devices pin, DER, by its SHA-256 fingerprint in hex (any case, colons or not)."""
+    wanted = fingerprint.replace(":", "").upper()
+    for ca in _profile(portal).cas:
+        if ca.sha256.replace(":", "") == wanted:
+            return Response(ca.der, media_type="application/x-x509-ca-cert", headers=CACHE)
+    return Response(status_code=404)
 
 
 @router.get("/server.json", response_class=JSONResponse)
@@ -65,6 +87,16 @@ async def server(portal: PortalDep) -> JSONResponse:
             "ca_not_after": profile.ca_not_after.isoformat(),
             "ca_pem": "/eap/ca.pem",
             "ca_der": "/eap/ca.crt",
+            "cas": [
+                {
+                    "sha256": ca.sha256,
+                    "subject": ca.subject,
+                    "not_after": ca.not_after.isoformat(),
+                    "der": f"/eap/ca/{ca.sha256.replace(':', '')}.crt",
+                    "signs_server_certificate": index == 0,
+                }
+                for index, ca in enumerate(profile.cas)
+            ],
             "methods": list(profile.methods),
             "outer_identity": f"anonymous@{portal.config.realm}",
         },

@@ -4,29 +4,32 @@ described for the devices that must trust them.
 Theory of operation.
 
 * Start-up (:func:`check_at_start`, run by ``sesame serve`` before it binds anything): every file
-  is read (one that cannot be: :class:`CertificateUnreadable`), the TLS contexts are built once
-  (a certificate or key OpenSSL refuses, a key that is not the certificate's:
-  :class:`~radius.eap.tlsengine.TlsConfigError`), and the server's chain must lead to the CA
-  that devices are told to trust (``SESAME_EAP_CA``), as a device would check it. A certificate
-  that expires within :data:`EXPIRY_WARNING` is a warning; one already expired is an error line,
-  and the server starts anyway: RADIUS serves much more than EAP (passwords, MAC, portal tokens,
-  accounting, partners), and refusing to start would stop all of it for every hotspot of the
-  region after an unattended reboot, where an expired certificate stops only EAP. FreeRADIUS
-  starts too. The expiry time is a metric, for alert rules.
+  is read (one that cannot be: :class:`CertificateUnreadable`), the TLS contexts are built once (a
+  certificate or key OpenSSL refuses, a key that is not the certificate's:
+  :class:`~radius.eap.tlsengine.TlsConfigError`), and the server's chain must lead to one of the
+  CAs that devices are told to trust (``SESAME_EAP_CA``: one CA, or during a change of CA a PEM
+  bundle of the old and the new one), as a device would check it. A certificate — the server's,
+  the device CA, each published CA — that expires within :data:`EXPIRY_WARNING` is a warning; one
+  already expired is an error line, and the server starts anyway: RADIUS serves much more than EAP
+  (passwords, MAC, portal tokens, accounting, partners), and refusing to start would stop all of
+  it for every hotspot of the region after an unattended reboot, where an expired certificate
+  stops only EAP. FreeRADIUS starts too. The expiry time is a metric, for alert rules.
 * Running (:class:`CertificateWatch`, whose :meth:`~CertificateWatch.check` the RADIUS service
-  calls every few seconds, off the request path): the files are read and hashed (a few
-  kilobytes) and compared with the last look; a change is acted on once the files have stayed
-  the same for one interval (a renewal writes the certificate and the key one after the other:
-  in between they do not match). Contents the same as those in use change nothing (``touch``);
-  else new contexts are built and handed to :meth:`radius.eap.server.EapServer.replace_tls`.
-  Conversations under way finish on the contexts they began with. Files that cannot be used —
-  unreadable, a key that does not match, a certificate already expired or not issued by the
-  published CA — leave the contexts in use as they are: one error line for each such state of
-  the files, counted in ``sesame_eap_certificate_reloads_total{outcome="failed"}``.
+  calls every few seconds, off the request path): the files are read and hashed (a few kilobytes)
+  and compared with the last look; a change is acted on once the files have stayed the same for
+  one interval (a renewal, or the switch to the new CA's certificate, writes the certificate and
+  the key one after the other: in between they do not match). Contents the same as those in use
+  change nothing (``touch``); else new contexts are built and handed to
+  :meth:`radius.eap.server.EapServer.replace_tls`. Conversations under way finish on the contexts
+  they began with. Files that cannot be used — unreadable, a key that does not match, a
+  certificate already expired or not issued by the published CAs — leave the contexts in use as
+  they are: one error line for each such state of the files, counted in
+  ``sesame_eap_certificate_reloads_total{outcome="failed"}``.
 
 Every worker process watches for itself (each holds its own contexts), so a renewal logs one line
-per worker. The CA published to devices (:func:`published_ca`) is read at start-up only:
-changing the CA devices trust means changing their profiles, not a file on the server.
+per worker. The CAs published to devices (:func:`published_cas`) are read at start-up only:
+changing the CAs devices trust means changing their profiles, not a file on the server
+(docs/onboarding.md, "Certificates: what to buy, what to make, how to rotate").
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from OpenSSL import crypto
 
@@ -53,8 +57,9 @@ __all__ = [
     "CertificateUnreadable",
     "CertificateWatch",
     "ServerCertificate",
+    "ca_label",
     "check_at_start",
-    "published_ca",
+    "published_cas",
     "read_server_certificate",
 ]
 
@@ -115,6 +120,10 @@ class ServerCertificate:
         common = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return tuple(str(attribute.value) for attribute in common)
 
+    def signed_by(self, cas: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
+        """The first of ``cas`` a device would accept this chain with (dates apart), or None."""
+        return next((ca for ca in cas if self.problem_with(ca) is None), None)
+
     def problem_with(self, ca: x509.Certificate) -> str | None:
         """Why a device trusting ``ca`` would refuse this chain (dates apart), or None. The CA may
         be an intermediate (devices then pin it as their anchor)."""
@@ -138,14 +147,73 @@ def read_server_certificate(path: Path) -> ServerCertificate:
     return ServerCertificate(found[0], tuple(found[1:]))
 
 
-def published_ca(path: Path) -> x509.Certificate:
-    """The CA devices must trust (``SESAME_EAP_CA``): one certificate, PEM."""
+#: more CAs than this in ``SESAME_EAP_CA`` is a mistake (a system bundle named by error), not a
+#: rotation: every profile would pin them all
+MAX_PUBLISHED = 4
+
+
+def published_cas(path: Path) -> tuple[x509.Certificate, ...]:
+    """The CAs devices must trust (``SESAME_EAP_CA``): PEM, one certificate — or, while the
+    server's CA changes, the old and the new one, each pinned by devices' profiles. Each must be
+    a CA (basicConstraints cA), each once."""
     found = _certificates(_read(path, "CA file"), path, "CA file")
-    if len(found) != 1:
+    if len(found) > MAX_PUBLISHED:
         raise TlsConfigError(
-            f"eap: {path} must hold one certificate, the CA devices trust; it holds {len(found)}"
+            f"eap: {path} holds {len(found)} certificates; the CAs devices trust are one, or two "
+            f"while the server's CA changes (at most {MAX_PUBLISHED})"
         )
-    return found[0]
+    seen: set[bytes] = set()
+    for certificate in found:
+        fingerprint = certificate.fingerprint(hashes.SHA256())
+        if fingerprint in seen:
+            raise TlsConfigError(f"eap: {path} holds the same CA twice ({ca_label(certificate)})")
+        seen.add(fingerprint)
+        try:
+            is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise TlsConfigError(
+                f"eap: {path} holds {certificate.subject.rfc4514_string()}, which is no CA "
+                "(no basicConstraints cA): devices pin the CA, not the server's certificate"
+            )
+    return tuple(found)
+
+
+def ca_label(ca: x509.Certificate) -> str:
+    """How a published CA is named in logs and in the expiry metric: ``ca:`` and the first 16
+    hex digits of its SHA-256 fingerprint (what ``/eap/server.json`` lists in full)."""
+    return "ca:" + ca.fingerprint(hashes.SHA256()).hex()[:16]
+
+
+def _published_expiries(path: Path, cas: tuple[x509.Certificate, ...], now: datetime) -> None:
+    for ca in cas:
+        not_after = ca.not_valid_after_utc
+        day = f"{not_after:%Y-%m-%d %H:%M} UTC"
+        if not_after <= now:
+            log.error(
+                "eap: the published CA %s (%s) in %s expired on %s: devices that pin only it refuse "
+                "the server; remove it from the bundle once the server's certificate comes from another",
+                ca.subject.rfc4514_string(),
+                ca_label(ca),
+                path,
+                day,
+            )
+        elif not_after - now < EXPIRY_WARNING:
+            log.warning(
+                "eap: the published CA %s (%s) in %s expires on %s, in %d days: devices' profiles "
+                "must already pin its successor (docs/onboarding.md, how to rotate)",
+                ca.subject.rfc4514_string(),
+                ca_label(ca),
+                path,
+                day,
+                (not_after - now).days,
+            )
+
+
+def _ca_gauge(cas: tuple[x509.Certificate, ...]) -> None:
+    for ca in cas:
+        metrics.EAP_CERTIFICATE_EXPIRY.labels(ca_label(ca)).set(ca.not_valid_after_utc.timestamp())
 
 
 def _expiry(what: str, path: Path, not_after: datetime, now: datetime) -> None:
@@ -196,35 +264,36 @@ def check_at_start(
     device_ca: list[x509.Certificate] = []
     if tls.device_ca is not None:
         device_ca = _certificates(_read(tls.device_ca, "device CA"), tls.device_ca, "device CA")
-    trusted = published_ca(ca) if ca is not None else None
+    trusted = published_cas(ca) if ca is not None else ()
     make_context(tls)
     if tls.device_ca is not None:
         make_context(tls, client_ca=tls.device_ca)
-    if trusted is not None:
-        problem = server.problem_with(trusted)
-        if problem is not None:
-            raise TlsConfigError(
-                f"eap: the server certificate {tls.certificate} does not chain to the CA devices "
-                f"trust ({ca}): {problem}"
-            )
+    if ca is not None and server.signed_by(trusted) is None:
+        raise TlsConfigError(
+            f"eap: the server certificate {tls.certificate} does not chain to the CA devices "
+            f"trust ({ca}): {server.problem_with(trusted[0])}"
+        )
     _expiries(tls, server, device_ca, now)
+    if ca is not None:
+        _published_expiries(ca, trusted, now)
     return server
 
 
 class CertificateWatch:
     """Reloads an :class:`EapServer`'s TLS contexts when the files they came from change (see the
-    module's theory). ``trusted_ca``: the CA published to devices, which a new server
-    certificate must chain to; ``clock``: now, as an aware datetime."""
+    module's theory). ``trusted_cas``: the CAs published to devices, one of which a new server
+    certificate must chain to (none: not checked); ``clock``: now, as an aware datetime."""
 
     def __init__(
         self,
         server: EapServer,
         *,
-        trusted_ca: x509.Certificate | None = None,
+        trusted_cas: tuple[x509.Certificate, ...] = (),
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.server = server
-        self.trusted_ca = trusted_ca
+        self.trusted_cas = trusted_cas
+        _ca_gauge(trusted_cas)
         self._clock = clock
         self._seen, contents = self._look()
         self._loaded = self._seen  # what the server's contexts were built from (a race aside)
@@ -293,11 +362,13 @@ class CertificateWatch:
         metrics.EAP_CERTIFICATE_RELOADS.labels("reloaded").inc()
         _gauge(server, device_ca)
         tls = self.server.tls
+        issuer = server.signed_by(self.trusted_cas) if self.trusted_cas else None
         log.info(
-            "eap: certificates reloaded from %s (server name %s, until %s UTC): new conversations use them",
+            "eap: certificates reloaded from %s (server name %s, until %s UTC%s): new conversations use them",
             tls.certificate,
             ", ".join(server.names) or "-",
             f"{server.not_after:%Y-%m-%d}",
+            f", chaining to the published CA {ca_label(issuer)}" if issuer is not None else "",
         )
         _expiries(tls, server, device_ca, self._clock())
         return True
@@ -308,10 +379,8 @@ class CertificateWatch:
             raise TlsConfigError(
                 f"eap: the new server certificate {path} expired on {server.not_after:%Y-%m-%d %H:%M} UTC"
             )
-        if self.trusted_ca is not None:
-            problem = server.problem_with(self.trusted_ca)
-            if problem is not None:
-                raise TlsConfigError(
-                    f"eap: the new server certificate {path} does not chain to the CA devices trust: "
-                    f"{problem}"
-                )
+        if self.trusted_cas and server.signed_by(self.trusted_cas) is None:
+            raise TlsConfigError(
+                f"eap: the new server certificate {path} does not chain to the CA devices trust: "
+                f"{server.problem_with(self.trusted_cas[0])}"
+            )

@@ -140,8 +140,8 @@ def eap_discarded(reason: str) -> None:
 
 EAP_CERTIFICATE_EXPIRY = Gauge(
     "sesame_eap_certificate_expiry_timestamp_seconds",
-    "When the EAP server certificate (server) and the device CA (device_ca) in use expire, Unix time; "
-    "with several workers the soonest any of them serves",
+    "When the EAP server certificate (server), the device CA (device_ca) in use and each CA devices "
+    "pin (ca:<SHA-256 prefix>) expire, Unix time; with several workers the soonest any of them serves",
     ["certificate"],
     multiprocess_mode="livemin",
 )

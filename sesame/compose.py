@@ -30,7 +30,7 @@ from federation.relay import LocalLimits
 from federation.service import Federation
 from federation.store import PartnerStore
 from federation.tls import TlsFiles, client_context, server_context
-from portal.context import EapProfile, OnboardingNetwork, Portal, PortalConfig
+from portal.context import EapProfile, OnboardingNetwork, Portal, PortalConfig, PublishedCa
 from portal.handoff import integration
 from portal.mail import Mailer, OutboxMailer, Postman, SmtpMailer
 from portal.onboarding import apple
@@ -53,7 +53,7 @@ from radius.eap.tunnels import Tunnels
 from radius.eapcerts import (
     CertificateWatch,
     check_at_start,
-    published_ca,
+    published_cas,
     read_server_certificate,
 )
 from radius.eapstep import EapStep
@@ -337,7 +337,7 @@ def check_radsec(settings: Settings) -> None:
 def eap_certificate_watch(settings: Settings, server: EapServer) -> CertificateWatch:
     """Takes a renewed certificate, key or device CA into use (every few seconds, see RadiusService)."""
     return CertificateWatch(
-        server, trusted_ca=published_ca(Path(settings.eap.ca)) if settings.eap.ca else None
+        server, trusted_cas=published_cas(Path(settings.eap.ca)) if settings.eap.ca else ()
     )
 
 
@@ -365,12 +365,14 @@ def build_eap(settings: Settings, *, worker: int = 0) -> EapStep | None:
 
 def eap_profile(settings: Settings) -> EapProfile | None:
     """What the portal publishes for devices' profiles (``/eap/``): the CA they must trust and the
-    server's name, when ``SESAME_EAP_CA`` is set."""
+    server's name, when ``SESAME_EAP_CA`` is set. With several CAs (a change of CA under way) the
+    one today's server certificate chains to comes first: formats that pin one pin it."""
     eap = settings.eap
     if not (eap.enabled and eap.ca):
         return None
-    ca = published_ca(Path(eap.ca))
+    cas = published_cas(Path(eap.ca))
     server = read_server_certificate(Path(eap.certificate))
+    today = server.signed_by(cas) or cas[0]
     methods: list[str] = []  # what a device may use, named as decision records name it
     for name in eap.method_list:
         if name == "peap":
@@ -380,9 +382,18 @@ def eap_profile(settings: Settings) -> EapProfile | None:
         else:
             methods.append(eaptls.METHOD_NAME)
     return EapProfile(
-        ca_der=ca.public_bytes(serialization.Encoding.DER),
-        ca_subject=ca.subject.rfc4514_string(),
-        ca_not_after=ca.not_valid_after_utc,
+        ca_der=today.public_bytes(serialization.Encoding.DER),
+        ca_subject=today.subject.rfc4514_string(),
+        ca_not_after=today.not_valid_after_utc,
+        other_cas=tuple(
+            PublishedCa(
+                der=ca.public_bytes(serialization.Encoding.DER),
+                subject=ca.subject.rfc4514_string(),
+                not_after=ca.not_valid_after_utc,
+            )
+            for ca in cas
+            if ca is not today
+        ),
         server_names=server.names,
         methods=tuple(methods),
     )

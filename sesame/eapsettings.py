@@ -21,9 +21,11 @@ class EapSettings(BaseModel):
     certificate: str = ""
     private_key: str = ""
     private_key_password: SecretStr = SecretStr("")
-    #: the CA that issued the server's certificate (PEM, one certificate): the one devices must
-    #: trust, published by the portal at /eap/ca.pem and /eap/ca.crt with the server's name
-    #: (/eap/server.json); the server's chain must lead to it ("": nothing is published)
+    #: the CA that issued the server's certificate (PEM): the one devices must trust, published by
+    #: the portal at /eap/ca.pem and /eap/ca.crt with the server's name (/eap/server.json); the
+    #: server's chain must lead to it ("": nothing is published). While the server's CA changes,
+    #: a PEM bundle of the old and the new CA (at most 4): every profile pins each, the chain must
+    #: lead to one (docs/onboarding.md, "Certificates: what to buy, what to make, how to rotate")
     ca: str = ""
     #: the CA devices' EAP-TLS certificates must chain to ("": EAP-TLS is off); a certificate must
     #: also be registered for an account and not revoked (``sesame eap device-cert``)

@@ -28,7 +28,13 @@ installer reads — AOSP ``android.net.wifi.hotspot2.ConfigParser`` (``buildPass
   read too) — not the spec's password-protected PKCS#12.
   The whole file is the secret: it is served once, over TLS, to the signed-in citizen.
 
-What Android pins (PasspointProvider): the CA of the ``x-x509-ca-cert`` part, and the Home SP FQDN
+What Android pins (PasspointProvider): the CA of the ``x-x509-ca-cert`` part — **one**: AOSP's
+installer (``ConfigParser.createPasspointConfig``) keeps the parts in a map by MIME type, so a
+second CA part replaces the first, and reads it with ``CertificateFactory.generateCertificate``
+(one certificate) into ``Credential.setCaCertificate``. During a change of CA the file pins the
+spec's ``ca_der``, the CA of today's server certificate; a Passpoint profile installed before the
+switch stops working at the switch and must be downloaded again (docs/onboarding.md) — and the
+Home SP FQDN
 as the server certificate's domain *suffix* match. The PPS-MO's Android extension
 ``Extension/Android/AAAServerTrustedNames`` would replace that name — but Android then also swaps
 our CA for the system's public CA store, which drops the CA pin; it is deliberately not written.
@@ -73,7 +79,7 @@ _INNER = {"pap": "PAP", "mschapv2": "MS-CHAP-V2"}
 def passpoint_file(spec: ProfileSpec) -> bytes:
     """The ``application/x-wifi-config`` file for ``spec`` (base64 text, ASCII)."""
     passpoint = _passpoint(spec)
-    ca = _ca(spec.ca_der)
+    ca = _ca(spec.ca_der)  # one CA part only (see the module's doc): today's
     parts = [(PROFILE_TYPE, pps_mo(spec)), (CA_TYPE, ca.public_bytes(serialization.Encoding.DER))]
     if isinstance(spec.credential, CertificateCredential):
         parts.append((PKCS12_TYPE, _android_pkcs12(spec.credential, name=passpoint.home_fqdn)))

@@ -5,7 +5,8 @@ are those of Apple's device-management reference (github.com/apple/device-manage
 ``mdm/profiles/``: ``TopLevel``, ``CommonPayloadKeys``, ``com.apple.wifi.managed``,
 ``com.apple.security.root``, ``com.apple.security.pkcs12``). This one holds:
 
-- the CA that issued the RADIUS server's certificate (``com.apple.security.root``), named by
+- the CA that issued the RADIUS server's certificate (``com.apple.security.root``) — one such
+  payload per pinned CA during a change of CA, all of them listed — named by
   ``PayloadCertificateAnchorUUID`` in every Wi-Fi payload, and the server's names in
   ``TLSTrustedServerNames``: with both, the device refuses any other server and shows no
   "trust this certificate?" dialog an evil twin could count on (docs/eap.md, "What devices must
@@ -38,6 +39,7 @@ also be served unsigned (no signing certificate configured): devices then show "
 
 from __future__ import annotations
 
+import hashlib
 import plistlib
 import re
 import uuid
@@ -128,13 +130,20 @@ def mobileconfig(spec: ProfileSpec, *, description: str = "") -> bytes:
     translated by the caller."""
     root = _payload_uuid(spec, "profile")
     identifier = f"{_reverse_dns(spec)}.sesame.{root}"
-    ca_uuid = _payload_uuid(spec, "ca")
-    payloads: list[dict[str, Any]] = [_ca_payload(spec, identifier, ca_uuid)]
+    # one root payload per pinned CA (the first keeps the id it always had), every one an anchor
+    # of the EAP configuration: during a change of CA the device trusts the server either side
+    ca_uuids = [_payload_uuid(spec, "ca")] + [
+        _payload_uuid(spec, "ca/" + hashlib.sha256(der).hexdigest()) for der in spec.pinned_cas[1:]
+    ]
+    payloads: list[dict[str, Any]] = [
+        _ca_payload(spec, der, f"{identifier}.ca" + (f".{index}" if index else ""), ca_uuid)
+        for index, (der, ca_uuid) in enumerate(zip(spec.pinned_cas, ca_uuids, strict=True))
+    ]
     identity_uuid = None
     if isinstance(spec.credential, CertificateCredential):
         identity_uuid = _payload_uuid(spec, "identity")
         payloads.append(_identity_payload(spec.credential, identifier, identity_uuid))
-    eap = _eap(spec, ca_uuid)
+    eap = _eap(spec, ca_uuids)
     for ssid in dict.fromkeys(spec.ssids):  # once each: a repeated SSID would repeat its UUID
         _check_ssid(ssid)
         wifi_uuid = _payload_uuid(spec, "wifi/" + ssid)
@@ -175,10 +184,10 @@ def mobileconfig(spec: ProfileSpec, *, description: str = "") -> bytes:
     return plistlib.dumps(top, fmt=plistlib.FMT_XML, sort_keys=True)
 
 
-def _eap(spec: ProfileSpec, ca_uuid: str) -> dict[str, Any]:
+def _eap(spec: ProfileSpec, ca_uuids: list[str]) -> dict[str, Any]:
     """``EAPClientConfiguration``, the same for every network of the profile."""
     eap: dict[str, Any] = {
-        "PayloadCertificateAnchorUUID": [ca_uuid],
+        "PayloadCertificateAnchorUUID": list(ca_uuids),
         "TLSTrustedServerNames": [_exact("server_names", name) for name in spec.server_names],
         # macOS still honours it (iOS dropped it in 8.0, where pinning already forbids the
         # dialog): no "continue anyway" on a certificate the profile does not pin
@@ -222,21 +231,21 @@ def _wifi_payload(
     return wifi
 
 
-def _ca_payload(spec: ProfileSpec, identifier: str, ca_uuid: str) -> dict[str, Any]:
+def _ca_payload(spec: ProfileSpec, der: bytes, identifier: str, ca_uuid: str) -> dict[str, Any]:
     try:
-        certificate = x509.load_der_x509_certificate(spec.ca_der)
+        certificate = x509.load_der_x509_certificate(der)
     except ValueError as error:
-        raise ValueError("ca_der is not a DER X.509 certificate") from error
+        raise ValueError("ca_der (or another pinned CA) is not a DER X.509 certificate") from error
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     shown = str(names[0].value) if names else spec.organisation
     return {
         "PayloadType": "com.apple.security.root",
         "PayloadVersion": 1,
-        "PayloadIdentifier": f"{identifier}.ca",
+        "PayloadIdentifier": identifier,
         "PayloadUUID": ca_uuid,
         "PayloadDisplayName": _shown(shown),
         "PayloadCertificateFileName": "ca.der",
-        "PayloadContent": spec.ca_der,
+        "PayloadContent": der,
     }
 
 

@@ -91,7 +91,8 @@ def windows_readme(spec: ProfileSpec, gettext: Gettext) -> str:
         "",
         gettext(_("In a command prompt (cmd) opened in this folder, run:")),
         "",
-        "certutil -user -addstore Root ca.cer",
+        # one line per pinned CA: during a change of CA the zip carries ca.cer and ca-2.cer
+        *(f"certutil -user -addstore Root {name}" for name in windows.ca_files(spec)),
     ]
     if isinstance(credential, CertificateCredential):
         lines.append(f"certutil -user -p {credential.pkcs12_password} -importPFX device.p12")

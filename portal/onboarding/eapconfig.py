@@ -22,8 +22,10 @@ The schema's facts this module follows:
   Consortium OI (``ConsortiumOID``, hex) when the spec has Passpoint.
 - ``ProviderInfo``: ``DisplayName``, ``Helpdesk`` (``EmailAddress``, ``WebAddress``).
 
-Both pins go in: the CA and every server name. The file holds the device's credential (password,
-or PKCS#12 and its passphrase): it is served once, over TLS, to the signed-in citizen.
+Both pins go in: the CA and every server name. During a change of CA every pinned CA gets its own
+``CA`` element (the schema allows any number; the geteduroam apps trust each). The file holds the
+device's credential (password, or PKCS#12 and its passphrase): it is served once, over TLS, to the
+signed-in citizen.
 """
 
 from __future__ import annotations
@@ -81,12 +83,13 @@ def _method(method: ET.Element, spec: ProfileSpec) -> None:
     _sub(ET.SubElement(method, "EAPMethod"), "Type", str(outer))
 
     server = ET.SubElement(method, "ServerSideCredential")
-    try:
-        x509.load_der_x509_certificate(spec.ca_der)
-    except ValueError:
-        raise ValueError("the spec's CA is not a DER X.509 certificate") from None
-    ca = ET.SubElement(server, "CA", {"format": "X.509", "encoding": "base64"})
-    ca.text = base64.b64encode(spec.ca_der).decode("ascii")
+    for der in spec.pinned_cas:
+        try:
+            x509.load_der_x509_certificate(der)
+        except ValueError:
+            raise ValueError("the spec's CA is not a DER X.509 certificate") from None
+        ca = ET.SubElement(server, "CA", {"format": "X.509", "encoding": "base64"})
+        ca.text = base64.b64encode(der).decode("ascii")
     for index, name in enumerate(spec.server_names):
         _sub(server, "ServerID", text(f"server name {index + 1}", name))
 

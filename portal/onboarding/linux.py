@@ -4,7 +4,8 @@
 that goes to ``/etc/NetworkManager/system-connections/<name>.nmconnection`` (root-owned, mode
 0600, then ``nmcli connection reload``). The certificates travel *inside* the file as blobs
 (``data:;base64,…``), so one file is the whole profile and nothing points at a path the user
-might move. The server is pinned by the CA (``ca-cert``) and its name twice: ``domain-match``
+might move. The server is pinned by the CA (``ca-cert``, DER: one CA even during a change of CA,
+see :func:`ca_cert`) and its name twice: ``domain-match``
 (an exact name, NetworkManager 1.24+) and ``domain-suffix-match`` (1.2+, so an older
 NetworkManager that ignores ``domain-match`` still checks the name). EAP-TLS gives the device's
 PKCS#12 as both ``client-cert`` and ``private-key``, as NetworkManager documents for PKCS#12,
@@ -12,7 +13,9 @@ with its password: the key is never written unencrypted.
 
 **ONC** (ChromeOS' Open Network Configuration, Chromium's ``components/onc/docs/onc_spec.md``):
 one ``UnencryptedConfiguration`` with a WiFi network per SSID, the CA as an ``Authority``
-certificate referred to by ``ServerCARefs`` (``UseSystemCAs`` false: only our CA), the server's
+certificate referred to by ``ServerCARefs`` (``UseSystemCAs`` false: only our CA; during a change
+of CA one ``Authority`` per pinned CA, all in ``ServerCARefs``: shill writes them to one PEM file
+for wpa_supplicant, which trusts each), the server's
 name as ``SubjectAlternativeNameMatch`` (DNS) and ``DomainSuffixMatch``. ONC requires a PKCS#12
 without passphrase, so the EAP-TLS one is re-encoded unencrypted: the file is a secret, handed
 over once, like the device credential itself. ONC's ``Inner`` has no EAP-MSCHAPv2 for TTLS; a
@@ -26,6 +29,7 @@ refused, never escaped into the file.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 
@@ -77,6 +81,17 @@ def _blob(data: bytes) -> str:
     return "data:;base64," + base64.b64encode(data).decode()
 
 
+def ca_cert(spec: ProfileSpec) -> bytes:
+    """What ``ca-cert`` holds: one CA, DER — during a change of CA, the one today's server
+    certificate chains to (``spec.ca_der``). NetworkManager hands a blob to wpa_supplicant as a
+    blob, and wpa_supplicant reads one certificate from a ``ca_cert`` blob (``d2i_X509``; 2.10
+    falls back to the first PEM certificate; older ones read DER only): a PEM bundle, which libnm
+    accepts, would pin its first CA alone — or, on an older wpa_supplicant, nothing that works.
+    tests/interop/test_onboarding_rotation.py shows both through eapol_test. A keyfile made
+    before the switch stops working at the switch and is downloaded again (docs/onboarding.md)."""
+    return spec.ca_der
+
+
 def _ssid_value(ssid: str) -> str:
     """Text as it is, unless NetworkManager could read it as a list of octets (``;`` in it):
     then the octets, which it reads back exactly."""
@@ -111,7 +126,7 @@ def keyfile(spec: ProfileSpec, ssid: str) -> bytes:
             ("identity", _escaped(credential.username, "the username")),
             ("anonymous-identity", _escaped(spec.anonymous_identity, "the anonymous identity")),
         ]
-    eap += [("ca-cert", _blob(spec.ca_der)), ("domain-match", names), ("domain-suffix-match", names)]
+    eap += [("ca-cert", _blob(ca_cert(spec))), ("domain-match", names), ("domain-suffix-match", names)]
     if isinstance(credential, CertificateCredential):
         eap += [
             ("client-cert", _blob(credential.pkcs12)),
@@ -175,9 +190,14 @@ def onc(spec: ProfileSpec) -> bytes:
     """The ONC file for ChromeOS: every SSID of ``spec``, the CA and, for EAP-TLS, the device's
     certificate and key."""
     names = dns_names(spec.server_names)
-    ca_guid = "{" + str(_stable_uuid(spec, "onc:ca")) + "}"
+    # one Authority per pinned CA (the first keeps the GUID it always had), each a ServerCARef
+    ca_guids = ["{" + str(_stable_uuid(spec, "onc:ca")) + "}"] + [
+        "{" + str(_stable_uuid(spec, f"onc:ca:{hashlib.sha256(der).hexdigest()}")) + "}"
+        for der in spec.pinned_cas[1:]
+    ]
     certificates: list[dict[str, object]] = [
-        {"GUID": ca_guid, "Type": "Authority", "X509": base64.b64encode(spec.ca_der).decode()}
+        {"GUID": guid, "Type": "Authority", "X509": base64.b64encode(der).decode()}
+        for guid, der in zip(ca_guids, spec.pinned_cas, strict=True)
     ]
     credential = spec.credential
     eap: dict[str, object]
@@ -207,7 +227,7 @@ def onc(spec: ProfileSpec) -> bytes:
     eap |= {
         "SaveCredentials": True,
         "UseSystemCAs": False,
-        "ServerCARefs": [ca_guid],
+        "ServerCARefs": ca_guids,
         "SubjectAlternativeNameMatch": [{"Type": "DNS", "Value": name} for name in names],
         "DomainSuffixMatch": names,
     }

@@ -342,6 +342,7 @@ def profile_spec(
         realm=network.realm,
         ssids=network.ssids,
         ca_der=eap.ca_der,
+        other_cas_der=tuple(ca.der for ca in eap.other_cas),
         server_names=eap.server_names,
         credential=credential,
         passpoint=_passpoint(network),

@@ -8,6 +8,11 @@ The rule that matters most (docs/eap.md, "What devices must pin"): every profile
 issued the RADIUS server's certificate (``ca_der``) **and** the server's name(s)
 (``server_names``); a device told to accept any certificate gives its credential to the first
 evil twin. A spec without both cannot be made.
+
+During a change of the server's CA (docs/onboarding.md, "Certificates: what to buy, what to make,
+how to rotate") a profile pins more than one: ``ca_der`` stays the CA that signs today's server
+certificate — what a format that can pin only one pins — and ``other_cas_der`` the others (the
+next CA before the switch, the previous one after); :attr:`ProfileSpec.pinned_cas` is all of them.
 """
 
 from __future__ import annotations
@@ -115,16 +120,26 @@ class ProfileSpec:
     support_email: str = ""
     #: the profile's language (``fr``, ``it``, ``en``) for the texts it carries
     language: str = "fr"
+    #: the other CAs pinned beside ``ca_der`` while the server's CA changes (DER): the next one
+    #: before the switch, the previous one after; empty the rest of the time
+    other_cas_der: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.ca_der or not self.server_names:
             raise ValueError("a profile pins both the server's CA and its name")
+        if not all(self.other_cas_der):
+            raise ValueError("an empty CA cannot be pinned")
         if not self.ssids and self.passpoint is None:
             raise ValueError("a profile needs an SSID or Passpoint")
         if not self.anonymous_identity:
             object.__setattr__(self, "anonymous_identity", f"anonymous@{self.realm}")
         if not self.display_name:
             object.__setattr__(self, "display_name", self.organisation)
+
+    @property
+    def pinned_cas(self) -> tuple[bytes, ...]:
+        """Every CA the profile pins, DER: ``ca_der`` first, then ``other_cas_der``, once each."""
+        return tuple(dict.fromkeys((self.ca_der, *self.other_cas_der)))
 
     @property
     def outer_identity(self) -> str:

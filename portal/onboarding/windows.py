@@ -16,7 +16,8 @@ GEANT CAT's Windows module makes the same choices):
   SHA-1 — ``TrustedRootCA`` for PEAP and EAP-TLS, ``TrustedRootCAHash`` for TTLS — with the
   prompt disabled, so a certificate from anywhere else is refused, not offered to the user.
   Windows compares the hash with certificates in its Trusted Root store: ``ca.cer`` must be
-  installed there (``certutil -user -addstore Root ca.cer``).
+  installed there (``certutil -user -addstore Root ca.cer``). During a change of CA each pinned CA
+  has its element (the schemas allow several) and its file: ``ca.cer`` (today's), ``ca-2.cer``…
 * **Credentials.** A WLAN profile carries no password (Windows asks at the first connection and
   keeps it: ``cacheUserData``); the portal shows the device credential to type. EAP-TLS takes the
   certificate from the user's store, where ``device.p12`` is imported.
@@ -41,6 +42,7 @@ __all__ = [
     "PASSPOINT_SSID",
     "README",
     "bundle",
+    "ca_files",
     "ca_sha1",
     "passpoint_profile",
     "profiles",
@@ -93,6 +95,20 @@ def ca_sha1(ca_der: bytes) -> str:
     return " ".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
+def _trusted(validation: ET.Element, prefix: str, name: str, spec: ProfileSpec) -> None:
+    """One element per pinned CA: Windows accepts a server chaining to any of them."""
+    for der in spec.pinned_cas:
+        _sub(validation, prefix, name, ca_sha1(der))
+
+
+def ca_files(spec: ProfileSpec) -> dict[str, bytes]:
+    """The CAs the zip carries, by file name: ``ca.cer`` today's, ``ca-2.cer``… the others."""
+    return {
+        "ca.cer" if index == 1 else f"ca-{index}.cer": der
+        for index, der in enumerate(spec.pinned_cas, start=1)
+    }
+
+
 def _server_names(spec: ProfileSpec) -> str:
     return ";".join(dns_names(spec.server_names))
 
@@ -117,7 +133,7 @@ def _peap(config: ET.Element, spec: ProfileSpec) -> None:
     validation = _sub(kind, "peap", "ServerValidation")
     _sub(validation, "peap", "DisableUserPromptForServerValidation", "true")
     _sub(validation, "peap", "ServerNames", _server_names(spec))
-    _sub(validation, "peap", "TrustedRootCA", ca_sha1(spec.ca_der))
+    _trusted(validation, "peap", "TrustedRootCA", spec)
     _sub(kind, "peap", "FastReconnect", "true")
     _sub(kind, "peap", "InnerEapOptional", "false")
     _mschapv2(kind)
@@ -137,7 +153,7 @@ def _ttls(config: ET.Element, spec: ProfileSpec, credential: PasswordCredential)
     ttls = _sub(config, "ttls", "EapTtls")
     validation = _sub(ttls, "ttls", "ServerValidation")
     _sub(validation, "ttls", "ServerNames", _server_names(spec))
-    _sub(validation, "ttls", "TrustedRootCAHash", ca_sha1(spec.ca_der))
+    _trusted(validation, "ttls", "TrustedRootCAHash", spec)
     _sub(validation, "ttls", "DisablePrompt", "true")
     phase2 = _sub(ttls, "ttls", "Phase2Authentication")
     if credential.inner == "pap":
@@ -165,7 +181,7 @@ def _tls(config: ET.Element, spec: ProfileSpec) -> None:
     validation = _sub(kind, "tls", "ServerValidation")
     _sub(validation, "tls", "DisableUserPromptForServerValidation", "true")
     _sub(validation, "tls", "ServerNames", _server_names(spec))
-    _sub(validation, "tls", "TrustedRootCA", ca_sha1(spec.ca_der))
+    _trusted(validation, "tls", "TrustedRootCA", spec)
     _sub(kind, "tls", "DifferentUsername", "false")
 
 
@@ -284,7 +300,8 @@ def bundle(spec: ProfileSpec, *, authentication: Authentication = "WPA2", readme
             archive.writestr(README, b"\xef\xbb\xbf" + text.encode("utf-8"))
         for name, data in profiles(spec, authentication=authentication).items():
             archive.writestr(name, data)
-        archive.writestr("ca.cer", spec.ca_der)
+        for name, der in ca_files(spec).items():
+            archive.writestr(name, der)
         if isinstance(spec.credential, CertificateCredential):
             archive.writestr("device.p12", spec.credential.pkcs12)
     return buffer.getvalue()

@@ -144,8 +144,9 @@ def connect(eap: Eap, keyfile: bytes) -> str:
 
 def onc_eapol_config(document: bytes, directory: Path) -> Path:
     """An ONC network's EAP as ChromeOS' shill hands it to wpa_supplicant: Outer → eap, Inner →
-    phase2, the ServerCARefs' X509 → ca_cert, SubjectAlternativeNameMatch → altsubject_match,
-    DomainSuffixMatch → domain_suffix_match, the client's PKCS12 (no passphrase) → private_key."""
+    phase2, the ServerCARefs' X509 → ca_cert (one PEM file of them all), SubjectAlternativeNameMatch
+    → altsubject_match, DomainSuffixMatch → domain_suffix_match, the client's PKCS12 (no passphrase)
+    → private_key."""
     onc = json.loads(document)
     certificates = {c["GUID"]: c for c in onc["Certificates"]}
     eap = onc["NetworkConfigurations"][0]["WiFi"]["EAP"]
@@ -157,9 +158,16 @@ def onc_eapol_config(document: bytes, directory: Path) -> Path:
         lines.append(f'phase2="auth={eap["Inner"].upper()}"')
     if "Password" in eap:
         lines.append(f"password={wpa_string(eap['Password'])}")
-    [ca_ref] = eap["ServerCARefs"]
-    ca = directory / f"onc-ca-{secrets.token_hex(4)}.der"
-    ca.write_bytes(base64.b64decode(certificates[ca_ref]["X509"]))
+    # shill writes every ServerCARefs' certificate, PEM, into one file (a CA bundle)
+    ca = directory / f"onc-ca-{secrets.token_hex(4)}.pem"
+    ca.write_bytes(
+        b"".join(
+            x509.load_der_x509_certificate(base64.b64decode(certificates[ref]["X509"])).public_bytes(
+                Encoding.PEM
+            )
+            for ref in eap["ServerCARefs"]
+        )
+    )
     lines.append(f'ca_cert="{ca}"')
     san = ";".join(f"{n['Type']}:{n['Value']}" for n in eap["SubjectAlternativeNameMatch"])
     lines.append(f"altsubject_match={wpa_string(san)}")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.app import create_app
-from portal.context import EapProfile, Portal
+from portal.context import EapProfile, Portal, PublishedCa
 from radius.eap.trialpki import make_ca
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import PUBLIC_URL
@@ -87,3 +87,56 @@ async def test_nothing_is_published_without_a_ca(engine: AsyncEngine, portal: Po
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as client:
         for path in ("/eap/ca.pem", "/eap/ca.crt", "/eap/server.json"):
             assert (await client.get(path)).status_code == 404
+
+
+# -- a change of the server's CA: both CAs published ----------------------------------------------
+
+
+@pytest.fixture
+async def rotating(
+    engine: AsyncEngine, portal: Portal, ca_pem: bytes
+) -> AsyncIterator[tuple[httpx.AsyncClient, bytes]]:
+    """The portal while devices pin today's CA and the next one."""
+    following = make_ca(f"{TEST_REALM} RADIUS CA 2027", organisation="Région de test").certificate
+    profile = dataclasses.replace(
+        _profile(ca_pem),
+        other_cas=(
+            PublishedCa(
+                der=following.public_bytes(serialization.Encoding.DER),
+                subject=following.subject.rfc4514_string(),
+                not_after=following.not_valid_after_utc,
+            ),
+        ),
+    )
+    portal.config = dataclasses.replace(portal.config, eap=profile)
+    app = create_app(engine=engine, portal=portal)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as client:
+        yield client, following.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_during_a_change_of_ca_every_pinned_ca_is_published(
+    rotating: tuple[httpx.AsyncClient, bytes], ca_pem: bytes
+) -> None:
+    http, next_pem = rotating
+    bundle = (await http.get("/eap/ca.pem")).content
+    today, following = x509.load_pem_x509_certificates(bundle)
+    assert today == x509.load_pem_x509_certificate(ca_pem)
+    assert following == x509.load_pem_x509_certificate(next_pem)
+    # openssl reads the bundle certificate by certificate, as supplicants do
+    p7 = _openssl("crl2pkcs7", "-nocrl", "-certfile", "/dev/stdin", data=bundle)
+    listed = _openssl("pkcs7", "-print_certs", "-noout", data=p7).decode()
+    assert listed.count("subject=") == 2 and "RADIUS CA 2027" in listed
+    # a DER file holds one certificate: today's
+    assert x509.load_der_x509_certificate((await http.get("/eap/ca.crt")).content) == today
+
+    body = (await http.get("/eap/server.json")).json()
+    assert [ca["signs_server_certificate"] for ca in body["cas"]] == [True, False]
+    for listed, pem in zip(body["cas"], (ca_pem, next_pem), strict=True):
+        fingerprint = _openssl("x509", "-noout", "-fingerprint", "-sha256", data=pem).decode().strip()
+        assert fingerprint == f"sha256 Fingerprint={listed['sha256']}"
+        assert listed["not_after"] == x509.load_pem_x509_certificate(pem).not_valid_after_utc.isoformat()
+        one = await http.get(listed["der"])
+        assert one.status_code == 200 and one.headers["content-type"] == "application/x-x509-ca-cert"
+        assert x509.load_der_x509_certificate(one.content) == x509.load_pem_x509_certificate(pem)
+    assert body["ca_sha256"] == body["cas"][0]["sha256"]
+    assert (await http.get(f"/eap/ca/{'AB' * 32}.crt")).status_code == 404

@@ -21,9 +21,15 @@ from radius.eap.packet import EapType
 from radius.eap.server import EapServer
 from radius.eap.steps import Accepted, Challenge, Refused, Step
 from radius.eap.tlsengine import TlsConfigError, TlsSettings
-from radius.eapcerts import CertificateUnreadable, CertificateWatch, check_at_start
+from radius.eapcerts import (
+    CertificateUnreadable,
+    CertificateWatch,
+    ca_label,
+    check_at_start,
+    published_cas,
+)
 from tests.radius.eap.peer import InnerFactoryRecorder, Peer, client_context, converse
-from tests.radius.eap.pki import SERVER_AUTH, Leaf, Pki
+from tests.radius.eap.pki import SERVER_AUTH, Authority, Leaf, Pki
 
 NOW = 1000.0
 
@@ -186,7 +192,7 @@ def test_files_that_cannot_be_used_keep_the_certificate_in_use_with_one_error(
     said: str,
 ) -> None:
     server = _server(files)
-    watch = CertificateWatch(server, trusted_ca=pki.server_ca.certificate)
+    watch = CertificateWatch(server, trusted_cas=(pki.server_ca.certificate,))
     failed, reloaded = _reloads("failed"), _reloads("reloaded")
     if breakage == "a key that is not the certificate's":
         files.private_key.write_bytes(pki.device.key_file.read_bytes())
@@ -282,10 +288,18 @@ def test_what_devices_would_refuse_or_the_server_cannot_use_stops_start_up(
     check_at_start(files, ca=pki.server_ca.file)  # the CA that issued it: fine
     with pytest.raises(TlsConfigError, match="does not chain to the CA devices trust"):
         check_at_start(files, ca=pki.stranger_ca.file)
+    # a bundle (a change of CA under way): the chain leads to one of them, in either order
     both = tmp_path / "two.pem"
-    both.write_bytes(pki.server_ca.file.read_bytes() + pki.stranger_ca.file.read_bytes())
-    with pytest.raises(TlsConfigError, match="must hold one certificate"):
-        check_at_start(files, ca=both)
+    both.write_bytes(pki.stranger_ca.file.read_bytes() + pki.server_ca.file.read_bytes())
+    check_at_start(files, ca=both)
+    twice = tmp_path / "twice.pem"
+    twice.write_bytes(pki.server_ca.file.read_bytes() * 2)
+    with pytest.raises(TlsConfigError, match="holds the same CA twice"):
+        check_at_start(files, ca=twice)
+    with_leaf = tmp_path / "with-leaf.pem"
+    with_leaf.write_bytes(pki.server_ca.file.read_bytes() + pki.server.certificate_file.read_bytes())
+    with pytest.raises(TlsConfigError, match="which is no CA"):
+        check_at_start(files, ca=with_leaf)
     with pytest.raises(TlsConfigError, match="is not the key of certificate"):
         check_at_start(TlsSettings(certificate=files.certificate, private_key=pki.device.key_file))
     with pytest.raises(CertificateUnreadable, match=r"cannot read private key .*missing\.key: No such file"):
@@ -357,3 +371,62 @@ def test_new_contexts_are_taken_all_or_nothing(pki: Pki, renewed: Leaf, files: T
     peer = _peer(pki)
     converse(server, peer)
     assert _served_name(peer) == "radius2.example.org"
+
+
+# -- a change of the server's CA (docs/onboarding.md, how to rotate) ------------------------------
+
+
+def test_the_switch_to_a_certificate_of_the_next_ca_is_taken_and_one_of_a_third_ca_refused(
+    pki: Pki, files: TlsSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SESAME_EAP_CA holds today's CA and the next: the running server takes a certificate of the
+    next CA (the switch) without a restart, and still refuses one devices pin no CA for."""
+    next_ca = Authority.create(tmp_path, "Next CA")
+    third_ca = Authority.create(tmp_path, "Third CA")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pki.server_ca.file.read_bytes() + next_ca.file.read_bytes())
+    trusted = published_cas(bundle)
+    assert [c.subject for c in trusted] == [pki.server_ca.certificate.subject, next_ca.certificate.subject]
+    check_at_start(files, ca=bundle)
+    server = _server(files)
+    watch = CertificateWatch(server, trusted_cas=trusted)
+    assert _expiry(ca_label(next_ca.certificate)) == next_ca.certificate.not_valid_after_utc.timestamp()
+
+    _install(third_ca.issue(tmp_path, "radius.example.org", usage=SERVER_AUTH), files)
+    with caplog.at_level(logging.ERROR, logger="sesame.radius.eap"):
+        assert not _settle(watch)
+    assert "does not chain to the CA devices trust" in caplog.text
+
+    switched = next_ca.issue(tmp_path, "radius.example.org", usage=SERVER_AUTH, chain=True)
+    _install(switched, files)
+    with caplog.at_level(logging.INFO, logger="sesame.radius.eap"):
+        assert _settle(watch)
+    assert f"chaining to the published CA {ca_label(next_ca.certificate)}" in caplog.text
+    # a device pinning only the next CA now completes the handshake
+    peer = Peer(method=EapType.PEAP, context=client_context(str(next_ca.file)), replies={b"hello": b"ok"})
+    assert isinstance(converse(server, peer).final, Accepted)
+
+
+def test_a_published_ca_that_expires_within_30_days_is_a_warning_at_start(
+    pki: Pki, files: TlsSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    next_ca = Authority.create(tmp_path, "Next CA")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pki.server_ca.file.read_bytes() + next_ca.file.read_bytes())
+    not_after = pki.server_ca.certificate.not_valid_after_utc
+    with caplog.at_level(logging.WARNING, logger="sesame.radius.eap"):
+        check_at_start(files, ca=bundle, now=not_after - timedelta(days=40))
+        assert "published CA" not in caplog.text
+        check_at_start(files, ca=bundle, now=not_after - timedelta(days=10, hours=1))
+    warned = [r for r in caplog.records if "published CA" in r.getMessage()]
+    # the test PKI's CAs live as long as each other: each is named, by its fingerprint label
+    for ca in (pki.server_ca.certificate, next_ca.certificate):
+        assert any(ca_label(ca) in r.getMessage() for r in warned), caplog.text
+    assert all(r.levelno == logging.WARNING and "in 10 days" in r.getMessage() for r in warned)
+
+
+def test_more_cas_than_a_rotation_needs_are_refused(pki: Pki, files: TlsSettings, tmp_path: Path) -> None:
+    many = tmp_path / "many.pem"
+    many.write_bytes(b"".join(Authority.create(tmp_path, f"CA {n}").file.read_bytes() for n in range(5)))
+    with pytest.raises(TlsConfigError, match="holds 5 certificates"):
+        published_cas(many)
