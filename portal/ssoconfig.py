@@ -52,6 +52,14 @@ class OidcProvider:
     client_secret: str = field(repr=False)
     scopes: tuple[str, ...] = ("openid", "email")
     acr_values: str = ""
+    #: accept an email without ``email_verified`` from this provider (one that releases only the
+    #: addresses of its directory, as ProConnect does); an explicit ``false`` is refused anyway
+    trust_email: bool = False
+
+    def verified(self, claims: dict[str, object]) -> bool:
+        """Whether the provider vouches for the email in ``claims``."""
+        flag = claims.get("email_verified")
+        return flag is True or (flag is None and self.trust_email)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

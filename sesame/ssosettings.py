@@ -30,6 +30,8 @@ class OidcProviderSettings(BaseModel):
     client_secret: SecretStr
     scopes: str = "openid email"
     acr_values: str = Field(default="", max_length=255, pattern=r"^[\x21-\x7e ]*$")
+    #: accept an email without email_verified (a provider whose addresses come from a directory)
+    trust_email: bool = False
 
     @field_validator("issuer")
     @classmethod
@@ -80,6 +82,7 @@ def sso_config(settings: SsoSettings) -> SsoConfig:
                 client_secret=p.client_secret.get_secret_value(),
                 scopes=tuple(p.scopes.split()),
                 acr_values=p.acr_values,
+                trust_email=p.trust_email,
             )
             for p in settings.providers
         ),

@@ -108,7 +108,7 @@ async def callback(page: PageDep) -> Response:
     email = claims.get("email")
     email = email.strip()[:254] if isinstance(email, str) else ""
     async with portal.transaction() as session:
-        if not email or claims.get("email_verified") is not True:
+        if not email or not provider.verified(claims):
             await staffsignin.record(
                 session, email=email, method=method, refused="unverified", at=portal.now()
             )

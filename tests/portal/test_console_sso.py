@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +26,7 @@ from portal.context import Portal, PortalConfig
 from portal.mail import OutboxMailer, Postman
 from portal.ssoconfig import OidcProvider, SsoConfig
 from sesame.db import create_sessionmaker
+from sesame.ssosettings import OidcProviderSettings, SsoSettings
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import PUBLIC_URL, Browser, Clock, World
 from tests.portal.console import ConsolePage, sign_in
@@ -214,3 +216,43 @@ async def test_a_domain_held_to_sso_cannot_use_a_password(browser: Browser, worl
     ) in (await audit(browser))
     assert (await sign_in(browser, "region@test.example")).status_code == 303
     assert (staffsignin.SIGNED_IN, "region@test.example", '{"method": "password"}') in await audit(browser)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "good"),
+    [
+        ("https://auth.agentconnect.gouv.fr/api/v2", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://192.168.1.10", False),  # a private address is no test loopback: https only
+        ("http://idp.example.fr", False),
+        ("https://user@idp.example.fr", False),
+        ("https://idp.example.fr/?next=x", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_the_settings_hold_every_issuer_to_https(issuer: str, good: bool) -> None:
+    provider = {"slug": "idp", "name": "IdP", "issuer": issuer, "client_id": "c", "client_secret": "s"}
+    if good:
+        assert SsoSettings(providers=[OidcProviderSettings(**provider)]).providers[0].issuer == issuer
+    else:
+        with pytest.raises(ValidationError):
+            OidcProviderSettings(**provider)
+
+
+@pytest.mark.parametrize(
+    ("trust", "flag", "good"),
+    [
+        (False, True, True),
+        (False, None, False),
+        (True, None, True),
+        (True, False, False),
+        (False, "true", False),
+    ],
+)
+def test_an_email_is_taken_only_as_verified_as_the_provider_says(
+    trust: bool, flag: object, good: bool
+) -> None:
+    provider = OidcProvider(slug="p", name="P", issuer="https://p.example", client_id="c", client_secret="s",
+                            trust_email=trust)  # fmt: skip
+    claims: dict[str, object] = {"email": "a@b.example"} | ({} if flag is None else {"email_verified": flag})
+    assert provider.verified(claims) is good
