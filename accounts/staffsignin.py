@@ -1,7 +1,8 @@
 """Staff sign-ins to the console, for the audit log, and the admin an identity provider names.
 
 Every sign-in is recorded, accepted or refused, with how it was tried (``password``,
-``password+totp``, ``oidc:<provider>``) and, when refused, why (``password``, ``code``,
+``password+totp``, ``oidc:<provider>``, ``oidc:<provider>+totp`` where the region asks TOTP
+after the provider too) and, when refused, why (``password``, ``code``,
 ``sso-required``, ``unknown``, ``unverified``, ``inactive``): who signed in when is what a
 region's security officer asks first after an incident. The actor is the email that was tried
 (the admin's own when known), never a password, a code or a token.

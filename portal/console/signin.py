@@ -124,6 +124,7 @@ async def code(page: PageDep) -> Response:
             return redirect(page, "/console/login")
         keys = {"admin_ip": client_address(page), "console_code": str(admin.id)}
         await check_throttle(page, keys)
+        method = console_session.pending_method(page) + "+totp"
         typed = form.get("code", "")
         if len(twofactor.clean_code(typed)) == twofactor.DIGITS:
             good = await twofactor.verify(session, box=portal.box, admin=admin, code=typed, now=portal.now())
@@ -134,18 +135,11 @@ async def code(page: PageDep) -> Response:
         if not good:
             await portal.throttle.failed(keys)
             await staffsignin.record(
-                session,
-                email=admin.email,
-                method="password+totp",
-                admin=admin,
-                refused="code",
-                at=portal.now(),
+                session, email=admin.email, method=method, admin=admin, refused="code", at=portal.now()
             )
             return render(page, "code.html", status_code=400, error=page._("This code is not right."))
         await portal.throttle.succeeded(keys)
-        await staffsignin.record(
-            session, email=admin.email, method="password+totp", admin=admin, at=portal.now()
-        )
+        await staffsignin.record(session, email=admin.email, method=method, admin=admin, at=portal.now())
         response = redirect(page, "/console")
         console_session.start_session(page, response, admin=admin, second_factor=True)
     return response
@@ -237,6 +231,9 @@ async def enrol(page: PageDep) -> Response:
             secret = twofactor.pending_secret(portal.box, row)
             return _enrol_page(page, admin, secret, ask_password=ask_password, error=error)
         await portal.throttle.succeeded(keys)
+        if not ask_password:  # the end of a sign-in the region held for enrolment
+            method = console_session.pending_method(page) + "+totp"
+            await staffsignin.record(session, email=admin.email, method=method, admin=admin, at=portal.now())
         staff = console_session.staff_for(admin, second_factor=True, signed_in_at=portal.now().timestamp())
         response = render(page, "recovery.html", staff=staff, codes=codes)
         console_session.start_session(page, response, admin=admin, second_factor=True)  # after render's

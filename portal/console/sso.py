@@ -123,12 +123,12 @@ async def callback(page: PageDep) -> Response:
                 next_path, ask = "/console/login/code", ASK_CODE
             elif (await portal.region(session)).require_two_factor:
                 next_path, ask = "/console/enrol", ASK_ENROL
-        await staffsignin.record(session, email=email, method=method, admin=admin, at=portal.now())
         response = render(page, "sso/continue.html", next_path=next_path, provider=provider.name)
-        if ask is None:
+        if ask is None:  # else the code step audits the sign-in, as "oidc:<provider>+totp"
+            await staffsignin.record(session, email=email, method=method, admin=admin, at=portal.now())
             console_session.start_session(page, response, admin=admin, second_factor=True)
         else:
-            console_session.start_pending(page, response, admin=admin, ask=ask)
+            console_session.start_pending(page, response, admin=admin, ask=ask, method=method)
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
     return response
 

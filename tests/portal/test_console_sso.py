@@ -7,7 +7,9 @@ was given; a domain held to SSO cannot use a password."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts import staffsignin
+from accounts import staffsignin, twofactor
 from accounts.models import AuditEntry
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
@@ -29,7 +31,7 @@ from sesame.db import create_sessionmaker
 from sesame.ssosettings import OidcProviderSettings, SsoSettings
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import PUBLIC_URL, Browser, Clock, World
-from tests.portal.console import ConsolePage, sign_in
+from tests.portal.console import ConsolePage, enrol, give_code, sign_in, sign_out
 from tests.support.oidcprovider import openid_provider
 
 SECRET = "client-secret-for-tests-only"
@@ -216,6 +218,27 @@ async def test_a_domain_held_to_sso_cannot_use_a_password(browser: Browser, worl
     ) in (await audit(browser))
     assert (await sign_in(browser, "region@test.example")).status_code == 303
     assert (staffsignin.SIGNED_IN, "region@test.example", '{"method": "password"}') in await audit(browser)
+
+
+async def test_the_region_can_ask_totp_after_the_provider_too(
+    browser: Browser, world: World, clock: Clock
+) -> None:
+    await sign_in(browser, "region@test.example")
+    secret, _ = await enrol(browser)
+    await sign_out(browser)
+    config = browser.portal.config
+    browser.portal.config = dataclasses.replace(
+        config, sso=dataclasses.replace(config.sso, totp_after_sso=True)
+    )
+    landed = await callback(browser, await at_provider(await start(browser), who="region@test.example"))
+    assert Refresh(landed.text).content == "0;url=/console/login/code"
+    assert (await browser.get("/console")).status_code == 303  # no session before the code
+    clock.now += timedelta(seconds=twofactor.STEP)  # the enrolment's step is spent
+    assert (await give_code(browser, twofactor.code_at(secret, browser.portal.now()))).status_code == 303
+    assert (await browser.get("/console")).status_code == 200
+    entries = await audit(browser)
+    assert (staffsignin.SIGNED_IN, "region@test.example", '{"method": "oidc:agents+totp"}') in entries
+    assert (staffsignin.SIGNED_IN, "region@test.example", '{"method": "oidc:agents"}') not in entries
 
 
 @pytest.mark.parametrize(
