@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -111,6 +112,10 @@ async def start(browser: Browser, slug: str = "agents") -> str:
     query = parse_qs(urlsplit(location).query)
     assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"] == [CALLBACK]
     assert query["state"][0] and query["nonce"][0] and "openid" in query["scope"][0].split()
+    flow = SimpleCookie()
+    flow.load(response.headers["set-cookie"])
+    cookie = flow["sesame_console_sso"]
+    assert cookie["path"] == "/console/sso" and cookie["samesite"] == "lax" and cookie["httponly"]
     return location
 
 
