@@ -5,7 +5,8 @@ Every sign-in is recorded, accepted or refused, with how it was tried (``passwor
 after the provider too) and, when refused, why (``password``, ``code``,
 ``sso-required``, ``unknown``, ``unverified``, ``inactive``): who signed in when is what a
 region's security officer asks first after an incident. The actor is the email that was tried
-(the admin's own when known), never a password, a code or a token.
+(the admin's own when known; else as typed or asserted, its control characters escaped), never a
+password, a code or a token.
 
 An identity provider's email matches an existing, active admin only: there is no self-enrolment,
 and the role and commune are Sésame's, never the provider's.
@@ -22,6 +23,7 @@ from accounts import audit
 from accounts.admins import admin_email
 from accounts.errors import InvalidInput
 from accounts.models import Admin
+from accounts.wiretext import storable
 
 SIGNED_IN, REFUSED = "staff.sign_in", "staff.sign_in_refused"
 
@@ -55,7 +57,8 @@ async def record(
         details["reason"] = refused
     await audit.record(
         session,
-        actor=admin.email if admin is not None else (email or "-"),
+        # the email tried comes from a form or a provider: made storable (NUL, controls escaped)
+        actor=admin.email if admin is not None else (storable(email, 254) or "-"),
         action=REFUSED if refused is not None else SIGNED_IN,
         target=f"admin:{admin.id}" if admin is not None else "admin",
         commune_id=admin.commune_id if admin is not None else None,

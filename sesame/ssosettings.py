@@ -23,7 +23,7 @@ __all__ = ["OidcProviderSettings", "SsoSettings", "sso_config"]
 class OidcProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    slug: str = Field(pattern=SLUG.pattern)
+    slug: str
     name: str = Field(min_length=1, max_length=60)
     issuer: str
     client_id: str = Field(min_length=1, max_length=255)
@@ -32,6 +32,15 @@ class OidcProviderSettings(BaseModel):
     acr_values: str = Field(default="", max_length=255, pattern=r"^[\x21-\x7e ]*$")
     #: accept an email without email_verified (a provider whose addresses come from a directory)
     trust_email: bool = False
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.fullmatch(value):
+            raise ValueError("a slug is 1 to 32 of a-z, 0-9 and '-', starting with a letter or digit")
+        if value == "callback":
+            raise ValueError("the slug 'callback' is the redirect URI's own path")
+        return value
 
     @field_validator("issuer")
     @classmethod

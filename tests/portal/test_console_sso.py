@@ -284,3 +284,11 @@ def test_an_email_is_taken_only_as_verified_as_the_provider_says(
                             trust_email=trust)  # fmt: skip
     claims: dict[str, object] = {"email": "a@b.example"} | ({} if flag is None else {"email_verified": flag})
     assert provider.verified(claims) is good
+
+
+@pytest.mark.parametrize("slug", ["callback", "Upper", "-dash", "a" * 33])
+def test_a_slug_is_a_plain_name_and_not_the_callbacks_path(slug: str) -> None:
+    with pytest.raises(ValidationError):
+        OidcProviderSettings(
+            slug=slug, name="P", issuer="https://p.example", client_id="c", client_secret="s"
+        )
