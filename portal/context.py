@@ -46,6 +46,7 @@ from portal.security import (
     Signer,
     content_security_policy,
 )
+from portal.ssoconfig import SsoConfig
 from portal.throttle import DEFAULT_LIMITS, Throttle
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -142,6 +143,7 @@ class PortalConfig:
     requisition: Limits = field(default_factory=Limits)
     records_signer: RecordsSigner | None = None
     opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
+    sso: SsoConfig = field(default_factory=SsoConfig)  # the console's OpenID providers (none: passwords only)
 
     @property
     def secure_cookies(self) -> bool:

@@ -77,6 +77,7 @@ from sesame.requisitionsettings import RecordsFileError, load_records_signer
 from sesame.requisitionsettings import limits as requisition_limits
 from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
+from sesame.ssosettings import sso_config
 
 
 def radius_listeners(settings: Settings, *, reuse_port: bool = False) -> list[Listener]:
@@ -552,6 +553,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
                 threshold=settings.opendata.threshold,
                 cache_seconds=settings.opendata.cache_seconds,
             ),
+            sso=sso_config(settings.sso),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),

@@ -44,6 +44,7 @@ from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
 from sesame.requisitionsettings import RequisitionSettings
+from sesame.ssosettings import SsoSettings
 
 ENV_PREFIX = "SESAME_"
 CONFIG_ENV = "SESAME_CONFIG"
@@ -450,6 +451,7 @@ class Settings(BaseSettings):
     eap: EapSettings = EapSettings()
     onboarding: OnboardingSettings = OnboardingSettings()
     requisition: RequisitionSettings = RequisitionSettings()
+    sso: SsoSettings = SsoSettings()
     redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")

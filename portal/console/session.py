@@ -195,9 +195,12 @@ def end_session(response: Response) -> None:
     response.delete_cookie(PENDING_COOKIE, path=PATH)
 
 
-def start_pending(page: Page, response: Response, *, admin: Admin, ask: str) -> None:
+def start_pending(
+    page: Page, response: Response, *, admin: Admin, ask: str, method: str = "password"
+) -> None:
+    """Hold a sign-in until ``ask`` is done; ``method`` is how it began, for the audit log."""
     value = _signers(page.portal)[1].sign(
-        {"a": admin.id, "v": admin.token_version, "k": ask}, now=now_of(page.portal)
+        {"a": admin.id, "v": admin.token_version, "k": ask, "m": method}, now=now_of(page.portal)
     )
     _cookie(page, response, PENDING_COOKIE, value, PENDING_MAX_AGE)
 
@@ -213,3 +216,12 @@ def pending(page: Page, ask: str) -> tuple[int, int] | None:
         return int(payload["a"]), int(payload["v"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def pending_method(page: Page) -> str:
+    """How the pending sign-in began (``password`` or ``oidc:<provider>``), for the audit log."""
+    payload = _signers(page.portal)[1].read(
+        page.request.cookies.get(PENDING_COOKIE), now=now_of(page.portal), max_age=PENDING_MAX_AGE
+    )
+    method = payload.get("m") if payload is not None else None
+    return method if isinstance(method, str) and method else "password"

@@ -13,6 +13,10 @@ address with the API token endpoint's limits (``admin_ip``, ``admin_account_ip``
 * otherwise the session starts on the password alone, and the "Sign-in and security" page offers
   to set a factor up.
 
+Every sign-in, accepted or refused, is audited with its method (:mod:`accounts.staffsignin`).
+An email in a domain the region holds to single sign-on (``SESAME_SSO_REQUIRED_DOMAINS``) is
+refused here before its password is looked at, so the answer says nothing of the account.
+
 Every POST is CSRF-checked (:func:`portal.forms.read_form`) before its fields are looked at.
 Nothing here logs a code, a secret or a password.
 """
@@ -24,7 +28,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import admins, twofactor
+from accounts import admins, staffsignin, twofactor
 from accounts.models import Admin
 from portal.console import session as console_session
 from portal.console.render import render
@@ -54,7 +58,9 @@ async def login_form(page: PageDep) -> Response:
         "idle": page._("Your session ended. Please sign in again."),
     }
     notice = notices.get(page.request.query_params.get("bye", ""))
-    return render(page, "signin.html", values={}, error=None, notice=notice)
+    return render(
+        page, "signin.html", values={}, error=None, notice=notice, providers=page.portal.config.sso.providers
+    )
 
 
 @router.post("/login")
@@ -65,14 +71,26 @@ async def login(page: PageDep) -> Response:
     keys = {"admin_ip": address, "admin_account_ip": account_at(email, address)}
     await check_throttle(page, keys)
     portal = page.portal
+    providers = portal.config.sso.providers
     async with portal.transaction() as session:
+        if portal.config.sso.sso_only(email):
+            await staffsignin.record(
+                session, email=email, method="password", refused="sso-required", at=portal.now()
+            )
+            return render(
+                page, "signin.html", status_code=400, values={"email": email}, providers=providers,
+                error=page._("Staff of this organisation sign in with single sign-on."), notice=None,
+            )  # fmt: skip
         admin = await admins.authenticate_admin(
             session, hasher=portal.hasher, email=email, password=form.get("password", ""), now=portal.now()
         )
         if admin is None:
             await portal.throttle.failed(keys)
+            await staffsignin.record(
+                session, email=email, method="password", refused="password", at=portal.now()
+            )
             return render(
-                page, "signin.html", status_code=400, values={"email": email},
+                page, "signin.html", status_code=400, values={"email": email}, providers=providers,
                 error=page._("Wrong email or password."), notice=None,
             )  # fmt: skip
         await portal.throttle.succeeded(keys)
@@ -83,6 +101,7 @@ async def login(page: PageDep) -> Response:
             response = redirect(page, "/console/enrol")
             console_session.start_pending(page, response, admin=admin, ask=ASK_ENROL)
         else:
+            await staffsignin.record(session, email=email, method="password", admin=admin, at=portal.now())
             response = redirect(page, "/console")
             console_session.start_session(page, response, admin=admin, second_factor=False)
     return response
@@ -105,6 +124,7 @@ async def code(page: PageDep) -> Response:
             return redirect(page, "/console/login")
         keys = {"admin_ip": client_address(page), "console_code": str(admin.id)}
         await check_throttle(page, keys)
+        method = console_session.pending_method(page) + "+totp"
         typed = form.get("code", "")
         if len(twofactor.clean_code(typed)) == twofactor.DIGITS:
             good = await twofactor.verify(session, box=portal.box, admin=admin, code=typed, now=portal.now())
@@ -114,8 +134,12 @@ async def code(page: PageDep) -> Response:
             )
         if not good:
             await portal.throttle.failed(keys)
+            await staffsignin.record(
+                session, email=admin.email, method=method, admin=admin, refused="code", at=portal.now()
+            )
             return render(page, "code.html", status_code=400, error=page._("This code is not right."))
         await portal.throttle.succeeded(keys)
+        await staffsignin.record(session, email=admin.email, method=method, admin=admin, at=portal.now())
         response = redirect(page, "/console")
         console_session.start_session(page, response, admin=admin, second_factor=True)
     return response
@@ -207,6 +231,9 @@ async def enrol(page: PageDep) -> Response:
             secret = twofactor.pending_secret(portal.box, row)
             return _enrol_page(page, admin, secret, ask_password=ask_password, error=error)
         await portal.throttle.succeeded(keys)
+        if not ask_password:  # the end of a sign-in the region held for enrolment
+            method = console_session.pending_method(page) + "+totp"
+            await staffsignin.record(session, email=admin.email, method=method, admin=admin, at=portal.now())
         staff = console_session.staff_for(admin, second_factor=True, signed_in_at=portal.now().timestamp())
         response = render(page, "recovery.html", staff=staff, codes=codes)
         console_session.start_session(page, response, admin=admin, second_factor=True)  # after render's

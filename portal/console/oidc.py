@@ -1,0 +1,196 @@
+"""OpenID Connect for the console's sign-in: the relying party's half of the authorization code
+flow (OpenID Connect Core 1.0 §3.1), with authlib for the OAuth 2.0 client and joserfc for the ID
+token. No I/O but to the configured provider, with timeouts; no logging of a token or a secret.
+
+* **Discovery** (OpenID Connect Discovery 1.0): ``<issuer>/.well-known/openid-configuration`` is
+  fetched at each sign-in (they are rare; a provider that rotates its keys or moves an endpoint is
+  followed at once). The document's ``issuer`` must be the configured one exactly (§4.3: else a
+  document could speak for another issuer), and every endpoint in it must pass
+  :func:`portal.ssoconfig.issuer_url` — the authorization endpoint is where a browser is sent.
+* **The request** carries ``state`` and ``nonce`` (random, 256 bits) and a PKCE S256 challenge
+  (RFC 7636); all three stay in the browser's signed flow cookie (:mod:`portal.console.sso`).
+* **The answer**: the code is exchanged at the token endpoint with the client's secret and the
+  PKCE verifier; the ID token's signature is verified against the provider's JWKS (asymmetric
+  algorithms only: never ``none``, never a MAC under a key the JWKS would name), then ``iss``,
+  ``aud`` (and ``azp`` when several audiences), ``exp``, ``iat`` and ``nonce`` are checked.
+* **The email**: where the ID token does not carry it (a provider that conforms ID tokens to the
+  request, as ProConnect and oidc-provider do), it comes from the UserInfo endpoint with the
+  access token — JSON, or a JWT signed with the same JWKS — whose ``sub`` must be the ID token's
+  (Core §5.3.4: else the answer could be another person's).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+from accounts.errors import InvalidInput
+from portal.ssoconfig import OidcProvider, issuer_url
+
+#: the ID token's algorithms we accept: asymmetric ones, as the JWKS publishes public keys
+ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "EdDSA")
+MAX_DOCUMENT = 256 * 1024  # bytes of a discovery document or a JWKS
+LEEWAY = 60  # seconds of clock difference with the provider
+
+
+class OidcError(Exception):
+    """The provider did not answer as it must; the message is for the log (no secret in it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    authorization: str
+    token: str
+    jwks: str
+    userinfo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What the browser keeps between the request and the answer."""
+
+    state: str
+    nonce: str
+    verifier: str
+
+
+async def _get_json(url: str, *, seconds: float) -> dict[str, Any]:
+    try:
+        async with httpx.AsyncClient(timeout=seconds, trust_env=False, follow_redirects=False) as client:
+            answer = await client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise OidcError(f"cannot fetch {url}: {type(exc).__name__}") from None
+    if answer.status_code != 200 or len(answer.content) > MAX_DOCUMENT:
+        raise OidcError(f"{url} answered {answer.status_code} ({len(answer.content)} bytes)")
+    try:
+        document = answer.json()
+    except ValueError:
+        raise OidcError(f"{url} is not JSON") from None
+    if not isinstance(document, dict):
+        raise OidcError(f"{url} is not a JSON object")
+    return document
+
+
+async def discover(provider: OidcProvider, *, seconds: float) -> Endpoints:
+    """The provider's endpoints from its discovery document, each checked."""
+    url = provider.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    document = await _get_json(url, seconds=seconds)
+    if document.get("issuer") != provider.issuer:
+        raise OidcError("the discovery document names another issuer")
+    found = []
+    for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        value = document.get(key)
+        try:
+            found.append(issuer_url(value if isinstance(value, str) else "", what=key))
+        except InvalidInput as exc:
+            raise OidcError(f"discovery: {exc}") from None
+    if "S256" not in document.get("code_challenge_methods_supported", ["S256"]):
+        raise OidcError("the provider does not support PKCE S256")
+    userinfo = document.get("userinfo_endpoint")
+    if userinfo is not None:
+        try:
+            userinfo = issuer_url(userinfo if isinstance(userinfo, str) else "", what="userinfo_endpoint")
+        except InvalidInput as exc:
+            raise OidcError(f"discovery: {exc}") from None
+    return Endpoints(found[0], found[1], found[2], userinfo=userinfo)
+
+
+def _client(provider: OidcProvider, *, redirect_uri: str, seconds: float) -> AsyncOAuth2Client:
+    return AsyncOAuth2Client(
+        client_id=provider.client_id,
+        client_secret=provider.client_secret,
+        token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method's name
+        scope=" ".join(provider.scopes),
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        timeout=seconds,
+        trust_env=False,
+    )
+
+
+def authorization_url(provider: OidcProvider, endpoints: Endpoints, *, redirect_uri: str) -> tuple[str, Flow]:
+    """Where to send the browser, and what it must keep for the answer."""
+    flow = Flow(state=generate_token(43), nonce=generate_token(43), verifier=generate_token(64))
+    extra = {"acr_values": provider.acr_values} if provider.acr_values else {}
+    client = _client(provider, redirect_uri=redirect_uri, seconds=1.0)
+    url, _ = client.create_authorization_url(
+        endpoints.authorization, state=flow.state, code_verifier=flow.verifier, nonce=flow.nonce, **extra
+    )
+    return url, flow
+
+
+async def id_token_claims(
+    provider: OidcProvider, endpoints: Endpoints, *, code: str, flow: Flow, redirect_uri: str, seconds: float
+) -> dict[str, Any]:
+    """Exchange the code and return the verified ID token's claims (:class:`OidcError` if any
+    check fails: a refused or reused code, a bad signature, another issuer, audience or nonce)."""
+    try:
+        async with _client(provider, redirect_uri=redirect_uri, seconds=seconds) as client:
+            token = await client.fetch_token(
+                endpoints.token, grant_type="authorization_code", code=code, code_verifier=flow.verifier
+            )
+    except OAuthError as exc:
+        raise OidcError(f"token endpoint refused the code: {exc.error}") from None
+    except httpx.HTTPError as exc:
+        raise OidcError(f"token endpoint: {type(exc).__name__}") from None
+    id_token, access_token = token.get("id_token"), token.get("access_token")
+    if not isinstance(id_token, str):
+        raise OidcError("the token endpoint gave no ID token")
+    keys = await _get_json(endpoints.jwks, seconds=seconds)
+    try:
+        key_set = KeySet.import_key_set(keys)  # type: ignore[arg-type]
+        decoded = jwt.decode(id_token, key_set, algorithms=list(ALGORITHMS))
+        claims = dict(decoded.claims)
+        JWTClaimsRegistry(
+            now=int(time.time()),
+            leeway=LEEWAY,
+            iss={"essential": True, "value": provider.issuer},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": flow.nonce},
+        ).validate(claims)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise OidcError(f"ID token refused: {type(exc).__name__}") from None
+    audience = claims.get("aud")
+    audiences = [audience] if isinstance(audience, str) else audience
+    if not isinstance(audiences, list) or provider.client_id not in audiences:
+        raise OidcError("ID token refused: another audience")
+    if len(audiences) > 1 and claims.get("azp") != provider.client_id:
+        raise OidcError("ID token refused: another authorized party")
+    if "email" not in claims and endpoints.userinfo and isinstance(access_token, str):
+        extra = await _userinfo(endpoints.userinfo, access_token, key_set, seconds=seconds)
+        if extra.get("sub") != claims["sub"]:
+            raise OidcError("UserInfo refused: another subject")
+        claims.update({k: extra[k] for k in ("email", "email_verified") if k in extra})
+    return claims
+
+
+async def _userinfo(url: str, access_token: str, key_set: KeySet, *, seconds: float) -> dict[str, Any]:
+    """The UserInfo answer: JSON, or a JWT verified with the provider's keys."""
+    try:
+        async with httpx.AsyncClient(timeout=seconds, trust_env=False, follow_redirects=False) as client:
+            answer = await client.get(url, headers={"Authorization": f"Bearer {access_token}"})
+    except httpx.HTTPError as exc:
+        raise OidcError(f"UserInfo: {type(exc).__name__}") from None
+    if answer.status_code != 200 or len(answer.content) > MAX_DOCUMENT:
+        raise OidcError(f"UserInfo answered {answer.status_code}")
+    try:
+        if answer.headers.get("content-type", "").split(";")[0].strip() == "application/jwt":
+            found = dict(jwt.decode(answer.text, key_set, algorithms=list(ALGORITHMS)).claims)
+        else:
+            found = answer.json()
+    except (JoseError, ValueError) as exc:
+        raise OidcError(f"UserInfo refused: {type(exc).__name__}") from None
+    if not isinstance(found, dict):
+        raise OidcError("UserInfo is not a JSON object")
+    return found
