@@ -31,7 +31,8 @@ COORDINATES = {"Médiathèque": (44.933, 4.892), "Place": (44.753, 5.370), "Gare
 
 class Tables(HTMLParser):
     """Every table with an id, as rows of cell texts (header cells included), and every
-    ``<script type="application/json">`` data block by id, parsed with ``json``."""
+    ``<script type="application/json">`` data block and ``data-series`` attribute by id, parsed
+    with ``json``."""
 
     def __init__(self, html: str) -> None:
         super().__init__()
@@ -56,7 +57,9 @@ class Tables(HTMLParser):
             self._cell = []
         elif tag == "script" and values.get("type") == "application/json":
             self._block, self._buffer = values["id"], []
-        elif tag == "dd" and values.get("id"):
+        if values.get("data-series"):
+            self.data[values["id"]] = json.loads(values["data-series"])
+        if tag == "dd" and values.get("id"):
             self._text_id, self._buffer = values["id"], []
 
     def handle_endtag(self, tag: str) -> None:
@@ -157,7 +160,7 @@ async def test_the_network_now_shows_what_the_seed_implies(browser: Browser, see
     # the chart's data and its table say the same, minute by minute
     expected = [(m.strftime("%H:%M"), a, r) for m, (a, r) in sorted(minutes.items())]
     assert [(t, int(a), int(r)) for t, a, r in page.body("minutes-table")] == expected
-    chart = page.data["minutes-data"]
+    chart = page.data["minutes-chart"]
     assert isinstance(chart, dict)
     assert chart["t"] == [int(m.timestamp()) for m in sorted(minutes)]
     assert list(zip(chart["accepted"], chart["refused"], strict=True)) == [(a, r) for _, a, r in expected]

@@ -14,18 +14,29 @@
     return Math.max(280, Math.min(element.clientWidth || 600, 900));
   }
 
+  // days and minutes are UTC, as the tables say: the time axis too, whatever the browser's zone
+  function utc(seconds) { return uPlot.tzDate(new Date(seconds * 1e3), "Etc/UTC"); }
+
   function chart(id, series, columns) {
     var element = document.getElementById(id);
     if (!element) { return; }
     element.textContent = "";
-    new uPlot({ width: width(element), height: 220, series: [{}].concat(series) }, columns, element);
+    new uPlot({
+      width: width(element),
+      height: 220,
+      tzDate: utc,
+      axes: [{}, { size: 70 }],
+      series: [{}].concat(series)
+    }, columns, element);
   }
 
   var colours = ["rgb(11, 79, 138)", "rgb(161, 19, 15)", "rgb(20, 97, 43)", "rgb(146, 64, 14)", "rgb(91, 33, 182)"];
 
   function minutes() {
-    var m = data("minutes-data");
-    if (!m) { return; }
+    // an attribute of the chart's element: htmx drops the script blocks of the fragments it swaps
+    var element = document.getElementById("minutes-chart");
+    if (!element || !element.dataset.series) { return; }
+    var m = JSON.parse(element.dataset.series);
     chart("minutes-chart", [
       { label: "accepted", stroke: colours[2], width: 2 },
       { label: "refused", stroke: colours[1], width: 2 }
@@ -40,11 +51,11 @@
       { label: "connections", stroke: colours[0], width: 2 },
       { label: "people", stroke: colours[2], width: 2 }
     ], [u.t, u.connections, u.people]);
-    var mib = function (v) { return Math.round(v / 104857.6) / 10; };
+    var gib = function (v) { return Math.round(v / 107374182.4) / 10; };
     chart("volume-chart", [
-      { label: "in (MiB)", stroke: colours[0], width: 2 },
-      { label: "out (MiB)", stroke: colours[3], width: 2 }
-    ], [u.t, u.octets_in.map(mib), u.octets_out.map(mib)]);
+      { label: "in (GiB)", stroke: colours[0], width: 2 },
+      { label: "out (GiB)", stroke: colours[3], width: 2 }
+    ], [u.t, u.octets_in.map(gib), u.octets_out.map(gib)]);
     var r = h.refusals;
     chart("refusals-chart", r.reasons.map(function (reason, n) {
       return { label: reason, stroke: colours[(n + 1) % colours.length], width: 2 };
@@ -68,8 +79,9 @@
     minutes();
     history();
     map();
-    // htmx replaced the live numbers: draw their chart again from the new data block
-    document.body.addEventListener("htmx:afterSettle", function (event) {
+    // htmx replaced the live numbers: draw their chart again from the new data block ("htmx:load"
+    // fires on the new element; the old one, which other events name, has left the page)
+    document.body.addEventListener("htmx:load", function (event) {
       if (event.target && event.target.id === "live") { minutes(); }
     });
   }
