@@ -29,7 +29,14 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     cookie, if any, is dropped: it has idled out, expired or been revoked)."""
     page = await get_page(request, request.app.state.portal)
     had_session = SESSION_COOKIE in request.cookies
-    response = redirect(page, "/console/login?bye=idle" if had_session else "/console/login")
+    target = "/console/login?bye=idle" if had_session else "/console/login"
+    if request.headers.get("HX-Request") == "true":
+        # htmx's refresh of a dashboard: a redirect would be followed by its request and the
+        # sign-in page swapped into the dashboard; HX-Redirect makes the whole page go there
+        response: Response = Response(status_code=200, headers={"HX-Redirect": target})
+        response.delete_cookie(SESSION_COOKIE, path=PATH)
+        return response
+    response = redirect(page, target)
     response.delete_cookie(SESSION_COOKIE, path=PATH)  # a pending sign-in, if any, goes on
     return response
 

@@ -169,7 +169,3 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
-
-
-def mebibytes(octets: int) -> str:
-    return f"{octets / 1048576:,.1f}"

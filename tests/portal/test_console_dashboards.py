@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -292,3 +292,14 @@ async def test_the_live_refresh_does_not_keep_a_session_alive(browser: Browser, 
     assert int(Tables(response.text).texts["open-total"]) == sum(seeded.world.open_now().values())
     page = await browser.get("/console/dashboards")
     assert "sesame_console" in page.headers.get("set-cookie", "")  # a page does restart the timer
+
+
+async def test_a_refresh_after_the_idle_timeout_sends_the_whole_page_to_sign_in(
+    browser: Browser, seeded: Seeded, clock: Clock
+) -> None:
+    await sign_in(browser, REGION)
+    assert (await browser.get("/console/dashboards")).status_code == 200
+    clock.now = NOW + timedelta(minutes=31)  # the idle timeout is 30 minutes
+    response = await browser.get("/console/dashboards/live", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and response.headers["hx-redirect"] == "/console/login?bye=idle"
+    assert response.text == ""  # nothing for htmx to swap into the dashboard
