@@ -30,6 +30,18 @@ class CommuneSummary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SitePlace:
+    """A site as the dashboards name and map it: its commune, and its coordinates when known."""
+
+    id: int
+    name: str
+    commune_id: int
+    commune_name: str
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteSummary:
     id: int
     name: str
@@ -81,4 +93,24 @@ async def sites_of(session: AsyncSession, *, commune: Commune) -> Sequence[SiteS
     return [
         SiteSummary(id=i, name=name, address=address, access_points=int(n))
         for i, name, address, n in (await session.execute(query)).all()
+    ]
+
+
+async def sites_in_reach(
+    session: AsyncSession, *, reach: Reach, commune_id: int | None = None
+) -> Sequence[SitePlace]:
+    """Every site within reach (of one commune with ``commune_id``, which the caller checked), by
+    commune and name: the dashboards' names for places and the map's markers."""
+    query = (
+        select(Site.id, Site.name, Commune.id, Commune.name, Site.latitude, Site.longitude)
+        .join(Commune, Commune.id == Site.commune_id)
+        .order_by(Commune.name, Commune.id, Site.name)
+    )
+    if not reach.region_wide:
+        query = query.where(Commune.id == reach.commune_id)
+    if commune_id is not None:
+        query = query.where(Commune.id == commune_id)
+    return [
+        SitePlace(id=i, name=name, commune_id=c, commune_name=cname, latitude=lat, longitude=lon)
+        for i, name, c, cname, lat, lon in (await session.execute(query)).all()
     ]

@@ -6,6 +6,7 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``signin.py``: password, TOTP second factor, recovery codes, enrolment, signing out;
 * ``sso.py`` and ``oidc.py``: single sign-on through OpenID providers (authlib, joserfc);
 * ``pages.py``: "My reach" (where every role lands), a commune's sites, security, region settings;
+* ``dashboards.py`` (with ``dashdata.py``): the network now and its history, charts and tables;
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -18,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from portal.console import pages, signin, sso
+from portal.console import dashboards, pages, signin, sso
 from portal.console.render import STATIC
 from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
 from portal.context import get_page, redirect
@@ -29,7 +30,14 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     cookie, if any, is dropped: it has idled out, expired or been revoked)."""
     page = await get_page(request, request.app.state.portal)
     had_session = SESSION_COOKIE in request.cookies
-    response = redirect(page, "/console/login?bye=idle" if had_session else "/console/login")
+    target = "/console/login?bye=idle" if had_session else "/console/login"
+    if request.headers.get("HX-Request") == "true":
+        # htmx's refresh of a dashboard: a redirect would be followed by its request and the
+        # sign-in page swapped into the dashboard; HX-Redirect makes the whole page go there
+        response: Response = Response(status_code=200, headers={"HX-Redirect": target})
+        response.delete_cookie(SESSION_COOKIE, path=PATH)
+        return response
+    response = redirect(page, target)
     response.delete_cookie(SESSION_COOKIE, path=PATH)  # a pending sign-in, if any, goes on
     return response
 
@@ -39,5 +47,6 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(sso.router)
     app.include_router(pages.router)
+    app.include_router(dashboards.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.admins import READ_NETWORK, WRITE_ADMINS
+from accounts.admins import READ_NETWORK, READ_STATS, WRITE_ADMINS
 from portal.console.session import Staff
 
 
@@ -27,6 +27,7 @@ def _(message: str) -> str:
 
 NAV: tuple[NavItem, ...] = (
     NavItem(path="/console", label=_("My reach"), scope=READ_NETWORK),
+    NavItem(path="/console/dashboards", label=_("Dashboards"), scope=READ_STATS),
     NavItem(path="/console/security", label=_("Sign-in and security")),
     NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
 )
