@@ -5,6 +5,8 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``session.py``: the signed session cookie, idle timeout, lifetime, sign-out everywhere;
 * ``signin.py``: password, TOTP second factor, recovery codes, enrolment, signing out;
 * ``pages.py``: "My reach" (where every role lands), a commune's sites, security, region settings;
+* a commune's own pages: ``sites.py``, ``accesspoints.py``, ``policies.py``, ``branding.py`` (with
+  the live preview of the portal's log-in page), ``sessions.py`` (disconnect), ``statistics.py``;
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -17,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from portal.console import pages, signin
+from portal.console import accesspoints, branding, pages, policies, sessions, signin, sites, statistics
 from portal.console.render import STATIC
 from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
 from portal.context import get_page, redirect
@@ -37,5 +39,7 @@ def install(app: FastAPI) -> None:
     """The console's routers, static files and sign-in handler (the app has a portal)."""
     app.include_router(signin.router)
     app.include_router(pages.router)
+    for module in (sites, accesspoints, policies, branding, sessions, statistics):
+        app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")
