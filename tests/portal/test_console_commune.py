@@ -300,3 +300,39 @@ async def test_another_communes_ids_are_404_on_every_page_and_action(browser: Br
             if method == "GET":
                 response = await other.get(path)
                 assert response.status_code == 200, (path, response.status_code)
+
+
+async def test_a_region_admin_sets_an_access_points_hand_off_under_the_weburl_rule(
+    browser: Browser, world: World
+) -> None:
+    await sign_in(browser, REGION)
+    form = f"/console/communes/{world.commune_b}/access-points/new"
+    page = await browser.get(form)
+    assert 'name="handoff"' in page.text and 'name="handoff_options"' in page.text
+    fields = {
+        "site_id": str(world.site_b), "name": "gare-controller", "address": "10.2.1.0/28",
+        "secret": "s3cret-gare-1", "vendor": "other", "coa_port": "3799",
+        "require_message_authenticator": "yes", "handoff": "form_post",
+    }  # fmt: skip
+    unsafe = await browser.submit(
+        f"/console/communes/{world.commune_b}/access-points",
+        fields | {"handoff_options": "login_url=http://evil.example/login"},
+        page=form,
+    )
+    assert unsafe.status_code == 400 and ConsolePage(unsafe.text).alerts
+    assert "s3cret-gare-1" not in unsafe.text
+    done = await browser.submit(
+        f"/console/communes/{world.commune_b}/access-points",
+        fields | {"handoff_options": "login_url=https://controller.gare.example/login\r\ndone_url=/"},
+        page=form,
+    )
+    assert done.status_code == 200 and ConsolePage(done.text).codes == []  # its secret was typed
+    async with browser.portal.transaction() as session:
+        nas = await session.scalar(select(Nas).where(Nas.shortname == "gare-controller"))
+        assert nas is not None and nas.handoff == "form_post"
+        assert json.loads(nas.handoff_options or "") == {
+            "done_url": "/",
+            "login_url": "https://controller.gare.example/login",
+        }
+    (entry,) = await _audit(browser, "access_point.create")
+    assert entry.actor == REGION and entry.commune_id == world.commune_b
