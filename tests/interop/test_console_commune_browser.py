@@ -2,10 +2,10 @@
 (selenium) against a real ``sesame serve``. The commune admin signs in with a password, sets up
 TOTP, signs in again with password and code, adds a site and an access point at 127.0.0.5 (its
 secret generated and read from the page, as a person would copy it), then ``radclient`` sending
-from 127.0.0.5 with that secret is accepted, and the access points page says so (the decision
-record). The branding page's preview is the portal's log-in page, re-rendered as a field changes.
-axe-core finds no WCAG 2.1 A/AA violation on any of the commune's pages. Screenshots go to
-``$SESAME_ARTIFACTS/console``.
+from 127.0.0.5 with that secret is accepted, the access points page says so (the decision
+record), and the session its accounting starts is listed and counted. The branding page's preview
+is the portal's log-in page, re-rendered as a field changes. axe-core finds no WCAG 2.1 A/AA
+violation on any of the commune's pages. Screenshots go to ``$SESAME_ARTIFACTS/console``.
 """
 
 from __future__ import annotations
@@ -196,8 +196,25 @@ def test_a_commune_admin_adds_a_site_and_an_access_point_then_radclient_is_accep
     submit(f"{commune}/branding")
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[role=status]"))
 
-    for name in ("policy", "sessions", "statistics"):
-        driver.get(f"{base}{commune}/{name}")
-        assert driver.find_element(By.TAG_NAME, "h1").text
-        check(name)
+    # alice's session, started by the access point's accounting, is listed open and counted
+    start = (
+        f'User-Name = "alice@{REALM}"\nAcct-Status-Type = Start\nAcct-Session-Id = "gare-0001"\n'
+        f"Calling-Station-Id = 02-00-00-00-00-05\nFramed-IP-Address = 10.5.0.9\n"
+        f"NAS-IP-Address = {AP_ADDRESS}\nPacket-Src-IP-Address = {AP_ADDRESS}\n"
+    )
+    answer = send(srv.acct_port, shared, start, command="acct", timeout=1.0, retries=3)
+    assert received(answer) == "Accounting-Response", answer
+
+    def listed(d: WebDriver) -> bool:
+        d.get(base + f"{commune}/sessions")
+        return bool(d.find_elements(By.CSS_SELECTOR, "tbody th[scope=row]"))
+
+    WebDriverWait(driver, 15, poll_frequency=0.5).until(listed)
+    assert driver.find_element(By.CSS_SELECTOR, "tbody th[scope=row]").text.startswith("alice")
+    check("sessions")
+    driver.get(f"{base}{commune}/statistics")
+    assert driver.find_element(By.CSS_SELECTOR, "tbody td.num").text == "1"  # one session today
+    check("statistics")
+    driver.get(f"{base}{commune}/policy")
+    check("policy")
     assert {name: v for name, v in found.items() if v} == {}
