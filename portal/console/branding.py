@@ -12,6 +12,7 @@ Saving goes through :func:`accounts.network.set_branding`, audited as ``branding
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,8 +35,18 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 #: what the page edits (the terms' version follows the text: accounts/network.py)
 EDITED = ("title", "logo_url", "color", "welcome_text", "terms_text")
+KEPT = (*EDITED, "terms_version")
 #: what the log-in page shows, hence what the preview carries
 PREVIEWED = ("title", "logo_url", "color", "welcome_text")
+
+
+def terms_version(insee_code: str, text: str | None) -> str | None:
+    """A new version for new terms (each account records the version it accepted at sign-up,
+    ``accounts.selfservice``): the commune and a digest of the text, so that two texts never share
+    one; None with no text of its own (the region's terms and version apply)."""
+    if text is None:
+        return None
+    return f"commune-{insee_code}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 async def _commune(page: Page, staff: Staff, raw: str) -> CommuneRef | None:
@@ -81,14 +92,16 @@ async def save_branding(page: PageDep, staff: StaffDep, commune_id: str) -> Resp
     commune = await _commune(page, staff, commune_id)
     if commune is None:
         return not_found(page, staff)
-    values = {name: form.get(name, "").strip() or None for name in EDITED}
+    values: dict[str, str | None] = {name: form.get(name, "").strip() or None for name in EDITED}
     try:
         async with page.portal.transaction() as session:
             found = await reach.commune_in_reach(session, reach=staff.reach, commune_id=commune.id)
             row = await session.scalar(select(Branding).where(Branding.commune_id == found.id))
-            before = {name: getattr(row, name) if row is not None else None for name in EDITED}
+            before = {name: getattr(row, name) if row is not None else None for name in KEPT}
+            if values["terms_text"] != before["terms_text"]:
+                values["terms_version"] = terms_version(found.insee_code, values["terms_text"])
             row = await network.set_branding(session, commune=found, values=values)
-            after = {name: getattr(row, name) for name in EDITED}
+            after = {name: getattr(row, name) for name in KEPT}
             await audit.record(
                 session, actor=staff.actor, action="branding.update", target=f"commune:{found.id}",
                 commune_id=found.id, before=before, after=after,

@@ -165,9 +165,14 @@ async def test_branding_is_saved_and_previewed_with_the_portals_own_login_page(
     async with browser.portal.transaction() as session:
         row = await session.scalar(select(Branding).where(Branding.commune_id == world.commune_a))
         assert row is not None and (row.title, row.color) == ("Valence Wi-Fi", "#0a7e3c")
-        assert row.welcome_text == "Bienvenue\nà la médiathèque"
-    (entry,) = await _audit(browser, "branding.update")
-    assert entry.after is not None and entry.actor == VALENCE
+        assert row.welcome_text == "Bienvenue\nà la médiathèque" and row.terms_version is None
+    with_terms = await browser.submit(path, fields | {"terms_text": "Article 1"})
+    assert with_terms.status_code == 200
+    async with browser.portal.transaction() as session:
+        row = await session.scalar(select(Branding).where(Branding.commune_id == world.commune_a))
+        assert row is not None and (row.terms_version or "").startswith("commune-26362-")
+    first, second = await _audit(browser, "branding.update")
+    assert first.actor == second.actor == VALENCE and "Article 1" in (second.after or "")
     refused = await browser.submit(path, fields | {"logo_url": "http://tracker.example/x.png"})
     assert refused.status_code == 400 and ConsolePage(refused.text).alerts
     # the preview: the portal's log-in template with the draft, framed by the console only
