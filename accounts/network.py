@@ -470,16 +470,13 @@ async def set_wifi4eu(session: AsyncSession, *, site: Site, network_id: str | No
 BRANDING_FIELDS = ("title", "logo_url", "color", "welcome_text", "terms_text", "terms_version")
 
 
-async def set_branding(
-    session: AsyncSession,
-    *,
-    commune: Commune | None = None,
-    site: Site | None = None,
-    values: Mapping[str, str | None],
-) -> Branding:
-    """Set fields of a commune's or a site's portal branding (``None`` or ``""`` clears a field)."""
-    if (commune is None) == (site is None):
-        raise InvalidInput("brand either a commune or a site")
+BRANDING_LIMITS = {"title": 120, "terms_version": 32, "welcome_text": 2000, "terms_text": 50_000}
+
+
+def check_branding(values: Mapping[str, str | None]) -> None:
+    """Refuse branding a portal must not show: an unknown field, a colour that is not ``#rrggbb``,
+    a logo elsewhere than an https:// address under the :mod:`accounts.weburl` rule or a /static/
+    path, a text over its length. Also what the console's live preview of a draft checks."""
     unknown = set(values) - set(BRANDING_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown branding fields: {', '.join(sorted(unknown))}")
@@ -491,6 +488,23 @@ async def set_branding(
         raise InvalidInput("a logo is an https:// address (in the walled garden) or a /static/ path")
     if logo:
         web_target(logo, what="the logo", local_paths=True)
+    for name, value in values.items():
+        limit = BRANDING_LIMITS.get(name, 500)
+        if value is not None and len(value.strip()) > limit:
+            raise InvalidInput(f"{name}: at most {limit} characters")
+
+
+async def set_branding(
+    session: AsyncSession,
+    *,
+    commune: Commune | None = None,
+    site: Site | None = None,
+    values: Mapping[str, str | None],
+) -> Branding:
+    """Set fields of a commune's or a site's portal branding (``None`` or ``""`` clears a field)."""
+    if (commune is None) == (site is None):
+        raise InvalidInput("brand either a commune or a site")
+    check_branding(values)
     if commune is not None:
         branding = await session.scalar(select(Branding).where(Branding.commune_id == commune.id))
     else:
@@ -499,11 +513,8 @@ async def set_branding(
     if branding is None:
         branding = Branding(commune_id=commune.id if commune else None, site_id=site.id if site else None)
         session.add(branding)
-    limits = {"title": 120, "terms_version": 32, "welcome_text": 2000, "terms_text": 50_000}
     for name, value in values.items():
         value = (value or "").strip() or None
-        if value is not None and len(value) > limits.get(name, 500):
-            raise InvalidInput(f"{name}: at most {limits.get(name, 500)} characters")
         setattr(branding, name, value.lower() if name == "color" and value else value)
     await session.flush()
     return branding

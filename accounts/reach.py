@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.admins import Reach
 from accounts.errors import NotFound
-from accounts.models import Commune, Nas, Site
+from accounts.models import AuthRecord, Commune, Nas, Site
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,3 +115,80 @@ async def sites_in_reach(
         SitePlace(id=i, name=name, commune_id=c, commune_name=cname, latitude=lat, longitude=lon)
         for i, name, c, cname, lat, lon in (await session.execute(query)).all()
     ]
+
+
+async def site_in_reach(session: AsyncSession, *, reach: Reach, site_id: int) -> Site:
+    """The site, or :class:`NotFound` — also when its commune is outside the reach."""
+    site = await session.get(Site, site_id)
+    if site is None or not reach.covers(site.commune_id):
+        raise NotFound(f"no site {site_id}")
+    return site
+
+
+async def access_point_in_reach(session: AsyncSession, *, reach: Reach, nas_id: int) -> tuple[Nas, Site]:
+    """The access point and its site, or :class:`NotFound` — also when outside the reach."""
+    nas = await session.get(Nas, nas_id)
+    site = await session.get(Site, nas.site_id) if nas is not None else None
+    if nas is None or site is None or not reach.covers(site.commune_id):
+        raise NotFound(f"no access point {nas_id}")
+    return nas, site
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessPointSummary:
+    """An access point as the console lists it: where, how it hands off, and whether it is
+    sending requests — its last decision (``radpostauth``) within the window, if any."""
+
+    id: int
+    name: str
+    address: str
+    site_id: int
+    site_name: str
+    vendor: str
+    handoff: str
+    last_seen: datetime | None
+    last_reply: str | None
+    last_reason: str | None
+
+
+async def access_points_of(
+    session: AsyncSession, *, commune: Commune, since: datetime
+) -> Sequence[AccessPointSummary]:
+    """A commune's access points by name, each with its last decision since ``since``.
+
+    The decisions are found through the indexed ``site_id`` and ``authdate`` columns, bounded by
+    the window (the table holds a year of every request of the region): the newest row per access
+    point is the one with the highest id, rows being written in order."""
+    rows = (
+        await session.execute(
+            select(Nas.id, Nas.shortname, Nas.nasname, Nas.site_id, Site.name, Nas.type, Nas.handoff)
+            .join(Site, Site.id == Nas.site_id)
+            .where(Site.commune_id == commune.id)
+            .order_by(Nas.shortname)
+        )
+    ).all()
+    newest = (
+        select(func.max(AuthRecord.id))
+        .join(Site, Site.id == AuthRecord.site_id)
+        .where(Site.commune_id == commune.id, AuthRecord.authdate >= since, AuthRecord.nas_id.is_not(None))
+        .group_by(AuthRecord.nas_id)
+    )
+    last = {
+        nas_id: (when, reply, reason)
+        for nas_id, when, reply, reason in (
+            await session.execute(
+                select(AuthRecord.nas_id, AuthRecord.authdate, AuthRecord.reply, AuthRecord.reason).where(
+                    AuthRecord.id.in_(newest)
+                )
+            )
+        ).all()
+    }
+    summaries = []
+    for i, name, address, site_id, site_name, vendor, handoff in rows:
+        seen, reply, reason = last.get(i, (None, None, None))
+        summary = AccessPointSummary(
+            id=i, name=name, address=address, site_id=site_id, site_name=site_name, vendor=vendor,
+            handoff=handoff, last_seen=seen, last_reply=reply, last_reason=reason,
+        )  # fmt: skip
+        summaries.append(summary)
+    return summaries

@@ -7,6 +7,8 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``sso.py`` and ``oidc.py``: single sign-on through OpenID providers (authlib, joserfc);
 * ``pages.py``: "My reach" (where every role lands), a commune's sites, security, region settings;
 * ``dashboards.py`` (with ``dashdata.py``): the network now and its history, charts and tables;
+* a commune's own pages: ``sites.py``, ``accesspoints.py``, ``policies.py``, ``branding.py`` (with
+  the live preview of the portal's log-in page), ``sessions.py`` (disconnect), ``statistics.py``;
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -19,7 +21,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from portal.console import dashboards, pages, signin, sso
+from portal.console import (
+    accesspoints,
+    branding,
+    dashboards,
+    pages,
+    policies,
+    sessions,
+    signin,
+    sites,
+    sso,
+    statistics,
+)
 from portal.console.render import STATIC
 from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
 from portal.context import get_page, redirect
@@ -48,5 +61,7 @@ def install(app: FastAPI) -> None:
     app.include_router(sso.router)
     app.include_router(pages.router)
     app.include_router(dashboards.router)
+    for module in (sites, accesspoints, policies, branding, sessions, statistics):
+        app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.admins import READ_NETWORK, READ_STATS, WRITE_ADMINS
+from accounts.admins import READ_NETWORK, READ_SESSIONS, READ_STATS, WRITE_ADMINS, WRITE_NETWORK
 from portal.console.session import Staff
 
 
@@ -42,3 +42,24 @@ def allowed(item: NavItem, staff: Staff) -> bool:
 def navigation(staff: Staff) -> list[NavItem]:
     """The entries this staff member may open, in order."""
     return [item for item in NAV if allowed(item, staff)]
+
+
+#: a commune's own pages (portal/console/templates/commune/_nav.html): the path after
+#: ``/console/communes/<id>``, the label, the scope the page's router checks
+COMMUNE_SECTION: tuple[NavItem, ...] = (
+    NavItem(path="", label=_("Sites"), scope=READ_NETWORK),
+    NavItem(path="/access-points", label=_("Access points"), scope=READ_NETWORK),
+    NavItem(path="/policy", label=_("Policies"), scope=READ_NETWORK),
+    NavItem(path="/branding", label=_("Branding"), scope=WRITE_NETWORK),
+    NavItem(path="/sessions", label=_("Sessions"), scope=READ_SESSIONS),
+    NavItem(path="/statistics", label=_("Statistics"), scope=READ_STATS),
+)
+
+
+def commune_section(staff: Staff, commune_id: int) -> list[NavItem]:
+    """The commune's pages this staff member may open, with their full paths."""
+    return [
+        NavItem(path=f"/console/communes/{commune_id}{item.path}", label=item.label, scope=item.scope)
+        for item in COMMUNE_SECTION
+        if allowed(item, staff)
+    ]

@@ -53,7 +53,9 @@ async def commune(page: PageDep, staff: StaffDep, commune_id: str) -> Response:
             return not_found(page, staff)
         sites = await reach.sites_of(session, commune=found)
         name, code = found.name, found.insee_code
-    return render(page, "commune.html", staff=staff, name=name, insee_code=code, sites=sites)
+    return render(
+        page, "commune.html", staff=staff, commune_id=ident, name=name, insee_code=code, sites=sites
+    )
 
 
 # -- the staff member's own sign-in -------------------------------------------------------------------

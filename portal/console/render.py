@@ -16,7 +16,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 
 from accounts.models import AdminRole
 from portal.assets import vendored
-from portal.console.nav import navigation
+from portal.console.nav import commune_section, navigation
 from portal.console.session import Staff, refresh_session
 from portal.context import TEMPLATES, Page, finish
 from portal.i18n import LANGUAGES
@@ -70,6 +70,7 @@ def render(
             page=page,
             staff=staff,
             nav=navigation(staff) if staff is not None else [],
+            commune_section=commune_section,
             role=role_name(page, staff.role) if staff is not None else "",
             current=page.request.url.path,
             languages={code: LANGUAGES[code] for code in page.portal.config.languages},
