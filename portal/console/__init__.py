@@ -5,6 +5,9 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``session.py``: the signed session cookie, idle timeout, lifetime, sign-out everywhere;
 * ``signin.py``: password, TOTP second factor, recovery codes, enrolment, signing out;
 * ``pages.py``: "My reach" (where every role lands), a commune's sites, security, region settings;
+* ``support.py``: find a citizen, why they were refused (``reasons.py``: the codes in words),
+  unlock, resend, disable, disconnect, forget a device;
+* ``dpo.py``: the audit log and the judicial requisition with its signed export;
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -17,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from portal.console import pages, signin
+from portal.console import dpo, pages, signin, support
 from portal.console.render import STATIC
 from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
 from portal.context import get_page, redirect
@@ -37,5 +40,7 @@ def install(app: FastAPI) -> None:
     """The console's routers, static files and sign-in handler (the app has a portal)."""
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(support.router)
+    app.include_router(dpo.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

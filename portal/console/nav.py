@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.admins import READ_NETWORK, WRITE_ADMINS
+from accounts.admins import READ_ACCOUNTS, READ_AUDIT, READ_NETWORK, SEARCH_RECORDS, WRITE_ADMINS
 from portal.console.session import Staff
 
 
@@ -27,6 +27,9 @@ def _(message: str) -> str:
 
 NAV: tuple[NavItem, ...] = (
     NavItem(path="/console", label=_("My reach"), scope=READ_NETWORK),
+    NavItem(path="/console/citizens", label=_("Find a citizen"), scope=READ_ACCOUNTS),
+    NavItem(path="/console/audit", label=_("Audit log"), scope=READ_AUDIT),
+    NavItem(path="/console/requisitions", label=_("Judicial requisition"), scope=SEARCH_RECORDS),
     NavItem(path="/console/security", label=_("Sign-in and security")),
     NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
 )
