@@ -214,7 +214,7 @@ def test_support_unlocks_by_mac_and_the_dpo_exports_a_signed_requisition(
 
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+    driver.execute_cdp_cmd(
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
     )
     driver.find_element(By.ID, "export").click()

@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from accounts import audit, authlog
 from accounts.admins import HELP_ACCOUNTS, READ_ACCOUNTS, READ_AUDIT, RIGHTS, SEARCH_RECORDS, WRITE_ACCOUNTS
-from accounts.models import Account, AccountStatus, AdminRole, AuditEntry, Device
+from accounts.credentials import create_device_credential
+from accounts.models import Account, AccountStatus, AdminRole, AuditEntry, Device, DeviceCredential
 from accounts.recordsexport import CSV_NAME, JSON_NAME
 from accounts.users import create_account, remember_device
 from portal.console import reasons
@@ -81,7 +82,7 @@ def recorded_reasons() -> set[str]:
             if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == "INNER_REASONS" for t in node.targets
             ):
-                found |= {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+                found |= {str(c.value) for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
     found.discard("")  # a success's empty reason
     return found
 
@@ -365,3 +366,36 @@ async def test_the_dpo_searches_and_the_export_verifies_with_openssl(
     await sign_out(browser)
     await sign_in(browser, EMAILS[AdminRole.REGION_ADMIN])
     assert (await browser.get(link)).status_code == 404
+
+
+async def test_support_forgets_an_enrolled_device_and_may_not_touch_another_citizens(
+    browser: Browser, world: World, citizen: int
+) -> None:
+    portal = browser.portal
+    async with portal.transaction() as session:
+        lucie = await session.get_one(Account, citizen)
+        other = await create_account(
+            session, hasher=portal.hasher, region=await portal.region(session), username="marc",
+            email="marc@example.fr", password=None, verified=True,
+        )  # fmt: skip
+        mine, _ = await create_device_credential(session, box=portal.box, account=lucie, label="Laptop")
+        theirs, _ = await create_device_credential(session, box=portal.box, account=other, label="Phone")
+        mine_id, theirs_id = mine.id, theirs.id
+    await sign_in(browser, EMAILS[AdminRole.SUPPORT])
+    c = f"/console/citizens/{citizen}"
+    page = await browser.get(c)
+    assert "Laptop" in page.text and "Phone" not in page.text
+    assert "nt_hash" not in page.text
+    # marc's credential through lucie's page: not found, and nothing revoked
+    refused = await browser.submit(f"{c}/enrolled/forget", {"kind": "password", "id": str(theirs_id)}, page=c)
+    assert refused.status_code == 404
+    done = await browser.submit(f"{c}/enrolled/forget", {"kind": "password", "id": str(mine_id)}, page=c)
+    assert done.headers["location"].endswith("?done=forgotten")
+    async with portal.transaction() as session:
+        assert (await session.get_one(DeviceCredential, mine_id)).revoked_at is not None
+        assert (await session.get_one(DeviceCredential, theirs_id)).revoked_at is None
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "device.forget").order_by(AuditEntry.id.desc())
+        )
+        assert entry is not None and entry.actor == EMAILS[AdminRole.SUPPORT]
+    assert "Laptop" not in (await browser.get(c)).text
