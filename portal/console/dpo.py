@@ -30,7 +30,7 @@ from portal.console.pages import _id
 from portal.console.render import not_found, render
 from portal.console.session import StaffDep
 from portal.context import Page, PageDep
-from portal.forms import read_form
+from portal.forms import read_form, typeable
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -83,6 +83,8 @@ async def audit_log(
     number = int(p) if p.isascii() and p.isdigit() and 0 < len(p) <= 6 and 0 < int(p) <= MAX_PAGE else 1
     error = None
     try:
+        if not all(typeable(value) for value in filters.values()):
+            raise ValueError("a NUL or a broken character reaches no query")
         start, end = _instant(filters["since"]), _instant(filters["until"])
     except ValueError:
         start = end = None

@@ -29,7 +29,7 @@ from portal.console.reasons import in_words
 from portal.console.render import not_found, render
 from portal.console.session import Staff, StaffDep
 from portal.context import Page, PageDep, redirect
-from portal.forms import read_form
+from portal.forms import read_form, typeable
 
 router = APIRouter(prefix="/console/citizens", include_in_schema=False)
 
@@ -71,6 +71,10 @@ async def search(page: PageDep, staff: StaffDep, q: str = "") -> Response:
     if not staff.may(READ_ACCOUNTS):
         return not_found(page, staff)
     query = q.strip()[:254]
+    if not typeable(query):  # a NUL or a broken character reaches no query (PostgreSQL refuses NUL)
+        return render(
+            page, "support/search.html", staff=staff, status_code=400, q="", rows=[], searched=False
+        )
     found: list[Account] = []
     if query:
         async with page.portal.transaction() as session:

@@ -399,3 +399,15 @@ async def test_support_forgets_an_enrolled_device_and_may_not_touch_another_citi
         )
         assert entry is not None and entry.actor == EMAILS[AdminRole.SUPPORT]
     assert "Laptop" not in (await browser.get(c)).text
+
+
+async def test_hostile_query_strings_are_refused_before_any_query(browser: Browser, world: World) -> None:
+    await sign_in(browser, EMAILS[AdminRole.AUDITOR])
+    for url in (
+        "/console/citizens?q=al%00ice",
+        "/console/citizens?q=%ED%A0%80",  # a lone surrogate, as UTF-8 cannot carry it
+        "/console/audit?actor=root%00",
+        "/console/audit?target=account:%07",
+    ):
+        response = await browser.get(url)
+        assert response.status_code == 400, (url, response.status_code)
