@@ -21,7 +21,15 @@ from sqlalchemy import select
 from accounts import audit, authlog
 from accounts.admins import HELP_ACCOUNTS, READ_ACCOUNTS, READ_AUDIT, RIGHTS, SEARCH_RECORDS, WRITE_ACCOUNTS
 from accounts.credentials import create_device_credential
-from accounts.models import Account, AccountStatus, AdminRole, AuditEntry, Device, DeviceCredential
+from accounts.models import (
+    Account,
+    AccountingSession,
+    AccountStatus,
+    AdminRole,
+    AuditEntry,
+    Device,
+    DeviceCredential,
+)
 from accounts.recordsexport import CSV_NAME, JSON_NAME
 from accounts.users import create_account, remember_device
 from portal.console import reasons
@@ -411,3 +419,33 @@ async def test_hostile_query_strings_are_refused_before_any_query(browser: Brows
     ):
         response = await browser.get(url)
         assert response.status_code == 400, (url, response.status_code)
+
+
+async def test_an_open_connection_is_listed_and_its_disconnection_asked_for(
+    browser: Browser, world: World, citizen: int
+) -> None:
+    """Without RADIUS in this app the page says disconnecting is not available; a connection that
+    ended, or another citizen's, is refused (ended: said; another's: 404)."""
+    async with browser.portal.transaction() as session:
+        rows = [
+            AccountingSession(
+                acctsessionid=f"s{i}", acctuniqueid=f"u{i}", nasipaddress="10.1.0.1", account_id=owner,
+                acctstarttime=NOW - timedelta(minutes=5), acctstoptime=stop,
+                callingstationid="02-00-5E-AA-BB-01",
+                framedipaddress=f"100.64.0.{i + 1}", commune_id=world.commune_a, site_id=world.site_a,
+            )
+            for i, (owner, stop) in enumerate(((citizen, None), (citizen, NOW), (None, None)))
+        ]  # fmt: skip
+        session.add_all(rows)
+        await session.flush()
+        open_id, ended_id, other_id = (r.radacctid for r in rows)
+    await sign_in(browser, EMAILS[AdminRole.SUPPORT])
+    c = f"/console/citizens/{citizen}"
+    page = await browser.get(c)
+    assert "100.64.0.1" in page.text and "100.64.0.2" not in page.text  # the open one only
+    asked = await browser.submit(f"{c}/sessions/{open_id}/disconnect", {}, page=c)
+    assert asked.headers["location"].endswith("?done=no-coa")
+    ended = await browser.submit(f"{c}/sessions/{ended_id}/disconnect", {}, page=c)
+    assert ended.headers["location"].endswith("?done=ended")
+    other = await browser.submit(f"{c}/sessions/{other_id}/disconnect", {}, page=c)
+    assert other.status_code == 404
