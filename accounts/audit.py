@@ -71,8 +71,10 @@ async def list_entries(
     actor: str | None = None,
     action: str | None = None,
     since: datetime | None = None,
+    target: str | None = None,
+    until: datetime | None = None,
 ) -> tuple[Sequence[AuditEntry], int]:
-    """Entries, newest first, and how many match in all."""
+    """Entries, newest first, and how many match in all (``since`` included, ``until`` not)."""
     query = select(AuditEntry)
     if not reach.region_wide:
         query = query.where(AuditEntry.commune_id == reach.commune_id)
@@ -82,6 +84,10 @@ async def list_entries(
         query = query.where(AuditEntry.action == action)
     if since:
         query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
+    if target:
+        query = query.where(AuditEntry.target == target)
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = await session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset))
     return rows.all(), total

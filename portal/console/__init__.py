@@ -9,6 +9,9 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``dashboards.py`` (with ``dashdata.py``): the network now and its history, charts and tables;
 * a commune's own pages: ``sites.py``, ``accesspoints.py``, ``policies.py``, ``branding.py`` (with
   the live preview of the portal's log-in page), ``sessions.py`` (disconnect), ``statistics.py``;
+* ``support.py``: find a citizen, why they were refused (``reasons.py``: the codes in words),
+  unlock, resend, disable, disconnect, forget a device;
+* ``dpo.py``: the audit log and the judicial requisition with its signed export;
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -25,6 +28,7 @@ from portal.console import (
     accesspoints,
     branding,
     dashboards,
+    dpo,
     pages,
     policies,
     sessions,
@@ -32,6 +36,7 @@ from portal.console import (
     sites,
     sso,
     statistics,
+    support,
 )
 from portal.console.render import STATIC
 from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
@@ -63,5 +68,7 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboards.router)
     for module in (sites, accesspoints, policies, branding, sessions, statistics):
         app.include_router(module.router)
+    app.include_router(support.router)
+    app.include_router(dpo.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.admins import READ_NETWORK, READ_SESSIONS, READ_STATS, WRITE_ADMINS, WRITE_NETWORK
+from accounts.admins import (
+    READ_ACCOUNTS,
+    READ_AUDIT,
+    READ_NETWORK,
+    READ_SESSIONS,
+    READ_STATS,
+    SEARCH_RECORDS,
+    WRITE_ADMINS,
+    WRITE_NETWORK,
+)
 from portal.console.session import Staff
 
 
@@ -28,6 +37,9 @@ def _(message: str) -> str:
 NAV: tuple[NavItem, ...] = (
     NavItem(path="/console", label=_("My reach"), scope=READ_NETWORK),
     NavItem(path="/console/dashboards", label=_("Dashboards"), scope=READ_STATS),
+    NavItem(path="/console/citizens", label=_("Find a citizen"), scope=READ_ACCOUNTS),
+    NavItem(path="/console/audit", label=_("Audit log"), scope=READ_AUDIT),
+    NavItem(path="/console/requisitions", label=_("Judicial requisition"), scope=SEARCH_RECORDS),
     NavItem(path="/console/security", label=_("Sign-in and security")),
     NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
 )

@@ -59,16 +59,26 @@ async def test_a_password_sign_in_lands_on_my_reach_with_the_navigation_of_the_r
     home = await _home(browser)
     assert home.h1 == "My reach"
     assert home.row_headers == ["Nice", "Valence"]
-    assert home.nav == ["/console", "/console/dashboards", "/console/security", "/console/region"]
+    assert home.nav == [
+        "/console",
+        "/console/dashboards",
+        "/console/citizens",
+        "/console/audit",
+        "/console/security",
+        "/console/region",
+    ]
     assert home.scripts == 0 and home.inline_styles == 0
     csp = (await browser.get("/console")).headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    for email, dashboards in ((SUPPORT, []), (AUDITOR, ["/console/dashboards"])):
+    for email, links in (
+        (SUPPORT, ["/console/citizens"]),  # statistics: not support's
+        (AUDITOR, ["/console/dashboards", "/console/citizens", "/console/audit", "/console/requisitions"]),
+    ):
         await sign_out(browser)
         await sign_in(browser, email)
         page = await _home(browser)
-        # no link to what the role may not open (statistics: not support's)
-        assert page.nav == ["/console", *dashboards, "/console/security"]
+        # no link to what the role may not open
+        assert page.nav == ["/console", *links, "/console/security"]
         assert (await browser.get("/console/region")).status_code == 404
 
 
