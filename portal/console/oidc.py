@@ -22,12 +22,13 @@ token. No I/O but to the configured provider, with timeouts; no logging of a tok
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from authlib.deprecate import AuthlibDeprecationWarning
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -35,6 +36,14 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from accounts.errors import InvalidInput
 from portal.ssoconfig import OidcProvider, issuer_url
+
+# authlib 1.9 warns, on importing its httpx client, that the client will move to the `httpx2`
+# package. Nothing an operator can act on, and it would be the first line `sesame serve` prints
+# (before the preflight's list): silenced for that one message until authlib's move is settled.
+warnings.filterwarnings(
+    "ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning
+)
+from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError  # noqa: E402
 
 #: the ID token's algorithms we accept: asymmetric ones, as the JWKS publishes public keys
 ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "EdDSA")
