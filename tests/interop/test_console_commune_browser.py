@@ -162,7 +162,9 @@ def test_a_commune_admin_adds_a_site_and_an_access_point_then_radclient_is_accep
     driver.find_element(By.ID, "name").send_keys("valence-gare-1")
     driver.find_element(By.ID, "address").send_keys(AP_ADDRESS)
     submit(f"{commune}/access-points")
-    shared = driver.find_element(By.ID, "secret").text
+    # the form has an input of the same id: wait for the page that shows the generated secret
+    shown = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "code#secret"))
+    shared = shown[0].text
     assert len(shared) == 32
     check("access-point-added")
 
