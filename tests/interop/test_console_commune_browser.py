@@ -22,7 +22,7 @@ from tests.interop.conftest import PASSWORD as CITIZEN_PASSWORD
 from tests.interop.conftest import REALM, Server, launch, need_tool, received
 from tests.interop.conftest import radclient as send
 from tests.interop.test_console_browser import ARTIFACTS, _wait_for_web
-from tests.interop.test_portal_browser import axe_source, chromium_driver  # noqa: F401 - a fixture
+from tests.interop.test_portal_browser import axe_source, axe_violations, chromium_driver  # noqa: F401 - a fixture
 from tests.support.ports import free_tcp_port
 
 EMAIL, PASSWORD = "dsi@valence.example", "the town hall's long passphrase 2026"
@@ -93,15 +93,7 @@ def test_a_commune_admin_adds_a_site_and_an_access_point_then_radclient_is_accep
     found: dict[str, list[str]] = {}
 
     def check(name: str) -> None:
-        driver.execute_script(axe)
-        result = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
-            "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-            ".then(r => done(r.violations.map("
-            "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
-            ".catch(e => done(['axe failed: ' + e]));"
-        )
+        result = axe_violations(driver, axe)
         found[name] = list(result)
         driver.save_screenshot(str(ARTIFACTS / f"commune-{name}.png"))
 

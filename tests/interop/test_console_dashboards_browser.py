@@ -26,7 +26,7 @@ from sesame.db import create_engine, create_sessionmaker, unit_of_work
 from tests.accounts.statsworld import DAYS, World, seed
 from tests.interop.conftest import Server, launch
 from tests.interop.test_console_browser import _wait_for_web
-from tests.interop.test_portal_browser import axe_source, chromium_driver  # noqa: F401 - a fixture
+from tests.interop.test_portal_browser import axe_source, axe_violations, chromium_driver  # noqa: F401 - a fixture
 from tests.support.ports import free_tcp_port
 
 ARTIFACTS = Path(os.environ.get("SESAME_ARTIFACTS", "test-artifacts")) / "console"
@@ -103,15 +103,7 @@ def test_dashboards_show_the_numbers_a_seeded_set_of_sessions_implies(
     found: dict[str, list[str]] = {}
 
     def check(name: str) -> None:
-        driver.execute_script(axe)
-        result = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
-            "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-            ".then(r => done(r.violations.map("
-            "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
-            ".catch(e => done(['axe failed: ' + e]));"
-        )
+        result = axe_violations(driver, axe)
         found[name] = list(result)
         shot = ARTIFACTS / f"{name}.png"
         driver.save_screenshot(str(shot))

@@ -17,7 +17,7 @@ import pytest
 
 from tests.interop.conftest import Server, launch
 from tests.interop.test_console_browser import ARTIFACTS, _wait_for_web
-from tests.interop.test_portal_browser import axe_source, chromium_driver  # noqa: F401 - a fixture
+from tests.interop.test_portal_browser import axe_source, axe_violations, chromium_driver  # noqa: F401 - a fixture
 from tests.support.oidcprovider import openid_provider
 from tests.support.ports import free_tcp_port
 
@@ -77,15 +77,7 @@ def test_a_commune_admin_signs_in_with_the_provider_and_the_pages_pass_axe(
     found: dict[str, list[str]] = {}
 
     def check(name: str) -> None:
-        driver.execute_script(axe)
-        result = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
-            "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-            ".then(r => done(r.violations.map("
-            "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
-            ".catch(e => done(['axe failed: ' + e]));"
-        )
+        result = axe_violations(driver, axe)
         found[name] = list(result)
         driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 

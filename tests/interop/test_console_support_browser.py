@@ -35,7 +35,7 @@ from portal.console.reasons import SENTENCES
 from sesame.db import create_sessionmaker
 from tests.interop.conftest import PASSWORD, REALM, Server, add_valence, launch, received
 from tests.interop.test_console_browser import ARTIFACTS, _wait_for_web
-from tests.interop.test_portal_browser import axe_source, chromium_driver  # noqa: F401 - a fixture
+from tests.interop.test_portal_browser import axe_source, axe_violations, chromium_driver  # noqa: F401 - a fixture
 from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.slow
@@ -143,15 +143,7 @@ def test_support_unlocks_by_mac_and_the_dpo_exports_a_signed_requisition(
     found: dict[str, list[str]] = {}
 
     def check(name: str) -> None:
-        driver.execute_script(axe)
-        result = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
-            "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-            ".then(r => done(r.violations.map("
-            "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
-            ".catch(e => done(['axe failed: ' + e]));"
-        )
+        result = axe_violations(driver, axe)
         found[name] = list(result)
         driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 

@@ -46,7 +46,13 @@ from portal.onboarding.formats import standard
 from radius.eap.trialpki import make_ca
 from sesame.db import create_engine, create_sessionmaker
 from tests.conftest import TEST_REALM, TEST_SECRET_KEY
-from tests.interop.test_portal_browser import ARTIFACTS, axe_source, chromium_driver, need_browser
+from tests.interop.test_portal_browser import (
+    ARTIFACTS,
+    axe_source,
+    axe_violations,
+    chromium_driver,
+    need_browser,
+)
 from tests.support.ports import free_tcp_port
 
 pytestmark = pytest.mark.slow
@@ -158,15 +164,7 @@ def violations(driver: object) -> list[str]:
 
     assert isinstance(driver, WebDriver)
     driver.set_script_timeout(30)
-    driver.execute_script(axe_source())
-    result = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
-        "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-        ".then(r => done(r.violations.map("
-        "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
-        ".catch(e => done(['axe failed: ' + e]));"
-    )
+    result = axe_violations(driver, axe_source())
     return list(result)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
@@ -304,6 +305,21 @@ def axe_source() -> str:
     return path.read_text()
 
 
+def axe_violations(driver: Any, axe: str) -> list[str]:
+    """The WCAG 2.1 A/AA violations axe-core finds on the driver's page, one line each
+    ("rule: target, target"; ["axe failed: …"] when axe itself fails)."""
+    driver.execute_script(axe)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
+        "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(r => done(r.violations.map("
+        "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
+        ".catch(e => done(['axe failed: ' + e]));"
+    )
+    return list(result)
+
+
 def test_the_pages_pass_axe_wcag_2_1_aa(portal_server: tuple[Server, str], chrome: object) -> None:
     """Every main page, including a form with errors and the logged-in pages, has no WCAG 2.1 A/AA
     violation that axe-core can detect (it cannot judge everything: wording, focus order)."""
@@ -316,15 +332,7 @@ def test_the_pages_pass_axe_wcag_2_1_aa(portal_server: tuple[Server, str], chrom
     axe = axe_source()
 
     def violations() -> list[str]:
-        driver.execute_script(axe)
-        result = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];"
-            "axe.run(document, {runOnly: {type: 'tag', values: tags}})"
-            ".then(r => done(r.violations.map("
-            "  v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
-            ".catch(e => done(['axe failed: ' + e]));"
-        )
+        result = axe_violations(driver, axe)
         return list(result)
 
     driver.set_script_timeout(30)
