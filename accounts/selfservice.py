@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts.codes import issue_code, use_code
 from accounts.errors import Conflict, InvalidInput, NotFound
@@ -31,6 +32,7 @@ from accounts.models import (
     Device,
     Region,
     Site,
+    utcnow,
 )
 from accounts.passwords import PasswordHasher, check_password_rules
 from accounts.secretbox import SecretBox
@@ -103,7 +105,20 @@ async def log_in(
     if hasher.needs_rehash(password_hash or ""):
         account.password_hash = await hasher.hash_off_loop(password)
         await session.flush()
+    await note_activity(session, account=account, now=utcnow())
     return account
+
+
+async def note_activity(session: AsyncSession, *, account: Account, now: datetime) -> None:
+    """The person used their account (a log-in): what keeps it from being deleted as unused
+    (accounts/lifecycle.py). ``updated_at`` is left alone: nothing the RADIUS caches hold changed."""
+    await session.execute(
+        update(Account)
+        .where(Account.id == account.id)
+        .values(last_seen_at=now, updated_at=Account.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(account, "last_seen_at", now)  # known, not a change to flush
 
 
 async def find_by_identity_or_email(session: AsyncSession, *, region: Region, value: str) -> Account | None:

@@ -93,6 +93,10 @@ class Postman:
         task.add_done_callback(self._pending.discard)
 
     async def _send(self, mail: Mail) -> None:
+        await self.deliver(mail)
+
+    async def deliver(self, mail: Mail) -> bool:
+        """Send ``mail`` now (awaited: a batch job that must know it left); False when it did not."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = mail.to
@@ -105,6 +109,8 @@ class Postman:
             await asyncio.to_thread(self.mailer.send, message)
         except (OSError, smtplib.SMTPException) as exc:
             log.error("mail: could not send to %s: %s", mail.to, type(exc).__name__)
+            return False
+        return True
 
     async def drain(self) -> None:
         """Wait for queued messages (shutdown, tests)."""

@@ -507,12 +507,9 @@ def build_federation(
     )
 
 
-def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | None = None) -> Portal:
-    """The captive portal's services: sessions, secrets, mail, languages; its throttles shared
-    through ``redis`` when given (:func:`redis_link`), else kept in this process."""
-    for name in HANDOFFS:
-        integration(name)  # an unknown hand-off is a bug found at start-up, not at a citizen's login
-    portal, mail = settings.portal, settings.mail
+def build_mailer(settings: Settings) -> Mailer:
+    """SMTP when a host is set, else the outbox folder (development, tests)."""
+    mail = settings.mail
     mailer: Mailer
     if mail.smtp_host:
         mailer = SmtpMailer(
@@ -528,6 +525,16 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             logging.getLogger(__name__).warning(
                 "mail: no SMTP host set (SESAME_MAIL_SMTP_HOST): emails go to the folder %s", mail.outbox
             )
+    return mailer
+
+
+def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | None = None) -> Portal:
+    """The captive portal's services: sessions, secrets, mail, languages; its throttles shared
+    through ``redis`` when given (:func:`redis_link`), else kept in this process."""
+    for name in HANDOFFS:
+        integration(name)  # an unknown hand-off is a bug found at start-up, not at a citizen's login
+    portal, mail = settings.portal, settings.mail
+    mailer = build_mailer(settings)
     return Portal(
         config=PortalConfig(
             realm=settings.realm,

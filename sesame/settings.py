@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -203,6 +204,20 @@ class RetentionSettings(BaseModel):
     closed_account_days: int = Field(default=365, ge=1, le=3650)
     #: rows deleted per transaction by ``sesame retention purge``
     batch_size: int = Field(default=5000, ge=1, le=100_000)
+    #: an account signed up on the portal and never verified is deleted this many days after sign-up
+    unverified_days: int = Field(default=7, ge=1, le=365)
+    #: an account with no connection and no log-in for this many days is warned, then deleted
+    #: ``inactive_notice_days`` later unless the person comes back; 0 keeps unused accounts
+    inactive_days: int = Field(default=365, ge=0, le=3650)
+    inactive_notice_days: int = Field(default=30, ge=7, le=365)
+
+    @model_validator(mode="after")
+    def _notice_within_inactivity(self) -> RetentionSettings:
+        if self.inactive_days and self.inactive_days <= self.inactive_notice_days:
+            raise ValueError(
+                "inactive_days must be longer than inactive_notice_days (or 0: keep unused accounts)"
+            )
+        return self
 
 
 class OpenDataSettings(BaseModel):

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from accounts import users
-from accounts.models import AccountingSession, AuthRecord, ClosedAccount, utcnow
+from accounts.models import Account, AccountingSession, AuthRecord, ClosedAccount, utcnow
+from accounts.network import ensure_home_region
+from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from sesame.cli import app
 from sesame.db import create_engine, create_sessionmaker, unit_of_work
@@ -58,6 +63,10 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
 
     counted = invoke("retention", "purge", "--dry-run").stdout.splitlines()
     assert [line.split(" (")[0] for line in counted] == [
+        "accounts never verified: would delete 0",
+        "accounts inactive after a warning: would delete 0",
+        "accounts inactive: would warn 0",
+        "accounts used again since their warning: would clear 0",
         "radacct: would delete 0",
         "radpostauth: would delete 2",
         "closed_account: would delete 0",
@@ -66,8 +75,8 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
         "account_code: would delete 0",
         "revoked_token: would delete 0",
     ]
-    assert counted[1].startswith("radpostauth: would delete 2 (authentications before ")
-    assert counted[1].endswith(" UTC)")
+    assert counted[5].startswith("radpostauth: would delete 2 (authentications before ")
+    assert counted[5].endswith(" UTC)")
     assert _count(cli_env, AuthRecord.id) == 3
 
     monkeypatch.setenv("SESAME_RETENTION_CONNECTION_DAYS", "500")
@@ -81,6 +90,83 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
     assert "radpostauth: deleted 2 " in invoke("retention", "purge").stdout
     assert _count(cli_env, AuthRecord.id) == 1
     assert "radpostauth: deleted 0 " in invoke("retention", "purge").stdout
+
+
+def _seed_account(url: str, name: str, *, age: timedelta, locale: str, verified: bool = True) -> None:
+    async def go() -> None:
+        engine = create_engine(url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                region = await ensure_home_region(session, realm=REALM)
+                account = await users.create_account(
+                    session, hasher=PasswordHasher(), region=region, username=name,
+                    email=f"{name}@example.fr", password=None,
+                )  # fmt: skip
+                account.created_at = utcnow() - age
+                account.email_verified, account.locale = verified, locale
+                account.terms_version, account.terms_accepted_at = "v1", account.created_at
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def _backdate_warnings(url: str, by: timedelta) -> None:
+    async def go() -> None:
+        engine = create_engine(url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                await session.execute(
+                    update(Account)
+                    .where(Account.inactivity_warned_at.is_not(None))
+                    .values(inactivity_warned_at=utcnow() - by)
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_retention_purge_warns_unused_accounts_in_their_language_then_deletes_them(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    monkeypatch.setenv("SESAME_MAIL_OUTBOX", str(outbox))
+    monkeypatch.setenv("SESAME_PORTAL_LANGUAGES", "fr,it,en")
+    get_settings.cache_clear()
+    _seed_account(cli_env, "dormiente", age=timedelta(days=400), locale="it")
+    _seed_account(cli_env, "jamais", age=timedelta(days=8), locale="fr", verified=False)
+    _seed_account(cli_env, "recente", age=timedelta(days=10), locale="it")
+
+    dry = invoke("retention", "purge", "--dry-run").stdout
+    assert "accounts never verified: would delete 1" in dry and "accounts inactive: would warn 1" in dry
+    assert not outbox.exists()
+
+    out = invoke("retention", "purge").stdout
+    assert "accounts never verified: did delete 1" in out and "accounts inactive: did warn 1" in out
+    letters = sorted(outbox.glob("*.eml"))
+    assert len(letters) == 1
+    message = message_from_bytes(letters[0].read_bytes(), policy=default)
+    assert message["To"] == "dormiente@example.fr"
+    body = message.get_content()
+    assert f"dormiente@{REALM}" in body and "verrà eliminato" in body  # Italian, the account's language
+    assert "accounts inactive: did warn 0" in invoke("retention", "purge").stdout  # warned once
+
+    _backdate_warnings(cli_env, timedelta(days=31))
+    out = invoke("retention", "purge").stdout
+    assert "accounts inactive after a warning: did delete 1" in out
+    listed = invoke("user", "list").stdout
+    assert "recente" in listed and "dormiente" not in listed and "jamais" not in listed
+
+
+def test_lifecycle_settings_are_checked(
+    settings_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESAME_ENVIRONMENT", "development")
+    monkeypatch.setenv("SESAME_RETENTION_INACTIVE_DAYS", "20")
+    assert "inactive_days must be longer than inactive_notice_days" in fails(
+        capsys, "retention", "purge", code=2
+    )
 
 
 def test_retention_settings_are_checked(

@@ -48,6 +48,8 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     last_seen_at: Mapped[datetime | None] = mapped_column()
+    #: when the person was warned that their unused account would be deleted (accounts.lifecycle)
+    inactivity_warned_at: Mapped[datetime | None] = mapped_column()
 
     region: Mapped[Region] = relationship()
     devices: Mapped[list[Device]] = relationship(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts import lifecycle
 from accounts.models import utcnow
 from accounts.retention import PurgeReport, purge
+from portal.i18n import Translator, load_catalogs
+from portal.lifecyclemail import inactivity_warning
+from portal.mail import Postman
 from sesame.cli.context import run_with_sessions
+from sesame.compose import build_mailer
 from sesame.settings import Settings
 
 app = typer.Typer(
@@ -26,19 +33,40 @@ def retention_purge(
     (deploy/sesame-retention.timer).
     """
 
-    async def go(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> PurgeReport:
-        # committed batch by batch, not in one transaction
-        retention = settings.retention
-        return await purge(
+    async def go(
+        settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    ) -> tuple[lifecycle.LifecycleReport, PurgeReport]:
+        # committed batch by batch, not in one transaction; accounts first: the records of those
+        # deleted now are pseudonymised and kept for their own period
+        retention, now = settings.retention, utcnow()
+        accounts = await lifecycle.run(
             sessions,
-            now=utcnow(),
+            box=settings.secret_box(),
+            now=now,
+            periods=lifecycle_periods(settings),
+            notify=warning_sender(settings),
+            batch_size=retention.batch_size,
+            dry_run=dry_run,
+        )
+        records = await purge(
+            sessions,
+            now=now,
             connection_days=retention.connection_days,
             closed_account_days=retention.closed_account_days,
             batch_size=retention.batch_size,
             dry_run=dry_run,
         )
+        return accounts, records
 
-    report = run_with_sessions(go, audited=None if dry_run else "retention.purge")
+    accounts, report = run_with_sessions(go, audited=None if dry_run else "retention.purge")
+    verb = "would" if accounts.dry_run else "did"
+    typer.echo(f"accounts never verified: {verb} delete {accounts.unverified_deleted}")
+    typer.echo(f"accounts inactive after a warning: {verb} delete {accounts.inactive_deleted}")
+    typer.echo(f"accounts inactive: {verb} warn {accounts.inactive_warned}")
+    typer.echo(f"accounts used again since their warning: {verb} clear {accounts.warnings_cleared}")
+    if accounts.warnings_failed:
+        failed = accounts.warnings_failed
+        typer.echo(f"accounts inactive: {failed} warnings could not be sent (tried again next run)")
     verb, cut = ("would delete" if report.dry_run else "deleted"), report.cutoffs
     for table, count, what, before in [
         ("radacct", report.radacct, "sessions ended before", cut.connections),
@@ -50,3 +78,31 @@ def retention_purge(
         ("revoked_token", report.revoked_token, "admin tokens expired before", cut.tokens),
     ]:
         typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")
+
+
+def lifecycle_periods(settings: Settings) -> lifecycle.Periods:
+    retention = settings.retention
+    return lifecycle.Periods(
+        unverified_after=timedelta(days=retention.unverified_days, minutes=settings.portal.grace_minutes),
+        inactive_after=timedelta(days=retention.inactive_days) if retention.inactive_days else None,
+        notice=timedelta(days=retention.inactive_notice_days),
+    )
+
+
+def warning_sender(settings: Settings) -> lifecycle.Notify:
+    """Sends the inactivity warning by email, in the person's language (else the portal's first)."""
+    postman = Postman(build_mailer(settings), sender=settings.mail.sender)
+    languages = tuple(settings.portal.languages.split(","))
+    catalogs = load_catalogs(languages)
+
+    async def notify(notice: lifecycle.Notice) -> bool:
+        language = notice.locale if notice.locale in catalogs else languages[0]
+        mail = inactivity_warning(
+            Translator(language, catalogs[language]),
+            notice,
+            region_name=settings.region_name,
+            portal_url=settings.portal.public_url,
+        )
+        return await postman.deliver(mail)
+
+    return notify

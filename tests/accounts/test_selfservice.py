@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import codes, selfservice
 from accounts.errors import Conflict, InvalidInput
-from accounts.models import CodePurpose, Region
+from accounts.models import Account, CodePurpose, Region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 
@@ -94,6 +95,25 @@ async def test_log_in_by_username_identity_or_email(
         assert await selfservice.log_in(
             session, hasher=hasher, region=region, identity=identity, password=password
         ) is None  # fmt: skip
+
+
+async def test_a_log_in_counts_as_use_without_touching_what_radius_polls(
+    session: AsyncSession, hasher: PasswordHasher, region: Region
+) -> None:
+    alice = await new(session, hasher, region)
+    await session.flush()
+    polled = (await session.execute(select(Account.updated_at).where(Account.id == alice.id))).scalar_one()
+    assert alice.last_seen_at is None
+    found = await selfservice.log_in(
+        session, hasher=hasher, region=region, identity="alice", password="correct horse battery"
+    )
+    assert found is not None and found.last_seen_at is not None  # accounts/lifecycle.py: not unused
+    row = (await session.execute(select(Account.last_seen_at, Account.updated_at))).one()
+    assert row.last_seen_at is not None and row.updated_at == polled
+    assert (
+        await selfservice.log_in(session, hasher=hasher, region=region, identity="alice", password="no")
+        is None
+    )
 
 
 async def test_export_holds_the_data_but_no_secret(
