@@ -210,6 +210,9 @@ class RetentionSettings(BaseModel):
     #: ``inactive_notice_days`` later unless the person comes back; 0 keeps unused accounts
     inactive_days: int = Field(default=365, ge=0, le=3650)
     inactive_notice_days: int = Field(default=30, ge=7, le=365)
+    #: where ``sesame retention purge`` writes its counts for node_exporter's textfile collector
+    #: (``--collector.textfile.directory``); empty: nowhere
+    metrics_file: str = ""
 
     @model_validator(mode="after")
     def _notice_within_inactivity(self) -> RetentionSettings:

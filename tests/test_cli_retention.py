@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
 from accounts import users
@@ -153,8 +154,15 @@ def test_retention_purge_warns_unused_accounts_in_their_language_then_deletes_th
     assert "accounts inactive: did warn 0" in invoke("retention", "purge").stdout  # warned once
 
     _backdate_warnings(cli_env, timedelta(days=31))
+    metrics = tmp_path / "sesame_retention.prom"
+    monkeypatch.setenv("SESAME_RETENTION_METRICS_FILE", str(metrics))
+    get_settings.cache_clear()
     out = invoke("retention", "purge").stdout
     assert "accounts inactive after a warning: did delete 1" in out
+    families = {family.name: family for family in text_string_to_metric_families(metrics.read_text())}
+    deleted = {s.labels["action"]: s.value for s in families["sesame_retention_accounts"].samples}
+    assert deleted["deleted_inactive"] == 1 and deleted["warned"] == 0
+    assert families["sesame_retention_last_success_timestamp_seconds"].samples[0].value > 0
     listed = invoke("user", "list").stdout
     assert "recente" in listed and "dormiente" not in listed and "jamais" not in listed
 

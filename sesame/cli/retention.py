@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import typer
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import lifecycle
@@ -15,7 +18,7 @@ from portal.lifecyclemail import inactivity_warning
 from portal.mail import Postman
 from sesame.cli.context import run_with_sessions
 from sesame.compose import build_mailer
-from sesame.settings import Settings
+from sesame.settings import Settings, get_settings
 
 app = typer.Typer(
     help="Legal retention of connection data (CPCE L34-1, décret 2021-1361).", no_args_is_help=True
@@ -59,6 +62,9 @@ def retention_purge(
         return accounts, records
 
     accounts, report = run_with_sessions(go, audited=None if dry_run else "retention.purge")
+    metrics_file = get_settings().retention.metrics_file
+    if metrics_file and not dry_run:
+        write_metrics(Path(metrics_file), accounts, report)
     verb = "would" if accounts.dry_run else "did"
     typer.echo(f"accounts never verified: {verb} delete {accounts.unverified_deleted}")
     typer.echo(f"accounts inactive after a warning: {verb} delete {accounts.inactive_deleted}")
@@ -106,3 +112,32 @@ def warning_sender(settings: Settings) -> lifecycle.Notify:
         return await postman.deliver(mail)
 
     return notify
+
+
+def write_metrics(path: Path, accounts: lifecycle.LifecycleReport, records: PurgeReport) -> None:
+    """The run's counts in Prometheus' text format, for node_exporter's textfile collector
+    (written to a temporary file then renamed: the collector never reads half a file)."""
+    registry = CollectorRegistry()
+    rows = Gauge(
+        "sesame_retention_deleted_rows", "Rows the last retention purge deleted", ["table"], registry=registry
+    )
+    for table, count in records.counts().items():
+        rows.labels(table=table).set(count)
+    handled = Gauge(
+        "sesame_retention_accounts",
+        "Accounts the last retention purge deleted, warned or kept (accounts/lifecycle.py)",
+        ["action"],
+        registry=registry,
+    )
+    handled.labels(action="deleted_unverified").set(accounts.unverified_deleted)
+    handled.labels(action="deleted_inactive").set(accounts.inactive_deleted)
+    handled.labels(action="warned").set(accounts.inactive_warned)
+    handled.labels(action="warning_failed").set(accounts.warnings_failed)
+    handled.labels(action="warning_cleared").set(accounts.warnings_cleared)
+    finished = Gauge(
+        "sesame_retention_last_success_timestamp_seconds",
+        "When the last retention purge finished",
+        registry=registry,
+    )
+    finished.set(time.time())
+    write_to_textfile(str(path), registry)
