@@ -122,6 +122,7 @@ class TokenOwner:
     email_verified: bool
     password_hash: str | None
     grace_until: datetime | None = None
+    locale: str | None = None
 
 
 async def consume_tokens_of_users(
@@ -230,22 +231,23 @@ def _keys(box: SecretBox, attempts: Sequence[Attempt]) -> dict[_Key, Attempt]:
 
 def _owners(keys: dict[_Key, Attempt], rows: Sequence[Sequence[Any]]) -> dict[Attempt, TokenOwner]:
     """The winning attempts and their owners, from (digest, nas id, account id, username, status,
-    email_verified, password_hash, grace_until) rows."""
+    email_verified, password_hash, grace_until, locale) rows."""
     result = {}
-    for digest, nas_id, account_id, username, status, verified, password_hash, grace_until in rows:
+    for digest, nas_id, account_id, username, status, verified, password_hash, grace_until, locale in rows:
         result[keys[(digest, username, nas_id)]] = TokenOwner(
             account_id=account_id,
             status=str(status),
             email_verified=verified,
             password_hash=password_hash,
             grace_until=grace_until,
+            locale=locale,
         )
     return result
 
 
 def _owner_columns(account: Table) -> tuple[Column[Any], ...]:
     c = account.c
-    return (c.id, c.username, c.status, c.email_verified, c.password_hash, c.grace_until)
+    return (c.id, c.username, c.status, c.email_verified, c.password_hash, c.grace_until, c.locale)
 
 
 _PG_CONSUME_TEMPLATE = (
@@ -257,7 +259,7 @@ _PG_CONSUME_TEMPLATE = (
     "AND t.digest = x.digest AND a.username = x.username AND t.nas_id = x.nas_id "
     "AND t.used_at IS NULL AND t.expires_at > {now} "
     "RETURNING t.digest, t.nas_id, a.id, a.username, a.status, a.email_verified, a.password_hash, "
-    "a.grace_until"
+    "a.grace_until, a.locale"
 )
 _PG_CONSUME_SQL = _PG_CONSUME_TEMPLATE.format(  # asyncpg
     digests="$1", usernames="$2", nas_ids="$3", region="$4", now="$5"

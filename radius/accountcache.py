@@ -22,6 +22,7 @@ account forgets them all (an id may be given again, on SQLite).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -121,6 +122,7 @@ class AccountCache:
                     Account.email_verified,
                     Account.password_hash,
                     Account.grace_until,
+                    Account.locale,
                 )
                 .where(Account.region_id == region_id)
                 .order_by(Account.last_seen_at.desc().nulls_last(), Account.id.desc())
@@ -135,6 +137,7 @@ class AccountCache:
                     email_verified=row[3],
                     password_hash=row[4],
                     grace_until=row[5],
+                    locale=_language(row[6]),
                 )
                 async for row in rows
             ]
@@ -170,6 +173,7 @@ class AccountCache:
                         Account.email_verified,
                         Account.password_hash,
                         Account.grace_until,
+                        Account.locale,
                     ).where(Account.region_id == self.region_id(), Account.username == username)
                 )
             ).first()
@@ -181,6 +185,7 @@ class AccountCache:
                 email_verified=row[2],
                 password_hash=row[3],
                 grace_until=row[4],
+                locale=_language(row[5]),
             )
             if row is not None
             else None
@@ -274,3 +279,9 @@ class AccountCache:
                 POLL_OVERLAP.total_seconds(),
             )
         self._offset_warned = abs(offset) > CLOCK_OFFSET_WARNING
+
+
+def _language(locale: str | None) -> str | None:
+    """One shared string per language (``sys.intern``): a million cached accounts hold a pointer
+    each, not a million copies of "fr"."""
+    return sys.intern(locale) if locale else None

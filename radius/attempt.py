@@ -6,25 +6,44 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from radius.events import DropReason, RadiusRequest
 from radius.methods import Method
 from radius.passpoint import NONE, Facts
 from radius.store import AccountView
 
-MSG_BAD_CREDENTIALS = "Unknown user or wrong password"
-MSG_DISABLED = "This account is disabled"
-MSG_LOCKED = "This account is locked: contact support"
-MSG_UNVERIFIED = "Confirm your email address first"
-MSG_FOREIGN_REALM = "This network does not serve that realm"
-MSG_NO_CREDENTIALS = "No credentials in the request"
-MSG_TOO_MANY = "Too many failed attempts: try again in a few minutes"
-MSG_UNKNOWN_DEVICE = "This device is not remembered"
-MSG_EAP = "EAP is not configured on this server"
-MSG_TOO_MANY_DEVICES = "Too many devices connected with this account: disconnect one first"
-MSG_DAILY_TIME = "Daily connection time used up here: come back tomorrow"
-MSG_DAILY_VOLUME = "Daily data allowance used up here: come back tomorrow"
+
+def _(message: str) -> str:
+    """Marks a Reply-Message for extraction (babel.cfg): :class:`ReplyTexts` translates it when sent."""
+    return message
+
+
+MSG_BAD_CREDENTIALS = _("Unknown user or wrong password")
+MSG_DISABLED = _("This account is disabled")
+MSG_LOCKED = _("This account is locked: contact support")
+MSG_UNVERIFIED = _("Confirm your email address first")
+MSG_FOREIGN_REALM = _("This network does not serve that realm")
+MSG_NO_CREDENTIALS = _("No credentials in the request")
+MSG_TOO_MANY = _("Too many failed attempts: try again in a few minutes")
+MSG_UNKNOWN_DEVICE = _("This device is not remembered")
+MSG_EAP = _("EAP is not configured on this server")
+MSG_TOO_MANY_DEVICES = _("Too many devices connected with this account: disconnect one first")
+MSG_DAILY_TIME = _("Daily connection time used up here: come back tomorrow")
+MSG_DAILY_VOLUME = _("Daily data allowance used up here: come back tomorrow")
+
+
+class ReplyTexts(Protocol):
+    """The Reply-Message of a refusal in a language: ``language`` is the account's (None: unknown or
+    not to be told, then the region's first language). Given by the composition root, from the
+    portal's catalogs; the protocol core holds only the English source strings."""
+
+    def __call__(self, message: str, language: str | None) -> str: ...
+
+
+def english(message: str, language: str | None) -> str:
+    """The source strings as they are (tests, and a pipeline built without catalogs)."""
+    return message
 
 
 class Outcome(enum.StrEnum):

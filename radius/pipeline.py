@@ -12,7 +12,6 @@ account's state (disabled, locked, unverified) is only told to someone who prove
 
 from __future__ import annotations
 
-import gettext
 import hashlib
 import hmac
 import logging
@@ -44,6 +43,8 @@ from radius.attempt import (
     MSG_UNVERIFIED,
     Attempt,
     Outcome,
+    ReplyTexts,
+    english,
 )
 from radius.codec import Code
 from radius.core import Decision
@@ -54,7 +55,6 @@ from radius.ratelimit import FailureLimiter, Source
 from radius.store import Store
 from radius.verifycache import VerificationCache
 
-_ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.radius.auth")
 
 
@@ -82,6 +82,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         eap: EapStep | None = None,
         session_info_url: str = "",
+        texts: ReplyTexts = english,
     ) -> None:
         """``classes`` and ``cui_key`` are derived from the deployment's secret key, the same in
         every worker: a key of its own per worker would give a person another Chargeable-User-
@@ -103,6 +104,7 @@ class Pipeline:
         self.cui_key = cui_key
         self.clock = clock
         self.eap = eap
+        self.texts = texts
 
     async def decide(self, request: RadiusRequest, now: datetime | None = None) -> Decision:
         attempt = Attempt(request=request, now=now or datetime.now(UTC))
@@ -117,6 +119,9 @@ class Pipeline:
         if attempt.discard is not None:
             raise Discard(attempt.discard)
         attempt.passpoint = facts = passpoint.read(request.packet)
+        # a refusal after the credential was proved speaks the account's language; before, the
+        # region's: the language must not tell whether an identity exists
+        proved = outcome is Outcome.OK
         if outcome is Outcome.OK:
             outcome = await self.post_auth(attempt)
         self.record(attempt, outcome)
@@ -151,7 +156,8 @@ class Pipeline:
         eap = attempt.eap_reply
         if eap[:1] == b"\x03":  # post-auth overruled the EAP server's success: the peer hears a failure
             eap = failure_for(eap)
-        reply: list[tuple[str, Any]] = [("Reply-Message", _(attempt.message))]
+        language = attempt.account.locale if proved and attempt.account is not None else None
+        reply: list[tuple[str, Any]] = [("Reply-Message", self.texts(attempt.message, language))]
         reply += attempt.reply
         return Decision(code=Code.ACCESS_REJECT, attributes=tuple(reply), raw=eap_attributes(eap))
 

@@ -25,6 +25,9 @@ class AccountView:
     password_hash: str | None
     #: an unverified account may connect until then (to read its verification email)
     grace_until: datetime | None = None
+    #: the language the person uses the portal in: their refusals' Reply-Message once they proved
+    #: who they are
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

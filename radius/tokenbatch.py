@@ -102,4 +102,5 @@ def _owner_view(username: str, owner: tokens.TokenOwner) -> AccountView:
         email_verified=owner.email_verified,
         password_hash=owner.password_hash,
         grace_until=owner.grace_until,
+        locale=owner.locale,
     )

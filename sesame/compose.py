@@ -73,6 +73,7 @@ from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
 from sesame.db import create_sessionmaker
 from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
+from sesame.replytexts import reply_texts
 from sesame.requisitionsettings import RecordsFileError, load_records_signer
 from sesame.requisitionsettings import limits as requisition_limits
 from sesame.settings import Settings
@@ -227,6 +228,7 @@ def build_radius(
         eap=(eap := build_eap(settings, worker=worker.index if worker else 0)),
         # a Passpoint access point tells the device, before Session-Timeout, where its account is
         session_info_url=f"{settings.portal.public_url}/account" if settings.portal.enabled else "",
+        texts=reply_texts(settings.portal.languages.split(",")),
     )
     accounting = Accounting(codec_=codec, realm=settings.realm, store=store, classes=classes)
     auth_handler: Handler = pipeline.decide

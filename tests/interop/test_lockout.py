@@ -69,7 +69,7 @@ def test_a_guessing_device_does_not_lock_out_the_owner_nor_the_other_devices(ser
     owner = server.radclient(pap(f"alice@{REALM}", PASSWORD, OWNER))  # another device at that NAS
     assert received(owner) == "Access-Accept", owner
     guesser = server.radclient(pap(f"alice@{REALM}", "yet another guess", GUESSER))
-    assert 'Reply-Message = "Too many failed attempts: try again in a few minutes"' in guesser
+    assert 'Reply-Message = "Trop de tentatives échouées : réessayez dans quelques minutes"' in guesser
     known_good = server.radclient(pap(f"alice@{REALM}", PASSWORD, GUESSER))  # verified just now
     assert received(known_good) == "Access-Accept", known_good
 

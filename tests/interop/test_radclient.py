@@ -45,7 +45,24 @@ def test_pap_accept_carries_the_policy_and_a_message_authenticator(server: Serve
 def test_pap_wrong_password_is_rejected_with_a_reason(server: Server, user: str) -> None:
     out = server.radtest(user, "not the password")
     assert received(out) == "Access-Reject", out
-    assert 'Reply-Message = "Unknown user or wrong password"' in out
+    assert 'Reply-Message = "Utilisateur inconnu ou mot de passe erroné"' in out  # the region's language
+
+
+def test_a_refusal_speaks_the_accounts_language_once_the_password_is_proved(
+    server: Server, user: str
+) -> None:
+    with sqlite3.connect(server.workdir / "interop.db") as connection:  # as the portal records it
+        connection.execute("UPDATE account SET locale = 'it' WHERE username = ?", (user,))
+    server.cli("user", "disable", user)
+    out = server.radtest(user, PASSWORD)
+    assert received(out) == "Access-Reject", out
+    assert 'Reply-Message = "Questo account è disattivato"' in out
+    # a wrong password answers in the region's language, as for an identity that does not exist:
+    # the language tells nothing of whom an identity belongs to
+    wrong = server.radtest(user, "not the password")
+    unknown = server.radtest(f"nobody-{secrets.token_hex(4)}", "not the password")
+    for out in (wrong, unknown):
+        assert 'Reply-Message = "Utilisateur inconnu ou mot de passe erroné"' in out, out
 
 
 def test_a_token_is_accepted_once_over_pap(server: Server, user: str) -> None:

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 GUESSER = "02-00-5E-20-00-01"
 OWNER = "02-00-5E-20-00-02"
-TOO_MANY = 'Reply-Message = "Too many failed attempts: try again in a few minutes"'
+TOO_MANY = 'Reply-Message = "Trop de tentatives échouées : réessayez dans quelques minutes"'
 
 
 def pap(user: str, password: str, device: str) -> str:

@@ -31,6 +31,7 @@ from radius.mschap import generate_authenticator_response, generate_nt_response
 from radius.pipeline import Pipeline
 from radius.ratelimit import FailureLimiter
 from radius.store import DeviceView
+from sesame.replytexts import reply_texts
 from tests.radius.conftest import AccessPoint, decide, message
 from tests.radius.pipelines import CUI_KEY, NOW, REALM, TOKEN, FakeStore, Verifier, account
 
@@ -110,6 +111,24 @@ async def test_failures_are_rate_limited_per_identity_and_source(
         core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
     )
     assert reply.code == pp.AccessAccept
+
+
+async def test_a_refusal_is_in_the_accounts_language_only_once_the_credential_is_proved(
+    core: ServerCore, pipeline: Pipeline, ap: AccessPoint, store: FakeStore
+) -> None:
+    pipeline.texts = reply_texts(["fr", "it", "en"])  # sesame/compose.py: the portal's languages
+    store.accounts["alice"] = account(status="disabled", locale="it")
+    store.accounts["bob"] = account(id=2, username="bob", status="disabled", locale="xx")  # not offered
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="alice", User_Password="wrong"))
+    unknown = await decide(core, pipeline, ap.access_request(User_Name="nobody", User_Password="wrong"))
+    # before the password is proved: the region's first language, whoever the identity is
+    assert message(reply) == message(unknown[1]) == "Utilisateur inconnu ou mot de passe erroné"
+    _, reply = await decide(
+        core, pipeline, ap.access_request(User_Name="alice", User_Password="correct horse")
+    )
+    assert reply.code == pp.AccessReject and message(reply) == "Questo account è disattivato"
+    _, reply = await decide(core, pipeline, ap.access_request(User_Name="bob", User_Password="correct horse"))
+    assert message(reply) == "Ce compte est désactivé"
 
 
 async def test_account_state_is_told_only_after_the_credential_is_proved(
