@@ -59,15 +59,17 @@ SERVER = {
 }  # fmt: skip
 
 
-async def test_a_region_admin_adds_a_partner_with_a_realm_and_a_home_server(browser: Browser, world: World) -> None:
+async def test_a_region_admin_adds_a_partner_with_a_realm_and_a_home_server(
+    browser: Browser, world: World
+) -> None:
     await sign_in(browser, REGION)
     home = await _page(browser, "/console/security")
     assert "/console/partners" in home.nav
     listing = await _page(browser, "/console/partners")
     assert "/console/partners/new" in listing.links
     fields = SERVER | {
-        "name": "piemonte", "display_name": "Regione Piemonte", "realms": "Piemonte.Example\r\n\r\n*.piemonte.example",
-        "accept_requests": "yes",
+        "name": "piemonte", "display_name": "Regione Piemonte",
+        "realms": "Piemonte.Example\r\n\r\n*.piemonte.example", "accept_requests": "yes",
     }  # fmt: skip
     added = await browser.submit("/console/partners", fields, page="/console/partners/new")
     assert added.status_code == 303, added.text
@@ -75,9 +77,18 @@ async def test_a_region_admin_adds_a_partner_with_a_realm_and_a_home_server(brow
     assert partner is not None
     assert added.headers["location"] == f"/console/partners/{partner.id}?done=created"
     assert sorted(r.pattern for r in partner.realms) == ["*.piemonte.example", "piemonte.example"]
-    assert (partner.display_name, partner.accept_requests, partner.transit) == ("Regione Piemonte", True, False)
+    assert (partner.display_name, partner.accept_requests, partner.transit) == (
+        "Regione Piemonte",
+        True,
+        False,
+    )
     (server,) = partner.servers
-    assert (server.host, server.port, server.transport, server.state) == ("192.0.2.20", 1812, "udp", "unknown")
+    assert (server.host, server.port, server.transport, server.state) == (
+        "192.0.2.20",
+        1812,
+        "udp",
+        "unknown",
+    )
     assert partners.home_server_secret(browser.portal.box, server) == b"piemonte-secret-1"
     shown = await browser.get(added.headers["location"])
     assert shown.status_code == 200 and "The partner was added." in shown.text
@@ -94,11 +105,15 @@ async def test_a_region_admin_adds_a_partner_with_a_realm_and_a_home_server(brow
     assert listing.row_headers == ["192.0.2.20:1812"] and f"/console/partners/{partner.id}" in listing.links
 
 
-async def test_settings_realms_and_home_servers_are_changed_and_audited(browser: Browser, world: World) -> None:
+async def test_settings_realms_and_home_servers_are_changed_and_audited(
+    browser: Browser, world: World
+) -> None:
     _, liguria = await citizen_and_partner(browser.portal)
     base = f"/console/partners/{liguria.id}"
     await sign_in(browser, REGION)
-    saved = await browser.submit(base, {"display_name": "Liguria", "transit": "yes", "forward_accounting": "yes"})
+    saved = await browser.submit(
+        base, {"display_name": "Liguria", "transit": "yes", "forward_accounting": "yes"}
+    )
     assert saved.status_code == 303 and saved.headers["location"] == f"{base}?done=saved"
     realm = await browser.submit(f"{base}/realms", {"pattern": "*.Genova.example"}, page=base)
     assert realm.status_code == 303
@@ -145,7 +160,9 @@ async def test_settings_realms_and_home_servers_are_changed_and_audited(browser:
     last = await browser.submit(f"{base}/servers/{first.id}/delete", {}, page=base)
     assert last.status_code == 400 and "only home server" in " ".join(ConsolePage(last.text).alerts)
     confirm = await browser.get(f"{base}/delete")
-    assert confirm.status_code == 200 and "Remove Liguria with its realms and its 1 home servers?" in confirm.text
+    assert (
+        confirm.status_code == 200 and "Remove Liguria with its realms and its home server?" in confirm.text
+    )
     deleted = await browser.submit(f"{base}/delete", {}, page=f"{base}/delete")
     assert deleted.status_code == 303 and deleted.headers["location"] == "/console/partners?done=deleted"
     assert await _partner(browser, "liguria") is None
@@ -189,7 +206,9 @@ async def test_the_health_of_each_home_server_is_said_in_words_with_since_when(
     cells = re.findall(r'<td class="health">(.*?)</td>', response.text, flags=re.S)
     words = [re.sub(r"<[^>]+>|\s+", " ", cell).split(" since ")[0].strip() for cell in cells]
     assert words == ["Alive", "Zombie: not answering", "Dead", "Unknown: not used yet"]
-    assert response.text.count('<time datetime="2026-11-22T12:00:00+00:00">2026-11-22 12:00:00 UTC</time>') == 3
+    assert (
+        response.text.count('<time datetime="2026-11-22T12:00:00+00:00">2026-11-22 12:00:00 UTC</time>') == 3
+    )
     # the dashboard's list of home servers leads to the partner's page
     dashboard = await browser.get("/console/dashboards")
     assert f'href="/console/partners/{liguria.id}"' in dashboard.text
@@ -241,10 +260,17 @@ async def test_bad_and_hostile_input_is_a_translated_message_and_no_secret_is_ec
         data={"csrf_token": browser.csrf_token(form.text), **(partner | {"host": "evil host"})},
         headers={"Accept-Language": "fr"},
     )
-    assert french.status_code == 400 and ConsolePage(french.text).alerts[0].startswith("Impossible d'enregistrer")
+    assert french.status_code == 400 and ConsolePage(french.text).alerts[0].startswith(
+        "Impossible d'enregistrer"
+    )
     # control characters, NUL, an unreadable character: refused before any service
     token = browser.csrf_token((await browser.get(base)).text).encode()
-    for raw in (b"liguria%00.example", b"bad%07", b"%ED%A0%80", b"%FF%FE"):  # NUL, BEL, a surrogate, not UTF-8
+    for raw in (
+        b"liguria%00.example",
+        b"bad%07",
+        b"%ED%A0%80",
+        b"%FF%FE",
+    ):  # NUL, BEL, a surrogate, not UTF-8
         refused = await browser.post(
             f"{base}/realms",
             content=b"csrf_token=" + token + b"&pattern=" + raw,
@@ -256,19 +282,29 @@ async def test_bad_and_hostile_input_is_a_translated_message_and_no_secret_is_ec
         assert response.status_code == 400 and ConsolePage(response.text).alerts, pattern
     missing = await browser.submit(f"{base}/realms/remove", {"pattern": "nowhere.example"}, page=base)
     assert missing.status_code == 400 and ConsolePage(missing.text).alerts
-    server = await browser.submit(f"{base}/servers", SERVER | {"host": "192.0.2.10"}, page=f"{base}/servers/new")
+    server = await browser.submit(
+        f"{base}/servers", SERVER | {"host": "192.0.2.10"}, page=f"{base}/servers/new"
+    )
     assert server.status_code == 400
     assert "already has home server" in server.text and "piemonte-secret-1" not in server.text
     wrong = await browser.submit(f"{base}", {"display_name": "x" * 121})
     assert wrong.status_code == 400 and ConsolePage(wrong.text).alerts
     (first,) = (await _partner(browser, "liguria") or liguria).servers
     short = await browser.submit(f"{base}/servers/{first.id}", {"secret": "short"})
-    assert short.status_code == 400 and ConsolePage(short.text).alerts and "short" not in _values_of(short.text)
+    assert (
+        short.status_code == 400 and ConsolePage(short.text).alerts and "short" not in _values_of(short.text)
+    )
     # a form without its CSRF token changes nothing
     forged = await browser.post(f"{base}/delete", data={})
     assert forged.status_code == 400
     assert await _partner(browser, "liguria") is not None
-    for action in ("partner.create", "partner.update", "partner.realm.add", "partner.server.add", "partner.delete"):
+    for action in (
+        "partner.create",
+        "partner.update",
+        "partner.realm.add",
+        "partner.server.add",
+        "partner.delete",
+    ):
         assert await _audit(browser, action) == [], action
 
 
@@ -320,7 +356,12 @@ async def test_other_roles_get_the_one_404_and_an_auditor_reads_without_a_form(
     _, liguria = await citizen_and_partner(browser.portal)
     server_id = liguria.servers[0].id
     routes = _routes(partner=liguria.id, server=server_id)
-    data_of = {"name": "rogue", "realms": "rogue.example", "pattern": "rogue.example", "display_name": "Rogue"}
+    data_of = {
+        "name": "rogue",
+        "realms": "rogue.example",
+        "pattern": "rogue.example",
+        "display_name": "Rogue",
+    }
     for email in (VALENCE, SUPPORT, AUDITOR):
         other = Browser(
             transport=browser._transport, base_url=str(browser.base_url), headers={"Accept-Language": "en"}
@@ -337,7 +378,7 @@ async def test_other_roles_get_the_one_404_and_an_auditor_reads_without_a_form(
                 response = await other.request(method, path, data=data)
                 if email == AUDITOR and generic in READ:
                     assert response.status_code == 200, (email, method, path, response.status_code)
-                    assert "<form method=\"post\" action=\"/console/partners" not in response.text
+                    assert '<form method="post" action="/console/partners' not in response.text
                     assert "liguria" in response.text.lower()
                     _no_secret(response.text)
                 else:
@@ -348,10 +389,15 @@ async def test_other_roles_get_the_one_404_and_an_auditor_reads_without_a_form(
     assert len(loaded.servers) == 1 and loaded.display_name is None
     assert await _partner(browser, "rogue") is None
     async with browser.portal.transaction() as session:
-        assert (await session.scalars(select(AuditEntry).where(AuditEntry.action.like("partner.%")))).all() == []
+        assert (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action.like("partner.%")))
+        ).all() == []
     # a partner that does not exist, or a path that is no id, is the same 404 for the region admin
     await sign_in(browser, REGION)
-    for path in ("/console/partners/999999", "/console/partners/liguria", "/console/partners/99999999999",
-                 f"/console/partners/{liguria.id}/servers/999999", f"/console/partners/{liguria.id}/servers/x"):  # fmt: skip
+    missing = (
+        "/console/partners/999999", "/console/partners/liguria", "/console/partners/99999999999",
+        f"/console/partners/{liguria.id}/servers/999999", f"/console/partners/{liguria.id}/servers/x",
+    )  # fmt: skip
+    for path in missing:
         response = await browser.get(path)
         assert response.status_code == 404, path
