@@ -19,7 +19,7 @@ from accounts.models import AuditEntry, HomeServer, Partner
 from portal.console import homeservers
 from portal.console import partners as partner_pages
 from tests.conftest import TEST_REALM
-from tests.portal.conftest import NOW, Browser, World, citizen_and_partner
+from tests.portal.conftest import NOW, PASSWORD, Browser, World, citizen_and_partner
 from tests.portal.console import ConsolePage, sign_in
 
 REGION, VALENCE = "region@test.example", "valence@test.example"
@@ -401,3 +401,42 @@ async def test_other_roles_get_the_one_404_and_an_auditor_reads_without_a_form(
     for path in missing:
         response = await browser.get(path)
         assert response.status_code == 404, path
+
+
+async def test_the_console_audits_a_new_partner_as_the_api_does(browser: Browser, world: World) -> None:
+    """The same partner added through the API and through the console: the two audit entries say
+    the same (but for the name, the realm and the ids), so the log reads the same either way."""
+    await sign_in(browser, REGION)
+    token = await browser.post(
+        "/api/v1/auth/token", data={"grant_type": "password", "username": REGION, "password": PASSWORD}
+    )
+    api = await browser.post(
+        "/api/v1/partners",
+        json={
+            "name": "viaapi", "display_name": "Same", "realms": ["viaapi.example"],
+            "servers": [{"host": "192.0.2.20", "secret": "piemonte-secret-1", "priority": 3}],
+        },
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )  # fmt: skip
+    assert api.status_code == 201, api.text
+    fields = SERVER | {
+        "name": "viaconsole",
+        "display_name": "Same",
+        "realms": "viaconsole.example",
+        "priority": "3",
+    }
+    fields["accept_requests"] = "yes"
+    console = await browser.submit("/console/partners", fields, page="/console/partners/new")
+    assert console.status_code == 303
+    by_api, by_console = await _audit(browser, "partner.create")
+    assert by_api.actor == by_console.actor == REGION
+
+    def comparable(entry: AuditEntry) -> dict[str, object]:
+        after = json.loads(entry.after or "")
+        for key in ("id", "name", "realms"):
+            after.pop(key)
+        for server in after["servers"]:
+            server.pop("id")
+        return after
+
+    assert comparable(by_api) == comparable(by_console)
