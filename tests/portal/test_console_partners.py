@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -432,7 +433,7 @@ async def test_the_console_audits_a_new_partner_as_the_api_does(browser: Browser
     assert by_api.actor == by_console.actor == REGION
 
     def comparable(entry: AuditEntry) -> dict[str, object]:
-        after = json.loads(entry.after or "")
+        after: dict[str, Any] = json.loads(entry.after or "")
         for key in ("id", "name", "realms"):
             after.pop(key)
         for server in after["servers"]:
