@@ -135,7 +135,8 @@ class PartnerOut(BaseModel):
     updated_at: datetime
 
 
-def _server(s: HomeServer) -> HomeServerOut:
+def server_out(s: HomeServer) -> HomeServerOut:
+    """A home server as the API (and the console) show it: never its secret."""
     return HomeServerOut(
         id=s.id, host=s.host, port=s.port, transport=s.transport, tls_name=s.tls_name, priority=s.priority,
         acct_port=s.acct_port, require_message_authenticator=s.require_message_authenticator,
@@ -143,7 +144,8 @@ def _server(s: HomeServer) -> HomeServerOut:
     )  # fmt: skip
 
 
-def _partner(p: Partner) -> PartnerOut:
+def partner_out(p: Partner) -> PartnerOut:
+    """A partner as the API (and the console) show it, its servers in the order they are tried."""
     return PartnerOut(
         id=p.id,
         name=p.name,
@@ -152,16 +154,21 @@ def _partner(p: Partner) -> PartnerOut:
         accept_requests=p.accept_requests,
         transit=p.transit,
         forward_accounting=p.forward_accounting,
-        servers=[_server(s) for s in sorted(p.servers, key=lambda s: (s.priority, s.id))],
+        servers=[server_out(s) for s in sorted(p.servers, key=lambda s: (s.priority, s.id))],
         created_at=p.created_at,
         updated_at=p.updated_at,
     )
 
 
-def _audited(out: PartnerOut) -> dict[str, object]:
+def audited_server(out: HomeServerOut) -> dict[str, object]:
+    """What the audit log keeps of a home server: its configuration, not its health."""
+    return out.model_dump(mode="json", exclude={"state", "state_changed_at"})
+
+
+def audited_partner(out: PartnerOut) -> dict[str, object]:
     """What the audit log keeps of a partner: its configuration, not its servers' health."""
     return out.model_dump(mode="json", exclude={"created_at", "updated_at"}) | {
-        "servers": [s.model_dump(mode="json", exclude={"state", "state_changed_at"}) for s in out.servers]
+        "servers": [audited_server(s) for s in out.servers]
     }
 
 
@@ -178,13 +185,13 @@ async def list_partners(
         .order_by(Partner.name, Partner.id)
     )
     async with portal.transaction() as session:
-        return await paginate(session, query, params, _partner)
+        return await paginate(session, query, params, partner_out)
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerOut)
 async def get_partner(partner_id: Id, who: Reader, portal: PortalDep) -> PartnerOut:
     async with portal.transaction() as session:
-        return _partner(await partners.get_partner(session, name_or_id=partner_id))
+        return partner_out(await partners.get_partner(session, name_or_id=partner_id))
 
 
 @router.post("/partners", response_model=PartnerOut, status_code=201)
@@ -196,10 +203,10 @@ async def create_partner(body: PartnerIn, who: Writer, portal: PortalDep) -> Par
             accept_requests=body.accept_requests, transit=body.transit,
             forward_accounting=body.forward_accounting,
         )  # fmt: skip
-        out = _partner(partner)
+        out = partner_out(partner)
         await audit.record(
             session, actor=who.actor, action="partner.create", target=f"partner:{partner.id}",
-            after=_audited(out) | {"secrets": "set"},
+            after=audited_partner(out) | {"secrets": "set"},
         )  # fmt: skip
     return out
 
@@ -208,15 +215,15 @@ async def create_partner(body: PartnerIn, who: Writer, portal: PortalDep) -> Par
 async def update_partner(partner_id: Id, body: PartnerPatch, who: Writer, portal: PortalDep) -> PartnerOut:
     async with portal.transaction() as session:
         partner = await partners.get_partner(session, name_or_id=partner_id)
-        before = _audited(_partner(partner))
+        before = audited_partner(partner_out(partner))
         await partners.update_partner(
             session, partner=partner, display_name=body.display_name, accept_requests=body.accept_requests,
             transit=body.transit, forward_accounting=body.forward_accounting,
         )  # fmt: skip
-        out = _partner(partner)
+        out = partner_out(partner)
         await audit.record(
             session, actor=who.actor, action="partner.update", target=f"partner:{partner.id}",
-            before=before, after=_audited(out),
+            before=before, after=audited_partner(out),
         )  # fmt: skip
     return out
 
@@ -225,7 +232,7 @@ async def update_partner(partner_id: Id, body: PartnerPatch, who: Writer, portal
 async def delete_partner(partner_id: Id, who: Writer, portal: PortalDep) -> Response:
     async with portal.transaction() as session:
         partner = await partners.get_partner(session, name_or_id=partner_id)
-        before = _audited(_partner(partner))
+        before = audited_partner(partner_out(partner))
         await partners.remove_partner(session, partner=partner)
         await audit.record(
             session, actor=who.actor, action="partner.delete", target=f"partner:{partner_id}", before=before
@@ -247,7 +254,7 @@ async def add_realm(partner_id: Id, body: RealmIn, who: Writer, portal: PortalDe
             session, actor=who.actor, action="partner.realm.add", target=f"partner:{partner.id}",
             after={"pattern": realm.pattern},
         )  # fmt: skip
-        return _partner(partner)
+        return partner_out(partner)
 
 
 @router.delete("/partners/{partner_id}/realms/{pattern}", status_code=204)
@@ -269,10 +276,10 @@ async def add_home_server(
     async with portal.transaction() as session:
         partner = await partners.get_partner(session, name_or_id=partner_id)
         server = await partners.add_home_server(session, box=portal.box, partner=partner, server=body.spec())
-        out = _server(server)
+        out = server_out(server)
         await audit.record(
             session, actor=who.actor, action="partner.server.add", target=f"partner:{partner.id}",
-            after=out.model_dump(mode="json", exclude={"state", "state_changed_at"}) | {"secret": "set"},
+            after=audited_server(out) | {"secret": "set"},
         )  # fmt: skip
     return out
 
@@ -286,7 +293,7 @@ async def update_home_server(
         server = next((s for s in partner.servers if s.id == server_id), None)
         if server is None:
             raise NotFound(f"partner {partner.name} has no home server {server_id}")
-        before = _server(server).model_dump(mode="json", exclude={"state", "state_changed_at"})
+        before = audited_server(server_out(server))
         changes = body.changes()
         if "require_message_authenticator" in changes:
             await partners.set_home_server_message_authenticator(
@@ -295,10 +302,10 @@ async def update_home_server(
                 server_id=server_id,
                 required=changes["require_message_authenticator"],
             )
-        out = _server(server)
+        out = server_out(server)
         await audit.record(
             session, actor=who.actor, action="partner.server.update", target=f"partner:{partner.id}",
-            before=before, after=out.model_dump(mode="json", exclude={"state", "state_changed_at"}),
+            before=before, after=audited_server(out),
         )  # fmt: skip
     return out
 
@@ -308,9 +315,7 @@ async def remove_home_server(partner_id: Id, server_id: Id, who: Writer, portal:
     async with portal.transaction() as session:
         partner = await partners.get_partner(session, name_or_id=partner_id)
         server = next((s for s in partner.servers if s.id == server_id), None)
-        before = (
-            _server(server).model_dump(mode="json", exclude={"state", "state_changed_at"}) if server else None
-        )
+        before = audited_server(server_out(server)) if server else None
         await partners.remove_home_server(session, partner=partner, server_id=server_id)
         await audit.record(
             session, actor=who.actor, action="partner.server.remove", target=f"partner:{partner.id}",

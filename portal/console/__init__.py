@@ -12,6 +12,8 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``support.py``: find a citizen, why they were refused (``reasons.py``: the codes in words),
   unlock, resend, disable, disconnect, forget a device;
 * ``dpo.py``: the audit log and the judicial requisition with its signed export;
+* ``partners.py`` and ``homeservers.py``: the federation's partners, their realms, their home
+  servers and their health (region-wide);
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -29,7 +31,9 @@ from portal.console import (
     branding,
     dashboards,
     dpo,
+    homeservers,
     pages,
+    partners,
     policies,
     sessions,
     signin,
@@ -70,5 +74,7 @@ def install(app: FastAPI) -> None:
         app.include_router(module.router)
     app.include_router(support.router)
     app.include_router(dpo.router)
+    app.include_router(partners.router)
+    app.include_router(homeservers.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

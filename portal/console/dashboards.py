@@ -79,9 +79,9 @@ async def _live(page: Page, staff: Staff, commune: str | None) -> dict[str, Any]
                 for server in sorted(partner.servers, key=lambda s: (s.priority, s.id)):
                     servers.append(
                         {
-                            "partner": partner.display_name or partner.name, "host": server.host,
-                            "port": server.port, "transport": server.transport, "state": server.state,
-                            "since": server.state_changed_at,
+                            "partner": partner.display_name or partner.name, "partner_id": partner.id,
+                            "host": server.host, "port": server.port, "transport": server.transport,
+                            "state": server.state, "since": server.state_changed_at,
                         }
                     )  # fmt: skip
     names = dashdata.Names.of(communes, sites)

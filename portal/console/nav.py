@@ -12,6 +12,7 @@ from accounts.admins import (
     READ_ACCOUNTS,
     READ_AUDIT,
     READ_NETWORK,
+    READ_PARTNERS,
     READ_SESSIONS,
     READ_STATS,
     SEARCH_RECORDS,
@@ -40,6 +41,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem(path="/console/citizens", label=_("Find a citizen"), scope=READ_ACCOUNTS),
     NavItem(path="/console/audit", label=_("Audit log"), scope=READ_AUDIT),
     NavItem(path="/console/requisitions", label=_("Judicial requisition"), scope=SEARCH_RECORDS),
+    NavItem(path="/console/partners", label=_("Partners"), scope=READ_PARTNERS, region_wide=True),
     NavItem(path="/console/security", label=_("Sign-in and security")),
     NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
 )

@@ -64,6 +64,7 @@ async def test_a_password_sign_in_lands_on_my_reach_with_the_navigation_of_the_r
         "/console/dashboards",
         "/console/citizens",
         "/console/audit",
+        "/console/partners",
         "/console/security",
         "/console/region",
     ]
@@ -72,7 +73,16 @@ async def test_a_password_sign_in_lands_on_my_reach_with_the_navigation_of_the_r
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     for email, links in (
         (SUPPORT, ["/console/citizens"]),  # statistics: not support's
-        (AUDITOR, ["/console/dashboards", "/console/citizens", "/console/audit", "/console/requisitions"]),
+        (
+            AUDITOR,
+            [
+                "/console/dashboards",
+                "/console/citizens",
+                "/console/audit",
+                "/console/requisitions",
+                "/console/partners",
+            ],
+        ),
     ):
         await sign_out(browser)
         await sign_in(browser, email)
