@@ -128,6 +128,8 @@ def radclient(
     """radclient's verbose output for one request (attributes one per line, as radclient reads them;
     add ``Message-Authenticator = 0x00`` to have it signed; an IPv6 ``host`` in brackets). Its exit
     code is not asserted (no reply = 1)."""
+    if retries < 1:  # radclient refuses -r 0: it would print its usage and send nothing
+        raise ValueError("radclient sends a request at least once: retries >= 1")
     done = subprocess.run(
         [
             need_tool("radclient"),
