@@ -12,6 +12,7 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``support.py``: find a citizen, why they were refused (``reasons.py``: the codes in words),
   unlock, resend, disable, disconnect, forget a device;
 * ``dpo.py``: the audit log and the judicial requisition with its signed export;
+* the region's: ``region.py`` (communes, service clients), ``staffadmin.py`` (staff accounts);
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -31,10 +32,12 @@ from portal.console import (
     dpo,
     pages,
     policies,
+    region,
     sessions,
     signin,
     sites,
     sso,
+    staffadmin,
     statistics,
     support,
 )
@@ -70,5 +73,7 @@ def install(app: FastAPI) -> None:
         app.include_router(module.router)
     app.include_router(support.router)
     app.include_router(dpo.router)
+    app.include_router(region.router)
+    app.include_router(staffadmin.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

@@ -42,6 +42,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem(path="/console/requisitions", label=_("Judicial requisition"), scope=SEARCH_RECORDS),
     NavItem(path="/console/security", label=_("Sign-in and security")),
     NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
+    NavItem(path="/console/region/communes", label=_("Communes"), scope=WRITE_NETWORK, region_wide=True),
+    NavItem(path="/console/region/staff", label=_("Staff accounts"), scope=WRITE_ADMINS, region_wide=True),
+    NavItem(path="/console/region/clients", label=_("Service clients"), scope=WRITE_ADMINS, region_wide=True),
 )
 
 
