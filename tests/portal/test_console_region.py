@@ -51,6 +51,9 @@ async def test_a_region_admin_lists_and_adds_communes(browser: Browser, world: W
     assert page.row_headers == ["Nice", "Valence"]
     assert f"/console/communes/{world.commune_a}" in page.links
     assert "/console/region/communes" in page.nav
+    for path in ("/console/region", "/console/region/communes", "/console/region/staff"):
+        html = (await browser.get(path)).text
+        assert re.findall(r'<a href="([^"]+)" aria-current="page"', html) == [path]  # one current entry
     added = await browser.submit("/console/region/communes", {"name": "Annecy", "insee_code": "74010"})
     assert added.status_code == 303, added.text
     async with browser.portal.transaction() as session:
