@@ -1,6 +1,7 @@
 """Admins and service clients under ``/api/v1/admins`` and ``/api/v1/clients``: region admins
 manage them (auditors may list them). A change of role, commune, state or password revokes every
-token the holder had."""
+token the holder had; nobody disables or demotes themselves, and the last active region admin
+stays one (:func:`accounts.staff.change_admin`, 409: the console keeps the same rule)."""
 
 from __future__ import annotations
 
