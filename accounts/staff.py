@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import admins, twofactor
@@ -61,10 +61,11 @@ def _member(admin: Admin, commune_name: str | None, two_factor: bool) -> StaffMe
 
 
 async def active_region_admins(session: AsyncSession) -> int:
-    count = await session.scalar(
-        select(func.count()).select_from(Admin).where(Admin.role == AdminRole.REGION_ADMIN, Admin.active)
-    )
-    return int(count or 0)
+    """How many active region admins there are, their rows locked until the transaction ends
+    (PostgreSQL: of two concurrent demotions of the last two, the second counts after the first
+    commits; SQLite writes one transaction at a time)."""
+    query = select(Admin.id).where(Admin.role == AdminRole.REGION_ADMIN, Admin.active).with_for_update()
+    return len((await session.scalars(query)).all())
 
 
 async def change_admin(
