@@ -3,16 +3,21 @@ with the commune and the second factor, the lock-out rule of a change, a second 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts import admins, network, staff, twofactor
 from accounts.errors import Conflict, InvalidInput
 from accounts.models import Admin, AdminRole, Region
+from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
+from sesame.db import create_sessionmaker
+from tests.conftest import TEST_REALM
 
 NOW = datetime(2026, 12, 7, 22, 0, 15, tzinfo=UTC)
 PASSWORD = "a long passphrase 2026"
@@ -82,3 +87,40 @@ async def test_the_region_always_keeps_an_active_region_admin(
         )
     with pytest.raises(InvalidInput):
         await staff.change_admin(session, admin=first, role=AdminRole.SUPPORT, commune=valence, active=True)
+
+
+async def test_two_concurrent_demotions_of_the_last_two_region_admins_cannot_both_pass(
+    engine: AsyncEngine, hasher: PasswordHasher
+) -> None:
+    """PostgreSQL, two connections: the first demotes one region admin and holds its transaction
+    open; the second, demoting the other, waits on the rows the first counted (seen in
+    ``pg_locks``), then counts one active region admin once the first commits, and is refused."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time: no race to lose")
+    sessions = create_sessionmaker(engine)
+    async with sessions() as setup:
+        region = await ensure_home_region(setup, realm=TEST_REALM)
+        assert region.id
+        a = (await _admin(setup, hasher, "a@test.example", AdminRole.REGION_ADMIN)).id
+        b = (await _admin(setup, hasher, "b@test.example", AdminRole.REGION_ADMIN)).id
+        await setup.commit()
+
+    async def demote(session: AsyncSession, admin_id: int) -> None:
+        admin = await session.get_one(Admin, admin_id)
+        await staff.change_admin(session, admin=admin, role=AdminRole.SUPPORT, commune=None, active=True)
+
+    async with sessions() as first, sessions() as second, sessions() as watcher:
+        await demote(first, a)  # counted two, rows locked, not committed
+        racing = asyncio.create_task(demote(second, b))
+        waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        for _ in range(200):  # until the second transaction waits on the lock (at most ~10 s)
+            if await watcher.scalar(waiting):
+                break
+            await asyncio.sleep(0.05)
+        await first.commit()
+        with pytest.raises(Conflict, match="at least one active region admin"):
+            await racing
+        await second.rollback()
+    async with sessions() as check:
+        roles = {admin.email: admin.role for admin in (await check.scalars(select(Admin))).all()}
+    assert roles == {"a@test.example": AdminRole.SUPPORT, "b@test.example": AdminRole.REGION_ADMIN}
