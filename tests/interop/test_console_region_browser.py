@@ -1,9 +1,11 @@
 """A region admin's main tasks in a real browser, end to end (issue 18): headless Chromium
 (selenium) against a real ``sesame serve``. The region admin signs in, adds a commune, then a
 commune admin for it (with a first password), then a service client whose secret is shown once —
-and that secret gets a token from the admin API; then the new commune admin signs in with that
-password and sees their commune only, and none of the region's pages. axe-core finds no WCAG 2.1
-A/AA violation on any of the region's pages. Screenshots go to ``$SESAME_ARTIFACTS/console``.
+and that secret gets a token from the admin API; then the region requires a second factor (the
+region admin's own session, opened without one, ends), and the new commune admin signs in with
+that password, sets up TOTP as the region now requires, and sees their commune only, and none of
+the region's pages. axe-core finds no WCAG 2.1 A/AA violation on any of the region's pages.
+Screenshots go to ``$SESAME_ARTIFACTS/console``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
 
+from accounts import twofactor
 from tests.interop.conftest import Server, launch
 from tests.interop.test_console_browser import ARTIFACTS, _wait_for_web
 from tests.interop.test_portal_browser import axe_source, axe_violations, chromium_driver  # noqa: F401 - a fixture
@@ -154,11 +158,21 @@ def test_a_region_admin_adds_a_commune_its_admin_and_a_service_client(
     assert client_id in driver.page_source and secret not in driver.page_source
     assert _token_status(base, client_id, secret) == 200
 
-    # the new commune admin signs in and sees Annecy only, none of the region's pages
-    driver.find_element(By.CSS_SELECTOR, "form[action='/console/logout'] button").click()
+    # the region now requires a second factor: this session, opened without one, ends
+    driver.get(base + "/console/region")
+    driver.find_element(By.ID, "require_two_factor").click()
+    submit("/console/region")
     at("/console/login")
+
+    # the new commune admin signs in with their password, sets up TOTP as the region requires,
+    # and sees Annecy only, none of the region's pages
     sign_in(MAYOR, MAYOR_PASSWORD)
-    at("/console")
+    at("/console/enrol")
+    totp = driver.find_element(By.CSS_SELECTOR, ".secret code").text.replace(" ", "")
+    driver.find_element(By.ID, "code").send_keys(twofactor.code_at(totp, datetime.now(UTC)))
+    submit("/console/enrol")
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "ul.codes code"))
+    driver.get(base + "/console")
     links = driver.find_elements(By.CSS_SELECTOR, "table tbody th a")
     assert [a.text for a in links] == ["Annecy"]
     assert urlsplit(links[0].get_attribute("href") or "").path == commune
