@@ -356,6 +356,11 @@ async def test_a_service_client_is_added_with_its_secret_shown_once_then_disable
     )
     assert valence.status_code == 200
     assert len(await _audit(browser, "client.create")) == 2
+    for path in ("/console/region/staff/999999", "/console/region/staff/abc", "/console/region/staff/0"):
+        assert (await browser.get(path)).status_code == 404, path
+    for path in ("/console/region/staff/999999", "/console/region/staff/99999999999/sign-out"):
+        gone = await browser.submit(path, {"role": "support"}, page="/console/region/staff")
+        assert gone.status_code == 404, path
     missing = await browser.submit(
         "/console/region/clients/999999/disable", {}, page="/console/region/clients"
     )
