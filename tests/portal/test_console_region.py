@@ -159,6 +159,7 @@ async def test_bad_and_hostile_staff_forms_are_refused_in_words(browser: Browser
         {"email": "x" * 300 + "@test.example"},
         {"email": REGION},  # exists already
         {"role": "emperor"},
+        {"role": ""},  # the form's "Choose a role": no default role, least of all region admin
         {"role": "commune_admin", "commune_id": ""},
         {"role": "commune_admin", "commune_id": "999999"},
         {"role": "commune_admin", "commune_id": "-1"},
@@ -348,6 +349,7 @@ async def test_a_service_client_is_added_with_its_secret_shown_once_then_disable
         {"name": ""},
         {"name": "n" * 500},
         {"role": "god"},
+        {"role": ""},
     ):
         refused = await browser.submit("/console/region/clients", fields | changed)
         assert refused.status_code == 400 and ConsolePage(refused.text).alerts, changed
