@@ -1,6 +1,7 @@
 """Admins and service clients under ``/api/v1/admins`` and ``/api/v1/clients``: region admins
 manage them (auditors may list them). A change of role, commune, state or password revokes every
-token the holder had."""
+token the holder had; nobody disables or demotes themselves, and the last active region admin
+stays one (:func:`accounts.staff.change_admin`, 409: the console keeps the same rule)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 
-from accounts import admins, audit
+from accounts import admins, audit, staff
 from accounts.admins import READ_ADMINS, WRITE_ADMINS
 from accounts.models import Admin, AdminRole, ServiceClient
 from portal.api.auth import Principal, require
@@ -137,16 +138,18 @@ async def update_admin(admin_id: Id, body: AdminPatch, who: Manager, portal: Por
             raise HTTPException(
                 422, detail="a commune admin needs a commune, and only a commune admin has one"
             )
-        if commune_id is not None:
-            await commune_in_reach(session, who.reach, commune_id)
-        admin.role, admin.commune_id = role, commune_id
-        if body.active is not None:
-            admin.active = body.active
+        commune = await commune_in_reach(session, who.reach, commune_id) if commune_id is not None else None
         if body.password is not None:
             admin.password_hash = await admins.set_password(
                 portal.hasher, admin, body.password.get_secret_value()
             )
-        await admins.revoke_all(session, admin=admin)  # whatever changed, old tokens stop
+        # the region keeps an active region admin, and nobody disables or demotes themselves
+        # (409); whatever changed, old tokens stop
+        await staff.change_admin(
+            session, admin=admin, role=role, commune=commune,
+            active=body.active if body.active is not None else admin.active,
+            by=admin.id if who.actor == admin.email else None,
+        )  # fmt: skip
         out = _admin(admin)
         after = out.model_dump(mode="json") | ({"password": "changed"} if body.password else {})
         await audit.record(

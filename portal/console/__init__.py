@@ -14,6 +14,7 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``dpo.py``: the audit log and the judicial requisition with its signed export;
 * ``partners.py`` and ``homeservers.py``: the federation's partners, their realms, their home
   servers and their health (region-wide);
+* the region's: ``region.py`` (communes, service clients), ``staffadmin.py`` (staff accounts);
 * ``nav.py``: the navigation by role; ``render.py``: templates, CSP, the 404 of everything unseen;
 * ``templates/``, ``static/``: the console's own (nothing from a CDN, no inline script).
 
@@ -35,10 +36,12 @@ from portal.console import (
     pages,
     partners,
     policies,
+    region,
     sessions,
     signin,
     sites,
     sso,
+    staffadmin,
     statistics,
     support,
 )
@@ -76,5 +79,7 @@ def install(app: FastAPI) -> None:
     app.include_router(dpo.router)
     app.include_router(partners.router)
     app.include_router(homeservers.router)
+    app.include_router(region.router)
+    app.include_router(staffadmin.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

@@ -44,6 +44,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem(path="/console/partners", label=_("Partners"), scope=READ_PARTNERS, region_wide=True),
     NavItem(path="/console/security", label=_("Sign-in and security")),
     NavItem(path="/console/region", label=_("Region settings"), scope=WRITE_ADMINS, region_wide=True),
+    NavItem(path="/console/region/communes", label=_("Communes"), scope=WRITE_NETWORK, region_wide=True),
+    NavItem(path="/console/region/staff", label=_("Staff accounts"), scope=WRITE_ADMINS, region_wide=True),
+    NavItem(path="/console/region/clients", label=_("Service clients"), scope=WRITE_ADMINS, region_wide=True),
 )
 
 

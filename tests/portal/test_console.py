@@ -67,6 +67,9 @@ async def test_a_password_sign_in_lands_on_my_reach_with_the_navigation_of_the_r
         "/console/partners",
         "/console/security",
         "/console/region",
+        "/console/region/communes",
+        "/console/region/staff",
+        "/console/region/clients",
     ]
     assert home.scripts == 0 and home.inline_styles == 0
     csp = (await browser.get("/console")).headers["content-security-policy"]
