@@ -181,6 +181,7 @@ PLACE_KEYS = ("commune_id", "site_id", "ap_id", "session_id")
 #: the mounts under /console (no route of their own: files)
 MOUNTS = {"/console/static"}
 MISSING = "999999"
+NOWHERE = "/console/no-such-page"
 
 EMAILS = {
     AdminRole.REGION_ADMIN: "region@test.example",
@@ -263,7 +264,7 @@ class Place:
 
     def identifying(self) -> list[str]:
         """What names this commune's things, citizen included (never in another's page)."""
-        return [value for key, value in self.names.items() if key != "ap_address"]
+        return list(self.names.values())
 
 
 @dataclass
@@ -510,12 +511,20 @@ async def test_every_route_as_each_role_with_each_communes_things(
         assert shown == [], (role.value, str(ask), response.status_code, shown)
 
     async with signed_in(browser, role) as (client, csrf):
-        # the one 404: what an object that does not exist gets, with and without the navigation
+        # the one 404: an address that does not exist, signed in, and signed out (as htmx's
+        # fragment answers, without the navigation); an object that does not exist gets the same
+        nowhere = await client.get(NOWHERE)
+        nowhere_signed_out = await browser.get(NOWHERE)
+        assert nowhere.status_code == nowhere_signed_out.status_code == 404
+        assert ConsolePage(nowhere.text).h1 == ConsolePage(nowhere_signed_out.text).h1 == "Not found"
+        the_404s = {main_of(nowhere.text), main_of(nowhere_signed_out.text)}
         missing = await client.get(f"/console/communes/{MISSING}")
         missing_fragment = await client.get(f"/console/dashboards/live?commune={MISSING}")
         assert missing.status_code == missing_fragment.status_code == 404
-        the_404s = {main_of(missing.text), main_of(missing_fragment.text)}
-        assert ConsolePage(missing.text).h1 == "Not found"
+        assert (main_of(missing.text), main_of(missing_fragment.text)) == (
+            main_of(nowhere.text),
+            main_of(nowhere_signed_out.text),
+        )
 
         # 1. what the role may not get: 404, naming nothing, changing nothing
         before = await snapshot(browser)
@@ -574,3 +583,62 @@ async def test_the_sign_in_flow_names_nothing_of_a_commune(
             n for n in matrix.a.identifying() + matrix.b.identifying() + matrix.secrets if n in response.text
         ]
         assert shown == [], (role.value, str(ask), shown)
+
+
+# -- one's own page, another's things in the form ---------------------------------------------------------
+
+
+async def test_ones_own_pages_with_another_communes_things_in_the_form(
+    browser: Browser, matrix: Matrix
+) -> None:
+    """A's pages and A's citizen, with B's site, B's access point's range, B's citizen's connection,
+    device or credential in the fields: refused (400 for a form of the commune's pages, the one
+    404 for a citizen's thing that is not theirs), naming nothing of B, changing nothing."""
+    a, b = matrix.a, matrix.b
+    coa = browser.portal.coa
+    assert isinstance(coa, FakeAccessPoint)
+    mixed = {
+        AdminRole.COMMUNE_ADMIN: [
+            (f"/console/communes/{a.commune_id}/access-points", {
+                "site_id": str(b.site_id), "name": "intrus", "address": "198.18.9.1",
+                "secret": "intrus-secret-1", "vendor": "other", "coa_port": "3799",
+            }, 400),
+            (f"/console/access-points/{a.ap_id}", {"address": "10.66.0.5", "coa_port": "3799"}, 400),
+        ],
+        AdminRole.SUPPORT: [
+            (f"/console/citizens/{a.account_id}/sessions/{b.citizen_session_id}/disconnect", {}, 404),
+            (f"/console/citizens/{a.account_id}/devices/forget", {"mac": b.names["mac"]}, 404),
+            (f"/console/citizens/{a.account_id}/enrolled/forget",
+             {"kind": "password", "id": str(b.credential_id)}, 404),
+        ],
+    }  # fmt: skip
+    for role, posts in mixed.items():
+        async with signed_in(browser, role) as (client, csrf):
+            for path, fields, status in posts:
+                before = await snapshot(browser)
+                response = await client.post(path, data={"csrf_token": csrf, **fields})
+                assert response.status_code == status, (
+                    role.value,
+                    path,
+                    response.status_code,
+                    response.text[:300],
+                )
+                shown = [name for name in b.identifying() + matrix.secrets if name in response.text]
+                assert shown == [], (role.value, path, shown)
+                assert changed(before, await snapshot(browser)) == [], (role.value, path)
+    assert coa.targets == []
+
+
+async def test_an_address_under_the_console_that_no_route_answers_is_its_one_404(browser: Browser) -> None:
+    """The console's 404 for an address no route answers (as for an object out of reach); the
+    rest of the app, and the console's static files, keep FastAPI's own answer."""
+    for path in (NOWHERE, "/console/communes/1/nothing", "/console/communes/"):
+        response = await browser.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert ConsolePage(response.text).h1 == "Not found", path
+        assert "default-src" in response.headers["content-security-policy"]
+    for path in ("/no-such-page", "/api/v1/no-such-thing", "/console/static/no-such-file.css", "/consoles"):
+        response = await browser.get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "Not Found"}, path
