@@ -52,7 +52,7 @@ from accounts.admins import (
     Reach,
 )
 from accounts.credentials import create_device_credential
-from accounts.models import AccountingSession, AccountStatus, AdminRole, Base
+from accounts.models import AccountingSession, AccountStatus, AdminRole, Base, Commune
 from accounts.recordsexport import RecordsSigner
 from accounts.users import create_account, remember_device
 from radius.eap.trialpki import make_ca, make_signer
@@ -644,3 +644,72 @@ async def test_an_address_under_the_console_that_no_route_answers_is_its_one_404
         response = await browser.get(path)
         assert response.status_code == 404, path
         assert response.json() == {"detail": "Not Found"}, path
+
+
+async def test_what_a_commune_admin_sees_does_not_depend_on_another_commune(
+    browser: Browser, matrix: Matrix
+) -> None:
+    """Each page, fragment and CSV A's admin may open reads the same, byte for byte, after B gains
+    a site on the map, an access point, open sessions, accepted and refused attempts, and a new
+    name: nothing of B reaches A's pages, not even as a count."""
+    pages = [
+        ask
+        for ask in asks(matrix)
+        if ask.method == "GET" and not ask.row.open and expected_to_pass(AdminRole.COMMUNE_ADMIN, ask)
+    ]
+    assert len(pages) > 20 and {ask.place for ask in pages} == {"A", ""}
+    async with signed_in(browser, AdminRole.COMMUNE_ADMIN) as (client, csrf):
+        seen = {ask.url: (await send(client, csrf, ask)).text for ask in pages}
+        portal = browser.portal
+        async with portal.transaction() as session:
+            b = await session.get_one(Commune, matrix.b.commune_id)
+            b.name = "Zedbourg-les-Bains"
+            site = await network.add_site(
+                session,
+                commune=b,
+                name="Zed-Plage",
+                coordinates=network.Coordinates(latitude=43.1, longitude=6.2),
+            )
+            ap = await network.add_nas(
+                session,
+                box=portal.box,
+                site=site,
+                name="zed-plage",
+                address="10.67.0.0/24",
+                secret="zed-plage-123",
+            )
+            session.add_all(
+                AccountingSession(
+                    acctsessionid=f"zed-plage-{k}",
+                    acctuniqueid=f"zed-plage-{k}".ljust(32, "0"),
+                    nasipaddress="10.67.0.1",
+                    username=f"zed{k}",
+                    site_id=site.id,
+                    commune_id=b.id,
+                    nas_id=ap.id,
+                    acctstarttime=NOW - timedelta(minutes=10 + k),
+                    acctinputoctets=10**6,
+                    acctoutputoctets=10**7,
+                )
+                for k in range(3)
+            )
+            await authlog.record_decisions(
+                session,
+                [
+                    authlog.Decision(
+                        authdate=NOW - timedelta(minutes=k),
+                        username=f"zed{k}",
+                        reply=reply,
+                        method="pap",
+                        reason=reason,
+                        nas_id=ap.id,
+                        site_id=site.id,
+                    )
+                    for k, (reply, reason) in enumerate(
+                        [("Access-Accept", "ok"), ("Access-Reject", "bad_password")] * 3
+                    )
+                ],
+            )
+        for ask in pages:
+            again = await send(client, csrf, ask)
+            assert again.text == seen[ask.url], (str(ask), "changed with B's things")
