@@ -2,14 +2,15 @@
 **every** route of the app under ``/console`` — pages, actions, htmx fragments, CSV downloads —
 as each role, with the things of two communes, on SQLite and PostgreSQL.
 
-Two communes, A and B, each with a site (on the map), an access point, branding, two open sessions
-and a citizen whose connections and decisions are there (a remembered device, an enrolled one);
-staff of every role, the commune admin being A's. Each route of :data:`ROUTES` is requested with
-A's things, then with B's, by each role:
+Two communes, A and B, each with a site (on the map), an access point, branding, two open sessions,
+a citizen whose connections and decisions are there (a remembered device, an enrolled one), a
+commune admin and a service client of its own; the region's partner with a home server; staff of
+every role, the commune admin being A's. Each route of :data:`ROUTES` is requested with A's
+things, then with B's, by each role:
 
 * a route the role may not use (its scope, or the whole region's reach), or B's things asked for
-  by A's commune admin, is the console's one 404 — the same ``<main>`` as an object that does not
-  exist —, its body names nothing of either commune, and nothing changed: every table of the
+  by A's commune admin, is the console's one 404 — the same ``<main>`` as an address that does
+  not exist —, its body names nothing of either commune, and nothing changed: every table of the
   database as it was (the audit log included), no Disconnect-Request sent, no mail;
 * everything else answers as the route does (200, or 303 after a change: the positive control,
   so the matrix can fail), and no answer to A's commune admin names anything of B.
@@ -17,7 +18,10 @@ A's things, then with B's, by each role:
 A POST carries a valid CSRF token (the same token then works for the positive control), so a 404
 comes from the role and reach checks, never from CSRF. A route of the app under ``/console``
 missing from :data:`ROUTES` fails :func:`test_every_console_route_is_in_the_matrix`, which says
-the line to add.
+the line to add; a path parameter the seed does not give (``{name}``) fails saying so.
+
+Then: A's own forms given B's things; and every page A's admin may open reads the same, byte for
+byte, whatever B gains (non-interference: not even a count of B's reaches A's pages).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import Mount, Route
 
-from accounts import admins, authlog, network, requisition
+from accounts import admins, authlog, network, partners, requisition
 from accounts.admins import (
     HELP_ACCOUNTS,
     READ_ACCOUNTS,
@@ -177,7 +181,7 @@ ROUTES: dict[str, Row] = {
 }
 
 #: what a request names that belongs to a commune (the rest is the region's or a citizen's)
-PLACE_KEYS = ("commune_id", "site_id", "ap_id", "session_id")
+PLACE_KEYS = ("commune_id", "site_id", "ap_id", "session_id", "admin_id", "client_pk")
 #: the mounts under /console (no route of their own: files)
 MOUNTS = {"/console/static"}
 MISSING = "999999"
@@ -249,18 +253,23 @@ class Place:
     citizen_session_id: int
     account_id: int
     credential_id: int
+    admin_id: int  # a commune admin of the commune (not the one signed in)
+    client_pk: int  # a service client of the commune
     names: dict[str, str]
 
-    def values(self, search_id: int) -> dict[str, str]:
+    def values(self, shared: dict[str, str]) -> dict[str, str]:
+        """What a route's, query's or form's ``{name}`` is filled with: the commune's things, then
+        the region's (``shared``: the auditor's search, a partner, its home server and realm)."""
         since, until = NOW - timedelta(hours=3), NOW
         ids = {
             "n": self.n, "commune_id": self.commune_id, "site_id": self.site_id, "ap_id": self.ap_id,
             "session_id": self.session_id, "citizen_session_id": self.citizen_session_id,
-            "account_id": self.account_id, "credential_id": self.credential_id, "search_id": search_id,
-            "slug": "nowhere", "day": NOW.date().isoformat(), "staff_email": EMAILS[AdminRole.SUPPORT],
-            "since": since.strftime("%Y-%m-%dT%H:%M"), "until": until.strftime("%Y-%m-%dT%H:%M"),
+            "account_id": self.account_id, "credential_id": self.credential_id, "admin_id": self.admin_id,
+            "client_pk": self.client_pk, "slug": "nowhere", "day": NOW.date().isoformat(),
+            "staff_email": EMAILS[AdminRole.SUPPORT], "since": since.strftime("%Y-%m-%dT%H:%M"),
+            "until": until.strftime("%Y-%m-%dT%H:%M"),
         }  # fmt: skip
-        return {key: str(value) for key, value in ids.items()} | self.names
+        return shared | {key: str(value) for key, value in ids.items()} | self.names
 
     def identifying(self) -> list[str]:
         """What names this commune's things, citizen included (never in another's page)."""
@@ -271,7 +280,7 @@ class Place:
 class Matrix:
     a: Place
     b: Place
-    search_id: int
+    shared: dict[str, str]
     secrets: list[str] = field(default_factory=list)
 
 
@@ -279,11 +288,13 @@ NAMES = {
     1: {"commune": "Alphaville", "insee": "26362", "site_name": "Alpha-Mediatheque", "address": "1 rue Alpha",
         "ap_name": "alpha-borne", "ap_address": "10.11.0.0/24", "username": "alphacitizen",
         "email": "alpha.citizen@example.fr", "mac": "02:00:5e:11:00:01", "calling": "02-00-5E-11-00-02",
-        "framed_ip": "100.11.0.7", "title": "Alphaville sans fil"},
+        "framed_ip": "100.11.0.7", "title": "Alphaville sans fil", "deputy": "deputy.alpha@test.example",
+        "client": "Alphaville IT desk"},
     2: {"commune": "Zedbourg", "insee": "05179", "site_name": "Zed-Gare", "address": "9 quai Zed",
         "ap_name": "zed-borne", "ap_address": "10.66.0.0/24", "username": "zedcitizen",
         "email": "zed.citizen@example.fr", "mac": "02:00:5e:66:00:01", "calling": "02-00-5E-66-00-02",
-        "framed_ip": "100.66.0.7", "title": "Zedbourg libre"},
+        "framed_ip": "100.66.0.7", "title": "Zedbourg libre", "deputy": "deputy.zed@test.example",
+        "client": "Zedbourg IT desk"},
 }  # fmt: skip
 
 
@@ -359,6 +370,13 @@ async def matrix(browser: Browser) -> Matrix:
                     )
                 ],
             )
+            deputy = await admins.create_admin(
+                session, hasher=portal.hasher, email=names["deputy"], role=AdminRole.COMMUNE_ADMIN,
+                commune=commune, password=PASSWORD,
+            )  # fmt: skip
+            client, _ = await admins.create_client(
+                session, box=portal.box, name=names["client"], role=AdminRole.COMMUNE_ADMIN, commune=commune
+            )
             communes.append(commune)
             places.append(
                 Place(
@@ -370,6 +388,8 @@ async def matrix(browser: Browser) -> Matrix:
                     citizen_session_id=rows[1].radacctid,
                     account_id=citizen.id,
                     credential_id=credential.id,
+                    admin_id=deputy.id,
+                    client_pk=client.id,
                     names=dict(names),
                 )
             )
@@ -386,8 +406,17 @@ async def matrix(browser: Browser) -> Matrix:
             session, box=portal.box, criteria=found, limits=portal.config.requisition,
             actor=EMAILS[AdminRole.AUDITOR], reach=Reach(commune_id=None), now=portal.now(),
         )  # fmt: skip
-    secrets = [f"secret-of-{names['ap_name']}" for names in NAMES.values()]
-    return Matrix(a=places[0], b=places[1], search_id=outcome.search_id, secrets=secrets)
+        partner = await partners.add_partner(
+            session, box=portal.box, home_realm=portal.config.realm, name="liguria",
+            realms=["liguria.example"],
+            servers=[partners.HomeServerSpec(host="192.0.2.10", secret="liguria-secret-1")],
+        )  # fmt: skip
+        shared = {
+            "search_id": str(outcome.search_id), "partner_id": str(partner.id),
+            "server_id": str(partner.servers[0].id), "pattern": "liguria.example",
+        }  # fmt: skip
+    secrets = [f"secret-of-{names['ap_name']}" for names in NAMES.values()] + ["liguria-secret-1"]
+    return Matrix(a=places[0], b=places[1], shared=shared, secrets=secrets)
 
 
 # -- asking ---------------------------------------------------------------------------------------------
@@ -409,7 +438,12 @@ class Ask:
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
-    return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
+    def value(found: re.Match[str]) -> str:
+        name = found.group(1)
+        assert name in values, f"{{{name}}} in {template!r}: seed the thing and give it in Place.values"
+        return values[name]
+
+    return re.sub(r"\{([a-z_]+)\}", value, template)
 
 
 def _names_a_place(*templates: str) -> bool:
@@ -424,7 +458,7 @@ def asks(matrix: Matrix) -> list[Ask]:
         method, template = key.split(" ", 1)
         for query in row.queries:
             for name, place in (("A", matrix.a), ("B", matrix.b)):
-                values = place.values(matrix.search_id)
+                values = place.values(matrix.shared)
                 if row.alias:
                     alias, other = row.alias.split("=")
                     values[alias] = values[other]
