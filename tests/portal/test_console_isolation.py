@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -74,7 +74,8 @@ class Row:
     ``scope``: the scope its router checks, or its scopes (None: any signed-in staff member);
     ``region``: only a whole region's reach may; ``queries``: the query strings it is asked with
     (each once); ``form``: a POST's fields (a change the 404 must not make); ``ok``: what the role
-    that may gets; ``last``: asked after the others (it deletes, or ends the session); ``open``:
+    that may gets; ``last``: asked after the others (it deletes); ``ends``: asked at the very end
+    (it ends the session of the staff member it answers, who lands on the sign-in page); ``open``:
     the sign-in flow (before any session: no commune's thing, no reach), asked as each role all
     the same, each answer checked to name nothing of a commune; ``alias``: ``name=other``, the
     path's ``{name}`` filled with the commune's ``other`` (another of its things).
@@ -90,6 +91,7 @@ class Row:
     form: str = ""
     ok: frozenset[int] = OK
     last: bool = False
+    ends: bool = False
     open: bool = False
     alias: str = ""
 
@@ -121,7 +123,7 @@ ROUTES: dict[str, Row] = {
     "GET /console/security": Row(None),
     "POST /console/security/recovery-codes": Row(None, form="code=000000", ok=frozenset({400})),
     "GET /console/region": Row(WRITE_ADMINS, region=True),
-    "POST /console/region": Row(WRITE_ADMINS, region=True, form="require_two_factor=yes", last=True),
+    "POST /console/region": Row(WRITE_ADMINS, region=True, form="require_two_factor=yes", ends=True),
     # dashboards: the page, its htmx fragment, the history and its CSV files
     "GET /console/dashboards": Row(READ_STATS, queries=("commune={commune_id}", "")),
     "GET /console/dashboards/live": Row(READ_STATS, queries=("commune={commune_id}", "")),
@@ -536,7 +538,7 @@ async def test_every_route_as_each_role_with_each_communes_things(
     staff_asks = [ask for ask in everything if not ask.row.open]
     refused = [ask for ask in staff_asks if not expected_to_pass(role, ask)]
     answered = [ask for ask in staff_asks if expected_to_pass(role, ask)]
-    answered.sort(key=lambda ask: ask.row.last)  # stable: the table's order, deletions at the end
+    answered.sort(key=lambda ask: (ask.row.ends, ask.row.last))  # stable: the table's order
     a_names, b_names = matrix.a.identifying(), matrix.b.identifying()
 
     def names_nothing(ask: Ask, response: httpx.Response, names: list[str]) -> None:
@@ -584,6 +586,8 @@ async def test_every_route_as_each_role_with_each_communes_things(
         # 2. what it may: the route's own answer (the control that the 404s above mean something)
         for ask in answered:
             response = await send(client, csrf, ask)
+            location = urlsplit(response.headers.get("location", "")).path
+            assert ask.row.ends or not location.startswith("/console/login"), (role.value, str(ask), location)
             assert response.status_code in ask.row.ok, (
                 role.value,
                 str(ask),
