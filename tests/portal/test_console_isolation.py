@@ -531,6 +531,9 @@ def changed(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[s
 async def test_every_route_as_each_role_with_each_communes_things(
     browser: Browser, matrix: Matrix, role: AdminRole
 ) -> None:
+    """Every row of :data:`ROUTES`, with A's things and B's: first all the role may not get (the
+    one 404, naming nothing of either commune, nothing changed), then all it may (the route's
+    answer; A's admin's never naming B; no answer to anyone showing a shared secret)."""
     portal = browser.portal
     coa = portal.coa
     assert isinstance(coa, FakeAccessPoint)
