@@ -24,8 +24,10 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from portal.console import (
     accesspoints,
@@ -45,8 +47,8 @@ from portal.console import (
     statistics,
     support,
 )
-from portal.console.render import STATIC
-from portal.console.session import PATH, SESSION_COOKIE, SignInRequired
+from portal.console.render import STATIC, not_found
+from portal.console.session import PATH, SESSION_COOKIE, SignInRequired, current_staff
 from portal.context import get_page, redirect
 
 
@@ -67,6 +69,23 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _no_such_page(request: Request, exc: Exception) -> Response:
+    """An address under ``/console`` that no route answers: the console's one 404, the same page
+    as an object that does not exist or is out of reach (with the navigation for a signed-in
+    staff member). Elsewhere, and for the console's static files, FastAPI's own answer."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    inside = path == PATH or (path.startswith(f"{PATH}/") and not path.startswith(f"{PATH}/static/"))
+    if exc.status_code != 404 or not inside:
+        return await http_exception_handler(request, exc)
+    page = await get_page(request, request.app.state.portal)
+    try:
+        staff = await current_staff(page)
+    except SignInRequired:
+        staff = None
+    return not_found(page, staff)
+
+
 def install(app: FastAPI) -> None:
     """The console's routers, static files and sign-in handler (the app has a portal)."""
     app.include_router(signin.router)
@@ -82,4 +101,5 @@ def install(app: FastAPI) -> None:
     app.include_router(region.router)
     app.include_router(staffadmin.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(HTTPException, _no_such_page)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")
