@@ -13,7 +13,6 @@ Every proxied or refused request is recorded like a local decision (``radpostaut
 
 from __future__ import annotations
 
-import gettext
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -27,24 +26,32 @@ from federation.relay import LocalLimits
 from federation.routing import Refusal, RouteKind
 from federation.service import Federation
 from radius import codec, passpoint
+from radius.attempt import ReplyTexts, english
 from radius.clients import Client
 from radius.codec import Code
 from radius.core import Decision
 from radius.events import Discard, DropReason, RadiusRequest
 from radius.server import Later
 
-_ = gettext.translation("sesame", fallback=True).gettext
 log = logging.getLogger("sesame.federation")
 
 Handler = Callable[[RadiusRequest, datetime], Awaitable[Decision]]
 
+
+def _(message: str) -> str:
+    """Marks a Reply-Message for extraction (babel.cfg); the dispatcher's ``texts`` translate it."""
+    return message
+
+
+#: the Reply-Message of each refusal, in English (sent in the region's first language: nothing of
+#: an account is known at this point)
 MESSAGES = {
-    Refusal.UNKNOWN_REALM: "This network does not serve that realm",
-    Refusal.BAD_REALM: "This network does not serve that realm",
-    Refusal.NO_REALM: "A realm is needed (user@realm)",
-    Refusal.NO_TRANSIT: "This network only authenticates its own realms",
-    Refusal.LOOP: "Routing loop between federation proxies",
-    Refusal.PARTNER_NOT_ALLOWED: "This network does not accept requests from this partner",
+    Refusal.UNKNOWN_REALM: _("This network does not serve that realm"),
+    Refusal.BAD_REALM: _("This network does not serve that realm"),
+    Refusal.NO_REALM: _("A realm is needed (user@realm)"),
+    Refusal.NO_TRANSIT: _("This network only authenticates its own realms"),
+    Refusal.LOOP: _("Routing loop between federation proxies"),
+    Refusal.PARTNER_NOT_ALLOWED: _("This network does not accept requests from this partner"),
 }
 
 
@@ -58,6 +65,7 @@ class Dispatcher:
         record: Callable[[RecordedDecision], None],
         fticks: FTicks | None,
         operator_name: str,
+        texts: ReplyTexts = english,
     ) -> None:
         self.federation = federation
         self.local = local
@@ -65,6 +73,7 @@ class Dispatcher:
         self.record = record
         self.fticks = fticks
         self.operator_name = operator_name
+        self.texts = texts
 
     async def __call__(self, request: RadiusRequest, now: datetime) -> Decision | Later:
         client = request.client
@@ -129,7 +138,8 @@ class Dispatcher:
     def _refuse(self, request: RadiusRequest, now: datetime, user_name: str, refusal: Refusal) -> Decision:
         metrics.count(metrics.REFUSED, refusal.value)
         self._record(request, now, reply="Access-Reject", reason=refusal.value)
-        return Decision(code=Code.ACCESS_REJECT, attributes=(("Reply-Message", _(MESSAGES[refusal])),))
+        message = self.texts(MESSAGES[refusal], None)
+        return Decision(code=Code.ACCESS_REJECT, attributes=(("Reply-Message", message),))
 
     def _record(self, request: RadiusRequest, now: datetime, *, reply: str, reason: str) -> None:
         packet, client = request.packet, request.client

@@ -249,6 +249,7 @@ def build_radius(
             if settings.federation.fticks
             else None,
             operator_name=settings.federation.operator_name or settings.realm,
+            texts=pipeline.texts,
         )
         acct_handler = AccountingForwarder(federation=federation, local=accounting)
     cores = {

@@ -134,7 +134,7 @@ def test_support_unlocks_by_mac_and_the_dpo_exports_a_signed_requisition(
     for guess in ("not my password", "still not it"):
         assert received(srv.radclient(pap(guess))) == "Access-Reject"
     lock_alice(srv.workdir / "console.db")
-    until_answered(srv, PASSWORD, "Access-Reject", "locked")
+    until_answered(srv, PASSWORD, "Access-Reject", "Ce compte est bloqué")  # the region's language
 
     driver: WebDriver = chromium_driver  # type: ignore[assignment]
     driver.set_script_timeout(30)

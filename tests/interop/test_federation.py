@@ -166,7 +166,7 @@ def test_a_wrong_password_is_rejected_by_liguria_and_relayed(federation: Federat
 def test_an_unknown_realm_is_rejected_with_a_reason(federation: Federation) -> None:
     code, attrs = ask_sesame(federation, "hans@uni-wien.example", "x")
     assert code == "Access-Reject"
-    assert attrs["Reply-Message"] == "This network does not serve that realm"
+    assert attrs["Reply-Message"] == "Ce réseau ne dessert pas ce domaine"  # the region's language
 
 
 def ask_via_liguria(fed: Federation, user: str, password: str, *extra: str) -> tuple[str, dict]:  # type: ignore[type-arg]
@@ -222,10 +222,11 @@ def test_a_partner_may_not_use_us_for_other_realms_nor_loop(federation: Federati
     code, attrs = ask_via_liguria(federation, "gianni@piemonte.example", "x")
     assert (code, attrs["Reply-Message"]) == (
         "Access-Reject",
-        "This network only authenticates its own realms",
+        "Ce réseau n'authentifie que ses propres domaines",
     )
     code, attrs = ask_via_liguria(federation, f"mario@loop.{LIGURIA}", MARIO_PASSWORD)
-    assert (code, attrs["Reply-Message"]) == ("Access-Reject", "Routing loop between federation proxies")
+    loop = "Boucle de routage entre les proxys de la fédération"
+    assert (code, attrs["Reply-Message"]) == ("Access-Reject", loop)
 
 
 def test_eap_passes_through_untouched_and_the_keys_are_rekeyed(federation: Federation) -> None:
