@@ -177,7 +177,8 @@ async def _seed(url: str) -> Demo:
                         reason="accepted" if accepted else rng.choice(["bad_password", "unknown_user"]),
                     )
                 )  # fmt: skip
-            session.add_all(sorted(records, key=lambda record: record.authdate))
+            records.sort(key=lambda record: record.authdate)
+            session.add_all(records)
             return Demo(
                 valence=communes["Valence"],
                 die=communes["Die"],
