@@ -36,6 +36,7 @@ from portal.assets import vendored
 from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Mail, Postman
+from portal.maptiles import TileSource
 from portal.onboarding.formats import Formats
 from portal.security import (
     CSRF_COOKIE,
@@ -144,6 +145,7 @@ class PortalConfig:
     records_signer: RecordsSigner | None = None
     opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
     sso: SsoConfig = field(default_factory=SsoConfig)  # the console's OpenID providers (none: passwords only)
+    map_tiles: TileSource | None = None  # the dashboards map's background (None: none, portal/maptiles.py)
 
     @property
     def secure_cookies(self) -> bool:

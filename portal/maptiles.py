@@ -26,6 +26,7 @@ from accounts.weburl import web_target
 
 #: Leaflet's placeholders: zoom, column, row, and the optional subdomain and retina suffix
 _PLACEHOLDER = re.compile(r"\{(z|x|y|s|r)\}")
+MAX_ATTRIBUTION = 200
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,8 +57,19 @@ def tile_source(template: str, *, attribution: str = "") -> TileSource | None:
             raise InvalidInput(f"a map tile URL holds {{z}}, {{x}} and {{y}}: {needed} is missing")
     web_target(_PLACEHOLDER.sub("0", template), what="the map tile URL", local_paths=True)
     host = urlsplit(_PLACEHOLDER.sub("0", template.replace("{s}", "S"))).netloc
+    if host.startswith("["):
+        raise InvalidInput("a CSP cannot name an IPv6 address: give the map tile server a host name")
     if "{s}" in template and not (host.startswith("S.") and template.count("{s}") == 1):
         raise InvalidInput("in a map tile URL, {s} may only be the host name's first label")
-    if any(c in attribution for c in "<>"):
-        raise InvalidInput("the map attribution is plain text")
-    return TileSource(template=template, attribution=attribution.strip())
+    return TileSource(template=template, attribution=attribution_text(attribution))
+
+
+def attribution_text(attribution: str) -> str:
+    """The attribution shown in the map's corner (Leaflet writes it as HTML): plain text, one
+    line, at most :data:`MAX_ATTRIBUTION` characters; else :class:`InvalidInput`."""
+    attribution = attribution.strip()
+    if any(c in attribution for c in "<>") or not attribution.isprintable():
+        raise InvalidInput("the map attribution is plain text on one line (no < or >)")
+    if len(attribution) > MAX_ATTRIBUTION:
+        raise InvalidInput(f"the map attribution is at most {MAX_ATTRIBUTION} characters")
+    return attribution

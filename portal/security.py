@@ -86,10 +86,20 @@ class Csrf:
         return secrets.token_urlsafe(24)
 
 
-def content_security_policy(*, nonce: str, form_targets: tuple[str, ...] = (), wifi4eu: bool = False) -> str:
+def content_security_policy(
+    *,
+    nonce: str,
+    form_targets: tuple[str, ...] = (),
+    wifi4eu: bool = False,
+    images: tuple[str, ...] = ("https:",),
+) -> str:
+    """The policy of a page. ``images``: where images may come from beyond this server and
+    ``data:`` — any ``https://`` for the portal's pages (a commune's logo), none for the staff
+    console's but a configured map tile server (portal/maptiles.py)."""
     scripts = ["'self'", f"'nonce-{nonce}'"]
     forms = " ".join(("'self'", *form_targets))
     connect = ["'self'"]
+    pictures = ["'self'", "data:", *images]
     if wifi4eu:
         scripts.append("https://collection.wifi4eu.ec.europa.eu")
         connect.append("https://collection.wifi4eu.ec.europa.eu")
@@ -98,7 +108,7 @@ def content_security_policy(*, nonce: str, form_targets: tuple[str, ...] = (), w
             "default-src 'self'",
             f"script-src {' '.join(scripts)}",
             f"style-src 'self' 'nonce-{nonce}'",
-            "img-src 'self' data: https:",
+            f"img-src {' '.join(pictures)}",
             f"connect-src {' '.join(connect)}",
             f"form-action {forms}",
             "frame-ancestors 'none'",

@@ -71,6 +71,7 @@ from radius.sqlstore import SqlStore
 from radius.verifier import BoundedVerifier
 from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
+from sesame.consolesettings import map_tiles
 from sesame.db import create_sessionmaker
 from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
 from sesame.replytexts import reply_texts
@@ -564,6 +565,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
                 cache_seconds=settings.opendata.cache_seconds,
             ),
             sso=sso_config(settings.sso),
+            map_tiles=map_tiles(settings.console),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),

@@ -4,7 +4,7 @@ Sources, strongest first: keyword arguments, environment variables (prefix ``SES
 nested section's fields are ``SESAME_<SECTION>_<FIELD>``, e.g. ``SESAME_RADIUS_AUTH_PORT``),
 then a TOML file named by ``--config`` or ``SESAME_CONFIG`` (sections ``[radius]``,
 ``[web]``, ``[metrics]``, ``[portal]``, ``[federation]``, ``[redis]``, ``[eap]``, ``[onboarding]``,
-``[requisition]``),
+``[requisition]``, ``[console]``),
 then the defaults below. A bad value stops start-up with one line naming the setting
 (:func:`describe_error`).
 """
@@ -41,6 +41,7 @@ from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
 from accounts.network import AddressRules
 from accounts.secretbox import SecretBox
+from sesame.consolesettings import ConsoleSettings
 from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
@@ -470,6 +471,7 @@ class Settings(BaseSettings):
     onboarding: OnboardingSettings = OnboardingSettings()
     requisition: RequisitionSettings = RequisitionSettings()
     sso: SsoSettings = SsoSettings()
+    console: ConsoleSettings = ConsoleSettings()
     redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")

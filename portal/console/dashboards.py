@@ -6,7 +6,10 @@ The numbers come from the services the admin API's ``/api/v1/stats/…`` uses
 (:mod:`accounts.live`, :mod:`accounts.history`), limited to the staff member's reach: a commune
 admin sees their commune whatever the address asks, and another commune's id is the console's one
 404. Each chart has its table (a canvas says nothing to a screen reader), and its data travel in
-the page as JSON read by ``static/dashboards.js``: no inline script, the CSP unchanged.
+the page as JSON read by ``static/dashboards.js``: no inline script. The map has no background
+unless the operator configured a tile server (``SESAME_CONSOLE_MAP_TILES``, portal/maptiles.py):
+then its template travels in the map's ``data-`` attributes and its origin, and nothing else, is
+added to this page's ``img-src``.
 
 The live part is refreshed by htmx every 30 seconds; that fragment is served *without* restarting
 the session's idle timer, so a dashboard left open on a screen still ends its session on time.
@@ -110,7 +113,9 @@ async def live(page: PageDep, staff: StaffDep, commune: str | None = None) -> Re
         context = await _live(page, staff, commune)
     except _OutOfReach:
         return not_found(page, staff)
-    return render(page, "dashboards/live.html", staff=staff, **context)
+    tiles = page.portal.config.map_tiles
+    images = (tiles.img_source,) if tiles is not None and tiles.img_source else ()
+    return render(page, "dashboards/live.html", staff=staff, images=images, tiles=tiles, **context)
 
 
 @router.get("/live")

@@ -1,7 +1,9 @@
 """Rendering the console's pages: the portal's Jinja2 stack and translations, the console's own
 templates (``portal/console/templates``, then the portal's for the shared form macros), the
 portal's strict Content-Security-Policy (no inline script at all: the console has none; scripts
-come from the vendored files only), and the session's idle timer restarted by every page served.
+come from the vendored files only; images from this server only, where the portal's pages allow a
+commune's https:// logo — the dashboards add the map's tile server, when one is configured),
+and the session's idle timer restarted by every page served.
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ def render(
     *,
     staff: Staff | None = None,
     status_code: int = 200,
+    images: tuple[str, ...] = (),
     **context: Any,
 ) -> HTMLResponse:
-    """A console page; with ``staff``, the navigation of their role and a restarted idle timer."""
+    """A console page; with ``staff``, the navigation of their role and a restarted idle timer.
+    Its images come from this server only, and from ``images`` (the map's tile server) too."""
     nonce = secrets.token_urlsafe(12)
     html = (
         environment()
@@ -81,7 +85,7 @@ def render(
         )
     )
     response = HTMLResponse(html, status_code=status_code)
-    response.headers["Content-Security-Policy"] = content_security_policy(nonce=nonce)
+    response.headers["Content-Security-Policy"] = content_security_policy(nonce=nonce, images=images)
     response.headers["Cache-Control"] = "no-store"
     finish(page, response)
     if staff is not None:

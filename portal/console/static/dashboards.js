@@ -62,12 +62,23 @@
     }), [r.t].concat(r.counts));
   }
 
-  // No tile layer unless configured: the sites on a plain background (portal/maptiles.py).
+  // Leaflet writes an attribution as HTML: the configured one is plain text, written as such
+  function text(value) {
+    return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  // No tile layer unless configured (SESAME_CONSOLE_MAP_TILES, in the map's data- attributes; the
+  // page's CSP allows that server's images only): else the sites on a plain background.
   function map() {
     var sites = data("map-data");
     var element = document.getElementById("map");
     if (!sites || !element || !sites.length) { return; }
+    var tiles = element.dataset.tiles;
     var view = L.map(element, { attributionControl: false });
+    if (tiles) {
+      L.tileLayer(tiles, { attribution: text(element.dataset.attribution || ""), maxZoom: 19 }).addTo(view);
+      L.control.attribution({ prefix: false }).addTo(view);
+    }
     sites.forEach(function (site) {
       var title = site.name + ": " + site.open;
       L.marker([site.lat, site.lon], { title: title, alt: title, keyboard: true }).addTo(view);
