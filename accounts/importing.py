@@ -153,7 +153,7 @@ async def existing_accounts(session: AsyncSession, *, region_id: int) -> Existin
     rows = await session.execute(
         select(Account.username, Account.email).where(Account.region_id == region_id)
     )
-    by_username: dict[str, str] = dict(rows.tuples().all())
+    by_username: dict[str, str] = {row[0]: row[1] for row in rows}
     return Existing(emails_by_username=by_username, emails=frozenset(by_username.values()))
 
 
@@ -355,9 +355,8 @@ async def _insert(session: AsyncSession, lines: list[Line], *, region_id: int, b
         }
         for line in lines
     ]
-    ids = dict(
-        (await session.execute(insert(Account).returning(Account.username, Account.id), rows)).tuples().all()
-    )
+    inserted = await session.execute(insert(Account).returning(Account.username, Account.id), rows)
+    ids = {row[0]: row[1] for row in inserted}
     credentials = [
         {
             "account_id": ids[line.username],
