@@ -30,7 +30,7 @@ def _ssha(password: str) -> str:
     import hashlib
 
     salt = b"saltsalt"
-    return "{SSHA}" + base64.b64encode(hashlib.sha1(password.encode() + salt).digest() + salt).decode()  # noqa: S324
+    return "{SSHA}" + base64.b64encode(hashlib.sha1(password.encode() + salt).digest() + salt).decode()
 
 
 def _query(url: str, statement: Any) -> list[Any]:
@@ -83,7 +83,9 @@ def test_a_dry_run_reports_and_writes_nothing_then_apply_then_a_rerun_skips(
     sealed = _query(cli_env, select(DeviceCredential.nt_hash_ciphertext, DeviceCredential.label))
     assert len(sealed) == 1 and sealed[0][1] == "imported NT-Password"
     assert SecretBox(TEST_SECRET_KEY).open(sealed[0][0], purpose=NT_HASH_PURPOSE) == nt_hash("dave-secret-3")
-    audited = _query(cli_env, select(AuditEntry.action, AuditEntry.after).where(AuditEntry.action == "accounts.import"))
+    audited = _query(
+        cli_env, select(AuditEntry.action, AuditEntry.after).where(AuditEntry.action == "accounts.import")
+    )
     assert len(audited) == 1 and json.loads(audited[0][1])["created"] == 4
 
     out = ok("import", "csv", str(path), "--apply")  # idempotent
@@ -92,7 +94,9 @@ def test_a_dry_run_reports_and_writes_nothing_then_apply_then_a_rerun_skips(
     assert _query(cli_env, select(func.count()).select_from(DeviceCredential)) == [(1,)]
 
 
-def test_hostile_rows_are_refused_with_their_reason_and_the_rest_imported(cli_env: str, tmp_path: Path) -> None:
+def test_hostile_rows_are_refused_with_their_reason_and_the_rest_imported(
+    cli_env: str, tmp_path: Path
+) -> None:
     lines = [
         b"username,email,phone,password_hash",
         b"erin,erin@example.org,,",
@@ -134,8 +138,19 @@ def test_hostile_rows_are_refused_with_their_reason_and_the_rest_imported(cli_en
     assert _query(cli_env, select(Account.username)) == []  # every row had something wrong
 
 
-def test_a_row_against_an_existing_account_with_another_email_is_refused(cli_env: str, tmp_path: Path) -> None:
-    ok("user", "add", "olivia", "--email", "olivia@example.org", "--password", "-", input="correct horse battery\n")
+def test_a_row_against_an_existing_account_with_another_email_is_refused(
+    cli_env: str, tmp_path: Path
+) -> None:
+    ok(
+        "user",
+        "add",
+        "olivia",
+        "--email",
+        "olivia@example.org",
+        "--password",
+        "-",
+        input="correct horse battery\n",
+    )
     path = _write(tmp_path / "p.csv", "username,email\nolivia,other@example.org\npaul,olivia@example.org\n")
     out = ok("import", "csv", str(path))
     assert "refuse username_taken: 1" in out and "refuse email_taken: 1" in out
@@ -144,7 +159,9 @@ def test_a_row_against_an_existing_account_with_another_email_is_refused(cli_env
 def test_a_file_that_is_no_import_is_one_error_line(
     cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert "username required" in fails(capsys, "import", "csv", str(_write(tmp_path / "a.csv", "name,mail\n")))
+    assert "username required" in fails(
+        capsys, "import", "csv", str(_write(tmp_path / "a.csv", "name,mail\n"))
+    )
     assert "empty" in fails(capsys, "import", "csv", str(_write(tmp_path / "b.csv", "")))
     assert "cannot read" in fails(capsys, "import", "csv", str(tmp_path / "missing.csv"), code=4)
     assert "unsupported source database" in fails(capsys, "import", "radius", "oracle://x/y")
@@ -154,7 +171,10 @@ def test_a_file_that_is_no_import_is_one_error_line(
 async def test_an_imported_hash_is_replaced_by_argon2id_at_the_next_log_in(
     cli_env: str, tmp_path: Path, hasher: PasswordHasher
 ) -> None:
-    path = _write(tmp_path / "p.csv", f"username,email,password_hash\nquinn,quinn@example.org,{_ssha('quinn-pass-77')}\n")
+    path = _write(
+        tmp_path / "p.csv",
+        f"username,email,password_hash\nquinn,quinn@example.org,{_ssha('quinn-pass-77')}\n",
+    )
     await asyncio.to_thread(ok, "import", "csv", str(path), "--apply")
     engine = create_engine(cli_env)
     try:
@@ -162,9 +182,12 @@ async def test_an_imported_hash_is_replaced_by_argon2id_at_the_next_log_in(
         async with sessions() as session:
             region = await session.scalar(select(Region).where(Region.realm == CLI_REALM))
             assert region is not None
-            assert await selfservice.log_in(
-                session, hasher=hasher, region=region, identity="quinn", password="wrong-pass"
-            ) is None
+            assert (
+                await selfservice.log_in(
+                    session, hasher=hasher, region=region, identity="quinn", password="wrong-pass"
+                )
+                is None
+            )
             account = await selfservice.log_in(
                 session, hasher=hasher, region=region, identity="quinn", password="quinn-pass-77"
             )
