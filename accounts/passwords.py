@@ -103,9 +103,18 @@ class PasswordHasher:
 
     def is_legacy(self, password_hash: str | None) -> bool:
         """Whether the hash is an imported one (SSHA, crypt, NT…) rather than our argon2id."""
-        if not password_hash:
-            return False
-        return self._context.identify(password_hash) in LEGACY_SCHEMES
+        return is_legacy_hash(password_hash)
+
+
+_LEGACY = CryptContext(schemes=list(LEGACY_SCHEMES))
+
+
+def is_legacy_hash(password_hash: str | None) -> bool:
+    """Whether a stored hash is an imported one (:mod:`accounts.legacyhash`), to be replaced by
+    argon2id once its password is proved right; read from its form, nothing verified."""
+    if not password_hash or password_hash.startswith("$argon2"):
+        return False
+    return _LEGACY.identify(password_hash) is not None
 
 
 def check_password_rules(password: str, *, related: Iterable[str] = ()) -> None:
