@@ -105,7 +105,7 @@ def test_a_sqlite_radcheck_with_invalid_utf8_is_one_refused_row(cli_env: str, tm
     path = tmp_path / "radius.db"
     with sqlite3.connect(path) as db:
         db.executescript(schema.read_text())
-        insert = "INSERT INTO radcheck (username, attribute, op, value) VALUES ({}, 'Cleartext-Password', ':=', {})"
+        insert = "INSERT INTO radcheck (username, attribute, op, value) VALUES ({}, 'Cleartext-Password', ':=', {})"  # noqa: E501
         db.execute(insert.format("'ok1'", "'pass-ok-1'"))
         db.execute(insert.format("CAST(X'6261DCFF' AS TEXT)", "'x1234567'"))  # invalid UTF-8
         db.execute(insert.format("'nul'", "CAST(X'610062' AS TEXT)"))  # a NUL in the password
