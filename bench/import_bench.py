@@ -20,6 +20,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,15 +63,19 @@ async def _pg(statement: str) -> None:
         await connection.close()
 
 
-def run(env: dict[str, str], *args: str) -> tuple[float, str]:
+def run(env: dict[str, str], *args: str) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the command, what it printed)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "sesame", *args], env=env, capture_output=True, text=True, check=False
     )
     took = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"sesame {' '.join(args)} failed:\n{done.stderr}")
-    return took, done.stdout
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu, done.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
