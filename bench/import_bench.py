@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 took, cpu, out = run(env, *args)
                 summary = next(
-                    (line for line in out.splitlines() if "created" in line or "written" in line), ""
+                    (line for line in out.splitlines() if ", skipped:" in line or "accounts written" in line),
+                    "",
                 )
                 hashed = next((line for line in out.splitlines() if line.startswith("clear passwords")), "")
                 print(f"{label:>22}: {took:7.1f} s wall, {cpu:7.1f} s CPU   {summary}   {hashed}")
