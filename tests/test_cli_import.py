@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,10 @@ def test_a_file_that_is_no_import_is_one_error_line(
     assert "empty" in fails(capsys, "import", "csv", str(_write(tmp_path / "b.csv", "")))
     assert "cannot read" in fails(capsys, "import", "csv", str(tmp_path / "missing.csv"), code=4)
     assert "unsupported source database" in fails(capsys, "import", "radius", "oracle://x/y")
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert "cannot read radcheck" in fails(capsys, "import", "radius", f"sqlite:///{empty}")
+    assert "***" in fails(capsys, "import", "radius", "postgresql://u:hunter2@127.0.0.1:1/x", code=3)
 
 
 @pytest.mark.asyncio

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import typer
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from accounts import audit
@@ -71,7 +72,10 @@ def import_radius(
     ),
 ) -> None:
     """Import the users of FreeRADIUS's radcheck (read only): passwords kept as FreeRADIUS held them."""
-    shown = safe_url(url) if "://" in url else url
+    try:
+        shown = safe_url(url)
+    except ArgumentError:
+        shown = "the source URL"
 
     async def go(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Report:
         notes: Counter[str] = Counter()
@@ -85,7 +89,10 @@ def import_radius(
         try:
             with reaching(target):
                 async with engine.connect() as connection:
-                    rows = await read_radius(connection, notes=notes, disabled_groups=disabled_group)
+                    try:
+                        rows = await read_radius(connection, notes=notes, disabled_groups=disabled_group)
+                    except DBAPIError as exc:  # no radcheck, no right to read it: the source's fault
+                        raise InvalidInput(f"{shown}: cannot read radcheck: {exc.orig}") from None
         finally:
             await engine.dispose()
         return await _run(
