@@ -305,14 +305,12 @@ async def _write_batch(
     # what another writer created since the plan was made: skipped or refused, not a failed batch
     names = [line.username for line in batch]
     emails = [line.email for line in batch]
-    taken = dict(
-        (await session.execute(
-            select(Account.username, Account.email).where(
-                Account.region_id == region_id, Account.username.in_(names) | Account.email.in_(emails)
-            )
-        )).all()
-    )  # fmt: skip
-    used = set(taken.values())
+    mine = Account.region_id == region_id  # two lookups, each on its unique index
+    by_name = await session.execute(
+        select(Account.username, Account.email).where(mine, Account.username.in_(names))
+    )
+    taken: dict[str, str] = {row[0]: row[1] for row in by_name}
+    used = set((await session.scalars(select(Account.email).where(mine, Account.email.in_(emails)))).all())
     fresh: list[Line] = []
     for line in batch:
         if line.username in taken:
