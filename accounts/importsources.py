@@ -10,7 +10,8 @@ each, streamed; on PostgreSQL in a ``READ ONLY`` transaction. Password attribute
 per user; ``Auth-Type := Reject`` and membership of a "disabled" group (daloRADIUS's
 ``daloRADIUS-Disabled-Users``) import the account disabled; every other check attribute and group
 is counted in the report's notes and otherwise ignored (a Sésame account belongs to the region,
-not to a group or a commune; limits are the places' policies).
+not to a group or a commune; limits are the places' policies). daloRADIUS's ``userinfo`` table,
+when there, gives the accounts' emails.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sqlalchemy import ColumnElement, LargeBinary, cast, column, select, table, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnClause
 
+from accounts.errors import InvalidInput
+from accounts.identity import normalize_email
 from accounts.importing import MAX_CELL, SourceRow
 from accounts.legacyhash import is_password_attribute
 
@@ -74,6 +77,7 @@ async def read_radius(
         else:
             notes[f"radcheck attribute {attribute.value[:64]!r} ignored"] += 1
     groups = await _groups(connection, sqlite, notes)
+    emails = await _dalo_emails(connection, sqlite, notes)
     disabled = {g.lower() for g in disabled_groups}
     rows: list[SourceRow] = []
     for name, user in users.items():
@@ -83,6 +87,7 @@ async def read_radius(
             SourceRow(
                 where=f"radcheck {name[:64]!r} (id {ids})",
                 username=name,
+                email=emails.get(name),
                 passwords=tuple(user.passwords),
                 disabled=user.disabled or any(g.lower() in disabled for g in member),
                 problem=user.problem,
@@ -90,6 +95,26 @@ async def read_radius(
             )
         )
     return rows
+
+
+async def _dalo_emails(connection: AsyncConnection, sqlite: bool, notes: Counter[str]) -> dict[str, str]:
+    """daloRADIUS's ``userinfo.email`` by username, when the table is there; an address that is
+    no email is left out (the account gets none) and counted."""
+    exists = await connection.run_sync(lambda sync: sync.dialect.has_table(sync, "userinfo"))
+    if not exists:
+        return {}
+    userinfo = table("userinfo", column("username"), column("email"))
+    query = select(_as_read(userinfo.c.username, sqlite), _as_read(userinfo.c.email, sqlite))
+    emails: dict[str, str] = {}
+    async for username, email in await connection.stream(query):
+        name, address = _text(username), _text(email)
+        if name.problem or address.problem or not address.value.strip():
+            continue
+        try:
+            emails[name.value] = normalize_email(address.value)
+        except InvalidInput:
+            notes["daloRADIUS userinfo email that is no address: not imported"] += 1
+    return emails
 
 
 def _as_read(col: ColumnClause[Any], sqlite: bool) -> ColumnElement[Any]:

@@ -109,6 +109,18 @@ def test_a_sqlite_radcheck_with_invalid_utf8_is_one_refused_row(cli_env: str, tm
         db.execute(insert.format("'ok1'", "'pass-ok-1'"))
         db.execute(insert.format("CAST(X'6261DCFF' AS TEXT)", "'x1234567'"))  # invalid UTF-8
         db.execute(insert.format("'nul'", "CAST(X'610062' AS TEXT)"))  # a NUL in the password
+        db.execute(insert.format("'ok2'", "'pass-ok-2'"))
+        # daloRADIUS's userinfo (a few of its columns): the emails come from there
+        db.execute(
+            "CREATE TABLE userinfo (id INTEGER PRIMARY KEY, username TEXT, firstname TEXT, email TEXT)"
+        )
+        db.execute(
+            "INSERT INTO userinfo (username, firstname, email) VALUES ('ok1', 'Ada', 'Ada@Example.ORG')"
+        )
+        db.execute("INSERT INTO userinfo (username, firstname, email) VALUES ('ok2', 'Bo', 'not an email')")
     out = ok("import", "radius", f"sqlite:///{path}", "--apply")
-    assert "created: 1, skipped: 0, refused: 2" in out
+    assert "created: 2, skipped: 0, refused: 2" in out
     assert "refuse invalid_utf8: 1" in out and "refuse nul: 1" in out
+    assert "note: daloRADIUS userinfo email that is no address: not imported: 1" in out
+    emails = {a.username: a.email for a in _accounts(cli_env)["accounts"].values()}
+    assert emails == {"ok1": "Ada@example.org", "ok2": "ok2@no-email.invalid"}
