@@ -67,6 +67,9 @@ class SourceRow:
     where: str  # "radcheck user 'alice' (ids 3, 4)", "line 12": for the report
     username: str
     email: str | None = None
+    #: the email is a hint (daloRADIUS's userinfo), not the file's word: on a clash it is left out
+    #: (the account gets none) rather than the row refused
+    email_optional: bool = False
     phone: str | None = None
     #: (attribute, value) as rlm_pap names them; a CSV's hash comes as Password-With-Header
     passwords: tuple[tuple[str, str], ...] = ()
@@ -87,6 +90,7 @@ class Line:
     reason: str = ""
     detail: str = ""
     email: str = ""
+    email_optional: bool = False
     password: Password | None = None
     argon2_hash: str | None = None
     disabled: bool = False
@@ -161,13 +165,14 @@ def plan(rows: Iterable[SourceRow], *, realm: str, existing: Existing) -> list[L
     """Decide each row (pure: the database was read into ``existing``)."""
     lines = [_first_look(row, realm=realm) for row in rows]
     _refuse_collisions(lines, key=lambda line: line.username, reason="duplicate_username")
+    _drop_clashing_hints(lines, existing)
     _refuse_collisions(lines, key=lambda line: line.email, reason="duplicate_email")
     for line in lines:
         if line.verdict is not Verdict.CREATE:
             continue
         known_email = existing.emails_by_username.get(line.username)
         if known_email is not None:
-            if line.email in (known_email, _placeholder(line.username)):
+            if line.email in (known_email, _placeholder(line.username)) or line.email_optional:
                 line.verdict, line.reason = Verdict.SKIP, "exists"
             else:
                 _refuse(line, "username_taken", "an account of this name exists with another email")
@@ -177,7 +182,13 @@ def plan(rows: Iterable[SourceRow], *, realm: str, existing: Existing) -> list[L
 
 
 def _first_look(row: SourceRow, *, realm: str) -> Line:
-    line = Line(where=row.where, username=row.username[:80], verdict=Verdict.CREATE, disabled=row.disabled)
+    line = Line(
+        where=row.where,
+        username=row.username[:80],
+        verdict=Verdict.CREATE,
+        disabled=row.disabled,
+        email_optional=row.email_optional,
+    )
     if row.problem:
         return _refuse(line, row.problem, row.problem_detail)
     try:
@@ -208,6 +219,24 @@ def _first_look(row: SourceRow, *, realm: str) -> Line:
     if not row.passwords:
         return line if row.email or row.phone else _refuse(line, "no_password", "no password attribute")
     return _choose_password(line, row.passwords)
+
+
+def _drop_clashing_hints(lines: list[Line], existing: Existing) -> None:
+    """An optional email that several rows give, or another account has, is left out."""
+    counts = Counter(line.email for line in lines if line.verdict is Verdict.CREATE)
+    for line in lines:
+        if line.verdict is not Verdict.CREATE or not line.email_optional:
+            continue
+        theirs = (
+            line.email in existing.emails and existing.emails_by_username.get(line.username) != line.email
+        )
+        if counts[line.email] > 1 or theirs:
+            _drop_email(line)
+
+
+def _drop_email(line: Line) -> None:
+    line.email, line.reason = _placeholder(line.username), "email_left_out"
+    line.detail = "the source's email is another account's or several rows': the account gets none"
 
 
 def _choose_password(line: Line, passwords: Sequence[tuple[str, str]]) -> Line:
@@ -314,14 +343,16 @@ async def _write_batch(
     fresh: list[Line] = []
     for line in batch:
         if line.username in taken:
-            same = taken[line.username] in (line.email, _placeholder(line.username))
+            same = taken[line.username] in (line.email, _placeholder(line.username)) or line.email_optional
             if same:
                 line.verdict, line.reason = Verdict.SKIP, "exists"
             else:
                 _refuse(line, "username_taken", "an account of this name exists with another email")
-        elif line.email in used:
+        elif line.email in used and not line.email_optional:
             _refuse(line, "email_taken", "another account uses this email")
         else:
+            if line.email in used:
+                _drop_email(line)
             fresh.append(line)
     if not fresh:
         return

@@ -88,6 +88,7 @@ async def read_radius(
                 where=f"radcheck {name[:64]!r} (id {ids})",
                 username=name,
                 email=emails.get(name),
+                email_optional=True,
                 passwords=tuple(user.passwords),
                 disabled=user.disabled or any(g.lower() in disabled for g in member),
                 problem=user.problem,

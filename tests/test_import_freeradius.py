@@ -118,9 +118,18 @@ def test_a_sqlite_radcheck_with_invalid_utf8_is_one_refused_row(cli_env: str, tm
             "INSERT INTO userinfo (username, firstname, email) VALUES ('ok1', 'Ada', 'Ada@Example.ORG')"
         )
         db.execute("INSERT INTO userinfo (username, firstname, email) VALUES ('ok2', 'Bo', 'not an email')")
+        db.execute(insert.format("'ok3'", "'pass-ok-3'"))
+        db.execute(insert.format("'ok4'", "'pass-ok-4'"))
+        for name in ("ok3", "ok4"):  # one family address: neither gets it, both are imported
+            db.execute(f"INSERT INTO userinfo (username, email) VALUES ('{name}', 'family@example.org')")
     out = ok("import", "radius", f"sqlite:///{path}", "--apply")
-    assert "created: 2, skipped: 0, refused: 2" in out
+    assert "created: 4, skipped: 0, refused: 2" in out and "create email_left_out: 2" in out
     assert "refuse invalid_utf8: 1" in out and "refuse nul: 1" in out
     assert "note: daloRADIUS userinfo email that is no address: not imported: 1" in out
     emails = {a.username: a.email for a in _accounts(cli_env)["accounts"].values()}
-    assert emails == {"ok1": "Ada@example.org", "ok2": "ok2@no-email.invalid"}
+    assert emails == {
+        "ok1": "Ada@example.org",
+        "ok2": "ok2@no-email.invalid",
+        "ok3": "ok3@no-email.invalid",
+        "ok4": "ok4@no-email.invalid",
+    }
