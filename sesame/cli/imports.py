@@ -59,7 +59,9 @@ def source_url(url: str) -> str:
 @import_app.command("radius")
 def import_radius(
     url: str = typer.Argument(
-        ..., help="The FreeRADIUS/daloRADIUS database: postgresql://…, mysql://…, sqlite:///…"
+        ...,
+        help="The FreeRADIUS/daloRADIUS database: postgresql://…, mysql://…, sqlite:///… "
+        "(a PostgreSQL password: PGPASSWORD or ~/.pgpass, not in the URL)",
     ),
     do_apply: bool = _APPLY,
     json_path: Path | None = _JSON,
