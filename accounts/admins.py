@@ -43,6 +43,7 @@ CLIENT_SECRET_PURPOSE = "service-client-secret"  # noqa: S105 - a label, not a s
 
 READ_NETWORK, WRITE_NETWORK = "network:read", "network:write"
 READ_ACCOUNTS, HELP_ACCOUNTS, WRITE_ACCOUNTS = "accounts:read", "accounts:help", "accounts:write"
+EXPORT_ACCOUNTS = "accounts:export"
 READ_SESSIONS, WRITE_SESSIONS = "sessions:read", "sessions:write"
 READ_STATS, READ_AUDIT = "stats:read", "audit:read"
 READ_ADMINS, WRITE_ADMINS = "admins:read", "admins:write"
@@ -56,6 +57,7 @@ MEANINGS: dict[str, str] = {
     READ_ACCOUNTS: "find and read citizens' accounts and their devices",
     HELP_ACCOUNTS: "unlock an account, resend its verification code, revoke one of its enrolled devices",
     WRITE_ACCOUNTS: "disable, enable, delete an account (deletion pseudonymises irreversibly)",
+    EXPORT_ACCOUNTS: "export every account of the region as CSV (no secret; audited)",
     READ_SESSIONS: "read connections, open and past",
     WRITE_SESSIONS: "disconnect a connection (RFC 5176)",
     READ_STATS: "read daily statistics",

@@ -3,8 +3,10 @@
 The default cost follows OWASP's argon2id recommendation (m=19 MiB, t=2, p=1, about 25 ms on
 our reference machine); passlib's own defaults (m=64 MiB, t=3, p=4) cost ~120 ms, too slow for a
 RADIUS path that may verify passwords. Hashing releases the GIL: callers on an event loop run it
-in a thread pool. :meth:`PasswordHasher.dummy_verify` spends the same time when an account does
-not exist, so response time does not reveal which usernames exist.
+in a thread pool. Hashes imported from another server (:mod:`accounts.legacyhash`: SSHA, crypt, NT
+hashes…) are verified as they are and reported by :meth:`PasswordHasher.needs_rehash`, so the
+next successful log-in replaces them with argon2id. :meth:`PasswordHasher.dummy_verify` spends the
+same time when an account does not exist, so response time does not reveal which usernames exist.
 
 :func:`check_password_rules` holds the rules every new password meets (length, not a common
 password, not the username or email); its refusals carry a ``code`` for the front ends to translate.
@@ -21,6 +23,7 @@ from importlib import resources
 from passlib.context import CryptContext
 
 from accounts.errors import InvalidInput
+from accounts.legacyhash import LEGACY_SCHEMES
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -58,7 +61,8 @@ class PasswordHasher:
     def __init__(self, cost: Argon2Cost | None = None) -> None:
         cost = cost or Argon2Cost()
         self._context = CryptContext(
-            schemes=["argon2"],
+            schemes=["argon2", *LEGACY_SCHEMES],  # the first hashes; the others only verify
+            deprecated=list(LEGACY_SCHEMES),
             argon2__type="ID",
             argon2__memory_cost=cost.memory_kib,
             argon2__rounds=cost.time_cost,
@@ -91,7 +95,26 @@ class PasswordHasher:
         return await asyncio.to_thread(self.verify, password, password_hash)
 
     def needs_rehash(self, password_hash: str) -> bool:
-        return bool(self._context.needs_update(password_hash))
+        """True for a hash of an older cost or an imported legacy scheme (False if unreadable)."""
+        try:
+            return bool(self._context.needs_update(password_hash))
+        except ValueError:
+            return False
+
+    def is_legacy(self, password_hash: str | None) -> bool:
+        """Whether the hash is an imported one (SSHA, crypt, NT…) rather than our argon2id."""
+        return is_legacy_hash(password_hash)
+
+
+_LEGACY = CryptContext(schemes=list(LEGACY_SCHEMES))
+
+
+def is_legacy_hash(password_hash: str | None) -> bool:
+    """Whether a stored hash is an imported one (:mod:`accounts.legacyhash`), to be replaced by
+    argon2id once its password is proved right; read from its form, nothing verified."""
+    if not password_hash or password_hash.startswith("$argon2"):
+        return False
+    return _LEGACY.identify(password_hash) is not None
 
 
 def check_password_rules(password: str, *, related: Iterable[str] = ()) -> None:

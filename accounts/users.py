@@ -26,6 +26,7 @@ from accounts.models import (
     Device,
     Region,
     Tombstone,
+    utcnow,
 )
 from accounts.network import flush_or_conflict
 from accounts.passwords import PasswordHasher, check_password_rules
@@ -112,6 +113,20 @@ async def set_password(
     check_password_rules(password)
     account.password_hash = hasher.hash(password)
     await session.flush()
+
+
+async def upgrade_password_hash(
+    session: AsyncSession, *, account_id: int, old_hash: str, new_hash: str
+) -> bool:
+    """Replace an imported hash by ``new_hash`` (argon2id of the password just proved right),
+    unless it changed meanwhile (a reset, another log-in's upgrade): True when replaced."""
+    result = await session.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.password_hash == old_hash)
+        .values(password_hash=new_hash, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def remember_device(

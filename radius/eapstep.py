@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from accounts.passwords import is_legacy_hash
 from radius import codec, metrics
 from radius.attempt import MSG_BAD_CREDENTIALS, MSG_TOO_MANY, Attempt, Outcome
 from radius.eap import steps
@@ -153,6 +154,10 @@ class EapStep:
         )
         if ok and account is not None:
             pipeline.cache.remember(identity, need.password, account.password_hash, pipeline.clock())
+            if account.password_hash is not None and is_legacy_hash(account.password_hash):
+                pipeline.store.upgrade_password(
+                    account_id=account.id, old_hash=account.password_hash, password=need.password
+                )
             return True, None
         return False, None
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from accounts.authlog import Decision as RecordedDecision
 from accounts.bandwidth import bandwidth_attributes
 from accounts.identity import canonical_mac
+from accounts.passwords import is_legacy_hash
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
 from accounts.wiretext import is_clean
@@ -298,6 +299,10 @@ class Pipeline:
             if not ok or account is None:
                 return attempt.reject("bad_password" if account else "unknown_user", MSG_BAD_CREDENTIALS)
             self.cache.remember(identity, password, account.password_hash, self.clock())
+            if account.password_hash is not None and is_legacy_hash(account.password_hash):
+                self.store.upgrade_password(
+                    account_id=account.id, old_hash=account.password_hash, password=password
+                )
             return Outcome.OK
 
         return await self.limited(attempt, identity, source, verify)

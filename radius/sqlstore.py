@@ -18,13 +18,15 @@ job is one part, and the store hands every call to the part that does it —
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import certificates, sessions
+from accounts import certificates, sessions, users
 from accounts.authlog import Decision as RecordedDecision
 from accounts.network import ensure_home_region
 from accounts.policies import Policy
@@ -36,6 +38,8 @@ from radius.placepolicy import PlacePolicies
 from radius.records import RecordWriter
 from radius.store import AccountView, DeviceView
 from radius.tokenbatch import TokenBatches
+
+log = logging.getLogger("sesame.radius.store")
 
 
 class SqlStore:
@@ -54,7 +58,10 @@ class SqlStore:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         preload: bool = True,
+        rehash: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
+        """``rehash``: argon2id of a password, off the loop (the verifier's pool), for replacing
+        imported hashes after a log-in (:meth:`upgrade_password`); None: they are kept."""
         self.sessions = sessions
         self.box = box
         self.realm = realm
@@ -77,6 +84,8 @@ class SqlStore:
             monotonic=monotonic,
         )
         self._clients = NasClients(sessions=sessions, box=box)
+        self._rehash = rehash
+        self._upgrading: dict[int, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         """Make sure the home region exists, load the policies and open sessions, and (unless
@@ -96,6 +105,8 @@ class SqlStore:
 
     async def close(self) -> None:
         """Give the kept connections back (after the last flush)."""
+        if self._upgrading:  # a few argon2id hashes: let them land
+            await asyncio.wait(list(self._upgrading.values()), timeout=5)
         await self._writer.close()
         await self._tokens.close()
 
@@ -121,6 +132,28 @@ class SqlStore:
         return await self._tokens.consume_matching(
             account_id=account_id, nas_id=nas_id, matches=matches, now=now
         )
+
+    def upgrade_password(self, *, account_id: int, old_hash: str, password: str) -> None:
+        """One background task per account at a time; the UPDATE only replaces ``old_hash``
+        (compare-and-swap), and the account's ``updated_at`` makes every cache forget it."""
+        if self._rehash is None or account_id in self._upgrading:
+            return
+        task = asyncio.get_running_loop().create_task(self._upgrade(account_id, old_hash, password))
+        self._upgrading[account_id] = task
+        task.add_done_callback(lambda _: self._upgrading.pop(account_id, None))
+
+    async def _upgrade(self, account_id: int, old_hash: str, password: str) -> None:
+        assert self._rehash is not None
+        try:
+            new_hash = await self._rehash(password)
+            async with self.sessions() as session, session.begin():
+                replaced = await users.upgrade_password_hash(
+                    session, account_id=account_id, old_hash=old_hash, new_hash=new_hash
+                )
+            if replaced:
+                log.info("account %d: imported password hash replaced by argon2id", account_id)
+        except Exception:  # a database away: the next log-in tries again
+            log.warning("account %d: imported password hash not replaced", account_id, exc_info=True)
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
         return await self._cache.nt_hashes(account_id, self.box)

@@ -58,6 +58,11 @@ class Store(Protocol):
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]: ...
 
+    def upgrade_password(self, *, account_id: int, old_hash: str, password: str) -> None:
+        """An imported (legacy) hash was just proved right with ``password``: replace it with
+        argon2id, in the background (the request does not wait for it)."""
+        ...
+
     async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
         """The username whose device certificate this is (issuer: its DER name), if registered,
         unrevoked and unexpired; read from the database every time (revocation is immediate)."""

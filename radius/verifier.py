@@ -73,6 +73,11 @@ class BoundedVerifier:
             else:
                 del self._per_source[source]
 
+    async def rehash(self, password: str) -> str:
+        """argon2id of ``password`` in this pool (an imported hash replaced after a log-in)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.hasher.hash, password)
+
     async def _verify(self, password: str, password_hash: str | None) -> bool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, self.hasher.verify, password, password_hash)

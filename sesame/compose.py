@@ -198,7 +198,14 @@ def build_radius(
     codec = radius_codec(settings)
     box = settings.secret_box()
     sessions = create_sessionmaker(engine)
+    verifier = BoundedVerifier(
+        PasswordHasher(),
+        threads=radius.password_threads,
+        max_pending=radius.max_pending_verifications,
+        max_pending_per_source=radius.max_pending_verifications_per_nas,
+    )
     store = SqlStore(
+        rehash=verifier.rehash,  # imported hashes become argon2id at the next PAP log-in
         sessions=sessions,
         box=box,
         realm=settings.realm,
@@ -210,12 +217,6 @@ def build_radius(
         timezone=settings.accounting.timezone,
     )
     classes = SessionClass(*(d.encode() for d in box.digests(b"class", purpose="radius-class")))
-    verifier = BoundedVerifier(
-        PasswordHasher(),
-        threads=radius.password_threads,
-        max_pending=radius.max_pending_verifications,
-        max_pending_per_source=radius.max_pending_verifications_per_nas,
-    )
     pipeline = Pipeline(
         realm=settings.realm,
         store=store,

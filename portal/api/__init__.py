@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from portal.api import (
+    accountexport,
     auditlog,
     auth,
     history,
@@ -24,6 +25,7 @@ from portal.api import (
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(network.router)
+router.include_router(accountexport.router)  # before people's /{account_id}
 router.include_router(people.router)
 router.include_router(sessions.router)
 router.include_router(policies.router)

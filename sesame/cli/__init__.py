@@ -28,6 +28,7 @@ from sesame.cli import (
     credentials,
     db,
     eap,
+    imports,
     network,
     onboarding,
     partners,
@@ -85,6 +86,8 @@ app.add_typer(partners.app, name="partner")
 app.add_typer(eap.app, name="eap")
 app.add_typer(onboarding.app, name="onboarding")
 app.add_typer(requisition.app, name="requisition")
+app.add_typer(imports.import_app, name="import")
+app.add_typer(imports.export_app, name="export")
 
 
 EXIT_DATABASE = 3

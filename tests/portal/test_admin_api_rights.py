@@ -14,6 +14,7 @@ import pytest
 
 from accounts import admins
 from accounts.admins import (
+    EXPORT_ACCOUNTS,
     HELP_ACCOUNTS,
     READ_ACCOUNTS,
     READ_ADMINS,
@@ -64,6 +65,7 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("GET", "/api/v1/onboarding/communes/{commune_id}"): (READ_NETWORK, False),
     ("PUT", "/api/v1/onboarding/communes/{commune_id}"): (WRITE_NETWORK, False),
     ("GET", "/api/v1/accounts"): (READ_ACCOUNTS, False),
+    ("GET", "/api/v1/accounts/export.csv"): (EXPORT_ACCOUNTS, REGION),
     ("GET", "/api/v1/accounts/{account_id}"): (READ_ACCOUNTS, False),
     ("GET", "/api/v1/accounts/{account_id}/devices"): (READ_ACCOUNTS, False),
     ("GET", "/api/v1/accounts/{account_id}/enrolled-devices"): (READ_ACCOUNTS, False),

@@ -26,6 +26,8 @@ CUI_KEY = b"cui-key" * 5
 class FakeStore:
     accounts: dict[str, AccountView] = field(default_factory=dict)
     devices: dict[str, DeviceView] = field(default_factory=dict)
+    #: (account id, old hash, password) of each imported hash the pipeline asked to replace
+    upgrades: list[tuple[int, str, str]] = field(default_factory=list)
     tokens: dict[str, tuple[int, bool]] = field(default_factory=dict)  # token -> (account id, used)
     #: token -> the access point it was issued for (1, ap-valence, when not given)
     token_nas: dict[str, int | None] = field(default_factory=dict)
@@ -72,6 +74,9 @@ class FakeStore:
                 self.tokens[token] = (owner, True)
                 return True
         return False
+
+    def upgrade_password(self, *, account_id: int, old_hash: str, password: str) -> None:
+        self.upgrades.append((account_id, old_hash, password))
 
     async def nt_hashes(self, *, account_id: int) -> list[tuple[int, bytes]]:
         return self.hashes.get(account_id, [])
