@@ -183,19 +183,23 @@ async def test_a_warning_that_did_not_leave_is_tried_again_and_never_leads_to_a_
     engine: AsyncEngine, box: SecretBox
 ) -> None:
     sessions = create_sessionmaker(engine)
-    for name in ("bounces", "crashes", "fine-1", "fine-2", "fine-3"):
+    for name in ("bounces", "crashes", "fine-1", "fine-2", "fine-3", "imported"):
         await _make(sessions, name, created=T0)
+    async with unit_of_work(sessions) as session:  # accounts/importing.py: no email, a placeholder
+        await session.execute(
+            update(Account).where(Account.username == "imported").values(email="imported@no-email.invalid")
+        )
     letters = Letterbox(bounce=frozenset({"bounces@example.fr"}), raises=frozenset({"crashes@example.fr"}))
     now = T0 + 400 * DAY
     report = await _run(sessions, box, now, letters, batch_size=2)  # the failures span batches
-    assert (report.inactive_warned, report.warnings_failed) == (3, 2)
+    assert (report.inactive_warned, report.warnings_failed) == (3, 3)
     assert sorted(n.identity.partition("@")[0] for n in letters.sent) == ["fine-1", "fine-2", "fine-3"]
 
-    # long after the notice: the three warned go, the two never warned stay and are warned again
+    # long after the notice: the three warned go, the others never warned stay and are tried again
     retry = Letterbox()
     report = await _run(sessions, box, now + 60 * DAY, retry)
     assert report.inactive_deleted == 3
-    assert await _names(sessions) == {"bounces", "crashes"}
+    assert await _names(sessions) == {"bounces", "crashes", "imported"}
     assert sorted(n.identity.partition("@")[0] for n in retry.sent) == ["bounces", "crashes"]
 
 
