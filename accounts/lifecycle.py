@@ -205,18 +205,21 @@ async def warn_inactive(
             for account in accounts:
                 after_id = account.id
                 last_seen = account.last_seen_at or account.created_at
-                notice = Notice(
-                    account_id=account.id,
-                    identity=f"{account.username}@{realms[account.region_id]}",
-                    email=account.email,
-                    locale=account.locale,
-                    last_seen=last_seen,
-                    deletion_on=now + periods.notice,
-                )
-                try:
-                    sent = await notify(notice)
-                except Exception:  # one address's failure must not stop the others
-                    sent = False
+                if account.email is None:  # an identity provider's account without email: no one
+                    sent = True  # to warn (the sign-up page said so); its deletion follows all the same
+                else:
+                    notice = Notice(
+                        account_id=account.id,
+                        identity=f"{account.username}@{realms[account.region_id]}",
+                        email=account.email,
+                        locale=account.locale,
+                        last_seen=last_seen,
+                        deletion_on=now + periods.notice,
+                    )
+                    try:
+                        sent = await notify(notice)
+                    except Exception:  # one address's failure must not stop the others
+                        sent = False
                 if not sent:
                     failed += 1
                     continue

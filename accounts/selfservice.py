@@ -138,7 +138,7 @@ async def find_by_identity_or_email(session: AsyncSession, *, region: Region, va
 
 async def send_verification(session: AsyncSession, *, box: SecretBox, account: Account, now: datetime) -> str:
     """A new verification code for the account's email (the caller sends it)."""
-    if account.email_verified:
+    if account.email_verified or account.email is None:  # none: made through an identity provider
         raise Conflict("this email address is already verified")
     return await issue_code(session, box=box, account=account, purpose=CodePurpose.VERIFY_EMAIL, now=now)
 
@@ -164,7 +164,7 @@ async def start_reset(
 ) -> tuple[Account, str] | None:
     """A password-reset code for the account named by email or identity, or None if there is none."""
     account = await find_by_identity_or_email(session, region=region, value=value)
-    if account is None:
+    if account is None or account.email is None:  # no address to send the code to
         return None
     code = await issue_code(session, box=box, account=account, purpose=CodePurpose.RESET_PASSWORD, now=now)
     return account, code
@@ -188,7 +188,7 @@ async def finish_reset(
     account = await find_by_identity_or_email(session, region=region, value=value)
     if account is None:
         return None
-    check_password_rules(password, related=_related(account.username, account.email))
+    check_password_rules(password, related=_related(account.username, account.email or ""))
     if not await use_code(
         session, box=box, account=account, purpose=CodePurpose.RESET_PASSWORD, code=code, now=now
     ):
@@ -206,7 +206,7 @@ async def change_password(
     """Replace the password if ``current`` is right; False otherwise."""
     if not await hasher.verify_off_loop(current, account.password_hash):
         return False
-    check_password_rules(new, related=_related(account.username, account.email))
+    check_password_rules(new, related=_related(account.username, account.email or ""))
     account.password_hash = await hasher.hash_off_loop(new)
     await session.flush()
     return True

@@ -197,10 +197,10 @@ async def delete_account(session: AsyncSession, *, box: SecretBox, account: Acco
     if closed is None:
         closed = ClosedAccount(region_id=account.region_id, pseudonym=pseudonym)
         session.add(closed)
-        emails = [account.email]
+        emails = [account.email or ""]
     else:
         emails = box.open(closed.email_ciphertext, purpose=CLOSED_EMAIL_PURPOSE).decode().splitlines()
-        emails += [] if account.email in emails else [account.email]
+        emails += [] if (account.email or "") in emails else [account.email or ""]
     closed.email_ciphertext = box.seal("\n".join(emails).encode(), purpose=CLOSED_EMAIL_PURPOSE)
     closed.closed_at = now
     macs = (await session.scalars(select(Device.mac).where(Device.account_id == account.id))).all()

@@ -46,6 +46,7 @@ from portal.security import (
     Signer,
     content_security_policy,
 )
+from portal.citizenidpconfig import CitizenIdpConfig
 from portal.ssoconfig import SsoConfig
 from portal.throttle import DEFAULT_LIMITS, Throttle
 
@@ -144,6 +145,8 @@ class PortalConfig:
     records_signer: RecordsSigner | None = None
     opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
     sso: SsoConfig = field(default_factory=SsoConfig)  # the console's OpenID providers (none: passwords only)
+    #: the citizens' identity providers (FranceConnect…; none: no such button)
+    citizen_idps: CitizenIdpConfig = field(default_factory=CitizenIdpConfig)
 
     @property
     def secure_cookies(self) -> bool:

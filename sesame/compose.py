@@ -78,6 +78,7 @@ from sesame.requisitionsettings import RecordsFileError, load_records_signer
 from sesame.requisitionsettings import limits as requisition_limits
 from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
+from sesame.citizenidpsettings import citizen_idp_config
 from sesame.ssosettings import sso_config
 
 
@@ -563,6 +564,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
                 cache_seconds=settings.opendata.cache_seconds,
             ),
             sso=sso_config(settings.sso),
+            citizen_idps=citizen_idp_config(settings.citizenidp),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),

@@ -45,6 +45,7 @@ from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
 from sesame.requisitionsettings import RequisitionSettings
+from sesame.citizenidpsettings import CitizenIdpSettings
 from sesame.ssosettings import SsoSettings
 
 ENV_PREFIX = "SESAME_"
@@ -470,6 +471,7 @@ class Settings(BaseSettings):
     onboarding: OnboardingSettings = OnboardingSettings()
     requisition: RequisitionSettings = RequisitionSettings()
     sso: SsoSettings = SsoSettings()
+    citizenidp: CitizenIdpSettings = CitizenIdpSettings()
     redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")
