@@ -33,6 +33,7 @@ from accounts.recordsexport import RecordsSigner
 from accounts.requisition import Limits
 from accounts.secretbox import SecretBox
 from portal.assets import vendored
+from portal.citizenidpconfig import CitizenIdpConfig
 from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Mail, Postman
@@ -46,7 +47,6 @@ from portal.security import (
     Signer,
     content_security_policy,
 )
-from portal.citizenidpconfig import CitizenIdpConfig
 from portal.ssoconfig import SsoConfig
 from portal.throttle import DEFAULT_LIMITS, Throttle
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import time
 import warnings
-from urllib.parse import urlencode
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from authlib.common.security import generate_token

@@ -71,6 +71,7 @@ from radius.sqlstore import SqlStore
 from radius.verifier import BoundedVerifier
 from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
+from sesame.citizenidpsettings import citizen_idp_config
 from sesame.db import create_sessionmaker
 from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
 from sesame.replytexts import reply_texts
@@ -78,7 +79,6 @@ from sesame.requisitionsettings import RecordsFileError, load_records_signer
 from sesame.requisitionsettings import limits as requisition_limits
 from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
-from sesame.citizenidpsettings import citizen_idp_config
 from sesame.ssosettings import sso_config
 
 

@@ -41,11 +41,11 @@ from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
 from accounts.network import AddressRules
 from accounts.secretbox import SecretBox
+from sesame.citizenidpsettings import CitizenIdpSettings
 from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
 from sesame.requisitionsettings import RequisitionSettings
-from sesame.citizenidpsettings import CitizenIdpSettings
 from sesame.ssosettings import SsoSettings
 
 ENV_PREFIX = "SESAME_"
