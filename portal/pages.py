@@ -17,6 +17,7 @@ from accounts import selfservice
 from accounts.errors import Conflict, InvalidInput
 from accounts.identity import normalize_email, split_identity
 from accounts.models import Account, AccountStatus
+from portal import citizenidp
 from portal.context import Page, PageDep, redirect, set_login, usable
 from portal.forms import (
     Errors,
@@ -287,7 +288,7 @@ async def logout(page: PageDep) -> Response:
     await read_form(page)
     response = redirect(page, "/login")
     set_login(page, response, None)
-    return response
+    return await citizenidp.provider_logout(page, response)
 
 
 # -- forgotten password --------------------------------------------------------------------------
