@@ -37,7 +37,7 @@ from accounts.identity import split_identity
 from accounts.secretbox import SecretBox
 from accounts.selfservice import Consent
 from portal import oidcclient as oidc
-from portal.citizenidpconfig import CitizenIdp
+from portal.citizenidpconfig import CIVIL_CLAIMS, CitizenIdp
 from portal.context import Page, PageDep, redirect, set_login, usable
 from portal.forms import Errors, read_form, show
 from portal.metrics import count
@@ -162,11 +162,7 @@ def _kept(idp: CitizenIdp, claims: dict[str, Any]) -> dict[str, Any]:
     if idp.use_email and isinstance(email, str) and claims.get("email_verified") is True:
         kept["email"] = email[:254]
     if idp.keep_civil_identity:
-        civil = {
-            k: claims[k]
-            for k in idp.userinfo_claims()
-            if k.startswith(("given", "family", "birth", "gender"))
-        }
+        civil = {k: claims[k] for k in CIVIL_CLAIMS if k in claims}
         kept["civil"] = {k: v for k, v in civil.items() if isinstance(v, str)}
     return kept
 

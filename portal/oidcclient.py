@@ -14,7 +14,8 @@ logging of a token or a secret.
 * **The answer**: the code is exchanged at the token endpoint with the client's secret and the
   PKCE verifier; the ID token's signature is verified against the provider's JWKS (asymmetric
   algorithms only: never ``none``, never a MAC under a key the JWKS would name), then ``iss``,
-  ``aud`` (and ``azp`` when several audiences), ``exp``, ``iat`` and ``nonce`` are checked.
+  ``aud`` (and ``azp`` when several audiences), ``exp``, ``iat`` and ``nonce`` are checked, and
+  ``acr`` is one of the ``acr_values`` asked for, when some were.
 * **The email** and the other claims asked for (``userinfo=``): where the ID token does not carry
   them (a provider that conforms ID tokens to the request, as ProConnect, FranceConnect and
   oidc-provider do), they come from the UserInfo endpoint with the access token — JSON, or a JWT
@@ -210,6 +211,8 @@ async def id_token_claims(
         raise OidcError("ID token refused: another audience")
     if len(audiences) > 1 and claims.get("azp") != provider.client_id:
         raise OidcError("ID token refused: another authorized party")
+    if provider.acr_values and claims.get("acr") not in provider.acr_values.split():
+        raise OidcError("ID token refused: not the level of assurance asked for (acr)")
     if any(k not in claims for k in userinfo) and endpoints.userinfo and isinstance(access_token, str):
         extra = await _userinfo(endpoints.userinfo, access_token, key_set, seconds=seconds)
         if extra.get("sub") != claims["sub"]:

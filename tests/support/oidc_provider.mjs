@@ -9,6 +9,11 @@
 // refusing consent would. For the client "nonce-liar", the ID token is re-signed with the
 // provider's own key and another nonce: a provider (or a person in the middle holding its key)
 // answering for another authorization request.
+// For citizens (FranceConnect-like): the civil identity's scopes (given_name, family_name,
+// birthdate), pairwise subjects for a client whose metadata says `subject_type: "pairwise"`, the
+// `acr` of the log-in (`eidas1`), RP-initiated logout, and a client "expired-code" whose codes
+// live one second.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
@@ -23,18 +28,29 @@ const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', use: 'sig', alg
 const provider = new Provider(issuer, {
   clients,
   jwks: { keys: [jwk] },
-  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-  scopes: ['openid', 'email'],
+  claims: {
+    openid: ['sub'], email: ['email', 'email_verified'], given_name: ['given_name'],
+    family_name: ['family_name'], birthdate: ['birthdate'], acr: null,
+  },
+  scopes: ['openid', 'email', 'given_name', 'family_name', 'birthdate'],
+  subjectTypes: ['public', 'pairwise'],
+  async pairwiseIdentifier(ctx, accountId, client) {
+    return createHash('sha256').update(`${client.sectorIdentifier}|${accountId}|test-salt`).digest('hex');
+  },
+  acrValues: ['eidas1', 'eidas2'],
   features: { devInteractions: { enabled: false } },
   pkce: { required: () => true },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   cookies: { keys: ['test-cookie-key-not-a-secret'] },
-  ttl: { AuthorizationCode: 60 },
+  ttl: { AuthorizationCode: (ctx, code, client) => (client.clientId === 'expired-code' ? 1 : 60) },
   async findAccount(ctx, id) {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: id, email_verified: !id.startsWith('unverified.') };
+        return {
+          sub: id, email: id, email_verified: !id.startsWith('unverified.'),
+          given_name: 'Marianne', family_name: 'Dupont', birthdate: '1970-01-01',
+        };
       },
     };
   },
@@ -77,7 +93,7 @@ provider.use(async (ctx, next) => {
   }
   if (details.prompt.name === 'login') {
     const who = cookie(ctx, 'who') || 'nobody@example.org';
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: who } },
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: who, acr: 'eidas1' } },
       { mergeWithLastSubmission: false });
     return;
   }
