@@ -27,13 +27,15 @@ from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
 from accounts.selfservice import Consent
 from portal.citizenidpconfig import CitizenIdp, CitizenIdpConfig
-from portal.context import SESSION_COOKIE, Portal, PortalConfig, login_cookie
+from portal.context import Portal, PortalConfig, login_cookie
 from portal.mail import OutboxMailer, Postman
+from portal.security import SESSION_COOKIE
 from portal.ssoconfig import OidcProvider
 from sesame.citizenidpsettings import CitizenIdpSettings, CitizenProviderSettings
 from sesame.db import create_sessionmaker
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import PUBLIC_URL, Browser, Clock
+from tests.portal.hotspots import add_network, chilli_query, logon_url, signed
 from tests.support.oidcprovider import openid_provider
 
 SECRET = "client-secret-for-tests-only"
@@ -325,3 +327,17 @@ def test_the_settings_keep_nothing_more_by_default() -> None:
     assert not found.keep_civil_identity and not found.use_email and found.scopes == "openid"
     with pytest.raises(ValidationError):  # the email needs its scope
         CitizenProviderSettings(**{**found.model_dump(), "client_secret": "s", "use_email": True})
+
+
+async def test_at_a_hotspot_the_sign_in_continues_to_the_hand_off(browser: Browser) -> None:
+    """Like a password log-in: the CoovaChilli's redirect, FranceConnect, then ``/connect``
+    sends the browser back to the access point with a one-time token."""
+    await add_network(browser)
+    arrived = await browser.get(signed(chilli_query()))
+    assert arrived.status_code == 200 and 'href="/idp/franceconnect"' in arrived.text
+    assert (await sign_in(browser, "marianne@example.fr")).headers["location"] == "/idp/welcome"
+    assert (await welcome(browser, "marianne")).headers["location"] == "/connect"
+    logon = urlsplit(logon_url(await browser.get("/connect")))
+    assert logon.path == "/logon" and f"username=marianne%40{TEST_REALM}" in logon.query.replace("@", "%40")
+    browser.cookies.delete("sesame_session")
+    assert (await sign_in(browser, "marianne@example.fr")).headers["location"] == "/connect"
