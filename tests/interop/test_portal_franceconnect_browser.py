@@ -7,8 +7,8 @@ the terms, and the person lands on "My account". axe-core finds no WCAG 2.1 A/AA
 the log-in page with its button, the refusal page, the welcome form and My account. Screenshots
 go to ``$SESAME_ARTIFACTS/portal``.
 
-The provider's login and consent are answered by its test script from cookies the test sets on
-the provider's origin (``who``, ``deny``): its pages are not walked through with the keyboard.
+The refused consent is answered by the provider's test script from a cookie (``deny``); the
+sign-in goes through the provider's own log-in and consent pages (its ``pages`` cookie).
 """
 
 from __future__ import annotations
@@ -106,11 +106,15 @@ def test_a_citizen_signs_in_with_franceconnect_and_the_pages_pass_axe(
     assert "refused to share your identity" in driver.find_element(By.TAG_NAME, "main").text
     check("franceconnect-refused")
 
-    at_provider(who="marianne@example.fr")
+    at_provider(pages="1")  # the provider's own log-in and consent pages this time
     driver.get(base + "/login")
     WebDriverWait(driver, 10).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "a.idp-button[href='/idp/franceconnect']")
     )[0].click()
+    email = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "email"))[0]
+    email.send_keys("marianne@example.fr")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.NAME, "allow"))[0].click()
     at("/idp/welcome")
     check("franceconnect-welcome")
     username = driver.find_element(By.ID, "username")

@@ -13,6 +13,8 @@
 // birthdate), pairwise subjects for a client whose metadata says `subject_type: "pairwise"`, the
 // `acr` of the log-in (`eidas1`), RP-initiated logout, and a client "expired-code" whose codes
 // live one second.
+// With a `pages=1` cookie, the interaction is a person's instead: a log-in page (an email field)
+// and a consent page (Allow / Refuse), plain HTML forms, as a browser test walks through them.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
@@ -65,6 +67,48 @@ function cookie(ctx, name) {
   return undefined;
 }
 
+function page(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>`
+    + '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+    + `<body><main><h1>${title}</h1>${body}</main></body></html>`;
+}
+
+async function form(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+async function pages(ctx, uid) {
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  if (ctx.method === 'POST') {
+    const answer = await form(ctx);
+    let result;
+    if (answer.get('refuse')) {
+      result = { error: 'access_denied', error_description: 'the person refused' };
+    } else if (details.prompt.name === 'login') {
+      result = { login: { accountId: answer.get('email') || 'nobody@example.org', acr: 'eidas1' } };
+    } else {
+      const grant = new provider.Grant({ accountId: details.session.accountId, clientId: details.params.client_id });
+      const missing = details.prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      result = { consent: { grantId: await grant.save() } };
+    }
+    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    return;
+  }
+  ctx.type = 'html';
+  ctx.body = details.prompt.name === 'login'
+    ? page('Test identity provider: log in', `<form method="post" action="/interaction/${uid}">`
+      + '<label for="email">Email</label> <input id="email" name="email" type="email" autocomplete="email">'
+      + ' <button type="submit">Log in</button></form>')
+    : page('Test identity provider: share your identity?', `<form method="post" action="/interaction/${uid}">`
+      + '<p>The service asks for your identifier.</p>'
+      + '<button type="submit" name="allow" value="1">Allow</button> '
+      + '<button type="submit" name="refuse" value="1">Refuse</button></form>');
+}
+
 provider.use(async (ctx, next) => {
   const match = /^\/interaction\/([^/]+)$/.exec(ctx.path);
   if (!match) {
@@ -82,6 +126,10 @@ provider.use(async (ctx, next) => {
         };
       }
     }
+    return;
+  }
+  if (cookie(ctx, 'pages') === '1') {
+    await pages(ctx, match[1]);
     return;
   }
   const details = await provider.interactionDetails(ctx.req, ctx.res);
