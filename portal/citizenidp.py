@@ -39,7 +39,7 @@ from accounts.selfservice import Consent
 from portal import oidcclient as oidc
 from portal.citizenidpconfig import CIVIL_CLAIMS, CitizenIdp
 from portal.context import Page, PageDep, redirect, set_login, usable
-from portal.forms import Errors, read_form, show
+from portal.forms import Errors, check_throttle, client_address, failed, read_form, show
 from portal.metrics import count
 from portal.security import Signer
 from portal.ssoconfig import SLUG
@@ -229,6 +229,8 @@ async def welcome_form(page: PageDep) -> Response:
 async def welcome(page: PageDep) -> Response:
     portal = page.portal
     form = await read_form(page)
+    keys = {"signup_ip": client_address(page)}  # as the email sign-up: limited by volume
+    await check_throttle(page, keys)
     pending = _pending(page)
     if pending is None:
         return await _refusal(page, "state", status_code=400)
@@ -261,6 +263,7 @@ async def welcome(page: PageDep) -> Response:
         return await show(page, "idp_welcome.html", values=values, errors=errors, status_code=409, **context)
     except InvalidInput:  # this identity got an account meanwhile (another tab)
         return await _refusal(page, "expired", status_code=409)
+    await failed(page, keys)
     count("idp", "signup")
     response = redirect(page, _next_step(page))
     set_login(page, response, account)

@@ -341,3 +341,19 @@ async def test_at_a_hotspot_the_sign_in_continues_to_the_hand_off(browser: Brows
     assert logon.path == "/logon" and f"username=marianne%40{TEST_REALM}" in logon.query.replace("@", "%40")
     browser.cookies.delete("sesame_session")
     assert (await sign_in(browser, "marianne@example.fr")).headers["location"] == "/connect"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "state=x", "code=a%00b&state=" + "s" * 5000, "error=access_denied", "code=c&state=s&iss=%FF"],
+)
+async def test_a_hostile_callback_gets_a_page_not_a_500(browser: Browser, query: str) -> None:
+    assert (await browser.get(f"/idp/callback?{query}")).status_code == 400
+    assert (await browser.get("/idp/welcome")).status_code == 400  # nothing pending
+    forged = {
+        "csrf_token": browser.csrf_token((await browser.get("/login")).text),
+        "username": "x",
+        "terms": "yes",
+    }
+    browser.cookies.set("sesame_idp_pending", "not-sealed\x00" * 10)
+    assert (await browser.post("/idp/welcome", data=forged)).status_code == 400
