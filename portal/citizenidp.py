@@ -39,7 +39,7 @@ from accounts.selfservice import Consent
 from portal import oidcclient as oidc
 from portal.citizenidpconfig import CIVIL_CLAIMS, CitizenIdp
 from portal.context import Page, PageDep, redirect, set_login, usable
-from portal.forms import Errors, check_throttle, client_address, failed, read_form, show
+from portal.forms import Errors, check_throttle, client_address, failed, read_form, show, signed_in
 from portal.metrics import count
 from portal.security import Signer
 from portal.ssoconfig import SLUG
@@ -270,6 +270,22 @@ async def welcome(page: PageDep) -> Response:
     _remember_session(page, response, str(pending["p"]), str(pending.get("t", "")))
     response.delete_cookie(PENDING_COOKIE, path=FLOW_PATH)
     return response
+
+
+@router.post("/unlink")
+async def unlink(page: PageDep) -> Response:
+    """Forget the logged-in account's link to a provider (from My account); refused when it is
+    the account's only way in."""
+    form = await read_form(page)
+    async with page.portal.transaction() as session:
+        account = await signed_in(page, session)
+        try:
+            await identitylinks.unlink(session, account=account, provider=form.get("provider", "")[:32])
+        except Conflict:
+            message = page._("This is your account's only way in: it cannot be unlinked.")
+            return await show(page, "message.html", status_code=409, heading=page._("Sorry"), message=message)
+    count("idp", "unlinked")
+    return redirect(page, "/account")
 
 
 @router.get("/{slug}")

@@ -275,6 +275,11 @@ async def test_an_existing_account_is_linked_from_my_account(browser: Browser) -
     assert linked.status_code == 303 and linked.headers["location"] == "/account"
     assert "Your account is linked to FranceConnect" in (await browser.get("/account")).text
     assert sorted(row[1] for row in await links(browser) if row[0] == "lucie") == ["franceconnect", "other"]
+    unlinked = await browser.submit("/idp/unlink", {"provider": "franceconnect"}, page="/account")
+    assert unlinked.status_code == 303 and unlinked.headers["location"] == "/account"
+    refused = await browser.submit("/idp/unlink", {"provider": "other"}, page="/account")
+    assert refused.status_code == 409 and "only way in" in refused.text  # no password, one link left
+    assert [row[1] for row in await links(browser) if row[0] == "lucie"] == ["other"]
 
 
 async def test_the_service_on_both_databases(browser: Browser) -> None:
