@@ -30,6 +30,7 @@ from accounts.models import (
     CodePurpose,
     Commune,
     Device,
+    IdentityLink,
     Region,
     Site,
     utcnow,
@@ -292,6 +293,11 @@ async def export_data(session: AsyncSession, *, account: Account) -> dict[str, A
             select(AuthRecord).where(AuthRecord.account_id == account.id).order_by(AuthRecord.authdate)
         )
     ).all()
+    links = (
+        await session.scalars(
+            select(IdentityLink).where(IdentityLink.account_id == account.id).order_by(IdentityLink.provider)
+        )
+    ).all()
     return {
         "account": {
             "identity": account.identity,
@@ -303,6 +309,16 @@ async def export_data(session: AsyncSession, *, account: Account) -> dict[str, A
             "terms_accepted_at": _when(account.terms_accepted_at),
             "language": account.locale,
         },
+        "identity_providers": [
+            {
+                "provider": link.provider,
+                "subject": link.subject,
+                "civil_identity_kept": link.civil_ciphertext is not None,
+                "created_at": _when(link.created_at),
+                "last_used_at": _when(link.last_used_at),
+            }
+            for link in links
+        ],
         "devices": [
             {
                 "mac": d.mac,

@@ -165,6 +165,12 @@ async def test_the_first_sign_in_creates_and_links_an_account_the_second_finds_i
         assert account is not None and account.terms_version and account.terms_accepted_at
         assert account.email_verified and account.password_hash is None
 
+    data = (await browser.get("/account/data")).json()
+    assert data["account"]["email"] is None
+    assert [(p["provider"], p["subject"], p["civil_identity_kept"]) for p in data["identity_providers"]] == [
+        ("franceconnect", subject, False)
+    ]
+
     browser.cookies.clear()
     again = await sign_in(browser, "marianne@example.fr")
     assert again.status_code == 303 and again.headers["location"] == "/account"
