@@ -280,6 +280,7 @@ async def login(page: PageDep) -> Response:
         return await show(page, "message.html", status_code=403, heading=page._("Sorry"), message=message)
     response = redirect(page, next_step(page) if account.email_verified else "/verify")
     set_login(page, response, account)
+    response.delete_cookie(citizenidp.SESSION_COOKIE)  # a provider's log-in before is not this one
     return response
 
 
