@@ -10,6 +10,7 @@ the provider's end-session endpoint. On SQLite and PostgreSQL (the ``engine`` fi
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -31,8 +32,9 @@ from portal.context import Portal, PortalConfig, login_cookie
 from portal.mail import OutboxMailer, Postman
 from portal.security import SESSION_COOKIE
 from portal.ssoconfig import OidcProvider
-from sesame.citizenidpsettings import CitizenIdpSettings, CitizenProviderSettings
+from sesame.citizenidpsettings import CitizenIdpSettings, CitizenProviderSettings, citizen_idp_config
 from sesame.db import create_sessionmaker
+from sesame.settings import load_settings
 from tests.conftest import TEST_REALM
 from tests.portal.conftest import PUBLIC_URL, Browser, Clock
 from tests.portal.hotspots import add_network, chilli_query, logon_url, signed
@@ -368,3 +370,16 @@ async def test_a_hostile_callback_gets_a_page_not_a_500(browser: Browser, query:
     }
     browser.cookies.set("sesame_idp_pending", "not-sealed\x00" * 10)
     assert (await browser.post("/idp/welcome", data=forged)).status_code == 400
+
+
+def test_the_environment_configures_the_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = {
+        "slug": "franceconnect", "name": "FranceConnect", "franceconnect": True, "issuer": "https://fc.example",
+        "client_id": "c", "client_secret": "s", "acr_values": "eidas1",
+    }  # fmt: skip
+    monkeypatch.setenv("SESAME_SECRET_KEY", "a-test-secret-key-that-is-long-enough-1234")
+    monkeypatch.setenv("SESAME_CITIZENIDP_PROVIDERS", json.dumps([provider]))
+    config = citizen_idp_config(load_settings().citizenidp)
+    found = config.provider("franceconnect")
+    assert found is not None and found.franceconnect and found.provider.acr_values == "eidas1"
+    assert found.userinfo_claims() == ()  # nothing asked beyond sub by default
