@@ -86,7 +86,7 @@ async def export_chunks(
                     [
                         username,
                         f"{username}@{realm}",
-                        "" if email.endswith(placeholder) else email,
+                        "" if email is None or email.endswith(placeholder) else email,
                         bool(verified),
                         str(status),
                         created,

@@ -157,8 +157,9 @@ async def existing_accounts(session: AsyncSession, *, region_id: int) -> Existin
     rows = await session.execute(
         select(Account.username, Account.email).where(Account.region_id == region_id)
     )
-    by_username: dict[str, str] = {row[0]: row[1] for row in rows}
-    return Existing(emails_by_username=by_username, emails=frozenset(by_username.values()))
+    # an account signed up through an identity provider may have no email (None): "" here
+    by_username: dict[str, str] = {row[0]: row[1] or "" for row in rows}
+    return Existing(emails_by_username=by_username, emails=frozenset(filter(None, by_username.values())))
 
 
 def plan(rows: Iterable[SourceRow], *, realm: str, existing: Existing) -> list[Line]:
@@ -338,7 +339,7 @@ async def _write_batch(
     by_name = await session.execute(
         select(Account.username, Account.email).where(mine, Account.username.in_(names))
     )
-    taken: dict[str, str] = {row[0]: row[1] for row in by_name}
+    taken: dict[str, str] = {row[0]: row[1] or "" for row in by_name}
     used = set((await session.scalars(select(Account.email).where(mine, Account.email.in_(emails)))).all())
     fresh: list[Line] = []
     for line in batch:

@@ -13,8 +13,9 @@ under a pseudonym, for their own period):
   warning was handed to the mail server); it is deleted ``notice`` after that warning unless it
   was seen since (:func:`purge_inactive`). An account seen after its warning is no longer warned
   (the mark is cleared), and a warning that could not be sent is tried again the next day: nobody
-  is deleted without a warning that left (nor, then, an imported account whose address is a
-  placeholder under ``.invalid``).
+  is deleted without a warning that left — except an account with no address to warn (an identity
+  provider's without email, an import's placeholder under ``.invalid``), deleted a notice after
+  it became unused all the same.
 
 The clock is the caller's (``now``). Every step works in committed batches of ``batch_size``
 accounts — an interrupted run has kept what it did and the next one carries on — and has a dry
@@ -206,20 +207,23 @@ async def warn_inactive(
             for account in accounts:
                 after_id = account.id
                 last_seen = account.last_seen_at or account.created_at
-                notice = Notice(
-                    account_id=account.id,
-                    identity=f"{account.username}@{realms[account.region_id]}",
-                    email=account.email,
-                    locale=account.locale,
-                    last_seen=last_seen,
-                    deletion_on=now + periods.notice,
-                )
-                try:
-                    # an address under RFC 2606's .invalid (an import without email) reaches nobody:
-                    # not warned, so never deleted as unused
-                    sent = not account.email.lower().endswith(".invalid") and await notify(notice)
-                except Exception:  # one address's failure must not stop the others
-                    sent = False
+                if account.email is None or account.email.lower().endswith(".invalid"):
+                    # nobody to warn: an identity provider's account without email (the sign-up
+                    # page said so), an import's RFC 2606 placeholder; the deletion follows all the same
+                    sent = True
+                else:
+                    notice = Notice(
+                        account_id=account.id,
+                        identity=f"{account.username}@{realms[account.region_id]}",
+                        email=account.email,
+                        locale=account.locale,
+                        last_seen=last_seen,
+                        deletion_on=now + periods.notice,
+                    )
+                    try:
+                        sent = await notify(notice)
+                    except Exception:  # one address's failure must not stop the others
+                        sent = False
                 if not sent:
                     failed += 1
                     continue

@@ -30,6 +30,7 @@ from accounts.models import (
     CodePurpose,
     Commune,
     Device,
+    IdentityLink,
     Region,
     Site,
     utcnow,
@@ -138,7 +139,7 @@ async def find_by_identity_or_email(session: AsyncSession, *, region: Region, va
 
 async def send_verification(session: AsyncSession, *, box: SecretBox, account: Account, now: datetime) -> str:
     """A new verification code for the account's email (the caller sends it)."""
-    if account.email_verified:
+    if account.email_verified or account.email is None:  # none: made through an identity provider
         raise Conflict("this email address is already verified")
     return await issue_code(session, box=box, account=account, purpose=CodePurpose.VERIFY_EMAIL, now=now)
 
@@ -164,7 +165,7 @@ async def start_reset(
 ) -> tuple[Account, str] | None:
     """A password-reset code for the account named by email or identity, or None if there is none."""
     account = await find_by_identity_or_email(session, region=region, value=value)
-    if account is None:
+    if account is None or account.email is None:  # no address to send the code to
         return None
     code = await issue_code(session, box=box, account=account, purpose=CodePurpose.RESET_PASSWORD, now=now)
     return account, code
@@ -188,7 +189,7 @@ async def finish_reset(
     account = await find_by_identity_or_email(session, region=region, value=value)
     if account is None:
         return None
-    check_password_rules(password, related=_related(account.username, account.email))
+    check_password_rules(password, related=_related(account.username, account.email or ""))
     if not await use_code(
         session, box=box, account=account, purpose=CodePurpose.RESET_PASSWORD, code=code, now=now
     ):
@@ -206,7 +207,7 @@ async def change_password(
     """Replace the password if ``current`` is right; False otherwise."""
     if not await hasher.verify_off_loop(current, account.password_hash):
         return False
-    check_password_rules(new, related=_related(account.username, account.email))
+    check_password_rules(new, related=_related(account.username, account.email or ""))
     account.password_hash = await hasher.hash_off_loop(new)
     await session.flush()
     return True
@@ -292,6 +293,11 @@ async def export_data(session: AsyncSession, *, account: Account) -> dict[str, A
             select(AuthRecord).where(AuthRecord.account_id == account.id).order_by(AuthRecord.authdate)
         )
     ).all()
+    links = (
+        await session.scalars(
+            select(IdentityLink).where(IdentityLink.account_id == account.id).order_by(IdentityLink.provider)
+        )
+    ).all()
     return {
         "account": {
             "identity": account.identity,
@@ -303,6 +309,16 @@ async def export_data(session: AsyncSession, *, account: Account) -> dict[str, A
             "terms_accepted_at": _when(account.terms_accepted_at),
             "language": account.locale,
         },
+        "identity_providers": [
+            {
+                "provider": link.provider,
+                "subject": link.subject,
+                "civil_identity_kept": link.civil_ciphertext is not None,
+                "created_at": _when(link.created_at),
+                "last_used_at": _when(link.last_used_at),
+            }
+            for link in links
+        ],
         "devices": [
             {
                 "mac": d.mac,

@@ -43,20 +43,21 @@ async def create_account(
     hasher: PasswordHasher,
     region: Region,
     username: str,
-    email: str,
+    email: str | None,
     password: str | None,
     verified: bool = False,
 ) -> Account:
-    """A new active account; ``password=None`` leaves it without one (set later by a reset)."""
+    """A new active account; ``password=None`` leaves it without one (set later by a reset);
+    ``email=None`` only for one made through an identity provider (:mod:`accounts.identitylinks`)."""
     username, _ = split_identity(username, home_realm=region.realm)
-    email = normalize_email(email)
+    email = normalize_email(email) if email is not None else None
     if password is not None:
         check_password_rules(password)
     taken = select(Account.id).where(Account.region_id == region.id, Account.username == username)
     if await session.scalar(taken) is not None:
         raise Conflict(f"the username {username}@{region.realm} is taken")
     used = select(Account.id).where(Account.region_id == region.id, Account.email == email)
-    if await session.scalar(used) is not None:
+    if email is not None and await session.scalar(used) is not None:
         raise Conflict("another account already uses this email address")
     account = Account(
         region=region,
@@ -212,10 +213,10 @@ async def delete_account(session: AsyncSession, *, box: SecretBox, account: Acco
     if closed is None:
         closed = ClosedAccount(region_id=account.region_id, pseudonym=pseudonym)
         session.add(closed)
-        emails = [account.email]
+        emails = [account.email or ""]
     else:
         emails = box.open(closed.email_ciphertext, purpose=CLOSED_EMAIL_PURPOSE).decode().splitlines()
-        emails += [] if account.email in emails else [account.email]
+        emails += [] if (account.email or "") in emails else [account.email or ""]
     closed.email_ciphertext = box.seal("\n".join(emails).encode(), purpose=CLOSED_EMAIL_PURPOSE)
     closed.closed_at = now
     macs = (await session.scalars(select(Device.mac).where(Device.account_id == account.id))).all()

@@ -14,6 +14,7 @@ from portal import (
     apidocs,
     assets,
     captive,
+    citizenidp,
     console,
     eapprofile,
     health,
@@ -58,6 +59,7 @@ def create_app(
         app.state.portal = portal
         app.include_router(pages.router)
         app.include_router(myaccount.router)
+        app.include_router(citizenidp.router)
         app.include_router(onboarding.router)
         app.include_router(hotspot.router)
         app.include_router(captive.router)

@@ -33,6 +33,7 @@ from accounts.recordsexport import RecordsSigner
 from accounts.requisition import Limits
 from accounts.secretbox import SecretBox
 from portal.assets import vendored
+from portal.citizenidpconfig import CitizenIdpConfig
 from portal.handoff import Arrival
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, load_catalogs, negotiate
 from portal.mail import Mail, Postman
@@ -146,6 +147,8 @@ class PortalConfig:
     opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
     sso: SsoConfig = field(default_factory=SsoConfig)  # the console's OpenID providers (none: passwords only)
     map_tiles: TileSource | None = None  # the dashboards map's background (None: none, portal/maptiles.py)
+    #: the citizens' identity providers (FranceConnect…; none: no such button)
+    citizen_idps: CitizenIdpConfig = field(default_factory=CitizenIdpConfig)
 
     @property
     def secure_cookies(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from accounts import selfservice
+from accounts import identitylinks, selfservice
 from accounts.disconnect import disconnect_account
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.identity import normalize_mac
@@ -56,6 +56,7 @@ async def account_page(page: PageDep) -> Response:
         devices = await list_devices(session, account=account)
         sessions = await selfservice.recent_sessions(session, account=account)
         secure = await secure_section(page, session, account)
+        linked = {link.provider for link in await identitylinks.links_of(session, account=account)}
     this_mac = page.handoff.client_mac if page.handoff else None
     try:
         this_mac = normalize_mac(this_mac) if this_mac else None
@@ -64,7 +65,7 @@ async def account_page(page: PageDep) -> Response:
     return await show(
         page, "account.html", look=look, account=account, devices=devices, sessions=sessions,
         this_mac=this_mac, now=page.portal.now(), remember_days=page.portal.config.remember.days,
-        secure=secure,
+        secure=secure, linked=linked,
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from accounts import selfservice
 from accounts.errors import Conflict, InvalidInput
 from accounts.identity import normalize_email, split_identity
 from accounts.models import Account, AccountStatus
+from portal import citizenidp
 from portal.context import Page, PageDep, redirect, set_login, usable
 from portal.forms import (
     Errors,
@@ -225,7 +226,7 @@ async def verify(page: PageDep) -> Response:
     await failed(page, keys)  # a resent code counts against the mail budget, a wrong one against the code's
     grace = grace_context(page, account)
     if resend:
-        portal.mail_verification_code(page.t, to=account.email, code=code, identity=account.identity)
+        portal.mail_verification_code(page.t, to=account.email or "", code=code, identity=account.identity)
         return await show(page, "verify.html", look=look, account=account, errors={}, resent=True, **grace)
     count("verify", "wrong_code")
     errors = {
@@ -279,6 +280,7 @@ async def login(page: PageDep) -> Response:
         return await show(page, "message.html", status_code=403, heading=page._("Sorry"), message=message)
     response = redirect(page, next_step(page) if account.email_verified else "/verify")
     set_login(page, response, account)
+    response.delete_cookie(citizenidp.SESSION_COOKIE)  # a provider's log-in before is not this one
     return response
 
 
@@ -287,7 +289,7 @@ async def logout(page: PageDep) -> Response:
     await read_form(page)
     response = redirect(page, "/login")
     set_login(page, response, None)
-    return response
+    return await citizenidp.provider_logout(page, response)
 
 
 # -- forgotten password --------------------------------------------------------------------------
@@ -317,7 +319,7 @@ async def forgot(page: PageDep) -> Response:
         account, code = started
         portal.postman.post(
             Mail(
-                to=account.email,
+                to=account.email or "",  # start_reset finds none without an email
                 subject=page._("Your password reset code: %(code)s", code=code),
                 text=page._(
                     "Your identity: %(identity)s\nYour password reset code: %(code)s\n\n"

@@ -71,6 +71,7 @@ from radius.sqlstore import SqlStore
 from radius.verifier import BoundedVerifier
 from radius.verifycache import VerificationCache
 from radius.workerlink import WorkerLink
+from sesame.citizenidpsettings import citizen_idp_config
 from sesame.consolesettings import map_tiles
 from sesame.db import create_sessionmaker
 from sesame.onboardsettings import OnboardingFileError, load_device_issuer, load_signer
@@ -567,6 +568,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             ),
             sso=sso_config(settings.sso),
             map_tiles=map_tiles(settings.console),
+            citizen_idps=citizen_idp_config(settings.citizenidp),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),

@@ -41,6 +41,7 @@ from accounts.errors import InvalidInput
 from accounts.identity import normalize_realm
 from accounts.network import AddressRules
 from accounts.secretbox import SecretBox
+from sesame.citizenidpsettings import CitizenIdpSettings
 from sesame.consolesettings import ConsoleSettings
 from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
@@ -472,6 +473,7 @@ class Settings(BaseSettings):
     requisition: RequisitionSettings = RequisitionSettings()
     sso: SsoSettings = SsoSettings()
     console: ConsoleSettings = ConsoleSettings()
+    citizenidp: CitizenIdpSettings = CitizenIdpSettings()
     redis: RedisSettings = RedisSettings()
 
     @field_validator("realm")

@@ -40,6 +40,7 @@ TABLES = {
     "partner",
     "partner_realm",
     "home_server",
+    "identity_link",
     "onboarding_network",
     "admin_totp",
     "admin_recovery_code",

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from sesame import migrations
@@ -60,7 +61,8 @@ def test_a_newer_schema_is_run_against_with_a_warning_and_left_alone(
 
 
 def test_an_older_schema_is_refused_on_postgresql_and_upgraded_on_sqlite(cli_env: str) -> None:
-    previous = f"{int(migrations.head_revision() or 0) - 1:04d}"
+    script = ScriptDirectory.from_config(migrations.alembic_config(""))
+    previous = str(script.get_revision(migrations.head_revision() or "").down_revision)  # numbers may skip
     migrations.downgrade(cli_env, previous)
     assert migrations.compare(previous) is migrations.Schema.OLDER
     if cli_env.startswith("sqlite"):

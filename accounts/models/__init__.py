@@ -13,6 +13,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
   ``radacct``
 - :mod:`~accounts.models.staff`: admins, service clients, revoked tokens, the audit log
 - :mod:`~accounts.models.federation`: partners, their realms and home servers
+- :mod:`~accounts.models.identitylinks`: accounts linked to an identity provider's pairwise subject
 - :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from accounts.models.base import Base, UTCDateTime, utcnow
 from accounts.models.federation import HomeServer, Partner, PartnerRealm
+from accounts.models.identitylinks import IdentityLink
 from accounts.models.inventory import AccessPolicy, Branding, Commune, Nas, Region, Site
 from accounts.models.onboarding import OnboardingNetwork
 from accounts.models.people import (
@@ -69,6 +71,7 @@ __all__ = [
     "DeviceCertificate",
     "DeviceCredential",
     "HomeServer",
+    "IdentityLink",
     "Nas",
     "OnboardingNetwork",
     "Partner",

@@ -32,7 +32,8 @@ class Account(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id", ondelete="RESTRICT"), index=True)
     username: Mapped[str] = mapped_column(String(64))
-    email: Mapped[str] = mapped_column(String(254))
+    #: none for an account made through an identity provider that gave no (verified) email
+    email: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[AccountStatus] = mapped_column(

@@ -47,7 +47,7 @@ Writer = Annotated[Principal, Depends(require(WRITE_ACCOUNTS))]  # disable, enab
 class AccountOut(BaseModel):
     id: int
     identity: str
-    email: str
+    email: str | None  # none: an account made through an identity provider without email
     email_verified: bool
     status: Literal["active", "disabled", "locked"]
     created_at: datetime
@@ -230,7 +230,7 @@ async def resend_verification(account_id: Id, who: Helper, portal: PortalDep) ->
             action="account.resend_verification",
             target=f"account:{account.username}",
         )
-        t, to, identity = portal.translator(account.locale), account.email, account.identity
+        t, to, identity = portal.translator(account.locale), account.email or "", account.identity
     portal.mail_verification_code(t, to=to, code=code, identity=identity)  # once the code is committed
     return Response(status_code=202)
 

@@ -31,7 +31,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from accounts import staffsignin, twofactor
-from portal.console import oidc
+from portal import oidcclient as oidc
 from portal.console import session as console_session
 from portal.console.render import render
 from portal.console.session import ASK_CODE, ASK_ENROL

@@ -214,7 +214,7 @@ async def resend_verification(page: PageDep, staff: StaffDep, account_id: str) -
             session, actor=staff.actor, action="account.resend_verification",
             target=f"account:{account.username}",
         )  # fmt: skip
-        t, to, identity = portal.translator(account.locale), account.email, account.identity
+        t, to, identity = portal.translator(account.locale), account.email or "", account.identity
     portal.mail_verification_code(t, to=to, code=code, identity=identity)  # once the code is committed
     return _back(page, ident, "sent")
 

@@ -192,14 +192,14 @@ async def test_a_warning_that_did_not_leave_is_tried_again_and_never_leads_to_a_
     letters = Letterbox(bounce=frozenset({"bounces@example.fr"}), raises=frozenset({"crashes@example.fr"}))
     now = T0 + 400 * DAY
     report = await _run(sessions, box, now, letters, batch_size=2)  # the failures span batches
-    assert (report.inactive_warned, report.warnings_failed) == (3, 3)
+    assert (report.inactive_warned, report.warnings_failed) == (4, 2)  # nobody to warn: 'imported'
     assert sorted(n.identity.partition("@")[0] for n in letters.sent) == ["fine-1", "fine-2", "fine-3"]
 
-    # long after the notice: the three warned go, the others never warned stay and are tried again
+    # long after the notice: the four warned go, the two never warned stay and are tried again
     retry = Letterbox()
     report = await _run(sessions, box, now + 60 * DAY, retry)
-    assert report.inactive_deleted == 3
-    assert await _names(sessions) == {"bounces", "crashes", "imported"}
+    assert report.inactive_deleted == 4
+    assert await _names(sessions) == {"bounces", "crashes"}
     assert sorted(n.identity.partition("@")[0] for n in retry.sent) == ["bounces", "crashes"]
 
 
@@ -234,3 +234,21 @@ async def test_two_runs_at_once_warn_each_account_once(engine: AsyncEngine, box:
 def test_periods_that_make_no_sense_are_refused(unverified: int, inactive: int, notice: int) -> None:
     with pytest.raises(ValueError):
         Periods(unverified_after=unverified * DAY, inactive_after=inactive * DAY, notice=notice * DAY)
+
+
+async def test_an_unused_account_without_email_goes_without_a_warning(
+    engine: AsyncEngine, box: SecretBox
+) -> None:
+    """An account made through FranceConnect that kept no email: nobody to warn, so nothing is
+    sent, and it is deleted a notice after it became unused all the same (docs/privacy.md)."""
+    sessions = create_sessionmaker(engine)
+    account_id = await _make(sessions, "fc-citizen", created=T0, last_seen=T0 + DAY)
+    async with unit_of_work(sessions) as session:
+        await session.execute(update(Account).where(Account.id == account_id).values(email=None))
+    year = T0 + DAY + 365 * DAY + timedelta(seconds=1)
+    letters = Letterbox()
+    report = await _run(sessions, box, year, letters)
+    assert (report.inactive_warned, letters.sent) == (1, [])
+    assert await _names(sessions) == {"fc-citizen"}
+    report = await _run(sessions, box, year + 31 * DAY, Letterbox())
+    assert report.inactive_deleted == 1 and await _names(sessions) == set()

@@ -9,6 +9,13 @@
 // refusing consent would. For the client "nonce-liar", the ID token is re-signed with the
 // provider's own key and another nonce: a provider (or a person in the middle holding its key)
 // answering for another authorization request.
+// For citizens (FranceConnect-like): the civil identity's scopes (given_name, family_name,
+// birthdate), pairwise subjects for a client whose metadata says `subject_type: "pairwise"`, the
+// `acr` of the log-in (`eidas1`), RP-initiated logout, and a client "expired-code" whose codes
+// live one second.
+// With a `pages=1` cookie, the interaction is a person's instead: a log-in page (an email field)
+// and a consent page (Allow / Refuse), plain HTML forms, as a browser test walks through them.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
@@ -23,18 +30,29 @@ const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', use: 'sig', alg
 const provider = new Provider(issuer, {
   clients,
   jwks: { keys: [jwk] },
-  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-  scopes: ['openid', 'email'],
+  claims: {
+    openid: ['sub'], email: ['email', 'email_verified'], given_name: ['given_name'],
+    family_name: ['family_name'], birthdate: ['birthdate'], acr: null,
+  },
+  scopes: ['openid', 'email', 'given_name', 'family_name', 'birthdate'],
+  subjectTypes: ['public', 'pairwise'],
+  async pairwiseIdentifier(ctx, accountId, client) {
+    return createHash('sha256').update(`${client.sectorIdentifier}|${accountId}|test-salt`).digest('hex');
+  },
+  acrValues: ['eidas1', 'eidas2'],
   features: { devInteractions: { enabled: false } },
   pkce: { required: () => true },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   cookies: { keys: ['test-cookie-key-not-a-secret'] },
-  ttl: { AuthorizationCode: 60 },
+  ttl: { AuthorizationCode: (ctx, code, client) => (client.clientId === 'expired-code' ? 1 : 60) },
   async findAccount(ctx, id) {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: id, email_verified: !id.startsWith('unverified.') };
+        return {
+          sub: id, email: id, email_verified: !id.startsWith('unverified.'),
+          given_name: 'Marianne', family_name: 'Dupont', birthdate: '1970-01-01',
+        };
       },
     };
   },
@@ -47,6 +65,48 @@ function cookie(ctx, name) {
     if (key === name) return decodeURIComponent(value.join('='));
   }
   return undefined;
+}
+
+function page(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>`
+    + '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+    + `<body><main><h1>${title}</h1>${body}</main></body></html>`;
+}
+
+async function form(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+async function pages(ctx, uid) {
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  if (ctx.method === 'POST') {
+    const answer = await form(ctx);
+    let result;
+    if (answer.get('refuse')) {
+      result = { error: 'access_denied', error_description: 'the person refused' };
+    } else if (details.prompt.name === 'login') {
+      result = { login: { accountId: answer.get('email') || 'nobody@example.org', acr: 'eidas1' } };
+    } else {
+      const grant = new provider.Grant({ accountId: details.session.accountId, clientId: details.params.client_id });
+      const missing = details.prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      result = { consent: { grantId: await grant.save() } };
+    }
+    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    return;
+  }
+  ctx.type = 'html';
+  ctx.body = details.prompt.name === 'login'
+    ? page('Test identity provider: log in', `<form method="post" action="/interaction/${uid}">`
+      + '<label for="email">Email</label> <input id="email" name="email" type="email" autocomplete="email">'
+      + ' <button type="submit">Log in</button></form>')
+    : page('Test identity provider: share your identity?', `<form method="post" action="/interaction/${uid}">`
+      + '<p>The service asks for your identifier.</p>'
+      + '<button type="submit" name="allow" value="1">Allow</button> '
+      + '<button type="submit" name="refuse" value="1">Refuse</button></form>');
 }
 
 provider.use(async (ctx, next) => {
@@ -68,6 +128,10 @@ provider.use(async (ctx, next) => {
     }
     return;
   }
+  if (cookie(ctx, 'pages') === '1') {
+    await pages(ctx, match[1]);
+    return;
+  }
   const details = await provider.interactionDetails(ctx.req, ctx.res);
   if (cookie(ctx, 'deny') === '1') {
     await provider.interactionFinished(ctx.req, ctx.res, {
@@ -77,7 +141,7 @@ provider.use(async (ctx, next) => {
   }
   if (details.prompt.name === 'login') {
     const who = cookie(ctx, 'who') || 'nobody@example.org';
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: who } },
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: who, acr: 'eidas1' } },
       { mergeWithLastSubmission: false });
     return;
   }

@@ -1,6 +1,8 @@
-"""OpenID Connect for the console's sign-in: the relying party's half of the authorization code
-flow (OpenID Connect Core 1.0 §3.1), with authlib for the OAuth 2.0 client and joserfc for the ID
-token. No I/O but to the configured provider, with timeouts; no logging of a token or a secret.
+"""OpenID Connect, the relying party's half of the authorization code flow (OpenID Connect Core
+1.0 §3.1), shared by the console's sign-in (:mod:`portal.console.sso`) and the citizens' sign-in
+with FranceConnect or another provider (:mod:`portal.citizenidp`): authlib for the OAuth 2.0
+client and joserfc for the ID token. No I/O but to the configured provider, with timeouts; no
+logging of a token or a secret.
 
 * **Discovery** (OpenID Connect Discovery 1.0): ``<issuer>/.well-known/openid-configuration`` is
   fetched at each sign-in (they are rare; a provider that rotates its keys or moves an endpoint is
@@ -8,15 +10,19 @@ token. No I/O but to the configured provider, with timeouts; no logging of a tok
   document could speak for another issuer), and every endpoint in it must pass
   :func:`portal.ssoconfig.issuer_url` — the authorization endpoint is where a browser is sent.
 * **The request** carries ``state`` and ``nonce`` (random, 256 bits) and a PKCE S256 challenge
-  (RFC 7636); all three stay in the browser's signed flow cookie (:mod:`portal.console.sso`).
+  (RFC 7636); all three stay in the browser's signed flow cookie (kept by the caller).
 * **The answer**: the code is exchanged at the token endpoint with the client's secret and the
   PKCE verifier; the ID token's signature is verified against the provider's JWKS (asymmetric
   algorithms only: never ``none``, never a MAC under a key the JWKS would name), then ``iss``,
-  ``aud`` (and ``azp`` when several audiences), ``exp``, ``iat`` and ``nonce`` are checked.
-* **The email**: where the ID token does not carry it (a provider that conforms ID tokens to the
-  request, as ProConnect and oidc-provider do), it comes from the UserInfo endpoint with the
-  access token — JSON, or a JWT signed with the same JWKS — whose ``sub`` must be the ID token's
-  (Core §5.3.4: else the answer could be another person's).
+  ``aud`` (and ``azp`` when several audiences), ``exp``, ``iat`` and ``nonce`` are checked, and
+  ``acr`` is one of the ``acr_values`` asked for, when some were.
+* **The email** and the other claims asked for (``userinfo=``): where the ID token does not carry
+  them (a provider that conforms ID tokens to the request, as ProConnect, FranceConnect and
+  oidc-provider do), they come from the UserInfo endpoint with the access token — JSON, or a JWT
+  signed with the same JWKS — whose ``sub`` must be the ID token's (Core §5.3.4: else the answer
+  could be another person's).
+* **Logging out** (RP-Initiated Logout 1.0): :func:`end_session_url`, where the provider has an
+  ``end_session_endpoint`` (FranceConnect requires it at the citizen's log-out).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from authlib.common.security import generate_token
@@ -61,6 +68,7 @@ class Endpoints:
     token: str
     jwks: str
     userinfo: str | None = None
+    end_session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +112,31 @@ async def discover(provider: OidcProvider, *, seconds: float) -> Endpoints:
             raise OidcError(f"discovery: {exc}") from None
     if "S256" not in document.get("code_challenge_methods_supported", ["S256"]):
         raise OidcError("the provider does not support PKCE S256")
-    userinfo = document.get("userinfo_endpoint")
-    if userinfo is not None:
-        try:
-            userinfo = issuer_url(userinfo if isinstance(userinfo, str) else "", what="userinfo_endpoint")
-        except InvalidInput as exc:
-            raise OidcError(f"discovery: {exc}") from None
-    return Endpoints(found[0], found[1], found[2], userinfo=userinfo)
+    optional: dict[str, str | None] = {}
+    for key in ("userinfo_endpoint", "end_session_endpoint"):
+        value = document.get(key)
+        if value is not None:
+            try:
+                value = issuer_url(value if isinstance(value, str) else "", what=key)
+            except InvalidInput as exc:
+                raise OidcError(f"discovery: {exc}") from None
+        optional[key] = value
+    return Endpoints(
+        found[0],
+        found[1],
+        found[2],
+        userinfo=optional["userinfo_endpoint"],
+        end_session=optional["end_session_endpoint"],
+    )
+
+
+def end_session_url(endpoints: Endpoints, *, id_token: str, after: str, state: str) -> str | None:
+    """Where to send the browser so that the provider ends its session too (RP-Initiated Logout
+    1.0 §2), or ``None`` if it has no end-session endpoint."""
+    if endpoints.end_session is None:
+        return None
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": after, "state": state})
+    return f"{endpoints.end_session}?{query}"
 
 
 def _client(provider: OidcProvider, *, redirect_uri: str, seconds: float) -> AsyncOAuth2Client:
@@ -138,10 +164,19 @@ def authorization_url(provider: OidcProvider, endpoints: Endpoints, *, redirect_
 
 
 async def id_token_claims(
-    provider: OidcProvider, endpoints: Endpoints, *, code: str, flow: Flow, redirect_uri: str, seconds: float
+    provider: OidcProvider,
+    endpoints: Endpoints,
+    *,
+    code: str,
+    flow: Flow,
+    redirect_uri: str,
+    seconds: float,
+    userinfo: tuple[str, ...] = ("email", "email_verified"),
 ) -> dict[str, Any]:
-    """Exchange the code and return the verified ID token's claims (:class:`OidcError` if any
-    check fails: a refused or reused code, a bad signature, another issuer, audience or nonce)."""
+    """Exchange the code and return the verified ID token's claims, completed from UserInfo with
+    those of ``userinfo`` it lacks (:class:`OidcError` if any check fails: a refused, reused or
+    expired code, a bad signature, another issuer, audience, nonce or UserInfo subject). The raw
+    ID token is under ``"_id_token"`` (the hint of a later log-out)."""
     try:
         async with _client(provider, redirect_uri=redirect_uri, seconds=seconds) as client:
             token = await client.fetch_token(
@@ -176,11 +211,14 @@ async def id_token_claims(
         raise OidcError("ID token refused: another audience")
     if len(audiences) > 1 and claims.get("azp") != provider.client_id:
         raise OidcError("ID token refused: another authorized party")
-    if "email" not in claims and endpoints.userinfo and isinstance(access_token, str):
+    if provider.acr_values and claims.get("acr") not in provider.acr_values.split():
+        raise OidcError("ID token refused: not the level of assurance asked for (acr)")
+    if any(k not in claims for k in userinfo) and endpoints.userinfo and isinstance(access_token, str):
         extra = await _userinfo(endpoints.userinfo, access_token, key_set, seconds=seconds)
         if extra.get("sub") != claims["sub"]:
             raise OidcError("UserInfo refused: another subject")
-        claims.update({k: extra[k] for k in ("email", "email_verified") if k in extra})
+        claims.update({k: extra[k] for k in userinfo if k in extra and k not in claims})
+    claims["_id_token"] = id_token
     return claims
 
 
