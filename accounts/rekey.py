@@ -26,7 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.credentials import NT_HASH_PURPOSE
 from accounts.errors import SecretUnreadable
-from accounts.models import AdminTotp, ClosedAccount, DeviceCredential, HomeServer, Nas, RadiusToken
+from accounts.identitylinks import CIVIL_PURPOSE
+from accounts.models import (
+    AdminTotp,
+    ClosedAccount,
+    DeviceCredential,
+    HomeServer,
+    IdentityLink,
+    Nas,
+    RadiusToken,
+)
 from accounts.network import NAS_SECRET_PURPOSE, UAM_SECRET_PURPOSE
 from accounts.partners import HOME_SERVER_SECRET_PURPOSE
 from accounts.secretbox import SecretBox
@@ -95,6 +104,12 @@ SEALED: tuple[SealedColumn, ...] = (
         table=_table(AdminTotp),
         column="secret_ciphertext",
         purpose=TOTP_PURPOSE,
+    ),
+    SealedColumn(
+        label="civil identities kept from an identity provider",
+        table=_table(IdentityLink),
+        column="civil_ciphertext",
+        purpose=CIVIL_PURPOSE,
     ),
 )
 

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import admins, codes, credentials, network, partners, tokens, twofactor, users
+from accounts import admins, codes, credentials, identitylinks, network, partners, tokens, twofactor, users
 from accounts.models import AdminRole, CodePurpose, utcnow
 from accounts.network import ensure_home_region
 from accounts.partners import HomeServerSpec
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
+from accounts.selfservice import Consent
 
 NAS_ADDRESS = "127.0.0.1"
 NAS_SECRET = "nas-shared-secret-0123"
@@ -83,6 +84,11 @@ async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher,
     )
     staff = await admins.create_admin(session, hasher=hasher, email="it@test.example", role=AdminRole.SUPPORT)
     totp_secret = await twofactor.start_enrolment(session, box=box, admin=staff)
+    await identitylinks.sign_up(  # a civil identity kept from a provider (the region chose to)
+        session, box=box, hasher=hasher, region=region, provider="franceconnect", subject="pairwise-sub-1",
+        username="fc-carol", consent=Consent(version="v1", accepted_at=utcnow()),
+        civil={"given_name": "Carol", "family_name": "Martin"},
+    )  # fmt: skip
     await session.flush()
     return Filled(
         username="alice",
