@@ -102,11 +102,13 @@ def _check(spec: BatchSpec, *, commune: Commune | None, now: datetime) -> str:
         raise InvalidInput("the data allowance must be a positive number of octets")
     if not 1 <= spec.max_devices <= MAX_DEVICES:
         raise InvalidInput(f"a voucher serves 1 to {MAX_DEVICES} devices at once")
-    if commune is not None:
-        if any(c.id != commune.id for c in spec.communes) or any(
-            s.commune_id != commune.id for s in spec.sites
-        ):
-            raise InvalidInput("a commune's vouchers work in that commune only")
+    outside = (
+        any(c.id != commune.id for c in spec.communes) or any(s.commune_id != commune.id for s in spec.sites)
+        if commune is not None
+        else False
+    )
+    if outside:
+        raise InvalidInput("a commune's vouchers work in that commune only")
     return label
 
 
