@@ -5,6 +5,7 @@ revocation, the reach, and the purge of expired vouchers."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from sqlalchemy import func, select
@@ -73,6 +74,9 @@ def test_codes_are_typeable_and_normalised() -> None:
     for bad in ("", "ABCD-EFGH-JKM", "ABCD-EFGH-JKMO", "ABCD\x00EFGH-JKMN", "A" * 1000, "ÄBCD-EFGH-JKMN"):
         assert normalize_code(bad) is None
     assert len({new_code() for _ in range(200)}) == 200
+    # never a MAC address in disguise (hexadecimal digits only): the RADIUS policy would take it for one
+    with patch("accounts.vouchercodes.secrets.choice", side_effect=list("ABCDEF234567" + "X" * 12)):
+        assert new_code() == "XXXX-XXXX-XXXX"
 
 
 async def test_a_batch_makes_accounts_with_digested_codes(
