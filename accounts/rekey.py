@@ -26,13 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.credentials import NT_HASH_PURPOSE
 from accounts.errors import SecretUnreadable
-from accounts.models import AdminTotp, ClosedAccount, DeviceCredential, HomeServer, Nas, RadiusToken
+from accounts.models import AdminTotp, ClosedAccount, DeviceCredential, HomeServer, Nas, RadiusToken, Voucher
 from accounts.network import NAS_SECRET_PURPOSE, UAM_SECRET_PURPOSE
 from accounts.partners import HOME_SERVER_SECRET_PURPOSE
 from accounts.secretbox import SecretBox
 from accounts.tokens import TOKEN_PURPOSE
 from accounts.twofactor import TOTP_PURPOSE
 from accounts.users import CLOSED_EMAIL_PURPOSE
+from accounts.vouchercodes import CODE_PURPOSE as VOUCHER_CODE_PURPOSE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +96,13 @@ SEALED: tuple[SealedColumn, ...] = (
         table=_table(AdminTotp),
         column="secret_ciphertext",
         purpose=TOTP_PURPOSE,
+    ),
+    SealedColumn(
+        label="guests' voucher codes",
+        table=_table(Voucher),
+        column="code_ciphertext",
+        purpose=VOUCHER_CODE_PURPOSE,
+        digest="digest",
     ),
 )
 

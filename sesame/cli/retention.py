@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.models import utcnow
 from accounts.retention import PurgeReport, purge
+from accounts.vouchers import PURGE_GRACE, VoucherPurge, purge_expired
 from sesame.cli.context import run_with_sessions
 from sesame.settings import Settings
 
@@ -19,26 +20,34 @@ app = typer.Typer(
 def retention_purge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
-    """Delete sessions, authentication records, closed accounts and tokens past their retention.
+    """Delete sessions, authentication records, closed accounts, tokens and guests' vouchers past
+    their retention.
 
     Periods come from the retention settings (SESAME_RETENTION_*). Rows go in committed batches:
     an interrupted purge resumes where it stopped at the next run. Run it daily
     (deploy/sesame-retention.timer).
     """
 
-    async def go(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> PurgeReport:
-        # committed batch by batch, not in one transaction
-        retention = settings.retention
-        return await purge(
+    async def go(
+        settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    ) -> tuple[PurgeReport, VoucherPurge]:
+        # committed batch by batch, not in one transaction; expired vouchers first, so that their
+        # records, kept under a pseudonym, then follow the connection records' own period
+        retention, now = settings.retention, utcnow()
+        guests = await purge_expired(
+            sessions, box=settings.secret_box(), now=now, batch_size=retention.batch_size, dry_run=dry_run
+        )
+        report = await purge(
             sessions,
-            now=utcnow(),
+            now=now,
             connection_days=retention.connection_days,
             closed_account_days=retention.closed_account_days,
             batch_size=retention.batch_size,
             dry_run=dry_run,
         )
+        return report, guests
 
-    report = run_with_sessions(go, audited=None if dry_run else "retention.purge")
+    report, guests = run_with_sessions(go, audited=None if dry_run else "retention.purge")
     verb, cut = ("would delete" if report.dry_run else "deleted"), report.cutoffs
     for table, count, what, before in [
         ("radacct", report.radacct, "sessions ended before", cut.connections),
@@ -50,3 +59,6 @@ def retention_purge(
         ("revoked_token", report.revoked_token, "admin tokens expired before", cut.tokens),
     ]:
         typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")
+    grace = PURGE_GRACE.days
+    typer.echo(f"voucher: {verb} {guests.vouchers} (guests' vouchers expired more than {grace} day ago)")
+    typer.echo(f"voucher_batch: {verb} {guests.batches} (ended, no voucher left)")

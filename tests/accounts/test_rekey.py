@@ -114,6 +114,7 @@ async def test_during_the_window_both_keys_work_and_after_the_rotation_only_the_
         "closed accounts' emails": (0, 1, []),
         "portal tokens": (0, 1, []),
         "staff TOTP secrets": (0, 1, []),
+        "guests' voucher codes": (0, 1, []),
     }
     assert report.done
 
