@@ -41,7 +41,7 @@ from accounts.models import (
     VoucherPlace,
 )
 from accounts.secretbox import SecretBox
-from accounts.users import PSEUDONYM_PREFIX, PSEUDONYM_PURPOSE
+from accounts.users import pseudonym_of
 from accounts.vouchercodes import (
     CODE_PURPOSE,
     VoucherState,
@@ -425,7 +425,7 @@ async def _forget(
     session: AsyncSession, *, box: SecretBox, account_id: int, username: str, realm: str, now: datetime
 ) -> None:
     identity = f"{username}@{realm}"
-    pseudonym = PSEUDONYM_PREFIX + box.digest(identity.lower().encode(), purpose=PSEUDONYM_PURPOSE)[:24]
+    pseudonym = pseudonym_of(box, identity)
     names = [username, identity]
     for model in (AccountingSession, AuthRecord):
         mine: Any = or_(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from accounts import vouchers
+from accounts import users, vouchers
 from accounts.admins import Reach
 from accounts.errors import InvalidInput, NotFound
 from accounts.models import (
@@ -305,3 +305,17 @@ async def test_purge_deletes_expired_vouchers_and_keeps_their_records(
     assert await vouchers.purge_expired(sessions, box=box, now=later, batch_size=10) == vouchers.VoucherPurge(
         0, 0
     )
+
+
+async def test_a_voucher_account_is_deleted_like_any(
+    session: AsyncSession, region: Region, box: SecretBox
+) -> None:
+    _batch, codes = await vouchers.create_batch(
+        session, box=box, region=region, commune=None, spec=_spec(count=1), created_by="a", now=NOW
+    )
+    state = await vouchers.state_by_code(session, box=box, region_id=region.id, code=codes[0])
+    assert state is not None
+    account = await session.get_one(Account, state.account_id)
+    identity = f"{account.username}@{TEST_REALM}"
+    pseudonym = await users.delete_account(session, box=box, account=account, now=NOW)
+    assert pseudonym == users.pseudonym_of(box, identity.upper())

@@ -107,3 +107,17 @@ async def test_guessing_codes_is_throttled(browser: Browser) -> None:
     assert answers[-1][0] == 429  # past ten wrong codes from one address, it must wait
     malformed = await browser.submit("/voucher", {"code": "not a code", "terms": "yes"})
     assert malformed.status_code in (422, 429)
+
+
+async def test_a_guest_has_my_account_and_no_password_to_change_or_delete_it(browser: Browser) -> None:
+    """The voucher is purged when it expires; a guest has no password, so neither a password
+    change nor a deletion goes through (each refused with its message, never an error)."""
+    codes = await _batch(browser)
+    await browser.submit("/voucher", {"code": codes[0], "terms": "yes"})
+    mine = await browser.get("/account")
+    assert mine.status_code == 200 and "voucher~" in mine.text
+    assert (await browser.get("/account/data")).status_code == 200
+    for path in ("/account/delete", "/account/password"):
+        refused = await browser.submit(path, {"password": "", "new_password": "a long new passphrase"})
+        assert refused.status_code == 422, (path, refused.status_code)
+    assert (await browser.get("/account")).status_code == 200
