@@ -96,6 +96,8 @@ def _check(spec: BatchSpec, *, commune: Commune | None, now: datetime) -> str:
         raise InvalidInput("the validity window is already over")
     if spec.valid_until - spec.valid_from > MAX_WINDOW:
         raise InvalidInput("the validity window lasts at most a year")
+    if spec.valid_from > now + MAX_WINDOW:
+        raise InvalidInput("the validity window starts within a year")
     if not MIN_DURATION <= spec.duration <= MAX_WINDOW:
         raise InvalidInput("a voucher lasts from 5 minutes to a year from its first use")
     if spec.octets_limit is not None and not 1 <= spec.octets_limit < 2**63:

@@ -114,6 +114,7 @@ async def test_what_a_batch_may_be(session: AsyncSession, region: Region, box: S
         _spec(valid_until=NOW),
         _spec(valid_from=NOW - 3 * DAY, valid_until=NOW - DAY),
         _spec(valid_until=NOW + 400 * DAY),
+        _spec(valid_from=NOW + 400 * DAY, valid_until=NOW + 401 * DAY),
         _spec(duration=timedelta(seconds=30)),
         _spec(max_devices=0),
         _spec(octets_limit=0),
