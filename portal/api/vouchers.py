@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
 
 from accounts import audit, vouchers
 from accounts.admins import READ_NETWORK, WRITE_NETWORK
@@ -196,7 +197,8 @@ async def printed_sheet(
         how_to=gettext("Join the Wi-Fi, then scan this code or type it on the page that opens."),
         portal_url=portal.config.public_url,
     )
-    return render(sheet, codes)
+    # seconds of CPU for a large batch: off the event loop, which also serves RADIUS
+    return await run_in_threadpool(render, sheet, codes)
 
 
 @router.get(
