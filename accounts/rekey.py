@@ -35,6 +35,7 @@ from accounts.models import (
     IdentityLink,
     Nas,
     RadiusToken,
+    Voucher,
 )
 from accounts.network import NAS_SECRET_PURPOSE, UAM_SECRET_PURPOSE
 from accounts.partners import HOME_SERVER_SECRET_PURPOSE
@@ -42,6 +43,7 @@ from accounts.secretbox import SecretBox
 from accounts.tokens import TOKEN_PURPOSE
 from accounts.twofactor import TOTP_PURPOSE
 from accounts.users import CLOSED_EMAIL_PURPOSE
+from accounts.vouchercodes import CODE_PURPOSE as VOUCHER_CODE_PURPOSE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +112,13 @@ SEALED: tuple[SealedColumn, ...] = (
         table=_table(IdentityLink),
         column="civil_ciphertext",
         purpose=CIVIL_PURPOSE,
+    ),
+    SealedColumn(
+        label="guests' voucher codes",
+        table=_table(Voucher),
+        column="code_ciphertext",
+        purpose=VOUCHER_CODE_PURPOSE,
+        digest="digest",
     ),
 )
 

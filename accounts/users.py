@@ -31,6 +31,7 @@ from accounts.models import (
 from accounts.network import flush_or_conflict
 from accounts.passwords import PasswordHasher, check_password_rules
 from accounts.secretbox import SecretBox
+from accounts.vouchercodes import is_voucher_username
 
 PSEUDONYM_PURPOSE = "account-pseudonym"
 CLOSED_EMAIL_PURPOSE = "closed-account-email"
@@ -178,7 +179,9 @@ def pseudonym_of(box: SecretBox, identity: str) -> str:
     user, sep, realm = identity.strip().rpartition("@")
     if not sep:
         raise InvalidInput(f"{identity!r}: give the full identity, username@realm")
-    canonical = f"{normalize_username(user)}@{normalize_realm(realm)}"
+    # a guest voucher's account (accounts.vouchercodes) has a name no citizen may choose
+    name = user.lower() if is_voucher_username(user.lower()) else normalize_username(user)
+    canonical = f"{name}@{normalize_realm(realm)}"
     return PSEUDONYM_PREFIX + box.digest(canonical.encode(), purpose=PSEUDONYM_PURPOSE)[:24]
 
 

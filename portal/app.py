@@ -22,6 +22,7 @@ from portal import (
     myaccount,
     opendata,
     pages,
+    voucherlogin,
 )
 from portal.api.common import install_error_handlers
 from portal.context import Portal
@@ -58,6 +59,7 @@ def create_app(
     if portal is not None:
         app.state.portal = portal
         app.include_router(pages.router)
+        app.include_router(voucherlogin.router)
         app.include_router(myaccount.router)
         app.include_router(citizenidp.router)
         app.include_router(onboarding.router)

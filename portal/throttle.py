@@ -138,4 +138,6 @@ DEFAULT_LIMITS = {
     "admin_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
     # the console's second factor, per admin: whoever guesses there already knows the password
     "console_code": Limit(free=5, window=900.0, cleared_by_success=True),
+    # a guest's voucher code, per address: a few typing mistakes are free, guessing is not
+    "voucher_ip": Limit(free=10, window=900.0, max_delay=900.0),
 }

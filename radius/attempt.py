@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from accounts.vouchercodes import VoucherState
 from radius.events import DropReason, RadiusRequest
 from radius.methods import Method
 from radius.passpoint import NONE, Facts
@@ -31,6 +32,19 @@ MSG_EAP = _("EAP is not configured on this server")
 MSG_TOO_MANY_DEVICES = _("Too many devices connected with this account: disconnect one first")
 MSG_DAILY_TIME = _("Daily connection time used up here: come back tomorrow")
 MSG_DAILY_VOLUME = _("Daily data allowance used up here: come back tomorrow")
+MSG_VOUCHER_NOT_YET = _("This voucher is not valid yet")
+MSG_VOUCHER_EXPIRED = _("This voucher has expired")
+MSG_VOUCHER_PLACE = _("This voucher does not work here")
+MSG_VOUCHER_VOLUME = _("This voucher's data allowance is used up")
+#: a voucher's refusal (accounts.vouchercodes.judge) → its Reply-Message
+VOUCHER_MESSAGES = {
+    "voucher_revoked": MSG_VOUCHER_EXPIRED,
+    "voucher_not_yet_valid": MSG_VOUCHER_NOT_YET,
+    "voucher_expired": MSG_VOUCHER_EXPIRED,
+    "voucher_wrong_place": MSG_VOUCHER_PLACE,
+    "voucher_devices": MSG_TOO_MANY_DEVICES,
+    "voucher_volume": MSG_VOUCHER_VOLUME,
+}
 
 
 class ReplyTexts(Protocol):
@@ -66,6 +80,8 @@ class Attempt:
     method_label: str = ""
     password: bytes = b""
     account: AccountView | None = None
+    #: a guest's voucher, when the account is one (its rules apply in post-auth)
+    voucher: VoucherState | None = None
     reason: str = ""
     message: str = ""
     reply: list[tuple[str, Any]] = field(default_factory=list)

@@ -22,6 +22,7 @@ class Method(enum.StrEnum):
     MAC = "mac"  # remembered device, MAC authentication
     MSCHAPV2 = "mschapv2"  # device credential
     MSCHAPV1 = "mschap"  # device credential, MS-CHAP version 1 (RFC 2433)
+    VOUCHER = "voucher"  # a guest's voucher code over PAP (as user name and password)
     EAP = "eap"  # an EAP conversation (radius.eap); the record names the EAP method and inner method
     NONE = "none"  # nothing usable in the request
 

@@ -26,6 +26,7 @@ from accounts.identity import canonical_mac
 from accounts.passwords import is_legacy_hash
 from accounts.sessions import devices_in_use
 from accounts.tokens import looks_like_token
+from accounts.vouchercodes import is_voucher_username, judge, normalize_code
 from accounts.wiretext import is_clean
 from radius import codec, metrics, passpoint
 from radius.accounting import SessionClass
@@ -42,6 +43,7 @@ from radius.attempt import (
     MSG_TOO_MANY_DEVICES,
     MSG_UNKNOWN_DEVICE,
     MSG_UNVERIFIED,
+    VOUCHER_MESSAGES,
     Attempt,
     Outcome,
     ReplyTexts,
@@ -211,7 +213,11 @@ class Pipeline:
                 return attempt.reject("bad_user_password", MSG_BAD_CREDENTIALS)
             attempt.password = clear
             text = clear.decode("utf-8", "replace")
-            attempt.method = Method.TOKEN if looks_like_token(text) else Method.PAP
+            code = normalize_code(text)
+            if code is not None and normalize_code(attempt.username) == code:
+                attempt.method = Method.VOUCHER  # a guest's code, as user name and password
+            else:
+                attempt.method = Method.TOKEN if looks_like_token(text) else Method.PAP
         else:
             return attempt.reject("no_credentials", MSG_NO_CREDENTIALS)
         if attempt.method in (Method.MSCHAPV2, Method.MSCHAPV1):
@@ -231,6 +237,13 @@ class Pipeline:
         if attempt.method is Method.EAP:
             assert self.eap is not None
             return await self.eap.run(self, attempt)
+        if attempt.method is Method.VOUCHER:  # guessing codes counts as failed passwords
+            return await self.limited(
+                attempt,
+                self.identity(attempt),
+                self.source(attempt),
+                lambda a, _hot: self.authenticate_voucher(a),
+            )
         if attempt.method is not Method.TOKEN:  # a token brings its account along
             attempt.account = await self.store.account(attempt.username)
         handler = {
@@ -306,6 +319,15 @@ class Pipeline:
             return Outcome.OK
 
         return await self.limited(attempt, identity, source, verify)
+
+    async def authenticate_voucher(self, attempt: Attempt) -> Outcome:
+        """A voucher's code as user name and password (a keyed digest looks it up: no argon2id).
+        Whether it may connect here and now is post-auth's (:meth:`voucher_limits`)."""
+        found = await self.store.voucher(attempt.password.decode("utf-8", "replace"))
+        if found is None:
+            return attempt.reject("unknown_voucher", MSG_BAD_CREDENTIALS)
+        attempt.account, attempt.voucher = found
+        return Outcome.OK
 
     async def authenticate_token(self, attempt: Attempt) -> Outcome:
         token = attempt.password.decode("utf-8", "replace")
@@ -395,6 +417,28 @@ class Pipeline:
         client = attempt.request.client
         policy = self.store.policy(commune_id=client.commune_id, site_id=client.site_id)
         session_timeout = policy.session_timeout or None
+        octets_cap: int | None = None
+        voucher = attempt.voucher
+        if voucher is None and is_voucher_username(account.username):  # a voucher by a portal token
+            voucher = attempt.voucher = await self.store.voucher_of(account.id)
+            if voucher is None:
+                return attempt.reject("unknown_voucher", MSG_BAD_CREDENTIALS)
+        if voucher is not None:
+            calling = attempt.request.packet.first(codec.CALLING_STATION_ID)
+            this_device = canonical_mac(calling.decode("ascii", "replace")) if calling else None
+            verdict = judge(
+                voucher,
+                now=attempt.now,
+                commune_id=client.commune_id,
+                site_id=client.site_id,
+                devices_in_use=devices_in_use(
+                    await self.store.open_devices(account.id), this_device=this_device
+                ),
+            )
+            if verdict.refusal is not None:
+                return attempt.reject(verdict.refusal, VOUCHER_MESSAGES[verdict.refusal])
+            session_timeout = min(session_timeout or verdict.seconds_left, verdict.seconds_left)
+            octets_cap = verdict.octets_left
         if not account.email_verified:
             # the grace connection of a new account: long enough to read the verification email
             grace = account.grace_until
@@ -422,9 +466,11 @@ class Pipeline:
                 left = policy.daily_octets_limit - used.octets
                 if left <= 0:
                     return attempt.reject("daily_octets_limit", MSG_DAILY_VOLUME)
-                reply.append(("ChilliSpot-Max-Total-Octets", left & 0xFFFFFFFF))
-                if left >> 32:
-                    reply.append(("ChilliSpot-Max-Total-Gigawords", left >> 32))
+                octets_cap = left if octets_cap is None else min(octets_cap, left)
+        if octets_cap is not None:  # the volume left, as the access point counts it (both ways)
+            reply.append(("ChilliSpot-Max-Total-Octets", octets_cap & 0xFFFFFFFF))
+            if octets_cap >> 32:
+                reply.append(("ChilliSpot-Max-Total-Gigawords", octets_cap >> 32))
         if session_timeout:
             reply.append(("Session-Timeout", session_timeout))
             if attempt.passpoint.hotspot20 and self.session_info_url:
@@ -442,6 +488,8 @@ class Pipeline:
             reply.append(
                 ("Chargeable-User-Identity", self.chargeable_identity(account.id, client.partner_id))
             )
+        if voucher is not None and voucher.first_used_at is None:
+            await self.store.voucher_used(voucher, attempt.now)  # its duration starts now
         attempt.class_ = self.classes.make(account.id)
         attempt.reason = "accepted"
         return Outcome.OK

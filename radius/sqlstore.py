@@ -26,11 +26,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import certificates, sessions, users
+from accounts import certificates, sessions, users, vouchers
 from accounts.authlog import Decision as RecordedDecision
+from accounts.models import Account
 from accounts.network import ensure_home_region
 from accounts.policies import Policy
 from accounts.secretbox import SecretBox
+from accounts.vouchercodes import VoucherState
 from radius.accountcache import AccountCache
 from radius.clients import ClientTable
 from radius.nasclients import NasClients
@@ -164,6 +166,32 @@ class SqlStore:
                 session, region_id=self.region_id, issuer_der=issuer, serial=serial, now=now
             )
         return None if owner is None else owner.username
+
+    # -- guests' vouchers (accounts.vouchers; never cached: few, and a revocation is immediate) ----
+
+    async def voucher(self, code: str) -> tuple[AccountView, VoucherState] | None:
+        async with self.sessions() as session:
+            state = await vouchers.state_by_code(session, box=self.box, region_id=self.region_id, code=code)
+            account = None if state is None else await session.get(Account, state.account_id)
+        if state is None or account is None:
+            return None
+        view = AccountView(
+            id=account.id,
+            username=account.username,
+            status=str(account.status),
+            email_verified=account.email_verified,
+            password_hash=account.password_hash,
+            grace_until=account.grace_until,
+        )
+        return view, state
+
+    async def voucher_of(self, account_id: int) -> VoucherState | None:
+        async with self.sessions() as session:
+            return await vouchers.state_of_account(session, account_id=account_id)
+
+    async def voucher_used(self, state: VoucherState, now: datetime) -> None:
+        async with self.sessions() as session, session.begin():
+            await vouchers.mark_used(session, state=state, now=now)
 
     # -- policies and limits (radius.placepolicy) -----------------------------------------------
 

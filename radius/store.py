@@ -14,6 +14,7 @@ from typing import Protocol
 from accounts.authlog import Decision as RecordedDecision
 from accounts.policies import Policy
 from accounts.sessions import DailyUsage
+from accounts.vouchercodes import VoucherState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +67,19 @@ class Store(Protocol):
     async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
         """The username whose device certificate this is (issuer: its DER name), if registered,
         unrevoked and unexpired; read from the database every time (revocation is immediate)."""
+        ...
+
+    async def voucher(self, code: str) -> tuple[AccountView, VoucherState] | None:
+        """The voucher of a code as typed, and its account; read from the database every time (a
+        revocation is immediate). None: no such voucher."""
+        ...
+
+    async def voucher_of(self, account_id: int) -> VoucherState | None:
+        """The voucher whose account this is (read every time), or None."""
+        ...
+
+    async def voucher_used(self, state: VoucherState, now: datetime) -> None:
+        """Its first accepted connection: its duration starts now."""
         ...
 
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy: ...

@@ -44,6 +44,9 @@ TABLES = {
     "onboarding_network",
     "admin_totp",
     "admin_recovery_code",
+    "voucher_batch",
+    "voucher_place",
+    "voucher",
 }
 
 

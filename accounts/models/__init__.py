@@ -15,6 +15,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
 - :mod:`~accounts.models.federation`: partners, their realms and home servers
 - :mod:`~accounts.models.identitylinks`: accounts linked to an identity provider's pairwise subject
 - :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
+- :mod:`~accounts.models.vouchers`: guests' voucher batches, where they work, their codes
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from accounts.models.staff import (
     RevokedToken,
     ServiceClient,
 )
+from accounts.models.vouchers import Voucher, VoucherBatch, VoucherPlace
 
 __all__ = [
     "AccessPolicy",
@@ -83,5 +85,8 @@ __all__ = [
     "Site",
     "Tombstone",
     "UTCDateTime",
+    "Voucher",
+    "VoucherBatch",
+    "VoucherPlace",
     "utcnow",
 ]

@@ -20,6 +20,7 @@ from portal.api import (
     sessions,
     staff,
     stats,
+    vouchers,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -38,3 +39,4 @@ router.include_router(auditlog.router)
 router.include_router(requisitions.router)
 router.include_router(staff.router)
 router.include_router(partners.router)
+router.include_router(vouchers.router)

@@ -8,7 +8,8 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``pages.py``: "My reach" (where every role lands), a commune's sites, security, region settings;
 * ``dashboards.py`` (with ``dashdata.py``): the network now and its history, charts and tables;
 * a commune's own pages: ``sites.py``, ``accesspoints.py``, ``policies.py``, ``branding.py`` (with
-  the live preview of the portal's log-in page), ``sessions.py`` (disconnect), ``statistics.py``;
+  the live preview of the portal's log-in page), ``sessions.py`` (disconnect), ``statistics.py``,
+  ``vouchers.py`` (guests' voucher batches);
 * ``support.py``: find a citizen, why they were refused (``reasons.py``: the codes in words),
   unlock, resend, disable, disconnect, forget a device;
 * ``dpo.py``: the audit log and the judicial requisition with its signed export;
@@ -46,6 +47,7 @@ from portal.console import (
     staffadmin,
     statistics,
     support,
+    vouchers,
 )
 from portal.console.render import STATIC, not_found
 from portal.console.session import PATH, SESSION_COOKIE, SignInRequired, current_staff
@@ -92,7 +94,7 @@ def install(app: FastAPI) -> None:
     app.include_router(sso.router)
     app.include_router(pages.router)
     app.include_router(dashboards.router)
-    for module in (sites, accesspoints, policies, branding, sessions, statistics):
+    for module in (sites, accesspoints, policies, branding, vouchers, sessions, statistics):
         app.include_router(module.router)
     app.include_router(support.router)
     app.include_router(dpo.router)

@@ -68,6 +68,7 @@ COMMUNE_SECTION: tuple[NavItem, ...] = (
     NavItem(path="/access-points", label=_("Access points"), scope=READ_NETWORK),
     NavItem(path="/policy", label=_("Policies"), scope=READ_NETWORK),
     NavItem(path="/branding", label=_("Branding"), scope=WRITE_NETWORK),
+    NavItem(path="/vouchers", label=_("Vouchers"), scope=READ_NETWORK),
     NavItem(path="/sessions", label=_("Sessions"), scope=READ_SESSIONS),
     NavItem(path="/statistics", label=_("Statistics"), scope=READ_STATS),
 )

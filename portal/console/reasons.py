@@ -59,6 +59,14 @@ SENTENCES: dict[str, str] = {
     "simultaneous_use": _("Too many devices connected at the same time for this account."),
     "daily_time_limit": _("The day's connection time at this place is used up."),
     "daily_octets_limit": _("The day's data volume at this place is used up."),
+    # guests' vouchers
+    "unknown_voucher": _("The device sent a voucher code that does not exist (mistyped, or guessed)."),
+    "voucher_revoked": _("The voucher's batch was revoked by staff."),
+    "voucher_not_yet_valid": _("The voucher's validity window has not started yet."),
+    "voucher_expired": _("The voucher has expired: its window or its time since first use is over."),
+    "voucher_wrong_place": _("The voucher does not work at this place (its batch names other places)."),
+    "voucher_devices": _("The voucher is already in use on as many devices as it allows."),
+    "voucher_volume": _("The voucher's data allowance is used up."),
     # 802.1X (EAP) conversations
     "realm_mismatch": _("The identity inside the secure tunnel is of another realm than the outer one."),
     "peer_rejected": _(

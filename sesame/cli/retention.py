@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from accounts import lifecycle
 from accounts.models import utcnow
 from accounts.retention import PurgeReport, purge
+from accounts.vouchers import PURGE_GRACE, VoucherPurge, purge_expired
 from portal.i18n import Translator, load_catalogs
 from portal.lifecyclemail import inactivity_warning
 from portal.mail import Postman
@@ -29,7 +30,8 @@ app = typer.Typer(
 def retention_purge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
-    """Delete sessions, authentication records, closed accounts and tokens past their retention.
+    """Delete sessions, authentication records, closed accounts, tokens and guests' vouchers past
+    their retention; warn, then delete, accounts nobody uses.
 
     Periods come from the retention settings (SESAME_RETENTION_*). Rows go in committed batches:
     an interrupted purge resumes where it stopped at the next run. Run it daily
@@ -38,10 +40,13 @@ def retention_purge(
 
     async def go(
         settings: Settings, sessions: async_sessionmaker[AsyncSession]
-    ) -> tuple[lifecycle.LifecycleReport, PurgeReport]:
-        # committed batch by batch, not in one transaction; accounts first: the records of those
-        # deleted now are pseudonymised and kept for their own period
+    ) -> tuple[lifecycle.LifecycleReport, PurgeReport, VoucherPurge]:
+        # committed batch by batch, not in one transaction; expired vouchers and unused accounts
+        # first: the records of those deleted now are pseudonymised and kept for their own period
         retention, now = settings.retention, utcnow()
+        guests = await purge_expired(
+            sessions, box=settings.secret_box(), now=now, batch_size=retention.batch_size, dry_run=dry_run
+        )
         accounts = await lifecycle.run(
             sessions,
             box=settings.secret_box(),
@@ -59,12 +64,12 @@ def retention_purge(
             batch_size=retention.batch_size,
             dry_run=dry_run,
         )
-        return accounts, records
+        return accounts, records, guests
 
-    accounts, report = run_with_sessions(go, audited=None if dry_run else "retention.purge")
+    accounts, report, guests = run_with_sessions(go, audited=None if dry_run else "retention.purge")
     metrics_file = get_settings().retention.metrics_file
     if metrics_file and not dry_run:
-        write_metrics(Path(metrics_file), accounts, report)
+        write_metrics(Path(metrics_file), accounts, report, guests)
     verb = "would" if accounts.dry_run else "did"
     typer.echo(f"accounts never verified: {verb} delete {accounts.unverified_deleted}")
     typer.echo(f"accounts inactive after a warning: {verb} delete {accounts.inactive_deleted}")
@@ -84,6 +89,9 @@ def retention_purge(
         ("revoked_token", report.revoked_token, "admin tokens expired before", cut.tokens),
     ]:
         typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")
+    grace = PURGE_GRACE.days
+    typer.echo(f"voucher: {verb} {guests.vouchers} (guests' vouchers expired more than {grace} day ago)")
+    typer.echo(f"voucher_batch: {verb} {guests.batches} (ended, no voucher left)")
 
 
 def lifecycle_periods(settings: Settings) -> lifecycle.Periods:
@@ -114,7 +122,9 @@ def warning_sender(settings: Settings) -> lifecycle.Notify:
     return notify
 
 
-def write_metrics(path: Path, accounts: lifecycle.LifecycleReport, records: PurgeReport) -> None:
+def write_metrics(
+    path: Path, accounts: lifecycle.LifecycleReport, records: PurgeReport, guests: VoucherPurge
+) -> None:
     """The run's counts in Prometheus' text format, for node_exporter's textfile collector
     (written to a temporary file then renamed: the collector never reads half a file)."""
     registry = CollectorRegistry()
@@ -123,6 +133,8 @@ def write_metrics(path: Path, accounts: lifecycle.LifecycleReport, records: Purg
     )
     for table, count in records.counts().items():
         rows.labels(table=table).set(count)
+    rows.labels(table="voucher").set(guests.vouchers)
+    rows.labels(table="voucher_batch").set(guests.batches)
     handled = Gauge(
         "sesame_retention_accounts",
         "Accounts the last retention purge deleted, warned or kept (accounts/lifecycle.py)",

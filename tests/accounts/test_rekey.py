@@ -115,6 +115,7 @@ async def test_during_the_window_both_keys_work_and_after_the_rotation_only_the_
         "portal tokens": (0, 1, []),
         "staff TOTP secrets": (0, 1, []),
         "civil identities kept from an identity provider": (0, 1, []),
+        "guests' voucher codes": (0, 1, []),
     }
     assert report.done
 

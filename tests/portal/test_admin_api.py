@@ -12,9 +12,9 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from sqlalchemy import select
 
-from accounts import admins, network
+from accounts import admins, network, vouchers
 from accounts.disconnect import CoaKind, CoaOutcome, CoaResult, CoaTarget
-from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, AuthRecord, Nas
+from accounts.models import AccountingSession, AccountStatus, AdminRole, AuditEntry, AuthRecord, Commune, Nas
 from accounts.users import create_account
 from portal.api.auth import token_keys
 from tests.portal.conftest import NOW, PASSWORD, Browser, World, bearer, token
@@ -412,6 +412,15 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
     """For every admin route and method (read from the app, so a new route is covered or this test
     fails), a commune admin of A, aiming at B's things, gets nothing of B and changes nothing of B."""
     session_b = await add_session(browser, world, "sess-b", commune="b", account_id=None)
+    async with browser.portal.transaction() as session:  # a voucher batch of commune B
+        batch_b, _codes = await vouchers.create_batch(
+            session, box=browser.portal.box, region=await browser.portal.region(session),
+            commune=await session.get_one(Commune, world.commune_b), created_by="region@test.example",
+            now=NOW, spec=vouchers.BatchSpec(
+                label="Gare", count=1, valid_from=NOW, valid_until=NOW + timedelta(days=1),
+                duration=timedelta(hours=1),
+            ),
+        )  # fmt: skip
     ids = {
         "commune_id": world.commune_b,
         "site_id": world.site_b,
@@ -428,6 +437,7 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "search_id": 1,  # judicial requisitions are the auditor's alone: no scope for a commune admin
         "dataset": "sites",
         "form": "json",
+        "batch_id": batch_b.id,
     }
     bodies: dict[str, dict[str, object]] = {
         "/api/v1/communes": {"name": "Lyon", "insee_code": "69123"},
@@ -459,6 +469,11 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/partners/{partner_id}/realms": {"pattern": "*"},
         "/api/v1/partners/{partner_id}/servers": {"host": "192.0.2.66", "secret": "rogue-secret-1"},
         "/api/v1/partners/{partner_id}/servers/{server_id}": {"require_message_authenticator": False},
+        "/api/v1/vouchers": {
+            "label": "Intrus", "count": 1, "valid_from": NOW.isoformat(),
+            "valid_until": (NOW + timedelta(days=1)).isoformat(), "duration_minutes": 60,
+            "commune_id": world.commune_b, "site_ids": [world.site_b],
+        },
         "/api/v1/requisitions": {
             "kind": "ip", "value": "10.2.0.5",
             "since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z",

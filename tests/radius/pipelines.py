@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from accounts.authlog import Decision as Recorded
 from accounts.policies import Policy
 from accounts.sessions import DailyUsage
+from accounts.vouchercodes import VoucherState
 from radius.accounting import SessionClass
 from radius.store import AccountView, DeviceView
 
@@ -38,6 +39,9 @@ class FakeStore:
     policy_value: Policy = field(default_factory=Policy)
     open_macs: dict[int, list[str | None]] = field(default_factory=dict)
     used_today: dict[int, DailyUsage] = field(default_factory=dict)
+    #: normalised code -> (its account's username, its state); first uses recorded
+    vouchers: dict[str, tuple[str, VoucherState]] = field(default_factory=dict)
+    voucher_uses: list[tuple[int, datetime]] = field(default_factory=list)
 
     async def account(self, username: str) -> AccountView | None:
         self.lookups += 1
@@ -83,6 +87,18 @@ class FakeStore:
 
     async def certificate_owner(self, *, issuer: bytes, serial: int, now: datetime) -> str | None:
         return self.certificates.get((issuer, serial))
+
+    async def voucher(self, code: str) -> tuple[AccountView, VoucherState] | None:
+        found = self.vouchers.get(code.upper().replace("-", ""))
+        if found is None:
+            return None
+        return self.accounts[found[0]], found[1]
+
+    async def voucher_of(self, account_id: int) -> VoucherState | None:
+        return next((state for _, state in self.vouchers.values() if state.account_id == account_id), None)
+
+    async def voucher_used(self, state: VoucherState, now: datetime) -> None:
+        self.voucher_uses.append((state.voucher_id, now))
 
     def policy(self, *, commune_id: int | None, site_id: int | None) -> Policy:
         return self.policy_value

@@ -8,7 +8,18 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import admins, codes, credentials, identitylinks, network, partners, tokens, twofactor, users
+from accounts import (
+    admins,
+    codes,
+    credentials,
+    identitylinks,
+    network,
+    partners,
+    tokens,
+    twofactor,
+    users,
+    vouchers,
+)
 from accounts.models import AdminRole, CodePurpose, utcnow
 from accounts.network import ensure_home_region
 from accounts.partners import HomeServerSpec
@@ -40,12 +51,13 @@ class Filled:
     client_secret: str
     code: str
     totp_secret: str
+    voucher_code: str
 
 
 async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher, realm: str) -> Filled:
     """Accounts, an access point with its secret and hand-off secret, a device credential, a
     live portal token, a closed account, a partner's home server, a service client, an email
-    code and a staff TOTP secret; the caller commits."""
+    code, a staff TOTP secret and a guest's voucher; the caller commits."""
     region = await ensure_home_region(session, realm=realm, name="Région de test")
     commune = await network.add_commune(session, region=region, name="Valence", insee_code="26362")
     site = await network.add_site(session, commune=commune, name="Médiathèque")
@@ -89,6 +101,13 @@ async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher,
         username="fc-carol", consent=Consent(version="v1", accepted_at=utcnow()),
         civil={"given_name": "Carol", "family_name": "Martin"},
     )  # fmt: skip
+    _batch, voucher_codes = await vouchers.create_batch(
+        session, box=box, region=region, commune=commune, created_by="it@test.example", now=utcnow(),
+        spec=vouchers.BatchSpec(
+            label="Desk", count=1, valid_from=utcnow(), valid_until=utcnow() + timedelta(days=1),
+            duration=timedelta(hours=2),
+        ),
+    )  # fmt: skip
     await session.flush()
     return Filled(
         username="alice",
@@ -104,4 +123,5 @@ async def fill(session: AsyncSession, *, box: SecretBox, hasher: PasswordHasher,
         client_secret=client_secret,
         code=code,
         totp_secret=totp_secret,
+        voucher_code=voucher_codes[0],
     )
