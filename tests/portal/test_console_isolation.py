@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import Mount, Route
 
-from accounts import admins, authlog, network, partners, requisition
+from accounts import admins, authlog, network, partners, requisition, vouchers
 from accounts.admins import (
     HELP_ACCOUNTS,
     READ_ACCOUNTS,
@@ -237,12 +237,23 @@ ROUTES: dict[str, Row] = {
     "POST /console/partners/{partner_id}/servers/{server_id}/delete": Row(
         WRITE_PARTNERS, region=True, last=True
     ),
+    # a commune's guest vouchers
+    "GET /console/communes/{commune_id}/vouchers": Row(READ_NETWORK),
+    "POST /console/communes/{commune_id}/vouchers": Row(
+        WRITE_NETWORK,
+        form=(
+            "label=Intrus{n}&count=1&valid_from={voucher_from}&valid_until={voucher_until}"
+            "&duration_minutes=60&max_devices=1&site={site_id}"
+        ),
+    ),
+    "GET /console/communes/{commune_id}/vouchers/{batch_id}/pdf": Row(WRITE_NETWORK),
+    "POST /console/communes/{commune_id}/vouchers/{batch_id}/revoke": Row(WRITE_NETWORK),
     "GET /console/partners/{partner_id}/delete": Row(WRITE_PARTNERS, region=True),
     "POST /console/partners/{partner_id}/delete": Row(WRITE_PARTNERS, region=True, last=True),
 }
 
 #: what a request names that belongs to a commune (the rest is the region's or a citizen's)
-PLACE_KEYS = ("commune_id", "site_id", "ap_id", "session_id", "admin_id", "client_pk")
+PLACE_KEYS = ("commune_id", "site_id", "ap_id", "session_id", "admin_id", "client_pk", "batch_id")
 #: the mounts under /console (no route of their own: files)
 MOUNTS = {"/console/static"}
 MISSING = "999999"
@@ -316,6 +327,7 @@ class Place:
     credential_id: int
     admin_id: int  # a commune admin of the commune (not the one signed in)
     client_pk: int  # a service client of the commune
+    batch_id: int  # a batch of guest vouchers of the commune
     names: dict[str, str]
 
     def values(self, shared: dict[str, str]) -> dict[str, str]:
@@ -326,9 +338,12 @@ class Place:
             "n": self.n, "commune_id": self.commune_id, "site_id": self.site_id, "ap_id": self.ap_id,
             "session_id": self.session_id, "citizen_session_id": self.citizen_session_id,
             "account_id": self.account_id, "credential_id": self.credential_id, "admin_id": self.admin_id,
-            "client_pk": self.client_pk, "slug": "nowhere", "day": NOW.date().isoformat(),
+            "client_pk": self.client_pk, "batch_id": self.batch_id, "slug": "nowhere",
+            "day": NOW.date().isoformat(),
             "staff_email": EMAILS[AdminRole.SUPPORT], "since": since.strftime("%Y-%m-%dT%H:%M"),
             "until": until.strftime("%Y-%m-%dT%H:%M"),
+            "voucher_from": (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "voucher_until": (NOW + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
         }  # fmt: skip
         return shared | {key: str(value) for key, value in ids.items()} | self.names
 
@@ -438,6 +453,13 @@ async def matrix(browser: Browser) -> Matrix:
             client, _ = await admins.create_client(
                 session, box=portal.box, name=names["client"], role=AdminRole.COMMUNE_ADMIN, commune=commune
             )
+            batch, _codes = await vouchers.create_batch(
+                session, box=portal.box, region=region, commune=commune, created_by=names["deputy"], now=NOW,
+                spec=vouchers.BatchSpec(
+                    label=f"Desk {names['commune']}", count=2, valid_from=NOW,
+                    valid_until=NOW + timedelta(days=1), duration=timedelta(hours=2),
+                ),
+            )  # fmt: skip
             communes.append(commune)
             places.append(
                 Place(
@@ -451,6 +473,7 @@ async def matrix(browser: Browser) -> Matrix:
                     credential_id=credential.id,
                     admin_id=deputy.id,
                     client_pk=client.id,
+                    batch_id=batch.id,
                     names=dict(names),
                 )
             )
