@@ -21,6 +21,7 @@ from portal import (
     myaccount,
     opendata,
     pages,
+    smspages,
 )
 from portal.api.common import install_error_handlers
 from portal.context import Portal
@@ -57,6 +58,7 @@ def create_app(
     if portal is not None:
         app.state.portal = portal
         app.include_router(pages.router)
+        app.include_router(smspages.router)  # 404 unless the region offers SMS
         app.include_router(myaccount.router)
         app.include_router(onboarding.router)
         app.include_router(hotspot.router)

@@ -46,6 +46,7 @@ from portal.security import (
     Signer,
     content_security_policy,
 )
+from portal.sms import Courier, SmsConfig
 from portal.ssoconfig import SsoConfig
 from portal.throttle import DEFAULT_LIMITS, Throttle
 
@@ -144,6 +145,7 @@ class PortalConfig:
     records_signer: RecordsSigner | None = None
     opendata: OpenDataPolicy = field(default_factory=OpenDataPolicy)  # not public unless the region says
     sso: SsoConfig = field(default_factory=SsoConfig)  # the console's OpenID providers (none: passwords only)
+    sms: SmsConfig | None = None  # sign-up and recovery by SMS (None: not offered)
 
     @property
     def secure_cookies(self) -> bool:
@@ -160,6 +162,7 @@ class Portal:
     hasher: PasswordHasher
     postman: Postman
     coa: CoaSender | None = None
+    courier: Courier | None = None  # SMS to citizens, with ``config.sms``
     throttle: Throttle = field(default_factory=lambda: Throttle(dict(DEFAULT_LIMITS)))
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: the profile formats offered per platform (portal.onboarding.formats), from the composition root

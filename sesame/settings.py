@@ -44,6 +44,7 @@ from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
 from sesame.requisitionsettings import RequisitionSettings
+from sesame.smssettings import SmsSettings
 from sesame.ssosettings import SsoSettings
 
 ENV_PREFIX = "SESAME_"
@@ -453,6 +454,7 @@ class Settings(BaseSettings):
     requisition: RequisitionSettings = RequisitionSettings()
     sso: SsoSettings = SsoSettings()
     redis: RedisSettings = RedisSettings()
+    sms: SmsSettings = SmsSettings()
 
     @field_validator("realm")
     @classmethod

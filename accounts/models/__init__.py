@@ -14,6 +14,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
 - :mod:`~accounts.models.staff`: admins, service clients, revoked tokens, the audit log
 - :mod:`~accounts.models.federation`: partners, their realms and home servers
 - :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
+- :mod:`~accounts.models.phones`: mobile numbers, SMS codes, the SMS sent per day (the budget)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from accounts.models.people import (
     Device,
     Tombstone,
 )
+from accounts.models.phones import AccountPhone, PhoneCode, PhoneCodePurpose, SmsSpend
 from accounts.models.radius import (
     AccountingSession,
     AuthRecord,
@@ -52,6 +54,7 @@ __all__ = [
     "AccessPolicy",
     "Account",
     "AccountCode",
+    "AccountPhone",
     "AccountStatus",
     "AccountingSession",
     "Admin",
@@ -73,11 +76,14 @@ __all__ = [
     "OnboardingNetwork",
     "Partner",
     "PartnerRealm",
+    "PhoneCode",
+    "PhoneCodePurpose",
     "RadiusToken",
     "Region",
     "RevokedToken",
     "ServiceClient",
     "Site",
+    "SmsSpend",
     "Tombstone",
     "UTCDateTime",
     "utcnow",
