@@ -4,6 +4,7 @@ rolled-back session, on SQLite and PostgreSQL, the clock given by the test."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -160,7 +161,7 @@ async def test_reset_by_sms_sets_the_password_and_logs_in(
         session, box=box, budget=BUDGET, region=region, number=NUMBER, now=NOW
     )
     assert sent is not None
-    reset = {
+    reset: dict[str, Any] = {
         "box": box,
         "hasher": hasher,
         "region": region,
@@ -185,7 +186,7 @@ async def test_the_budget_says_last_once_then_refuses_until_the_next_day(
     session: AsyncSession, region: Region
 ) -> None:
     budget = Budget(daily=3, per_country={"IT": 1})
-    spend = {"region": region, "budget": budget}
+    spend: dict[str, Any] = {"region": region, "budget": budget}
     assert (await smsbudget.spend(session, country="FR", now=NOW, **spend)).spend is Spend.SENT
     it = await smsbudget.spend(session, country="IT", now=NOW, **spend)
     assert (it.spend, it.scope) == (Spend.LAST, "IT")
