@@ -43,6 +43,9 @@ TABLES = {
     "onboarding_network",
     "admin_totp",
     "admin_recovery_code",
+    "account_phone",  # 0015: sign-up by SMS
+    "phone_code",
+    "sms_spend",
 }
 
 
