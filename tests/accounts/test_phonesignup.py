@@ -240,3 +240,22 @@ async def test_the_budget_is_shared_by_concurrent_transactions(engine: AsyncEngi
     assert results.count(Spend.REFUSED) == 3
     async with sessions() as session:
         assert await smsbudget.spent_today(session, region=region, now=NOW) == 5
+
+
+async def test_the_number_logs_in_and_is_in_the_persons_data(
+    session: AsyncSession, hasher: PasswordHasher, region: Region, box: SecretBox
+) -> None:
+    bob = await new(session, hasher, region)
+    for identity in (NUMBER, "+33 6 12 34 56 78", "bob"):
+        assert await selfservice.log_in(
+            session, hasher=hasher, region=region, identity=identity, password="correct horse battery"
+        ) is bob  # fmt: skip
+    for identity in ("+33 6 12 34 56 79", "+33abc", "+" + "6" * 40):
+        assert await selfservice.log_in(
+            session, hasher=hasher, region=region, identity=identity, password="correct horse battery"
+        ) is None  # fmt: skip
+    sent = await phonesignup.send_phone_verification(session, box=box, budget=BUDGET, account=bob, now=NOW)
+    await phonesignup.verify_phone(session, box=box, account=bob, code=sent.code, now=NOW)
+    data = (await selfservice.export_data(session, account=bob))["account"]
+    assert data["mobile_number"] == NUMBER and data["mobile_number_verified_at"] == NOW.isoformat()
+    assert data["email"] is None  # not the placeholder
