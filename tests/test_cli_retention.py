@@ -64,6 +64,7 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
         "radius_token: would delete 0",
         "tombstone: would delete 0",
         "account_code: would delete 0",
+        "phone_code: would delete 0",
         "revoked_token: would delete 0",
     ]
     assert counted[1].startswith("radpostauth: would delete 2 (authentications before ")
