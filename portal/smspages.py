@@ -41,6 +41,7 @@ from portal.forms import (
 from portal.metrics import SMS_BUDGET_REACHED, SMS_BUDGET_REFUSED, count
 from portal.pages import grace_context, next_step
 from portal.sms import Sms, SmsConfig
+from portal.throttle import account_at
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -311,7 +312,7 @@ async def reset(page: PageDep) -> Response:
     number = read_number(page, config, values["phone"], errors)
     if number is None:
         return await show(page, "reset_phone.html", values=values, errors=errors, status_code=422)
-    keys = {"code_ip": client_address(page), "code_account_ip": f"{client_address(page)} {number}"}
+    keys = {"code_ip": client_address(page), "code_account_ip": account_at(number, client_address(page))}
     await check_throttle(page, keys)
     try:
         async with portal.transaction() as session:

@@ -166,3 +166,21 @@ async def test_reset_by_sms(browser: Browser, tmp_path: Path) -> None:
     )
     assert done.status_code == 303
     assert (await browser.submit("/login", {"identity": "camille", "password": new})).status_code == 303
+
+
+async def test_hostile_fields_get_a_page_never_a_500(browser: Browser, tmp_path: Path) -> None:
+    enable_sms(browser.portal, tmp_path / "sms")
+    for phone in ("+33\x006 12 34 56 78", "6" * 100_000, "☎" * 40):
+        response = await sign_up(browser, "camille", phone)
+        assert response.status_code in (400, 422), (phone[:20], response.status_code)  # type: ignore[attr-defined]
+    token = browser.csrf_token((await browser.get("/forgot/phone")).text)
+    raw = f"csrf_token={token}&phone=%FF%FE%00".encode()
+    response = await browser.post(
+        "/forgot/phone", content=raw, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400
+    code = await browser.submit(
+        "/reset/phone", {"phone": "0612345678", "code": "9" * 10_000, "password": "x" * 5000}
+    )
+    assert code.status_code == 422
+    assert await texts(browser, tmp_path / "sms") == []
