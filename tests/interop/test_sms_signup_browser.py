@@ -13,7 +13,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.interop.conftest import SECRET, Server, launch, need_tool, wait_until_served
-from tests.interop.test_portal_browser import axe_source, axe_violations, chromium_driver  # noqa: F401
+from tests.interop.test_portal_browser import (  # noqa: F401
+    ARTIFACTS,
+    axe_source,
+    axe_violations,
+    chromium_driver,
+)
 from tests.support.kannel import PASSWORD, USERNAME, Kannel, running_kannel
 from tests.support.ports import free_tcp_port
 
@@ -86,6 +91,8 @@ def test_sign_up_by_sms_through_kannel_then_log_in_on_the_portal_and_over_radius
     WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/verify/phone")
     assert "+33 6 •• •• •• 78" in driver.page_source
     assert axe_violations(driver, axe) == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "verify-phone-en.png"))
     received = kannel.wait_for(NUMBER, after=before)
     assert received.sender == "Wi-Fi" and "Région Sud" in received.text
     found = re.search(r"\b(\d{6})\b", received.text)
@@ -129,3 +136,8 @@ def test_the_forgotten_password_pages_by_sms_pass_axe(
         WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".summary"))
         assert driver.find_element(By.ID, "phone").get_attribute("aria-invalid") == "true"
         assert axe_violations(driver, axe) == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"forgot-phone-errors-{language}.png"))
+        driver.get(f"{base}/signup/phone")
+        assert axe_violations(driver, axe) == []
+        driver.save_screenshot(str(ARTIFACTS / f"signup-phone-{language}.png"))
