@@ -1,6 +1,7 @@
 """SMS limits across hosts (issue 19): two portals (two hosts behind the reverse proxy, one
 database, one Redis), a run of sign-ups by SMS spread over both is throttled by the number prefix as
-one, and the daily budget, counted in the database, is shared."""
+one. (The daily budget is counted in the database: tests/accounts/test_phonesignup.py shows
+concurrent transactions sharing it.)"""
 
 from __future__ import annotations
 
