@@ -259,3 +259,15 @@ async def test_the_number_logs_in_and_is_in_the_persons_data(
     data = (await selfservice.export_data(session, account=bob))["account"]
     assert data["mobile_number"] == NUMBER and data["mobile_number_verified_at"] == NOW.isoformat()
     assert data["email"] is None  # not the placeholder
+
+
+async def test_support_finds_a_citizen_by_the_number_as_they_say_it(
+    session: AsyncSession, hasher: PasswordHasher, region: Region
+) -> None:
+    from accounts.helpdesk import find_citizens
+
+    bob = await new(session, hasher, region)
+    for said in ("06 12 34 56 78", "+33 6 12 34 56 78", "0612345678", "12 34 56 78"):
+        assert await find_citizens(session, said) == [bob], said
+    for said in ("06 12 34 56 79", "4321", "07 12 34 56 78"):
+        assert await find_citizens(session, said) == [], said
