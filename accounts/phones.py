@@ -100,6 +100,13 @@ def placeholder_email(e164: str) -> str:
 PHONE_ONLY_DOMAIN = "phone.invalid"
 
 
+def contact_of(email: str) -> str:
+    """What staff read as the account's contact: its email, or for an account signed up by SMS
+    its number (``+33612345678``) rather than the placeholder address."""
+    local, _, domain = email.partition("@")
+    return "+" + local if domain == PHONE_ONLY_DOMAIN and local.isdecimal() else email
+
+
 def has_mailbox(email: str) -> bool:
     """Whether mail to ``email`` can arrive (not an account signed up by SMS)."""
     return not email.lower().endswith(".invalid")

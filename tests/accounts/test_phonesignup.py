@@ -21,6 +21,7 @@ from accounts.phones import (
     RULE_UNREADABLE,
     PhoneRefused,
     PhoneRules,
+    contact_of,
     has_mailbox,
     masked,
     normalize_phone,
@@ -76,6 +77,8 @@ def test_prefix_mask_and_placeholder() -> None:
     assert number_prefix("+33612399999", digits=4) == number_prefix(NUMBER, digits=4)
     assert masked(NUMBER) == "+33 6 •• •• •• 78"
     assert not has_mailbox("33612345678@phone.invalid") and has_mailbox("alice@example.fr")
+    assert contact_of("33612345678@phone.invalid") == NUMBER
+    assert contact_of("alice@example.fr") == "alice@example.fr"
 
 
 # -- sign-up, verification, reset -----------------------------------------------------------------
