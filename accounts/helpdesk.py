@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from accounts.identity import canonical_mac
-from accounts.models import Account, AccountingSession, AuthRecord, Device
+from accounts.models import Account, AccountingSession, AccountPhone, AuthRecord, Device
 
 MAX_FOUND = 50
+#: digits a search needs to be read as a mobile number
+PHONE_DIGITS = 6
 
 
 def _mac_notations(mac: str) -> list[str]:
@@ -38,7 +40,8 @@ def _mac_notations(mac: str) -> list[str]:
 
 
 async def find_citizens(session: AsyncSession, query: str, *, limit: int = MAX_FOUND) -> list[Account]:
-    """Accounts whose username or email contains ``query``, or — when ``query`` is a MAC in any
+    """Accounts whose username or email contains ``query``, whose mobile number ends with its
+    digits (at least :data:`PHONE_DIGITS`), or — when ``query`` is a MAC in any
     notation :func:`~accounts.identity.canonical_mac` reads — that remember that device or
     connected or tried to from it. Ordered by username; at most ``limit``."""
     text = query.strip()
@@ -65,6 +68,16 @@ async def find_citizens(session: AsyncSession, query: str, *, limit: int = MAX_F
                 .where(AuthRecord.account_id.is_not(None))
                 .distinct()
                 .limit(limit)
+            )
+        )
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) >= PHONE_DIGITS and all(c.isdigit() or c in " +.-()" for c in text):
+        # a mobile number as the citizen says it (06 12 34 56 78, +33 6 12…): the national digits
+        # without a trunk 0 end the E.164 number an account signed up with (accounts.phonesignup)
+        ending = "%" + digits.lstrip("0")
+        ids |= set(
+            await session.scalars(
+                select(AccountPhone.account_id).where(AccountPhone.number.like(ending)).limit(limit)
             )
         )
     pattern = "%" + text.lower().replace("\\", "").replace("%", "").replace("_", r"\_") + "%"

@@ -44,6 +44,7 @@ from accounts.models import (
     AuthRecord,
     Base,
     ClosedAccount,
+    PhoneCode,
     RadiusToken,
     RevokedToken,
     Tombstone,
@@ -81,6 +82,7 @@ class PurgeReport:
     radius_token: int
     tombstone: int = 0
     account_code: int = 0
+    phone_code: int = 0
     revoked_token: int = 0
     dry_run: bool = False
 
@@ -93,6 +95,7 @@ class PurgeReport:
             "radius_token": self.radius_token,
             "tombstone": self.tombstone,
             "account_code": self.account_code,
+            "phone_code": self.phone_code,
             "revoked_token": self.revoked_token,
         }
 
@@ -118,7 +121,7 @@ def _table(model: type[Base]) -> Table:
 def _rules() -> tuple[_Rule, ...]:
     radacct, radpostauth = _table(AccountingSession), _table(AuthRecord)
     closed, tokens, tombstones = _table(ClosedAccount), _table(RadiusToken), _table(Tombstone)
-    codes, revoked = _table(AccountCode), _table(RevokedToken)
+    codes, revoked, sms_codes = _table(AccountCode), _table(RevokedToken), _table(PhoneCode)
     acct = radacct.c
     start = acct.acctstarttime
     return (
@@ -158,6 +161,9 @@ def _rules() -> tuple[_Rule, ...]:
             lambda cut: tombstones.c.deleted_at < cut.tokens,
         ),
         _Rule(codes, codes.c.id, codes.c.expires_at, lambda cut: codes.c.expires_at < cut.tokens),
+        _Rule(
+            sms_codes, sms_codes.c.id, sms_codes.c.expires_at, lambda cut: sms_codes.c.expires_at < cut.tokens
+        ),
         _Rule(revoked, revoked.c.jti, revoked.c.expires_at, lambda cut: revoked.c.expires_at < cut.tokens),
     )
 
@@ -195,6 +201,7 @@ async def purge(
         radius_token=counts["radius_token"],
         tombstone=counts["tombstone"],
         account_code=counts["account_code"],
+        phone_code=counts["phone_code"],
         revoked_token=counts["revoked_token"],
         dry_run=dry_run,
     )

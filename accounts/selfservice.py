@@ -26,6 +26,7 @@ from accounts.identity import display_name, normalize_email, normalize_mac, spli
 from accounts.models import (
     Account,
     AccountingSession,
+    AccountPhone,
     AuthRecord,
     CodePurpose,
     Commune,
@@ -36,6 +37,7 @@ from accounts.models import (
     utcnow,
 )
 from accounts.passwords import PasswordHasher, check_password_rules
+from accounts.phones import has_mailbox
 from accounts.secretbox import SecretBox
 from accounts.users import create_account, remember_device
 
@@ -123,11 +125,19 @@ async def note_activity(session: AsyncSession, *, account: Account, now: datetim
 
 
 async def find_by_identity_or_email(session: AsyncSession, *, region: Region, value: str) -> Account | None:
-    """The account a person means by what they typed, or None (never an error: no enumeration)."""
+    """The account a person means by what they typed, or None (never an error: no enumeration).
+    A number in international form (``+33 6 12 34 56 78``) names the account signed up with it."""
     query = select(Account).options(selectinload(Account.region)).where(Account.region_id == region.id)
     value = value.strip()
     try:
-        if "@" in value and not value.lower().endswith("@" + region.realm):
+        if value.startswith("+"):
+            number = "+" + "".join(c for c in value[1:] if c not in " .-")
+            if not number[1:].isdecimal() or len(number) > 16:
+                return None
+            query = query.join(AccountPhone, AccountPhone.account_id == Account.id).where(
+                AccountPhone.number == number
+            )
+        elif "@" in value and not value.lower().endswith("@" + region.realm):
             query = query.where(Account.email == normalize_email(value))
         else:
             username, _ = split_identity(value, home_realm=region.realm)
@@ -281,6 +291,7 @@ async def export_data(session: AsyncSession, *, account: Account) -> dict[str, A
     remembered device, its MAC and label are included, and every connection and login record.
     """
     devices = (await session.scalars(select(Device).where(Device.account_id == account.id))).all()
+    phone = await session.scalar(select(AccountPhone).where(AccountPhone.account_id == account.id))
     sessions = (
         await session.scalars(
             select(AccountingSession)
@@ -301,8 +312,10 @@ async def export_data(session: AsyncSession, *, account: Account) -> dict[str, A
     return {
         "account": {
             "identity": account.identity,
-            "email": account.email,
+            "email": account.email if has_mailbox(account.email) else None,
             "email_verified": account.email_verified,
+            "mobile_number": phone.number if phone is not None else None,
+            "mobile_number_verified_at": _when(phone.verified_at) if phone is not None else None,
             "status": str(account.status),
             "created_at": _when(account.created_at),
             "terms_version": account.terms_version,

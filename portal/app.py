@@ -22,6 +22,7 @@ from portal import (
     myaccount,
     opendata,
     pages,
+    smspages,
     voucherlogin,
 )
 from portal.api.common import install_error_handlers
@@ -60,6 +61,7 @@ def create_app(
         app.state.portal = portal
         app.include_router(pages.router)
         app.include_router(voucherlogin.router)
+        app.include_router(smspages.router)  # 404 unless the region offers SMS
         app.include_router(myaccount.router)
         app.include_router(citizenidp.router)
         app.include_router(onboarding.router)

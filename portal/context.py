@@ -48,6 +48,7 @@ from portal.security import (
     Signer,
     content_security_policy,
 )
+from portal.sms import Courier, SmsConfig
 from portal.ssoconfig import SsoConfig
 from portal.throttle import DEFAULT_LIMITS, Throttle
 
@@ -149,6 +150,7 @@ class PortalConfig:
     map_tiles: TileSource | None = None  # the dashboards map's background (None: none, portal/maptiles.py)
     #: the citizens' identity providers (FranceConnect…; none: no such button)
     citizen_idps: CitizenIdpConfig = field(default_factory=CitizenIdpConfig)
+    sms: SmsConfig | None = None  # sign-up and recovery by SMS (None: not offered)
 
     @property
     def secure_cookies(self) -> bool:
@@ -165,6 +167,7 @@ class Portal:
     hasher: PasswordHasher
     postman: Postman
     coa: CoaSender | None = None
+    courier: Courier | None = None  # SMS to citizens, with ``config.sms``
     throttle: Throttle = field(default_factory=lambda: Throttle(dict(DEFAULT_LIMITS)))
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: the profile formats offered per platform (portal.onboarding.formats), from the composition root

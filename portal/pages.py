@@ -17,6 +17,7 @@ from accounts import selfservice
 from accounts.errors import Conflict, InvalidInput
 from accounts.identity import normalize_email, split_identity
 from accounts.models import Account, AccountStatus
+from accounts.phones import has_mailbox
 from portal import citizenidp
 from portal.context import Page, PageDep, redirect, set_login, usable
 from portal.forms import (
@@ -197,6 +198,8 @@ async def verify_form(page: PageDep) -> Response:
         look, account = await page.look(session), await signed_in(page, session)
     if account.email_verified:
         return redirect(page, next_step(page))
+    if not has_mailbox(account.email):  # signed up by SMS
+        return redirect(page, "/verify/phone")
     return await show(
         page, "verify.html", look=look, account=account, errors={}, **grace_context(page, account)
     )

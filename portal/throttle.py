@@ -134,6 +134,11 @@ DEFAULT_LIMITS = {
     "code_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
     "mail_ip": Limit(free=20, window=3600.0, max_delay=3600.0),
     "mail_account": Limit(free=3, window=3600.0, max_delay=3600.0, cleared_by_success=True),
+    # SMS sent (issue 19: SMS pumping): per number, per client address, per number prefix; every SMS
+    # counts, and the settings' [sms] section replaces these
+    "sms_number": Limit(free=3, window=3600.0, max_delay=3600.0),
+    "sms_ip": Limit(free=10, window=3600.0, max_delay=3600.0),
+    "sms_prefix": Limit(free=20, window=3600.0, max_delay=3600.0),
     "admin_ip": Limit(free=30, window=900.0),
     "admin_account_ip": Limit(free=5, window=900.0, cleared_by_success=True),
     # the console's second factor, per admin: whoever guesses there already knows the password

@@ -80,6 +80,7 @@ from sesame.requisitionsettings import RecordsFileError, load_records_signer
 from sesame.requisitionsettings import limits as requisition_limits
 from sesame.settings import Settings
 from sesame.sharedstate import RedisLink, SharedCounters, SharedThrottle
+from sesame.smssettings import sms_config, sms_courier, sms_limits
 from sesame.ssosettings import sso_config
 
 
@@ -569,6 +570,7 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
             sso=sso_config(settings.sso),
             map_tiles=map_tiles(settings.console),
             citizen_idps=citizen_idp_config(settings.citizenidp),
+            sms=sms_config(settings.sms),
         ),
         formats=standard(profile_builders(settings)),
         sessions=create_sessionmaker(engine),
@@ -576,5 +578,9 @@ def build_portal(settings: Settings, engine: AsyncEngine, *, redis: RedisLink | 
         hasher=PasswordHasher(),
         postman=Postman(mailer, sender=mail.sender),
         coa=build_coa_client(settings) if settings.radius.enabled else None,
-        throttle=Throttle(dict(DEFAULT_LIMITS), store=SharedThrottle(redis) if redis is not None else None),
+        courier=sms_courier(settings.sms),
+        throttle=Throttle(
+            {**DEFAULT_LIMITS, **sms_limits(settings.sms)},
+            store=SharedThrottle(redis) if redis is not None else None,
+        ),
     )

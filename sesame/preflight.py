@@ -96,6 +96,29 @@ def _portal(settings: Settings) -> list[Finding]:
     return found
 
 
+def _sms(settings: Settings) -> list[Finding]:
+    """SMS sign-up (issue 19): codes must leave through a gateway, one that asks for credentials."""
+    sms = settings.sms
+    if not (sms.enabled and settings.web.enabled and settings.portal.enabled):
+        return []
+    if not sms.kannel_url:
+        return [
+            Finding(
+                setting="SESAME_SMS_KANNEL_URL",
+                problem=f"no SMS gateway: the codes citizens need would only be written to {sms.outbox}",
+            )
+        ]
+    if not sms.kannel_username or not sms.kannel_password.get_secret_value():
+        return [
+            Finding(
+                setting="SESAME_SMS_KANNEL_PASSWORD",
+                problem="Kannel's sendsms without a username and password: anyone who reaches it sends SMS",
+                blocking=False,
+            )
+        ]
+    return []
+
+
 def _region_name(settings: Settings) -> list[Finding]:
     if settings.region_name.strip().casefold() in PLACEHOLDER_REGION_NAMES:
         return [
@@ -177,6 +200,7 @@ def check(settings: Settings) -> list[Finding]:
         _environment(settings)
         + _realm(settings)
         + _portal(settings)
+        + _sms(settings)
         + _certificates(settings)
         + _onboarding(settings)
         + _requisition(settings)

@@ -47,6 +47,7 @@ from sesame.dburl import normalize_database_url
 from sesame.eapsettings import EapSettings
 from sesame.onboardsettings import OnboardingSettings
 from sesame.requisitionsettings import RequisitionSettings
+from sesame.smssettings import SmsSettings
 from sesame.ssosettings import SsoSettings
 
 ENV_PREFIX = "SESAME_"
@@ -475,6 +476,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     citizenidp: CitizenIdpSettings = CitizenIdpSettings()
     redis: RedisSettings = RedisSettings()
+    sms: SmsSettings = SmsSettings()
 
     @field_validator("realm")
     @classmethod

@@ -74,6 +74,7 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
         "radius_token: would delete 0",
         "tombstone: would delete 0",
         "account_code: would delete 0",
+        "phone_code: would delete 0",
         "revoked_token: would delete 0",
         "voucher: would delete 0",
         "voucher_batch: would delete 0",

@@ -47,6 +47,9 @@ TABLES = {
     "voucher_batch",
     "voucher_place",
     "voucher",
+    "account_phone",  # 0017: sign-up by SMS
+    "phone_code",
+    "sms_spend",
 }
 
 

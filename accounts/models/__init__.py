@@ -16,6 +16,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
 - :mod:`~accounts.models.identitylinks`: accounts linked to an identity provider's pairwise subject
 - :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
 - :mod:`~accounts.models.vouchers`: guests' voucher batches, where they work, their codes
+- :mod:`~accounts.models.phones`: mobile numbers, SMS codes, the SMS sent per day (the budget)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from accounts.models.people import (
     Device,
     Tombstone,
 )
+from accounts.models.phones import AccountPhone, PhoneCode, PhoneCodePurpose, SmsSpend
 from accounts.models.radius import (
     AccountingSession,
     AuthRecord,
@@ -56,6 +58,7 @@ __all__ = [
     "AccessPolicy",
     "Account",
     "AccountCode",
+    "AccountPhone",
     "AccountStatus",
     "AccountingSession",
     "Admin",
@@ -78,11 +81,14 @@ __all__ = [
     "OnboardingNetwork",
     "Partner",
     "PartnerRealm",
+    "PhoneCode",
+    "PhoneCodePurpose",
     "RadiusToken",
     "Region",
     "RevokedToken",
     "ServiceClient",
     "Site",
+    "SmsSpend",
     "Tombstone",
     "UTCDateTime",
     "Voucher",

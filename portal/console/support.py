@@ -22,6 +22,7 @@ from accounts.admins import HELP_ACCOUNTS, READ_ACCOUNTS, WRITE_ACCOUNTS, WRITE_
 from accounts.disconnect import disconnect_session
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import Account, AccountStatus
+from accounts.phones import contact_of
 from accounts.sessions import SessionFilter, get_session, list_sessions
 from accounts.users import forget_device, list_devices, set_status
 from portal.console.pages import _id
@@ -80,7 +81,7 @@ async def search(page: PageDep, staff: StaffDep, q: str = "") -> Response:
         async with page.portal.transaction() as session:
             found = await helpdesk.find_citizens(session, query)
     rows = [
-        {"id": a.id, "identity": a.identity, "email": a.email, "verified": a.email_verified,
+        {"id": a.id, "identity": a.identity, "email": contact_of(a.email), "verified": a.email_verified,
          "status": status_name(page, a.status)}
         for a in found
     ]  # fmt: skip
@@ -113,7 +114,7 @@ async def citizen(page: PageDep, staff: StaffDep, account_id: str, done: str = "
         ]
         attempts = await helpdesk.last_attempts(session, account=account, limit=LAST_ATTEMPTS)
         view = {
-            "id": account.id, "identity": account.identity, "email": account.email,
+            "id": account.id, "identity": account.identity, "email": contact_of(account.email),
             "verified": account.email_verified, "status": AccountStatus(account.status),
             "status_name": status_name(page, account.status), "created_at": account.created_at,
             "last_seen_at": account.last_seen_at,

@@ -86,6 +86,7 @@ def retention_purge(
         ("radius_token", report.radius_token, "tokens expired before", cut.tokens),
         ("tombstone", report.tombstone, "deletions before", cut.tokens),
         ("account_code", report.account_code, "codes expired before", cut.tokens),
+        ("phone_code", report.phone_code, "SMS codes expired before", cut.tokens),
         ("revoked_token", report.revoked_token, "admin tokens expired before", cut.tokens),
     ]:
         typer.echo(f"{table}: {verb} {count} ({what} {before:%Y-%m-%d %H:%M:%S} UTC)")

@@ -27,6 +27,8 @@ from accounts.models import (
     CodePurpose,
     Device,
     DeviceCredential,
+    PhoneCode,
+    PhoneCodePurpose,
     RadiusToken,
     Region,
     RevokedToken,
@@ -169,6 +171,12 @@ async def _seed_every_table(sessions: async_sessionmaker[AsyncSession], hasher: 
             (CodePurpose.RESET_PASSWORD, NOW + HOUR),
         ]:
             session.add(AccountCode(account_id=alice.id, purpose=purpose, digest="d", expires_at=expires))
+            by_sms = (
+                PhoneCodePurpose.VERIFY_PHONE
+                if purpose == CodePurpose.VERIFY_EMAIL
+                else PhoneCodePurpose.RESET_PASSWORD
+            )
+            session.add(PhoneCode(account_id=alice.id, purpose=by_sms, digest="d", expires_at=expires))
         for jti, expires in [("gone", TOKEN_CUT - SECOND), ("boundary", TOKEN_CUT), ("live", NOW)]:
             session.add(RevokedToken(jti=jti, expires_at=expires))
 
@@ -187,13 +195,14 @@ async def test_the_purge_deletes_what_is_past_its_period_and_keeps_the_boundary(
         "radius_token": 1,
         "tombstone": 1,
         "account_code": 1,
+        "phone_code": 1,
         "revoked_token": 1,
     }
     assert len(await _names(sessions, AccountingSession.acctuniqueid)) == 9  # a dry run deletes nothing
     assert len(await _names(sessions, AuthRecord.username)) == 3
 
     report = await _purge(sessions, batch_size=2)
-    assert not report.dry_run and report.counts() == counted.counts() and report.total == 10
+    assert not report.dry_run and report.counts() == counted.counts() and report.total == 11
     assert report.cutoffs == retention.Cutoffs(connections=CUT, closed_accounts=CLOSED_CUT, tokens=TOKEN_CUT)
     assert await _names(sessions, AccountingSession.acctuniqueid) == {
         "boundary",

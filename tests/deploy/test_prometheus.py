@@ -60,10 +60,12 @@ def test_the_rules_name_metrics_that_exist() -> None:
     from prometheus_client import REGISTRY
 
     import federation.metrics
+    import portal.metrics
     import radius.metrics
     import sesame.sharedstate
 
     assert radius.metrics and federation.metrics and sesame.sharedstate  # registered on import
+    assert portal.metrics
     exported = set()
     for metric in REGISTRY.collect():
         exported.add(metric.name)
