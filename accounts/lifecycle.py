@@ -24,6 +24,7 @@ run that counts what it would do.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,9 +32,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts.models import Account, Region
+from accounts.models import Account, AccountPhone, Region
+from accounts.phones import has_mailbox
 from accounts.secretbox import SecretBox
 from accounts.users import delete_account
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,15 +60,19 @@ class Notice:
     """What the warning of an inactive account needs: where to, in which language, until when."""
 
     account_id: int
+    region_id: int
     identity: str  # username@realm
-    email: str
+    email: str | None  # None, or a placeholder under .invalid: no mailbox (accounts.phones.has_mailbox)
+    phone: str | None  # the verified mobile number (E.164), if any
     locale: str | None
     last_seen: datetime
     deletion_on: datetime
 
 
-#: sends one warning; False (or an exception of the sender's own) when it did not leave
-Notify = Callable[[Notice], Awaitable[bool]]
+#: sends one warning; False (or an exception of the sender's own) when it did not leave. It is
+#: given the batch's transaction (an SMS's budget is spent in it: on SQLite the batch holds the
+#: one write lock, and another transaction would wait for it)
+Notify = Callable[[AsyncSession, Notice], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,28 +209,41 @@ async def warn_inactive(
             accounts = await _batch(session, where & (Account.id > after_id), batch_size)
             if not accounts:
                 return warned, failed
+            numbers: dict[int, str] = {
+                row.account_id: row.number
+                for row in await session.execute(
+                    select(AccountPhone.account_id, AccountPhone.number).where(
+                        AccountPhone.account_id.in_([a.id for a in accounts]),
+                        AccountPhone.verified_at.is_not(None),
+                    )
+                )
+            }
             realms: dict[int, str] = {
                 row.id: row.realm for row in await session.execute(select(Region.id, Region.realm))
             }
             for account in accounts:
                 after_id = account.id
                 last_seen = account.last_seen_at or account.created_at
-                if account.email is None or account.email.lower().endswith(".invalid"):
+                phone = numbers.get(account.id)
+                if not has_mailbox(account.email) and phone is None:
                     # nobody to warn: an identity provider's account without email (the sign-up
                     # page said so), an import's RFC 2606 placeholder; the deletion follows all the same
                     sent = True
                 else:
                     notice = Notice(
                         account_id=account.id,
+                        region_id=account.region_id,
                         identity=f"{account.username}@{realms[account.region_id]}",
                         email=account.email,
+                        phone=phone,
                         locale=account.locale,
                         last_seen=last_seen,
                         deletion_on=now + periods.notice,
                     )
                     try:
-                        sent = await notify(notice)
+                        sent = await notify(session, notice)  # by email where there is a mailbox, else by SMS
                     except Exception:  # one address's failure must not stop the others
+                        log.exception("lifecycle: the warning to account %d failed", account.id)
                         sent = False
                 if not sent:
                     failed += 1

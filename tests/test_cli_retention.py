@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
 from accounts import users
-from accounts.models import Account, AccountingSession, AuthRecord, ClosedAccount, utcnow
+from accounts.models import Account, AccountingSession, AccountPhone, AuthRecord, ClosedAccount, utcnow
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
@@ -168,6 +168,51 @@ def test_retention_purge_warns_unused_accounts_in_their_language_then_deletes_th
     assert families["sesame_retention_last_success_timestamp_seconds"].samples[0].value > 0
     listed = invoke("user", "list").stdout
     assert "recente" in listed and "dormiente" not in listed and "jamais" not in listed
+
+
+def _give_number(url: str, name: str, number: str) -> None:
+    async def go() -> None:
+        engine = create_engine(url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                account = await session.scalar(select(Account).where(Account.username == name))
+                assert account is not None
+                account.email = f"{number[1:]}@phone.invalid"  # as accounts/phonesignup.py signs up
+                session.add(
+                    AccountPhone(
+                        account_id=account.id,
+                        region_id=account.region_id,
+                        number=number,
+                        verified_at=utcnow(),
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_an_unused_account_signed_up_by_sms_is_warned_by_sms_out_of_the_budget(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    outbox, mail = tmp_path / "sms", tmp_path / "mail"
+    for name, value in {
+        "SESAME_SMS_ENABLED": "true", "SESAME_SMS_OUTBOX": str(outbox), "SESAME_SMS_DAILY_BUDGET": "1",
+        "SESAME_MAIL_OUTBOX": str(mail), "SESAME_PORTAL_LANGUAGES": "fr,it,en",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    for name, number in (("sms-one", "+33612345678"), ("sms-two", "+33612345679")):
+        _seed_account(cli_env, name, age=timedelta(days=400), locale="it")
+        _give_number(cli_env, name, number)
+
+    out = invoke("retention", "purge").stdout
+    # a budget of one SMS a day: one warned, the other tried again tomorrow (so not deleted)
+    assert "accounts inactive: did warn 1" in out and "1 warnings could not be sent" in out, out
+    [sent] = sorted(outbox.glob("*.sms"))
+    text = sent.read_text(encoding="utf-8")
+    assert text.startswith("To: +3361234567") and "verrà eliminato" in text and f"@{REALM}" in text
+    assert not mail.exists()  # no mail to a placeholder address
 
 
 def test_lifecycle_settings_are_checked(

@@ -10,16 +10,19 @@ import typer
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import lifecycle
-from accounts.models import utcnow
+from accounts import lifecycle, smsbudget
+from accounts.models import Region, utcnow
+from accounts.phones import country_of, has_mailbox
 from accounts.retention import PurgeReport, purge
 from accounts.vouchers import PURGE_GRACE, VoucherPurge, purge_expired
 from portal.i18n import Translator, load_catalogs
-from portal.lifecyclemail import inactivity_warning
+from portal.lifecyclemail import inactivity_sms, inactivity_warning
 from portal.mail import Postman
+from portal.sms import Sms, SmsError
 from sesame.cli.context import run_with_sessions
 from sesame.compose import build_mailer
 from sesame.settings import Settings, get_settings
+from sesame.smssettings import sms_config, sms_courier
 
 app = typer.Typer(
     help="Legal retention of connection data (CPCE L34-1, décret 2021-1361).", no_args_is_help=True
@@ -104,21 +107,42 @@ def lifecycle_periods(settings: Settings) -> lifecycle.Periods:
     )
 
 
+class _OverBudget(Exception):
+    """Today's SMS budget is spent: the warning waits for tomorrow's."""
+
+
 def warning_sender(settings: Settings) -> lifecycle.Notify:
-    """Sends the inactivity warning by email, in the person's language (else the portal's first)."""
+    """Sends the inactivity warning in the person's language (else the portal's first): by email
+    where there is a mailbox, else by SMS to the verified number when the region sends SMS (out of
+    the day's SMS budget: a warning over budget is tried again the next day)."""
     postman = Postman(build_mailer(settings), sender=settings.mail.sender)
     languages = tuple(settings.portal.languages.split(","))
     catalogs = load_catalogs(languages)
+    sms, courier = sms_config(settings.sms), sms_courier(settings.sms)
 
-    async def notify(notice: lifecycle.Notice) -> bool:
+    async def notify(session: AsyncSession, notice: lifecycle.Notice) -> bool:
         language = notice.locale if notice.locale in catalogs else languages[0]
-        mail = inactivity_warning(
-            Translator(language, catalogs[language]),
-            notice,
-            region_name=settings.region_name,
-            portal_url=settings.portal.public_url,
-        )
-        return await postman.deliver(mail)
+        t = Translator(language, catalogs[language])
+        texts = {"region_name": settings.region_name, "portal_url": settings.portal.public_url}
+        if has_mailbox(notice.email):
+            return await postman.deliver(inactivity_warning(t, notice, **texts))
+        if notice.phone is None or sms is None or courier is None:
+            return False  # no way to reach them today: not warned, so not deleted
+        region = await session.get_one(Region, notice.region_id)
+        try:
+            async with session.begin_nested():  # a refused spend takes back what it counted
+                spent = await smsbudget.spend(
+                    session, region=region, country=country_of(notice.phone), budget=sms.budget, now=utcnow()
+                )
+                if spent.spend is smsbudget.Spend.REFUSED:
+                    raise _OverBudget
+        except _OverBudget:
+            return False
+        try:
+            await courier.gateway.send(Sms(to=notice.phone, text=inactivity_sms(t, notice, **texts)))
+        except SmsError:
+            return False
+        return True
 
     return notify
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts import lifecycle, users
 from accounts.lifecycle import Notice, Periods
-from accounts.models import Account, AuthRecord, ClosedAccount, Tombstone
+from accounts.models import Account, AccountPhone, AuthRecord, ClosedAccount, Tombstone
 from accounts.network import ensure_home_region
 from accounts.passwords import PasswordHasher
 from accounts.secretbox import SecretBox
@@ -32,7 +32,7 @@ class Letterbox:
         self.sent: list[Notice] = []
         self.bounce, self.raises = bounce, raises
 
-    async def __call__(self, notice: Notice) -> bool:
+    async def __call__(self, _session: AsyncSession, notice: Notice) -> bool:
         if notice.email in self.raises:
             raise RuntimeError("the mail server went away")
         if notice.email in self.bounce:
@@ -201,6 +201,31 @@ async def test_a_warning_that_did_not_leave_is_tried_again_and_never_leads_to_a_
     assert report.inactive_deleted == 4
     assert await _names(sessions) == {"bounces", "crashes"}
     assert sorted(n.identity.partition("@")[0] for n in retry.sent) == ["bounces", "crashes"]
+
+
+async def test_an_account_signed_up_by_sms_is_warned_on_its_verified_number(
+    engine: AsyncEngine, box: SecretBox
+) -> None:
+    sessions = create_sessionmaker(engine)
+    by_sms = await _make(sessions, "by-sms", created=T0)
+    unverified = await _make(sessions, "number-unverified", created=T0)
+    async with unit_of_work(sessions) as session:
+        for account_id, number, verified in (
+            (by_sms, "+33612345678", T0),
+            (unverified, "+33612345679", None),
+        ):
+            await session.execute(  # accounts/phones.py: the number under the placeholder address
+                update(Account).where(Account.id == account_id).values(email=f"{number[1:]}@phone.invalid")
+            )
+            region_id = await session.scalar(select(Account.region_id).where(Account.id == account_id))
+            session.add(
+                AccountPhone(account_id=account_id, region_id=region_id, number=number, verified_at=verified)
+            )
+    letters = Letterbox()
+    report = await _run(sessions, box, T0 + 400 * DAY, letters)
+    # the verified number is told; the other has no mailbox and no number to reach: nobody to warn
+    assert [(n.identity.partition("@")[0], n.phone) for n in letters.sent] == [("by-sms", "+33612345678")]
+    assert report.inactive_warned == 2 and report.warnings_failed == 0
 
 
 async def test_keeping_unused_accounts_is_a_choice(engine: AsyncEngine, box: SecretBox) -> None:
