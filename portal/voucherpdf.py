@@ -34,6 +34,8 @@ class Sheet:
     lines: Sequence[str]
     how_to: str
     portal_url: str
+    #: the PDF's creation date: the batch's (the same sheet printed twice is the same file)
+    created: datetime | None = None
 
 
 def voucher_url(portal_url: str, code: str) -> str:
@@ -67,6 +69,8 @@ def render(sheet: Sheet, codes: Sequence[str]) -> bytes:
     pdf.set_auto_page_break(False)
     pdf.set_title(_latin1(sheet.title))
     pdf.set_creator("Sésame")
+    if sheet.created is not None:
+        pdf.set_creation_date(sheet.created)
     pdf.set_draw_color(150, 150, 150)
     pdf.set_fill_color(0, 0, 0)
     per_page = COLUMNS * ROWS

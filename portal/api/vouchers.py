@@ -195,6 +195,7 @@ async def printed_sheet(
             gettext=gettext,
         ),
         how_to=gettext("Join the Wi-Fi, then scan this code or type it on the page that opens."),
+        created=batch.created_at,
         portal_url=portal.config.public_url,
     )
     # seconds of CPU for a large batch: off the event loop, which also serves RADIUS
