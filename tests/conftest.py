@@ -121,6 +121,25 @@ def need_ipv6_loopback() -> None:
     pytest.skip(message)
 
 
+#: the folders whose files start servers, browsers, clusters or containers: minutes each
+SLOW_FOLDERS = ("tests/interop/", "tests/deploy/")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, whose order it keeps otherwise
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test``: ``--dist loadfile --no-loadscope-reorder``) the files
+    are handed to the workers in this order: the long ones first (in :data:`SLOW_FOLDERS`, or with
+    a test marked ``slow``), so that no worker starts one when the others are about to finish."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {
+        item.nodeid.split("::", 1)[0]
+        for item in items
+        if item.nodeid.startswith(SLOW_FOLDERS) or item.get_closest_marker("slow") is not None
+    }
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
