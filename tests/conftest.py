@@ -11,11 +11,13 @@ servers always bind, follows the same rule (:func:`need_ipv6_loopback`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import os
 import shutil
 import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from functools import cache
 from pathlib import Path
@@ -62,9 +64,21 @@ def postgres_unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
+def _drop_database(name: str) -> None:
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+#: the test databases are dropped here, behind the tests: a DROP DATABASE waits for a checkpoint
+#: (a second or more on a busy machine), which the next test need not wait for; the names are never
+#: used again, and the session's end waits for every drop (:func:`pytest_sessionfinish`)
+_dropper = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database")
+_drops: list[concurrent.futures.Future[None]] = []
+
+
 @contextlib.contextmanager
 def postgres_database(prefix: str, *, template: str | None = None) -> Iterator[str]:
-    """The URL of a PostgreSQL database of its own, a copy of ``template`` or empty, dropped after."""
+    """The URL of a PostgreSQL database of its own, a copy of ``template`` or empty, dropped after
+    (in the background: the name is unique and never used again)."""
     name = f"{prefix}_{os.getpid()}_{next(_counter)}"
     try:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
@@ -73,7 +87,16 @@ def postgres_database(prefix: str, *, template: str | None = None) -> Iterator[s
     try:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drops.append(_dropper.submit(_drop_database, name))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every test database dropped before the session ends; a drop that failed is said (the
+    database is left behind: its name starts with its test process's id)."""
+    _dropper.shutdown(wait=True)
+    for drop in _drops:
+        if (error := drop.exception()) is not None:
+            print(f"\nwarning: a test database was left: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 @cache
@@ -96,6 +119,25 @@ def need_ipv6_loopback() -> None:
     if IN_CI:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+#: the folders whose files start servers, browsers, clusters or containers: minutes each
+SLOW_FOLDERS = ("tests/interop/", "tests/deploy/")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, whose order it keeps otherwise
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test``: ``--dist loadfile --no-loadscope-reorder``) the files
+    are handed to the workers in this order: the long ones first (in :data:`SLOW_FOLDERS`, or with
+    a test marked ``slow``), so that no worker starts one when the others are about to finish."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {
+        item.nodeid.split("::", 1)[0]
+        for item in items
+        if item.nodeid.startswith(SLOW_FOLDERS) or item.get_closest_marker("slow") is not None
+    }
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
 
 
 @pytest.fixture(scope="session")

@@ -184,7 +184,7 @@ def launch(workdir: Path, database_url: str, **settings: str) -> Server:
             stderr=subprocess.STDOUT,
         )
     srv = Server(env=env, workdir=workdir, auth_port=auth_port, acct_port=acct_port, proc=proc, log=log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a bound for a busy machine (4 test workers), not a measure
     workers = int(settings.get("SESAME_RADIUS_WORKERS", "1"))
     while (
         "radius: acct listening" not in log.read_text()
