@@ -28,6 +28,7 @@ def _salted(name: str) -> bytes:
     return hashlib.new(name, PASSWORD.encode() + SALT).digest() + SALT
 
 
+# fixed salts: the parameters are the tests' ids, which every pytest-xdist worker must collect alike
 CASES = [
     ("SSHA-Password", _b64(_salted("sha1"))),
     ("SSHA-Password", _salted("sha1").hex()),
@@ -41,15 +42,15 @@ CASES = [
     ("SHA2-Password", hashlib.sha256(PASSWORD.encode()).hexdigest()),
     ("SHA2-256-Password", hashlib.sha256(PASSWORD.encode()).hexdigest()),
     ("SHA2-512-Password", _b64(hashlib.sha512(PASSWORD.encode()).digest())),
-    ("Crypt-Password", sha512_crypt.using(rounds=5000).hash(PASSWORD)),
-    ("Crypt-Password", sha256_crypt.using(rounds=5000).hash(PASSWORD)),
-    ("Crypt-Password", md5_crypt.hash(PASSWORD)),
-    ("Crypt-Password", des_crypt.hash(PASSWORD)),
+    ("Crypt-Password", sha512_crypt.using(rounds=5000, salt="saltsalt").hash(PASSWORD)),
+    ("Crypt-Password", sha256_crypt.using(rounds=5000, salt="saltsalt").hash(PASSWORD)),
+    ("Crypt-Password", md5_crypt.using(salt="saltsalt").hash(PASSWORD)),
+    ("Crypt-Password", des_crypt.using(salt="sa").hash(PASSWORD)),
     ("NT-Password", nt_hash(PASSWORD).hex().upper()),
     ("NT-Password", "0x" + nt_hash(PASSWORD).hex()),
     ("Password-With-Header", "{SSHA}" + _b64(_salted("sha1"))),
     ("Password-With-Header", "{ssha512}" + _b64(_salted("sha512"))),
-    ("Password-With-Header", "{crypt}" + md5_crypt.hash(PASSWORD)),
+    ("Password-With-Header", "{crypt}" + md5_crypt.using(salt="saltsalt").hash(PASSWORD)),
     ("Password-With-Header", "{nthash}" + nt_hash(PASSWORD).hex()),
 ]
 
@@ -112,5 +113,5 @@ def test_a_damaged_stored_hash_is_a_failed_check_not_a_crash(hasher: PasswordHas
 def test_des_crypt_reads_eight_characters_only_until_the_rehash(hasher: PasswordHasher) -> None:
     """Why docs/security.md calls legacy hashes weak: DES crypt ignores what follows the 8th
     character. The next log-in re-hashes with argon2id, which reads the whole password."""
-    stored = read_password("Crypt-Password", des_crypt.hash(PASSWORD)).legacy_hash
+    stored = read_password("Crypt-Password", des_crypt.using(salt="sa").hash(PASSWORD)).legacy_hash
     assert hasher.verify(PASSWORD[:8] + "anything", stored)
