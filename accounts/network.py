@@ -70,11 +70,17 @@ async def flush_or_conflict(session: AsyncSession, conflict: str) -> None:
 async def ensure_home_region(session: AsyncSession, *, realm: str, name: str | None = None) -> Region:
     """The region for our home realm, created on first use."""
     realm = normalize_realm(realm)
-    region = await session.scalar(select(Region).where(Region.realm == realm))
+    found = select(Region).where(Region.realm == realm)
+    region = await session.scalar(found)
     if region is None:
-        region = Region(realm=realm, name=name or realm)
-        session.add(region)
-        await flush_or_conflict(session, f"region {realm} already exists")
+        try:
+            async with session.begin_nested():  # a savepoint: losing the race keeps the transaction
+                region = Region(realm=realm, name=name or realm)
+                session.add(region)
+        except IntegrityError:
+            # another process created it at the same moment (two RADIUS workers starting on an
+            # empty database): theirs is ours
+            region = (await session.scalars(found)).one()
     return region
 
 

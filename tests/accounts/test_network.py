@@ -1,17 +1,19 @@
 """Network inventory services, run on SQLite and on PostgreSQL."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts import network
 from accounts.errors import Conflict, InvalidInput, NotFound, SecretUnreadable
 from accounts.identity import normalize_nas_address
 from accounts.models import Commune, Nas, Region, Site
 from accounts.secretbox import SecretBox
+from sesame.db import create_sessionmaker
 
 
 async def _site(session: AsyncSession, region: Region, name: str = "Médiathèque") -> Site:
@@ -330,3 +332,24 @@ async def test_an_access_point_is_not_added_with_a_hand_off_that_lacks_its_secre
     )
     await network.set_handoff(session, box=box, nas=nas, handoff="coovachilli", uam_secret="uam-secret")
     assert nas.handoff == "coovachilli" and nas.uam_secret_ciphertext is not None
+
+
+async def test_two_processes_creating_the_home_region_at_once_both_get_it(engine: AsyncEngine) -> None:
+    """Two RADIUS workers starting on an empty database: the one that loses the race to insert the
+    region reads the winner's (it used to raise Conflict and the worker exited)."""
+    sessions = create_sessionmaker(engine)
+    both_looked = asyncio.Barrier(2)
+
+    async def start() -> int:
+        async with sessions() as session, session.begin():
+            await session.scalar(select(Region.id))  # each has looked and found nothing…
+            await both_looked.wait()  # …before either inserts
+            region = await network.ensure_home_region(session, realm="wifi.race.example")
+            return region.id
+
+    first, second = await asyncio.gather(start(), start())
+    assert first == second
+    async with sessions() as session:
+        assert (
+            len((await session.scalars(select(Region).where(Region.realm == "wifi.race.example"))).all()) == 1
+        )

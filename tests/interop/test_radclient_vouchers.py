@@ -114,7 +114,7 @@ def test_a_voucher_is_refused_at_a_site_where_it_does_not_work(server: Server) -
     code = make_batch(server, site="Port")  # Nice's, while local-ap is Valence's Médiathèque
     out = server.radclient(voucher_request(code), timeout=5)
     assert received(out) == "Access-Reject", out
-    assert 'Reply-Message = "This voucher does not work here"' in out
+    assert 'Reply-Message = "Ce ticket ne fonctionne pas ici"' in out
 
 
 def test_a_voucher_is_refused_once_expired(server: Server) -> None:
@@ -123,9 +123,9 @@ def test_a_voucher_is_refused_once_expired(server: Server) -> None:
     expire(server, code)
     out = server.radclient(voucher_request(code), timeout=5)
     assert received(out) == "Access-Reject", out
-    assert 'Reply-Message = "This voucher has expired"' in out
+    assert 'Reply-Message = "Ce ticket a expiré"' in out
 
 
 def test_a_wrong_code_is_a_wrong_password(server: Server) -> None:
     out = server.radclient(voucher_request("XXXX-XXXX-XXXX"), timeout=5)
-    assert received(out) == "Access-Reject" and 'Reply-Message = "Unknown user or wrong password"' in out
+    assert received(out) == "Access-Reject" and 'Reply-Message = "Utilisateur inconnu ou mot de passe erroné"' in out
