@@ -16,6 +16,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
 - :mod:`~accounts.models.identitylinks`: accounts linked to an identity provider's pairwise subject
 - :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
 - :mod:`~accounts.models.vouchers`: guests' voucher batches, where they work, their codes
+- :mod:`~accounts.models.sponsorship`: communes' sponsors and visitors' sponsored requests
 - :mod:`~accounts.models.phones`: mobile numbers, SMS codes, the SMS sent per day (the budget)
 """
 
@@ -52,6 +53,7 @@ from accounts.models.staff import (
     RevokedToken,
     ServiceClient,
 )
+from accounts.models.sponsorship import SponsorRequest, Sponsorship
 from accounts.models.vouchers import Voucher, VoucherBatch, VoucherPlace
 
 __all__ = [
@@ -91,6 +93,8 @@ __all__ = [
     "SmsSpend",
     "Tombstone",
     "UTCDateTime",
+    "SponsorRequest",
+    "Sponsorship",
     "Voucher",
     "VoucherBatch",
     "VoucherPlace",
