@@ -41,7 +41,7 @@ LINK_LIFETIME = timedelta(minutes=30)
 MAX_PENDING = 5
 #: how long a decided or expired request is kept
 PURGE_GRACE = timedelta(days=1)
-TOKEN_PURPOSE = "sponsor-link"
+LINK_PURPOSE = "sponsor-link"
 DEFAULT_TIMEZONE = "Europe/Paris"
 
 PENDING, APPROVED, REFUSED, EXPIRED = "pending", "approved", "refused", "expired"
@@ -181,7 +181,7 @@ async def ask(
         commune_id=commune_id,
         sponsor_email=sponsor.email,
         note=text,
-        token_digest=box.digest(token.encode(), purpose=TOKEN_PURPOSE),
+        token_digest=box.digest(token.encode(), purpose=LINK_PURPOSE),
         status=PENDING,
         created_at=now,
         expires_at=now + LINK_LIFETIME,
@@ -199,7 +199,7 @@ async def by_token(session: AsyncSession, *, box: SecretBox, token: str) -> Spon
     """The request of a link's token (under the current key or the previous one), or None."""
     if not 20 <= len(token) <= 100 or not token.isascii():
         return None
-    digests = box.digests(token.encode(), purpose=TOKEN_PURPOSE)
+    digests = box.digests(token.encode(), purpose=LINK_PURPOSE)
     return await session.scalar(select(SponsorRequest).where(SponsorRequest.token_digest.in_(digests)))
 
 

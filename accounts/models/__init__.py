@@ -44,6 +44,7 @@ from accounts.models.radius import (
     DeviceCredential,
     RadiusToken,
 )
+from accounts.models.sponsorship import SponsorRequest, Sponsorship
 from accounts.models.staff import (
     Admin,
     AdminRecoveryCode,
@@ -53,7 +54,6 @@ from accounts.models.staff import (
     RevokedToken,
     ServiceClient,
 )
-from accounts.models.sponsorship import SponsorRequest, Sponsorship
 from accounts.models.vouchers import Voucher, VoucherBatch, VoucherPlace
 
 __all__ = [
@@ -91,10 +91,10 @@ __all__ = [
     "ServiceClient",
     "Site",
     "SmsSpend",
-    "Tombstone",
-    "UTCDateTime",
     "SponsorRequest",
     "Sponsorship",
+    "Tombstone",
+    "UTCDateTime",
     "Voucher",
     "VoucherBatch",
     "VoucherPlace",

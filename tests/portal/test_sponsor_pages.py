@@ -7,6 +7,7 @@ pending requests."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -52,7 +53,7 @@ async def _decide(sponsor: httpx.AsyncClient, link: str, decision: str) -> httpx
 
 
 @pytest.fixture
-async def other(browser: Browser) -> httpx.AsyncClient:
+async def other(browser: Browser) -> AsyncIterator[httpx.AsyncClient]:
     """Another browser (the sponsor's, or an intruder's) on the same app."""
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=browser.app, client=("203.0.113.9", 40000)),
