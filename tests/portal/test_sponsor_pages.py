@@ -179,7 +179,10 @@ async def test_off_or_away_from_a_hotspot_there_is_nothing_to_ask(browser: Brows
     assert (await browser.get("/sponsor")).status_code == 404  # no hotspot
     await browser.get(signed(chilli_query()))
     assert (await browser.get("/sponsor")).status_code == 404  # the commune does not offer it
-    assert 'href="/sponsor"' in (await browser.get("/voucher")).text  # at a hotspot: offered, then told
+    assert 'href="/sponsor"' not in (await browser.get("/voucher")).text  # not offered: no link
+    assert 'href="/sponsor"' not in (await browser.get("/login")).text
+    await _turn_on(browser)
+    assert 'href="/sponsor"' in (await browser.get("/voucher")).text
 
 
 def _frozen(browser: Browser) -> None:
