@@ -5,9 +5,9 @@ name and a masked address: the visitor never types an address, so the portal mai
 and may add a short note. The sponsor gets a one-time link (``/sponsor/decide/<token>``: the link
 is the credential, no sign-in; a GET only shows the request, a POST with a CSRF token answers it).
 The visitor's browser holds a signed cookie naming the request — the waiting page
-(``/sponsor/wait``, a meta refresh: no script) reads only that, so no other browser can ride the
-approval — and is logged in with the day's voucher as soon as it is approved, then handed off to
-the access point as at a voucher log-in.
+(``/sponsor/wait``, whose small script polls ``/sponsor/status``; without script, a link) reads
+only that, so no other browser can ride the approval — and is logged in with the day's voucher as
+soon as it is approved, then handed off to the access point as at a voucher log-in.
 
 Limits: requests per client address (``sponsor_ip``) and per sponsor (``sponsor_email``), every
 request counting; wrong links per address (``sponsor_link_ip``); and at most
@@ -21,7 +21,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from accounts import sponsorship
 from accounts.errors import InvalidInput
@@ -36,7 +36,7 @@ from portal.voucherpdf import TIMEZONE
 router = APIRouter(include_in_schema=False)
 
 COOKIE = "sesame_sponsor"
-#: the waiting page's refresh, in seconds
+#: how often the waiting page asks, in seconds
 REFRESH = 5
 
 
@@ -150,15 +150,32 @@ async def sponsor_ask(page: PageDep) -> Response:
     return response
 
 
-@router.get("/sponsor/wait")
-async def sponsor_wait(page: PageDep) -> Response:
-    portal = page.portal
+def _request_id(page: Page) -> int | None:
+    """The request this browser made (its signed cookie), if any."""
     payload = _signer(page).read(
         page.request.cookies.get(COOKIE),
         now=time.time(),
         max_age=sponsorship.LINK_LIFETIME.total_seconds() + 3600,
     )
-    request_id = payload.get("r") if payload else None
+    found = payload.get("r") if payload else None
+    return found if isinstance(found, int) else None
+
+
+@router.get("/sponsor/status")
+async def sponsor_status(page: PageDep) -> Response:
+    """What the waiting page's script polls: whether this browser's request still waits."""
+    request_id, pending = _request_id(page), False
+    if request_id is not None:
+        async with page.portal.transaction() as session:
+            request = await session.get(SponsorRequest, request_id)
+            pending = request is not None and sponsorship.status_of(request, page.portal.now()) == "pending"
+    return JSONResponse({"pending": pending}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/sponsor/wait")
+async def sponsor_wait(page: PageDep) -> Response:
+    portal = page.portal
+    request_id = _request_id(page)
     heading = page._("Sponsored access")
     if not isinstance(request_id, int):
         return await _show_message(page, heading, page._("There is no request from this browser."), 404)

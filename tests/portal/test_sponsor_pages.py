@@ -80,8 +80,9 @@ async def test_the_whole_flow_lets_the_visitor_in_for_the_day(
     assert mails[-1]["To"] == "anne.martin@valence.example"
     assert "Jeanne, réunion de 14 h" in mails[-1].get_content()
     waiting = await browser.get("/sponsor/wait")
-    assert waiting.status_code == 200 and '<meta http-equiv="refresh" content="5">' in waiting.text
-    assert "<script" not in waiting.text
+    assert waiting.status_code == 200 and '<script src="/static/sponsor-wait.js" defer>' in waiting.text
+    assert (await browser.get("/sponsor/status")).json() == {"pending": True}
+    assert (await other.get("/sponsor/status")).json() == {"pending": False}  # not its request
     link = await _link(browser)
     shown = await other.get(link)  # the sponsor's GET changes nothing
     assert (
@@ -92,6 +93,7 @@ async def test_the_whole_flow_lets_the_visitor_in_for_the_day(
     assert (await browser.get("/sponsor/wait")).status_code == 200  # still waiting
     approved = await _decide(other, link, "approve")
     assert approved.status_code == 200 and "let in for today" in approved.text
+    assert (await browser.get("/sponsor/status")).json() == {"pending": False}
     done = await browser.get("/sponsor/wait")
     assert done.status_code == 303 and done.headers["location"] == "/connect"
     connect = await browser.get("/connect")
