@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from accounts import sponsorship
 from accounts.errors import InvalidInput
-from accounts.models import SponsorRequest
+from accounts.models import Commune, SponsorRequest
 from portal.context import Page, PageDep, redirect, set_login
 from portal.forms import check_throttle, client_address, failed, read_form, show
 from portal.mail import Mail
@@ -240,9 +240,12 @@ async def sponsor_request_page(page: PageDep, token: str) -> Response:
     request, status = await _by_link(page, token)
     if request is None or status != sponsorship.PENDING:
         return await _closed(page, request, status)
+    async with page.portal.transaction() as session:
+        commune = await session.get_one(Commune, request.commune_id)
     return await show(
-        page, "sponsor_decide.html", request=request, asked_at=_local(request.created_at), token=token
-    )
+        page, "sponsor_decide.html", request=request, asked_at=_local(request.created_at), token=token,
+        commune=commune.name,
+    )  # fmt: skip
 
 
 @router.post("/sponsor/decide/{token}")
