@@ -121,11 +121,14 @@ async def sponsor_ask(page: PageDep) -> Response:
         )
     await failed(page, {"sponsor_ip": address, **per_sponsor})  # every request counts
     link = f"{portal.config.public_url.rstrip('/')}/sponsor/decide/{token}"
+    t = portal.translator(
+        None
+    )  # the region's first language: the sponsor is the commune's, not the visitor's
     portal.postman.post(
         Mail(
             to=sponsor.email,
-            subject=page._("A visitor asks for Wi-Fi access: %(place)s", place=look.title),
-            text=page._(
+            subject=t.gettext("A visitor asks for Wi-Fi access: %(place)s", place=look.title),
+            text=t.gettext(
                 "Someone at %(place)s asks you for access to the public Wi-Fi for today.\n\n"
                 "Their note: %(note)s\n\nTo let them in or refuse, open this link within 30 minutes "
                 "(it works once):\n%(link)s\n\nIf you do not know what this is about, ignore this "

@@ -79,6 +79,7 @@ async def test_the_whole_flow_lets_the_visitor_in_for_the_day(
     mails = await browser.mails()
     assert mails[-1]["To"] == "anne.martin@valence.example"
     assert "Jeanne, réunion de 14 h" in mails[-1].get_content()
+    assert "vous demande l'accès" in mails[-1].get_content()  # the region's language, not the visitor's
     waiting = await browser.get("/sponsor/wait")
     assert waiting.status_code == 200 and '<script src="/static/sponsor-wait.js" defer>' in waiting.text
     assert (await browser.get("/sponsor/status")).json() == {"pending": True}
