@@ -33,8 +33,8 @@ app = typer.Typer(
 def retention_purge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
-    """Delete sessions, authentication records, closed accounts, tokens and guests' vouchers past
-    their retention; warn, then delete, accounts nobody uses.
+    """Delete sessions, authentication records, closed accounts, tokens, guests' vouchers and
+    sponsored-access requests past their retention; warn, then delete, accounts nobody uses.
 
     Periods come from the retention settings (SESAME_RETENTION_*). Rows go in committed batches:
     an interrupted purge resumes where it stopped at the next run. Run it daily
