@@ -193,6 +193,15 @@ def _frozen(browser: Browser) -> None:
     browser.portal.throttle = Throttle(dict(DEFAULT_LIMITS), store=MemoryThrottle(clock=lambda: 0.0))
 
 
+async def test_wrong_links_are_throttled_per_address(browser: Browser, other: httpx.AsyncClient) -> None:
+    _frozen(browser)
+    hostile = ["%00" * 30, "A" * 5000, "%FF" * 30, "é" * 40] + [f"{'x' * 43}{n}" for n in range(6)]
+    for token in hostile:
+        assert (await other.get(f"/sponsor/decide/{token}")).status_code == 404, token[:20]
+    assert (await other.get(f"/sponsor/decide/{'y' * 43}")).status_code == 429
+    assert (await browser.get(f"/sponsor/decide/{'y' * 43}")).status_code == 404  # another address
+
+
 async def test_requests_are_throttled_per_address(browser: Browser, network: None) -> None:
     _frozen(browser)
     await _turn_on(browser)
