@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from accounts import sponsorship
+from accounts import sponsorship, vouchers
 from accounts.errors import InvalidInput
-from accounts.models import Region, SponsorRequest, Voucher, VoucherBatch
+from accounts.models import Region, Site, SponsorRequest, Voucher, VoucherBatch
 from accounts.network import add_commune, add_site, ensure_home_region
 from accounts.secretbox import SecretBox
+from accounts.vouchercodes import judge
 from sesame.db import create_sessionmaker
 from tests.conftest import TEST_REALM
 
@@ -125,6 +126,17 @@ async def test_an_approval_makes_the_days_voucher_once(
     )
     account = await sponsorship.account_of(session, request=request, now=NOW)
     assert account is not None and account.id == voucher.account_id
+    # what the RADIUS policy reads: at the commune's site until midnight, one device, nowhere else
+    state = await vouchers.state_of_account(session, account_id=voucher.account_id)
+    assert state is not None
+    site = (await session.scalars(select(Site).where(Site.commune_id == commune_id))).one()
+    here = judge(state, now=NOW, commune_id=commune_id, site_id=site.id)
+    assert here.refusal is None and here.seconds_left == 14 * 3600
+    assert judge(state, now=NOW, commune_id=commune_id + 1, site_id=None).refusal == "voucher_wrong_place"
+    assert (
+        judge(state, now=NOW, commune_id=commune_id, site_id=site.id, devices_in_use=1).refusal
+        == "voucher_devices"
+    )
     assert await sponsorship.account_of(session, request=request, now=NOW + timedelta(hours=14)) is None
     with pytest.raises(sponsorship.RequestClosed) as closed:
         await sponsorship.decide(session, box=box, region=region, request=request, approve=False, now=NOW)
