@@ -121,9 +121,8 @@ async def sponsor_ask(page: PageDep) -> Response:
         )
     await failed(page, {"sponsor_ip": address, **per_sponsor})  # every request counts
     link = f"{portal.config.public_url.rstrip('/')}/sponsor/decide/{token}"
-    t = portal.translator(
-        None
-    )  # the region's first language: the sponsor is the commune's, not the visitor's
+    # the region's first language: the sponsor is the commune's, not the visitor's
+    t = portal.translator(None)
     portal.postman.post(
         Mail(
             to=sponsor.email,
@@ -190,6 +189,8 @@ async def sponsor_wait(page: PageDep) -> Response:
             await sponsorship.account_of(session, request=request, now=now) if request is not None else None
         )
         look = await page.look(session)
+        if account is not None and account.terms_accepted_at is None:  # accepted when asking
+            account.terms_version, account.terms_accepted_at = look.terms_version, now
     if status == sponsorship.PENDING:
         return await show(page, "sponsor_wait.html", look=look, refresh=REFRESH)
     if status == sponsorship.REFUSED:

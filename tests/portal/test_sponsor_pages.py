@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts import sponsorship
-from accounts.models import Commune, SponsorRequest, Voucher, VoucherBatch, VoucherPlace
+from accounts.models import Account, Commune, SponsorRequest, Voucher, VoucherBatch, VoucherPlace
 from portal.throttle import DEFAULT_LIMITS, MemoryThrottle, Throttle
 from tests.portal.conftest import NOW, PUBLIC_URL, Browser
 from tests.portal.hotspots import chilli_query, logon_url, signed
@@ -106,6 +106,8 @@ async def test_the_whole_flow_lets_the_visitor_in_for_the_day(
         batch = await session.get_one(VoucherBatch, voucher.batch_id)
         assert batch.commune_id == commune_id and batch.count == 1 and batch.max_devices == 1
         assert batch.created_by == "anne.martin@valence.example"
+        guest = await session.get_one(Account, voucher.account_id)
+        assert guest.terms_accepted_at == NOW and guest.terms_version
         # the end of the day in Paris: midnight CET is 23:00 UTC
         assert batch.valid_until == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
         places = (
