@@ -23,6 +23,7 @@ from portal import (
     opendata,
     pages,
     smspages,
+    sponsorpages,
     voucherlogin,
 )
 from portal.api.common import install_error_handlers
@@ -61,6 +62,7 @@ def create_app(
         app.state.portal = portal
         app.include_router(pages.router)
         app.include_router(voucherlogin.router)
+        app.include_router(sponsorpages.router)  # 404 unless the hotspot's commune offers it
         app.include_router(smspages.router)  # 404 unless the region offers SMS
         app.include_router(myaccount.router)
         app.include_router(citizenidp.router)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from accounts.deviceca import DeviceIssuer
 from accounts.disconnect import CoaSender
-from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site
+from accounts.models import Account, AccountStatus, Branding, Commune, Nas, Region, Site, Sponsorship
 from accounts.network import AddressRules, ensure_home_region
 from accounts.opendata import OpenDataPolicy
 from accounts.passwords import PasswordHasher
@@ -264,6 +264,8 @@ class Look:
     terms_text: str | None = None
     terms_version: str = ""
     wifi4eu_network_id: str | None = None
+    #: the commune offers sponsored access (portal/sponsorpages.py): "Ask for access" is shown
+    sponsored: bool = False
 
 
 @dataclass(kw_only=True)
@@ -336,6 +338,9 @@ class Page:
             terms_text=values.get("terms_text"),
             terms_version=values.get("terms_version", config.terms_version),
             wifi4eu_network_id=site.wifi4eu_network_id,
+            sponsored=bool(
+                await session.scalar(select(Sponsorship.enabled).where(Sponsorship.commune_id == commune.id))
+            ),
         )
 
 

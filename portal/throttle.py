@@ -145,4 +145,9 @@ DEFAULT_LIMITS = {
     "console_code": Limit(free=5, window=900.0, cleared_by_success=True),
     # a guest's voucher code, per address: a few typing mistakes are free, guessing is not
     "voucher_ip": Limit(free=10, window=900.0, max_delay=900.0),
+    # sponsored access: requests (each counts) per address and per sponsor (a mailbox nobody may
+    # flood), and wrong approval links per address
+    "sponsor_ip": Limit(free=5, window=3600.0, max_delay=3600.0),
+    "sponsor_email": Limit(free=10, window=3600.0, max_delay=3600.0),
+    "sponsor_link_ip": Limit(free=10, window=900.0, max_delay=900.0),
 }

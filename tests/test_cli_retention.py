@@ -78,6 +78,7 @@ def test_retention_purge_follows_the_settings(cli_env: str, monkeypatch: pytest.
         "revoked_token: would delete 0",
         "voucher: would delete 0",
         "voucher_batch: would delete 0",
+        "sponsor_request: would delete 0",
     ]
     assert counted[5].startswith("radpostauth: would delete 2 (authentications before ")
     assert counted[5].endswith(" UTC)")

@@ -50,6 +50,8 @@ TABLES = {
     "account_phone",  # 0017: sign-up by SMS
     "phone_code",
     "sms_spend",
+    "sponsorship",
+    "sponsor_request",
 }
 
 

@@ -16,6 +16,7 @@ Timestamps are timezone-aware UTC on every backend (see :class:`UTCDateTime`).
 - :mod:`~accounts.models.identitylinks`: accounts linked to an identity provider's pairwise subject
 - :mod:`~accounts.models.onboarding`: the secure network's SSIDs and Passpoint, per region and commune
 - :mod:`~accounts.models.vouchers`: guests' voucher batches, where they work, their codes
+- :mod:`~accounts.models.sponsorship`: communes' sponsors and visitors' sponsored requests
 - :mod:`~accounts.models.phones`: mobile numbers, SMS codes, the SMS sent per day (the budget)
 """
 
@@ -43,6 +44,7 @@ from accounts.models.radius import (
     DeviceCredential,
     RadiusToken,
 )
+from accounts.models.sponsorship import SponsorRequest, Sponsorship
 from accounts.models.staff import (
     Admin,
     AdminRecoveryCode,
@@ -89,6 +91,8 @@ __all__ = [
     "ServiceClient",
     "Site",
     "SmsSpend",
+    "SponsorRequest",
+    "Sponsorship",
     "Tombstone",
     "UTCDateTime",
     "Voucher",

@@ -18,6 +18,7 @@ from portal.api import (
     policies,
     requisitions,
     sessions,
+    sponsorship,
     staff,
     stats,
     vouchers,
@@ -40,3 +41,4 @@ router.include_router(requisitions.router)
 router.include_router(staff.router)
 router.include_router(partners.router)
 router.include_router(vouchers.router)
+router.include_router(sponsorship.router)

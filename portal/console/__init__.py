@@ -9,7 +9,7 @@ who run the network, on the same ``accounts`` services and rights (:data:`accoun
 * ``dashboards.py`` (with ``dashdata.py``): the network now and its history, charts and tables;
 * a commune's own pages: ``sites.py``, ``accesspoints.py``, ``policies.py``, ``branding.py`` (with
   the live preview of the portal's log-in page), ``sessions.py`` (disconnect), ``statistics.py``,
-  ``vouchers.py`` (guests' voucher batches);
+  ``vouchers.py`` (guests' voucher batches); ``sponsorship.py`` (sponsored access, its sponsors);
 * ``support.py``: find a citizen, why they were refused (``reasons.py``: the codes in words),
   unlock, resend, disable, disconnect, forget a device;
 * ``dpo.py``: the audit log and the judicial requisition with its signed export;
@@ -43,6 +43,7 @@ from portal.console import (
     sessions,
     signin,
     sites,
+    sponsorship,
     sso,
     staffadmin,
     statistics,
@@ -94,7 +95,7 @@ def install(app: FastAPI) -> None:
     app.include_router(sso.router)
     app.include_router(pages.router)
     app.include_router(dashboards.router)
-    for module in (sites, accesspoints, policies, branding, vouchers, sessions, statistics):
+    for module in (sites, accesspoints, policies, branding, vouchers, sponsorship, sessions, statistics):
         app.include_router(module.router)
     app.include_router(support.router)
     app.include_router(dpo.router)

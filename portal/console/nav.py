@@ -69,6 +69,7 @@ COMMUNE_SECTION: tuple[NavItem, ...] = (
     NavItem(path="/policy", label=_("Policies"), scope=READ_NETWORK),
     NavItem(path="/branding", label=_("Branding"), scope=WRITE_NETWORK),
     NavItem(path="/vouchers", label=_("Vouchers"), scope=READ_NETWORK),
+    NavItem(path="/sponsorship", label=_("Sponsored access"), scope=WRITE_NETWORK),
     NavItem(path="/sessions", label=_("Sessions"), scope=READ_SESSIONS),
     NavItem(path="/statistics", label=_("Statistics"), scope=READ_STATS),
 )

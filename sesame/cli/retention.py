@@ -10,7 +10,7 @@ import typer
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import lifecycle, smsbudget
+from accounts import lifecycle, smsbudget, sponsorship
 from accounts.models import Region, utcnow
 from accounts.phones import country_of, has_mailbox
 from accounts.retention import PurgeReport, purge
@@ -33,8 +33,8 @@ app = typer.Typer(
 def retention_purge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
 ) -> None:
-    """Delete sessions, authentication records, closed accounts, tokens and guests' vouchers past
-    their retention; warn, then delete, accounts nobody uses.
+    """Delete sessions, authentication records, closed accounts, tokens, guests' vouchers and
+    sponsored-access requests past their retention; warn, then delete, accounts nobody uses.
 
     Periods come from the retention settings (SESAME_RETENTION_*). Rows go in committed batches:
     an interrupted purge resumes where it stopped at the next run. Run it daily
@@ -43,7 +43,7 @@ def retention_purge(
 
     async def go(
         settings: Settings, sessions: async_sessionmaker[AsyncSession]
-    ) -> tuple[lifecycle.LifecycleReport, PurgeReport, VoucherPurge]:
+    ) -> tuple[lifecycle.LifecycleReport, PurgeReport, VoucherPurge, int]:
         # committed batch by batch, not in one transaction; expired vouchers and unused accounts
         # first: the records of those deleted now are pseudonymised and kept for their own period
         retention, now = settings.retention, utcnow()
@@ -67,9 +67,12 @@ def retention_purge(
             batch_size=retention.batch_size,
             dry_run=dry_run,
         )
-        return accounts, records, guests
+        sponsored = await sponsorship.purge(sessions, now=now, dry_run=dry_run)
+        return accounts, records, guests, sponsored
 
-    accounts, report, guests = run_with_sessions(go, audited=None if dry_run else "retention.purge")
+    accounts, report, guests, sponsored = run_with_sessions(
+        go, audited=None if dry_run else "retention.purge"
+    )
     metrics_file = get_settings().retention.metrics_file
     if metrics_file and not dry_run:
         write_metrics(Path(metrics_file), accounts, report, guests)
@@ -96,6 +99,7 @@ def retention_purge(
     grace = PURGE_GRACE.days
     typer.echo(f"voucher: {verb} {guests.vouchers} (guests' vouchers expired more than {grace} day ago)")
     typer.echo(f"voucher_batch: {verb} {guests.batches} (ended, no voucher left)")
+    typer.echo(f"sponsor_request: {verb} {sponsored} (decided or expired more than a day ago)")
 
 
 def lifecycle_periods(settings: Settings) -> lifecycle.Periods:

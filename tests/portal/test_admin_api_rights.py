@@ -69,6 +69,8 @@ NEEDS: dict[tuple[str, str], tuple[str, bool] | None] = {
     ("GET", "/api/v1/vouchers/{batch_id}"): (READ_NETWORK, False),
     ("POST", "/api/v1/vouchers/{batch_id}/revoke"): (WRITE_NETWORK, False),
     ("GET", "/api/v1/vouchers/{batch_id}/pdf"): (WRITE_NETWORK, False),
+    ("GET", "/api/v1/communes/{commune_id}/sponsorship"): (WRITE_NETWORK, False),
+    ("PUT", "/api/v1/communes/{commune_id}/sponsorship"): (WRITE_NETWORK, False),
     ("GET", "/api/v1/accounts"): (READ_ACCOUNTS, False),
     ("GET", "/api/v1/accounts/export.csv"): (EXPORT_ACCOUNTS, REGION),
     ("GET", "/api/v1/accounts/{account_id}"): (READ_ACCOUNTS, False),

@@ -248,6 +248,11 @@ ROUTES: dict[str, Row] = {
     ),
     "GET /console/communes/{commune_id}/vouchers/{batch_id}/pdf": Row(WRITE_NETWORK),
     "POST /console/communes/{commune_id}/vouchers/{batch_id}/revoke": Row(WRITE_NETWORK),
+    # a commune's sponsored access (its sponsors' addresses: network:write to read them too)
+    "GET /console/communes/{commune_id}/sponsorship": Row(WRITE_NETWORK),
+    "POST /console/communes/{commune_id}/sponsorship": Row(
+        WRITE_NETWORK, form="enabled=yes&sponsors=intrus{n}%40evil.example"
+    ),
     "GET /console/partners/{partner_id}/delete": Row(WRITE_PARTNERS, region=True),
     "POST /console/partners/{partner_id}/delete": Row(WRITE_PARTNERS, region=True, last=True),
 }
