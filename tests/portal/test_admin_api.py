@@ -461,6 +461,9 @@ async def test_every_route_keeps_commune_b_from_a_commune_a_admin(browser: Brows
         "/api/v1/admins/{admin_id}": {"active": False},
         "/api/v1/clients": {"name": "mole", "role": "commune_admin", "commune_id": world.commune_b},
         "/api/v1/sites/{site_id}/handoff": {"handoff": "none"},
+        "/api/v1/communes/{commune_id}/sponsorship": {
+            "enabled": True, "sponsors": [{"name": "Mole", "email": "mole@test.example"}],
+        },
         "/api/v1/partners": {
             "name": "rogue", "realms": ["rogue.example"],
             "servers": [{"host": "192.0.2.66", "secret": "rogue-secret-1"}],
